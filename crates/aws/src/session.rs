@@ -1,0 +1,118 @@
+//! The two-account session layer.
+//!
+//! Every call the control plane makes goes to one *side* (primary or DR) and is signed with
+//! credentials of the role configured for that side, obtained by STS AssumeRole from the
+//! ambient (base) credentials. The `AssumeRoleProvider` caches and refreshes the assumed
+//! credentials, so one [`AwsSession`] is built at cold start and shared by every handler.
+//!
+//! Sandbox and cloud share this code. With a `[sandbox]` section the base credentials are
+//! throwaway static keys (so the default chain never looks for instance metadata, which
+//! would send traffic off loopback) and every client is pointed at the sandbox endpoint.
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_types::region::Region as SdkRegion;
+use dr_core::{Region, Side, Topology};
+
+/// SDK configuration for both sides of the topology.
+#[derive(Debug, Clone)]
+pub struct AwsSession {
+    primary: SdkConfig,
+    dr: SdkConfig,
+}
+
+impl AwsSession {
+    /// Build the session for `topology`. `caller` names this program in the assumed-role
+    /// session name (`<caller>-primary`, `<caller>-dr`), so CloudTrail shows who acted.
+    ///
+    /// No network call happens here: roles are assumed on first use and refreshed before
+    /// they expire.
+    pub async fn connect(topology: &Topology, caller: &str) -> Self {
+        let base = base_config(topology).await;
+        let primary = assumed_config(&base, topology, Side::Primary, caller).await;
+        let dr = assumed_config(&base, topology, Side::Dr, caller).await;
+        Self { primary, dr }
+    }
+
+    /// The SDK configuration of one side, in that side's region.
+    pub fn config(&self, side: Side) -> &SdkConfig {
+        match side {
+            Side::Primary => &self.primary,
+            Side::Dr => &self.dr,
+        }
+    }
+
+    /// The SDK configuration of one side's account in another region (e.g. primary's
+    /// account in the DR region, where snapshot copies land). Credentials are shared.
+    pub fn config_in(&self, side: Side, region: &Region) -> SdkConfig {
+        self.config(side)
+            .to_builder()
+            .region(SdkRegion::new(region.as_str().to_owned()))
+            .build()
+    }
+
+    /// An STS client of one side.
+    pub fn sts(&self, side: Side) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(self.config(side))
+    }
+
+    /// An IoT client of one side.
+    pub fn iot(&self, side: Side) -> aws_sdk_iot::Client {
+        aws_sdk_iot::Client::new(self.config(side))
+    }
+
+    /// An IAM client of one side.
+    pub fn iam(&self, side: Side) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(self.config(side))
+    }
+
+    /// An RDS client of one side's account in `region`.
+    pub fn rds_in(&self, side: Side, region: &Region) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.config_in(side, region))
+    }
+}
+
+/// The configuration that signs the AssumeRole calls: ambient credentials in the cloud,
+/// static throwaway keys in the sandbox.
+async fn base_config(topology: &Topology) -> SdkConfig {
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(SdkRegion::new(topology.dr.region.as_str().to_owned()));
+    match &topology.sandbox {
+        Some(sandbox) => {
+            loader
+                .endpoint_url(sandbox.endpoint.as_str())
+                .credentials_provider(Credentials::new(
+                    "sandbox",
+                    "sandbox",
+                    None,
+                    None,
+                    "dr-sandbox",
+                ))
+                .load()
+                .await
+        }
+        None => loader.load().await,
+    }
+}
+
+async fn assumed_config(
+    base: &SdkConfig,
+    topology: &Topology,
+    side: Side,
+    caller: &str,
+) -> SdkConfig {
+    let side_config = topology.side(side);
+    let region = SdkRegion::new(side_config.region.as_str().to_owned());
+    let provider = AssumeRoleProvider::builder(side_config.role_arn.as_str())
+        .session_name(format!("{caller}-{side}"))
+        .region(region.clone())
+        .configure(base)
+        .build()
+        .await;
+    base.to_builder()
+        .region(region)
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}

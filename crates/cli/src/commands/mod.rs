@@ -1,0 +1,4 @@
+//! One module per `drctl` subcommand.
+
+pub(crate) mod sandbox;
+pub(crate) mod whoami;

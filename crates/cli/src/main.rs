@@ -1,0 +1,64 @@
+//! `drctl`: the operator's tool for the IoT disaster-recovery control plane.
+//!
+//! Each subcommand lives in `commands/`; this file parses the command line, loads the
+//! topology once and maps failures to exit codes an operator's script can rely on:
+//! 0 success, 1 the operation failed, 2 usage error, 3 configuration error.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dr_core::Topology;
+
+/// Keep an AWS IoT fleet alive when its region fails: status, drills, failover.
+#[derive(Debug, Parser)]
+#[command(name = "drctl", version, about)]
+struct Cli {
+    /// The topology config (TOML). DRCTL__SECTION__KEY variables override its values.
+    #[arg(long, global = true, env = "DRCTL_CONFIG", default_value = "config/sandbox.toml")]
+    config: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The local two-account sandbox (moto server): up, down, reset, status.
+    #[command(subcommand)]
+    Sandbox(commands::sandbox::SandboxCommand),
+    /// Show which account and role each side resolves to (checks the AssumeRole setup).
+    Whoami,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let topology = match Topology::load(&cli.config) {
+        Ok(topology) => topology,
+        Err(e) => {
+            eprintln!("drctl: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = match cli.command {
+        Command::Sandbox(command) => commands::sandbox::run(command, &topology).await,
+        Command::Whoami => commands::whoami::run(&topology).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("drctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The two-account topology: which account and region is primary, which is DR, how we reach
+//! each (an IAM role to assume), and the names of the resources the flows share.
+//!
+//! Read once at start-up from a TOML file, with environment overrides, and parsed into
+//! newtypes; every error names the offending field (`dr.account_id: …`) and what to write
+//! instead. Unknown keys are errors too: a typo must not silently fall back to a default.
+//!
+//! Environment overrides use the prefix `DRCTL__` and `__` between levels, e.g.
+//! `DRCTL__PRIMARY__ACCOUNT_ID=111111111111` or `DRCTL__SANDBOX__ENDPOINT=http://127.0.0.1:5757`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountId, DomainName, Endpoint, Region, ResourceName, RoleArn};
+
+/// The prefix of environment variables that override the config file.
+pub const ENV_PREFIX: &str = "DRCTL__";
+
+/// One of the two sides of the topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// The account and region that serve the fleet in normal operation.
+    Primary,
+    /// The standby account and region that take over when primary fails.
+    Dr,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Primary => Side::Dr,
+            Side::Dr => Side::Primary,
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`, so `{:<7}` aligns tables.
+        f.pad(match self {
+            Side::Primary => "primary",
+            Side::Dr => "dr",
+        })
+    }
+}
+
+/// Where one side lives and how the control plane reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SideConfig {
+    /// The AWS account of this side.
+    pub account_id: AccountId,
+    /// The AWS region of this side.
+    pub region: Region,
+    /// The role the control plane assumes to act in this side's account. Always AssumeRole,
+    /// never long-lived keys of the other account.
+    pub role_arn: RoleArn,
+}
+
+/// Names of the certificate-replication resources (flow A), all owned by the DR account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationNames {
+    /// The DR-owned SNS topic the primary capture Lambda publishes state messages to.
+    pub topic: ResourceName,
+    /// The SQS queue subscribed to the topic, feeding the replicator.
+    pub queue: ResourceName,
+    /// Where messages go after the maximum receive count, with their reason logged.
+    pub dead_letter_queue: ResourceName,
+    /// The DynamoDB table of applied versions per certificate (stale and duplicate filter).
+    pub ledger_table: ResourceName,
+}
+
+impl Default for ReplicationNames {
+    fn default() -> Self {
+        Self {
+            topic: name("dr-cert-replication"),
+            queue: name("dr-cert-replication"),
+            dead_letter_queue: name("dr-cert-replication-dlq"),
+            ledger_table: name("dr-cert-ledger"),
+        }
+    }
+}
+
+/// Names of the failover resources (flow D), in the DR account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverNames {
+    /// The DynamoDB table holding the health checker's state and audit records.
+    pub state_table: ResourceName,
+    /// The SNS topic operators subscribe to.
+    pub operator_topic: ResourceName,
+}
+
+impl Default for FailoverNames {
+    fn default() -> Self {
+        Self {
+            state_table: name("dr-failover-state"),
+            operator_topic: name("dr-operators"),
+        }
+    }
+}
+
+/// The DNS names devices use (flow D).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsNames {
+    /// The Route 53 hosted zone.
+    pub zone: DomainName,
+    /// The custom domain devices connect to; flipped between primary and DR.
+    pub record: DomainName,
+    /// A record that drills flip, never touching production routing.
+    pub drill_record: DomainName,
+}
+
+impl Default for DnsNames {
+    fn default() -> Self {
+        let parse = |s: &str| s.parse().expect("default DNS names are valid");
+        Self {
+            zone: parse("example.com"),
+            record: parse("iot.example.com"),
+            drill_record: parse("drill.iot.example.com"),
+        }
+    }
+}
+
+/// Present only when running against the local sandbox (moto server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Where the sandbox listens; every SDK client is pointed at it.
+    pub endpoint: Endpoint,
+}
+
+/// The whole topology: both sides and the names of shared resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// The primary side.
+    pub primary: SideConfig,
+    /// The DR side.
+    pub dr: SideConfig,
+    /// Certificate replication resources.
+    #[serde(default)]
+    pub replication: ReplicationNames,
+    /// Failover resources.
+    #[serde(default)]
+    pub failover: FailoverNames,
+    /// DNS names.
+    #[serde(default)]
+    pub dns: DnsNames,
+    /// The local sandbox, when not talking to real AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxConfig>,
+}
+
+/// Why a topology could not be loaded. Each variant says where and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}; pass --config or set DRCTL_CONFIG")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{origin} is not valid TOML: {message}")]
+    Syntax {
+        /// The file (or "environment").
+        origin: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A field is missing, unknown or malformed.
+    #[error("{origin}: {field}: {message}")]
+    Field {
+        /// The file the value came from (overrides are named as environment variables).
+        origin: String,
+        /// The dotted path of the field, e.g. `dr.account_id`.
+        field: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+}
+
+impl Topology {
+    /// Read and parse a config file, applying `DRCTL__…` overrides from the process
+    /// environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string(), std::env::vars())
+    }
+
+    /// Parse config text, then apply overrides from `env` (pairs of variable and value;
+    /// variables without the [`ENV_PREFIX`] are ignored). `origin` names the text in errors.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut overridden = Vec::new();
+        for (var, value) in env {
+            if let Some(path) = var.strip_prefix(ENV_PREFIX) {
+                apply_override(&mut table, path, value).map_err(|message| ConfigError::Field {
+                    origin: "environment".to_owned(),
+                    field: var.clone(),
+                    message,
+                })?;
+                overridden.push(path.to_ascii_lowercase().replace("__", "."));
+            }
+        }
+
+        let topology: Topology =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let message = e.inner().message().to_owned();
+                let mut field = e.path().to_string();
+                // serde reports a missing field at its parent; name the field itself.
+                if let Some(missing) = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next())
+                {
+                    field = if field == "." { missing.to_owned() } else { format!("{field}.{missing}") };
+                }
+                let origin = if overridden.iter().any(|p| field.starts_with(p.as_str())) {
+                    format!("{origin} (with {ENV_PREFIX} overrides)")
+                } else {
+                    origin.to_owned()
+                };
+                ConfigError::Field {
+                    origin,
+                    field,
+                    message,
+                }
+            })?;
+        topology.check(origin)?;
+        Ok(topology)
+    }
+
+    /// Rules that span fields.
+    fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        let field_error = |field: &str, message: String| ConfigError::Field {
+            origin: origin.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        for side in [Side::Primary, Side::Dr] {
+            let config = self.side(side);
+            if config.role_arn.account_id() != config.account_id {
+                return Err(field_error(
+                    &format!("{side}.role_arn"),
+                    format!(
+                        "the role belongs to account {} but {side}.account_id is {}; \
+                         use a role in the {side} account",
+                        config.role_arn.account_id(),
+                        config.account_id
+                    ),
+                ));
+            }
+        }
+        if self.primary.account_id == self.dr.account_id && self.primary.region == self.dr.region
+        {
+            return Err(field_error(
+                "dr",
+                format!(
+                    "primary and DR are both account {} in {}; DR must be another account \
+                     or at least another region, or a regional failure takes both down",
+                    self.dr.account_id, self.dr.region
+                ),
+            ));
+        }
+        for (field, record) in [
+            ("dns.record", &self.dns.record),
+            ("dns.drill_record", &self.dns.drill_record),
+        ] {
+            if !record.is_within(&self.dns.zone) {
+                return Err(field_error(
+                    field,
+                    format!("{record} is not inside the hosted zone {}", self.dns.zone),
+                ));
+            }
+        }
+        if self.dns.record == self.dns.drill_record {
+            return Err(field_error(
+                "dns.drill_record",
+                "must differ from dns.record, or a drill would flip production routing".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configuration of one side.
+    pub fn side(&self, side: Side) -> &SideConfig {
+        match side {
+            Side::Primary => &self.primary,
+            Side::Dr => &self.dr,
+        }
+    }
+}
+
+/// Set `table[a][b]… = value` for the path `A__B__…` (case-insensitive).
+fn apply_override(table: &mut toml::Table, path: &str, value: String) -> Result<(), String> {
+    let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    if keys.iter().any(String::is_empty) {
+        return Err("expected DRCTL__<SECTION>__<KEY>, e.g. DRCTL__DR__REGION".to_owned());
+    }
+    let (last, parents) = keys.split_last().expect("split yields at least one key");
+    let mut current = table;
+    for key in parents {
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{key}` is a value in the config file, not a section"))?;
+    }
+    current.insert(last.clone(), toml::Value::String(value));
+    Ok(())
+}
+
+fn name(s: &str) -> ResourceName {
+    s.parse().expect("default resource names are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SANDBOX: &str = include_str!("../../../config/sandbox.toml");
+
+    fn parse(text: &str) -> Result<Topology, ConfigError> {
+        Topology::parse(text, "test.toml", std::iter::empty())
+    }
+
+    fn parse_with_env(text: &str, env: &[(&str, &str)]) -> Result<Topology, ConfigError> {
+        Topology::parse(
+            text,
+            "test.toml",
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    fn error_of(result: Result<Topology, ConfigError>) -> (String, String) {
+        match result {
+            Err(ConfigError::Field { field, message, .. }) => (field, message),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_committed_sandbox_config_parses() {
+        let topology = parse(SANDBOX).unwrap();
+        assert_eq!(topology.primary.account_id.as_str(), "111111111111");
+        assert_eq!(topology.dr.region.as_str(), "us-west-2");
+        assert!(topology.sandbox.is_some());
+    }
+
+    #[test]
+    fn a_bad_account_id_names_the_field() {
+        let text = SANDBOX.replace("\"222222222222\"", "\"22222\"");
+        let (field, message) = error_of(parse(&text));
+        assert_eq!(field, "dr.account_id");
+        assert!(message.contains("12 digits"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_region_names_the_field() {
+        let text = SANDBOX.replace("region = \"us-east-1\"\n", "");
+        let (field, message) = error_of(parse(&text));
+        assert_eq!(field, "primary.region");
+        assert!(message.contains("missing field `region`"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_not_a_silent_default() {
+        let text = SANDBOX.replace("[replication]\n", "[replication]\ntopik = \"oops\"\n");
+        let (field, message) = error_of(parse(&text));
+        assert_eq!(field, "replication.topik");
+        assert!(message.contains("unknown field `topik`"), "{message}");
+    }
+
+    #[test]
+    fn primary_and_dr_in_the_same_account_and_region_is_refused() {
+        let text = SANDBOX
+            .replace("222222222222", "111111111111")
+            .replace("us-west-2", "us-east-1");
+        let (field, message) = error_of(parse(&text));
+        assert_eq!(field, "dr");
+        assert!(message.contains("another account"), "{message}");
+    }
+
+    #[test]
+    fn a_role_of_the_wrong_account_is_refused() {
+        let text = SANDBOX.replace(
+            "arn:aws:iam::222222222222:role/",
+            "arn:aws:iam::111111111111:role/",
+        );
+        let (field, message) = error_of(parse(&text));
+        assert_eq!(field, "dr.role_arn");
+        assert!(message.contains("belongs to account 111111111111"), "{message}");
+    }
+
+    #[test]
+    fn environment_overrides_win_and_are_validated() {
+        let topology =
+            parse_with_env(SANDBOX, &[("DRCTL__DR__REGION", "eu-west-1"), ("OTHER", "x")]).unwrap();
+        assert_eq!(topology.dr.region.as_str(), "eu-west-1");
+
+        let err = parse_with_env(SANDBOX, &[("DRCTL__PRIMARY__ACCOUNT_ID", "nope")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("primary.account_id"), "{text}");
+        assert!(text.contains("overrides"), "{text}");
+
+        let (field, _) = error_of(parse_with_env(SANDBOX, &[("DRCTL__PRIMARY__TYPO", "x")]));
+        assert_eq!(field, "primary.typo");
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let err = parse("[primary\naccount_id = 1").unwrap_err().to_string();
+        assert!(err.contains("test.toml is not valid TOML"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_drill_record_equal_to_production_is_refused() {
+        let text = SANDBOX.replace("drill.iot.example.com", "iot.example.com");
+        let (field, _) = error_of(parse(&text));
+        assert_eq!(field, "dns.drill_record");
+    }
+}

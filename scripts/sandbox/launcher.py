@@ -1,0 +1,106 @@
+"""Launch the local two-account AWS sandbox: a moto server on loopback.
+
+Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
+
+* binds 127.0.0.1 only (the machine may never send traffic elsewhere), on the port it is
+  given or, with port 0, on a free one;
+* prints exactly one line `READY <host> <port>` on stdout once the server accepts
+  connections, so the caller learns the port without racing for it;
+* with --exit-with-parent, exits when its stdin reaches end-of-file, i.e. when the process
+  that started it has gone away (a crashed or killed test run leaves no server behind);
+* exits cleanly on SIGTERM/SIGINT;
+* applies one narrow patch to moto (below) so the DR account can copy an RDS snapshot the
+  primary account shared with it, as on AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+
+def patch_rds_cross_account_snapshot_lookup() -> None:
+    """Let an account read an RDS snapshot that another account shared with it.
+
+    moto 5.2.5 resolves a snapshot ARN only inside the *caller's* account, so
+    CopyDBSnapshot / CopyDBClusterSnapshot / RestoreDBInstanceFromDBSnapshot with the ARN
+    of a snapshot owned by another account fails even when that account shared it. AWS
+    allows the access when the caller's account id (or "all") is in the snapshot's
+    `restore` attribute, and answers DBSnapshotNotFound otherwise. We add exactly that
+    rule and nothing more: same-account lookups keep moto's own code path.
+    """
+    from moto.rds import models as rds_models
+    from moto.rds.utils import split_arn
+
+    original_get_snapshot = rds_models.RDSBackend.get_snapshot
+
+    def get_snapshot(self, identifier, resource_type, not_found_exception):  # type: ignore[no-untyped-def]
+        if not identifier.startswith("arn:"):
+            return original_get_snapshot(self, identifier, resource_type, not_found_exception)
+        region, owner_account, _, name = split_arn(identifier)
+        if owner_account == self.account_id:
+            return original_get_snapshot(self, identifier, resource_type, not_found_exception)
+        owner_backend = self.get_backend("rds", region=region, account_id=owner_account)
+        snapshot = owner_backend.resource_map[resource_type].get(name)
+        if snapshot is None:
+            raise not_found_exception(identifier)
+        shared_with = snapshot.attributes.get("restore", [])
+        if self.account_id not in shared_with and "all" not in shared_with:
+            # AWS does not reveal that an unshared snapshot exists.
+            raise not_found_exception(identifier)
+        return snapshot
+
+    rds_models.RDSBackend.get_snapshot = get_snapshot
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="exit when stdin reaches end-of-file (the parent process is gone)",
+    )
+    args = parser.parse_args()
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"refusing to bind {args.host}: the sandbox listens on loopback only", file=sys.stderr)
+        return 2
+
+    # One log line per request drowns the tracebacks we keep the log for.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    patch_rds_cross_account_snapshot_lookup()
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    if args.exit_with_parent:
+
+        def watch_stdin() -> None:
+            # read() returns b"" only at end-of-file: the parent closed the pipe or died.
+            while sys.stdin.buffer.read(4096):
+                pass
+            stop.set()
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
+
+    print(f"READY {host} {port}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+//! Shared-nothing crate root; the sandbox tests live in `sandbox/`.
