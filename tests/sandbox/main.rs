@@ -1,1 +1,9 @@
-fn main(){}
+//! Integration tests against the local two-account sandbox: real SDK calls to a real moto
+//! server on loopback. One binary, one shared server per run (see [`helpers`]), unique
+//! names per test so tests run in parallel without seeing each other.
+
+mod helpers;
+
+mod launcher;
+mod session;
+mod snapshots;

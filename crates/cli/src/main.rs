@@ -17,7 +17,12 @@ use dr_core::Topology;
 #[command(name = "drctl", version, about)]
 struct Cli {
     /// The topology config (TOML). DRCTL__SECTION__KEY variables override its values.
-    #[arg(long, global = true, env = "DRCTL_CONFIG", default_value = "config/sandbox.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "DRCTL_CONFIG",
+        default_value = "config/sandbox.toml"
+    )]
     config: PathBuf,
 
     #[command(subcommand)]

@@ -249,7 +249,13 @@ mod tests {
     #[test]
     fn account_ids_are_twelve_digits() {
         assert!("111111111111".parse::<AccountId>().is_ok());
-        for bad in ["11111111111", "1111111111111", "11111111111a", "", " 111111111111"] {
+        for bad in [
+            "11111111111",
+            "1111111111111",
+            "11111111111a",
+            "",
+            " 111111111111",
+        ] {
             let err = bad.parse::<AccountId>().unwrap_err().to_string();
             assert!(err.contains("12 digits"), "{bad:?}: {err}");
         }
@@ -257,10 +263,23 @@ mod tests {
 
     #[test]
     fn regions_are_checked_by_shape() {
-        for good in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+        ] {
             assert!(good.parse::<Region>().is_ok(), "{good}");
         }
-        for bad in ["", "us-east", "US-EAST-1", "useast1", "us-east-0", "us--east-1", "usa-east-1"] {
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "useast1",
+            "us-east-0",
+            "us--east-1",
+            "usa-east-1",
+        ] {
             assert!(bad.parse::<Region>().is_err(), "{bad}");
         }
     }
@@ -358,7 +377,13 @@ mod domain_tests {
         assert!(record.is_within(&zone));
         let other: DomainName = "iot.badexample.com".parse().unwrap();
         assert!(!other.is_within(&zone));
-        for bad in ["", "com", "-x.example.com", "a..b", "under_score.example.com"] {
+        for bad in [
+            "",
+            "com",
+            "-x.example.com",
+            "a..b",
+            "under_score.example.com",
+        ] {
             assert!(bad.parse::<DomainName>().is_err(), "{bad}");
         }
     }

@@ -223,8 +223,8 @@ impl Topology {
             }
         }
 
-        let topology: Topology =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let topology: Topology = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
                 let message = e.inner().message().to_owned();
                 let mut field = e.path().to_string();
                 // serde reports a missing field at its parent; name the field itself.
@@ -232,7 +232,11 @@ impl Topology {
                     .strip_prefix("missing field `")
                     .and_then(|rest| rest.split('`').next())
                 {
-                    field = if field == "." { missing.to_owned() } else { format!("{field}.{missing}") };
+                    field = if field == "." {
+                        missing.to_owned()
+                    } else {
+                        format!("{field}.{missing}")
+                    };
                 }
                 let origin = if overridden.iter().any(|p| field.starts_with(p.as_str())) {
                     format!("{origin} (with {ENV_PREFIX} overrides)")
@@ -270,8 +274,7 @@ impl Topology {
                 ));
             }
         }
-        if self.primary.account_id == self.dr.account_id && self.primary.region == self.dr.region
-        {
+        if self.primary.account_id == self.dr.account_id && self.primary.region == self.dr.region {
             return Err(field_error(
                 "dr",
                 format!(
@@ -409,13 +412,19 @@ mod tests {
         );
         let (field, message) = error_of(parse(&text));
         assert_eq!(field, "dr.role_arn");
-        assert!(message.contains("belongs to account 111111111111"), "{message}");
+        assert!(
+            message.contains("belongs to account 111111111111"),
+            "{message}"
+        );
     }
 
     #[test]
     fn environment_overrides_win_and_are_validated() {
-        let topology =
-            parse_with_env(SANDBOX, &[("DRCTL__DR__REGION", "eu-west-1"), ("OTHER", "x")]).unwrap();
+        let topology = parse_with_env(
+            SANDBOX,
+            &[("DRCTL__DR__REGION", "eu-west-1"), ("OTHER", "x")],
+        )
+        .unwrap();
         assert_eq!(topology.dr.region.as_str(), "eu-west-1");
 
         let err = parse_with_env(SANDBOX, &[("DRCTL__PRIMARY__ACCOUNT_ID", "nope")]).unwrap_err();

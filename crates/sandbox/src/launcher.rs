@@ -352,7 +352,11 @@ fn is_our_launcher(pid: i32) -> bool {
 
 /// A minimal HTTP/1.0 request to the sandbox: enough for moto's own API, without pulling an
 /// HTTP client into the build for two calls.
-async fn http(endpoint: &Endpoint, method: &str, path: &str) -> Result<(u16, String), SandboxError> {
+async fn http(
+    endpoint: &Endpoint,
+    method: &str,
+    path: &str,
+) -> Result<(u16, String), SandboxError> {
     let endpoint = endpoint.clone();
     let method = method.to_owned();
     let path = path.to_owned();

@@ -43,7 +43,11 @@ impl fmt::Display for Provisioned {
             Outcome::Created => "created",
             Outcome::Existed => "exists ",
         };
-        write!(f, "{outcome}  {:<7}  {:<10}  {}", self.side, self.kind, self.id)
+        write!(
+            f,
+            "{outcome}  {:<7}  {:<10}  {}",
+            self.side, self.kind, self.id
+        )
     }
 }
 

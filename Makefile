@@ -1,0 +1,61 @@
+# The two commands a fresh machine needs: `make demo` (the local two-account drill) and
+# `make test`. Both run `setup` themselves. See README.md.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Builds are shared across clones (CI clones afresh); the SDK crates take minutes to build.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/drctl-target
+# Never let the SDK's default credential chain reach for instance metadata (off loopback).
+export AWS_EC2_METADATA_DISABLED := true
+
+VENV    := .venv
+STAMP   := $(VENV)/.installed-$(shell sha256sum scripts/sandbox/requirements.txt | cut -c1-12)
+DRCTL   := $(CARGO_TARGET_DIR)/debug/drctl
+CONFIG  := config/sandbox.toml
+
+.PHONY: help setup build test lint fmt demo bench sandbox-up sandbox-down sandbox-reset clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Create the sandbox venv (pinned moto server) and check the Rust toolchain.
+
+$(STAMP): scripts/sandbox/requirements.txt
+	@scripts/setup.sh
+	@rm -f $(VENV)/.installed-* && touch $@
+
+build: setup ## Build every crate and test.
+	cargo build --workspace --all-targets --locked
+
+test: setup ## Run every test; starts and stops its own sandbox.
+	cargo test --workspace --locked
+	@scripts/check-no-test-sandbox-left.sh
+
+lint: ## rustfmt and clippy, warnings as errors.
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## Format the code.
+	cargo fmt --all
+
+demo: setup ## The local two-account drill, end to end.
+	cargo build --workspace --locked --bins
+	@DRCTL=$(DRCTL) CONFIG=$(CONFIG) scripts/demo.sh
+
+bench: setup ## Benchmarks; prints tables of measured figures.
+	cargo bench --workspace --locked --bench sandbox_latency
+
+sandbox-up: setup ## Start the sandbox on the config's endpoint and provision both accounts.
+	cargo build --locked -p drctl
+	$(DRCTL) --config $(CONFIG) sandbox up
+
+sandbox-down: ## Stop the sandbox started by sandbox-up.
+	cargo build --locked -p drctl
+	$(DRCTL) --config $(CONFIG) sandbox down
+
+sandbox-reset: ## Empty both accounts and provision them again.
+	$(DRCTL) --config $(CONFIG) sandbox reset
+
+clean: ## Remove the venv and sandbox state (the shared target dir stays).
+	rm -rf $(VENV) .sandbox reports
