@@ -56,6 +56,17 @@ def patch_rds_cross_account_snapshot_lookup() -> None:
     rds_models.RDSBackend.get_snapshot = get_snapshot
 
 
+def use_real_certificate_ids() -> None:
+    """Make moto derive IoT certificate ids as AWS does: SHA-256 of the certificate's DER.
+
+    moto's default hashes the PEM text instead, so the id DR computes from the PEM would not
+    match the id primary reported, and our PEM/id integrity check would reject every message.
+    """
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("iot", {})["use_valid_cert"] = True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -74,6 +85,7 @@ def main() -> int:
     # One log line per request drowns the tracebacks we keep the log for.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     patch_rds_cross_account_snapshot_lookup()
+    use_real_certificate_ids()
 
     from moto.server import ThreadedMotoServer
 

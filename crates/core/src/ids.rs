@@ -388,3 +388,49 @@ mod domain_tests {
         }
     }
 }
+
+string_newtype!(
+    /// An AWS IoT thing name: 1–128 of letters, digits, `:`, `_` and `-`.
+    ThingName
+);
+
+impl FromStr for ThingName {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        if (1..=128).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":_-".contains(&b))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId::new(
+                "thing name",
+                s,
+                "expected 1-128 characters of letters, digits, ':', '_' and '-'",
+            ))
+        }
+    }
+}
+
+string_newtype!(
+    /// An AWS IoT policy name: 1–128 of letters, digits and `+=,.@-_`.
+    PolicyName
+);
+
+impl FromStr for PolicyName {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        if (1..=128).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_".contains(&b))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId::new(
+                "policy name",
+                s,
+                "expected 1-128 characters of letters, digits and '+=,.@-_'",
+            ))
+        }
+    }
+}

@@ -6,9 +6,19 @@
 //!
 //! * [`ids`] — identifiers parsed once at the boundary (account ids, regions, role ARNs, names).
 //! * [`topology`] — the typed two-account topology every binary is configured with.
+//! * [`certificate`] — certificate ids, PEMs and statuses.
+//! * [`replication`] — flow A: capture events, state messages, the idempotent DR apply.
+//! * [`time`] — timestamps as the events carry them.
 
+pub mod certificate;
 pub mod ids;
+pub mod replication;
+pub mod time;
 pub mod topology;
 
-pub use ids::{AccountId, DomainName, Endpoint, InvalidId, Region, ResourceName, RoleArn};
+pub use certificate::{CertificateId, CertificatePem, CertificateStatus};
+pub use ids::{
+    AccountId, DomainName, Endpoint, InvalidId, PolicyName, Region, ResourceName, RoleArn,
+    ThingName,
+};
 pub use topology::{ConfigError, Side, SideConfig, Topology};

@@ -1,0 +1,321 @@
+//! Applying a replication message in DR: idempotent, never regressing, revoked wins.
+//!
+//! 1. The ledger says which version of the subject DR last applied; an older or equal
+//!    message changes nothing ([`Outcome::Stale`]).
+//! 2. Otherwise DR is brought to the message's state with idempotent calls only, so a crash
+//!    at any point is repaired by the redelivery.
+//! 3. Only then is the version recorded (a conditional write that never goes backwards). A
+//!    message whose apply failed is therefore never marked applied.
+//!
+//! The FIFO topic and queue deliver one subject's messages one at a time, in publish order,
+//! so steps 1–3 never race for the same subject.
+//!
+//! Revoked wins: if primary, DR, or the ledger has ever seen the certificate REVOKED, DR
+//! sets and keeps REVOKED, whatever an older or confused message says.
+
+use std::collections::BTreeSet;
+
+use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
+use crate::replication::arn::ArnRewrite;
+use crate::replication::message::{CertificateRecord, PolicyRecord, ReplicationMessage, Subject};
+use crate::replication::ports::{ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded, Registration};
+
+/// What applying one message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// DR now matches the message.
+    Applied {
+        /// Each change made, in order; empty when DR already matched.
+        changes: Vec<Change>,
+    },
+    /// DR already applied this version or a newer one; nothing was touched.
+    Stale,
+}
+
+/// One change made in DR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A certificate registered with this status.
+    Registered(CertificateStatus),
+    /// A certificate's status set.
+    Status(CertificateStatus),
+    /// A primary status other than REVOKED was overruled because the certificate was revoked.
+    KeptRevoked,
+    /// A certificate deleted.
+    DeletedCertificate,
+    /// A policy ensured or updated.
+    Policy(String),
+    /// A policy attached.
+    AttachedPolicy(String),
+    /// A policy detached.
+    DetachedPolicy(String),
+    /// A thing ensured or updated.
+    Thing(String),
+    /// A thing attached.
+    AttachedThing(String),
+    /// A thing detached.
+    DetachedThing(String),
+    /// A thing deleted.
+    DeletedThing(String),
+}
+
+/// Why a message could not be applied. The message stays on the queue (retried, then
+/// dead-lettered); nothing was recorded as applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// A DR call failed.
+    #[error("applying in DR failed: {0}")]
+    Registry(#[source] PortError),
+    /// The ledger could not be read or written.
+    #[error("applied-version ledger failed: {0}")]
+    Ledger(#[source] PortError),
+    /// The message passed decoding but cannot be applied (e.g. a policy ARN rewrite failed).
+    #[error("cannot apply: {0}")]
+    Invalid(String),
+}
+
+impl ApplyError {
+    /// Whether a retry may succeed (throttling, timeouts, 5xx).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ApplyError::Registry(e) | ApplyError::Ledger(e) => e.retryable,
+            ApplyError::Invalid(_) => false,
+        }
+    }
+}
+
+/// Apply one decoded message to DR.
+pub async fn apply<R, L>(
+    message: &ReplicationMessage,
+    rewrite: &ArnRewrite,
+    dr: &R,
+    ledger: &L,
+) -> Result<Outcome, ApplyError>
+where
+    R: CertificateRegistry + Sync,
+    L: ApplyLedger + Sync,
+{
+    let key = message.subject.key();
+    let version = message.version();
+    let previous = ledger.entry(&key).await.map_err(ApplyError::Ledger)?;
+    if previous.is_some_and(|entry| entry.version >= version) {
+        return Ok(Outcome::Stale);
+    }
+    let was_revoked = previous.is_some_and(|entry| entry.revoked);
+
+    let mut changes = Vec::new();
+    let revoked = match &message.subject {
+        Subject::Certificate(record) => {
+            apply_certificate(record, was_revoked, rewrite, dr, &mut changes).await?
+        }
+        Subject::CertificateDeleted { certificate_id } => {
+            let dr_revoked = delete_certificate(certificate_id, dr, &mut changes).await?;
+            was_revoked || dr_revoked
+        }
+        Subject::Thing(thing) => {
+            dr.put_thing(thing).await.map_err(ApplyError::Registry)?;
+            changes.push(Change::Thing(thing.thing_name.to_string()));
+            false
+        }
+        Subject::ThingDeleted { thing_name } => {
+            for id in dr.thing_certificates(thing_name).await.map_err(ApplyError::Registry)? {
+                dr.detach_thing(thing_name, &id).await.map_err(ApplyError::Registry)?;
+                changes.push(Change::DetachedThing(thing_name.to_string()));
+            }
+            dr.delete_thing(thing_name).await.map_err(ApplyError::Registry)?;
+            changes.push(Change::DeletedThing(thing_name.to_string()));
+            false
+        }
+        Subject::Policy(policy) => {
+            dr.put_policy(&rewritten(policy, rewrite)?)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::Policy(policy.policy_name.to_string()));
+            false
+        }
+    };
+
+    let entry = LedgerEntry { version, revoked };
+    match ledger.record(&key, entry).await.map_err(ApplyError::Ledger)? {
+        Recorded::Recorded => Ok(Outcome::Applied { changes }),
+        // Only another writer outside the FIFO order (the reconciler) can get here; its
+        // state is newer, and the next reconcile compares DR with primary again.
+        Recorded::NewerExists => Ok(Outcome::Applied { changes }),
+    }
+}
+
+/// Bring one certificate, its policies and things to the record's state. Returns whether
+/// the certificate is (now) revoked.
+async fn apply_certificate<R: CertificateRegistry + Sync>(
+    record: &CertificateRecord,
+    was_revoked: bool,
+    rewrite: &ArnRewrite,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<bool, ApplyError> {
+    let pem = CertificatePem::parse_as(&record.certificate_pem, &record.certificate_id)
+        .map_err(|e| ApplyError::Invalid(e.to_string()))?;
+    let id = &record.certificate_id;
+    let wanted = if was_revoked {
+        CertificateStatus::Revoked
+    } else {
+        record.status.in_dr()
+    };
+
+    // Register first, with the wanted status: for a new certificate that is one call.
+    let ca_pem = match &record.ca {
+        Some(ca) => match &ca.ca_certificate_pem {
+            Some(pem) if dr_has_ca(dr, &ca.ca_certificate_id).await? => Some(pem.as_str()),
+            _ => None,
+        },
+        None => None,
+    };
+    let registration = dr
+        .register_certificate(&pem, ca_pem, wanted)
+        .await
+        .map_err(ApplyError::Registry)?;
+
+    let revoked = match registration {
+        Registration::New => {
+            changes.push(Change::Registered(wanted));
+            wanted == CertificateStatus::Revoked
+        }
+        Registration::AlreadyExisted => {
+            let current = dr
+                .certificate(id)
+                .await
+                .map_err(ApplyError::Registry)?
+                .map(|view| view.status);
+            let target = if current == Some(CertificateStatus::Revoked) {
+                CertificateStatus::Revoked
+            } else {
+                wanted
+            };
+            if current != Some(target) {
+                dr.set_status(id, target).await.map_err(ApplyError::Registry)?;
+                changes.push(Change::Status(target));
+            }
+            target == CertificateStatus::Revoked
+        }
+    };
+    if revoked && record.status != CertificateStatus::Revoked {
+        changes.push(Change::KeptRevoked);
+    }
+
+    let fresh = registration == Registration::New;
+    sync_policies(record, fresh, rewrite, dr, changes).await?;
+    sync_things(record, fresh, dr, changes).await?;
+    Ok(revoked)
+}
+
+async fn dr_has_ca<R: CertificateRegistry + Sync>(dr: &R, ca: &CertificateId) -> Result<bool, ApplyError> {
+    Ok(dr
+        .ca_certificate_pem(ca)
+        .await
+        .map_err(ApplyError::Registry)?
+        .is_some())
+}
+
+/// Attach exactly the record's policies (creating any DR lacks), detach the rest.
+async fn sync_policies<R: CertificateRegistry + Sync>(
+    record: &CertificateRecord,
+    fresh: bool,
+    rewrite: &ArnRewrite,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<(), ApplyError> {
+    let id = &record.certificate_id;
+    let attached = if fresh {
+        BTreeSet::new()
+    } else {
+        dr.certificate_policy_names(id).await.map_err(ApplyError::Registry)?
+    };
+    let wanted: BTreeSet<_> = record.policies.iter().map(|p| p.policy_name.clone()).collect();
+    for policy in &record.policies {
+        if attached.contains(&policy.policy_name) {
+            continue;
+        }
+        dr.ensure_policy(&rewritten(policy, rewrite)?)
+            .await
+            .map_err(ApplyError::Registry)?;
+        dr.attach_policy(&policy.policy_name, id)
+            .await
+            .map_err(ApplyError::Registry)?;
+        changes.push(Change::AttachedPolicy(policy.policy_name.to_string()));
+    }
+    for name in attached.difference(&wanted) {
+        dr.detach_policy(name, id).await.map_err(ApplyError::Registry)?;
+        changes.push(Change::DetachedPolicy(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Attach exactly the record's things (creating any DR lacks), detach the rest.
+async fn sync_things<R: CertificateRegistry + Sync>(
+    record: &CertificateRecord,
+    fresh: bool,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<(), ApplyError> {
+    let id = &record.certificate_id;
+    let attached = if fresh {
+        BTreeSet::new()
+    } else {
+        dr.certificate_things(id).await.map_err(ApplyError::Registry)?
+    };
+    let wanted: BTreeSet<_> = record.things.iter().map(|t| t.thing_name.clone()).collect();
+    for thing in &record.things {
+        if attached.contains(&thing.thing_name) {
+            continue;
+        }
+        dr.ensure_thing(thing).await.map_err(ApplyError::Registry)?;
+        dr.attach_thing(&thing.thing_name, id)
+            .await
+            .map_err(ApplyError::Registry)?;
+        changes.push(Change::AttachedThing(thing.thing_name.to_string()));
+    }
+    for name in attached.difference(&wanted) {
+        dr.detach_thing(name, id).await.map_err(ApplyError::Registry)?;
+        changes.push(Change::DetachedThing(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Detach everything, make it not ACTIVE (AWS refuses to delete an ACTIVE certificate;
+/// a REVOKED one stays REVOKED), delete. Returns whether DR had it REVOKED, which the
+/// ledger keeps remembering after the certificate is gone.
+async fn delete_certificate<R: CertificateRegistry + Sync>(
+    id: &CertificateId,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<bool, ApplyError> {
+    let Some(current) = dr.certificate(id).await.map_err(ApplyError::Registry)? else {
+        return Ok(false);
+    };
+    for thing in dr.certificate_things(id).await.map_err(ApplyError::Registry)? {
+        dr.detach_thing(&thing, id).await.map_err(ApplyError::Registry)?;
+        changes.push(Change::DetachedThing(thing.to_string()));
+    }
+    for policy in dr.certificate_policy_names(id).await.map_err(ApplyError::Registry)? {
+        dr.detach_policy(&policy, id).await.map_err(ApplyError::Registry)?;
+        changes.push(Change::DetachedPolicy(policy.to_string()));
+    }
+    if current.status == CertificateStatus::Active {
+        dr.set_status(id, CertificateStatus::Inactive)
+            .await
+            .map_err(ApplyError::Registry)?;
+        changes.push(Change::Status(CertificateStatus::Inactive));
+    }
+    dr.delete_certificate(id).await.map_err(ApplyError::Registry)?;
+    changes.push(Change::DeletedCertificate);
+    Ok(current.status == CertificateStatus::Revoked)
+}
+
+fn rewritten(policy: &PolicyRecord, rewrite: &ArnRewrite) -> Result<PolicyRecord, ApplyError> {
+    Ok(PolicyRecord {
+        policy_name: policy.policy_name.clone(),
+        document: rewrite
+            .rewrite_document(&policy.document)
+            .map_err(ApplyError::Invalid)?,
+    })
+}

@@ -1,0 +1,263 @@
+//! Capture in primary: which subjects an event touches, and their current state.
+//!
+//! Three event families reach the capture Lambda: JITR registrations
+//! (`$aws/events/certificates/registered/<caId>`), registry events
+//! (`$aws/events/thing/<name>/created|updated|deleted`) and EventBridge "AWS API Call via
+//! CloudTrail" events from `aws.iot`. Events only say *what* to look at: capture then reads
+//! the subject's current state in primary, so a late, duplicated or reordered event still
+//! yields a correct message.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::certificate::CertificateId;
+use crate::ids::{PolicyName, ThingName};
+use crate::replication::message::{
+    CaRecord, CertificateRecord, ReplicationMessage, SourceRef, Subject, SCHEMA_VERSION,
+};
+use crate::replication::ports::{CertificateRegistry, PortError};
+use crate::time::{parse_rfc3339, EpochMillis};
+
+/// A subject an event touched.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Trigger {
+    /// A certificate's status, registration, links or policies changed.
+    Certificate(CertificateId),
+    /// A thing was created, updated or deleted.
+    Thing(ThingName),
+    /// A policy's default version changed.
+    Policy(PolicyName),
+}
+
+/// A parsed capture event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureEvent {
+    /// What happened (API name, `jitr`, `thing-created`…).
+    pub cause: String,
+    /// When it happened in primary.
+    pub event_time_ms: EpochMillis,
+    /// What to read and publish. Empty for an API call that failed (nothing changed).
+    pub triggers: Vec<Trigger>,
+}
+
+/// Why an event was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// Not one of the three families.
+    #[error("unrecognised event: not a JITR registration, a registry thing event, or a CloudTrail aws.iot API call")]
+    Unrecognised,
+    /// A CloudTrail event for an API capture does not handle.
+    #[error("unsupported aws.iot API call {0:?}; only certificate, principal and policy-version calls are captured")]
+    UnsupportedApiCall(String),
+    /// A known family with a missing or malformed field.
+    #[error("malformed {family} event: {problem}")]
+    Malformed {
+        /// The event family.
+        family: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Recognise and parse one event.
+pub fn parse_event(event: &Value) -> Result<CaptureEvent, EventError> {
+    if event.get("detail-type").and_then(Value::as_str) == Some("AWS API Call via CloudTrail") {
+        return parse_cloudtrail(event);
+    }
+    if event.get("eventType").and_then(Value::as_str) == Some("THING_EVENT") {
+        return parse_thing_event(event);
+    }
+    if event.get("certificateStatus").is_some() && event.get("caCertificateId").is_some() {
+        return parse_jitr(event);
+    }
+    Err(EventError::Unrecognised)
+}
+
+fn malformed(family: &'static str, problem: impl Into<String>) -> EventError {
+    EventError::Malformed {
+        family,
+        problem: problem.into(),
+    }
+}
+
+fn text<'a>(value: &'a Value, field: &str, family: &'static str) -> Result<&'a str, EventError> {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed(family, format!("missing string field `{field}`")))
+}
+
+/// IoT event timestamps are epoch milliseconds, as a number or (in some rules) a string.
+fn millis(value: &Value, field: &str, family: &'static str) -> Result<EpochMillis, EventError> {
+    match value.get(field) {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| malformed(family, format!("missing epoch-millisecond field `{field}`")))
+}
+
+fn parse_jitr(event: &Value) -> Result<CaptureEvent, EventError> {
+    const FAMILY: &str = "JITR";
+    let id: CertificateId = text(event, "certificateId", FAMILY)?
+        .parse()
+        .map_err(|e| malformed(FAMILY, format!("certificateId: {e}")))?;
+    Ok(CaptureEvent {
+        cause: "jitr".to_owned(),
+        event_time_ms: millis(event, "timestamp", FAMILY)?,
+        triggers: vec![Trigger::Certificate(id)],
+    })
+}
+
+fn parse_thing_event(event: &Value) -> Result<CaptureEvent, EventError> {
+    const FAMILY: &str = "registry thing";
+    let operation = text(event, "operation", FAMILY)?;
+    if !matches!(operation, "CREATED" | "UPDATED" | "DELETED") {
+        return Err(malformed(FAMILY, format!("unknown operation {operation:?}")));
+    }
+    let name: ThingName = text(event, "thingName", FAMILY)?
+        .parse()
+        .map_err(|e| malformed(FAMILY, format!("thingName: {e}")))?;
+    Ok(CaptureEvent {
+        cause: format!("thing-{}", operation.to_ascii_lowercase()),
+        event_time_ms: millis(event, "timestamp", FAMILY)?,
+        triggers: vec![Trigger::Thing(name)],
+    })
+}
+
+fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
+    const FAMILY: &str = "CloudTrail";
+    if event.get("source").and_then(Value::as_str) != Some("aws.iot") {
+        return Err(malformed(FAMILY, "source is not aws.iot"));
+    }
+    let detail = event
+        .get("detail")
+        .ok_or_else(|| malformed(FAMILY, "missing `detail`"))?;
+    let name = text(detail, "eventName", FAMILY)?;
+    let event_time_ms = detail
+        .get("eventTime")
+        .or_else(|| event.get("time"))
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339)
+        .ok_or_else(|| malformed(FAMILY, "missing or invalid `eventTime`"))?;
+    let request = detail.get("requestParameters").unwrap_or(&Value::Null);
+    let response = detail.get("responseElements").unwrap_or(&Value::Null);
+
+    let certificate = |value: &Value, field: &str| -> Result<Trigger, EventError> {
+        let raw = text(value, field, FAMILY)?;
+        raw.parse::<CertificateId>()
+            .ok()
+            .or_else(|| CertificateId::from_arn(raw))
+            .map(Trigger::Certificate)
+            .ok_or_else(|| malformed(FAMILY, format!("{name}: `{field}` is not a certificate id or ARN")))
+    };
+    // A principal or target may be a certificate, or something we do not replicate
+    // (a thing group, a Cognito identity): those yield no trigger.
+    let principal = |value: &Value, field: &str| -> Result<Vec<Trigger>, EventError> {
+        let raw = text(value, field, FAMILY)?;
+        Ok(CertificateId::from_arn(raw).map(Trigger::Certificate).into_iter().collect())
+    };
+    let policy = |value: &Value| -> Result<Trigger, EventError> {
+        text(value, "policyName", FAMILY)?
+            .parse()
+            .map(Trigger::Policy)
+            .map_err(|e| malformed(FAMILY, format!("{name}: policyName: {e}")))
+    };
+
+    // A call that failed changed nothing.
+    let failed = detail.get("errorCode").is_some_and(|code| !code.is_null());
+    let triggers = if failed {
+        Vec::new()
+    } else {
+        match name {
+            "RegisterCertificate" | "RegisterCertificateWithoutCA" | "CreateKeysAndCertificate"
+            | "CreateCertificateFromCsr" => {
+                let from_id = certificate(response, "certificateId");
+                vec![from_id.or_else(|_| certificate(response, "certificateArn"))?]
+            }
+            "UpdateCertificate" | "DeleteCertificate" => vec![certificate(request, "certificateId")?],
+            "AttachPolicy" | "DetachPolicy" => principal(request, "target")?,
+            "AttachPrincipalPolicy" | "DetachPrincipalPolicy" | "AttachThingPrincipal"
+            | "DetachThingPrincipal" => principal(request, "principal")?,
+            "CreatePolicyVersion" | "SetDefaultPolicyVersion" => vec![policy(request)?],
+            other => return Err(EventError::UnsupportedApiCall(other.to_owned())),
+        }
+    };
+    Ok(CaptureEvent {
+        cause: name.to_owned(),
+        event_time_ms,
+        triggers,
+    })
+}
+
+/// Read the current state of every subject an event touched and build one message each.
+/// `now` is read before each subject's reads: the state seen is at least that new.
+pub async fn capture<S: CertificateRegistry + Sync>(
+    event: &CaptureEvent,
+    primary: &S,
+    source: &SourceRef,
+    now: impl Fn() -> EpochMillis,
+) -> Result<Vec<ReplicationMessage>, PortError> {
+    let mut messages = Vec::new();
+    let triggers: BTreeSet<&Trigger> = event.triggers.iter().collect();
+    for trigger in triggers {
+        let observed_at_ms = now();
+        let subject = match trigger {
+            Trigger::Certificate(id) => certificate_subject(id, primary).await?,
+            Trigger::Thing(name) => match primary.thing(name).await? {
+                Some(thing) => Subject::Thing(thing),
+                None => Subject::ThingDeleted {
+                    thing_name: name.clone(),
+                },
+            },
+            Trigger::Policy(name) => match primary.policy(name).await? {
+                Some(policy) => Subject::Policy(policy),
+                // Deleted policies are detached everywhere first; nothing left to carry.
+                None => continue,
+            },
+        };
+        messages.push(ReplicationMessage {
+            schema_version: SCHEMA_VERSION,
+            source: source.clone(),
+            cause: event.cause.clone(),
+            event_time_ms: event.event_time_ms,
+            observed_at_ms,
+            subject,
+        });
+    }
+    Ok(messages)
+}
+
+async fn certificate_subject<S: CertificateRegistry + Sync>(
+    id: &CertificateId,
+    primary: &S,
+) -> Result<Subject, PortError> {
+    let Some(view) = primary.certificate(id).await? else {
+        return Ok(Subject::CertificateDeleted {
+            certificate_id: id.clone(),
+        });
+    };
+    let ca = match view.ca_certificate_id {
+        Some(ca_id) => Some(CaRecord {
+            ca_certificate_pem: primary.ca_certificate_pem(&ca_id).await?,
+            ca_certificate_id: ca_id,
+        }),
+        None => None,
+    };
+    let mut things = Vec::new();
+    for name in primary.certificate_things(id).await? {
+        if let Some(thing) = primary.thing(&name).await? {
+            things.push(thing);
+        }
+    }
+    Ok(Subject::Certificate(CertificateRecord {
+        certificate_id: id.clone(),
+        certificate_pem: view.pem,
+        status: view.status,
+        last_modified_ms: view.last_modified_ms,
+        ca,
+        things,
+        policies: primary.certificate_policies(id).await?,
+    }))
+}

@@ -1,0 +1,257 @@
+//! In-memory registry and ledger for the core's tests: small, and strict where AWS is
+//! (no deleting an ACTIVE or attached certificate, no un-revoking).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
+use crate::ids::{PolicyName, ThingName};
+use crate::replication::message::{PolicyRecord, ThingRecord};
+use crate::replication::ports::{
+    ApplyLedger, CertificateRegistry, CertificateView, LedgerEntry, PortError, Recorded,
+    Registration,
+};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct World {
+    pub(crate) certificates: BTreeMap<CertificateId, (String, CertificateStatus)>,
+    pub(crate) cas: BTreeMap<CertificateId, String>,
+    pub(crate) policies: BTreeMap<PolicyName, String>,
+    pub(crate) things: BTreeMap<ThingName, ThingRecord>,
+    pub(crate) policy_links: BTreeSet<(CertificateId, PolicyName)>,
+    pub(crate) thing_links: BTreeSet<(CertificateId, ThingName)>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct FakeRegistry {
+    pub(crate) world: Mutex<World>,
+    pub(crate) calls: Mutex<usize>,
+}
+
+impl FakeRegistry {
+    pub(crate) fn snapshot(&self) -> World {
+        self.world.lock().unwrap().clone()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        *self.calls.lock().unwrap() += 1;
+        f(&mut self.world.lock().unwrap())
+    }
+}
+
+impl CertificateRegistry for FakeRegistry {
+    async fn certificate(&self, id: &CertificateId) -> Result<Option<CertificateView>, PortError> {
+        Ok(self.with(|w| {
+            w.certificates.get(id).map(|(pem, status)| CertificateView {
+                pem: pem.clone(),
+                status: *status,
+                ca_certificate_id: None,
+                last_modified_ms: 0,
+            })
+        }))
+    }
+
+    async fn ca_certificate_pem(&self, ca_id: &CertificateId) -> Result<Option<String>, PortError> {
+        Ok(self.with(|w| w.cas.get(ca_id).cloned()))
+    }
+
+    async fn register_certificate(
+        &self,
+        pem: &CertificatePem,
+        _ca_pem: Option<&str>,
+        status: CertificateStatus,
+    ) -> Result<Registration, PortError> {
+        Ok(self.with(|w| {
+            if w.certificates.contains_key(pem.id()) {
+                Registration::AlreadyExisted
+            } else {
+                w.certificates
+                    .insert(pem.id().clone(), (pem.as_str().to_owned(), status));
+                Registration::New
+            }
+        }))
+    }
+
+    async fn set_status(&self, id: &CertificateId, status: CertificateStatus) -> Result<(), PortError> {
+        self.with(|w| match w.certificates.get_mut(id) {
+            Some((_, CertificateStatus::Revoked)) if status != CertificateStatus::Revoked => Err(
+                PortError::permanent("UpdateCertificate", "a revoked certificate cannot change status"),
+            ),
+            Some((_, current)) => {
+                *current = status;
+                Ok(())
+            }
+            None => Err(PortError::permanent("UpdateCertificate", "not found")),
+        })
+    }
+
+    async fn delete_certificate(&self, id: &CertificateId) -> Result<(), PortError> {
+        self.with(|w| {
+            if w.certificates.get(id).is_some_and(|(_, s)| *s == CertificateStatus::Active) {
+                return Err(PortError::permanent("DeleteCertificate", "certificate is ACTIVE"));
+            }
+            if w.thing_links.iter().any(|(c, _)| c == id) || w.policy_links.iter().any(|(c, _)| c == id) {
+                return Err(PortError::permanent("DeleteCertificate", "certificate is attached"));
+            }
+            w.certificates.remove(id);
+            Ok(())
+        })
+    }
+
+    async fn certificate_policies(&self, id: &CertificateId) -> Result<Vec<PolicyRecord>, PortError> {
+        Ok(self.with(|w| {
+            w.policy_links
+                .iter()
+                .filter(|(c, _)| c == id)
+                .map(|(_, p)| PolicyRecord {
+                    policy_name: p.clone(),
+                    document: w.policies[p].clone(),
+                })
+                .collect()
+        }))
+    }
+
+    async fn certificate_policy_names(&self, id: &CertificateId) -> Result<BTreeSet<PolicyName>, PortError> {
+        Ok(self.with(|w| {
+            w.policy_links
+                .iter()
+                .filter(|(c, _)| c == id)
+                .map(|(_, p)| p.clone())
+                .collect()
+        }))
+    }
+
+    async fn policy(&self, name: &PolicyName) -> Result<Option<PolicyRecord>, PortError> {
+        Ok(self.with(|w| {
+            w.policies.get(name).map(|document| PolicyRecord {
+                policy_name: name.clone(),
+                document: document.clone(),
+            })
+        }))
+    }
+
+    async fn ensure_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
+        self.with(|w| {
+            w.policies
+                .entry(policy.policy_name.clone())
+                .or_insert_with(|| policy.document.clone());
+        });
+        Ok(())
+    }
+
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
+        self.with(|w| w.policies.insert(policy.policy_name.clone(), policy.document.clone()));
+        Ok(())
+    }
+
+    async fn policy_certificates(&self, name: &PolicyName) -> Result<Vec<CertificateId>, PortError> {
+        Ok(self.with(|w| {
+            w.policy_links
+                .iter()
+                .filter(|(_, p)| p == name)
+                .map(|(c, _)| c.clone())
+                .collect()
+        }))
+    }
+
+    async fn attach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
+        self.with(|w| {
+            if !w.policies.contains_key(name) {
+                return Err(PortError::permanent("AttachPolicy", "no such policy"));
+            }
+            w.policy_links.insert((id.clone(), name.clone()));
+            Ok(())
+        })
+    }
+
+    async fn detach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
+        self.with(|w| w.policy_links.remove(&(id.clone(), name.clone())));
+        Ok(())
+    }
+
+    async fn thing(&self, name: &ThingName) -> Result<Option<ThingRecord>, PortError> {
+        Ok(self.with(|w| w.things.get(name).cloned()))
+    }
+
+    async fn ensure_thing(&self, thing: &ThingRecord) -> Result<(), PortError> {
+        self.with(|w| {
+            w.things
+                .entry(thing.thing_name.clone())
+                .or_insert_with(|| thing.clone());
+        });
+        Ok(())
+    }
+
+    async fn put_thing(&self, thing: &ThingRecord) -> Result<(), PortError> {
+        self.with(|w| w.things.insert(thing.thing_name.clone(), thing.clone()));
+        Ok(())
+    }
+
+    async fn delete_thing(&self, name: &ThingName) -> Result<(), PortError> {
+        self.with(|w| {
+            if w.thing_links.iter().any(|(_, t)| t == name) {
+                return Err(PortError::permanent("DeleteThing", "thing has principals"));
+            }
+            w.things.remove(name);
+            Ok(())
+        })
+    }
+
+    async fn certificate_things(&self, id: &CertificateId) -> Result<BTreeSet<ThingName>, PortError> {
+        Ok(self.with(|w| {
+            w.thing_links
+                .iter()
+                .filter(|(c, _)| c == id)
+                .map(|(_, t)| t.clone())
+                .collect()
+        }))
+    }
+
+    async fn thing_certificates(&self, name: &ThingName) -> Result<Vec<CertificateId>, PortError> {
+        Ok(self.with(|w| {
+            w.thing_links
+                .iter()
+                .filter(|(_, t)| t == name)
+                .map(|(c, _)| c.clone())
+                .collect()
+        }))
+    }
+
+    async fn attach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
+        self.with(|w| {
+            if !w.things.contains_key(name) {
+                return Err(PortError::permanent("AttachThingPrincipal", "no such thing"));
+            }
+            w.thing_links.insert((id.clone(), name.clone()));
+            Ok(())
+        })
+    }
+
+    async fn detach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
+        self.with(|w| w.thing_links.remove(&(id.clone(), name.clone())));
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct FakeLedger {
+    pub(crate) entries: Mutex<BTreeMap<String, LedgerEntry>>,
+}
+
+impl ApplyLedger for FakeLedger {
+    async fn entry(&self, key: &str) -> Result<Option<LedgerEntry>, PortError> {
+        Ok(self.entries.lock().unwrap().get(key).copied())
+    }
+
+    async fn record(&self, key: &str, entry: LedgerEntry) -> Result<Recorded, PortError> {
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get(key) {
+            Some(stored) if stored.version >= entry.version => Ok(Recorded::NewerExists),
+            stored => {
+                let revoked = entry.revoked || stored.is_some_and(|s| s.revoked);
+                entries.insert(key.to_owned(), LedgerEntry { revoked, ..entry });
+                Ok(Recorded::Recorded)
+            }
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Flow A, certificate replication: primary → DR-owned SNS FIFO topic → SQS FIFO → DR.
+//!
+//! * [`capture`] — which subjects a primary event touches, and their state as messages.
+//! * [`message`] — the self-contained, versioned state message and its boundary checks.
+//! * [`apply`] — the idempotent, never-regressing, revoked-wins apply in DR.
+//! * [`arn`] — account and region rewriting inside policy documents.
+//! * [`ports`] — the registry, ledger and bus interfaces the adapters implement.
+
+pub mod apply;
+pub mod arn;
+pub mod capture;
+pub mod message;
+pub mod ports;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+pub use apply::{apply, ApplyError, Change, Outcome};
+pub use arn::ArnRewrite;
+pub use capture::{capture, parse_event, CaptureEvent, EventError, Trigger};
+pub use message::{ReplicationMessage, Rejection, Subject, Version};
+pub use ports::{ApplyLedger, CertificateRegistry, LedgerEntry, PortError, ReplicationBus};

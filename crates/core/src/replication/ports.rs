@@ -1,0 +1,212 @@
+//! The narrow interfaces flow A needs from the outside world, in the domain's words.
+//! `dr-aws` implements them on the IoT, DynamoDB and SNS clients; the tests on fakes.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
+use crate::ids::{PolicyName, ThingName};
+use crate::replication::message::{PolicyRecord, ReplicationMessage, ThingRecord, Version};
+use crate::time::EpochMillis;
+
+/// A failed call to a registry, ledger or bus, and whether trying again may help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct PortError {
+    /// Throttling, timeouts and 5xx are retryable; validation and access errors are not.
+    pub retryable: bool,
+    /// The operation that failed (e.g. `RegisterCertificateWithoutCA`).
+    pub operation: String,
+    /// What the service said.
+    pub message: String,
+}
+
+impl PortError {
+    /// A failure worth retrying.
+    pub fn transient(operation: &str, message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            operation: operation.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// A failure retrying will not fix.
+    pub fn permanent(operation: &str, message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            operation: operation.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a registry knows of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateView {
+    /// The PEM.
+    pub pem: String,
+    /// The status.
+    pub status: CertificateStatus,
+    /// The CA it was registered with, if any.
+    pub ca_certificate_id: Option<CertificateId>,
+    /// lastModifiedDate.
+    pub last_modified_ms: EpochMillis,
+}
+
+/// Whether a registration created the certificate or found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Registered now, with the requested status.
+    New,
+    /// Already registered; its status is whatever it was.
+    AlreadyExisted,
+}
+
+/// An AWS IoT registry: primary's (read by capture) or DR's (written by the replicator).
+/// "Already exists" and "not found" on idempotent writes are success, not errors.
+pub trait CertificateRegistry {
+    /// A certificate, or `None` if the registry has none with this id.
+    fn certificate(
+        &self,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<Option<CertificateView>, PortError>> + Send;
+    /// A CA certificate's PEM, or `None` if it is not registered here.
+    fn ca_certificate_pem(
+        &self,
+        ca_id: &CertificateId,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+    /// Register a certificate with the given status, against `ca_pem` when given.
+    fn register_certificate(
+        &self,
+        pem: &CertificatePem,
+        ca_pem: Option<&str>,
+        status: CertificateStatus,
+    ) -> impl Future<Output = Result<Registration, PortError>> + Send;
+    /// Set a certificate's status (ACTIVE, INACTIVE or REVOKED).
+    fn set_status(
+        &self,
+        id: &CertificateId,
+        status: CertificateStatus,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Delete a certificate (already detached and not ACTIVE); missing is success.
+    fn delete_certificate(
+        &self,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The policies attached to a certificate, with their default documents.
+    fn certificate_policies(
+        &self,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<Vec<PolicyRecord>, PortError>> + Send;
+    /// The names of the policies attached to a certificate (cheaper: no documents).
+    fn certificate_policy_names(
+        &self,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<BTreeSet<PolicyName>, PortError>> + Send;
+    /// A policy and its default version's document, or `None`.
+    fn policy(
+        &self,
+        name: &PolicyName,
+    ) -> impl Future<Output = Result<Option<PolicyRecord>, PortError>> + Send;
+    /// Create the policy with this document if it does not exist; leave an existing one.
+    fn ensure_policy(
+        &self,
+        policy: &PolicyRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Make this document the policy's default version, creating the policy if needed.
+    fn put_policy(&self, policy: &PolicyRecord)
+        -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The certificates a policy is attached to.
+    fn policy_certificates(
+        &self,
+        name: &PolicyName,
+    ) -> impl Future<Output = Result<Vec<CertificateId>, PortError>> + Send;
+    /// Attach a policy to a certificate (idempotent).
+    fn attach_policy(
+        &self,
+        name: &PolicyName,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Detach a policy from a certificate (idempotent).
+    fn detach_policy(
+        &self,
+        name: &PolicyName,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// A thing, or `None`.
+    fn thing(
+        &self,
+        name: &ThingName,
+    ) -> impl Future<Output = Result<Option<ThingRecord>, PortError>> + Send;
+    /// Create the thing with these attributes if it does not exist; leave an existing one.
+    fn ensure_thing(&self, thing: &ThingRecord)
+        -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Create the thing or replace its type and attributes with these.
+    fn put_thing(&self, thing: &ThingRecord) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Delete a thing (already detached); missing is success.
+    fn delete_thing(&self, name: &ThingName) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The things a certificate is attached to.
+    fn certificate_things(
+        &self,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<BTreeSet<ThingName>, PortError>> + Send;
+    /// The certificates attached to a thing.
+    fn thing_certificates(
+        &self,
+        name: &ThingName,
+    ) -> impl Future<Output = Result<Vec<CertificateId>, PortError>> + Send;
+    /// Attach a certificate to a thing (idempotent).
+    fn attach_thing(
+        &self,
+        name: &ThingName,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Detach a certificate from a thing (idempotent).
+    fn detach_thing(
+        &self,
+        name: &ThingName,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// What DR has applied for one subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The newest version applied.
+    pub version: Version,
+    /// Ever seen REVOKED: sticky, so a revoked certificate never comes back.
+    pub revoked: bool,
+}
+
+/// Whether a ledger write went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The entry now holds our version.
+    Recorded,
+    /// A newer version was recorded first; ours was dropped.
+    NewerExists,
+}
+
+/// The applied-version ledger in DR (DynamoDB with conditional writes in the cloud).
+pub trait ApplyLedger {
+    /// The entry of a subject key, if any.
+    fn entry(&self, key: &str)
+        -> impl Future<Output = Result<Option<LedgerEntry>, PortError>> + Send;
+    /// Record `entry` only if the stored version is older (or absent). `revoked` is
+    /// or-ed into the stored flag, never cleared.
+    fn record(
+        &self,
+        key: &str,
+        entry: LedgerEntry,
+    ) -> impl Future<Output = Result<Recorded, PortError>> + Send;
+}
+
+/// The DR-owned topic capture publishes to.
+pub trait ReplicationBus {
+    /// Publish one message in its subject's ordered group.
+    fn publish(
+        &self,
+        message: &ReplicationMessage,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}

@@ -1,0 +1,382 @@
+//! Flow A end to end on in-memory registries: capture from a fake primary, apply to a fake
+//! DR, in order, out of order and duplicated.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+
+use super::fake::{FakeLedger, FakeRegistry, World};
+use super::*;
+use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
+use crate::ids::{PolicyName, ThingName};
+use crate::replication::message::{PolicyRecord, SourceRef, ThingRecord};
+use crate::replication::ports::CertificateRegistry;
+
+const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
+
+fn pems() -> &'static [String] {
+    static PEMS: OnceLock<Vec<String>> = OnceLock::new();
+    PEMS.get_or_init(|| {
+        (0..50)
+            .map(|i| {
+                rcgen::generate_simple_self_signed(vec![format!("device-{i}.example.com")])
+                    .unwrap()
+                    .cert
+                    .pem()
+            })
+            .collect()
+    })
+}
+
+fn source() -> SourceRef {
+    SourceRef {
+        account_id: "111111111111".parse().unwrap(),
+        region: "us-east-1".parse().unwrap(),
+    }
+}
+
+fn rewrite() -> ArnRewrite {
+    ArnRewrite::new(
+        "111111111111".parse().unwrap(),
+        "us-east-1".parse().unwrap(),
+        "222222222222".parse().unwrap(),
+        "us-west-2".parse().unwrap(),
+    )
+}
+
+fn policy_name() -> PolicyName {
+    "wearable".parse().unwrap()
+}
+
+/// One change an operator or device makes in primary.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    SetStatus(CertificateStatus),
+    AttachPolicy,
+    DetachPolicy,
+    AttachThing,
+    DetachThing,
+    Delete,
+}
+
+/// Primary, plus a clock that ticks once per capture, and the messages captured so far.
+struct Primary {
+    registry: FakeRegistry,
+    clock: AtomicI64,
+}
+
+impl Primary {
+    fn new() -> Self {
+        let registry = FakeRegistry::default();
+        registry
+            .world
+            .lock()
+            .unwrap()
+            .policies
+            .insert(policy_name(), POLICY.to_owned());
+        Self {
+            registry,
+            clock: AtomicI64::new(1_000),
+        }
+    }
+
+    async fn capture(&self, id: &CertificateId, cause: &str) -> ReplicationMessage {
+        let event = CaptureEvent {
+            cause: cause.to_owned(),
+            event_time_ms: self.clock.load(Ordering::SeqCst),
+            triggers: vec![Trigger::Certificate(id.clone())],
+        };
+        let mut messages = capture(&event, &self.registry, &source(), || {
+            self.clock.fetch_add(1, Ordering::SeqCst)
+        })
+        .await
+        .unwrap();
+        assert_eq!(messages.len(), 1);
+        // Every message crosses the wire: encode and decode it as SNS/SQS would.
+        ReplicationMessage::decode(&messages.remove(0).encode().unwrap()).unwrap()
+    }
+
+    async fn register(&self, pem: &str, status: CertificateStatus) -> CertificateId {
+        let pem = CertificatePem::parse(pem).unwrap();
+        self.registry.register_certificate(&pem, None, status).await.unwrap();
+        pem.id().clone()
+    }
+
+    /// Apply an op as AWS would allow it; returns false if AWS would refuse it.
+    async fn perform(&self, id: &CertificateId, thing: &ThingName, op: Op) -> bool {
+        let r = &self.registry;
+        let exists = r.certificate(id).await.unwrap();
+        let Some(view) = exists else { return false };
+        match op {
+            Op::SetStatus(status) => r.set_status(id, status).await.is_ok(),
+            Op::AttachPolicy => r.attach_policy(&policy_name(), id).await.is_ok(),
+            Op::DetachPolicy => r.detach_policy(&policy_name(), id).await.is_ok(),
+            Op::AttachThing => {
+                let record = ThingRecord {
+                    thing_name: thing.clone(),
+                    thing_type: None,
+                    attributes: BTreeMap::from([("model".to_owned(), "w2".to_owned())]),
+                };
+                r.ensure_thing(&record).await.unwrap();
+                r.attach_thing(thing, id).await.is_ok()
+            }
+            Op::DetachThing => r.detach_thing(thing, id).await.is_ok(),
+            Op::Delete => {
+                // Operators detach and deactivate before deleting, as AWS requires.
+                if view.status == CertificateStatus::Active {
+                    return false;
+                }
+                r.detach_thing(thing, id).await.unwrap();
+                r.detach_policy(&policy_name(), id).await.unwrap();
+                r.delete_certificate(id).await.is_ok()
+            }
+        }
+    }
+}
+
+/// What DR must hold, derived from primary: same certificates with DR's status mapping,
+/// same links, policies with ARNs rewritten, things that certificates are attached to.
+fn expected_dr(primary: &World) -> (BTreeMap<CertificateId, CertificateStatus>, World) {
+    let statuses = primary
+        .certificates
+        .iter()
+        .map(|(id, (_, status))| (id.clone(), status.in_dr()))
+        .collect();
+    (statuses, primary.clone())
+}
+
+fn assert_dr_matches(primary: &World, dr: &World) {
+    let (statuses, expected) = expected_dr(primary);
+    let dr_statuses: BTreeMap<_, _> = dr
+        .certificates
+        .iter()
+        .map(|(id, (_, status))| (id.clone(), *status))
+        .collect();
+    assert_eq!(dr_statuses, statuses, "certificate statuses");
+    for (id, (pem, _)) in &expected.certificates {
+        assert_eq!(&dr.certificates[id].0, pem, "same PEM");
+    }
+    assert_eq!(dr.policy_links, expected.policy_links, "policy links");
+    assert_eq!(dr.thing_links, expected.thing_links, "thing links");
+    for (_, name) in &dr.policy_links {
+        assert_eq!(
+            dr.policies[name],
+            rewrite().rewrite_document(&expected.policies[name]).unwrap(),
+            "policy document rewritten for DR"
+        );
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+#[test]
+fn a_new_certificate_arrives_with_its_policy_and_thing() {
+    block_on(async {
+        let primary = Primary::new();
+        let thing: ThingName = "wearable-1".parse().unwrap();
+        let id = primary.register(&pems()[0], CertificateStatus::Active).await;
+        primary.perform(&id, &thing, Op::AttachPolicy).await;
+        primary.perform(&id, &thing, Op::AttachThing).await;
+        let message = primary.capture(&id, "AttachThingPrincipal").await;
+
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        let outcome = apply(&message, &rewrite(), &dr, &ledger).await.unwrap();
+
+        assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+        assert_dr_matches(&primary.registry.snapshot(), &dr.snapshot());
+        // register, ca check skipped, ensure policy, attach, ensure thing, attach.
+        assert_eq!(*dr.calls.lock().unwrap(), 5);
+        // The same message again changes nothing and calls nothing.
+        let calls = *dr.calls.lock().unwrap();
+        assert_eq!(apply(&message, &rewrite(), &dr, &ledger).await.unwrap(), Outcome::Stale);
+        assert_eq!(*dr.calls.lock().unwrap(), calls);
+    });
+}
+
+#[test]
+fn a_revoked_certificate_never_comes_back() {
+    block_on(async {
+        let primary = Primary::new();
+        let thing: ThingName = "wearable-2".parse().unwrap();
+        let id = primary.register(&pems()[1], CertificateStatus::Active).await;
+        let active = primary.capture(&id, "RegisterCertificate").await;
+        primary.perform(&id, &thing, Op::SetStatus(CertificateStatus::Revoked)).await;
+        let revoked = primary.capture(&id, "UpdateCertificate").await;
+
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        apply(&active, &rewrite(), &dr, &ledger).await.unwrap();
+        apply(&revoked, &rewrite(), &dr, &ledger).await.unwrap();
+        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Revoked);
+
+        // The older ACTIVE message, redelivered late: stale, still revoked.
+        assert_eq!(apply(&active, &rewrite(), &dr, &ledger).await.unwrap(), Outcome::Stale);
+        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Revoked);
+
+        // A newer message claiming ACTIVE (a confused primary, a restored backup): kept revoked.
+        let mut confused = active.clone();
+        confused.observed_at_ms = revoked.observed_at_ms + 10;
+        let outcome = apply(&confused, &rewrite(), &dr, &ledger).await.unwrap();
+        let Outcome::Applied { changes } = outcome else { panic!("applied") };
+        assert!(changes.contains(&Change::KeptRevoked), "{changes:?}");
+        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Revoked);
+
+        // Deleted, then registered again from a stale message: comes back REVOKED.
+        let mut deleted = revoked.clone();
+        deleted.subject = Subject::CertificateDeleted { certificate_id: id.clone() };
+        deleted.observed_at_ms = confused.observed_at_ms + 10;
+        apply(&deleted, &rewrite(), &dr, &ledger).await.unwrap();
+        assert!(!dr.snapshot().certificates.contains_key(&id));
+        let mut reborn = active.clone();
+        if let Subject::Certificate(record) = &mut reborn.subject {
+            record.last_modified_ms = deleted.observed_at_ms + 10;
+        }
+        apply(&reborn, &rewrite(), &dr, &ledger).await.unwrap();
+        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Revoked);
+    });
+}
+
+#[test]
+fn pending_activation_is_inactive_in_dr_until_activated() {
+    block_on(async {
+        let primary = Primary::new();
+        let thing: ThingName = "wearable-3".parse().unwrap();
+        let id = primary.register(&pems()[2], CertificateStatus::PendingActivation).await;
+        let jitr = primary.capture(&id, "jitr").await;
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        apply(&jitr, &rewrite(), &dr, &ledger).await.unwrap();
+        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Inactive);
+
+        primary.perform(&id, &thing, Op::SetStatus(CertificateStatus::Active)).await;
+        let activated = primary.capture(&id, "UpdateCertificate").await;
+        apply(&activated, &rewrite(), &dr, &ledger).await.unwrap();
+        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Active);
+    });
+}
+
+#[test]
+fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
+    block_on(async {
+        let primary = Primary::new();
+        let name: ThingName = "wearable-4".parse().unwrap();
+        let id = primary.register(&pems()[3], CertificateStatus::Active).await;
+        primary.perform(&id, &name, Op::AttachThing).await;
+        let with_thing = primary.capture(&id, "AttachThingPrincipal").await;
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        apply(&with_thing, &rewrite(), &dr, &ledger).await.unwrap();
+
+        let updated = ThingRecord {
+            thing_name: name.clone(),
+            thing_type: None,
+            attributes: BTreeMap::from([("model".to_owned(), "w3".to_owned())]),
+        };
+        let mut thing_message = with_thing.clone();
+        thing_message.subject = Subject::Thing(updated.clone());
+        thing_message.observed_at_ms += 1;
+        apply(&thing_message, &rewrite(), &dr, &ledger).await.unwrap();
+        // A later certificate message with the old attributes does not undo the update.
+        let mut later = with_thing.clone();
+        later.observed_at_ms += 2;
+        apply(&later, &rewrite(), &dr, &ledger).await.unwrap();
+        assert_eq!(dr.snapshot().things[&name], updated);
+
+        let mut gone = with_thing.clone();
+        gone.subject = Subject::ThingDeleted { thing_name: name.clone() };
+        gone.observed_at_ms += 3;
+        apply(&gone, &rewrite(), &dr, &ledger).await.unwrap();
+        assert!(!dr.snapshot().things.contains_key(&name));
+        assert!(dr.snapshot().thing_links.is_empty());
+    });
+}
+
+#[test]
+fn a_policy_message_updates_the_document_for_dr() {
+    block_on(async {
+        let primary = Primary::new();
+        let id = primary.register(&pems()[4], CertificateStatus::Active).await;
+        let thing: ThingName = "wearable-5".parse().unwrap();
+        primary.perform(&id, &thing, Op::AttachPolicy).await;
+        let attached = primary.capture(&id, "AttachPolicy").await;
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        apply(&attached, &rewrite(), &dr, &ledger).await.unwrap();
+
+        let new_document = POLICY.replace("iot:Connect", "iot:*");
+        let mut version = attached.clone();
+        version.subject = Subject::Policy(PolicyRecord {
+            policy_name: policy_name(),
+            document: new_document.clone(),
+        });
+        apply(&version, &rewrite(), &dr, &ledger).await.unwrap();
+        assert_eq!(
+            dr.snapshot().policies[&policy_name()],
+            rewrite().rewrite_document(&new_document).unwrap()
+        );
+        assert!(dr.snapshot().policies[&policy_name()].contains("us-west-2:222222222222"));
+    });
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::SetStatus(CertificateStatus::Active)),
+        Just(Op::SetStatus(CertificateStatus::Inactive)),
+        Just(Op::SetStatus(CertificateStatus::Revoked)),
+        Just(Op::AttachPolicy),
+        Just(Op::DetachPolicy),
+        Just(Op::AttachThing),
+        Just(Op::DetachThing),
+        Just(Op::Delete),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any history of 50 certificates, every message delivered three times in any order,
+    /// leaves DR equal to primary.
+    #[test]
+    fn duplicated_and_shuffled_histories_converge(
+        histories in prop::collection::vec(prop::collection::vec(op_strategy(), 1..6), 50),
+        seed in any::<u64>(),
+    ) {
+        block_on(async {
+            let primary = Primary::new();
+            let mut messages = Vec::new();
+            for (i, ops) in histories.iter().enumerate() {
+                let thing: ThingName = format!("wearable-{i}").parse().unwrap();
+                let status = if i % 3 == 0 { CertificateStatus::PendingActivation } else { CertificateStatus::Active };
+                let id = primary.register(&pems()[i], status).await;
+                messages.push(primary.capture(&id, "RegisterCertificate").await);
+                for op in ops {
+                    if primary.perform(&id, &thing, *op).await {
+                        messages.push(primary.capture(&id, "op").await);
+                    }
+                }
+            }
+            let mut deliveries: Vec<_> = messages.iter().chain(&messages).chain(&messages).collect();
+            shuffle(&mut deliveries, seed);
+
+            let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+            for message in deliveries {
+                apply(message, &rewrite(), &dr, &ledger).await.unwrap();
+            }
+            assert_dr_matches(&primary.registry.snapshot(), &dr.snapshot());
+        });
+    }
+}
+
+/// A deterministic Fisher–Yates shuffle (xorshift), so a failing seed replays exactly.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed | 1;
+    for i in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        items.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+}
