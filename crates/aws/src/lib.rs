@@ -3,7 +3,19 @@
 //! * [`session`] — SDK configuration for the primary and DR accounts, reached by AssumeRole,
 //!   with one code path for the sandbox and the cloud (the endpoint override is the only
 //!   difference).
+//! * [`iot`] — the certificate registry on AWS IoT.
+//! * [`ledger`] — the applied-version ledger on DynamoDB.
+//! * [`bus`] — the replication topic on SNS FIFO.
+//! * [`names`] — ARNs and URLs of our resources, derived from the topology.
+//! * [`metrics`] — CloudWatch embedded-metric log lines.
+//! * [`error`] — SDK errors mapped to retryable or not.
 
+pub mod bus;
+pub mod error;
+pub mod iot;
+pub mod ledger;
+pub mod metrics;
+pub mod names;
 pub mod session;
 
 pub use session::AwsSession;

@@ -133,7 +133,9 @@ impl CertificatePem {
             .decode(base64.as_bytes())
             .map_err(|_| PemError::Invalid("the body is not valid base64"))?;
         if !is_der_sequence(&der) {
-            return Err(PemError::Invalid("the body is not a DER-encoded certificate"));
+            return Err(PemError::Invalid(
+                "the body is not a DER-encoded certificate",
+            ));
         }
         Ok(Self {
             text: text.to_owned(),
@@ -283,7 +285,11 @@ pub(crate) mod tests {
     #[test]
     fn private_keys_are_refused_with_the_reason() {
         let certified = rcgen::generate_simple_self_signed(vec!["d".to_owned()]).unwrap();
-        let bundle = format!("{}{}", certified.cert.pem(), certified.signing_key.serialize_pem());
+        let bundle = format!(
+            "{}{}",
+            certified.cert.pem(),
+            certified.signing_key.serialize_pem()
+        );
         let error = CertificatePem::parse(&bundle).unwrap_err();
         assert_eq!(error, PemError::PrivateKey);
         assert!(error.to_string().contains("never leave the device"));
@@ -310,7 +316,10 @@ pub(crate) mod tests {
     fn ids_parse_from_arns_and_normalise_case() {
         let id = "A".repeat(64);
         let arn = format!("arn:aws:iot:us-east-1:111111111111:cert/{id}");
-        assert_eq!(CertificateId::from_arn(&arn).unwrap().as_str(), "a".repeat(64));
+        assert_eq!(
+            CertificateId::from_arn(&arn).unwrap().as_str(),
+            "a".repeat(64)
+        );
         assert!(CertificateId::from_arn("arn:aws:iot:us-east-1:1:thing/x").is_none());
         assert!("xyz".parse::<CertificateId>().is_err());
     }
@@ -320,7 +329,12 @@ pub(crate) mod tests {
         use CertificateStatus::*;
         assert_eq!(Active.in_dr(), Active);
         assert_eq!(Revoked.in_dr(), Revoked);
-        for s in [Inactive, PendingActivation, PendingTransfer, RegisterInactive] {
+        for s in [
+            Inactive,
+            PendingActivation,
+            PendingTransfer,
+            RegisterInactive,
+        ] {
             assert_eq!(s.in_dr(), Inactive);
         }
     }

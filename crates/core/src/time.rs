@@ -16,16 +16,27 @@ pub fn now_millis() -> EpochMillis {
 /// `2026-11-22T05:00:00.123+01:00` into epoch milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<EpochMillis> {
     let bytes = text.as_bytes();
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't' | b' ') {
+    if bytes.len() < 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't' | b' ')
+    {
         return None;
     }
     let number = |range: std::ops::Range<usize>| -> Option<i64> {
         let part = text.get(range)?;
-        part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut rest = &text[19..];
@@ -74,11 +85,29 @@ mod tests {
     #[test]
     fn rfc3339_timestamps_convert_to_epoch_millis() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2016-04-14T21:20:00Z"), Some(1_460_668_800_000));
-        assert_eq!(parse_rfc3339("2016-04-14T21:20:00.5Z"), Some(1_460_668_800_500));
-        assert_eq!(parse_rfc3339("2016-04-14T23:20:00+02:00"), Some(1_460_668_800_000));
-        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
-        for bad in ["", "2016-04-14", "2016-13-01T00:00:00Z", "2016-04-14T21:20:00", "yyyy-04-14T21:20:00Z"] {
+        assert_eq!(
+            parse_rfc3339("2016-04-14T21:20:00Z"),
+            Some(1_460_668_800_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2016-04-14T21:20:00.5Z"),
+            Some(1_460_668_800_500)
+        );
+        assert_eq!(
+            parse_rfc3339("2016-04-14T23:20:00+02:00"),
+            Some(1_460_668_800_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
+        for bad in [
+            "",
+            "2016-04-14",
+            "2016-13-01T00:00:00Z",
+            "2016-04-14T21:20:00",
+            "yyyy-04-14T21:20:00Z",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

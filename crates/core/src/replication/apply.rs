@@ -18,7 +18,9 @@ use std::collections::BTreeSet;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::message::{CertificateRecord, PolicyRecord, ReplicationMessage, Subject};
-use crate::replication::ports::{ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded, Registration};
+use crate::replication::ports::{
+    ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded, Registration,
+};
 
 /// What applying one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,11 +120,19 @@ where
             false
         }
         Subject::ThingDeleted { thing_name } => {
-            for id in dr.thing_certificates(thing_name).await.map_err(ApplyError::Registry)? {
-                dr.detach_thing(thing_name, &id).await.map_err(ApplyError::Registry)?;
+            for id in dr
+                .thing_certificates(thing_name)
+                .await
+                .map_err(ApplyError::Registry)?
+            {
+                dr.detach_thing(thing_name, &id)
+                    .await
+                    .map_err(ApplyError::Registry)?;
                 changes.push(Change::DetachedThing(thing_name.to_string()));
             }
-            dr.delete_thing(thing_name).await.map_err(ApplyError::Registry)?;
+            dr.delete_thing(thing_name)
+                .await
+                .map_err(ApplyError::Registry)?;
             changes.push(Change::DeletedThing(thing_name.to_string()));
             false
         }
@@ -136,7 +146,11 @@ where
     };
 
     let entry = LedgerEntry { version, revoked };
-    match ledger.record(&key, entry).await.map_err(ApplyError::Ledger)? {
+    match ledger
+        .record(&key, entry)
+        .await
+        .map_err(ApplyError::Ledger)?
+    {
         Recorded::Recorded => Ok(Outcome::Applied { changes }),
         // Only another writer outside the FIFO order (the reconciler) can get here; its
         // state is newer, and the next reconcile compares DR with primary again.
@@ -192,7 +206,9 @@ async fn apply_certificate<R: CertificateRegistry + Sync>(
                 wanted
             };
             if current != Some(target) {
-                dr.set_status(id, target).await.map_err(ApplyError::Registry)?;
+                dr.set_status(id, target)
+                    .await
+                    .map_err(ApplyError::Registry)?;
                 changes.push(Change::Status(target));
             }
             target == CertificateStatus::Revoked
@@ -208,7 +224,10 @@ async fn apply_certificate<R: CertificateRegistry + Sync>(
     Ok(revoked)
 }
 
-async fn dr_has_ca<R: CertificateRegistry + Sync>(dr: &R, ca: &CertificateId) -> Result<bool, ApplyError> {
+async fn dr_has_ca<R: CertificateRegistry + Sync>(
+    dr: &R,
+    ca: &CertificateId,
+) -> Result<bool, ApplyError> {
     Ok(dr
         .ca_certificate_pem(ca)
         .await
@@ -228,9 +247,15 @@ async fn sync_policies<R: CertificateRegistry + Sync>(
     let attached = if fresh {
         BTreeSet::new()
     } else {
-        dr.certificate_policy_names(id).await.map_err(ApplyError::Registry)?
+        dr.certificate_policy_names(id)
+            .await
+            .map_err(ApplyError::Registry)?
     };
-    let wanted: BTreeSet<_> = record.policies.iter().map(|p| p.policy_name.clone()).collect();
+    let wanted: BTreeSet<_> = record
+        .policies
+        .iter()
+        .map(|p| p.policy_name.clone())
+        .collect();
     for policy in &record.policies {
         if attached.contains(&policy.policy_name) {
             continue;
@@ -244,7 +269,9 @@ async fn sync_policies<R: CertificateRegistry + Sync>(
         changes.push(Change::AttachedPolicy(policy.policy_name.to_string()));
     }
     for name in attached.difference(&wanted) {
-        dr.detach_policy(name, id).await.map_err(ApplyError::Registry)?;
+        dr.detach_policy(name, id)
+            .await
+            .map_err(ApplyError::Registry)?;
         changes.push(Change::DetachedPolicy(name.to_string()));
     }
     Ok(())
@@ -261,7 +288,9 @@ async fn sync_things<R: CertificateRegistry + Sync>(
     let attached = if fresh {
         BTreeSet::new()
     } else {
-        dr.certificate_things(id).await.map_err(ApplyError::Registry)?
+        dr.certificate_things(id)
+            .await
+            .map_err(ApplyError::Registry)?
     };
     let wanted: BTreeSet<_> = record.things.iter().map(|t| t.thing_name.clone()).collect();
     for thing in &record.things {
@@ -275,7 +304,9 @@ async fn sync_things<R: CertificateRegistry + Sync>(
         changes.push(Change::AttachedThing(thing.thing_name.to_string()));
     }
     for name in attached.difference(&wanted) {
-        dr.detach_thing(name, id).await.map_err(ApplyError::Registry)?;
+        dr.detach_thing(name, id)
+            .await
+            .map_err(ApplyError::Registry)?;
         changes.push(Change::DetachedThing(name.to_string()));
     }
     Ok(())
@@ -292,12 +323,24 @@ async fn delete_certificate<R: CertificateRegistry + Sync>(
     let Some(current) = dr.certificate(id).await.map_err(ApplyError::Registry)? else {
         return Ok(false);
     };
-    for thing in dr.certificate_things(id).await.map_err(ApplyError::Registry)? {
-        dr.detach_thing(&thing, id).await.map_err(ApplyError::Registry)?;
+    for thing in dr
+        .certificate_things(id)
+        .await
+        .map_err(ApplyError::Registry)?
+    {
+        dr.detach_thing(&thing, id)
+            .await
+            .map_err(ApplyError::Registry)?;
         changes.push(Change::DetachedThing(thing.to_string()));
     }
-    for policy in dr.certificate_policy_names(id).await.map_err(ApplyError::Registry)? {
-        dr.detach_policy(&policy, id).await.map_err(ApplyError::Registry)?;
+    for policy in dr
+        .certificate_policy_names(id)
+        .await
+        .map_err(ApplyError::Registry)?
+    {
+        dr.detach_policy(&policy, id)
+            .await
+            .map_err(ApplyError::Registry)?;
         changes.push(Change::DetachedPolicy(policy.to_string()));
     }
     if current.status == CertificateStatus::Active {
@@ -306,7 +349,9 @@ async fn delete_certificate<R: CertificateRegistry + Sync>(
             .map_err(ApplyError::Registry)?;
         changes.push(Change::Status(CertificateStatus::Inactive));
     }
-    dr.delete_certificate(id).await.map_err(ApplyError::Registry)?;
+    dr.delete_certificate(id)
+        .await
+        .map_err(ApplyError::Registry)?;
     changes.push(Change::DeletedCertificate);
     Ok(current.status == CertificateStatus::Revoked)
 }

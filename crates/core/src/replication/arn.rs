@@ -125,7 +125,10 @@ mod tests {
             "arn:aws:iot:us-west-2:222222222222:topic/alerts/111111111111/us-east-1"
         );
         assert_eq!(resources[2], "arn:aws:iot:*:222222222222:topic/any-region");
-        assert_eq!(resources[3], "arn:aws:iot:us-west-2:333333333333:topic/someone-else");
+        assert_eq!(
+            resources[3],
+            "arn:aws:iot:us-west-2:333333333333:topic/someone-else"
+        );
         assert_eq!(
             rewritten["Statement"][0]["Condition"]["StringEquals"]["iot:ClientId"],
             "111111111111"
@@ -136,7 +139,10 @@ mod tests {
     fn rewriting_there_and_back_is_the_identity_on_arns() {
         let arn = "arn:aws:iot:us-east-1:111111111111:thing/wearable-7";
         let rewrite = primary_to_dr();
-        assert_eq!(rewrite.reversed().rewrite_arn(&rewrite.rewrite_arn(arn)), arn);
+        assert_eq!(
+            rewrite.reversed().rewrite_arn(&rewrite.rewrite_arn(arn)),
+            arn
+        );
         assert_eq!(rewrite.rewrite_arn("not-an-arn"), "not-an-arn");
         assert!(rewrite.rewrite_document("[").is_err());
     }

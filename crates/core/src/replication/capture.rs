@@ -114,7 +114,10 @@ fn parse_thing_event(event: &Value) -> Result<CaptureEvent, EventError> {
     const FAMILY: &str = "registry thing";
     let operation = text(event, "operation", FAMILY)?;
     if !matches!(operation, "CREATED" | "UPDATED" | "DELETED") {
-        return Err(malformed(FAMILY, format!("unknown operation {operation:?}")));
+        return Err(malformed(
+            FAMILY,
+            format!("unknown operation {operation:?}"),
+        ));
     }
     let name: ThingName = text(event, "thingName", FAMILY)?
         .parse()
@@ -150,13 +153,21 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
             .ok()
             .or_else(|| CertificateId::from_arn(raw))
             .map(Trigger::Certificate)
-            .ok_or_else(|| malformed(FAMILY, format!("{name}: `{field}` is not a certificate id or ARN")))
+            .ok_or_else(|| {
+                malformed(
+                    FAMILY,
+                    format!("{name}: `{field}` is not a certificate id or ARN"),
+                )
+            })
     };
     // A principal or target may be a certificate, or something we do not replicate
     // (a thing group, a Cognito identity): those yield no trigger.
     let principal = |value: &Value, field: &str| -> Result<Vec<Trigger>, EventError> {
         let raw = text(value, field, FAMILY)?;
-        Ok(CertificateId::from_arn(raw).map(Trigger::Certificate).into_iter().collect())
+        Ok(CertificateId::from_arn(raw)
+            .map(Trigger::Certificate)
+            .into_iter()
+            .collect())
     };
     let policy = |value: &Value| -> Result<Trigger, EventError> {
         text(value, "policyName", FAMILY)?
@@ -171,14 +182,20 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
         Vec::new()
     } else {
         match name {
-            "RegisterCertificate" | "RegisterCertificateWithoutCA" | "CreateKeysAndCertificate"
+            "RegisterCertificate"
+            | "RegisterCertificateWithoutCA"
+            | "CreateKeysAndCertificate"
             | "CreateCertificateFromCsr" => {
                 let from_id = certificate(response, "certificateId");
                 vec![from_id.or_else(|_| certificate(response, "certificateArn"))?]
             }
-            "UpdateCertificate" | "DeleteCertificate" => vec![certificate(request, "certificateId")?],
+            "UpdateCertificate" | "DeleteCertificate" => {
+                vec![certificate(request, "certificateId")?]
+            }
             "AttachPolicy" | "DetachPolicy" => principal(request, "target")?,
-            "AttachPrincipalPolicy" | "DetachPrincipalPolicy" | "AttachThingPrincipal"
+            "AttachPrincipalPolicy"
+            | "DetachPrincipalPolicy"
+            | "AttachThingPrincipal"
             | "DetachThingPrincipal" => principal(request, "principal")?,
             "CreatePolicyVersion" | "SetDefaultPolicyVersion" => vec![policy(request)?],
             other => return Err(EventError::UnsupportedApiCall(other.to_owned())),
@@ -260,4 +277,149 @@ async fn certificate_subject<S: CertificateRegistry + Sync>(
         things,
         policies: primary.certificate_policies(id).await?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "5d5ee0d2e0d85b8bd5b4e4ad1b0a8fd3a6c27a78b6d5dbe6c4c1d3e1f5a9b8c7";
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            serde_json::from_str::<Value>(include_str!(concat!(
+                "../../../../tests/fixtures/events/",
+                $name,
+                ".json"
+            )))
+            .unwrap()
+        };
+    }
+
+    fn certificate() -> Vec<Trigger> {
+        vec![Trigger::Certificate(ID.parse().unwrap())]
+    }
+
+    #[test]
+    fn every_captured_event_kind_parses_from_its_real_shape() {
+        let thing = || vec![Trigger::Thing("wearable-0042".parse().unwrap())];
+        let policy = || vec![Trigger::Policy("wearable-policy".parse().unwrap())];
+        let cases: Vec<(Value, &str, Vec<Trigger>)> = vec![
+            (fixture!("jitr-registered"), "jitr", certificate()),
+            (fixture!("thing-created"), "thing-created", thing()),
+            (fixture!("thing-updated"), "thing-updated", thing()),
+            (fixture!("thing-deleted"), "thing-deleted", thing()),
+            (
+                fixture!("cloudtrail-RegisterCertificate"),
+                "RegisterCertificate",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-RegisterCertificateWithoutCA"),
+                "RegisterCertificateWithoutCA",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-CreateKeysAndCertificate"),
+                "CreateKeysAndCertificate",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-CreateCertificateFromCsr"),
+                "CreateCertificateFromCsr",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-UpdateCertificate"),
+                "UpdateCertificate",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-DeleteCertificate"),
+                "DeleteCertificate",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-AttachPolicy"),
+                "AttachPolicy",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-DetachPolicy"),
+                "DetachPolicy",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-AttachThingPrincipal"),
+                "AttachThingPrincipal",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-DetachThingPrincipal"),
+                "DetachThingPrincipal",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-CreatePolicyVersion"),
+                "CreatePolicyVersion",
+                policy(),
+            ),
+            (
+                fixture!("cloudtrail-SetDefaultPolicyVersion"),
+                "SetDefaultPolicyVersion",
+                policy(),
+            ),
+        ];
+        for (event, cause, triggers) in cases {
+            let parsed = parse_event(&event).unwrap_or_else(|e| panic!("{cause}: {e}"));
+            assert_eq!(parsed.cause, cause);
+            assert_eq!(parsed.triggers, triggers, "{cause}");
+            assert!(
+                parsed.event_time_ms > 1_700_000_000_000,
+                "{cause}: {}",
+                parsed.event_time_ms
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_api_call_triggers_nothing() {
+        let mut event = fixture!("cloudtrail-UpdateCertificate");
+        event["detail"]["errorCode"] = "CertificateStateException".into();
+        assert!(parse_event(&event).unwrap().triggers.is_empty());
+    }
+
+    #[test]
+    fn a_policy_attached_to_a_thing_group_triggers_nothing() {
+        let mut event = fixture!("cloudtrail-AttachPolicy");
+        event["detail"]["requestParameters"]["target"] =
+            "arn:aws:iot:us-east-1:111111111111:thinggroup/ward-7".into();
+        assert!(parse_event(&event).unwrap().triggers.is_empty());
+    }
+
+    #[test]
+    fn unknown_and_malformed_events_say_why() {
+        let mut other_call = fixture!("cloudtrail-UpdateCertificate");
+        other_call["detail"]["eventName"] = "CreateTopicRule".into();
+        assert_eq!(
+            parse_event(&other_call).unwrap_err(),
+            EventError::UnsupportedApiCall("CreateTopicRule".to_owned())
+        );
+        assert_eq!(
+            parse_event(&serde_json::json!({"hello": 1})).unwrap_err(),
+            EventError::Unrecognised
+        );
+        let mut bad_id = fixture!("jitr-registered");
+        bad_id["certificateId"] = "not-an-id".into();
+        assert!(parse_event(&bad_id)
+            .unwrap_err()
+            .to_string()
+            .contains("certificateId"));
+        let mut no_time = fixture!("thing-updated");
+        no_time.as_object_mut().unwrap().remove("timestamp");
+        assert!(parse_event(&no_time)
+            .unwrap_err()
+            .to_string()
+            .contains("timestamp"));
+    }
 }

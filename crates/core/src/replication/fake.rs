@@ -72,11 +72,18 @@ impl CertificateRegistry for FakeRegistry {
         }))
     }
 
-    async fn set_status(&self, id: &CertificateId, status: CertificateStatus) -> Result<(), PortError> {
+    async fn set_status(
+        &self,
+        id: &CertificateId,
+        status: CertificateStatus,
+    ) -> Result<(), PortError> {
         self.with(|w| match w.certificates.get_mut(id) {
-            Some((_, CertificateStatus::Revoked)) if status != CertificateStatus::Revoked => Err(
-                PortError::permanent("UpdateCertificate", "a revoked certificate cannot change status"),
-            ),
+            Some((_, CertificateStatus::Revoked)) if status != CertificateStatus::Revoked => {
+                Err(PortError::permanent(
+                    "UpdateCertificate",
+                    "a revoked certificate cannot change status",
+                ))
+            }
             Some((_, current)) => {
                 *current = status;
                 Ok(())
@@ -87,18 +94,32 @@ impl CertificateRegistry for FakeRegistry {
 
     async fn delete_certificate(&self, id: &CertificateId) -> Result<(), PortError> {
         self.with(|w| {
-            if w.certificates.get(id).is_some_and(|(_, s)| *s == CertificateStatus::Active) {
-                return Err(PortError::permanent("DeleteCertificate", "certificate is ACTIVE"));
+            if w.certificates
+                .get(id)
+                .is_some_and(|(_, s)| *s == CertificateStatus::Active)
+            {
+                return Err(PortError::permanent(
+                    "DeleteCertificate",
+                    "certificate is ACTIVE",
+                ));
             }
-            if w.thing_links.iter().any(|(c, _)| c == id) || w.policy_links.iter().any(|(c, _)| c == id) {
-                return Err(PortError::permanent("DeleteCertificate", "certificate is attached"));
+            if w.thing_links.iter().any(|(c, _)| c == id)
+                || w.policy_links.iter().any(|(c, _)| c == id)
+            {
+                return Err(PortError::permanent(
+                    "DeleteCertificate",
+                    "certificate is attached",
+                ));
             }
             w.certificates.remove(id);
             Ok(())
         })
     }
 
-    async fn certificate_policies(&self, id: &CertificateId) -> Result<Vec<PolicyRecord>, PortError> {
+    async fn certificate_policies(
+        &self,
+        id: &CertificateId,
+    ) -> Result<Vec<PolicyRecord>, PortError> {
         Ok(self.with(|w| {
             w.policy_links
                 .iter()
@@ -111,7 +132,10 @@ impl CertificateRegistry for FakeRegistry {
         }))
     }
 
-    async fn certificate_policy_names(&self, id: &CertificateId) -> Result<BTreeSet<PolicyName>, PortError> {
+    async fn certificate_policy_names(
+        &self,
+        id: &CertificateId,
+    ) -> Result<BTreeSet<PolicyName>, PortError> {
         Ok(self.with(|w| {
             w.policy_links
                 .iter()
@@ -140,11 +164,17 @@ impl CertificateRegistry for FakeRegistry {
     }
 
     async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
-        self.with(|w| w.policies.insert(policy.policy_name.clone(), policy.document.clone()));
+        self.with(|w| {
+            w.policies
+                .insert(policy.policy_name.clone(), policy.document.clone())
+        });
         Ok(())
     }
 
-    async fn policy_certificates(&self, name: &PolicyName) -> Result<Vec<CertificateId>, PortError> {
+    async fn policy_certificates(
+        &self,
+        name: &PolicyName,
+    ) -> Result<Vec<CertificateId>, PortError> {
         Ok(self.with(|w| {
             w.policy_links
                 .iter()
@@ -197,7 +227,10 @@ impl CertificateRegistry for FakeRegistry {
         })
     }
 
-    async fn certificate_things(&self, id: &CertificateId) -> Result<BTreeSet<ThingName>, PortError> {
+    async fn certificate_things(
+        &self,
+        id: &CertificateId,
+    ) -> Result<BTreeSet<ThingName>, PortError> {
         Ok(self.with(|w| {
             w.thing_links
                 .iter()
@@ -220,7 +253,10 @@ impl CertificateRegistry for FakeRegistry {
     async fn attach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
         self.with(|w| {
             if !w.things.contains_key(name) {
-                return Err(PortError::permanent("AttachThingPrincipal", "no such thing"));
+                return Err(PortError::permanent(
+                    "AttachThingPrincipal",
+                    "no such thing",
+                ));
             }
             w.thing_links.insert((id.clone(), name.clone()));
             Ok(())

@@ -16,7 +16,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::{contains_private_key, CertificateId, CertificatePem, CertificateStatus, PemError};
+use crate::certificate::{
+    contains_private_key, CertificateId, CertificatePem, CertificateStatus, PemError,
+};
 use crate::ids::{AccountId, PolicyName, Region, ThingName};
 use crate::time::EpochMillis;
 
@@ -147,7 +149,11 @@ pub struct Version {
 impl Version {
     /// A string whose lexicographic order is the version order, for conditional writes.
     pub fn encode(&self) -> String {
-        format!("{:016}.{:016}", self.source_ms.max(0), self.observed_ms.max(0))
+        format!(
+            "{:016}.{:016}",
+            self.source_ms.max(0),
+            self.observed_ms.max(0)
+        )
     }
 
     /// The inverse of [`Version::encode`].
@@ -250,7 +256,10 @@ impl ReplicationMessage {
         }
         let value: serde_json::Value =
             serde_json::from_str(raw).map_err(|e| Rejection::Malformed(e.to_string()))?;
-        match value.get("schema_version").and_then(serde_json::Value::as_u64) {
+        match value
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+        {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {}
             Some(other) => return Err(Rejection::UnsupportedSchema(other)),
             None => {
@@ -268,7 +277,9 @@ impl ReplicationMessage {
     /// Rules serde cannot express.
     fn check(&self) -> Result<(), Rejection> {
         if self.cause.len() > 128 {
-            return Err(Rejection::Malformed("`cause` is longer than 128 characters".to_owned()));
+            return Err(Rejection::Malformed(
+                "`cause` is longer than 128 characters".to_owned(),
+            ));
         }
         match &self.subject {
             Subject::Certificate(record) => {
@@ -285,7 +296,9 @@ impl ReplicationMessage {
                 }
             }
             Subject::Policy(policy) => check_policy_document(policy)?,
-            Subject::Thing(_) | Subject::ThingDeleted { .. } | Subject::CertificateDeleted { .. } => {}
+            Subject::Thing(_)
+            | Subject::ThingDeleted { .. }
+            | Subject::CertificateDeleted { .. } => {}
         }
         Ok(())
     }
@@ -357,16 +370,33 @@ mod tests {
         let mismatched = serde_json::to_string(&swapped).unwrap();
         let cases: Vec<(String, &str)> = vec![
             ("{not json".to_owned(), "malformed"),
-            (good.replace("\"kind\":\"certificate\"", "\"kind\":\"teleport\""), "unknown variant"),
-            (good.replace("\"schema_version\":1", "\"schema_version\":99"), "unsupported schema_version 99"),
-            (good.replace("\"cause\"", "\"extra\":1,\"cause\""), "unknown field"),
+            (
+                good.replace("\"kind\":\"certificate\"", "\"kind\":\"teleport\""),
+                "unknown variant",
+            ),
+            (
+                good.replace("\"schema_version\":1", "\"schema_version\":99"),
+                "unsupported schema_version 99",
+            ),
+            (
+                good.replace("\"cause\"", "\"extra\":1,\"cause\""),
+                "unknown field",
+            ),
             (good.replace("MII", "@@@"), "invalid certificate PEM"),
             (mismatched, "mismatch"),
-            (good.replace("\"status\"", "\"k\":\"-----BEGIN PRIVATE KEY-----\",\"status\""), "PRIVATE KEY"),
+            (
+                good.replace(
+                    "\"status\"",
+                    "\"k\":\"-----BEGIN PRIVATE KEY-----\",\"status\"",
+                ),
+                "PRIVATE KEY",
+            ),
             (format!("{good}{}", " ".repeat(MAX_MESSAGE_BYTES)), "limit"),
         ];
         for (raw, reason) in cases {
-            let error = ReplicationMessage::decode(&raw).expect_err(reason).to_string();
+            let error = ReplicationMessage::decode(&raw)
+                .expect_err(reason)
+                .to_string();
             assert!(error.contains(reason), "expected {reason:?} in {error:?}");
         }
     }
@@ -376,7 +406,9 @@ mod tests {
         let certified = rcgen::generate_simple_self_signed(vec!["d".to_owned()]).unwrap();
         let mut message = certificate_message(&certified.cert.pem(), CertificateStatus::Active);
         if let Subject::Certificate(record) = &mut message.subject {
-            record.certificate_pem.push_str(&certified.signing_key.serialize_pem());
+            record
+                .certificate_pem
+                .push_str(&certified.signing_key.serialize_pem());
         }
         let error = message.encode().unwrap_err();
         assert_eq!(error, Rejection::Certificate(PemError::PrivateKey));
@@ -384,9 +416,18 @@ mod tests {
 
     #[test]
     fn versions_order_by_source_then_observation_and_encode_in_order() {
-        let a = Version { source_ms: 5, observed_ms: 9 };
-        let b = Version { source_ms: 5, observed_ms: 10 };
-        let c = Version { source_ms: 6, observed_ms: 6 };
+        let a = Version {
+            source_ms: 5,
+            observed_ms: 9,
+        };
+        let b = Version {
+            source_ms: 5,
+            observed_ms: 10,
+        };
+        let c = Version {
+            source_ms: 6,
+            observed_ms: 6,
+        };
         assert!(a < b && b < c);
         assert!(a.encode() < b.encode() && b.encode() < c.encode());
         assert_eq!(Version::decode(&c.encode()), Some(c));

@@ -4,6 +4,7 @@
 //! * [`message`] — the self-contained, versioned state message and its boundary checks.
 //! * [`apply`] — the idempotent, never-regressing, revoked-wins apply in DR.
 //! * [`arn`] — account and region rewriting inside policy documents.
+//! * [`service`] — the Lambda use cases: capture-and-publish, apply-a-batch.
 //! * [`ports`] — the registry, ledger and bus interfaces the adapters implement.
 
 pub mod apply;
@@ -11,6 +12,7 @@ pub mod arn;
 pub mod capture;
 pub mod message;
 pub mod ports;
+pub mod service;
 
 #[cfg(test)]
 mod fake;
@@ -20,5 +22,5 @@ mod tests;
 pub use apply::{apply, ApplyError, Change, Outcome};
 pub use arn::ArnRewrite;
 pub use capture::{capture, parse_event, CaptureEvent, EventError, Trigger};
-pub use message::{ReplicationMessage, Rejection, Subject, Version};
+pub use message::{Rejection, ReplicationMessage, Subject, Version};
 pub use ports::{ApplyLedger, CertificateRegistry, LedgerEntry, PortError, ReplicationBus};

@@ -115,8 +115,10 @@ pub trait CertificateRegistry {
         policy: &PolicyRecord,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Make this document the policy's default version, creating the policy if needed.
-    fn put_policy(&self, policy: &PolicyRecord)
-        -> impl Future<Output = Result<(), PortError>> + Send;
+    fn put_policy(
+        &self,
+        policy: &PolicyRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// The certificates a policy is attached to.
     fn policy_certificates(
         &self,
@@ -140,8 +142,10 @@ pub trait CertificateRegistry {
         name: &ThingName,
     ) -> impl Future<Output = Result<Option<ThingRecord>, PortError>> + Send;
     /// Create the thing with these attributes if it does not exist; leave an existing one.
-    fn ensure_thing(&self, thing: &ThingRecord)
-        -> impl Future<Output = Result<(), PortError>> + Send;
+    fn ensure_thing(
+        &self,
+        thing: &ThingRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Create the thing or replace its type and attributes with these.
     fn put_thing(&self, thing: &ThingRecord) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Delete a thing (already detached); missing is success.
@@ -191,8 +195,10 @@ pub enum Recorded {
 /// The applied-version ledger in DR (DynamoDB with conditional writes in the cloud).
 pub trait ApplyLedger {
     /// The entry of a subject key, if any.
-    fn entry(&self, key: &str)
-        -> impl Future<Output = Result<Option<LedgerEntry>, PortError>> + Send;
+    fn entry(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<LedgerEntry>, PortError>> + Send;
     /// Record `entry` only if the stored version is older (or absent). `revoked` is
     /// or-ed into the stored flag, never cleared.
     fn record(

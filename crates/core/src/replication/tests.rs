@@ -100,7 +100,10 @@ impl Primary {
 
     async fn register(&self, pem: &str, status: CertificateStatus) -> CertificateId {
         let pem = CertificatePem::parse(pem).unwrap();
-        self.registry.register_certificate(&pem, None, status).await.unwrap();
+        self.registry
+            .register_certificate(&pem, None, status)
+            .await
+            .unwrap();
         pem.id().clone()
     }
 
@@ -163,7 +166,9 @@ fn assert_dr_matches(primary: &World, dr: &World) {
     for (_, name) in &dr.policy_links {
         assert_eq!(
             dr.policies[name],
-            rewrite().rewrite_document(&expected.policies[name]).unwrap(),
+            rewrite()
+                .rewrite_document(&expected.policies[name])
+                .unwrap(),
             "policy document rewritten for DR"
         );
     }
@@ -181,7 +186,9 @@ fn a_new_certificate_arrives_with_its_policy_and_thing() {
     block_on(async {
         let primary = Primary::new();
         let thing: ThingName = "wearable-1".parse().unwrap();
-        let id = primary.register(&pems()[0], CertificateStatus::Active).await;
+        let id = primary
+            .register(&pems()[0], CertificateStatus::Active)
+            .await;
         primary.perform(&id, &thing, Op::AttachPolicy).await;
         primary.perform(&id, &thing, Op::AttachThing).await;
         let message = primary.capture(&id, "AttachThingPrincipal").await;
@@ -195,7 +202,10 @@ fn a_new_certificate_arrives_with_its_policy_and_thing() {
         assert_eq!(*dr.calls.lock().unwrap(), 5);
         // The same message again changes nothing and calls nothing.
         let calls = *dr.calls.lock().unwrap();
-        assert_eq!(apply(&message, &rewrite(), &dr, &ledger).await.unwrap(), Outcome::Stale);
+        assert_eq!(
+            apply(&message, &rewrite(), &dr, &ledger).await.unwrap(),
+            Outcome::Stale
+        );
         assert_eq!(*dr.calls.lock().unwrap(), calls);
     });
 }
@@ -205,31 +215,51 @@ fn a_revoked_certificate_never_comes_back() {
     block_on(async {
         let primary = Primary::new();
         let thing: ThingName = "wearable-2".parse().unwrap();
-        let id = primary.register(&pems()[1], CertificateStatus::Active).await;
+        let id = primary
+            .register(&pems()[1], CertificateStatus::Active)
+            .await;
         let active = primary.capture(&id, "RegisterCertificate").await;
-        primary.perform(&id, &thing, Op::SetStatus(CertificateStatus::Revoked)).await;
+        primary
+            .perform(&id, &thing, Op::SetStatus(CertificateStatus::Revoked))
+            .await;
         let revoked = primary.capture(&id, "UpdateCertificate").await;
 
         let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
         apply(&active, &rewrite(), &dr, &ledger).await.unwrap();
         apply(&revoked, &rewrite(), &dr, &ledger).await.unwrap();
-        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Revoked);
+        assert_eq!(
+            dr.snapshot().certificates[&id].1,
+            CertificateStatus::Revoked
+        );
 
         // The older ACTIVE message, redelivered late: stale, still revoked.
-        assert_eq!(apply(&active, &rewrite(), &dr, &ledger).await.unwrap(), Outcome::Stale);
-        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Revoked);
+        assert_eq!(
+            apply(&active, &rewrite(), &dr, &ledger).await.unwrap(),
+            Outcome::Stale
+        );
+        assert_eq!(
+            dr.snapshot().certificates[&id].1,
+            CertificateStatus::Revoked
+        );
 
         // A newer message claiming ACTIVE (a confused primary, a restored backup): kept revoked.
         let mut confused = active.clone();
         confused.observed_at_ms = revoked.observed_at_ms + 10;
         let outcome = apply(&confused, &rewrite(), &dr, &ledger).await.unwrap();
-        let Outcome::Applied { changes } = outcome else { panic!("applied") };
+        let Outcome::Applied { changes } = outcome else {
+            panic!("applied")
+        };
         assert!(changes.contains(&Change::KeptRevoked), "{changes:?}");
-        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Revoked);
+        assert_eq!(
+            dr.snapshot().certificates[&id].1,
+            CertificateStatus::Revoked
+        );
 
         // Deleted, then registered again from a stale message: comes back REVOKED.
         let mut deleted = revoked.clone();
-        deleted.subject = Subject::CertificateDeleted { certificate_id: id.clone() };
+        deleted.subject = Subject::CertificateDeleted {
+            certificate_id: id.clone(),
+        };
         deleted.observed_at_ms = confused.observed_at_ms + 10;
         apply(&deleted, &rewrite(), &dr, &ledger).await.unwrap();
         assert!(!dr.snapshot().certificates.contains_key(&id));
@@ -238,7 +268,10 @@ fn a_revoked_certificate_never_comes_back() {
             record.last_modified_ms = deleted.observed_at_ms + 10;
         }
         apply(&reborn, &rewrite(), &dr, &ledger).await.unwrap();
-        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Revoked);
+        assert_eq!(
+            dr.snapshot().certificates[&id].1,
+            CertificateStatus::Revoked
+        );
     });
 }
 
@@ -247,13 +280,20 @@ fn pending_activation_is_inactive_in_dr_until_activated() {
     block_on(async {
         let primary = Primary::new();
         let thing: ThingName = "wearable-3".parse().unwrap();
-        let id = primary.register(&pems()[2], CertificateStatus::PendingActivation).await;
+        let id = primary
+            .register(&pems()[2], CertificateStatus::PendingActivation)
+            .await;
         let jitr = primary.capture(&id, "jitr").await;
         let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
         apply(&jitr, &rewrite(), &dr, &ledger).await.unwrap();
-        assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Inactive);
+        assert_eq!(
+            dr.snapshot().certificates[&id].1,
+            CertificateStatus::Inactive
+        );
 
-        primary.perform(&id, &thing, Op::SetStatus(CertificateStatus::Active)).await;
+        primary
+            .perform(&id, &thing, Op::SetStatus(CertificateStatus::Active))
+            .await;
         let activated = primary.capture(&id, "UpdateCertificate").await;
         apply(&activated, &rewrite(), &dr, &ledger).await.unwrap();
         assert_eq!(dr.snapshot().certificates[&id].1, CertificateStatus::Active);
@@ -265,7 +305,9 @@ fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
     block_on(async {
         let primary = Primary::new();
         let name: ThingName = "wearable-4".parse().unwrap();
-        let id = primary.register(&pems()[3], CertificateStatus::Active).await;
+        let id = primary
+            .register(&pems()[3], CertificateStatus::Active)
+            .await;
         primary.perform(&id, &name, Op::AttachThing).await;
         let with_thing = primary.capture(&id, "AttachThingPrincipal").await;
         let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
@@ -279,7 +321,9 @@ fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
         let mut thing_message = with_thing.clone();
         thing_message.subject = Subject::Thing(updated.clone());
         thing_message.observed_at_ms += 1;
-        apply(&thing_message, &rewrite(), &dr, &ledger).await.unwrap();
+        apply(&thing_message, &rewrite(), &dr, &ledger)
+            .await
+            .unwrap();
         // A later certificate message with the old attributes does not undo the update.
         let mut later = with_thing.clone();
         later.observed_at_ms += 2;
@@ -287,7 +331,9 @@ fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
         assert_eq!(dr.snapshot().things[&name], updated);
 
         let mut gone = with_thing.clone();
-        gone.subject = Subject::ThingDeleted { thing_name: name.clone() };
+        gone.subject = Subject::ThingDeleted {
+            thing_name: name.clone(),
+        };
         gone.observed_at_ms += 3;
         apply(&gone, &rewrite(), &dr, &ledger).await.unwrap();
         assert!(!dr.snapshot().things.contains_key(&name));
@@ -299,7 +345,9 @@ fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
 fn a_policy_message_updates_the_document_for_dr() {
     block_on(async {
         let primary = Primary::new();
-        let id = primary.register(&pems()[4], CertificateStatus::Active).await;
+        let id = primary
+            .register(&pems()[4], CertificateStatus::Active)
+            .await;
         let thing: ThingName = "wearable-5".parse().unwrap();
         primary.perform(&id, &thing, Op::AttachPolicy).await;
         let attached = primary.capture(&id, "AttachPolicy").await;

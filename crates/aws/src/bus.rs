@@ -1,0 +1,49 @@
+//! [`ReplicationBus`] on the DR-owned SNS FIFO topic.
+//!
+//! The message group is the subject key, so one certificate's messages are delivered in
+//! order, one at a time; different certificates flow in parallel. The deduplication id is
+//! the SHA-256 of the message, so a capture retried within SNS's five-minute window does
+//! not deliver twice (and if it did, the ledger would drop the copy).
+
+use aws_sdk_sns::Client;
+use dr_core::replication::ports::{PortError, ReplicationBus};
+use dr_core::replication::ReplicationMessage;
+use sha2::{Digest, Sha256};
+
+use crate::error::port_error;
+
+/// The replication topic.
+#[derive(Debug, Clone)]
+pub struct SnsBus {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsBus {
+    /// Publish to `topic_arn` with `client` (configured for the topic's region).
+    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+impl ReplicationBus for SnsBus {
+    async fn publish(&self, message: &ReplicationMessage) -> Result<(), PortError> {
+        let body = message
+            .encode()
+            .map_err(|e| PortError::permanent("Publish", e.to_string()))?;
+        let dedup = hex::encode(Sha256::digest(body.as_bytes()));
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(body)
+            .message_group_id(message.subject.key())
+            .message_deduplication_id(dedup)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("Publish", e))
+    }
+}

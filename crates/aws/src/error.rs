@@ -1,0 +1,77 @@
+//! Mapping SDK errors into the domain's [`PortError`]: retryable or not, with the
+//! service's own words.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use dr_core::replication::PortError;
+
+/// Error codes that mean "slow down or try again", across the services we call.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalFailureException",
+    "InternalServerError",
+    "InternalServerException",
+    "KMSThrottlingException",
+];
+
+/// The error code of a service error, if the call got that far.
+pub fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
+    match error {
+        SdkError::ServiceError(context) => context.err().code(),
+        _ => None,
+    }
+}
+
+/// Classify an SDK error: transport failures, timeouts, throttling and 5xx are retryable;
+/// everything else (validation, access, conflicts) is not.
+pub fn port_error<E, R>(operation: &str, error: SdkError<E, R>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    let retryable = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(context) => {
+            context
+                .err()
+                .code()
+                .is_some_and(|c| RETRYABLE_CODES.contains(&c))
+                || context.raw().status_code() >= 500
+        }
+        _ => false,
+    };
+    let message = match &error {
+        SdkError::ServiceError(context) => format!(
+            "{}: {}",
+            context.err().code().unwrap_or("error"),
+            context.err().message().unwrap_or("no message")
+        ),
+        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    };
+    PortError {
+        retryable,
+        operation: operation.to_owned(),
+        message,
+    }
+}
+
+/// The HTTP status of a raw response.
+pub trait HttpStatus {
+    /// The status code.
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}

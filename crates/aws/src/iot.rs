@@ -1,0 +1,554 @@
+//! [`CertificateRegistry`] on the AWS IoT control plane of one account and region.
+//!
+//! Idempotency lives here: "already exists" on a create and "not found" on a delete or
+//! detach are success. Every call is counted, so benchmarks can report calls per certificate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
+use aws_sdk_iot::Client;
+use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
+use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
+use dr_core::replication::message::{PolicyRecord, ThingRecord};
+use dr_core::replication::ports::{CertificateView, PortError, Registration};
+use dr_core::replication::CertificateRegistry;
+
+use crate::error::{code, port_error};
+
+/// AWS keeps at most five versions of a policy.
+const MAX_POLICY_VERSIONS: usize = 5;
+
+/// The IoT registry of one account in one region.
+#[derive(Debug)]
+pub struct IotRegistry {
+    client: Client,
+    account: AccountId,
+    region: Region,
+    calls: AtomicU64,
+}
+
+impl IotRegistry {
+    /// A registry on `client`, which must be configured for `account` in `region`.
+    pub fn new(client: Client, account: AccountId, region: Region) -> Self {
+        Self {
+            client,
+            account,
+            region,
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// How many API calls this registry has made.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The ARN of a certificate in this account and region.
+    pub fn certificate_arn(&self, id: &CertificateId) -> String {
+        format!("arn:aws:iot:{}:{}:cert/{id}", self.region, self.account)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn create_thing_type(&self, thing_type: &str) -> Result<(), PortError> {
+        self.count();
+        match self
+            .client
+            .create_thing_type()
+            .thing_type_name(thing_type)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(()),
+            Err(e) => Err(port_error("CreateThingType", e)),
+        }
+    }
+
+    /// CreateThing; `Ok(false)` if a thing of that name exists with other settings.
+    async fn create_thing(&self, thing: &ThingRecord) -> Result<bool, PortError> {
+        if let Some(thing_type) = &thing.thing_type {
+            self.create_thing_type(thing_type).await?;
+        }
+        self.count();
+        let result = self
+            .client
+            .create_thing()
+            .thing_name(thing.thing_name.as_str())
+            .set_thing_type_name(thing.thing_type.clone())
+            .attribute_payload(attribute_payload(&thing.attributes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(false),
+            Err(e) => Err(port_error("CreateThing", e)),
+        }
+    }
+
+    async fn policy_versions_make_room(&self, name: &PolicyName) -> Result<(), PortError> {
+        self.count();
+        let versions = self
+            .client
+            .list_policy_versions()
+            .policy_name(name.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error("ListPolicyVersions", e))?;
+        let mut old: Vec<_> = versions
+            .policy_versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+            .collect();
+        if versions.policy_versions().len() < MAX_POLICY_VERSIONS {
+            return Ok(());
+        }
+        old.sort_by_key(|v| v.create_date().map(|d| d.as_nanos()).unwrap_or_default());
+        if let Some(oldest) = old.first().and_then(|v| v.version_id()) {
+            self.count();
+            self.client
+                .delete_policy_version()
+                .policy_name(name.as_str())
+                .policy_version_id(oldest)
+                .send()
+                .await
+                .map_err(|e| port_error("DeletePolicyVersion", e))?;
+        }
+        Ok(())
+    }
+}
+
+fn attribute_payload(attributes: &BTreeMap<String, String>) -> AttributePayload {
+    AttributePayload::builder()
+        .set_attributes(Some(attributes.clone().into_iter().collect()))
+        .merge(false)
+        .build()
+}
+
+fn sdk_status(status: CertificateStatus) -> SdkStatus {
+    SdkStatus::from(status.as_str())
+}
+
+fn domain_status(status: Option<&SdkStatus>) -> Result<CertificateStatus, PortError> {
+    status
+        .map(SdkStatus::as_str)
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: String| PortError::permanent("DescribeCertificate", e))
+}
+
+impl CertificateRegistry for IotRegistry {
+    async fn certificate(&self, id: &CertificateId) -> Result<Option<CertificateView>, PortError> {
+        self.count();
+        let output = match self
+            .client
+            .describe_certificate()
+            .certificate_id(id.as_str())
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(port_error("DescribeCertificate", e)),
+        };
+        let Some(description) = output.certificate_description() else {
+            return Ok(None);
+        };
+        Ok(Some(CertificateView {
+            pem: description.certificate_pem().unwrap_or_default().to_owned(),
+            status: domain_status(description.status())?,
+            ca_certificate_id: description
+                .ca_certificate_id()
+                .and_then(|ca| ca.parse().ok()),
+            last_modified_ms: description
+                .last_modified_date()
+                .and_then(|d| d.to_millis().ok())
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn ca_certificate_pem(&self, ca_id: &CertificateId) -> Result<Option<String>, PortError> {
+        self.count();
+        match self
+            .client
+            .describe_ca_certificate()
+            .certificate_id(ca_id.as_str())
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output
+                .certificate_description()
+                .and_then(|d| d.certificate_pem())
+                .map(str::to_owned)),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(port_error("DescribeCACertificate", e)),
+        }
+    }
+
+    async fn register_certificate(
+        &self,
+        pem: &CertificatePem,
+        ca_pem: Option<&str>,
+        status: CertificateStatus,
+    ) -> Result<Registration, PortError> {
+        self.count();
+        let (operation, result) = match ca_pem {
+            Some(ca_pem) => (
+                "RegisterCertificate",
+                self.client
+                    .register_certificate()
+                    .certificate_pem(pem.as_str())
+                    .ca_certificate_pem(ca_pem)
+                    .status(sdk_status(status))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        (
+                            code(&e).map(str::to_owned),
+                            port_error("RegisterCertificate", e),
+                        )
+                    }),
+            ),
+            None => (
+                "RegisterCertificateWithoutCA",
+                self.client
+                    .register_certificate_without_ca()
+                    .certificate_pem(pem.as_str())
+                    .status(sdk_status(status))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        (
+                            code(&e).map(str::to_owned),
+                            port_error("RegisterCertificateWithoutCA", e),
+                        )
+                    }),
+            ),
+        };
+        match result {
+            Ok(()) => Ok(Registration::New),
+            Err((Some(code), _)) if code == "ResourceAlreadyExistsException" => {
+                Ok(Registration::AlreadyExisted)
+            }
+            Err((_, error)) => {
+                tracing::debug!(operation, %error, "registration failed");
+                Err(error)
+            }
+        }
+    }
+
+    async fn set_status(
+        &self,
+        id: &CertificateId,
+        status: CertificateStatus,
+    ) -> Result<(), PortError> {
+        self.count();
+        self.client
+            .update_certificate()
+            .certificate_id(id.as_str())
+            .new_status(sdk_status(status))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("UpdateCertificate", e))
+    }
+
+    async fn delete_certificate(&self, id: &CertificateId) -> Result<(), PortError> {
+        self.count();
+        match self
+            .client
+            .delete_certificate()
+            .certificate_id(id.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(port_error("DeleteCertificate", e)),
+        }
+    }
+
+    async fn certificate_policies(
+        &self,
+        id: &CertificateId,
+    ) -> Result<Vec<PolicyRecord>, PortError> {
+        let mut policies = Vec::new();
+        for name in self.certificate_policy_names(id).await? {
+            if let Some(policy) = self.policy(&name).await? {
+                policies.push(policy);
+            }
+        }
+        Ok(policies)
+    }
+
+    async fn certificate_policy_names(
+        &self,
+        id: &CertificateId,
+    ) -> Result<BTreeSet<PolicyName>, PortError> {
+        self.count();
+        let policies: Vec<_> = self
+            .client
+            .list_attached_policies()
+            .target(self.certificate_arn(id))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| port_error("ListAttachedPolicies", e))?;
+        Ok(policies
+            .iter()
+            .filter_map(|p| p.policy_name())
+            .filter_map(|name| name.parse().ok())
+            .collect())
+    }
+
+    async fn policy(&self, name: &PolicyName) -> Result<Option<PolicyRecord>, PortError> {
+        self.count();
+        match self
+            .client
+            .get_policy()
+            .policy_name(name.as_str())
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.policy_document().map(|document| PolicyRecord {
+                policy_name: name.clone(),
+                document: document.to_owned(),
+            })),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(port_error("GetPolicy", e)),
+        }
+    }
+
+    async fn ensure_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
+        self.count();
+        let result = self
+            .client
+            .create_policy()
+            .policy_name(policy.policy_name.as_str())
+            .policy_document(&policy.document)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(()),
+            Err(e) => Err(port_error("CreatePolicy", e)),
+        }
+    }
+
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
+        match self.policy(&policy.policy_name).await? {
+            None => self.ensure_policy(policy).await,
+            Some(current) if same_json(&current.document, &policy.document) => Ok(()),
+            Some(_) => {
+                self.policy_versions_make_room(&policy.policy_name).await?;
+                self.count();
+                self.client
+                    .create_policy_version()
+                    .policy_name(policy.policy_name.as_str())
+                    .policy_document(&policy.document)
+                    .set_as_default(true)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| port_error("CreatePolicyVersion", e))
+            }
+        }
+    }
+
+    async fn policy_certificates(
+        &self,
+        name: &PolicyName,
+    ) -> Result<Vec<CertificateId>, PortError> {
+        self.count();
+        let targets: Vec<String> = self
+            .client
+            .list_targets_for_policy()
+            .policy_name(name.as_str())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| port_error("ListTargetsForPolicy", e))?;
+        Ok(targets
+            .iter()
+            .filter_map(|t| CertificateId::from_arn(t))
+            .collect())
+    }
+
+    async fn attach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
+        self.count();
+        self.client
+            .attach_policy()
+            .policy_name(name.as_str())
+            .target(self.certificate_arn(id))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("AttachPolicy", e))
+    }
+
+    async fn detach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
+        self.count();
+        match self
+            .client
+            .detach_policy()
+            .policy_name(name.as_str())
+            .target(self.certificate_arn(id))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(port_error("DetachPolicy", e)),
+        }
+    }
+
+    async fn thing(&self, name: &ThingName) -> Result<Option<ThingRecord>, PortError> {
+        self.count();
+        match self
+            .client
+            .describe_thing()
+            .thing_name(name.as_str())
+            .send()
+            .await
+        {
+            Ok(output) => Ok(Some(ThingRecord {
+                thing_name: name.clone(),
+                thing_type: output.thing_type_name().map(str::to_owned),
+                attributes: output
+                    .attributes()
+                    .map(|a| a.clone().into_iter().collect())
+                    .unwrap_or_default(),
+            })),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(port_error("DescribeThing", e)),
+        }
+    }
+
+    async fn ensure_thing(&self, thing: &ThingRecord) -> Result<(), PortError> {
+        self.create_thing(thing).await.map(|_| ())
+    }
+
+    async fn put_thing(&self, thing: &ThingRecord) -> Result<(), PortError> {
+        if self.create_thing(thing).await? {
+            return Ok(());
+        }
+        self.count();
+        let mut update = self
+            .client
+            .update_thing()
+            .thing_name(thing.thing_name.as_str())
+            .attribute_payload(attribute_payload(&thing.attributes));
+        update = match &thing.thing_type {
+            Some(thing_type) => update.thing_type_name(thing_type),
+            None => update.remove_thing_type(true),
+        };
+        update
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("UpdateThing", e))
+    }
+
+    async fn delete_thing(&self, name: &ThingName) -> Result<(), PortError> {
+        self.count();
+        match self
+            .client
+            .delete_thing()
+            .thing_name(name.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(port_error("DeleteThing", e)),
+        }
+    }
+
+    async fn certificate_things(
+        &self,
+        id: &CertificateId,
+    ) -> Result<BTreeSet<ThingName>, PortError> {
+        self.count();
+        let things: Vec<String> = self
+            .client
+            .list_principal_things()
+            .principal(self.certificate_arn(id))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| port_error("ListPrincipalThings", e))?;
+        Ok(things.iter().filter_map(|t| t.parse().ok()).collect())
+    }
+
+    async fn thing_certificates(&self, name: &ThingName) -> Result<Vec<CertificateId>, PortError> {
+        self.count();
+        let principals: Vec<String> = match self
+            .client
+            .list_thing_principals()
+            .thing_name(name.as_str())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+        {
+            Ok(principals) => principals,
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Vec::new(),
+            Err(e) => return Err(port_error("ListThingPrincipals", e)),
+        };
+        Ok(principals
+            .iter()
+            .filter_map(|p| CertificateId::from_arn(p))
+            .collect())
+    }
+
+    async fn attach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
+        self.count();
+        self.client
+            .attach_thing_principal()
+            .thing_name(name.as_str())
+            .principal(self.certificate_arn(id))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("AttachThingPrincipal", e))
+    }
+
+    async fn detach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
+        self.count();
+        match self
+            .client
+            .detach_thing_principal()
+            .thing_name(name.as_str())
+            .principal(self.certificate_arn(id))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(port_error("DetachThingPrincipal", e)),
+        }
+    }
+}
+
+/// Whether two JSON documents are equal as values (formatting aside).
+fn same_json(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}

@@ -1,0 +1,93 @@
+//! [`ApplyLedger`] on a DynamoDB table: one item per subject key, written only forwards.
+//!
+//! Item: `subject` (partition key, S), `version` (S, [`Version::encode`], whose string order
+//! is version order), `revoked` (BOOL, sticky), `updated_at` (N, epoch ms).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use dr_core::replication::ports::{ApplyLedger, LedgerEntry, PortError, Recorded};
+use dr_core::replication::Version;
+
+use crate::error::{code, port_error};
+
+/// The ledger table.
+#[derive(Debug, Clone)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLedger {
+    /// The ledger in `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+impl ApplyLedger for DynamoLedger {
+    async fn entry(&self, key: &str) -> Result<Option<LedgerEntry>, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("subject", AttributeValue::S(key.to_owned()))
+            // The FIFO order only helps if we read what the previous message wrote.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("GetItem", e))?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|v| Version::decode(v))
+            .ok_or_else(|| {
+                PortError::permanent("GetItem", format!("ledger item {key} has no valid version"))
+            })?;
+        let revoked = item
+            .get("revoked")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        Ok(Some(LedgerEntry { version, revoked }))
+    }
+
+    async fn record(&self, key: &str, entry: LedgerEntry) -> Result<Recorded, PortError> {
+        // `revoked` is or-ed in: set when true, otherwise left as stored (false if new).
+        let revoked_update = if entry.revoked {
+            "revoked = :true"
+        } else {
+            "revoked = if_not_exists(revoked, :false)"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("subject", AttributeValue::S(key.to_owned()))
+            .update_expression(format!(
+                "SET version = :v, updated_at = :now, {revoked_update}"
+            ))
+            .condition_expression("attribute_not_exists(version) OR version < :v")
+            .expression_attribute_values(":v", AttributeValue::S(entry.version.encode()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(dr_core::time::now_millis().to_string()),
+            )
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::Recorded),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => {
+                Ok(Recorded::NewerExists)
+            }
+            Err(e) => Err(port_error("UpdateItem", e)),
+        }
+    }
+}
