@@ -6,6 +6,9 @@
 //! not deliver twice (and if it did, the ledger would drop the copy).
 
 use aws_sdk_sns::Client;
+
+/// The SNS client type, re-exported so Lambdas need no direct SDK dependency.
+pub use aws_sdk_sns::Client as SnsClient;
 use dr_core::replication::ports::{PortError, ReplicationBus};
 use dr_core::replication::ReplicationMessage;
 use sha2::{Digest, Sha256};

@@ -7,6 +7,7 @@
 //! * [`ledger`] — the applied-version ledger on DynamoDB.
 //! * [`bus`] — the replication topic on SNS FIFO.
 //! * [`names`] — ARNs and URLs of our resources, derived from the topology.
+//! * [`runtime`] — what every Lambda does at cold start: JSON logs, typed config.
 //! * [`metrics`] — CloudWatch embedded-metric log lines.
 //! * [`error`] — SDK errors mapped to retryable or not.
 
@@ -16,6 +17,7 @@ pub mod iot;
 pub mod ledger;
 pub mod metrics;
 pub mod names;
+pub mod runtime;
 pub mod session;
 
 pub use session::AwsSession;

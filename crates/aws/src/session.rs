@@ -68,6 +68,26 @@ impl AwsSession {
         aws_sdk_iam::Client::new(self.config(side))
     }
 
+    /// A DynamoDB client of one side.
+    pub fn dynamodb(&self, side: Side) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(self.config(side))
+    }
+
+    /// An SQS client of one side.
+    pub fn sqs(&self, side: Side) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(self.config(side))
+    }
+
+    /// An SNS client of one side.
+    pub fn sns(&self, side: Side) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(self.config(side))
+    }
+
+    /// A KMS client of one side.
+    pub fn kms(&self, side: Side) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(self.config(side))
+    }
+
     /// An RDS client of one side's account in `region`.
     pub fn rds_in(&self, side: Side, region: &Region) -> aws_sdk_rds::Client {
         aws_sdk_rds::Client::new(&self.config_in(side, region))

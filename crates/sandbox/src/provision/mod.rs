@@ -15,6 +15,8 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use dr_aws::AwsSession;
 use dr_core::{AccountId, RoleArn, Side, Topology};
 
+pub mod replication;
+
 /// One resource the provisioner ensured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provisioned {
@@ -60,6 +62,16 @@ pub struct ProvisionError {
     message: String,
 }
 
+impl ProvisionError {
+    fn new(side: Side, what: impl Into<String>, error: impl std::fmt::Display) -> Self {
+        Self {
+            side,
+            what: what.into(),
+            message: error.to_string(),
+        }
+    }
+}
+
 /// Ensure every resource of the local world exists in both accounts.
 pub async fn provision(
     session: &AwsSession,
@@ -69,6 +81,7 @@ pub async fn provision(
     for side in [Side::Primary, Side::Dr] {
         report.push(ensure_control_plane_role(session, topology, side).await?);
     }
+    report.extend(replication::provision(session, topology).await?);
     Ok(report)
 }
 

@@ -1,0 +1,264 @@
+//! Flow A's resources, all in the DR account and region (the CDK DR stack's twins):
+//! a customer-managed KMS key, the SNS FIFO topic primary publishes to, the SQS FIFO queue
+//! and its DLQ, the subscription between them, and the applied-version ledger table.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    ScalarAttributeType, SseSpecification,
+};
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sqs::types::QueueAttributeName;
+use dr_aws::{names, AwsSession};
+use dr_core::{Side, Topology};
+use serde_json::json;
+
+use super::{Outcome, ProvisionError, Provisioned};
+
+/// Redeliveries before a message is dead-lettered: enough to ride out throttling.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// Longer than the replicator's timeout, as AWS requires for an event source mapping.
+pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 120;
+/// The key alias the topic and queues are encrypted with.
+pub const KEY_ALIAS: &str = "alias/dr-replication";
+
+pub(super) async fn provision(
+    session: &AwsSession,
+    topology: &Topology,
+) -> Result<Vec<Provisioned>, ProvisionError> {
+    let mut report = Vec::new();
+    let (key_arn, key) = ensure_key(session).await?;
+    report.push(key);
+
+    let sqs = session.sqs(Side::Dr);
+    let dlq_name = names::dead_letter_queue_name(topology);
+    let (_, dlq) = ensure_queue(&sqs, &dlq_name, base_queue_attributes(&key_arn)).await?;
+    report.push(dlq);
+    let dlq_arn = names::dr_queue_arn(topology, &dlq_name);
+
+    let topic_arn = names::replication_topic_arn(topology);
+    let queue_name = names::replication_queue_name(topology);
+    let queue_arn = names::dr_queue_arn(topology, &queue_name);
+    let mut attributes = base_queue_attributes(&key_arn);
+    attributes.push((
+        QueueAttributeName::RedrivePolicy,
+        json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}).to_string(),
+    ));
+    attributes.push((
+        QueueAttributeName::VisibilityTimeout,
+        VISIBILITY_TIMEOUT_SECONDS.to_string(),
+    ));
+    attributes.push((
+        QueueAttributeName::Policy,
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "OnlyTheReplicationTopicSends",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}
+            }]
+        })
+        .to_string(),
+    ));
+    let (_, queue) = ensure_queue(&sqs, &queue_name, attributes).await?;
+    report.push(queue);
+
+    report.push(ensure_topic(session, topology, &key_arn, &queue_arn).await?);
+    report.push(ensure_ledger(session, topology).await?);
+    Ok(report)
+}
+
+fn base_queue_attributes(key_arn: &str) -> Vec<(QueueAttributeName, String)> {
+    vec![
+        (QueueAttributeName::FifoQueue, "true".to_owned()),
+        (QueueAttributeName::KmsMasterKeyId, key_arn.to_owned()),
+        // 14 days: the longest SQS keeps anything, time for operators to replay the DLQ.
+        (
+            QueueAttributeName::MessageRetentionPeriod,
+            "1209600".to_owned(),
+        ),
+    ]
+}
+
+async fn ensure_key(session: &AwsSession) -> Result<(String, Provisioned), ProvisionError> {
+    let kms = session.kms(Side::Dr);
+    let error = |e| ProvisionError::new(Side::Dr, "kms key", e);
+    if let Ok(existing) = kms.describe_key().key_id(KEY_ALIAS).send().await {
+        let arn = existing
+            .key_metadata()
+            .map(|m| m.arn().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        return Ok((arn.clone(), provisioned("kms key", arn, Outcome::Existed)));
+    }
+    let created = kms
+        .create_key()
+        .description("Encrypts the DR certificate-replication topic and queues at rest")
+        .send()
+        .await
+        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    let metadata = created
+        .key_metadata()
+        .ok_or_else(|| error("no key metadata".to_owned()))?;
+    kms.create_alias()
+        .alias_name(KEY_ALIAS)
+        .target_key_id(metadata.key_id())
+        .send()
+        .await
+        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    let arn = metadata.arn().unwrap_or_default().to_owned();
+    Ok((arn.clone(), provisioned("kms key", arn, Outcome::Created)))
+}
+
+async fn ensure_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: Vec<(QueueAttributeName, String)>,
+) -> Result<(String, Provisioned), ProvisionError> {
+    let error = |e: String| ProvisionError::new(Side::Dr, format!("queue {name}"), e);
+    let existed = sqs.get_queue_url().queue_name(name).send().await.is_ok();
+    let created = sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes.into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    let url = created.queue_url().unwrap_or_default().to_owned();
+    let outcome = if existed {
+        Outcome::Existed
+    } else {
+        Outcome::Created
+    };
+    Ok((url.clone(), provisioned("sqs queue", url, outcome)))
+}
+
+async fn ensure_topic(
+    session: &AwsSession,
+    topology: &Topology,
+    key_arn: &str,
+    queue_arn: &str,
+) -> Result<Provisioned, ProvisionError> {
+    let sns = session.sns(Side::Dr);
+    let topic_arn = names::replication_topic_arn(topology);
+    let error = |e: String| ProvisionError::new(Side::Dr, format!("topic {topic_arn}"), e);
+    let existed = sns
+        .get_topic_attributes()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .is_ok();
+    // Only primary's control-plane role (the capture Lambda) may publish.
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "OnlyPrimaryCapturePublishes",
+            "Effect": "Allow",
+            "Principal": {"AWS": topology.primary.role_arn.as_str()},
+            "Action": "sns:Publish",
+            "Resource": topic_arn
+        }]
+    });
+    sns.create_topic()
+        .name(format!(
+            "{}{}",
+            topology.replication.topic,
+            names::FIFO_SUFFIX
+        ))
+        .attributes("FifoTopic", "true")
+        .attributes("ContentBasedDeduplication", "false")
+        .attributes("KmsMasterKeyId", key_arn)
+        .attributes("Policy", policy.to_string())
+        .send()
+        .await
+        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    let subscriptions = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    let subscribed = subscriptions
+        .subscriptions()
+        .iter()
+        .any(|s| s.endpoint() == Some(queue_arn));
+    if !subscribed {
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            // The queue receives our message itself, not an SNS envelope around it.
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    }
+    let outcome = if existed {
+        Outcome::Existed
+    } else {
+        Outcome::Created
+    };
+    Ok(provisioned("sns topic", topic_arn, outcome))
+}
+
+async fn ensure_ledger(
+    session: &AwsSession,
+    topology: &Topology,
+) -> Result<Provisioned, ProvisionError> {
+    let dynamodb = session.dynamodb(Side::Dr);
+    let table = topology.replication.ledger_table.as_str();
+    let error = |e: String| ProvisionError::new(Side::Dr, format!("table {table}"), e);
+    let key = |name: &str| -> Result<(AttributeDefinition, KeySchemaElement), ProvisionError> {
+        Ok((
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| error(e.to_string()))?,
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| error(e.to_string()))?,
+        ))
+    };
+    let (definition, schema) = key("subject")?;
+    let outcome = match dynamodb
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(definition)
+        .key_schema(schema)
+        .billing_mode(BillingMode::PayPerRequest)
+        .sse_specification(SseSpecification::builder().enabled(true).build())
+        .send()
+        .await
+    {
+        Ok(_) => Outcome::Created,
+        Err(e) if e.code() == Some("ResourceInUseException") => Outcome::Existed,
+        Err(e) => return Err(error(DisplayErrorContext(e).to_string())),
+    };
+    // Point-in-time recovery: the ledger is what keeps revoked certificates revoked.
+    dynamodb
+        .update_continuous_backups()
+        .table_name(table)
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .build()
+                .map_err(|e| error(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    Ok(provisioned("dynamodb", table.to_owned(), outcome))
+}
+
+fn provisioned(kind: &'static str, id: String, outcome: Outcome) -> Provisioned {
+    Provisioned {
+        side: Side::Dr,
+        kind,
+        id,
+        outcome,
+    }
+}

@@ -1,0 +1,90 @@
+//! cert-replicator (DR): SQS FIFO batches of state messages in, applied to DR's IoT
+//! registry; failed items reported back (partial batch response) so only they retry and,
+//! after the queue's maxReceiveCount, reach the DLQ with their reason in the logs.
+
+use anyhow::Context;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use dr_aws::iot::IotRegistry;
+use dr_aws::ledger::DynamoLedger;
+use dr_aws::metrics::MetricLine;
+use dr_aws::{runtime, AwsSession};
+use dr_core::replication::service::{apply_batch, Delivery};
+use dr_core::replication::ArnRewrite;
+use dr_core::Side;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+struct Deps {
+    dr: IotRegistry,
+    ledger: DynamoLedger,
+    rewrite: ArnRewrite,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    runtime::init_json_tracing();
+    let topology = runtime::topology_from_env().context("cert-replicator configuration")?;
+    let session = AwsSession::connect(&topology, "cert-replicator").await;
+    let deps = Deps {
+        dr: IotRegistry::new(
+            session.iot(Side::Dr),
+            topology.dr.account_id.clone(),
+            topology.dr.region.clone(),
+        ),
+        ledger: DynamoLedger::new(
+            session.dynamodb(Side::Dr),
+            topology.replication.ledger_table.as_str(),
+        ),
+        rewrite: ArnRewrite::new(
+            topology.primary.account_id.clone(),
+            topology.primary.region.clone(),
+            topology.dr.account_id.clone(),
+            topology.dr.region.clone(),
+        ),
+    };
+    run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        handler(event, &deps)
+    }))
+    .await
+}
+
+async fn handler(event: LambdaEvent<SqsEvent>, deps: &Deps) -> Result<SqsBatchResponse, Error> {
+    let deliveries: Vec<Delivery<'_>> = event
+        .payload
+        .records
+        .iter()
+        .map(|record| Delivery {
+            message_id: record.message_id.as_deref().unwrap_or_default(),
+            group: record.attributes.get("MessageGroupId").map(String::as_str),
+            body: record.body.as_deref().unwrap_or_default(),
+        })
+        .collect();
+    let report = apply_batch(
+        &deliveries,
+        &deps.rewrite,
+        &deps.dr,
+        &deps.ledger,
+        dr_core::time::now_millis,
+    )
+    .await;
+
+    let lag_max = report.lag_ms.iter().copied().max().unwrap_or_default();
+    MetricLine::for_function("cert-replicator")
+        .count("Applied", report.applied)
+        .count("SkippedStale", report.stale)
+        .count("Rejected", report.rejected)
+        .count("Retried", report.retried + report.held_back)
+        .millis("LagMax", lag_max as f64)
+        .emit();
+
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = report
+        .failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    Ok(response)
+}
