@@ -9,8 +9,9 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
 * with --exit-with-parent, exits when its stdin reaches end-of-file, i.e. when the process
   that started it has gone away (a crashed or killed test run leaves no server behind);
 * exits cleanly on SIGTERM/SIGINT;
-* applies one narrow patch to moto (below) so the DR account can copy an RDS snapshot the
-  primary account shared with it, as on AWS.
+* applies narrow patches to moto (below), each making it behave as AWS does: the DR account
+  can copy an RDS snapshot the primary account shared with it; IoT certificate ids are
+  SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with.
 """
 
 from __future__ import annotations
@@ -56,6 +57,26 @@ def patch_rds_cross_account_snapshot_lookup() -> None:
     rds_models.RDSBackend.get_snapshot = get_snapshot
 
 
+def patch_iot_describe_certificate_ca_id() -> None:
+    """Return `caCertificateId` from DescribeCertificate, as AWS does.
+
+    moto 5.2.5 records the CA a certificate was registered with but leaves it out of the
+    description, so neither capture (reading primary) nor a test (reading DR) could tell a
+    CA-registered certificate from one registered without a CA.
+    """
+    from moto.iot import models as iot_models
+
+    original = iot_models.FakeCertificate.to_description_dict
+
+    def to_description_dict(self):  # type: ignore[no-untyped-def]
+        description = original(self)
+        if self.ca_certificate_id is not None:
+            description["caCertificateId"] = self.ca_certificate_id
+        return description
+
+    iot_models.FakeCertificate.to_description_dict = to_description_dict
+
+
 def use_real_certificate_ids() -> None:
     """Make moto derive IoT certificate ids as AWS does: SHA-256 of the certificate's DER.
 
@@ -86,6 +107,7 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     patch_rds_cross_account_snapshot_lookup()
     use_real_certificate_ids()
+    patch_iot_describe_certificate_ca_id()
 
     from moto.server import ThreadedMotoServer
 

@@ -3,7 +3,9 @@
 //! names per test so tests run in parallel without seeing each other.
 
 mod helpers;
+mod pipeline;
 
 mod launcher;
+mod replication;
 mod session;
 mod snapshots;

@@ -59,10 +59,11 @@ impl ApplyLedger for DynamoLedger {
 
     async fn record(&self, key: &str, entry: LedgerEntry) -> Result<Recorded, PortError> {
         // `revoked` is or-ed in: set when true, otherwise left as stored (false if new).
-        let revoked_update = if entry.revoked {
-            "revoked = :true"
+        // DynamoDB refuses unused expression values, so bind only the one the update uses.
+        let (revoked_update, flag, value) = if entry.revoked {
+            ("revoked = :true", ":true", true)
         } else {
-            "revoked = if_not_exists(revoked, :false)"
+            ("revoked = if_not_exists(revoked, :false)", ":false", false)
         };
         let result = self
             .client
@@ -78,8 +79,7 @@ impl ApplyLedger for DynamoLedger {
                 ":now",
                 AttributeValue::N(dr_core::time::now_millis().to_string()),
             )
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(flag, AttributeValue::Bool(value))
             .send()
             .await;
         match result {

@@ -101,12 +101,37 @@ async fn ensure_key(session: &AwsSession) -> Result<(String, Provisioned), Provi
     let metadata = created
         .key_metadata()
         .ok_or_else(|| error("no key metadata".to_owned()))?;
-    kms.create_alias()
+    match kms
+        .create_alias()
         .alias_name(KEY_ALIAS)
         .target_key_id(metadata.key_id())
         .send()
         .await
-        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    {
+        Ok(_) => {}
+        // Another provisioner won the race for the alias: use its key, retire ours.
+        Err(e) if e.code() == Some("AlreadyExistsException") => {
+            let _ = kms
+                .schedule_key_deletion()
+                .key_id(metadata.key_id())
+                .pending_window_in_days(7)
+                .send()
+                .await;
+            let existing = kms
+                .describe_key()
+                .key_id(KEY_ALIAS)
+                .send()
+                .await
+                .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+            let arn = existing
+                .key_metadata()
+                .and_then(|m| m.arn())
+                .unwrap_or_default()
+                .to_owned();
+            return Ok((arn.clone(), provisioned("kms key", arn, Outcome::Existed)));
+        }
+        Err(e) => return Err(error(DisplayErrorContext(e).to_string())),
+    }
     let arn = metadata.arn().unwrap_or_default().to_owned();
     Ok((arn.clone(), provisioned("kms key", arn, Outcome::Created)))
 }

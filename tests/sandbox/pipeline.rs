@@ -1,0 +1,301 @@
+//! A replication pipeline of its own per test: unique topic, queues and ledger in DR, so
+//! tests run in parallel on the shared sandbox. The harness plays Lambda's event source
+//! mapping: it receives from the queue, hands the batch to the replicator's use case, deletes
+//! what succeeded, and lets failures come back (immediately, instead of after the
+//! visibility timeout) until SQS dead-letters them.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use dr_aws::bus::SnsBus;
+use dr_aws::iot::IotRegistry;
+use dr_aws::ledger::DynamoLedger;
+use dr_aws::{names, AwsSession};
+use dr_core::replication::message::SourceRef;
+use dr_core::replication::service::{apply_batch, capture_and_publish, BatchReport, Delivery};
+use dr_core::replication::{ArnRewrite, ReplicationMessage};
+use dr_core::{Side, Topology};
+
+use crate::helpers::{shared_endpoint, topology_for, unique};
+
+pub(crate) struct Pipeline {
+    pub(crate) topology: Topology,
+    pub(crate) session: AwsSession,
+    pub(crate) primary: IotRegistry,
+    pub(crate) dr: IotRegistry,
+    pub(crate) ledger: DynamoLedger,
+    pub(crate) bus: SnsBus,
+    pub(crate) rewrite: ArnRewrite,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) queue_url: String,
+    pub(crate) dlq_url: String,
+}
+
+impl Pipeline {
+    pub(crate) async fn new() -> Self {
+        let endpoint = shared_endpoint();
+        let prefix = unique("repl");
+        let mut topology = topology_for(&endpoint);
+        topology.replication.topic = format!("{prefix}-topic").parse().unwrap();
+        topology.replication.queue = format!("{prefix}-queue").parse().unwrap();
+        topology.replication.dead_letter_queue = format!("{prefix}-dlq").parse().unwrap();
+        topology.replication.ledger_table = format!("{prefix}-ledger").parse().unwrap();
+        let session = AwsSession::connect(&topology, "sandbox-tests").await;
+        dr_sandbox::provision(&session, &topology)
+            .await
+            .expect("provisioning");
+
+        let sqs = session.sqs(Side::Dr);
+        let url = |name: String| {
+            let sqs = sqs.clone();
+            async move {
+                sqs.get_queue_url()
+                    .queue_name(name)
+                    .send()
+                    .await
+                    .unwrap()
+                    .queue_url()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        let queue_url = url(names::replication_queue_name(&topology)).await;
+        let dlq_url = url(names::dead_letter_queue_name(&topology)).await;
+        Self {
+            primary: IotRegistry::new(
+                session.iot(Side::Primary),
+                topology.primary.account_id.clone(),
+                topology.primary.region.clone(),
+            ),
+            dr: IotRegistry::new(
+                session.iot(Side::Dr),
+                topology.dr.account_id.clone(),
+                topology.dr.region.clone(),
+            ),
+            ledger: DynamoLedger::new(
+                session.dynamodb(Side::Dr),
+                topology.replication.ledger_table.as_str(),
+            ),
+            bus: SnsBus::new(
+                aws_sdk_sns::Client::new(&session.config_in(Side::Primary, &topology.dr.region)),
+                names::replication_topic_arn(&topology),
+            ),
+            rewrite: ArnRewrite::new(
+                topology.primary.account_id.clone(),
+                topology.primary.region.clone(),
+                topology.dr.account_id.clone(),
+                topology.dr.region.clone(),
+            ),
+            sqs,
+            queue_url,
+            dlq_url,
+            session,
+            topology,
+        }
+    }
+
+    pub(crate) fn source(&self) -> SourceRef {
+        SourceRef {
+            account_id: self.topology.primary.account_id.clone(),
+            region: self.topology.primary.region.clone(),
+        }
+    }
+
+    /// Run the capture use case on one event, as the capture Lambda would.
+    pub(crate) async fn capture(&self, event: &serde_json::Value) -> Vec<ReplicationMessage> {
+        capture_and_publish(
+            event,
+            &self.primary,
+            &self.bus,
+            &self.source(),
+            dr_core::time::now_millis,
+        )
+        .await
+        .expect("capture publishes")
+    }
+
+    /// Put a raw body on the queue, as a redelivery or a misbehaving publisher would.
+    pub(crate) async fn send_raw(&self, group: &str, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_group_id(group)
+            .message_deduplication_id(unique("dedup"))
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Receive and apply until the queue is empty; failed messages are made visible again
+    /// at once, so SQS's redrive moves them to the DLQ after maxReceiveCount receives.
+    pub(crate) async fn drain(&self) -> BatchReport {
+        let mut total = BatchReport::default();
+        let mut empty_polls = 0;
+        while empty_polls < 2 {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+                .send()
+                .await
+                .unwrap();
+            let messages = received.messages();
+            if messages.is_empty() {
+                empty_polls += 1;
+                continue;
+            }
+            empty_polls = 0;
+            let groups: Vec<Option<String>> = messages
+                .iter()
+                .map(|m| {
+                    m.attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                        .cloned()
+                })
+                .collect();
+            let deliveries: Vec<Delivery<'_>> = messages
+                .iter()
+                .zip(&groups)
+                .map(|(m, group)| Delivery {
+                    message_id: m.message_id().unwrap_or_default(),
+                    group: group.as_deref(),
+                    body: m.body().unwrap_or_default(),
+                })
+                .collect();
+            let report = apply_batch(
+                &deliveries,
+                &self.rewrite,
+                &self.dr,
+                &self.ledger,
+                dr_core::time::now_millis,
+            )
+            .await;
+            for message in messages {
+                let id = message.message_id().unwrap_or_default();
+                let handle = message.receipt_handle().unwrap_or_default();
+                if report.failed.iter().any(|f| f == id) {
+                    self.sqs
+                        .change_message_visibility()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .unwrap();
+                } else {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+            merge(&mut total, report);
+        }
+        total
+    }
+
+    /// Bodies waiting in the DLQ.
+    pub(crate) async fn dead_letters(&self) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(300)
+                .send()
+                .await
+                .unwrap();
+            if received.messages().is_empty() {
+                return bodies;
+            }
+            bodies.extend(
+                received
+                    .messages()
+                    .iter()
+                    .filter_map(|m| m.body().map(str::to_owned)),
+            );
+        }
+    }
+}
+
+fn merge(total: &mut BatchReport, report: BatchReport) {
+    total.failed.extend(report.failed);
+    total.applied += report.applied;
+    total.stale += report.stale;
+    total.rejected += report.rejected;
+    total.retried += report.retried;
+    total.held_back += report.held_back;
+    total.lag_ms.extend(report.lag_ms);
+}
+
+/// A device key pair and its certificate, as made on the device; only the certificate
+/// ever leaves this struct.
+pub(crate) struct Device {
+    pub(crate) pem: String,
+    pub(crate) id: dr_core::CertificateId,
+}
+
+impl Device {
+    pub(crate) fn self_signed(name: &str) -> Self {
+        Self::from_pem(
+            rcgen::generate_simple_self_signed(vec![format!("{name}.devices.example.com")])
+                .unwrap()
+                .cert
+                .pem(),
+        )
+    }
+
+    pub(crate) fn from_pem(pem: String) -> Self {
+        let id = dr_core::CertificatePem::parse(&pem).unwrap().id().clone();
+        Self { pem, id }
+    }
+}
+
+/// A fleet CA and devices it signs (the JITR path).
+pub(crate) struct FleetCa {
+    pub(crate) pem: String,
+    pub(crate) id: dr_core::CertificateId,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl FleetCa {
+    pub(crate) fn new() -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, unique("fleet-ca"));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let pem = cert.pem();
+        let id = dr_core::CertificatePem::parse(&pem).unwrap().id().clone();
+        Self {
+            pem,
+            id,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    pub(crate) fn sign_device(&self, name: &str) -> Device {
+        let params =
+            rcgen::CertificateParams::new(vec![format!("{name}.devices.example.com")]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        Device::from_pem(params.signed_by(&key, &self.issuer).unwrap().pem())
+    }
+}
+
+/// A thing's attributes, for readable test setup.
+pub(crate) fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

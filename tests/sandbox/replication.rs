@@ -1,0 +1,519 @@
+//! Certificate replication through the sandbox: real IoT, SNS FIFO, SQS FIFO and DynamoDB
+//! calls in two accounts, the capture and replicator use cases exactly as the Lambdas run them.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_iot::types::CertificateStatus as SdkStatus;
+use dr_core::replication::message::{Subject, MAX_MESSAGE_BYTES};
+use dr_core::replication::service::{apply_batch, Delivery};
+use dr_core::replication::CertificateRegistry;
+use dr_core::{CertificateId, CertificateStatus, Side};
+use serde_json::{json, Value};
+
+use crate::helpers::unique;
+use crate::pipeline::{attributes, Device, FleetCa, Pipeline};
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A CloudTrail event for `api` with the given request parameters, as EventBridge sends it.
+fn cloudtrail(api: &str, request: Value, response: Value) -> Value {
+    let mut event = fixture("cloudtrail-UpdateCertificate");
+    event["detail"]["eventName"] = api.into();
+    event["detail"]["requestParameters"] = request;
+    event["detail"]["responseElements"] = response;
+    event["detail"]["eventTime"] = "2026-11-22T05:00:00Z".into();
+    event
+}
+
+fn policy_document(account: &str, region: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["iot:Connect", "iot:Publish"],
+            "Resource": [
+                format!("arn:aws:iot:{region}:{account}:client/${{iot:Connection.Thing.ThingName}}"),
+                format!("arn:aws:iot:{region}:{account}:topic/alerts/*")
+            ]
+        }]
+    })
+    .to_string()
+}
+
+async fn status_in(p: &Pipeline, side: Side, id: &CertificateId) -> Option<CertificateStatus> {
+    let registry = match side {
+        Side::Primary => &p.primary,
+        Side::Dr => &p.dr,
+    };
+    registry.certificate(id).await.unwrap().map(|c| c.status)
+}
+
+/// Register `device` in primary with a thing and a policy, the way the fleet's
+/// provisioning does.
+async fn provision_device(p: &Pipeline, device: &Device, status: SdkStatus) -> (String, String) {
+    let iot = p.session.iot(Side::Primary);
+    iot.register_certificate_without_ca()
+        .certificate_pem(&device.pem)
+        .status(status)
+        .send()
+        .await
+        .unwrap();
+    let thing = unique("wearable");
+    let policy = unique("wearable-policy");
+    attach_thing_and_policy(p, device, &thing, &policy).await;
+    (thing, policy)
+}
+
+async fn attach_thing_and_policy(p: &Pipeline, device: &Device, thing: &str, policy: &str) {
+    let iot = p.session.iot(Side::Primary);
+    let arn = p.primary.certificate_arn(&device.id);
+    iot.create_thing()
+        .thing_name(thing)
+        .attribute_payload(
+            aws_sdk_iot::types::AttributePayload::builder()
+                .attributes("model", "w2")
+                .attributes("ward", "cardiology")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    iot.attach_thing_principal()
+        .thing_name(thing)
+        .principal(&arn)
+        .send()
+        .await
+        .unwrap();
+    let document = policy_document(
+        p.topology.primary.account_id.as_str(),
+        p.topology.primary.region.as_str(),
+    );
+    iot.create_policy()
+        .policy_name(policy)
+        .policy_document(document)
+        .send()
+        .await
+        .unwrap();
+    iot.attach_policy()
+        .policy_name(policy)
+        .target(&arn)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn assert_dr_has(
+    p: &Pipeline,
+    id: &CertificateId,
+    status: CertificateStatus,
+    thing: &str,
+    policy: &str,
+) {
+    let dr =
+        p.dr.certificate(id)
+            .await
+            .unwrap()
+            .expect("certificate in DR");
+    assert_eq!(dr.status, status);
+    let things = p.dr.certificate_things(id).await.unwrap();
+    assert_eq!(
+        things.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        [thing]
+    );
+    let thing_record = p.dr.thing(&thing.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        thing_record.attributes,
+        attributes(&[("model", "w2"), ("ward", "cardiology")])
+    );
+    let policies = p.dr.certificate_policies(id).await.unwrap();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0].policy_name.as_str(), policy);
+    let expected = policy_document(
+        p.topology.dr.account_id.as_str(),
+        p.topology.dr.region.as_str(),
+    );
+    let document: Value = serde_json::from_str(&policies[0].document).unwrap();
+    assert_eq!(
+        document,
+        serde_json::from_str::<Value>(&expected).unwrap(),
+        "ARNs rewritten for DR"
+    );
+}
+
+#[tokio::test]
+async fn a_jitr_certificate_activated_in_primary_ends_active_in_dr() {
+    let p = Pipeline::new().await;
+    let ca = FleetCa::new();
+    let device = ca.sign_device(&unique("jitr-device"));
+    let primary_iot = p.session.iot(Side::Primary);
+    // The fleet CA is registered in both regions (a readiness precondition), so DR
+    // registers the device against it, as primary did.
+    for side in [Side::Primary, Side::Dr] {
+        p.session
+            .iot(side)
+            .register_ca_certificate()
+            .ca_certificate(&ca.pem)
+            .set_as_active(true)
+            .allow_auto_registration(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    // JITR: the device's first connection registers it PENDING_ACTIVATION...
+    primary_iot
+        .register_certificate()
+        .certificate_pem(&device.pem)
+        .ca_certificate_pem(&ca.pem)
+        .status(SdkStatus::PendingActivation)
+        .send()
+        .await
+        .unwrap();
+    let mut jitr = fixture("jitr-registered");
+    jitr["certificateId"] = device.id.as_str().into();
+    jitr["caCertificateId"] = ca.id.as_str().into();
+    p.capture(&jitr).await;
+    p.drain().await;
+    assert_eq!(
+        status_in(&p, Side::Dr, &device.id).await,
+        Some(CertificateStatus::Inactive)
+    );
+
+    // ...then the fleet's activation logic gives it a thing and a policy and activates it.
+    let (thing, policy) = (unique("wearable"), unique("wearable-policy"));
+    attach_thing_and_policy(&p, &device, &thing, &policy).await;
+    primary_iot
+        .update_certificate()
+        .certificate_id(device.id.as_str())
+        .new_status(SdkStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    let activated = cloudtrail(
+        "UpdateCertificate",
+        json!({"certificateId": device.id.as_str(), "newStatus": "ACTIVE"}),
+        Value::Null,
+    );
+    let messages = p.capture(&activated).await;
+    assert_eq!(messages.len(), 1);
+    let report = p.drain().await;
+    assert!(report.failed.is_empty(), "{report:?}");
+
+    assert_dr_has(&p, &device.id, CertificateStatus::Active, &thing, &policy).await;
+    let dr = p.dr.certificate(&device.id).await.unwrap().unwrap();
+    assert_eq!(dr.pem, device.pem, "same PEM, so the same certificate id");
+    assert_eq!(
+        dr.ca_certificate_id.as_ref(),
+        Some(&ca.id),
+        "registered against the CA in DR"
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_reaches_dr_and_an_older_active_message_does_not_undo_it() {
+    let p = Pipeline::new().await;
+    let device = Device::self_signed(&unique("revoked-device"));
+    let (thing, policy) = provision_device(&p, &device, SdkStatus::Active).await;
+    let registered = p
+        .capture(&cloudtrail(
+            "RegisterCertificateWithoutCA",
+            json!({"status": "ACTIVE"}),
+            json!({"certificateId": device.id.as_str()}),
+        ))
+        .await;
+    p.drain().await;
+    assert_dr_has(&p, &device.id, CertificateStatus::Active, &thing, &policy).await;
+
+    p.session
+        .iot(Side::Primary)
+        .update_certificate()
+        .certificate_id(device.id.as_str())
+        .new_status(SdkStatus::Revoked)
+        .send()
+        .await
+        .unwrap();
+    p.capture(&cloudtrail(
+        "UpdateCertificate",
+        json!({"certificateId": device.id.as_str(), "newStatus": "REVOKED"}),
+        Value::Null,
+    ))
+    .await;
+    p.drain().await;
+    assert_eq!(
+        status_in(&p, Side::Dr, &device.id).await,
+        Some(CertificateStatus::Revoked)
+    );
+
+    // The old ACTIVE state message is delivered again, late.
+    let old = registered[0].encode().unwrap();
+    p.send_raw(&registered[0].subject.key(), &old).await;
+    let report = p.drain().await;
+    assert_eq!(report.stale, 1, "{report:?}");
+    assert_eq!(
+        status_in(&p, Side::Dr, &device.id).await,
+        Some(CertificateStatus::Revoked)
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_deleted_in_primary_is_gone_from_dr() {
+    let p = Pipeline::new().await;
+    let device = Device::self_signed(&unique("deleted-device"));
+    let (thing, policy) = provision_device(&p, &device, SdkStatus::Active).await;
+    p.capture(&cloudtrail(
+        "RegisterCertificateWithoutCA",
+        json!({"status": "ACTIVE"}),
+        json!({"certificateId": device.id.as_str()}),
+    ))
+    .await;
+    p.drain().await;
+    assert!(status_in(&p, Side::Dr, &device.id).await.is_some());
+
+    // Decommissioning in primary: detach, deactivate, delete — as AWS requires.
+    let iot = p.session.iot(Side::Primary);
+    let arn = p.primary.certificate_arn(&device.id);
+    iot.detach_thing_principal()
+        .thing_name(&thing)
+        .principal(&arn)
+        .send()
+        .await
+        .unwrap();
+    iot.detach_policy()
+        .policy_name(&policy)
+        .target(&arn)
+        .send()
+        .await
+        .unwrap();
+    iot.update_certificate()
+        .certificate_id(device.id.as_str())
+        .new_status(SdkStatus::Inactive)
+        .send()
+        .await
+        .unwrap();
+    iot.delete_certificate()
+        .certificate_id(device.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    let messages = p
+        .capture(&cloudtrail(
+            "DeleteCertificate",
+            json!({"certificateId": device.id.as_str(), "forceDelete": false}),
+            Value::Null,
+        ))
+        .await;
+    assert!(matches!(
+        messages[0].subject,
+        Subject::CertificateDeleted { .. }
+    ));
+    let report = p.drain().await;
+    assert!(report.failed.is_empty(), "{report:?}");
+
+    assert_eq!(status_in(&p, Side::Dr, &device.id).await, None);
+    assert!(p
+        .dr
+        .thing_certificates(&thing.parse().unwrap())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn fifty_certificate_histories_duplicated_and_shuffled_converge() {
+    let p = Pipeline::new().await;
+    let iot = p.session.iot(Side::Primary);
+    let mut messages = Vec::new();
+    let mut devices = Vec::new();
+    for i in 0..50 {
+        let device = Device::self_signed(&unique("fleet"));
+        let status = if i % 5 == 0 {
+            SdkStatus::PendingActivation
+        } else {
+            SdkStatus::Active
+        };
+        provision_device(&p, &device, status).await;
+        messages.extend(
+            p.capture(&cloudtrail(
+                "RegisterCertificateWithoutCA",
+                json!({}),
+                json!({"certificateId": device.id.as_str()}),
+            ))
+            .await,
+        );
+        // A second chapter for some: activation, deactivation, or revocation.
+        let next = match i % 4 {
+            0 => Some(SdkStatus::Active),
+            1 => Some(SdkStatus::Inactive),
+            2 => Some(SdkStatus::Revoked),
+            _ => None,
+        };
+        if let Some(status) = next {
+            iot.update_certificate()
+                .certificate_id(device.id.as_str())
+                .new_status(status)
+                .send()
+                .await
+                .unwrap();
+            messages.extend(
+                p.capture(&cloudtrail(
+                    "UpdateCertificate",
+                    json!({"certificateId": device.id.as_str()}),
+                    Value::Null,
+                ))
+                .await,
+            );
+        }
+        devices.push(device);
+    }
+    // Drop what capture published in order; deliver every message three times, shuffled.
+    p.sqs
+        .purge_queue()
+        .queue_url(&p.queue_url)
+        .send()
+        .await
+        .unwrap();
+    let mut deliveries: Vec<_> = messages.iter().chain(&messages).chain(&messages).collect();
+    shuffle(&mut deliveries, 0x5eed);
+    for message in deliveries {
+        p.send_raw(&message.subject.key(), &message.encode().unwrap())
+            .await;
+    }
+    let report = p.drain().await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(
+        report.stale >= messages.len() as u64,
+        "duplicates were skipped: {report:?}"
+    );
+
+    for device in &devices {
+        let primary = p.primary.certificate(&device.id).await.unwrap().unwrap();
+        let dr = p.dr.certificate(&device.id).await.unwrap().expect("in DR");
+        assert_eq!(dr.status, primary.status.in_dr(), "{}", device.id);
+        assert_eq!(dr.pem, primary.pem);
+        let names = |set: BTreeSet<dr_core::ThingName>| {
+            set.into_iter().map(|t| t.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(p.dr.certificate_things(&device.id).await.unwrap()),
+            names(p.primary.certificate_things(&device.id).await.unwrap())
+        );
+        assert_eq!(
+            p.dr.certificate_policy_names(&device.id).await.unwrap(),
+            p.primary
+                .certificate_policy_names(&device.id)
+                .await
+                .unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_inputs_are_rejected_with_a_reason_and_write_nothing() {
+    let p = Pipeline::new().await;
+    let device = Device::self_signed(&unique("bad-input"));
+    let other = Device::self_signed(&unique("other"));
+    let good = json!({
+        "schema_version": 1,
+        "source": {"account_id": "111111111111", "region": "us-east-1"},
+        "cause": "RegisterCertificate",
+        "event_time_ms": 1,
+        "observed_at_ms": 2,
+        "subject": {
+            "kind": "certificate",
+            "certificate_id": device.id.as_str(),
+            "certificate_pem": device.pem,
+            "status": "ACTIVE",
+            "last_modified_ms": 1
+        }
+    });
+    let with = |pointer: &str, value: Value| {
+        let mut message = good.clone();
+        *message.pointer_mut(pointer).unwrap() = value;
+        message.to_string()
+    };
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let cases = [
+        (
+            "malformed JSON",
+            "{\"schema_version\": 1, ".to_owned(),
+            "malformed",
+        ),
+        (
+            "unknown kind",
+            with("/subject/kind", "teleport".into()),
+            "unknown variant",
+        ),
+        (
+            "invalid PEM",
+            with(
+                "/subject/certificate_pem",
+                "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----".into(),
+            ),
+            "invalid certificate PEM",
+        ),
+        (
+            "PEM/id mismatch",
+            with("/subject/certificate_pem", other.pem.clone().into()),
+            "mismatch",
+        ),
+        (
+            "private key",
+            with(
+                "/subject/certificate_pem",
+                format!("{}{key}", device.pem).into(),
+            ),
+            "PRIVATE KEY",
+        ),
+    ];
+    for (_, body, _) in &cases {
+        p.send_raw(&format!("cert#{}", device.id), body).await;
+    }
+    let report = p.drain().await;
+    assert_eq!(report.applied, 0, "{report:?}");
+    assert!(report.rejected >= cases.len() as u64, "{report:?}");
+
+    // Over 256 KiB cannot even be queued; the replicator refuses it all the same.
+    let huge = format!("{}{}", good, " ".repeat(MAX_MESSAGE_BYTES));
+    let single = [Delivery {
+        message_id: "huge",
+        group: None,
+        body: &huge,
+    }];
+    let huge_report = apply_batch(
+        &single,
+        &p.rewrite,
+        &p.dr,
+        &p.ledger,
+        dr_core::time::now_millis,
+    )
+    .await;
+    assert_eq!(huge_report.failed, ["huge"]);
+    assert_eq!(huge_report.rejected, 1);
+
+    // Nothing partially written: neither certificate exists in DR.
+    assert_eq!(status_in(&p, Side::Dr, &device.id).await, None);
+    assert_eq!(status_in(&p, Side::Dr, &other.id).await, None);
+    // Each poison message reached the DLQ after its redeliveries.
+    let dead = p.dead_letters().await;
+    assert_eq!(dead.len(), cases.len(), "{dead:?}");
+    for (name, body, reason) in &cases {
+        assert!(dead.contains(body), "{name} not in the DLQ");
+        let error = dr_core::replication::ReplicationMessage::decode(body)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(reason), "{name}: {error}");
+    }
+}
+
+/// A deterministic Fisher–Yates shuffle.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed | 1;
+    for i in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        items.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+}
