@@ -19,7 +19,7 @@ CONFIG  := config/sandbox.toml
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## Create the sandbox venv (pinned moto server) and check the Rust toolchain.
+setup: $(STAMP) ## Create the venv: pinned moto server and cargo-lambda (Runtime API emulator).
 
 $(STAMP): scripts/sandbox/requirements.txt
 	@scripts/setup.sh
@@ -29,6 +29,8 @@ build: setup ## Build every crate and test.
 	cargo build --workspace --all-targets --locked
 
 test: setup ## Run every test; starts and stops its own sandbox.
+	@# The end-to-end test runs the Lambda binaries themselves: build them first.
+	cargo build --workspace --bins --locked
 	cargo test --workspace --locked
 	@scripts/check-no-test-sandbox-left.sh
 
@@ -44,7 +46,7 @@ demo: setup ## The local two-account drill, end to end.
 	@DRCTL=$(DRCTL) CONFIG=$(CONFIG) scripts/demo.sh
 
 bench: setup ## Benchmarks; prints tables of measured figures.
-	cargo bench --workspace --locked --bench sandbox_latency
+	cargo bench --locked -p sandbox-tests
 
 sandbox-up: setup ## Start the sandbox on the config's endpoint and provision both accounts.
 	cargo build --locked -p drctl

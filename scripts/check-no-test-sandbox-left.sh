@@ -3,13 +3,15 @@
 # servers run with --exit-with-parent; the one `drctl sandbox up` starts does not, and is
 # left alone.
 set -euo pipefail
+# Also the Runtime API emulators and Lambda binaries the end-to-end test starts.
+pattern='sandbox/launcher.py .*--exit-with-parent|cargo-lambda lambda watch --only-lambda-apis|debug/cert-(capture|replicator)$'
 for _ in $(seq 1 20); do
-  if ! pgrep -f 'sandbox/launcher.py .*--exit-with-parent' >/dev/null; then
-    echo "sandbox check: no test sandbox left running"
+  if ! pgrep -f "$pattern" >/dev/null; then
+    echo "sandbox check: no test sandbox, emulator or Lambda left running"
     exit 0
   fi
   sleep 0.25
 done
-echo "sandbox check: test sandbox processes survived the tests:" >&2
-pgrep -af 'sandbox/launcher.py .*--exit-with-parent' >&2
+echo "sandbox check: test processes survived the tests:" >&2
+pgrep -af "$pattern" >&2
 exit 1

@@ -5,6 +5,7 @@
 mod helpers;
 mod pipeline;
 
+mod e2e;
 mod launcher;
 mod replication;
 mod session;

@@ -1,0 +1,308 @@
+//! Both real Lambda binaries, run through the Lambda Runtime API that cargo-lambda emulates
+//! (`cargo lambda watch --only-lambda-apis`, one emulator per function), against the sandbox.
+//! The harness plays what AWS wires up: EventBridge invoking capture with a CloudTrail
+//! event, and the SQS event source mapping turning queue messages into an SQS event for the
+//! replicator and honouring its partial batch response.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_sdk_iot::types::CertificateStatus as SdkStatus;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use dr_core::replication::CertificateRegistry;
+use dr_core::{CertificateStatus, Side};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{free_port, unique};
+use crate::pipeline::{Device, Pipeline};
+
+/// A function running behind its own Runtime API emulator.
+struct Function {
+    port: u16,
+    _emulator: Child,
+    _binary: Child,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The directory cargo put this test binary's sibling binaries in (target/debug).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} not built; run `cargo build --workspace --bins` (make test does)",
+        path.display()
+    );
+    path
+}
+
+impl Function {
+    async fn start(name: &str, env: &[(String, String)]) -> Self {
+        let port = free_port();
+        let emulator = Command::new(repo_root().join(".venv/bin/cargo-lambda"))
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cargo-lambda is installed by `make setup`");
+        wait_for_port(port).await;
+        let binary = Command::new(binary(name))
+            .envs(env.iter().cloned())
+            // The emulator serves one function, named `_`.
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Self {
+            port,
+            _emulator: emulator,
+            _binary: binary,
+        }
+    }
+
+    /// Invoke synchronously, as Lambda's Invoke API does.
+    async fn invoke(&self, payload: &Value) -> Value {
+        let port = self.port;
+        let body = payload.to_string();
+        tokio::task::spawn_blocking(move || {
+            post(port, "/2015-03-31/functions/_/invocations", &body)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the Runtime API emulator did not listen on {port}");
+}
+
+/// A minimal HTTP/1.1 POST on loopback that returns the JSON body.
+fn post(port: u16, path: &str, body: &str) -> Value {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response);
+    let (head, payload) = response.split_once("\r\n\r\n").unwrap();
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    };
+    serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{e}: {head}\n{payload}"))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+/// Environment the Lambdas get: the topology as DRCTL__ variables, as CDK sets them.
+fn lambda_env(p: &Pipeline) -> Vec<(String, String)> {
+    let t = &p.topology;
+    let config = repo_root().join("config/sandbox.toml");
+    vec![
+        ("DRCTL_CONFIG".into(), config.display().to_string()),
+        (
+            "DRCTL__SANDBOX__ENDPOINT".into(),
+            t.sandbox.as_ref().unwrap().endpoint.to_string(),
+        ),
+        (
+            "DRCTL__REPLICATION__TOPIC".into(),
+            t.replication.topic.to_string(),
+        ),
+        (
+            "DRCTL__REPLICATION__QUEUE".into(),
+            t.replication.queue.to_string(),
+        ),
+        (
+            "DRCTL__REPLICATION__DEAD_LETTER_QUEUE".into(),
+            t.replication.dead_letter_queue.to_string(),
+        ),
+        (
+            "DRCTL__REPLICATION__LEDGER_TABLE".into(),
+            t.replication.ledger_table.to_string(),
+        ),
+    ]
+}
+
+/// One pass of the event source mapping: receive up to 10, invoke, delete what succeeded.
+async fn deliver_queue_to(replicator: &Function, p: &Pipeline) -> usize {
+    let received = p
+        .sqs
+        .receive_message()
+        .queue_url(&p.queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let records: Vec<Value> = received
+        .messages()
+        .iter()
+        .map(|m| {
+            let group = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                .cloned()
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {"MessageGroupId": group, "ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": dr_aws::names::dr_queue_arn(&p.topology, &dr_aws::names::replication_queue_name(&p.topology)),
+                "awsRegion": p.topology.dr.region.as_str(),
+            })
+        })
+        .collect();
+    if records.is_empty() {
+        return 0;
+    }
+    let response = replicator.invoke(&json!({ "Records": records })).await;
+    let failed: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .expect("a partial batch response")
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    for message in received.messages() {
+        if !failed.contains(&message.message_id().unwrap_or_default()) {
+            p.sqs
+                .delete_message()
+                .queue_url(&p.queue_url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    records.len()
+}
+
+#[tokio::test]
+async fn both_lambda_binaries_replicate_a_certificate_through_the_runtime_api() {
+    let p = Pipeline::new().await;
+    let env = lambda_env(&p);
+    let capture = Function::start("cert-capture", &env).await;
+    let replicator = Function::start("cert-replicator", &env).await;
+
+    let device = Device::self_signed(&unique("e2e-device"));
+    let iot = p.session.iot(Side::Primary);
+    iot.register_certificate_without_ca()
+        .certificate_pem(&device.pem)
+        .status(SdkStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    let thing = unique("e2e-wearable");
+    iot.create_thing().thing_name(&thing).send().await.unwrap();
+    iot.attach_thing_principal()
+        .thing_name(&thing)
+        .principal(p.primary.certificate_arn(&device.id))
+        .send()
+        .await
+        .unwrap();
+
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../fixtures/events/cloudtrail-AttachThingPrincipal.json"
+    ))
+    .unwrap();
+    event["detail"]["requestParameters"] =
+        json!({"thingName": thing, "principal": p.primary.certificate_arn(&device.id)});
+    let published = capture.invoke(&event).await;
+    assert_eq!(published["published"][0], format!("cert#{}", device.id));
+
+    let mut delivered = 0;
+    for _ in 0..20 {
+        delivered += deliver_queue_to(&replicator, &p).await;
+        if p.dr.certificate(&device.id).await.unwrap().is_some() {
+            break;
+        }
+    }
+    assert!(delivered >= 1);
+    let in_dr =
+        p.dr.certificate(&device.id)
+            .await
+            .unwrap()
+            .expect("replicated to DR");
+    assert_eq!(in_dr.status, CertificateStatus::Active);
+    assert_eq!(in_dr.pem, device.pem);
+    let things = p.dr.certificate_things(&device.id).await.unwrap();
+    assert!(things.iter().any(|t| t.as_str() == thing), "{things:?}");
+
+    // A poison message through the real binary comes back as a batch item failure.
+    p.send_raw("poison", "{not json").await;
+    deliver_queue_to(&replicator, &p).await;
+    let still_queued = p
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&p.queue_url)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
+        .send()
+        .await
+        .unwrap();
+    let in_flight = still_queued
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(in_flight, "1", "the poison message was not deleted");
+}
