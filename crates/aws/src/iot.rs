@@ -3,8 +3,9 @@
 //! Idempotency lives here: "already exists" on a create and "not found" on a delete or
 //! detach are success. Every call is counted, so benchmarks can report calls per certificate.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
 use aws_sdk_iot::Client;
@@ -26,6 +27,9 @@ pub struct IotRegistry {
     account: AccountId,
     region: Region,
     calls: AtomicU64,
+    /// Policies known to exist here. A fleet shares a handful of policies across millions
+    /// of certificates: without this, every new certificate would pay a CreatePolicy call.
+    known_policies: Mutex<HashSet<PolicyName>>,
 }
 
 impl IotRegistry {
@@ -36,6 +40,7 @@ impl IotRegistry {
             account,
             region,
             calls: AtomicU64::new(0),
+            known_policies: Mutex::new(HashSet::new()),
         }
     }
 
@@ -327,6 +332,14 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn ensure_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
+        if self
+            .known_policies
+            .lock()
+            .expect("not poisoned")
+            .contains(&policy.policy_name)
+        {
+            return Ok(());
+        }
         self.count();
         let result = self
             .client
@@ -336,10 +349,15 @@ impl CertificateRegistry for IotRegistry {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(()),
-            Err(e) => Err(port_error("CreatePolicy", e)),
+            Ok(_) => {}
+            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => {}
+            Err(e) => return Err(port_error("CreatePolicy", e)),
         }
+        self.known_policies
+            .lock()
+            .expect("not poisoned")
+            .insert(policy.policy_name.clone());
+        Ok(())
     }
 
     async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
@@ -385,14 +403,30 @@ impl CertificateRegistry for IotRegistry {
 
     async fn attach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
         self.count();
-        self.client
+        match self
+            .client
             .attach_policy()
             .policy_name(name.as_str())
             .target(self.certificate_arn(id))
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| port_error("AttachPolicy", e))
+        {
+            Ok(_) => Ok(()),
+            // Deleted behind our back: forget it, and let the redelivery create it again.
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => {
+                self.known_policies
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(name);
+                Err(PortError::transient(
+                    "AttachPolicy",
+                    format!(
+                        "policy {name} is gone from this account; it will be recreated on retry"
+                    ),
+                ))
+            }
+            Err(e) => Err(port_error("AttachPolicy", e)),
+        }
     }
 
     async fn detach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
