@@ -8,11 +8,13 @@
 //! * [`topology`] — the typed two-account topology every binary is configured with.
 //! * [`certificate`] — certificate ids, PEMs and statuses.
 //! * [`replication`] — flow A: capture events, state messages, the idempotent DR apply.
+//! * [`snapshots`] — flow C: the level-triggered snapshot controller's decisions.
 //! * [`time`] — timestamps as the events carry them.
 
 pub mod certificate;
 pub mod ids;
 pub mod replication;
+pub mod snapshots;
 pub mod time;
 pub mod topology;
 

@@ -1,0 +1,128 @@
+//! Flow C, database snapshots: a level-triggered controller.
+//!
+//! Each tick observes every snapshot of one database in the three places it lives —
+//! primary's account in primary's region (the source), primary's account in the DR region
+//! (the re-encrypted regional copy, shared with DR), and the DR account in the DR region
+//! (DR's own copy, under DR's key) — and [`decide`]s the next actions from that alone. All
+//! state lives in snapshot tags, so a crash between any two steps is repaired by the next
+//! tick, and running two ticks at once at worst repeats an idempotent step.
+//!
+//! Ours are marked by the [`TAG_MANAGED`] tag; a snapshot without it is never copied,
+//! never pruned and never counted towards the RPO.
+
+mod decide;
+
+pub use decide::{decide, Action, Blocked, Plan};
+
+use std::collections::BTreeMap;
+
+use crate::time::EpochMillis;
+
+/// Set on every snapshot this tool creates or copies: `true`.
+pub const TAG_MANAGED: &str = "dr:managed";
+/// The database the snapshot is of.
+pub const TAG_DATABASE: &str = "dr:database";
+/// Creation time of the *source* snapshot in primary (epoch ms): the RPO is measured from it.
+pub const TAG_SOURCE_TIME: &str = "dr:source-time";
+/// The id of the source snapshot in primary; links each copy to its origin.
+pub const TAG_SOURCE_SNAPSHOT: &str = "dr:source-snapshot";
+
+/// Where a snapshot lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Location {
+    /// Primary's account, primary's region: where snapshots are taken.
+    Source,
+    /// Primary's account, DR region: the cross-region copy, shared with DR.
+    Regional,
+    /// DR's account, DR region: DR's own copy, encrypted with DR's key. Restorable.
+    Dr,
+}
+
+/// A snapshot's lifecycle state, as RDS reports it (`creating`, `copying`, `available`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotState {
+    /// Being created or copied.
+    InProgress,
+    /// Usable.
+    Available,
+    /// Failed, incompatible or otherwise unusable.
+    Failed,
+}
+
+impl SnapshotState {
+    /// Map an RDS status string.
+    pub fn from_rds(status: &str) -> Self {
+        match status {
+            "available" => Self::Available,
+            "creating" | "copying" | "pending" | "modifying" => Self::InProgress,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// One observed snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Its identifier (unique per account and region).
+    pub id: String,
+    /// Its ARN, used as the source of a copy.
+    pub arn: String,
+    /// Where it lives.
+    pub location: Location,
+    /// Its state.
+    pub state: SnapshotState,
+    /// When RDS created it (this copy, not the source).
+    pub created_ms: EpochMillis,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// The KMS key it is encrypted with, if encrypted.
+    pub kms_key_id: Option<String>,
+    /// Whether that key is AWS-managed (`aws/rds`), which can never be shared.
+    pub aws_managed_key: bool,
+    /// Accounts it is shared with (the `restore` attribute).
+    pub shared_with: Vec<String>,
+}
+
+impl Snapshot {
+    /// Whether this tool made it.
+    pub fn managed(&self) -> bool {
+        self.tags.get(TAG_MANAGED).map(String::as_str) == Some("true")
+    }
+
+    /// The source snapshot's creation time, from the tag (copies) or its own (sources).
+    pub fn source_time_ms(&self) -> Option<EpochMillis> {
+        match self.location {
+            Location::Source => Some(self.created_ms),
+            _ => self.tags.get(TAG_SOURCE_TIME)?.parse().ok(),
+        }
+    }
+
+    /// The source snapshot this one descends from (itself for a source).
+    pub fn source_id(&self) -> Option<&str> {
+        match self.location {
+            Location::Source => Some(&self.id),
+            _ => self.tags.get(TAG_SOURCE_SNAPSHOT).map(String::as_str),
+        }
+    }
+}
+
+/// How one database is protected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// The database (instance or cluster identifier).
+    pub database: String,
+    /// Take a new snapshot when the newest is older than this.
+    pub interval_ms: EpochMillis,
+    /// Keep at most this many managed snapshots on each side.
+    pub keep_count: usize,
+    /// Delete managed snapshots older than this (the newest restorable DR one excepted).
+    pub max_age_ms: EpochMillis,
+    /// Primary's customer-managed key in the DR region, for the regional copy.
+    pub regional_kms_key: String,
+    /// DR's own key, for DR's copy.
+    pub dr_kms_key: String,
+    /// The DR account, to share the regional copy with.
+    pub dr_account: String,
+    /// Copies allowed in flight into one region (RDS's quota is 20).
+    pub max_copies_in_flight: usize,
+}
