@@ -1,9 +1,10 @@
 //! [`ReplicationBus`] on the DR-owned SNS FIFO topic.
 //!
-//! The message group is the subject key, so one certificate's messages are delivered in
+//! The message group is the subject's, so one certificate's messages are delivered in
 //! order, one at a time; different certificates flow in parallel. The deduplication id is
-//! the SHA-256 of the message, so a capture retried within SNS's five-minute window does
-//! not deliver twice (and if it did, the ledger would drop the copy).
+//! the SHA-256 of the body: when the SDK retries a Publish whose first attempt SNS did
+//! accept (a timeout on the way back), the copy is dropped. A re-run capture reads afresh
+//! and publishes a new version; the ledger makes that copy harmless.
 
 use aws_sdk_sns::Client;
 
@@ -42,7 +43,7 @@ impl ReplicationBus for SnsBus {
             .publish()
             .topic_arn(&self.topic_arn)
             .message(body)
-            .message_group_id(message.subject.key())
+            .message_group_id(message.subject.group_id())
             .message_deduplication_id(dedup)
             .send()
             .await

@@ -19,6 +19,13 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalServerError",
     "InternalServerException",
     "KMSThrottlingException",
+    "KMSThrottling",
+    "Throttled",
+    "SlowDown",
+    // IoT: a concurrent update of the same resource, or a detach that has not settled yet
+    // (DeleteCertificate right after DetachPolicy / DetachThingPrincipal).
+    "ConflictingResourceUpdateException",
+    "DeleteConflictException",
 ];
 
 /// The error code of a service error, if the call got that far.
@@ -46,6 +53,7 @@ where
                 .code()
                 .is_some_and(|c| RETRYABLE_CODES.contains(&c))
                 || context.raw().status_code() >= 500
+                || context.raw().status_code() == 429
         }
         _ => false,
     };

@@ -3,7 +3,7 @@
 //! Idempotency lives here: "already exists" on a create and "not found" on a delete or
 //! detach are success. Every call is counted, so benchmarks can report calls per certificate.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -30,6 +30,9 @@ pub struct IotRegistry {
     /// Policies known to exist here. A fleet shares a handful of policies across millions
     /// of certificates: without this, every new certificate would pay a CreatePolicy call.
     known_policies: Mutex<HashSet<PolicyName>>,
+    /// CA certificates known to be registered here, with their PEMs: one fleet CA signs
+    /// thousands of devices, and each new device would otherwise pay a DescribeCACertificate.
+    known_cas: Mutex<HashMap<CertificateId, String>>,
 }
 
 impl IotRegistry {
@@ -41,6 +44,7 @@ impl IotRegistry {
             region,
             calls: AtomicU64::new(0),
             known_policies: Mutex::new(HashSet::new()),
+            known_cas: Mutex::new(HashMap::new()),
         }
     }
 
@@ -176,6 +180,9 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn ca_certificate_pem(&self, ca_id: &CertificateId) -> Result<Option<String>, PortError> {
+        if let Some(pem) = self.known_cas.lock().expect("not poisoned").get(ca_id) {
+            return Ok(Some(pem.clone()));
+        }
         self.count();
         match self
             .client
@@ -184,10 +191,19 @@ impl CertificateRegistry for IotRegistry {
             .send()
             .await
         {
-            Ok(output) => Ok(output
-                .certificate_description()
-                .and_then(|d| d.certificate_pem())
-                .map(str::to_owned)),
+            Ok(output) => {
+                let pem = output
+                    .certificate_description()
+                    .and_then(|d| d.certificate_pem())
+                    .map(str::to_owned);
+                if let Some(pem) = &pem {
+                    self.known_cas
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(ca_id.clone(), pem.clone());
+                }
+                Ok(pem)
+            }
             Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(port_error("DescribeCACertificate", e)),
         }
@@ -362,7 +378,14 @@ impl CertificateRegistry for IotRegistry {
 
     async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
         match self.policy(&policy.policy_name).await? {
-            None => self.ensure_policy(policy).await,
+            None => {
+                // Gone behind our back: the cache must not make ensure_policy skip it.
+                self.known_policies
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(&policy.policy_name);
+                self.ensure_policy(policy).await
+            }
             Some(current) if same_json(&current.document, &policy.document) => Ok(()),
             Some(_) => {
                 self.policy_versions_make_room(&policy.policy_name).await?;
@@ -378,27 +401,6 @@ impl CertificateRegistry for IotRegistry {
                     .map_err(|e| port_error("CreatePolicyVersion", e))
             }
         }
-    }
-
-    async fn policy_certificates(
-        &self,
-        name: &PolicyName,
-    ) -> Result<Vec<CertificateId>, PortError> {
-        self.count();
-        let targets: Vec<String> = self
-            .client
-            .list_targets_for_policy()
-            .policy_name(name.as_str())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| port_error("ListTargetsForPolicy", e))?;
-        Ok(targets
-            .iter()
-            .filter_map(|t| CertificateId::from_arn(t))
-            .collect())
     }
 
     async fn attach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {

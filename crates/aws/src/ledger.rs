@@ -1,7 +1,8 @@
 //! [`ApplyLedger`] on a DynamoDB table: one item per subject key, written only forwards.
 //!
 //! Item: `subject` (partition key, S), `version` (S, [`Version::encode`], whose string order
-//! is version order), `revoked` (BOOL, sticky), `updated_at` (N, epoch ms).
+//! is version order), `revoked` (BOOL, sticky), `deleted` (BOOL, the newest version is a
+//! deletion), `updated_at` (N, epoch ms).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -54,7 +55,16 @@ impl ApplyLedger for DynamoLedger {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false);
-        Ok(Some(LedgerEntry { version, revoked }))
+        let deleted = item
+            .get("deleted")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        Ok(Some(LedgerEntry {
+            version,
+            revoked,
+            deleted,
+        }))
     }
 
     async fn record(&self, key: &str, entry: LedgerEntry) -> Result<Recorded, PortError> {
@@ -71,7 +81,7 @@ impl ApplyLedger for DynamoLedger {
             .table_name(&self.table)
             .key("subject", AttributeValue::S(key.to_owned()))
             .update_expression(format!(
-                "SET version = :v, updated_at = :now, {revoked_update}"
+                "SET version = :v, deleted = :deleted, updated_at = :now, {revoked_update}"
             ))
             .condition_expression("attribute_not_exists(version) OR version < :v")
             .expression_attribute_values(":v", AttributeValue::S(entry.version.encode()))
@@ -80,6 +90,7 @@ impl ApplyLedger for DynamoLedger {
                 AttributeValue::N(dr_core::time::now_millis().to_string()),
             )
             .expression_attribute_values(flag, AttributeValue::Bool(value))
+            .expression_attribute_values(":deleted", AttributeValue::Bool(entry.deleted))
             .send()
             .await;
         match result {

@@ -128,6 +128,57 @@ impl Default for DnsNames {
     }
 }
 
+/// Flow C: which databases are protected, how often, how long snapshots are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// Primary's customer-managed KMS key *in the DR region* (alias or ARN): the regional copy
+    /// is re-encrypted with it and the key policy lets the DR account use it.
+    pub regional_kms_key: String,
+    /// DR's own customer-managed key (alias or ARN) for DR's copy.
+    pub dr_kms_key: String,
+    /// Default interval between snapshots, in minutes.
+    pub interval_minutes: u32,
+    /// Default number of managed snapshots kept on each side.
+    pub keep: usize,
+    /// Default maximum age of managed snapshots, in hours.
+    pub max_age_hours: u32,
+    /// The protected databases.
+    pub databases: Vec<DatabaseConfig>,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self {
+            regional_kms_key: "alias/dr-snapshots".to_owned(),
+            dr_kms_key: "alias/dr-snapshots".to_owned(),
+            interval_minutes: 240,
+            keep: 7,
+            max_age_hours: 168,
+            databases: Vec::new(),
+        }
+    }
+}
+
+/// One protected database; unset values take the [`SnapshotConfig`] defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The DB instance or cluster identifier in primary.
+    pub identifier: ResourceName,
+    /// Instance or Aurora cluster.
+    pub kind: crate::snapshots::DatabaseKind,
+    /// Minutes between snapshots.
+    #[serde(default)]
+    pub interval_minutes: Option<u32>,
+    /// Managed snapshots kept on each side.
+    #[serde(default)]
+    pub keep: Option<usize>,
+    /// Maximum age in hours.
+    #[serde(default)]
+    pub max_age_hours: Option<u32>,
+}
+
 /// Present only when running against the local sandbox (moto server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +204,9 @@ pub struct Topology {
     /// DNS names.
     #[serde(default)]
     pub dns: DnsNames,
+    /// Database snapshots.
+    #[serde(default)]
+    pub snapshots: SnapshotConfig,
     /// The local sandbox, when not talking to real AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxConfig>,

@@ -21,6 +21,7 @@ use crate::replication::message::{CertificateRecord, PolicyRecord, ReplicationMe
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded, Registration,
 };
+use crate::time::EpochMillis;
 
 /// What applying one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,8 @@ pub enum Change {
     DetachedThing(String),
     /// A thing deleted.
     DeletedThing(String),
+    /// A thing not recreated: DR applied its deletion after this message was read.
+    SkippedDeletedThing(String),
 }
 
 /// Why a message could not be applied. The message stays on the queue (retried, then
@@ -108,7 +111,12 @@ where
     let mut changes = Vec::new();
     let revoked = match &message.subject {
         Subject::Certificate(record) => {
-            apply_certificate(record, was_revoked, rewrite, dr, &mut changes).await?
+            let context = CertificateContext {
+                was_revoked,
+                observed_ms: message.observed_at_ms,
+                rewrite,
+            };
+            apply_certificate(record, &context, dr, ledger, &mut changes).await?
         }
         Subject::CertificateDeleted { certificate_id } => {
             let dr_revoked = delete_certificate(certificate_id, dr, &mut changes).await?;
@@ -145,28 +153,41 @@ where
         }
     };
 
-    let entry = LedgerEntry { version, revoked };
-    match ledger
+    let deleted = matches!(
+        message.subject,
+        Subject::CertificateDeleted { .. } | Subject::ThingDeleted { .. }
+    );
+    let entry = LedgerEntry {
+        version,
+        revoked,
+        deleted,
+    };
+    // `NewerExists` means a writer outside the FIFO order (the reconciler) recorded a newer
+    // state meanwhile; ours was applied all the same and the ledger keeps the newer version.
+    let _: Recorded = ledger
         .record(&key, entry)
         .await
-        .map_err(ApplyError::Ledger)?
-    {
-        Recorded::Recorded => Ok(Outcome::Applied { changes }),
-        // Only another writer outside the FIFO order (the reconciler) can get here; its
-        // state is newer, and the next reconcile compares DR with primary again.
-        Recorded::NewerExists => Ok(Outcome::Applied { changes }),
-    }
+        .map_err(ApplyError::Ledger)?;
+    Ok(Outcome::Applied { changes })
+}
+
+/// What applying a certificate needs to know beyond the record itself.
+struct CertificateContext<'a> {
+    was_revoked: bool,
+    observed_ms: EpochMillis,
+    rewrite: &'a ArnRewrite,
 }
 
 /// Bring one certificate, its policies and things to the record's state. Returns whether
 /// the certificate is (now) revoked.
-async fn apply_certificate<R: CertificateRegistry + Sync>(
+async fn apply_certificate<R: CertificateRegistry + Sync, L: ApplyLedger + Sync>(
     record: &CertificateRecord,
-    was_revoked: bool,
-    rewrite: &ArnRewrite,
+    context: &CertificateContext<'_>,
     dr: &R,
+    ledger: &L,
     changes: &mut Vec<Change>,
 ) -> Result<bool, ApplyError> {
+    let (was_revoked, rewrite) = (context.was_revoked, context.rewrite);
     let pem = CertificatePem::parse_as(&record.certificate_pem, &record.certificate_id)
         .map_err(|e| ApplyError::Invalid(e.to_string()))?;
     let id = &record.certificate_id;
@@ -220,7 +241,7 @@ async fn apply_certificate<R: CertificateRegistry + Sync>(
 
     let fresh = registration == Registration::New;
     sync_policies(record, fresh, rewrite, dr, changes).await?;
-    sync_things(record, fresh, dr, changes).await?;
+    sync_things(record, fresh, context.observed_ms, dr, ledger, changes).await?;
     Ok(revoked)
 }
 
@@ -277,11 +298,15 @@ async fn sync_policies<R: CertificateRegistry + Sync>(
     Ok(())
 }
 
-/// Attach exactly the record's things (creating any DR lacks), detach the rest.
-async fn sync_things<R: CertificateRegistry + Sync>(
+/// Attach exactly the record's things (creating any DR lacks), detach the rest — except a
+/// thing whose deletion DR applied after this record was read: the certificate message is
+/// older news, and must not bring the thing back.
+async fn sync_things<R: CertificateRegistry + Sync, L: ApplyLedger + Sync>(
     record: &CertificateRecord,
     fresh: bool,
+    observed_ms: EpochMillis,
     dr: &R,
+    ledger: &L,
     changes: &mut Vec<Change>,
 ) -> Result<(), ApplyError> {
     let id = &record.certificate_id;
@@ -295,6 +320,19 @@ async fn sync_things<R: CertificateRegistry + Sync>(
     let wanted: BTreeSet<_> = record.things.iter().map(|t| t.thing_name.clone()).collect();
     for thing in &record.things {
         if attached.contains(&thing.thing_name) {
+            continue;
+        }
+        let tombstone = ledger
+            .entry(
+                &Subject::ThingDeleted {
+                    thing_name: thing.thing_name.clone(),
+                }
+                .key(),
+            )
+            .await
+            .map_err(ApplyError::Ledger)?;
+        if tombstone.is_some_and(|t| t.deleted && t.version.observed_ms > observed_ms) {
+            changes.push(Change::SkippedDeletedThing(thing.thing_name.to_string()));
             continue;
         }
         dr.ensure_thing(thing).await.map_err(ApplyError::Registry)?;

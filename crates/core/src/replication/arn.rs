@@ -49,6 +49,12 @@ impl ArnRewrite {
         if fields.len() != 6 || fields[0] != "arn" {
             return text.to_owned();
         }
+        // Another account's resource stays exactly where it is: only primary's own ARNs
+        // (and account wildcards) move to DR.
+        let ours = matches!(fields[4], "" | "*") || fields[4] == self.from_account.as_str();
+        if !ours {
+            return text.to_owned();
+        }
         let region = if fields[3] == self.from_region.as_str() {
             self.to_region.as_str()
         } else {
@@ -125,9 +131,10 @@ mod tests {
             "arn:aws:iot:us-west-2:222222222222:topic/alerts/111111111111/us-east-1"
         );
         assert_eq!(resources[2], "arn:aws:iot:*:222222222222:topic/any-region");
+        // Someone else's resource is not ours to move.
         assert_eq!(
             resources[3],
-            "arn:aws:iot:us-west-2:333333333333:topic/someone-else"
+            "arn:aws:iot:us-east-1:333333333333:topic/someone-else"
         );
         assert_eq!(
             rewritten["Statement"][0]["Condition"]["StringEquals"]["iot:ClientId"],

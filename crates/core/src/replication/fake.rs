@@ -171,19 +171,6 @@ impl CertificateRegistry for FakeRegistry {
         Ok(())
     }
 
-    async fn policy_certificates(
-        &self,
-        name: &PolicyName,
-    ) -> Result<Vec<CertificateId>, PortError> {
-        Ok(self.with(|w| {
-            w.policy_links
-                .iter()
-                .filter(|(_, p)| p == name)
-                .map(|(c, _)| c.clone())
-                .collect()
-        }))
-    }
-
     async fn attach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
         self.with(|w| {
             if !w.policies.contains_key(name) {

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::certificate::{
     contains_private_key, CertificateId, CertificatePem, CertificateStatus, PemError,
@@ -27,6 +28,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// SNS and SQS refuse messages over 256 KiB; we refuse them first, with a clearer reason.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// SNS FIFO and SQS FIFO message group ids are at most 128 characters.
+pub const MAX_GROUP_ID_LEN: usize = 128;
 
 /// One replication message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +205,21 @@ impl Subject {
         }
     }
 
+    /// The FIFO message group: the key, or — when the key exceeds SNS's 128-character limit
+    /// (a 128-character thing or policy name plus its prefix) — its SHA-256, which keeps one
+    /// subject in one group all the same.
+    pub fn group_id(&self) -> String {
+        let key = self.key();
+        if key.len() <= MAX_GROUP_ID_LEN {
+            return key;
+        }
+        let (prefix, _) = key.split_once('#').unwrap_or(("subject", ""));
+        format!(
+            "{prefix}#sha256:{}",
+            hex::encode(sha2::Sha256::digest(key.as_bytes()))
+        )
+    }
+
     /// The certificate this message is about, if any (for logs and metrics).
     pub fn certificate_id(&self) -> Option<&CertificateId> {
         match self {
@@ -238,7 +257,11 @@ impl ReplicationMessage {
     /// Serialise for publishing, refusing what must never travel.
     pub fn encode(&self) -> Result<String, Rejection> {
         self.check()?;
-        let json = serde_json::to_string(self).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        let value = serde_json::to_value(self).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        if holds_private_key(&value) {
+            return Err(PemError::PrivateKey.into());
+        }
+        let json = value.to_string();
         if json.len() > MAX_MESSAGE_BYTES {
             return Err(Rejection::TooLarge(json.len()));
         }
@@ -256,6 +279,11 @@ impl ReplicationMessage {
         }
         let value: serde_json::Value =
             serde_json::from_str(raw).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        // Again on the parsed strings: JSON escapes (`\u002d`) would hide a key from the
+        // raw check, and a key may hide in any field, not only the PEM.
+        if holds_private_key(&value) {
+            return Err(PemError::PrivateKey.into());
+        }
         match value
             .get("schema_version")
             .and_then(serde_json::Value::as_u64)
@@ -301,6 +329,18 @@ impl ReplicationMessage {
             | Subject::CertificateDeleted { .. } => {}
         }
         Ok(())
+    }
+}
+
+/// Whether any string anywhere in `value` (keys included) holds a private key block.
+fn holds_private_key(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => contains_private_key(text),
+        serde_json::Value::Array(items) => items.iter().any(holds_private_key),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| contains_private_key(key) || holds_private_key(value)),
+        _ => false,
     }
 }
 
@@ -412,6 +452,51 @@ mod tests {
         }
         let error = message.encode().unwrap_err();
         assert_eq!(error, Rejection::Certificate(PemError::PrivateKey));
+    }
+
+    #[test]
+    fn a_private_key_is_refused_wherever_it_hides() {
+        let mut message = certificate_message(&generated_pem(), CertificateStatus::Active);
+        if let Subject::Certificate(record) = &mut message.subject {
+            record.things[0].attributes.insert(
+                "backup".to_owned(),
+                "-----BEGIN EC PRIVATE KEY-----".to_owned(),
+            );
+        }
+        assert_eq!(
+            message.encode().unwrap_err(),
+            Rejection::Certificate(PemError::PrivateKey)
+        );
+
+        let clean = certificate_message(&generated_pem(), CertificateStatus::Active)
+            .encode()
+            .unwrap();
+        let escaped = clean.replace(
+            "\"cause\":",
+            "\"x\":\"-----BEGIN PRIVATE KEY\\u002d----\",\"cause\":",
+        );
+        assert_eq!(
+            ReplicationMessage::decode(&escaped).unwrap_err(),
+            Rejection::Certificate(PemError::PrivateKey)
+        );
+    }
+
+    #[test]
+    fn long_subject_keys_get_a_bounded_group_id() {
+        let long_name = "t".repeat(128);
+        let subject = Subject::ThingDeleted {
+            thing_name: long_name.parse().unwrap(),
+        };
+        assert_eq!(subject.key().len(), 134);
+        let group = subject.group_id();
+        assert!(
+            group.len() <= MAX_GROUP_ID_LEN && group.starts_with("thing#sha256:"),
+            "{group}"
+        );
+        let short = Subject::ThingDeleted {
+            thing_name: "w-1".parse().unwrap(),
+        };
+        assert_eq!(short.group_id(), "thing#w-1");
     }
 
     #[test]

@@ -119,11 +119,6 @@ pub trait CertificateRegistry {
         &self,
         policy: &PolicyRecord,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// The certificates a policy is attached to.
-    fn policy_certificates(
-        &self,
-        name: &PolicyName,
-    ) -> impl Future<Output = Result<Vec<CertificateId>, PortError>> + Send;
     /// Attach a policy to a certificate (idempotent).
     fn attach_policy(
         &self,
@@ -181,6 +176,9 @@ pub struct LedgerEntry {
     pub version: Version,
     /// Ever seen REVOKED: sticky, so a revoked certificate never comes back.
     pub revoked: bool,
+    /// The newest version is a deletion (a tombstone): an older message about another
+    /// subject must not bring this one back.
+    pub deleted: bool,
 }
 
 /// Whether a ledger write went through.

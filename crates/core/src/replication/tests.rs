@@ -338,6 +338,23 @@ fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
         apply(&gone, &rewrite(), &dr, &ledger).await.unwrap();
         assert!(!dr.snapshot().things.contains_key(&name));
         assert!(dr.snapshot().thing_links.is_empty());
+
+        // A certificate message read before the deletion, delivered after it (another FIFO
+        // group), must not bring the thing back.
+        let mut late = with_thing.clone();
+        late.observed_at_ms = gone.observed_at_ms - 1;
+        if let Subject::Certificate(record) = &mut late.subject {
+            record.last_modified_ms = gone.observed_at_ms + 100;
+        }
+        let Outcome::Applied { changes } = apply(&late, &rewrite(), &dr, &ledger).await.unwrap()
+        else {
+            panic!("applied")
+        };
+        assert!(
+            changes.contains(&Change::SkippedDeletedThing(name.to_string())),
+            "{changes:?}"
+        );
+        assert!(!dr.snapshot().things.contains_key(&name));
     });
 }
 

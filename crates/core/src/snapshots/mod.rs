@@ -11,8 +11,10 @@
 //! never pruned and never counted towards the RPO.
 
 mod decide;
+mod tick;
 
 pub use decide::{decide, Action, Blocked, Plan};
+pub use tick::{tick, SnapshotStore, TickReport};
 
 use std::collections::BTreeMap;
 
@@ -125,4 +127,14 @@ pub struct SnapshotPolicy {
     pub dr_account: String,
     /// Copies allowed in flight into one region (RDS's quota is 20).
     pub max_copies_in_flight: usize,
+}
+
+/// Whether the database is an RDS instance or an Aurora cluster: the APIs differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatabaseKind {
+    /// An RDS DB instance (DB snapshots).
+    Instance,
+    /// An Aurora DB cluster (DB cluster snapshots).
+    Cluster,
 }

@@ -26,16 +26,22 @@ pub(super) async fn provision(
     topology: &Topology,
 ) -> Result<Vec<Provisioned>, ProvisionError> {
     let mut report = Vec::new();
-    let (key_arn, key) = ensure_key(session).await?;
+    let (key_arn, key) = ensure_key(session, topology).await?;
     report.push(key);
 
     let sqs = session.sqs(Side::Dr);
     let dlq_name = names::dead_letter_queue_name(topology);
-    let (_, dlq) = ensure_queue(&sqs, &dlq_name, base_queue_attributes(&key_arn)).await?;
-    report.push(dlq);
     let dlq_arn = names::dr_queue_arn(topology, &dlq_name);
-
     let topic_arn = names::replication_topic_arn(topology);
+    let mut dlq_attributes = base_queue_attributes(&key_arn);
+    // The topic dead-letters what it cannot deliver to the queue into the same DLQ.
+    dlq_attributes.push((
+        QueueAttributeName::Policy,
+        only_topic_sends(&dlq_arn, &topic_arn),
+    ));
+    let (_, dlq) = ensure_queue(&sqs, &dlq_name, dlq_attributes).await?;
+    report.push(dlq);
+
     let queue_name = names::replication_queue_name(topology);
     let queue_arn = names::dr_queue_arn(topology, &queue_name);
     let mut attributes = base_queue_attributes(&key_arn);
@@ -49,25 +55,30 @@ pub(super) async fn provision(
     ));
     attributes.push((
         QueueAttributeName::Policy,
-        json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "OnlyTheReplicationTopicSends",
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}
-            }]
-        })
-        .to_string(),
+        only_topic_sends(&queue_arn, &topic_arn),
     ));
     let (_, queue) = ensure_queue(&sqs, &queue_name, attributes).await?;
     report.push(queue);
 
-    report.push(ensure_topic(session, topology, &key_arn, &queue_arn).await?);
+    report.push(ensure_topic(session, topology, &key_arn, &queue_arn, &dlq_arn).await?);
     report.push(ensure_ledger(session, topology).await?);
     Ok(report)
+}
+
+/// A queue policy letting only the replication topic send.
+fn only_topic_sends(queue_arn: &str, topic_arn: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "OnlyTheReplicationTopicSends",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}
+        }]
+    })
+    .to_string()
 }
 
 fn base_queue_attributes(key_arn: &str) -> Vec<(QueueAttributeName, String)> {
@@ -82,7 +93,43 @@ fn base_queue_attributes(key_arn: &str) -> Vec<(QueueAttributeName, String)> {
     ]
 }
 
-async fn ensure_key(session: &AwsSession) -> Result<(String, Provisioned), ProvisionError> {
+/// The key policy: DR administers its key (AWS's default statement; without it the key is
+/// unmanageable), SNS may encrypt into the queues, and primary's capture role may publish to
+/// the encrypted topic. Nobody else may use it.
+fn key_policy(topology: &Topology) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DrAccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{}:root", topology.dr.account_id)},
+                "Action": "kms:*",
+                "Resource": "*"
+            },
+            {
+                "Sid": "SnsEncryptsIntoTheQueues",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*"
+            },
+            {
+                "Sid": "PrimaryCapturePublishesToTheEncryptedTopic",
+                "Effect": "Allow",
+                "Principal": {"AWS": topology.primary.role_arn.as_str()},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*"
+            }
+        ]
+    })
+    .to_string()
+}
+
+async fn ensure_key(
+    session: &AwsSession,
+    topology: &Topology,
+) -> Result<(String, Provisioned), ProvisionError> {
     let kms = session.kms(Side::Dr);
     let error = |e| ProvisionError::new(Side::Dr, "kms key", e);
     if let Ok(existing) = kms.describe_key().key_id(KEY_ALIAS).send().await {
@@ -95,6 +142,7 @@ async fn ensure_key(session: &AwsSession) -> Result<(String, Provisioned), Provi
     let created = kms
         .create_key()
         .description("Encrypts the DR certificate-replication topic and queues at rest")
+        .policy(key_policy(topology))
         .send()
         .await
         .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
@@ -164,6 +212,7 @@ async fn ensure_topic(
     topology: &Topology,
     key_arn: &str,
     queue_arn: &str,
+    dlq_arn: &str,
 ) -> Result<Provisioned, ProvisionError> {
     let sns = session.sns(Side::Dr);
     let topic_arn = names::replication_topic_arn(topology);
@@ -215,6 +264,11 @@ async fn ensure_topic(
             .endpoint(queue_arn)
             // The queue receives our message itself, not an SNS envelope around it.
             .attributes("RawMessageDelivery", "true")
+            // What SNS cannot deliver to the queue (a KMS or policy mistake) is kept too.
+            .attributes(
+                "RedrivePolicy",
+                json!({"deadLetterTargetArn": dlq_arn}).to_string(),
+            )
             .send()
             .await
             .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
