@@ -4,6 +4,8 @@
 //! is version order), `revoked` (BOOL, sticky), `deleted` (BOOL, the newest version is a
 //! deletion), `updated_at` (N, epoch ms).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use dr_core::replication::ports::{ApplyLedger, LedgerEntry, PortError, Recorded};
@@ -12,10 +14,11 @@ use dr_core::replication::Version;
 use crate::error::{code, port_error};
 
 /// The ledger table.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DynamoLedger {
     client: Client,
     table: String,
+    calls: AtomicU64,
 }
 
 impl DynamoLedger {
@@ -24,12 +27,23 @@ impl DynamoLedger {
         Self {
             client,
             table: table.into(),
+            calls: AtomicU64::new(0),
         }
+    }
+
+    /// How many DynamoDB calls this ledger has made.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 impl ApplyLedger for DynamoLedger {
     async fn entry(&self, key: &str) -> Result<Option<LedgerEntry>, PortError> {
+        self.count();
         let output = self
             .client
             .get_item()
@@ -75,6 +89,7 @@ impl ApplyLedger for DynamoLedger {
         } else {
             ("revoked = if_not_exists(revoked, :false)", ":false", false)
         };
+        self.count();
         let result = self
             .client
             .update_item()
