@@ -5,6 +5,7 @@
 //!   difference).
 //! * [`iot`] — the certificate registry on AWS IoT.
 //! * [`ledger`] — the applied-version ledger on DynamoDB.
+//! * [`rds`] — the snapshot store on RDS, across both accounts and regions.
 //! * [`bus`] — the replication topic on SNS FIFO.
 //! * [`names`] — ARNs and URLs of our resources, derived from the topology.
 //! * [`runtime`] — what every Lambda does at cold start: JSON logs, typed config.
@@ -17,6 +18,7 @@ pub mod iot;
 pub mod ledger;
 pub mod metrics;
 pub mod names;
+pub mod rds;
 pub mod runtime;
 pub mod session;
 

@@ -358,6 +358,37 @@ impl Topology {
         Ok(())
     }
 
+    /// The snapshot policy of every protected database.
+    pub fn snapshot_policies(
+        &self,
+    ) -> Vec<(
+        crate::snapshots::DatabaseKind,
+        crate::snapshots::SnapshotPolicy,
+    )> {
+        const MINUTE_MS: i64 = 60_000;
+        let config = &self.snapshots;
+        config
+            .databases
+            .iter()
+            .map(|db| {
+                let policy = crate::snapshots::SnapshotPolicy {
+                    database: db.identifier.to_string(),
+                    interval_ms: i64::from(db.interval_minutes.unwrap_or(config.interval_minutes))
+                        * MINUTE_MS,
+                    keep_count: db.keep.unwrap_or(config.keep),
+                    max_age_ms: i64::from(db.max_age_hours.unwrap_or(config.max_age_hours))
+                        * 60
+                        * MINUTE_MS,
+                    regional_kms_key: config.regional_kms_key.clone(),
+                    dr_kms_key: config.dr_kms_key.clone(),
+                    dr_account: self.dr.account_id.to_string(),
+                    max_copies_in_flight: crate::snapshots::MAX_COPIES_IN_FLIGHT,
+                };
+                (db.kind, policy)
+            })
+            .collect()
+    }
+
     /// The configuration of one side.
     pub fn side(&self, side: Side) -> &SideConfig {
         match side {

@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 
 use crate::time::EpochMillis;
 
+/// RDS allows 20 snapshot copies in flight into one destination region.
+pub const MAX_COPIES_IN_FLIGHT: usize = 20;
+
 /// Set on every snapshot this tool creates or copies: `true`.
 pub const TAG_MANAGED: &str = "dr:managed";
 /// The database the snapshot is of.

@@ -16,6 +16,7 @@ use dr_aws::AwsSession;
 use dr_core::{AccountId, RoleArn, Side, Topology};
 
 pub mod replication;
+pub mod snapshots;
 
 /// One resource the provisioner ensured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,7 @@ pub async fn provision(
         report.push(ensure_control_plane_role(session, topology, side).await?);
     }
     report.extend(replication::provision(session, topology).await?);
+    report.extend(snapshots::provision(session, topology).await?);
     Ok(report)
 }
 

@@ -1,0 +1,184 @@
+//! Flow C's resources (the CDK stacks' twins): customer-managed KMS keys in the three places
+//! snapshots live, and the fleet database in primary, encrypted with one of them.
+
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
+use dr_aws::AwsSession;
+use dr_core::{Region, Side, Topology};
+use serde_json::json;
+
+use super::{Outcome, ProvisionError, Provisioned};
+
+/// The fleet database's own key in primary's region.
+pub const DATABASE_KEY_ALIAS: &str = "alias/fleetdb";
+
+pub(super) async fn provision(
+    session: &AwsSession,
+    topology: &Topology,
+) -> Result<Vec<Provisioned>, ProvisionError> {
+    let mut report = Vec::new();
+    // Primary's key in the DR region re-encrypts the regional copy, and must let the DR
+    // account decrypt it to make its own copy.
+    let dr_root = format!("arn:aws:iam::{}:root", topology.dr.account_id);
+    report.push(
+        ensure_key(
+            session,
+            Side::Primary,
+            &topology.dr.region,
+            &topology.snapshots.regional_kms_key,
+            Some(&dr_root),
+            topology,
+        )
+        .await?,
+    );
+    report.push(
+        ensure_key(
+            session,
+            Side::Dr,
+            &topology.dr.region,
+            &topology.snapshots.dr_kms_key,
+            None,
+            topology,
+        )
+        .await?,
+    );
+    report.push(
+        ensure_key(
+            session,
+            Side::Primary,
+            &topology.primary.region,
+            DATABASE_KEY_ALIAS,
+            None,
+            topology,
+        )
+        .await?,
+    );
+    for (kind, policy) in topology.snapshot_policies() {
+        if kind == dr_core::snapshots::DatabaseKind::Instance {
+            report.push(ensure_instance(session, topology, &policy.database).await?);
+        }
+    }
+    Ok(report)
+}
+
+async fn ensure_key(
+    session: &AwsSession,
+    side: Side,
+    region: &Region,
+    alias: &str,
+    shared_with: Option<&str>,
+    topology: &Topology,
+) -> Result<Provisioned, ProvisionError> {
+    let kms = aws_sdk_kms::Client::new(&session.config_in(side, region));
+    let error = |e: String| ProvisionError::new(side, format!("kms key {alias} in {region}"), e);
+    if let Ok(existing) = kms.describe_key().key_id(alias).send().await {
+        let arn = existing
+            .key_metadata()
+            .and_then(|m| m.arn())
+            .unwrap_or_default()
+            .to_owned();
+        return Ok(provisioned(side, arn, Outcome::Existed));
+    }
+    let owner = format!("arn:aws:iam::{}:root", topology.side(side).account_id);
+    let mut statements = vec![json!({
+        "Sid": "OwnerAdministersTheKey", "Effect": "Allow",
+        "Principal": {"AWS": owner}, "Action": "kms:*", "Resource": "*"
+    })];
+    if let Some(account) = shared_with {
+        statements.push(json!({
+            "Sid": "DrCopiesSnapshotsEncryptedWithIt", "Effect": "Allow",
+            "Principal": {"AWS": account},
+            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], "Resource": "*"
+        }));
+    }
+    let created = kms
+        .create_key()
+        .description(
+            "Encrypts fleet database snapshots (customer-managed: aws/rds cannot be shared)",
+        )
+        .policy(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
+        .send()
+        .await
+        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+    let metadata = created
+        .key_metadata()
+        .ok_or_else(|| error("no key metadata".to_owned()))?;
+    match kms
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(metadata.key_id())
+        .send()
+        .await
+    {
+        Ok(_) => Ok(provisioned(
+            side,
+            metadata.arn().unwrap_or_default().to_owned(),
+            Outcome::Created,
+        )),
+        // A concurrent provisioner won the alias: use its key, retire ours.
+        Err(e) if e.code() == Some("AlreadyExistsException") => {
+            let _ = kms
+                .schedule_key_deletion()
+                .key_id(metadata.key_id())
+                .pending_window_in_days(7)
+                .send()
+                .await;
+            let existing = kms
+                .describe_key()
+                .key_id(alias)
+                .send()
+                .await
+                .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+            let arn = existing
+                .key_metadata()
+                .and_then(|m| m.arn())
+                .unwrap_or_default()
+                .to_owned();
+            Ok(provisioned(side, arn, Outcome::Existed))
+        }
+        Err(e) => Err(error(DisplayErrorContext(e).to_string())),
+    }
+}
+
+/// The fleet database in primary: PostgreSQL, encrypted with its customer-managed key.
+pub async fn ensure_instance(
+    session: &AwsSession,
+    topology: &Topology,
+    identifier: &str,
+) -> Result<Provisioned, ProvisionError> {
+    let rds = session.rds_in(Side::Primary, &topology.primary.region);
+    let error = |e: String| ProvisionError::new(Side::Primary, format!("database {identifier}"), e);
+    let outcome = match rds
+        .create_db_instance()
+        .db_instance_identifier(identifier)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("fleet")
+        // The sandbox's throwaway database: in the cloud the CDK stack lets RDS manage the
+        // password in Secrets Manager.
+        .master_user_password("sandbox-only-not-a-secret")
+        .allocated_storage(20)
+        .storage_encrypted(true)
+        .kms_key_id(DATABASE_KEY_ALIAS)
+        .send()
+        .await
+    {
+        Ok(_) => Outcome::Created,
+        Err(e) if e.code() == Some("DBInstanceAlreadyExists") => Outcome::Existed,
+        Err(e) => return Err(error(DisplayErrorContext(e).to_string())),
+    };
+    Ok(Provisioned {
+        side: Side::Primary,
+        kind: "rds db",
+        id: identifier.to_owned(),
+        outcome,
+    })
+}
+
+fn provisioned(side: Side, id: String, outcome: Outcome) -> Provisioned {
+    Provisioned {
+        side,
+        kind: "kms key",
+        id,
+        outcome,
+    }
+}
