@@ -9,4 +9,5 @@ mod e2e;
 mod launcher;
 mod replication;
 mod session;
+mod snapshot_pipeline;
 mod snapshots;
