@@ -7,8 +7,8 @@ use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
 use dr_core::replication::PortError;
 use dr_core::snapshots::{
-    tick, Blocked, DatabaseKind, Location, Snapshot, SnapshotPolicy, SnapshotState, SnapshotStore,
-    TAG_SOURCE_TIME,
+    restore_newest, tick, Blocked, DatabaseKind, DatabaseRestorer, Location, RestoreError,
+    RestoreRequest, Snapshot, SnapshotPolicy, SnapshotState, SnapshotStore, TAG_SOURCE_TIME,
 };
 use dr_core::{Side, Topology};
 
@@ -275,4 +275,67 @@ async fn a_missing_database_is_a_clear_error() {
         "{error}"
     );
     assert!(!error.retryable);
+}
+
+#[tokio::test]
+async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() {
+    let f = Fixture::new().await;
+    f.converge(now(), 6).await;
+    let target = unique("fleetdb-restored");
+    let request = RestoreRequest {
+        kind: DatabaseKind::Instance,
+        policy: &f.policy,
+        target: &target,
+        poll: std::time::Duration::from_millis(200),
+        timeout: std::time::Duration::from_secs(60),
+    };
+    let restored = restore_newest(&f.store, &f.store, &request, now(), tokio::time::sleep)
+        .await
+        .unwrap();
+    assert_eq!(restored.target, target);
+    assert!(!restored.endpoint.address.is_empty() && restored.endpoint.port > 0);
+    assert_eq!(
+        Some(restored.snapshot_id.as_str()),
+        f.at(Location::Dr).await.first().map(|s| s.id.as_str())
+    );
+    let (status, _) = f
+        .store
+        .database(DatabaseKind::Instance, &target)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, "available");
+
+    // The drill's teardown.
+    f.store
+        .delete_database(DatabaseKind::Instance, &target)
+        .await
+        .unwrap();
+    assert!(f
+        .store
+        .database(DatabaseKind::Instance, &target)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn restoring_before_any_copy_reached_dr_says_what_to_do() {
+    let f = Fixture::new().await;
+    let target = unique("fleetdb-restored");
+    let request = RestoreRequest {
+        kind: DatabaseKind::Instance,
+        policy: &f.policy,
+        target: &target,
+        poll: std::time::Duration::from_millis(200),
+        timeout: std::time::Duration::from_secs(5),
+    };
+    let error = restore_newest(&f.store, &f.store, &request, now(), tokio::time::sleep)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RestoreError::NothingToRestore(_)),
+        "{error}"
+    );
+    assert!(error.to_string().contains("drctl snapshot now"));
 }

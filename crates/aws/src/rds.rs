@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
 use dr_core::replication::PortError;
-use dr_core::snapshots::{DatabaseKind, Location, Snapshot, SnapshotState, SnapshotStore};
+use dr_core::snapshots::{
+    DatabaseEndpoint, DatabaseKind, DatabaseRestorer, Location, Snapshot, SnapshotState,
+    SnapshotStore,
+};
 use dr_core::{Side, Topology};
 
 use crate::error::{code, port_error};
@@ -419,6 +422,152 @@ impl SnapshotStore for RdsSnapshotStore {
         match result {
             Ok(()) => Ok(()),
             Err((code, _)) if gone(code.as_deref()) => Ok(()),
+            Err((_, error)) => Err(error),
+        }
+    }
+}
+
+impl DatabaseRestorer for RdsSnapshotStore {
+    async fn restore(
+        &self,
+        kind: DatabaseKind,
+        snapshot_id: &str,
+        target: &str,
+    ) -> Result<(), PortError> {
+        self.count();
+        let result = match kind {
+            DatabaseKind::Instance => self
+                .dr
+                .restore_db_instance_from_db_snapshot()
+                .db_snapshot_identifier(snapshot_id)
+                .db_instance_identifier(target)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        code(&e).map(str::to_owned),
+                        port_error("RestoreDBInstanceFromDBSnapshot", e),
+                    )
+                }),
+            DatabaseKind::Cluster => self
+                .dr
+                .restore_db_cluster_from_snapshot()
+                .snapshot_identifier(snapshot_id)
+                .db_cluster_identifier(target)
+                .engine("aurora-postgresql")
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        code(&e).map(str::to_owned),
+                        port_error("RestoreDBClusterFromSnapshot", e),
+                    )
+                }),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err((Some(code), _))
+                if code == "DBInstanceAlreadyExists" || code == "DBClusterAlreadyExistsFault" =>
+            {
+                Ok(())
+            }
+            Err((_, error)) => Err(error),
+        }
+    }
+
+    async fn database(
+        &self,
+        kind: DatabaseKind,
+        target: &str,
+    ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+        self.count();
+        match kind {
+            DatabaseKind::Instance => match self
+                .dr
+                .describe_db_instances()
+                .db_instance_identifier(target)
+                .send()
+                .await
+            {
+                Ok(output) => Ok(output.db_instances().first().map(|db| {
+                    let endpoint = db.endpoint().and_then(|e| {
+                        Some(DatabaseEndpoint {
+                            address: e.address()?.to_owned(),
+                            port: u16::try_from(e.port()?).ok()?,
+                        })
+                    });
+                    (
+                        db.db_instance_status().unwrap_or_default().to_owned(),
+                        endpoint,
+                    )
+                })),
+                Err(e) if code(&e) == Some("DBInstanceNotFound") => Ok(None),
+                Err(e) => Err(port_error("DescribeDBInstances", e)),
+            },
+            DatabaseKind::Cluster => match self
+                .dr
+                .describe_db_clusters()
+                .db_cluster_identifier(target)
+                .send()
+                .await
+            {
+                Ok(output) => Ok(output.db_clusters().first().map(|db| {
+                    let endpoint = db.endpoint().map(|address| DatabaseEndpoint {
+                        address: address.to_owned(),
+                        port: db
+                            .port()
+                            .and_then(|p| u16::try_from(p).ok())
+                            .unwrap_or(5432),
+                    });
+                    (db.status().unwrap_or_default().to_owned(), endpoint)
+                })),
+                Err(e) if code(&e) == Some("DBClusterNotFoundFault") => Ok(None),
+                Err(e) => Err(port_error("DescribeDBClusters", e)),
+            },
+        }
+    }
+
+    async fn delete_database(&self, kind: DatabaseKind, target: &str) -> Result<(), PortError> {
+        self.count();
+        let result = match kind {
+            DatabaseKind::Instance => self
+                .dr
+                .delete_db_instance()
+                .db_instance_identifier(target)
+                .skip_final_snapshot(true)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        code(&e).map(str::to_owned),
+                        port_error("DeleteDBInstance", e),
+                    )
+                }),
+            DatabaseKind::Cluster => self
+                .dr
+                .delete_db_cluster()
+                .db_cluster_identifier(target)
+                .skip_final_snapshot(true)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        code(&e).map(str::to_owned),
+                        port_error("DeleteDBCluster", e),
+                    )
+                }),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err((Some(code), _))
+                if code == "DBInstanceNotFound" || code == "DBClusterNotFoundFault" =>
+            {
+                Ok(())
+            }
             Err((_, error)) => Err(error),
         }
     }

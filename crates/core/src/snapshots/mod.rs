@@ -11,9 +11,13 @@
 //! never pruned and never counted towards the RPO.
 
 mod decide;
+mod restore;
 mod tick;
 
 pub use decide::{decide, Action, Blocked, Plan};
+pub use restore::{
+    restore_newest, DatabaseEndpoint, DatabaseRestorer, RestoreError, RestoreRequest, Restored,
+};
 pub use tick::{tick, SnapshotStore, TickReport};
 
 use std::collections::BTreeMap;

@@ -164,6 +164,9 @@ pub async fn ensure_instance(
     {
         Ok(_) => Outcome::Created,
         Err(e) if e.code() == Some("DBInstanceAlreadyExists") => Outcome::Existed,
+        // Two provisioners at once: moto names the instance's first automated snapshot by
+        // the minute, and the loser of that race sees this instead of "already exists".
+        Err(e) if e.code() == Some("DBSnapshotAlreadyExists") => Outcome::Existed,
         Err(e) => return Err(error(DisplayErrorContext(e).to_string())),
     };
     Ok(Provisioned {
