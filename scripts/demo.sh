@@ -24,3 +24,10 @@ step "idempotent: provisioning again changes nothing"
 
 step "who the control plane is on each side (STS AssumeRole into each account)"
 "$DRCTL" whoami
+
+step "database snapshots: take one now and drive it into the DR account under DR's own key"
+"$DRCTL" snapshot now
+"$DRCTL" snapshot status
+
+step "restore the newest DR snapshot in DR (what failover does), and report the data's age"
+"$DRCTL" snapshot restore --database fleetdb --target fleetdb-demo-restore --timeout 120

@@ -22,6 +22,18 @@ impl MetricLine {
         }
     }
 
+    /// Add a dimension (e.g. `Database`).
+    pub fn dimension(mut self, name: &str, value: &str) -> Self {
+        self.dimensions.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Add a plain value (seconds, a gauge…).
+    pub fn seconds(mut self, name: &str, value: f64) -> Self {
+        self.metrics.push((name.to_owned(), value, "Seconds"));
+        self
+    }
+
     /// Add a count.
     pub fn count(mut self, name: &str, value: u64) -> Self {
         self.metrics.push((name.to_owned(), value as f64, "Count"));

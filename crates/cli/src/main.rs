@@ -34,6 +34,9 @@ enum Command {
     /// The local two-account sandbox (moto server): up, down, reset, status.
     #[command(subcommand)]
     Sandbox(commands::sandbox::SandboxCommand),
+    /// Database snapshots: status, take one now, restore in DR.
+    #[command(subcommand)]
+    Snapshot(commands::snapshot::SnapshotCommand),
     /// Show which account and role each side resolves to (checks the AssumeRole setup).
     Whoami,
 }
@@ -57,6 +60,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Sandbox(command) => commands::sandbox::run(command, &topology).await,
+        Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,
     };
     match result {

@@ -1,4 +1,5 @@
 //! One module per `drctl` subcommand.
 
 pub(crate) mod sandbox;
+pub(crate) mod snapshot;
 pub(crate) mod whoami;
