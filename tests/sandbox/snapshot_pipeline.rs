@@ -339,3 +339,63 @@ async fn restoring_before_any_copy_reached_dr_says_what_to_do() {
     );
     assert!(error.to_string().contains("drctl snapshot now"));
 }
+
+#[tokio::test]
+async fn an_aurora_cluster_travels_and_restores_the_same_way() {
+    let f = Fixture::new().await;
+    let cluster = unique("fleetcluster");
+    f.session
+        .rds_in(Side::Primary, &f.topology.primary.region)
+        .create_db_cluster()
+        .db_cluster_identifier(&cluster)
+        .engine("aurora-postgresql")
+        .master_username("fleet")
+        .master_user_password("sandbox-only-not-a-secret")
+        .storage_encrypted(true)
+        .kms_key_id(dr_sandbox::provision::snapshots::DATABASE_KEY_ALIAS)
+        .send()
+        .await
+        .unwrap();
+    let store = RdsSnapshotStore::new(&f.session, &f.topology, DatabaseKind::Cluster);
+    let policy = SnapshotPolicy {
+        database: cluster.clone(),
+        ..f.policy.clone()
+    };
+    for _ in 0..6 {
+        let report = tick(&store, &policy, now()).await.unwrap();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        if report.plan.actions.is_empty() {
+            break;
+        }
+    }
+    let observed = store.observe(&cluster).await.unwrap();
+    let dr: Vec<_> = observed
+        .iter()
+        .filter(|s| s.location == Location::Dr)
+        .collect();
+    assert_eq!(dr.len(), 1, "{observed:?}");
+    assert!(
+        dr[0]
+            .arn
+            .contains(&format!(":{}:cluster-snapshot:", f.topology.dr.account_id)),
+        "{}",
+        dr[0].arn
+    );
+
+    let target = unique("fleetcluster-restored");
+    let request = RestoreRequest {
+        kind: DatabaseKind::Cluster,
+        policy: &policy,
+        target: &target,
+        poll: std::time::Duration::from_millis(200),
+        timeout: std::time::Duration::from_secs(60),
+    };
+    let restored = restore_newest(&store, &store, &request, now(), tokio::time::sleep)
+        .await
+        .unwrap();
+    assert_eq!(restored.snapshot_id, dr[0].id);
+    store
+        .delete_database(DatabaseKind::Cluster, &target)
+        .await
+        .unwrap();
+}

@@ -3,10 +3,8 @@
 //! DR region (DR's own copy). Instances use DB snapshots, Aurora clusters DB cluster
 //! snapshots; the controller does not know the difference.
 //!
-//! Cloud note: copying an *encrypted* snapshot across regions through the API needs a
-//! `PreSignedUrl` signed in the source region (other SDKs derive it from `SourceRegion`;
-//! the Rust SDK does not yet). The sandbox does not check it; before the first real
-//! deployment, generate it with `aws-sigv4` in `copy` for [`Location::Regional`].
+//! Cross-region copies need no `PreSignedUrl` in commercial regions (RDS ignores it there);
+//! GovCloud requires one, which this store does not sign: a GovCloud deployment must add it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,13 +10,20 @@ use anyhow::Context;
 use dr_aws::metrics::MetricLine;
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::{runtime, AwsSession};
-use dr_core::snapshots::{tick, DatabaseKind, SnapshotPolicy};
+use dr_core::snapshots::{tick, Blocked, DatabaseKind, SnapshotPolicy};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
 struct Deps {
     databases: Vec<(DatabaseKind, SnapshotPolicy)>,
     stores: HashMap<&'static str, RdsSnapshotStore>,
+}
+
+fn blocked_reason(blocked: &Blocked) -> String {
+    match blocked {
+        Blocked::AwsManagedKey { .. } => "AwsManagedKey".to_owned(),
+        Blocked::CopyQuota { .. } => "CopyQuota".to_owned(),
+    }
 }
 
 fn key(kind: DatabaseKind) -> &'static str {
@@ -70,6 +77,20 @@ async fn handler(_schedule: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
                     line = line.seconds("RpoSeconds", rpo as f64 / 1000.0);
                 }
                 line.emit();
+                // Failures by reason: one line per failing operation or blocking cause, so
+                // an alarm can tell a KMS policy mistake from a quota wait.
+                let reasons = report
+                    .failed
+                    .iter()
+                    .map(|(_, e)| e.operation.clone())
+                    .chain(report.plan.blocked.iter().map(blocked_reason));
+                for reason in reasons {
+                    MetricLine::for_function("snapshot-controller")
+                        .dimension("Database", &policy.database)
+                        .dimension("Reason", &reason)
+                        .count("FailuresByReason", 1)
+                        .emit();
+                }
                 summary.push(json!({
                     "database": policy.database,
                     "rpo_seconds": report.plan.rpo_ms.map(|ms| ms / 1000),

@@ -7,8 +7,8 @@ use clap::{Subcommand, ValueEnum};
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
 use dr_core::snapshots::{
-    decide, restore_newest, tick, Action, DatabaseKind, Location, RestoreRequest, SnapshotPolicy,
-    SnapshotStore,
+    decide, restore_newest, tick, Action, Blocked, DatabaseKind, Location, RestoreRequest,
+    SnapshotPolicy, SnapshotStore,
 };
 use dr_core::Topology;
 use serde_json::json;
@@ -200,8 +200,12 @@ async fn snapshot_now(store: &RdsSnapshotStore, policy: &SnapshotPolicy) -> anyh
                 describe(action)
             );
         }
-        if let Some(reason) = report.plan.blocked.first() {
-            bail!("{}: {reason}", policy.database);
+        for reason in &report.plan.blocked {
+            match reason {
+                // The copy quota clears by itself: wait for copies in flight to land.
+                Blocked::CopyQuota { .. } => eprintln!("{:<20} waiting: {reason}", policy.database),
+                Blocked::AwsManagedKey { .. } => bail!("{}: {reason}", policy.database),
+            }
         }
         current = policy;
         if report.plan.actions.is_empty() && report.plan.copies_in_flight == 0 && round > 0 {
@@ -217,7 +221,10 @@ async fn snapshot_now(store: &RdsSnapshotStore, policy: &SnapshotPolicy) -> anyh
             );
             return Ok(());
         }
-        if report.plan.copies_in_flight > 0 || !report.failed.is_empty() {
+        if report.plan.copies_in_flight > 0
+            || !report.failed.is_empty()
+            || !report.plan.blocked.is_empty()
+        {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     }
