@@ -12,16 +12,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_iot::types::CertificateStatus as SdkStatus;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use dr_aws::bus::SnsBus;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
 use dr_aws::{names, AwsSession};
 use dr_core::replication::message::SourceRef;
-use dr_core::replication::service::{apply_batch, capture_and_publish, Delivery};
+use dr_core::replication::service::capture_and_publish;
 use dr_core::replication::ArnRewrite;
 use dr_core::{CertificatePem, Side, Topology};
 use dr_sandbox::{LauncherPaths, SandboxServer};
+use sandbox_tests::deliver_batch;
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -258,12 +258,7 @@ async fn pipeline(session: &AwsSession, topology: &Topology) -> Pipeline {
             aws_sdk_sns::Client::new(&session.config_in(Side::Primary, &topology.dr.region)),
             names::replication_topic_arn(topology),
         ),
-        rewrite: ArnRewrite::new(
-            topology.primary.account_id.clone(),
-            topology.primary.region.clone(),
-            topology.dr.account_id.clone(),
-            topology.dr.region.clone(),
-        ),
+        rewrite: ArnRewrite::primary_to_dr(topology),
         source: SourceRef {
             account_id: topology.primary.account_id.clone(),
             region: topology.primary.region.clone(),
@@ -276,76 +271,13 @@ async fn pipeline(session: &AwsSession, topology: &Topology) -> Pipeline {
 /// One poller of the event source mapping: receive, apply, delete, until aborted.
 async fn drain(p: &Pipeline) {
     loop {
-        let received = p
-            .sqs
-            .receive_message()
-            .queue_url(&p.queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
-            .send()
-            .await
-            .unwrap();
-        if received.messages().is_empty() {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            continue;
+        match deliver_batch(&p.sqs, &p.queue_url, &p.rewrite, &p.dr, &p.ledger).await {
+            Some(report) => {
+                LAGS.lock().unwrap().extend(report.lag_ms);
+                APPLIED.fetch_add(report.applied as usize, Ordering::Relaxed);
+            }
+            None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
-        let groups: Vec<Option<String>> = received
-            .messages()
-            .iter()
-            .map(|m| {
-                m.attributes()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                    .cloned()
-            })
-            .collect();
-        let deliveries: Vec<Delivery<'_>> = received
-            .messages()
-            .iter()
-            .zip(&groups)
-            .map(|(m, g)| Delivery {
-                message_id: m.message_id().unwrap_or_default(),
-                group: g.as_deref(),
-                body: m.body().unwrap_or_default(),
-            })
-            .collect();
-        let report = apply_batch(
-            &deliveries,
-            &p.rewrite,
-            &p.dr,
-            &p.ledger,
-            dr_core::time::now_millis,
-        )
-        .await;
-        // As the event source mapping does: one DeleteMessageBatch for the successes.
-        let entries: Vec<_> = received
-            .messages()
-            .iter()
-            .filter(|m| {
-                !report
-                    .failed
-                    .iter()
-                    .any(|f| Some(f.as_str()) == m.message_id())
-            })
-            .enumerate()
-            .map(|(i, m)| {
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        if !entries.is_empty() {
-            p.sqs
-                .delete_message_batch()
-                .queue_url(&p.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .unwrap();
-        }
-        LAGS.lock().unwrap().extend(report.lag_ms);
-        APPLIED.fetch_add(report.applied as usize, Ordering::Relaxed);
     }
 }
 

@@ -6,15 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use dr_aws::bus::SnsBus;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
 use dr_aws::{names, AwsSession};
 use dr_core::replication::message::SourceRef;
-use dr_core::replication::service::{apply_batch, capture_and_publish, BatchReport, Delivery};
+use dr_core::replication::service::{capture_and_publish, BatchReport};
 use dr_core::replication::{ArnRewrite, ReplicationMessage};
 use dr_core::{Side, Topology};
+use sandbox_tests::deliver_batch;
 
 use crate::helpers::{shared_endpoint, topology_for, unique};
 
@@ -80,12 +80,7 @@ impl Pipeline {
                 aws_sdk_sns::Client::new(&session.config_in(Side::Primary, &topology.dr.region)),
                 names::replication_topic_arn(&topology),
             ),
-            rewrite: ArnRewrite::new(
-                topology.primary.account_id.clone(),
-                topology.primary.region.clone(),
-                topology.dr.account_id.clone(),
-                topology.dr.region.clone(),
-            ),
+            rewrite: ArnRewrite::primary_to_dr(&topology),
             sqs,
             queue_url,
             dlq_url,
@@ -127,75 +122,27 @@ impl Pipeline {
             .unwrap();
     }
 
-    /// Receive and apply until the queue is empty; failed messages are made visible again
-    /// at once, so SQS's redrive moves them to the DLQ after maxReceiveCount receives.
+    /// Receive and apply until the queue is empty; failed messages come back at once, so
+    /// SQS's redrive moves them to the DLQ after maxReceiveCount receives.
     pub(crate) async fn drain(&self) -> BatchReport {
         let mut total = BatchReport::default();
         let mut empty_polls = 0;
         while empty_polls < 2 {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
-                .send()
-                .await
-                .unwrap();
-            let messages = received.messages();
-            if messages.is_empty() {
-                empty_polls += 1;
-                continue;
-            }
-            empty_polls = 0;
-            let groups: Vec<Option<String>> = messages
-                .iter()
-                .map(|m| {
-                    m.attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                        .cloned()
-                })
-                .collect();
-            let deliveries: Vec<Delivery<'_>> = messages
-                .iter()
-                .zip(&groups)
-                .map(|(m, group)| Delivery {
-                    message_id: m.message_id().unwrap_or_default(),
-                    group: group.as_deref(),
-                    body: m.body().unwrap_or_default(),
-                })
-                .collect();
-            let report = apply_batch(
-                &deliveries,
+            match deliver_batch(
+                &self.sqs,
+                &self.queue_url,
                 &self.rewrite,
                 &self.dr,
                 &self.ledger,
-                dr_core::time::now_millis,
             )
-            .await;
-            for message in messages {
-                let id = message.message_id().unwrap_or_default();
-                let handle = message.receipt_handle().unwrap_or_default();
-                if report.failed.iter().any(|f| f == id) {
-                    self.sqs
-                        .change_message_visibility()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(handle)
-                        .visibility_timeout(0)
-                        .send()
-                        .await
-                        .unwrap();
-                } else {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .unwrap();
+            .await
+            {
+                Some(report) => {
+                    empty_polls = 0;
+                    merge(&mut total, report);
                 }
+                None => empty_polls += 1,
             }
-            merge(&mut total, report);
         }
         total
     }

@@ -10,6 +10,8 @@ use dr_core::replication::CertificateRegistry;
 use dr_core::{CertificateId, CertificateStatus, Side};
 use serde_json::{json, Value};
 
+use sandbox_tests::shuffle;
+
 use crate::helpers::unique;
 use crate::pipeline::{attributes, Device, FleetCa, Pipeline};
 
@@ -504,16 +506,5 @@ async fn bad_inputs_are_rejected_with_a_reason_and_write_nothing() {
             .unwrap_err()
             .to_string();
         assert!(error.contains(reason), "{name}: {error}");
-    }
-}
-
-/// A deterministic Fisher–Yates shuffle.
-fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut state = seed | 1;
-    for i in (1..items.len()).rev() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        items.swap(i, (state % (i as u64 + 1)) as usize);
     }
 }

@@ -34,12 +34,7 @@ async fn main() -> Result<(), Error> {
             session.dynamodb(Side::Dr),
             topology.replication.ledger_table.as_str(),
         ),
-        rewrite: ArnRewrite::new(
-            topology.primary.account_id.clone(),
-            topology.primary.region.clone(),
-            topology.dr.account_id.clone(),
-            topology.dr.region.clone(),
-        ),
+        rewrite: ArnRewrite::primary_to_dr(&topology),
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         handler(event, &deps)

@@ -33,6 +33,16 @@ impl ArnRewrite {
         }
     }
 
+    /// Primary's account and region to DR's, as the topology says.
+    pub fn primary_to_dr(topology: &crate::Topology) -> Self {
+        Self::new(
+            topology.primary.account_id.clone(),
+            topology.primary.region.clone(),
+            topology.dr.account_id.clone(),
+            topology.dr.region.clone(),
+        )
+    }
+
     /// The same mapping, the other way (for failback).
     pub fn reversed(&self) -> Self {
         Self::new(

@@ -15,6 +15,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use dr_aws::AwsSession;
 use dr_core::{AccountId, RoleArn, Side, Topology};
 
+mod kms;
 pub mod replication;
 pub mod snapshots;
 

@@ -130,58 +130,15 @@ async fn ensure_key(
     session: &AwsSession,
     topology: &Topology,
 ) -> Result<(String, Provisioned), ProvisionError> {
-    let kms = session.kms(Side::Dr);
-    let error = |e| ProvisionError::new(Side::Dr, "kms key", e);
-    if let Ok(existing) = kms.describe_key().key_id(KEY_ALIAS).send().await {
-        let arn = existing
-            .key_metadata()
-            .map(|m| m.arn().unwrap_or_default().to_owned())
-            .unwrap_or_default();
-        return Ok((arn.clone(), provisioned("kms key", arn, Outcome::Existed)));
-    }
-    let created = kms
-        .create_key()
-        .description("Encrypts the DR certificate-replication topic and queues at rest")
-        .policy(key_policy(topology))
-        .send()
-        .await
-        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
-    let metadata = created
-        .key_metadata()
-        .ok_or_else(|| error("no key metadata".to_owned()))?;
-    match kms
-        .create_alias()
-        .alias_name(KEY_ALIAS)
-        .target_key_id(metadata.key_id())
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        // Another provisioner won the race for the alias: use its key, retire ours.
-        Err(e) if e.code() == Some("AlreadyExistsException") => {
-            let _ = kms
-                .schedule_key_deletion()
-                .key_id(metadata.key_id())
-                .pending_window_in_days(7)
-                .send()
-                .await;
-            let existing = kms
-                .describe_key()
-                .key_id(KEY_ALIAS)
-                .send()
-                .await
-                .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
-            let arn = existing
-                .key_metadata()
-                .and_then(|m| m.arn())
-                .unwrap_or_default()
-                .to_owned();
-            return Ok((arn.clone(), provisioned("kms key", arn, Outcome::Existed)));
-        }
-        Err(e) => return Err(error(DisplayErrorContext(e).to_string())),
-    }
-    let arn = metadata.arn().unwrap_or_default().to_owned();
-    Ok((arn.clone(), provisioned("kms key", arn, Outcome::Created)))
+    let (arn, outcome) = super::kms::ensure_key(
+        &session.kms(Side::Dr),
+        Side::Dr,
+        KEY_ALIAS,
+        "Encrypts the DR certificate-replication topic and queues at rest",
+        key_policy(topology),
+    )
+    .await?;
+    Ok((arn.clone(), provisioned("kms key", arn, outcome)))
 }
 
 async fn ensure_queue(

@@ -69,15 +69,6 @@ async fn ensure_key(
     topology: &Topology,
 ) -> Result<Provisioned, ProvisionError> {
     let kms = aws_sdk_kms::Client::new(&session.config_in(side, region));
-    let error = |e: String| ProvisionError::new(side, format!("kms key {alias} in {region}"), e);
-    if let Ok(existing) = kms.describe_key().key_id(alias).send().await {
-        let arn = existing
-            .key_metadata()
-            .and_then(|m| m.arn())
-            .unwrap_or_default()
-            .to_owned();
-        return Ok(provisioned(side, arn, Outcome::Existed));
-    }
     let owner = format!("arn:aws:iam::{}:root", topology.side(side).account_id);
     let mut statements = vec![json!({
         "Sid": "OwnerAdministersTheKey", "Effect": "Allow",
@@ -90,53 +81,15 @@ async fn ensure_key(
             "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], "Resource": "*"
         }));
     }
-    let created = kms
-        .create_key()
-        .description(
-            "Encrypts fleet database snapshots (customer-managed: aws/rds cannot be shared)",
-        )
-        .policy(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
-        .send()
-        .await
-        .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
-    let metadata = created
-        .key_metadata()
-        .ok_or_else(|| error("no key metadata".to_owned()))?;
-    match kms
-        .create_alias()
-        .alias_name(alias)
-        .target_key_id(metadata.key_id())
-        .send()
-        .await
-    {
-        Ok(_) => Ok(provisioned(
-            side,
-            metadata.arn().unwrap_or_default().to_owned(),
-            Outcome::Created,
-        )),
-        // A concurrent provisioner won the alias: use its key, retire ours.
-        Err(e) if e.code() == Some("AlreadyExistsException") => {
-            let _ = kms
-                .schedule_key_deletion()
-                .key_id(metadata.key_id())
-                .pending_window_in_days(7)
-                .send()
-                .await;
-            let existing = kms
-                .describe_key()
-                .key_id(alias)
-                .send()
-                .await
-                .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
-            let arn = existing
-                .key_metadata()
-                .and_then(|m| m.arn())
-                .unwrap_or_default()
-                .to_owned();
-            Ok(provisioned(side, arn, Outcome::Existed))
-        }
-        Err(e) => Err(error(DisplayErrorContext(e).to_string())),
-    }
+    let (arn, outcome) = super::kms::ensure_key(
+        &kms,
+        side,
+        alias,
+        "Encrypts fleet database snapshots (customer-managed: aws/rds cannot be shared)",
+        json!({"Version": "2012-10-17", "Statement": statements}).to_string(),
+    )
+    .await?;
+    Ok(provisioned(side, arn, outcome))
 }
 
 /// The fleet database in primary: PostgreSQL, encrypted with its customer-managed key.
