@@ -25,6 +25,9 @@ step "idempotent: provisioning again changes nothing"
 step "who the control plane is on each side (STS AssumeRole into each account)"
 "$DRCTL" whoami
 
+step "anti-entropy: diff the two certificate registries (a dry run: reports, changes nothing)"
+"$DRCTL" reconcile
+
 step "database snapshots: take one now and drive it into the DR account under DR's own key"
 "$DRCTL" snapshot now
 "$DRCTL" snapshot status

@@ -7,6 +7,7 @@ mod pipeline;
 
 mod e2e;
 mod launcher;
+mod reconcile;
 mod replication;
 mod session;
 mod snapshot_pipeline;

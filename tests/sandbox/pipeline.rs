@@ -33,7 +33,12 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     pub(crate) async fn new() -> Self {
-        let endpoint = shared_endpoint();
+        Self::on(&shared_endpoint()).await
+    }
+
+    /// A pipeline on a sandbox of the test's own (for tests that list whole registries).
+    pub(crate) async fn on(endpoint: &dr_core::Endpoint) -> Self {
+        let endpoint = endpoint.clone();
         let prefix = unique("repl");
         let mut topology = topology_for(&endpoint);
         topology.replication.topic = format!("{prefix}-topic").parse().unwrap();

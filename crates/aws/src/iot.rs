@@ -11,6 +11,7 @@ use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
 use aws_sdk_iot::Client;
 use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
+use dr_core::reconcile::{InventoryEntry, InventorySource, PolicyDigest};
 use dr_core::replication::message::{PolicyRecord, ThingRecord};
 use dr_core::replication::ports::{CertificateView, PortError, Registration};
 use dr_core::replication::CertificateRegistry;
@@ -586,5 +587,111 @@ fn same_json(a: &str, b: &str) -> bool {
     ) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
+    }
+}
+
+impl InventorySource for IotRegistry {
+    /// The whole registry in a few paged listings rather than calls per certificate: all
+    /// certificates (pages of 250), every thing's principals, every policy's targets.
+    async fn inventory(&self) -> Result<Vec<InventoryEntry>, PortError> {
+        let mut entries: BTreeMap<CertificateId, InventoryEntry> = BTreeMap::new();
+        self.count();
+        let certificates: Vec<_> = self
+            .client
+            .list_certificates()
+            .page_size(250)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| port_error("ListCertificates", e))?;
+        for certificate in certificates {
+            let Some(id) = certificate
+                .certificate_id()
+                .and_then(|id| id.parse::<CertificateId>().ok())
+            else {
+                continue;
+            };
+            let status = domain_status(certificate.status())?;
+            entries.insert(
+                id.clone(),
+                InventoryEntry {
+                    certificate_id: id,
+                    status,
+                    things: Vec::new(),
+                    policies: Vec::new(),
+                },
+            );
+        }
+
+        self.count();
+        let things: Vec<_> = self
+            .client
+            .list_things()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| port_error("ListThings", e))?;
+        for thing in things {
+            let Some(name) = thing.thing_name().and_then(|n| n.parse::<ThingName>().ok()) else {
+                continue;
+            };
+            for id in self.thing_certificates(&name).await? {
+                if let Some(entry) = entries.get_mut(&id) {
+                    entry.things.push(name.clone());
+                }
+            }
+        }
+
+        self.count();
+        let policies: Vec<_> = self
+            .client
+            .list_policies()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| port_error("ListPolicies", e))?;
+        for policy in policies {
+            let Some(name) = policy
+                .policy_name()
+                .and_then(|n| n.parse::<PolicyName>().ok())
+            else {
+                continue;
+            };
+            let Some(record) = self.policy(&name).await? else {
+                continue;
+            };
+            let digest = PolicyDigest::of(&record.document, &self.account, &self.region);
+            self.count();
+            let targets: Vec<String> = self
+                .client
+                .list_targets_for_policy()
+                .policy_name(name.as_str())
+                .page_size(250)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| port_error("ListTargetsForPolicy", e))?;
+            for id in targets.iter().filter_map(|t| CertificateId::from_arn(t)) {
+                if let Some(entry) = entries.get_mut(&id) {
+                    entry.policies.push((name.clone(), digest));
+                }
+            }
+        }
+        Ok(entries
+            .into_values()
+            .map(|mut entry| {
+                entry.things.sort();
+                entry.policies.sort();
+                entry
+            })
+            .collect())
     }
 }

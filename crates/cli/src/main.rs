@@ -34,6 +34,8 @@ enum Command {
     /// The local two-account sandbox (moto server): up, down, reset, status.
     #[command(subcommand)]
     Sandbox(commands::sandbox::SandboxCommand),
+    /// Diff the certificate registries of both sides; `--apply` repairs the target.
+    Reconcile(commands::reconcile::ReconcileArgs),
     /// Database snapshots: status, take one now, restore in DR.
     #[command(subcommand)]
     Snapshot(commands::snapshot::SnapshotCommand),
@@ -60,6 +62,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Sandbox(command) => commands::sandbox::run(command, &topology).await,
+        Command::Reconcile(args) => commands::reconcile::run(args, &topology).await,
         Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,
     };

@@ -278,3 +278,40 @@ impl ApplyLedger for FakeLedger {
         }
     }
 }
+
+impl crate::reconcile::InventorySource for FakeRegistry {
+    async fn inventory(&self) -> Result<Vec<crate::reconcile::InventoryEntry>, PortError> {
+        let world = self.snapshot();
+        let account = "111111111111".parse().expect("valid");
+        let region = "us-east-1".parse().expect("valid");
+        Ok(world
+            .certificates
+            .iter()
+            .map(|(id, (_, status))| crate::reconcile::InventoryEntry {
+                certificate_id: id.clone(),
+                status: *status,
+                things: world
+                    .thing_links
+                    .iter()
+                    .filter(|(c, _)| c == id)
+                    .map(|(_, t)| t.clone())
+                    .collect(),
+                policies: world
+                    .policy_links
+                    .iter()
+                    .filter(|(c, _)| c == id)
+                    .map(|(_, p)| {
+                        (
+                            p.clone(),
+                            crate::reconcile::PolicyDigest::of(
+                                &world.policies[p],
+                                &account,
+                                &region,
+                            ),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+}

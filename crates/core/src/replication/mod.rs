@@ -15,7 +15,7 @@ pub mod ports;
 pub mod service;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 

@@ -440,3 +440,7 @@ mod tests {
         }
     }
 }
+
+mod run;
+
+pub use run::{reconcile, Direction, InventorySource, NoLedger, ReconcileReport, REPORTED_DRIFTS};

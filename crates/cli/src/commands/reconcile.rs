@@ -1,0 +1,168 @@
+//! `drctl reconcile`: diff both registries and, with `--apply`, repair the target through
+//! the replicator's apply path. A dry run only reports.
+
+use clap::{Args, ValueEnum};
+use dr_aws::iot::IotRegistry;
+use dr_aws::ledger::DynamoLedger;
+use dr_aws::AwsSession;
+use dr_core::reconcile::{reconcile, Drift, NoLedger, ReconcileReport};
+use dr_core::replication::message::SourceRef;
+use dr_core::replication::ArnRewrite;
+use dr_core::{Side, Topology};
+use serde_json::json;
+
+use super::snapshot::Output;
+
+#[derive(Debug, Args)]
+pub(crate) struct ReconcileArgs {
+    /// Repair the drift (default: a dry run that changes nothing).
+    #[arg(long)]
+    apply: bool,
+    /// Which registry is the source of truth.
+    #[arg(long, value_enum, default_value_t = DirectionArg::PrimaryToDr)]
+    direction: DirectionArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DirectionArg {
+    /// Normal operation: DR follows primary.
+    PrimaryToDr,
+    /// Failback: primary catches up with DR.
+    DrToPrimary,
+}
+
+pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Result<()> {
+    let session = AwsSession::connect(topology, "drctl").await;
+    let registry = |side: Side| {
+        IotRegistry::new(
+            session.iot(side),
+            topology.side(side).account_id.clone(),
+            topology.side(side).region.clone(),
+        )
+    };
+    let (source_side, target_side) = match args.direction {
+        DirectionArg::PrimaryToDr => (Side::Primary, Side::Dr),
+        DirectionArg::DrToPrimary => (Side::Dr, Side::Primary),
+    };
+    let (source, target) = (registry(source_side), registry(target_side));
+    let source_ref = SourceRef {
+        account_id: topology.side(source_side).account_id.clone(),
+        region: topology.side(source_side).region.clone(),
+    };
+    let now = dr_core::time::now_millis;
+    let report = match args.direction {
+        DirectionArg::PrimaryToDr => {
+            // The same ledger as the replicator, so a repair never undoes a newer message.
+            let ledger = DynamoLedger::new(
+                session.dynamodb(Side::Dr),
+                topology.replication.ledger_table.as_str(),
+            );
+            let rewrite = ArnRewrite::primary_to_dr(topology);
+            reconcile(
+                &source,
+                &target,
+                &ledger,
+                &source_ref,
+                &rewrite,
+                args.apply,
+                now,
+            )
+            .await?
+        }
+        DirectionArg::DrToPrimary => {
+            let rewrite = ArnRewrite::primary_to_dr(topology).reversed();
+            reconcile(
+                &source,
+                &target,
+                &NoLedger,
+                &source_ref,
+                &rewrite,
+                args.apply,
+                now,
+            )
+            .await?
+        }
+    };
+    print(
+        &report,
+        args.apply,
+        args.output,
+        source.calls() + target.calls(),
+    );
+    if !report.failed.is_empty() {
+        anyhow::bail!(
+            "{} repairs failed; run again (transient errors) or check the errors above",
+            report.failed.len()
+        );
+    }
+    Ok(())
+}
+
+fn describe(drift: &Drift) -> (&'static str, String) {
+    match drift {
+        Drift::Missing(e) => ("missing", format!("{} ({}) absent from the target", e.certificate_id, e.status)),
+        Drift::Mismatch { source, status, things, policies } => {
+            let mut what = Vec::new();
+            if let Some(status) = status {
+                what.push(format!("status {status} should be {}", source.status.in_dr()));
+            }
+            if *things {
+                what.push("thing links differ".to_owned());
+            }
+            if *policies {
+                what.push("policies differ".to_owned());
+            }
+            ("mismatch", format!("{}: {}", source.certificate_id, what.join(", ")))
+        }
+        Drift::RevokedConflict { certificate_id, source_status } => (
+            "conflict",
+            format!("{certificate_id} is REVOKED in the target but {source_status} in the source; kept revoked"),
+        ),
+        Drift::Extra(id) => ("extra", format!("{id} only in the target; reported, never deleted")),
+    }
+}
+
+fn print(report: &ReconcileReport, applied: bool, output: Output, api_calls: u64) {
+    let c = report.counts;
+    match output {
+        Output::Json => {
+            let drifts: Vec<_> = report
+                .first
+                .iter()
+                .map(|d| {
+                    let (kind, detail) = describe(d);
+                    json!({"kind": kind, "certificate_id": d.certificate_id().as_str(), "detail": detail})
+                })
+                .collect();
+            let document = json!({
+                "mode": if applied { "apply" } else { "dry-run" },
+                "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts, "extra": c.extra,
+                "repaired": report.repaired,
+                "failed": report.failed.iter().map(|(id, e)| json!({"certificate_id": id.as_str(), "error": e})).collect::<Vec<_>>(),
+                "first": drifts,
+                "iot_api_calls": api_calls,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document).unwrap_or_default()
+            );
+        }
+        Output::Table => {
+            println!(
+                "{}: missing {}  mismatched {}  conflicts {}  extra {}  repaired {}  ({} IoT calls)",
+                if applied { "apply" } else { "dry run" },
+                c.missing, c.mismatched, c.conflicts, c.extra, report.repaired, api_calls
+            );
+            for drift in &report.first {
+                let (kind, detail) = describe(drift);
+                println!("  {kind:<9} {detail}");
+            }
+            for (id, error) in &report.failed {
+                eprintln!("  failed    {id}: {error}");
+            }
+        }
+    }
+}

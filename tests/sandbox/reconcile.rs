@@ -1,0 +1,217 @@
+//! The reconciler against a sandbox of its own (it lists whole registries, so other tests'
+//! certificates must not be in them): injected drift is found, a dry run changes nothing,
+//! a repair fixes exactly the drift, revoked wins, and failback copies DR-only certificates.
+
+use aws_sdk_iot::types::CertificateStatus as SdkStatus;
+use dr_core::reconcile::{reconcile, NoLedger};
+use dr_core::replication::{ArnRewrite, CertificateRegistry};
+use dr_core::{CertificateStatus, Side};
+use dr_sandbox::{LauncherPaths, SandboxServer};
+use serde_json::json;
+
+use crate::helpers::unique;
+use crate::pipeline::{Device, Pipeline};
+
+#[tokio::test]
+async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_certificates() {
+    let log = std::env::temp_dir().join(format!("{}.log", unique("reconcile-sandbox")));
+    let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let p = Pipeline::on(server.endpoint()).await;
+    let primary_iot = p.session.iot(Side::Primary);
+    let dr_iot = p.session.iot(Side::Dr);
+    let policy = "fleet-wearable";
+    primary_iot
+        .create_policy()
+        .policy_name(policy)
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    // Five devices replicated the normal way.
+    let devices: Vec<Device> = (0..5)
+        .map(|i| Device::self_signed(&format!("device-{i}")))
+        .collect();
+    for device in &devices {
+        primary_iot
+            .register_certificate_without_ca()
+            .certificate_pem(&device.pem)
+            .status(SdkStatus::Active)
+            .send()
+            .await
+            .unwrap();
+        primary_iot
+            .attach_policy()
+            .policy_name(policy)
+            .target(p.primary.certificate_arn(&device.id))
+            .send()
+            .await
+            .unwrap();
+        let mut event: serde_json::Value = serde_json::from_str(include_str!(
+            "../fixtures/events/cloudtrail-AttachPolicy.json"
+        ))
+        .unwrap();
+        event["detail"]["requestParameters"] =
+            json!({"policyName": policy, "target": p.primary.certificate_arn(&device.id)});
+        p.capture(&event).await;
+    }
+    p.drain().await;
+
+    // Drift, injected behind the replicator's back.
+    let [deleted, deactivated, detached, revoked, _] = &devices[..] else {
+        unreachable!()
+    };
+    let dr_arn = |d: &Device| p.dr.certificate_arn(&d.id);
+    dr_iot
+        .detach_policy()
+        .policy_name(policy)
+        .target(dr_arn(deleted))
+        .send()
+        .await
+        .unwrap();
+    dr_iot
+        .update_certificate()
+        .certificate_id(deleted.id.as_str())
+        .new_status(SdkStatus::Inactive)
+        .send()
+        .await
+        .unwrap();
+    dr_iot
+        .delete_certificate()
+        .certificate_id(deleted.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    dr_iot
+        .update_certificate()
+        .certificate_id(deactivated.id.as_str())
+        .new_status(SdkStatus::Inactive)
+        .send()
+        .await
+        .unwrap();
+    dr_iot
+        .detach_policy()
+        .policy_name(policy)
+        .target(dr_arn(detached))
+        .send()
+        .await
+        .unwrap();
+    dr_iot
+        .update_certificate()
+        .certificate_id(revoked.id.as_str())
+        .new_status(SdkStatus::Revoked)
+        .send()
+        .await
+        .unwrap();
+    let outage_registration = Device::self_signed("registered-during-outage");
+    dr_iot
+        .register_certificate_without_ca()
+        .certificate_pem(&outage_registration.pem)
+        .status(SdkStatus::Active)
+        .send()
+        .await
+        .unwrap();
+
+    let rewrite = ArnRewrite::primary_to_dr(&p.topology);
+    let source_ref = p.source();
+    let dry = reconcile(
+        &p.primary,
+        &p.dr,
+        &p.ledger,
+        &source_ref,
+        &rewrite,
+        false,
+        dr_core::time::now_millis,
+    )
+    .await
+    .unwrap();
+    let c = dry.counts;
+    assert_eq!(
+        (c.missing, c.mismatched, c.conflicts, c.extra),
+        (1, 2, 1, 1),
+        "{:#?}",
+        dry.first
+    );
+    assert_eq!(
+        p.dr.certificate(&deleted.id).await.unwrap(),
+        None,
+        "a dry run changes nothing"
+    );
+
+    let applied = reconcile(
+        &p.primary,
+        &p.dr,
+        &p.ledger,
+        &source_ref,
+        &rewrite,
+        true,
+        dr_core::time::now_millis,
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied.repaired, 3, "{:?}", applied.failed);
+    for device in [deleted, deactivated, detached] {
+        assert_eq!(
+            p.dr.certificate(&device.id).await.unwrap().unwrap().status,
+            CertificateStatus::Active
+        );
+        let policies = p.dr.certificate_policy_names(&device.id).await.unwrap();
+        assert_eq!(
+            policies.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+            [policy]
+        );
+    }
+    assert_eq!(
+        p.dr.certificate(&revoked.id).await.unwrap().unwrap().status,
+        CertificateStatus::Revoked,
+        "revoked in DR stays revoked though primary says ACTIVE"
+    );
+    assert!(
+        p.dr.certificate(&outage_registration.id)
+            .await
+            .unwrap()
+            .is_some(),
+        "extras are never deleted"
+    );
+    let again = reconcile(
+        &p.primary,
+        &p.dr,
+        &p.ledger,
+        &source_ref,
+        &rewrite,
+        false,
+        dr_core::time::now_millis,
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.counts.missing, again.counts.mismatched), (0, 0));
+
+    // Failback: the certificate registered in DR during the outage reaches primary.
+    let dr_ref = dr_core::replication::message::SourceRef {
+        account_id: p.topology.dr.account_id.clone(),
+        region: p.topology.dr.region.clone(),
+    };
+    let back = reconcile(
+        &p.dr,
+        &p.primary,
+        &NoLedger,
+        &dr_ref,
+        &rewrite.reversed(),
+        true,
+        dr_core::time::now_millis,
+    )
+    .await
+    .unwrap();
+    assert!(back.counts.missing >= 1, "{:?}", back.counts);
+    assert_eq!(
+        p.primary
+            .certificate(&outage_registration.id)
+            .await
+            .unwrap()
+            .map(|c| c.status),
+        Some(CertificateStatus::Active)
+    );
+    server.stop().await.unwrap();
+}
