@@ -4,7 +4,7 @@
 # left alone.
 set -euo pipefail
 # Also the Runtime API emulators and Lambda binaries the end-to-end test starts.
-pattern='sandbox/launcher.py .*--exit-with-parent|cargo-lambda lambda watch --only-lambda-apis|debug/cert-(capture|replicator)$'
+pattern='sandbox/launcher.py .*--exit-with-parent|cargo-lambda lambda watch --only-lambda-apis|debug/(cert-capture|cert-replicator|reconciler|snapshot-controller)$'
 for _ in $(seq 1 20); do
   if ! pgrep -f "$pattern" >/dev/null; then
     echo "sandbox check: no test sandbox, emulator or Lambda left running"

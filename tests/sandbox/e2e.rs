@@ -306,3 +306,41 @@ async fn both_lambda_binaries_replicate_a_certificate_through_the_runtime_api() 
         .unwrap_or_default();
     assert_eq!(in_flight, "1", "the poison message was not deleted");
 }
+
+#[tokio::test]
+async fn the_reconciler_binary_repairs_a_certificate_dr_lost() {
+    // Its own sandbox: the reconciler lists whole registries.
+    let log = std::env::temp_dir().join(format!("{}.log", unique("reconciler-e2e")));
+    let server = dr_sandbox::SandboxServer::start(&dr_sandbox::LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let p = Pipeline::on(server.endpoint()).await;
+    let reconciler = Function::start("reconciler", &lambda_env(&p)).await;
+
+    // Registered in primary while replication was down: DR never heard of it.
+    let device = Device::self_signed(&unique("lost-device"));
+    p.session
+        .iot(Side::Primary)
+        .register_certificate_without_ca()
+        .certificate_pem(&device.pem)
+        .status(SdkStatus::Active)
+        .send()
+        .await
+        .unwrap();
+
+    let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let result = reconciler.invoke(&scheduled).await;
+    assert_eq!(result["missing"], 1, "{result}");
+    assert_eq!(result["repaired"], 1, "{result}");
+    let in_dr =
+        p.dr.certificate(&device.id)
+            .await
+            .unwrap()
+            .expect("repaired into DR");
+    assert_eq!(in_dr.status, CertificateStatus::Active);
+
+    let again = reconciler.invoke(&scheduled).await;
+    assert_eq!(again["missing"], 0, "{again}");
+    drop(reconciler);
+    server.stop().await.unwrap();
+}

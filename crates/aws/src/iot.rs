@@ -5,12 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
 use aws_sdk_iot::Client;
 use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
+use dr_core::ratelimit::TokenBucket;
 use dr_core::reconcile::{InventoryEntry, InventorySource, PolicyDigest};
 use dr_core::replication::message::{PolicyRecord, ThingRecord};
 use dr_core::replication::ports::{CertificateView, PortError, Registration};
@@ -34,6 +35,8 @@ pub struct IotRegistry {
     /// CA certificates known to be registered here, with their PEMs: one fleet CA signs
     /// thousands of devices, and each new device would otherwise pay a DescribeCACertificate.
     known_cas: Mutex<HashMap<CertificateId, String>>,
+    /// Paces bulk listings (the reconciler's inventory) under the account's API quotas.
+    limiter: Option<Arc<TokenBucket>>,
 }
 
 impl IotRegistry {
@@ -46,6 +49,20 @@ impl IotRegistry {
             calls: AtomicU64::new(0),
             known_policies: Mutex::new(HashSet::new()),
             known_cas: Mutex::new(HashMap::new()),
+            limiter: None,
+        }
+    }
+
+    /// Pace inventory listings with `limiter` (e.g. 10 calls/s, ListCertificates' quota).
+    pub fn with_rate_limit(mut self, limiter: Arc<TokenBucket>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Wait for the rate limiter, if any.
+    async fn pace(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.take(tokio::time::sleep).await;
         }
     }
 
@@ -312,6 +329,7 @@ impl CertificateRegistry for IotRegistry {
         &self,
         id: &CertificateId,
     ) -> Result<BTreeSet<PolicyName>, PortError> {
+        self.pace().await;
         self.count();
         let policies: Vec<_> = self
             .client
@@ -595,17 +613,28 @@ impl InventorySource for IotRegistry {
     /// certificates (pages of 250), every thing's principals, every policy's targets.
     async fn inventory(&self) -> Result<Vec<InventoryEntry>, PortError> {
         let mut entries: BTreeMap<CertificateId, InventoryEntry> = BTreeMap::new();
-        self.count();
-        let certificates: Vec<_> = self
-            .client
-            .list_certificates()
-            .page_size(250)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| port_error("ListCertificates", e))?;
+        let mut certificates = Vec::new();
+        let mut marker = None;
+        loop {
+            self.pace().await;
+            self.count();
+            let page = self
+                .client
+                .list_certificates()
+                .page_size(250)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| port_error("ListCertificates", e))?;
+            certificates.extend(page.certificates().iter().cloned());
+            marker = page
+                .next_marker()
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
         for certificate in certificates {
             let Some(id) = certificate
                 .certificate_id()
@@ -625,6 +654,7 @@ impl InventorySource for IotRegistry {
             );
         }
 
+        self.pace().await;
         self.count();
         let things: Vec<_> = self
             .client
@@ -639,6 +669,7 @@ impl InventorySource for IotRegistry {
             let Some(name) = thing.thing_name().and_then(|n| n.parse::<ThingName>().ok()) else {
                 continue;
             };
+            self.pace().await;
             for id in self.thing_certificates(&name).await? {
                 if let Some(entry) = entries.get_mut(&id) {
                     entry.things.push(name.clone());
@@ -646,6 +677,7 @@ impl InventorySource for IotRegistry {
             }
         }
 
+        self.pace().await;
         self.count();
         let policies: Vec<_> = self
             .client
@@ -663,10 +695,12 @@ impl InventorySource for IotRegistry {
             else {
                 continue;
             };
+            self.pace().await;
             let Some(record) = self.policy(&name).await? else {
                 continue;
             };
             let digest = PolicyDigest::of(&record.document, &self.account, &self.region);
+            self.pace().await;
             self.count();
             let targets: Vec<String> = self
                 .client

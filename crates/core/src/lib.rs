@@ -8,12 +8,14 @@
 //! * [`topology`] — the typed two-account topology every binary is configured with.
 //! * [`certificate`] — certificate ids, PEMs and statuses.
 //! * [`replication`] — flow A: capture events, state messages, the idempotent DR apply.
+//! * [`ratelimit`] — a token bucket for bulk API use.
 //! * [`reconcile`] — flow B: the streaming diff of two certificate inventories.
 //! * [`snapshots`] — flow C: the level-triggered snapshot controller's decisions.
 //! * [`time`] — timestamps as the events carry them.
 
 pub mod certificate;
 pub mod ids;
+pub mod ratelimit;
 pub mod reconcile;
 pub mod replication;
 pub mod snapshots;

@@ -179,6 +179,23 @@ pub struct DatabaseConfig {
     pub max_age_hours: Option<u32>,
 }
 
+/// Flow B: how hard the reconciler may lean on the IoT APIs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Listing calls per second on each side (ListCertificates' quota is 10 TPS; the
+    /// replicator shares the account's budget).
+    pub max_calls_per_second: f64,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            max_calls_per_second: 10.0,
+        }
+    }
+}
+
 /// Present only when running against the local sandbox (moto server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,7 +205,7 @@ pub struct SandboxConfig {
 }
 
 /// The whole topology: both sides and the names of shared resources.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     /// The primary side.
@@ -207,6 +224,9 @@ pub struct Topology {
     /// Database snapshots.
     #[serde(default)]
     pub snapshots: SnapshotConfig,
+    /// Anti-entropy.
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
     /// The local sandbox, when not talking to real AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxConfig>,
@@ -349,6 +369,15 @@ impl Topology {
                 ));
             }
         }
+        // NaN is no rate either: only a finite positive number passes.
+        if !(self.reconcile.max_calls_per_second.is_finite()
+            && self.reconcile.max_calls_per_second > 0.0)
+        {
+            return Err(field_error(
+                "reconcile.max_calls_per_second",
+                "must be a positive number of calls per second".to_owned(),
+            ));
+        }
         if self.dns.record == self.dns.drill_record {
             return Err(field_error(
                 "dns.drill_record",
@@ -414,7 +443,15 @@ fn apply_override(table: &mut toml::Table, path: &str, value: String) -> Result<
             .as_table_mut()
             .ok_or_else(|| format!("`{key}` is a value in the config file, not a section"))?;
     }
-    current.insert(last.clone(), toml::Value::String(value));
+    // A value the file gives as a number or boolean is overridden as one.
+    let typed = match current.get(last.as_str()) {
+        Some(toml::Value::Integer(_)) => value.parse().ok().map(toml::Value::Integer),
+        Some(toml::Value::Float(_)) => value.parse().ok().map(toml::Value::Float),
+        Some(toml::Value::Boolean(_)) => value.parse().ok().map(toml::Value::Boolean),
+        _ => Some(toml::Value::String(value.clone())),
+    }
+    .ok_or_else(|| format!("{value:?} is not of the type the config file gives for `{last}`"))?;
+    current.insert(last.clone(), typed);
     Ok(())
 }
 
@@ -519,6 +556,28 @@ mod tests {
 
         let (field, _) = error_of(parse_with_env(SANDBOX, &[("DRCTL__PRIMARY__TYPO", "x")]));
         assert_eq!(field, "primary.typo");
+    }
+
+    #[test]
+    fn numeric_values_are_overridden_as_numbers_and_checked() {
+        let topology =
+            parse_with_env(SANDBOX, &[("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND", "25")]).unwrap();
+        assert_eq!(topology.reconcile.max_calls_per_second, 25.0);
+        let (field, _) = error_of(parse_with_env(
+            SANDBOX,
+            &[("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND", "0")],
+        ));
+        assert_eq!(field, "reconcile.max_calls_per_second");
+        let error = parse_with_env(
+            SANDBOX,
+            &[("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND", "fast")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND"),
+            "{error}"
+        );
     }
 
     #[test]

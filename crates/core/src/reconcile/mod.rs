@@ -443,4 +443,6 @@ mod tests {
 
 mod run;
 
-pub use run::{reconcile, Direction, InventorySource, NoLedger, ReconcileReport, REPORTED_DRIFTS};
+pub use run::{
+    reconcile, InventorySource, NoLedger, ReconcileError, ReconcileReport, REPORTED_DRIFTS,
+};

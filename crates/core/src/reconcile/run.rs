@@ -21,15 +21,6 @@ pub trait InventorySource {
     fn inventory(&self) -> impl Future<Output = Result<Vec<InventoryEntry>, PortError>> + Send;
 }
 
-/// Which way a pass runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Normal operation: DR follows primary.
-    PrimaryToDr,
-    /// Failback: primary catches up with what changed in DR during the outage.
-    DrToPrimary,
-}
-
 /// The ledger for a direction that keeps none (failback writes to primary, whose state
 /// is being rebuilt): every repair applies.
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,6 +49,18 @@ pub struct ReconcileReport {
     pub failed: Vec<(CertificateId, String)>,
 }
 
+/// Why a pass could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The source registry could not be listed — during an outage of primary, the signal
+    /// operators need ("primary unreachable"), distinct from drift.
+    #[error("cannot list the source registry: {0}")]
+    SourceUnreachable(#[source] PortError),
+    /// The target registry could not be listed.
+    #[error("cannot list the target registry: {0}")]
+    TargetUnreachable(#[source] PortError),
+}
+
 /// How many drifts a report keeps verbatim.
 pub const REPORTED_DRIFTS: usize = 20;
 
@@ -71,14 +74,20 @@ pub async fn reconcile<S, T, L>(
     rewrite: &ArnRewrite,
     apply_repairs: bool,
     now: impl Fn() -> EpochMillis,
-) -> Result<ReconcileReport, PortError>
+) -> Result<ReconcileReport, ReconcileError>
 where
     S: CertificateRegistry + InventorySource + Sync,
     T: CertificateRegistry + InventorySource + Sync,
     L: ApplyLedger + Sync,
 {
-    let source_inventory = source.inventory().await?;
-    let target_inventory = target.inventory().await?;
+    let source_inventory = source
+        .inventory()
+        .await
+        .map_err(ReconcileError::SourceUnreachable)?;
+    let target_inventory = target
+        .inventory()
+        .await
+        .map_err(ReconcileError::TargetUnreachable)?;
     let mut report = ReconcileReport::default();
     for drift in diff(source_inventory, target_inventory) {
         report.counts.add(&drift);

@@ -1,0 +1,82 @@
+//! A token bucket: keeps bulk listings (the reconciler's) under an API's rate quota, so they
+//! never starve the replicator's own calls of the account's shared budget.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Up to `burst` calls at once, refilled at `rate_per_second`.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate_per_second: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    ///
+    /// # Panics
+    /// If `rate_per_second` is not positive or `burst` is below one.
+    pub fn new(rate_per_second: f64, burst: f64) -> Self {
+        assert!(
+            rate_per_second > 0.0 && burst >= 1.0,
+            "a token bucket needs a positive rate and a burst of at least 1"
+        );
+        Self {
+            rate_per_second,
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Take a token at `now`, or say how long until one is there.
+    pub fn try_take(&self, now: Instant) -> Result<(), Duration> {
+        let mut state = self.state.lock().expect("not poisoned");
+        let (tokens, last) = *state;
+        let refilled = now
+            .saturating_duration_since(last)
+            .as_secs_f64()
+            .mul_add(self.rate_per_second, tokens)
+            .min(self.burst);
+        if refilled >= 1.0 {
+            *state = (refilled - 1.0, now);
+            Ok(())
+        } else {
+            *state = (refilled, now);
+            Err(Duration::from_secs_f64(
+                (1.0 - refilled) / self.rate_per_second,
+            ))
+        }
+    }
+
+    /// Wait for a token; `sleep` is the runtime's timer.
+    pub async fn take<F: std::future::Future<Output = ()>>(&self, sleep: impl Fn(Duration) -> F) {
+        while let Err(wait) = self.try_take(Instant::now()) {
+            sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_the_rate_holds() {
+        let bucket = TokenBucket::new(10.0, 3.0);
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(bucket.try_take(start).is_ok());
+        }
+        let wait = bucket.try_take(start).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "{wait:?}");
+        assert!(bucket.try_take(start + Duration::from_millis(100)).is_ok());
+        assert!(bucket.try_take(start + Duration::from_millis(100)).is_err());
+        // A long pause refills no more than the burst.
+        let later = start + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(bucket.try_take(later).is_ok());
+        }
+        assert!(bucket.try_take(later).is_err());
+    }
+}
