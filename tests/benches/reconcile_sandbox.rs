@@ -1,0 +1,197 @@
+//! Reconciling 2,000 certificates with 5% drift through the sandbox: wall time and API
+//! calls of a dry run and of the repair. A timed harness; `make bench` prints the table.
+//! No rate limit here (the sandbox has no quotas); in the cloud the reconciler paces its
+//! listings at `reconcile.max_calls_per_second`.
+
+use std::time::Instant;
+
+use aws_sdk_iot::types::CertificateStatus as SdkStatus;
+use dr_aws::iot::IotRegistry;
+use dr_aws::ledger::DynamoLedger;
+use dr_aws::AwsSession;
+use dr_core::reconcile::reconcile;
+use dr_core::replication::message::SourceRef;
+use dr_core::replication::ArnRewrite;
+use dr_core::{CertificatePem, Side, Topology};
+use dr_sandbox::{LauncherPaths, SandboxServer};
+
+const CERTIFICATES: usize = 2_000;
+const POLICY: &str = "fleet-wearable";
+
+#[tokio::main]
+async fn main() {
+    let log =
+        std::env::temp_dir().join(format!("drctl-bench-reconcile-{}.log", std::process::id()));
+    let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let topology = Topology::parse(
+        include_str!("../../config/sandbox.toml"),
+        "config/sandbox.toml",
+        [(
+            "DRCTL__SANDBOX__ENDPOINT".to_owned(),
+            server.endpoint().to_string(),
+        )],
+    )
+    .unwrap();
+    let session = AwsSession::connect(&topology, "bench").await;
+    dr_sandbox::provision(&session, &topology).await.unwrap();
+
+    // The same fleet on both sides, as replication left it.
+    let pems: Vec<String> = (0..CERTIFICATES)
+        .map(|i| {
+            rcgen::generate_simple_self_signed(vec![format!("r{i}.example.com")])
+                .unwrap()
+                .cert
+                .pem()
+        })
+        .collect();
+    for side in [Side::Primary, Side::Dr] {
+        let iot = session.iot(side);
+        let (account, region) = (&topology.side(side).account_id, &topology.side(side).region);
+        let document = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:{region}:{account}:client/*"}}]}}"#
+        );
+        iot.create_policy()
+            .policy_name(POLICY)
+            .policy_document(document)
+            .send()
+            .await
+            .unwrap();
+        for pem in &pems {
+            let arn = iot
+                .register_certificate_without_ca()
+                .certificate_pem(pem)
+                .status(SdkStatus::Active)
+                .send()
+                .await
+                .unwrap()
+                .certificate_arn()
+                .unwrap()
+                .to_owned();
+            iot.attach_policy()
+                .policy_name(POLICY)
+                .target(arn)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    // 5% drift in DR: a quarter each lost, deactivated, detached, and extra.
+    let dr = session.iot(Side::Dr);
+    let drifted = CERTIFICATES / 20;
+    for (i, pem) in pems.iter().take(drifted).enumerate() {
+        let id = CertificatePem::parse(pem).unwrap().id().to_string();
+        let arn = format!(
+            "arn:aws:iot:{}:{}:cert/{id}",
+            topology.dr.region, topology.dr.account_id
+        );
+        match i % 4 {
+            0 => {
+                dr.detach_policy()
+                    .policy_name(POLICY)
+                    .target(&arn)
+                    .send()
+                    .await
+                    .unwrap();
+                dr.update_certificate()
+                    .certificate_id(&id)
+                    .new_status(SdkStatus::Inactive)
+                    .send()
+                    .await
+                    .unwrap();
+                dr.delete_certificate()
+                    .certificate_id(&id)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            1 => {
+                dr.update_certificate()
+                    .certificate_id(&id)
+                    .new_status(SdkStatus::Inactive)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            2 => {
+                dr.detach_policy()
+                    .policy_name(POLICY)
+                    .target(&arn)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                let extra =
+                    rcgen::generate_simple_self_signed(vec![format!("extra{i}.example.com")])
+                        .unwrap()
+                        .cert
+                        .pem();
+                dr.register_certificate_without_ca()
+                    .certificate_pem(extra)
+                    .status(SdkStatus::Active)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    let registry = |side: Side| {
+        IotRegistry::new(
+            session.iot(side),
+            topology.side(side).account_id.clone(),
+            topology.side(side).region.clone(),
+        )
+    };
+    let ledger = DynamoLedger::new(
+        session.dynamodb(Side::Dr),
+        topology.replication.ledger_table.as_str(),
+    );
+    let rewrite = ArnRewrite::primary_to_dr(&topology);
+    let source = SourceRef {
+        account_id: topology.primary.account_id.clone(),
+        region: topology.primary.region.clone(),
+    };
+
+    let mut rows = Vec::new();
+    for apply in [false, true] {
+        let (primary, dr) = (registry(Side::Primary), registry(Side::Dr));
+        let started = Instant::now();
+        let report = reconcile(
+            &primary,
+            &dr,
+            &ledger,
+            &source,
+            &rewrite,
+            apply,
+            dr_core::time::now_millis,
+        )
+        .await
+        .unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        let c = report.counts;
+        rows.push(format!(
+            "| {} | {seconds:.2} s | {} / {} / {} / {} | {} | {} / {} | {} |",
+            if apply { "repair" } else { "dry run" },
+            c.missing,
+            c.mismatched,
+            c.conflicts,
+            c.extra,
+            report.repaired,
+            primary.calls(),
+            dr.calls(),
+            ledger.calls(),
+        ));
+    }
+    server.stop().await.unwrap();
+
+    println!("reconcile, {CERTIFICATES} certificates per side with 5% drift (sandbox, debug build, no rate limit)");
+    println!("| pass | wall time | missing / mismatched / conflicts / extra | repaired | IoT calls primary / DR | ledger calls (cumulative) |");
+    println!("|---|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+}
