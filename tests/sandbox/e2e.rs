@@ -344,3 +344,42 @@ async fn the_reconciler_binary_repairs_a_certificate_dr_lost() {
     drop(reconciler);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_snapshot_controller_binary_drives_a_snapshot_into_dr() {
+    let p = Pipeline::new().await;
+    let database = unique("fleetdb");
+    dr_sandbox::provision::snapshots::ensure_instance(&p.session, &p.topology, &database)
+        .await
+        .unwrap();
+    let mut env = lambda_env(&p);
+    // One database of its own: the config file's `fleetdb` entry is replaced.
+    let config = std::env::temp_dir().join(format!("{}.toml", unique("snapshot-config")));
+    let text = include_str!("../../config/sandbox.toml").replace(
+        "identifier = \"fleetdb\"",
+        &format!("identifier = \"{database}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+    env.retain(|(k, _)| k != "DRCTL_CONFIG");
+    env.push(("DRCTL_CONFIG".into(), config.display().to_string()));
+    let controller = Function::start("snapshot-controller", &env).await;
+
+    let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let mut last = Value::Null;
+    for _ in 0..5 {
+        last = controller.invoke(&scheduled).await;
+        if last["databases"][0]["newest_restorable"].is_string() {
+            break;
+        }
+    }
+    let database_report = &last["databases"][0];
+    assert_eq!(database_report["database"], database.as_str(), "{last}");
+    assert!(database_report["newest_restorable"].is_string(), "{last}");
+    assert!(
+        database_report["rpo_seconds"]
+            .as_i64()
+            .is_some_and(|s| s < 3600),
+        "{last}"
+    );
+    let _ = std::fs::remove_file(config);
+}

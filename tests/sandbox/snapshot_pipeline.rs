@@ -399,3 +399,30 @@ async fn an_aurora_cluster_travels_and_restores_the_same_way() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_kms_key_the_copying_account_cannot_use_is_named_with_the_fix() {
+    let f = Fixture::new().await;
+    let mut policy = f.policy.clone();
+    // A key DR cannot use (here: one that does not exist; on AWS also one whose policy
+    // leaves DR out). An unknown *alias* crashes moto 5.2.5, so the test names a key ARN.
+    let unusable = format!(
+        "arn:aws:kms:{}:{}:key/00000000-0000-4000-8000-000000000000",
+        f.topology.dr.region, f.topology.dr.account_id
+    );
+    policy.dr_kms_key = unusable.clone();
+    let mut failure = None;
+    for _ in 0..4 {
+        let report = tick(&f.store, &policy, now()).await.unwrap();
+        if let Some((_, error)) = report.failed.into_iter().next() {
+            failure = Some(error);
+            break;
+        }
+    }
+    let error = failure.expect("DR's copy fails on the unusable key");
+    assert!(
+        error.message.contains(&unusable) && error.message.contains("key policy"),
+        "{error}"
+    );
+    assert!(!error.retryable);
+}
