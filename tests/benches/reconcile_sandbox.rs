@@ -139,13 +139,7 @@ async fn main() {
         }
     }
 
-    let registry = |side: Side| {
-        IotRegistry::new(
-            session.iot(side),
-            topology.side(side).account_id.clone(),
-            topology.side(side).region.clone(),
-        )
-    };
+    let registry = |side: Side| IotRegistry::for_side(&session, &topology, side);
     let ledger = DynamoLedger::new(
         session.dynamodb(Side::Dr),
         topology.replication.ledger_table.as_str(),

@@ -240,16 +240,8 @@ async fn pipeline(session: &AwsSession, topology: &Topology) -> Pipeline {
         .unwrap()
         .to_owned();
     Pipeline {
-        primary: IotRegistry::new(
-            session.iot(Side::Primary),
-            topology.primary.account_id.clone(),
-            topology.primary.region.clone(),
-        ),
-        dr: IotRegistry::new(
-            session.iot(Side::Dr),
-            topology.dr.account_id.clone(),
-            topology.dr.region.clone(),
-        ),
+        primary: IotRegistry::for_side(&session, topology, Side::Primary),
+        dr: IotRegistry::for_side(&session, topology, Side::Dr),
         ledger: DynamoLedger::new(
             session.dynamodb(Side::Dr),
             topology.replication.ledger_table.as_str(),

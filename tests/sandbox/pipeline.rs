@@ -67,16 +67,8 @@ impl Pipeline {
         let queue_url = url(names::replication_queue_name(&topology)).await;
         let dlq_url = url(names::dead_letter_queue_name(&topology)).await;
         Self {
-            primary: IotRegistry::new(
-                session.iot(Side::Primary),
-                topology.primary.account_id.clone(),
-                topology.primary.region.clone(),
-            ),
-            dr: IotRegistry::new(
-                session.iot(Side::Dr),
-                topology.dr.account_id.clone(),
-                topology.dr.region.clone(),
-            ),
+            primary: IotRegistry::for_side(&session, &topology, Side::Primary),
+            dr: IotRegistry::for_side(&session, &topology, Side::Dr),
             ledger: DynamoLedger::new(
                 session.dynamodb(Side::Dr),
                 topology.replication.ledger_table.as_str(),

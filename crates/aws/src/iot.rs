@@ -53,6 +53,19 @@ impl IotRegistry {
         }
     }
 
+    /// The registry of one side of `topology`, through `session`.
+    pub fn for_side(
+        session: &crate::AwsSession,
+        topology: &dr_core::Topology,
+        side: dr_core::Side,
+    ) -> Self {
+        Self::new(
+            session.iot(side),
+            topology.side(side).account_id.clone(),
+            topology.side(side).region.clone(),
+        )
+    }
+
     /// Pace inventory listings with `limiter` (e.g. 10 calls/s, ListCertificates' quota).
     pub fn with_rate_limit(mut self, limiter: Arc<TokenBucket>) -> Self {
         self.limiter = Some(limiter);

@@ -25,11 +25,7 @@ async fn main() -> Result<(), Error> {
     let topology = runtime::topology_from_env().context("cert-capture configuration")?;
     let session = AwsSession::connect(&topology, "cert-capture").await;
     let deps = Deps {
-        primary: IotRegistry::new(
-            session.iot(Side::Primary),
-            topology.primary.account_id.clone(),
-            topology.primary.region.clone(),
-        ),
+        primary: IotRegistry::for_side(&session, &topology, Side::Primary),
         // The topic lives in DR's region: the client must be configured for it.
         bus: SnsBus::new(
             aws_sdk_sns_client(&session, &topology),

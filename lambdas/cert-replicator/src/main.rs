@@ -25,11 +25,7 @@ async fn main() -> Result<(), Error> {
     let topology = runtime::topology_from_env().context("cert-replicator configuration")?;
     let session = AwsSession::connect(&topology, "cert-replicator").await;
     let deps = Deps {
-        dr: IotRegistry::new(
-            session.iot(Side::Dr),
-            topology.dr.account_id.clone(),
-            topology.dr.region.clone(),
-        ),
+        dr: IotRegistry::for_side(&session, &topology, Side::Dr),
         ledger: DynamoLedger::new(
             session.dynamodb(Side::Dr),
             topology.replication.ledger_table.as_str(),

@@ -38,14 +38,8 @@ async fn main() -> Result<(), Error> {
             topology.reconcile.max_calls_per_second.max(1.0),
         ))
     };
-    let registry = |side: Side| {
-        IotRegistry::new(
-            session.iot(side),
-            topology.side(side).account_id.clone(),
-            topology.side(side).region.clone(),
-        )
-        .with_rate_limit(pace())
-    };
+    let registry =
+        |side: Side| IotRegistry::for_side(&session, &topology, side).with_rate_limit(pace());
     let deps = Deps {
         primary: registry(Side::Primary),
         dr: registry(Side::Dr),

@@ -36,13 +36,7 @@ enum DirectionArg {
 
 pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Result<()> {
     let session = AwsSession::connect(topology, "drctl").await;
-    let registry = |side: Side| {
-        IotRegistry::new(
-            session.iot(side),
-            topology.side(side).account_id.clone(),
-            topology.side(side).region.clone(),
-        )
-    };
+    let registry = |side: Side| IotRegistry::for_side(&session, topology, side);
     let (source_side, target_side) = match args.direction {
         DirectionArg::PrimaryToDr => (Side::Primary, Side::Dr),
         DirectionArg::DrToPrimary => (Side::Dr, Side::Primary),
