@@ -240,8 +240,8 @@ async fn pipeline(session: &AwsSession, topology: &Topology) -> Pipeline {
         .unwrap()
         .to_owned();
     Pipeline {
-        primary: IotRegistry::for_side(&session, topology, Side::Primary),
-        dr: IotRegistry::for_side(&session, topology, Side::Dr),
+        primary: IotRegistry::for_side(session, topology, Side::Primary),
+        dr: IotRegistry::for_side(session, topology, Side::Dr),
         ledger: DynamoLedger::new(
             session.dynamodb(Side::Dr),
             topology.replication.ledger_table.as_str(),
