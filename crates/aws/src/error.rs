@@ -72,6 +72,24 @@ where
     }
 }
 
+/// The outcome of an idempotent call: success, or the error code that means "already so"
+/// (a delete of something gone, a create of something there), both count as done.
+pub fn already_so<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    operation: &str,
+    already: &str,
+) -> Result<(), PortError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some(already) => Ok(()),
+        Err(e) => Err(port_error(operation, e)),
+    }
+}
+
 /// The HTTP status of a raw response.
 pub trait HttpStatus {
     /// The status code.

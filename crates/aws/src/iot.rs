@@ -17,7 +17,7 @@ use dr_core::replication::message::{PolicyRecord, ThingRecord};
 use dr_core::replication::ports::{CertificateView, PortError, Registration};
 use dr_core::replication::CertificateRegistry;
 
-use crate::error::{code, port_error};
+use crate::error::{already_so, code, port_error};
 
 /// AWS keeps at most five versions of a policy.
 const MAX_POLICY_VERSIONS: usize = 5;
@@ -95,17 +95,15 @@ impl IotRegistry {
 
     async fn create_thing_type(&self, thing_type: &str) -> Result<(), PortError> {
         self.count();
-        match self
-            .client
-            .create_thing_type()
-            .thing_type_name(thing_type)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(()),
-            Err(e) => Err(port_error("CreateThingType", e)),
-        }
+        already_so(
+            self.client
+                .create_thing_type()
+                .thing_type_name(thing_type)
+                .send()
+                .await,
+            "CreateThingType",
+            "ResourceAlreadyExistsException",
+        )
     }
 
     /// CreateThing; `Ok(false)` if a thing of that name exists with other settings.
@@ -312,17 +310,15 @@ impl CertificateRegistry for IotRegistry {
 
     async fn delete_certificate(&self, id: &CertificateId) -> Result<(), PortError> {
         self.count();
-        match self
-            .client
-            .delete_certificate()
-            .certificate_id(id.as_str())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(port_error("DeleteCertificate", e)),
-        }
+        already_so(
+            self.client
+                .delete_certificate()
+                .certificate_id(id.as_str())
+                .send()
+                .await,
+            "DeleteCertificate",
+            "ResourceNotFoundException",
+        )
     }
 
     async fn certificate_policies(
@@ -465,18 +461,16 @@ impl CertificateRegistry for IotRegistry {
 
     async fn detach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
         self.count();
-        match self
-            .client
-            .detach_policy()
-            .policy_name(name.as_str())
-            .target(self.certificate_arn(id))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(port_error("DetachPolicy", e)),
-        }
+        already_so(
+            self.client
+                .detach_policy()
+                .policy_name(name.as_str())
+                .target(self.certificate_arn(id))
+                .send()
+                .await,
+            "DetachPolicy",
+            "ResourceNotFoundException",
+        )
     }
 
     async fn thing(&self, name: &ThingName) -> Result<Option<ThingRecord>, PortError> {
@@ -528,17 +522,15 @@ impl CertificateRegistry for IotRegistry {
 
     async fn delete_thing(&self, name: &ThingName) -> Result<(), PortError> {
         self.count();
-        match self
-            .client
-            .delete_thing()
-            .thing_name(name.as_str())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(port_error("DeleteThing", e)),
-        }
+        already_so(
+            self.client
+                .delete_thing()
+                .thing_name(name.as_str())
+                .send()
+                .await,
+            "DeleteThing",
+            "ResourceNotFoundException",
+        )
     }
 
     async fn certificate_things(
@@ -595,18 +587,16 @@ impl CertificateRegistry for IotRegistry {
 
     async fn detach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
         self.count();
-        match self
-            .client
-            .detach_thing_principal()
-            .thing_name(name.as_str())
-            .principal(self.certificate_arn(id))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(port_error("DetachThingPrincipal", e)),
-        }
+        already_so(
+            self.client
+                .detach_thing_principal()
+                .thing_name(name.as_str())
+                .principal(self.certificate_arn(id))
+                .send()
+                .await,
+            "DetachThingPrincipal",
+            "ResourceNotFoundException",
+        )
     }
 }
 
