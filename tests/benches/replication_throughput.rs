@@ -246,15 +246,9 @@ async fn pipeline(session: &AwsSession, topology: &Topology) -> Pipeline {
             session.dynamodb(Side::Dr),
             topology.replication.ledger_table.as_str(),
         ),
-        bus: SnsBus::new(
-            aws_sdk_sns::Client::new(&session.config_in(Side::Primary, &topology.dr.region)),
-            names::replication_topic_arn(topology),
-        ),
+        bus: SnsBus::for_replication(session, topology),
         rewrite: ArnRewrite::primary_to_dr(topology),
-        source: SourceRef {
-            account_id: topology.primary.account_id.clone(),
-            region: topology.primary.region.clone(),
-        },
+        source: SourceRef::of(topology, Side::Primary),
         sqs,
         queue_url,
     }

@@ -73,10 +73,7 @@ impl Pipeline {
                 session.dynamodb(Side::Dr),
                 topology.replication.ledger_table.as_str(),
             ),
-            bus: SnsBus::new(
-                aws_sdk_sns::Client::new(&session.config_in(Side::Primary, &topology.dr.region)),
-                names::replication_topic_arn(&topology),
-            ),
+            bus: SnsBus::for_replication(&session, &topology),
             rewrite: ArnRewrite::primary_to_dr(&topology),
             sqs,
             queue_url,
@@ -87,10 +84,7 @@ impl Pipeline {
     }
 
     pub(crate) fn source(&self) -> SourceRef {
-        SourceRef {
-            account_id: self.topology.primary.account_id.clone(),
-            region: self.topology.primary.region.clone(),
-        }
+        SourceRef::of(&self.topology, Side::Primary)
     }
 
     /// Run the capture use case on one event, as the capture Lambda would.

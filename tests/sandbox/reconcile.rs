@@ -189,10 +189,7 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
     assert_eq!((again.counts.missing, again.counts.mismatched), (0, 0));
 
     // Failback: the certificate registered in DR during the outage reaches primary.
-    let dr_ref = dr_core::replication::message::SourceRef {
-        account_id: p.topology.dr.account_id.clone(),
-        region: p.topology.dr.region.clone(),
-    };
+    let dr_ref = dr_core::replication::message::SourceRef::of(&p.topology, Side::Dr);
     let back = reconcile(
         &p.dr,
         &p.primary,

@@ -7,14 +7,12 @@
 //! and publishes a new version; the ledger makes that copy harmless.
 
 use aws_sdk_sns::Client;
-
-/// The SNS client type, re-exported so Lambdas need no direct SDK dependency.
-pub use aws_sdk_sns::Client as SnsClient;
 use dr_core::replication::ports::{PortError, ReplicationBus};
 use dr_core::replication::ReplicationMessage;
 use sha2::{Digest, Sha256};
 
 use crate::error::port_error;
+use crate::{names, AwsSession};
 
 /// The replication topic.
 #[derive(Debug, Clone)]
@@ -24,6 +22,15 @@ pub struct SnsBus {
 }
 
 impl SnsBus {
+    /// The DR-owned replication topic, published to with primary's credentials: the client
+    /// is configured for the topic's region (DR's), not the caller's.
+    pub fn for_replication(session: &AwsSession, topology: &dr_core::Topology) -> Self {
+        Self::new(
+            Client::new(&session.config_in(dr_core::Side::Primary, &topology.dr.region)),
+            names::replication_topic_arn(topology),
+        )
+    }
+
     /// Publish to `topic_arn` with `client` (configured for the topic's region).
     pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
         Self {

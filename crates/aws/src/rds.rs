@@ -6,7 +6,7 @@
 //! Cross-region copies need no `PreSignedUrl` in commercial regions (RDS ignores it there);
 //! GovCloud requires one, which this store does not sign: a GovCloud deployment must add it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_rds::types::Tag;
@@ -240,9 +240,15 @@ fn gone(code: Option<&str>) -> bool {
 impl SnapshotStore for RdsSnapshotStore {
     async fn observe(&self, database: &str) -> Result<Vec<Snapshot>, PortError> {
         let mut observed = self.list(Location::Source, database).await?;
+        // A database's snapshots share its key: ask KMS once per key, not per snapshot.
+        let mut managed_keys: HashMap<String, bool> = HashMap::new();
         for snapshot in &mut observed {
             if let Some(key) = &snapshot.kms_key_id {
-                snapshot.aws_managed_key = self.aws_managed(key).await?;
+                if !managed_keys.contains_key(key) {
+                    let managed = self.aws_managed(key).await?;
+                    managed_keys.insert(key.clone(), managed);
+                }
+                snapshot.aws_managed_key = managed_keys[key];
             }
         }
         let mut regional = self.list(Location::Regional, database).await?;

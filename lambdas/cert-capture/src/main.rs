@@ -6,7 +6,7 @@
 
 use anyhow::Context;
 use dr_aws::iot::IotRegistry;
-use dr_aws::{bus::SnsBus, names, runtime, AwsSession};
+use dr_aws::{bus::SnsBus, runtime, AwsSession};
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::service::capture_and_publish;
 use dr_core::Side;
@@ -26,27 +26,13 @@ async fn main() -> Result<(), Error> {
     let session = AwsSession::connect(&topology, "cert-capture").await;
     let deps = Deps {
         primary: IotRegistry::for_side(&session, &topology, Side::Primary),
-        // The topic lives in DR's region: the client must be configured for it.
-        bus: SnsBus::new(
-            aws_sdk_sns_client(&session, &topology),
-            names::replication_topic_arn(&topology),
-        ),
-        source: SourceRef {
-            account_id: topology.primary.account_id.clone(),
-            region: topology.primary.region.clone(),
-        },
+        bus: SnsBus::for_replication(&session, &topology),
+        source: SourceRef::of(&topology, Side::Primary),
     };
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &deps)
     }))
     .await
-}
-
-fn aws_sdk_sns_client(
-    session: &AwsSession,
-    topology: &dr_core::Topology,
-) -> dr_aws::bus::SnsClient {
-    dr_aws::bus::SnsClient::new(&session.config_in(Side::Primary, &topology.dr.region))
 }
 
 async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {

@@ -48,10 +48,7 @@ async fn main() -> Result<(), Error> {
             topology.replication.ledger_table.as_str(),
         ),
         rewrite: ArnRewrite::primary_to_dr(&topology),
-        source: SourceRef {
-            account_id: topology.primary.account_id.clone(),
-            region: topology.primary.region.clone(),
-        },
+        source: SourceRef::of(&topology, Side::Primary),
     };
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &deps)

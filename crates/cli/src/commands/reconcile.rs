@@ -42,10 +42,7 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
         DirectionArg::DrToPrimary => (Side::Dr, Side::Primary),
     };
     let (source, target) = (registry(source_side), registry(target_side));
-    let source_ref = SourceRef {
-        account_id: topology.side(source_side).account_id.clone(),
-        region: topology.side(source_side).region.clone(),
-    };
+    let source_ref = SourceRef::of(topology, source_side);
     let now = dr_core::time::now_millis;
     let report = match args.direction {
         DirectionArg::PrimaryToDr => {

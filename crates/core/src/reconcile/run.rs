@@ -125,26 +125,10 @@ where
 mod tests {
     use super::*;
     use crate::certificate::{CertificatePem, CertificateStatus};
-    use crate::replication::fake::{FakeLedger, FakeRegistry};
+    use crate::replication::fake::{rewrite, source_ref, FakeLedger, FakeRegistry};
 
     fn pem() -> CertificatePem {
         CertificatePem::parse(&crate::certificate::tests::generated_pem()).unwrap()
-    }
-
-    fn source_ref() -> SourceRef {
-        SourceRef {
-            account_id: "111111111111".parse().unwrap(),
-            region: "us-east-1".parse().unwrap(),
-        }
-    }
-
-    fn rewrite() -> ArnRewrite {
-        ArnRewrite::new(
-            "111111111111".parse().unwrap(),
-            "us-east-1".parse().unwrap(),
-            "222222222222".parse().unwrap(),
-            "us-west-2".parse().unwrap(),
-        )
     }
 
     #[test]

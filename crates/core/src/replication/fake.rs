@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{PolicyName, ThingName};
-use crate::replication::message::{PolicyRecord, ThingRecord};
+use crate::replication::arn::ArnRewrite;
+use crate::replication::message::{PolicyRecord, SourceRef, ThingRecord};
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, CertificateView, LedgerEntry, PortError, Recorded,
     Registration,
@@ -314,4 +315,22 @@ impl crate::reconcile::InventorySource for FakeRegistry {
             })
             .collect())
     }
+}
+
+/// Primary as the tests' message source.
+pub(crate) fn source_ref() -> SourceRef {
+    SourceRef {
+        account_id: "111111111111".parse().expect("valid"),
+        region: "us-east-1".parse().expect("valid"),
+    }
+}
+
+/// The tests' primary → DR mapping.
+pub(crate) fn rewrite() -> ArnRewrite {
+    ArnRewrite::new(
+        "111111111111".parse().expect("valid"),
+        "us-east-1".parse().expect("valid"),
+        "222222222222".parse().expect("valid"),
+        "us-west-2".parse().expect("valid"),
+    )
 }

@@ -60,6 +60,16 @@ pub struct SourceRef {
     pub region: Region,
 }
 
+impl SourceRef {
+    /// One side of the topology as a message source.
+    pub fn of(topology: &crate::Topology, side: crate::Side) -> Self {
+        Self {
+            account_id: topology.side(side).account_id.clone(),
+            region: topology.side(side).region.clone(),
+        }
+    }
+}
+
 /// The resource a message is about, and its state in primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

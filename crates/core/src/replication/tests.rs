@@ -7,11 +7,11 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
-use super::fake::{FakeLedger, FakeRegistry, World};
+use super::fake::{rewrite, source_ref as source, FakeLedger, FakeRegistry, World};
 use super::*;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{PolicyName, ThingName};
-use crate::replication::message::{PolicyRecord, SourceRef, ThingRecord};
+use crate::replication::message::{PolicyRecord, ThingRecord};
 use crate::replication::ports::CertificateRegistry;
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
@@ -28,22 +28,6 @@ fn pems() -> &'static [String] {
             })
             .collect()
     })
-}
-
-fn source() -> SourceRef {
-    SourceRef {
-        account_id: "111111111111".parse().unwrap(),
-        region: "us-east-1".parse().unwrap(),
-    }
-}
-
-fn rewrite() -> ArnRewrite {
-    ArnRewrite::new(
-        "111111111111".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-        "222222222222".parse().unwrap(),
-        "us-west-2".parse().unwrap(),
-    )
 }
 
 fn policy_name() -> PolicyName {
