@@ -11,7 +11,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
 * exits cleanly on SIGTERM/SIGINT;
 * applies narrow patches to moto (below), each making it behave as AWS does: the DR account
   can copy an RDS snapshot the primary account shared with it; IoT certificate ids are
-  SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with.
+  SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with;
+  ListCertificates pages.
 """
 
 from __future__ import annotations
@@ -77,6 +78,39 @@ def patch_iot_describe_certificate_ca_id() -> None:
     iot_models.FakeCertificate.to_description_dict = to_description_dict
 
 
+def patch_iot_list_certificates_pagination() -> None:
+    """Page ListCertificates by `pageSize` and `marker`, as AWS does.
+
+    moto 5.2.5 ignores both and returns every certificate at once, so a reconciler that
+    checkpoints between pages could never be tested. Pages follow creation order (AWS's
+    default order); the marker names the last certificate of the previous page by creation
+    time and id, so deleting a certificate mid-listing skips nothing. Without `pageSize`
+    the whole list comes back, as before.
+    """
+    from moto.core.responses import ActionResult
+    from moto.iot import responses as iot_responses
+
+    def list_certificates(self):  # type: ignore[no-untyped-def]
+        page_size = self._get_int_param("pageSize")
+        marker = self._get_param("marker")
+        ordered = sorted(
+            self.iot_backend.list_certificates(),
+            key=lambda c: (c.creation_date.isoformat(), c.certificate_id),
+        )
+        if marker:
+            after = tuple(marker.split("|", 1))
+            ordered = [
+                c for c in ordered if (c.creation_date.isoformat(), c.certificate_id) > after
+            ]
+        result = {"certificates": [c.to_dict() for c in ordered[:page_size]]}
+        if page_size and len(ordered) > page_size:
+            last = ordered[page_size - 1]
+            result["nextMarker"] = f"{last.creation_date.isoformat()}|{last.certificate_id}"
+        return ActionResult(result)
+
+    iot_responses.IoTResponse.list_certificates = list_certificates
+
+
 def use_real_certificate_ids() -> None:
     """Make moto derive IoT certificate ids as AWS does: SHA-256 of the certificate's DER.
 
@@ -108,6 +142,7 @@ def main() -> int:
     patch_rds_cross_account_snapshot_lookup()
     use_real_certificate_ids()
     patch_iot_describe_certificate_ca_id()
+    patch_iot_list_certificates_pagination()
 
     from moto.server import ThreadedMotoServer
 

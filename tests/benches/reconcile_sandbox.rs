@@ -9,7 +9,7 @@ use aws_sdk_iot::types::CertificateStatus as SdkStatus;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
 use dr_aws::AwsSession;
-use dr_core::reconcile::reconcile;
+use dr_core::reconcile::{Reconciler, MAX_PAGE_SIZE};
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::ArnRewrite;
 use dr_core::{CertificatePem, Side, Topology};
@@ -154,15 +154,16 @@ async fn main() {
     for apply in [false, true] {
         let (primary, dr) = (registry(Side::Primary), registry(Side::Dr));
         let started = Instant::now();
-        let report = reconcile(
-            &primary,
-            &dr,
-            &ledger,
-            &source,
-            &rewrite,
-            apply,
-            dr_core::time::now_millis,
-        )
+        let report = Reconciler {
+            source: &primary,
+            target: &dr,
+            ledger: &ledger,
+            source_ref: source.clone(),
+            rewrite: rewrite.clone(),
+            apply_repairs: apply,
+            page_size: MAX_PAGE_SIZE,
+        }
+        .run_to_end(dr_core::time::now_millis)
         .await
         .unwrap();
         let seconds = started.elapsed().as_secs_f64();

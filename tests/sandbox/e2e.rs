@@ -308,36 +308,72 @@ async fn both_lambda_binaries_replicate_a_certificate_through_the_runtime_api() 
 }
 
 #[tokio::test]
-async fn the_reconciler_binary_repairs_a_certificate_dr_lost() {
+async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_checkpoint() {
     // Its own sandbox: the reconciler lists whole registries.
     let log = std::env::temp_dir().join(format!("{}.log", unique("reconciler-e2e")));
     let server = dr_sandbox::SandboxServer::start(&dr_sandbox::LauncherPaths::from_build(), &log)
         .await
         .unwrap();
     let p = Pipeline::on(server.endpoint()).await;
-    let reconciler = Function::start("reconciler", &lambda_env(&p)).await;
+    // A "fleet too large for one invocation": pages of 2, one page per invocation.
+    let mut env = lambda_env(&p);
+    env.push(("DRCTL__RECONCILE__PAGE_SIZE".into(), "2".into()));
+    env.push((
+        "DRCTL__RECONCILE__MAX_PAGES_PER_INVOCATION".into(),
+        "1".into(),
+    ));
+    let reconciler = Function::start("reconciler", &env).await;
 
-    // Registered in primary while replication was down: DR never heard of it.
-    let device = Device::self_signed(&unique("lost-device"));
-    p.session
-        .iot(Side::Primary)
-        .register_certificate_without_ca()
-        .certificate_pem(&device.pem)
-        .status(SdkStatus::Active)
-        .send()
-        .await
-        .unwrap();
+    // Registered in primary while replication was down: DR never heard of them.
+    let devices: Vec<Device> = (0..3)
+        .map(|i| Device::self_signed(&unique(&format!("lost-device-{i}"))))
+        .collect();
+    for device in &devices {
+        p.session
+            .iot(Side::Primary)
+            .register_certificate_without_ca()
+            .certificate_pem(&device.pem)
+            .status(SdkStatus::Active)
+            .send()
+            .await
+            .unwrap();
+    }
 
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
-    let result = reconciler.invoke(&scheduled).await;
-    assert_eq!(result["missing"], 1, "{result}");
-    assert_eq!(result["repaired"], 1, "{result}");
-    let in_dr =
-        p.dr.certificate(&device.id)
-            .await
-            .unwrap()
-            .expect("repaired into DR");
-    assert_eq!(in_dr.status, CertificateStatus::Active);
+    let first = reconciler.invoke(&scheduled).await;
+    assert_eq!(
+        (
+            first["repaired"].as_u64(),
+            first["pass_completed"].as_bool()
+        ),
+        (Some(2), Some(false)),
+        "{first}"
+    );
+    let second = reconciler.invoke(&scheduled).await;
+    assert_eq!(
+        second["repaired"], 1,
+        "the second invocation continues where the first stopped: {second}"
+    );
+    // Then the extras phase over DR's 3 certificates (2 pages) completes the pass.
+    let third = reconciler.invoke(&scheduled).await;
+    let fourth = reconciler.invoke(&scheduled).await;
+    assert_eq!(
+        (
+            third["pass_completed"].as_bool(),
+            fourth["pass_completed"].as_bool()
+        ),
+        (Some(false), Some(true)),
+        "{third} {fourth}"
+    );
+    assert_eq!(fourth["cursor"]["phase"], "source", "{fourth}");
+    for device in &devices {
+        let in_dr =
+            p.dr.certificate(&device.id)
+                .await
+                .unwrap()
+                .expect("repaired into DR");
+        assert_eq!(in_dr.status, CertificateStatus::Active);
+    }
 
     let again = reconciler.invoke(&scheduled).await;
     assert_eq!(again["missing"], 0, "{again}");

@@ -1,9 +1,33 @@
 //! The reconciler against a sandbox of its own (it lists whole registries, so other tests'
 //! certificates must not be in them): injected drift is found, a dry run changes nothing,
 //! a repair fixes exactly the drift, revoked wins, and failback copies DR-only certificates.
+//! Pages of two certificates, so every pass crosses page boundaries; the repair walks one
+//! page per run from a DynamoDB checkpoint, as the Lambda does when a fleet outgrows one
+//! invocation.
+
+/// Small pages: six certificates per side span several.
+const PAGE_SIZE: u32 = 2;
+
+fn forward(
+    p: &Pipeline,
+    apply_repairs: bool,
+) -> Reconciler<'_, IotRegistry, IotRegistry, DynamoLedger> {
+    Reconciler {
+        source: &p.primary,
+        target: &p.dr,
+        ledger: &p.ledger,
+        source_ref: p.source(),
+        rewrite: ArnRewrite::primary_to_dr(&p.topology),
+        apply_repairs,
+        page_size: PAGE_SIZE,
+    }
+}
 
 use aws_sdk_iot::types::CertificateStatus as SdkStatus;
-use dr_core::reconcile::{reconcile, NoLedger};
+use dr_aws::checkpoint::DynamoCheckpoint;
+use dr_aws::iot::IotRegistry;
+use dr_aws::ledger::DynamoLedger;
+use dr_core::reconcile::{CheckpointStore, NoLedger, Reconciler};
 use dr_core::replication::{ArnRewrite, CertificateRegistry};
 use dr_core::{CertificateStatus, Side};
 use dr_sandbox::{LauncherPaths, SandboxServer};
@@ -114,19 +138,10 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
         .await
         .unwrap();
 
-    let rewrite = ArnRewrite::primary_to_dr(&p.topology);
-    let source_ref = p.source();
-    let dry = reconcile(
-        &p.primary,
-        &p.dr,
-        &p.ledger,
-        &source_ref,
-        &rewrite,
-        false,
-        dr_core::time::now_millis,
-    )
-    .await
-    .unwrap();
+    let dry = forward(&p, false)
+        .run_to_end(dr_core::time::now_millis)
+        .await
+        .unwrap();
     let c = dry.counts;
     assert_eq!(
         (c.missing, c.mismatched, c.conflicts, c.extra),
@@ -140,18 +155,70 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
         "a dry run changes nothing"
     );
 
-    let applied = reconcile(
-        &p.primary,
-        &p.dr,
-        &p.ledger,
-        &source_ref,
-        &rewrite,
-        true,
-        dr_core::time::now_millis,
-    )
-    .await
-    .unwrap();
-    assert_eq!(applied.repaired, 3, "{:?}", applied.failed);
+    // The repair: one page per run, continuing from the checkpoint, as invocations would.
+    let checkpoint = DynamoCheckpoint::new(
+        p.session.dynamodb(Side::Dr),
+        p.topology.replication.ledger_table.as_str(),
+        "primary-to-dr",
+    );
+    let repair = forward(&p, true);
+    let mut runs = 0;
+    let (mut repaired, mut failed) = (0, Vec::new());
+    let totals = loop {
+        runs += 1;
+        assert!(runs <= 12, "the pass never completed");
+        let run = repair
+            .run(
+                &checkpoint,
+                |pages| pages < 1,
+                |_| {},
+                dr_core::time::now_millis,
+            )
+            .await
+            .unwrap();
+        repaired += run.repaired;
+        failed.extend(run.failed);
+        if let Some((_, totals)) = run.completed {
+            break totals;
+        }
+    };
+    assert_eq!(repaired, 3, "{failed:?}");
+    // 5 primary certificates in pages of 2 → 3 pages; 6 in DR → 3 pages.
+    assert_eq!(
+        (runs, totals.pages, totals.checked),
+        (6, 6, 11),
+        "{totals:?}"
+    );
+    assert_eq!(
+        (
+            totals.drift.missing,
+            totals.drift.mismatched,
+            totals.drift.conflicts,
+            totals.drift.extra
+        ),
+        (1, 2, 1, 1)
+    );
+
+    // A reconciler that read the checkpoint before another saved must stop, not walk on.
+    let stale = DynamoCheckpoint::new(
+        p.session.dynamodb(Side::Dr),
+        p.topology.replication.ledger_table.as_str(),
+        "primary-to-dr",
+    );
+    let seen = stale.load().await.unwrap().unwrap();
+    repair
+        .run(
+            &checkpoint,
+            |pages| pages < 1,
+            |_| {},
+            dr_core::time::now_millis,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !stale.save(&seen.cursor, seen.version).await.unwrap(),
+        "the stale save must be refused"
+    );
     for device in [deleted, deactivated, detached] {
         assert_eq!(
             p.dr.certificate(&device.id).await.unwrap().unwrap().status,
@@ -175,30 +242,24 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
             .is_some(),
         "extras are never deleted"
     );
-    let again = reconcile(
-        &p.primary,
-        &p.dr,
-        &p.ledger,
-        &source_ref,
-        &rewrite,
-        false,
-        dr_core::time::now_millis,
-    )
-    .await
-    .unwrap();
+    let again = forward(&p, false)
+        .run_to_end(dr_core::time::now_millis)
+        .await
+        .unwrap();
     assert_eq!((again.counts.missing, again.counts.mismatched), (0, 0));
 
     // Failback: the certificate registered in DR during the outage reaches primary.
     let dr_ref = dr_core::replication::message::SourceRef::of(&p.topology, Side::Dr);
-    let back = reconcile(
-        &p.dr,
-        &p.primary,
-        &NoLedger,
-        &dr_ref,
-        &rewrite.reversed(),
-        true,
-        dr_core::time::now_millis,
-    )
+    let back = Reconciler {
+        source: &p.dr,
+        target: &p.primary,
+        ledger: &NoLedger,
+        source_ref: dr_ref,
+        rewrite: ArnRewrite::primary_to_dr(&p.topology).reversed(),
+        apply_repairs: true,
+        page_size: PAGE_SIZE,
+    }
+    .run_to_end(dr_core::time::now_millis)
     .await
     .unwrap();
     assert!(back.counts.missing >= 1, "{:?}", back.counts);

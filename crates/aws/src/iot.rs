@@ -12,7 +12,7 @@ use aws_sdk_iot::Client;
 use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
 use dr_core::ratelimit::TokenBucket;
-use dr_core::reconcile::{InventoryEntry, InventorySource, PolicyDigest};
+use dr_core::reconcile::{CertificateLister, CertificatePage, MAX_PAGE_SIZE};
 use dr_core::replication::message::{PolicyRecord, ThingRecord};
 use dr_core::replication::ports::{CertificateView, PortError, Registration};
 use dr_core::replication::CertificateRegistry;
@@ -35,7 +35,7 @@ pub struct IotRegistry {
     /// CA certificates known to be registered here, with their PEMs: one fleet CA signs
     /// thousands of devices, and each new device would otherwise pay a DescribeCACertificate.
     known_cas: Mutex<HashMap<CertificateId, String>>,
-    /// Paces bulk listings (the reconciler's inventory) under the account's API quotas.
+    /// Paces every call under the account's API quotas (the reconciler's registries).
     limiter: Option<Arc<TokenBucket>>,
 }
 
@@ -66,17 +66,11 @@ impl IotRegistry {
         )
     }
 
-    /// Pace inventory listings with `limiter` (e.g. 10 calls/s, ListCertificates' quota).
+    /// Pace every call with `limiter` (the reconciler: it must leave the account's IoT
+    /// quotas to the replicator and to devices' just-in-time registrations).
     pub fn with_rate_limit(mut self, limiter: Arc<TokenBucket>) -> Self {
         self.limiter = Some(limiter);
         self
-    }
-
-    /// Wait for the rate limiter, if any.
-    async fn pace(&self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.take(tokio::time::sleep).await;
-        }
     }
 
     /// How many API calls this registry has made.
@@ -89,12 +83,16 @@ impl IotRegistry {
         format!("arn:aws:iot:{}:{}:cert/{id}", self.region, self.account)
     }
 
-    fn count(&self) {
+    /// Before every API call: wait for the rate limiter, if any, and count the call.
+    async fn call(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.take(tokio::time::sleep).await;
+        }
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
     async fn create_thing_type(&self, thing_type: &str) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         already_so(
             self.client
                 .create_thing_type()
@@ -111,7 +109,7 @@ impl IotRegistry {
         if let Some(thing_type) = &thing.thing_type {
             self.create_thing_type(thing_type).await?;
         }
-        self.count();
+        self.call().await;
         let result = self
             .client
             .create_thing()
@@ -128,7 +126,7 @@ impl IotRegistry {
     }
 
     async fn policy_versions_make_room(&self, name: &PolicyName) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         let versions = self
             .client
             .list_policy_versions()
@@ -146,7 +144,7 @@ impl IotRegistry {
         }
         old.sort_by_key(|v| v.create_date().map(|d| d.as_nanos()).unwrap_or_default());
         if let Some(oldest) = old.first().and_then(|v| v.version_id()) {
-            self.count();
+            self.call().await;
             self.client
                 .delete_policy_version()
                 .policy_name(name.as_str())
@@ -180,7 +178,7 @@ fn domain_status(status: Option<&SdkStatus>) -> Result<CertificateStatus, PortEr
 
 impl CertificateRegistry for IotRegistry {
     async fn certificate(&self, id: &CertificateId) -> Result<Option<CertificateView>, PortError> {
-        self.count();
+        self.call().await;
         let output = match self
             .client
             .describe_certificate()
@@ -212,7 +210,7 @@ impl CertificateRegistry for IotRegistry {
         if let Some(pem) = self.known_cas.lock().expect("not poisoned").get(ca_id) {
             return Ok(Some(pem.clone()));
         }
-        self.count();
+        self.call().await;
         match self
             .client
             .describe_ca_certificate()
@@ -244,7 +242,7 @@ impl CertificateRegistry for IotRegistry {
         ca_pem: Option<&str>,
         status: CertificateStatus,
     ) -> Result<Registration, PortError> {
-        self.count();
+        self.call().await;
         let (operation, result) = match ca_pem {
             Some(ca_pem) => (
                 "RegisterCertificate",
@@ -297,7 +295,7 @@ impl CertificateRegistry for IotRegistry {
         id: &CertificateId,
         status: CertificateStatus,
     ) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         self.client
             .update_certificate()
             .certificate_id(id.as_str())
@@ -309,7 +307,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn delete_certificate(&self, id: &CertificateId) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         already_so(
             self.client
                 .delete_certificate()
@@ -338,8 +336,7 @@ impl CertificateRegistry for IotRegistry {
         &self,
         id: &CertificateId,
     ) -> Result<BTreeSet<PolicyName>, PortError> {
-        self.pace().await;
-        self.count();
+        self.call().await;
         let policies: Vec<_> = self
             .client
             .list_attached_policies()
@@ -358,7 +355,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn policy(&self, name: &PolicyName) -> Result<Option<PolicyRecord>, PortError> {
-        self.count();
+        self.call().await;
         match self
             .client
             .get_policy()
@@ -384,7 +381,7 @@ impl CertificateRegistry for IotRegistry {
         {
             return Ok(());
         }
-        self.count();
+        self.call().await;
         let result = self
             .client
             .create_policy()
@@ -417,7 +414,7 @@ impl CertificateRegistry for IotRegistry {
             Some(current) if same_json(&current.document, &policy.document) => Ok(()),
             Some(_) => {
                 self.policy_versions_make_room(&policy.policy_name).await?;
-                self.count();
+                self.call().await;
                 self.client
                     .create_policy_version()
                     .policy_name(policy.policy_name.as_str())
@@ -432,7 +429,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn attach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         match self
             .client
             .attach_policy()
@@ -460,7 +457,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn detach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         already_so(
             self.client
                 .detach_policy()
@@ -474,7 +471,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn thing(&self, name: &ThingName) -> Result<Option<ThingRecord>, PortError> {
-        self.count();
+        self.call().await;
         match self
             .client
             .describe_thing()
@@ -503,7 +500,7 @@ impl CertificateRegistry for IotRegistry {
         if self.create_thing(thing).await? {
             return Ok(());
         }
-        self.count();
+        self.call().await;
         let mut update = self
             .client
             .update_thing()
@@ -521,7 +518,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn delete_thing(&self, name: &ThingName) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         already_so(
             self.client
                 .delete_thing()
@@ -537,7 +534,7 @@ impl CertificateRegistry for IotRegistry {
         &self,
         id: &CertificateId,
     ) -> Result<BTreeSet<ThingName>, PortError> {
-        self.count();
+        self.call().await;
         let things: Vec<String> = self
             .client
             .list_principal_things()
@@ -552,7 +549,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn thing_certificates(&self, name: &ThingName) -> Result<Vec<CertificateId>, PortError> {
-        self.count();
+        self.call().await;
         let principals: Vec<String> = match self
             .client
             .list_thing_principals()
@@ -574,7 +571,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn attach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         self.client
             .attach_thing_principal()
             .thing_name(name.as_str())
@@ -586,7 +583,7 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn detach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
-        self.count();
+        self.call().await;
         already_so(
             self.client
                 .detach_thing_principal()
@@ -611,124 +608,37 @@ fn same_json(a: &str, b: &str) -> bool {
     }
 }
 
-impl InventorySource for IotRegistry {
-    /// The whole registry in a few paged listings rather than calls per certificate: all
-    /// certificates (pages of 250), every thing's principals, every policy's targets.
-    async fn inventory(&self) -> Result<Vec<InventoryEntry>, PortError> {
-        let mut entries: BTreeMap<CertificateId, InventoryEntry> = BTreeMap::new();
-        let mut certificates = Vec::new();
-        let mut marker = None;
-        loop {
-            self.pace().await;
-            self.count();
-            let page = self
-                .client
-                .list_certificates()
-                .page_size(250)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| port_error("ListCertificates", e))?;
-            certificates.extend(page.certificates().iter().cloned());
-            marker = page
-                .next_marker()
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned);
-            if marker.is_none() {
-                break;
-            }
-        }
-        for certificate in certificates {
+impl CertificateLister for IotRegistry {
+    async fn certificate_page(
+        &self,
+        marker: Option<&str>,
+        page_size: u32,
+    ) -> Result<CertificatePage, PortError> {
+        self.call().await;
+        let page = self
+            .client
+            .list_certificates()
+            .page_size(page_size.clamp(1, MAX_PAGE_SIZE) as i32)
+            .set_marker(marker.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| port_error("ListCertificates", e))?;
+        let mut certificates = Vec::with_capacity(page.certificates().len());
+        for certificate in page.certificates() {
             let Some(id) = certificate
                 .certificate_id()
                 .and_then(|id| id.parse::<CertificateId>().ok())
             else {
                 continue;
             };
-            let status = domain_status(certificate.status())?;
-            entries.insert(
-                id.clone(),
-                InventoryEntry {
-                    certificate_id: id,
-                    status,
-                    things: Vec::new(),
-                    policies: Vec::new(),
-                },
-            );
+            certificates.push((id, domain_status(certificate.status())?));
         }
-
-        self.pace().await;
-        self.count();
-        let things: Vec<_> = self
-            .client
-            .list_things()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| port_error("ListThings", e))?;
-        for thing in things {
-            let Some(name) = thing.thing_name().and_then(|n| n.parse::<ThingName>().ok()) else {
-                continue;
-            };
-            self.pace().await;
-            for id in self.thing_certificates(&name).await? {
-                if let Some(entry) = entries.get_mut(&id) {
-                    entry.things.push(name.clone());
-                }
-            }
-        }
-
-        self.pace().await;
-        self.count();
-        let policies: Vec<_> = self
-            .client
-            .list_policies()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| port_error("ListPolicies", e))?;
-        for policy in policies {
-            let Some(name) = policy
-                .policy_name()
-                .and_then(|n| n.parse::<PolicyName>().ok())
-            else {
-                continue;
-            };
-            self.pace().await;
-            let Some(record) = self.policy(&name).await? else {
-                continue;
-            };
-            let digest = PolicyDigest::of(&record.document, &self.account, &self.region);
-            self.pace().await;
-            self.count();
-            let targets: Vec<String> = self
-                .client
-                .list_targets_for_policy()
-                .policy_name(name.as_str())
-                .page_size(250)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| port_error("ListTargetsForPolicy", e))?;
-            for id in targets.iter().filter_map(|t| CertificateId::from_arn(t)) {
-                if let Some(entry) = entries.get_mut(&id) {
-                    entry.policies.push((name.clone(), digest));
-                }
-            }
-        }
-        Ok(entries
-            .into_values()
-            .map(|mut entry| {
-                entry.things.sort();
-                entry.policies.sort();
-                entry
-            })
-            .collect())
+        Ok(CertificatePage {
+            certificates,
+            next_marker: page
+                .next_marker()
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+        })
     }
 }

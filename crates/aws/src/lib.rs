@@ -13,6 +13,7 @@
 //! * [`error`] — SDK errors mapped to retryable or not.
 
 pub mod bus;
+pub mod checkpoint;
 pub mod error;
 pub mod iot;
 pub mod ledger;

@@ -186,12 +186,24 @@ pub struct ReconcileConfig {
     /// Listing calls per second on each side (ListCertificates' quota is 10 TPS; the
     /// replicator shares the account's budget).
     pub max_calls_per_second: f64,
+    /// Certificates per listing page (1..=250); the checkpoint is saved after each page.
+    pub page_size: u32,
+    /// Pages one invocation walks before it checkpoints and returns; unset, it walks until
+    /// its time is nearly up. A fleet too large for one invocation continues in the next.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_count"
+    )]
+    pub max_pages_per_invocation: Option<u64>,
 }
 
 impl Default for ReconcileConfig {
     fn default() -> Self {
         Self {
             max_calls_per_second: 10.0,
+            page_size: 250,
+            max_pages_per_invocation: None,
         }
     }
 }
@@ -378,6 +390,19 @@ impl Topology {
                 "must be a positive number of calls per second".to_owned(),
             ));
         }
+        if !(1..=250).contains(&self.reconcile.page_size) {
+            return Err(field_error(
+                "reconcile.page_size",
+                "must be 1 to 250 (ListCertificates' largest page)".to_owned(),
+            ));
+        }
+        if self.reconcile.max_pages_per_invocation == Some(0) {
+            return Err(field_error(
+                "reconcile.max_pages_per_invocation",
+                "must be at least 1, or unset to walk until the invocation's time is nearly up"
+                    .to_owned(),
+            ));
+        }
         if self.dns.record == self.dns.drill_record {
             return Err(field_error(
                 "dns.drill_record",
@@ -424,6 +449,25 @@ impl Topology {
             Side::Primary => &self.primary,
             Side::Dr => &self.dr,
         }
+    }
+}
+
+/// An optional count, written as a number in the file or (an override of a key the file
+/// leaves out arrives as text) as a string of digits.
+fn optional_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Count>::deserialize(d)? {
+        None => Ok(None),
+        Some(Count::Number(n)) => Ok(Some(n)),
+        Some(Count::Text(text)) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a whole number"))),
     }
 }
 
@@ -568,6 +612,17 @@ mod tests {
             &[("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND", "0")],
         ));
         assert_eq!(field, "reconcile.max_calls_per_second");
+        let (field, _) = error_of(parse_with_env(
+            SANDBOX,
+            &[("DRCTL__RECONCILE__PAGE_SIZE", "251")],
+        ));
+        assert_eq!(field, "reconcile.page_size");
+        let paced = parse_with_env(
+            SANDBOX,
+            &[("DRCTL__RECONCILE__MAX_PAGES_PER_INVOCATION", "2")],
+        )
+        .unwrap();
+        assert_eq!(paced.reconcile.max_pages_per_invocation, Some(2));
         let error = parse_with_env(
             SANDBOX,
             &[("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND", "fast")],

@@ -1,18 +1,21 @@
-//! reconciler (DR, scheduled): anti-entropy. Lists both registries at a bounded API rate,
-//! diffs them and repairs DR through the replicator's own capture-and-apply path (same
-//! ledger, revoked wins). Reports drift metrics, and a distinct `PrimaryUnreachable` signal
-//! when primary cannot be read — during an outage that is the news, not drift.
+//! reconciler (DR, scheduled): anti-entropy. Walks both registries a page at a time at a
+//! bounded API rate, diffs them and repairs DR through the replicator's own
+//! capture-and-apply path (same ledger, revoked wins). The position in the walk is
+//! checkpointed after every page, so a fleet too large for one invocation continues in the
+//! next. Reports drift metrics, and a distinct `PrimaryUnreachable` signal when primary
+//! cannot be read — during an outage that is the news, not drift.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use dr_aws::checkpoint::DynamoCheckpoint;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
 use dr_aws::metrics::MetricLine;
 use dr_aws::{runtime, AwsSession};
 use dr_core::ratelimit::TokenBucket;
-use dr_core::reconcile::{reconcile, ReconcileError};
+use dr_core::reconcile::{ReconcileError, ReconcileReport, Reconciler};
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::ArnRewrite;
 use dr_core::Side;
@@ -23,8 +26,11 @@ struct Deps {
     primary: IotRegistry,
     dr: IotRegistry,
     ledger: DynamoLedger,
+    checkpoint: DynamoCheckpoint,
     rewrite: ArnRewrite,
     source: SourceRef,
+    page_size: u32,
+    max_pages: Option<u64>,
 }
 
 #[tokio::main]
@@ -32,6 +38,7 @@ async fn main() -> Result<(), Error> {
     runtime::init_json_tracing();
     let topology = runtime::topology_from_env().context("reconciler configuration")?;
     let session = AwsSession::connect(&topology, "reconciler").await;
+    // One bucket per account: each account's IoT quotas are its own.
     let pace = || {
         Arc::new(TokenBucket::new(
             topology.reconcile.max_calls_per_second,
@@ -40,15 +47,16 @@ async fn main() -> Result<(), Error> {
     };
     let registry =
         |side: Side| IotRegistry::for_side(&session, &topology, side).with_rate_limit(pace());
+    let table = topology.replication.ledger_table.as_str();
     let deps = Deps {
         primary: registry(Side::Primary),
         dr: registry(Side::Dr),
-        ledger: DynamoLedger::new(
-            session.dynamodb(Side::Dr),
-            topology.replication.ledger_table.as_str(),
-        ),
+        ledger: DynamoLedger::new(session.dynamodb(Side::Dr), table),
+        checkpoint: DynamoCheckpoint::new(session.dynamodb(Side::Dr), table, "primary-to-dr"),
         rewrite: ArnRewrite::primary_to_dr(&topology),
         source: SourceRef::of(&topology, Side::Primary),
+        page_size: topology.reconcile.page_size,
+        max_pages: topology.reconcile.max_pages_per_invocation,
     };
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &deps)
@@ -56,42 +64,45 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handler(_schedule: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
+async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
     let started = Instant::now();
-    let result = reconcile(
-        &deps.primary,
-        &deps.dr,
-        &deps.ledger,
-        &deps.source,
-        &deps.rewrite,
-        true,
-        dr_core::time::now_millis,
-    )
-    .await;
+    let deadline = invocation_deadline(event.context.deadline);
+    let reconciler = Reconciler {
+        source: &deps.primary,
+        target: &deps.dr,
+        ledger: &deps.ledger,
+        source_ref: deps.source.clone(),
+        rewrite: deps.rewrite.clone(),
+        apply_repairs: true,
+        page_size: deps.page_size,
+    };
+    let mut slowest_page = Duration::ZERO;
+    let mut page_started = Instant::now();
+    let keep_going = |pages: u64| {
+        slowest_page = slowest_page.max(page_started.elapsed());
+        page_started = Instant::now();
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        // Stop while another page (at the slowest pace seen, twice over) surely fits: an
+        // invocation cut off by its timeout would lose the page it was on and report nothing.
+        deps.max_pages.is_none_or(|max| pages < max)
+            && left > slowest_page * 2 + Duration::from_secs(10)
+    };
+    let result = reconciler
+        .run(
+            &deps.checkpoint,
+            keep_going,
+            |_| {},
+            dr_core::time::now_millis,
+        )
+        .await;
     let metrics = MetricLine::for_function("reconciler")
         .millis("DurationMs", started.elapsed().as_secs_f64() * 1000.0);
     match result {
         Ok(report) => {
-            let c = report.counts;
-            metrics
-                .count("PrimaryUnreachable", 0)
-                .count("Missing", c.missing)
-                .count("Mismatched", c.mismatched)
-                .count("Conflicts", c.conflicts)
-                .count("Extra", c.extra)
-                .count("Repaired", report.repaired)
-                .count("RepairFailures", report.failed.len() as u64)
-                .emit();
-            for drift in &report.first {
-                tracing::info!(certificate_id = %drift.certificate_id(), ?drift, "drift");
-            }
-            for (id, error) in &report.failed {
-                tracing::warn!(certificate_id = %id, %error, "repair failed; the next pass retries");
-            }
-            Ok(json!({
-                "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts,
-                "extra": c.extra, "repaired": report.repaired, "failed": report.failed.len(),
-            }))
+            emit(metrics, &report);
+            Ok(summary(&report))
         }
         Err(error @ ReconcileError::SourceUnreachable(_)) => {
             metrics.count("PrimaryUnreachable", 1).emit();
@@ -103,4 +114,60 @@ async fn handler(_schedule: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
             Err(error.into())
         }
     }
+}
+
+/// When this invocation's time is up. Lambda gives it as epoch milliseconds; a value in
+/// the past cannot be one (cargo-lambda's local emulator sends its timeout, 600000, there),
+/// so then assume a budget that fits the shortest sensible schedule.
+fn invocation_deadline(deadline_ms: u64) -> SystemTime {
+    let given = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    if given > SystemTime::now() {
+        given
+    } else {
+        tracing::warn!(
+            deadline_ms,
+            "no usable invocation deadline; assuming 5 minutes"
+        );
+        SystemTime::now() + Duration::from_secs(300)
+    }
+}
+
+/// Drift found in this invocation; when it completed a pass, the pass's totals and age.
+fn emit(metrics: MetricLine, report: &ReconcileReport) {
+    let c = report.counts;
+    let mut metrics = metrics
+        .count("PrimaryUnreachable", 0)
+        .count("Missing", c.missing)
+        .count("Mismatched", c.mismatched)
+        .count("Conflicts", c.conflicts)
+        .count("Extra", c.extra)
+        .count("Checked", report.checked)
+        .count("Repaired", report.repaired)
+        .count("RepairFailures", report.failed.len() as u64);
+    if let Some((started_ms, totals)) = report.completed {
+        let pass_seconds = dr_core::time::now_millis().saturating_sub(started_ms) as f64 / 1000.0;
+        metrics = metrics
+            .count("PassesCompleted", 1)
+            .count("PassCertificates", totals.checked)
+            .seconds("PassSeconds", pass_seconds);
+        tracing::info!(?totals, pass_seconds, "reconcile pass completed");
+    }
+    metrics.emit();
+    for drift in &report.first {
+        tracing::info!(certificate_id = %drift.certificate_id(), ?drift, "drift");
+    }
+    for (id, error) in &report.failed {
+        tracing::warn!(certificate_id = %id, %error, "repair failed; the next pass retries");
+    }
+}
+
+fn summary(report: &ReconcileReport) -> Value {
+    let c = report.counts;
+    json!({
+        "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts,
+        "extra": c.extra, "checked": report.checked, "repaired": report.repaired,
+        "failed": report.failed.len(),
+        "pass_completed": report.completed.is_some(),
+        "cursor": report.cursor,
+    })
 }

@@ -5,10 +5,16 @@ use clap::{Args, ValueEnum};
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
 use dr_aws::AwsSession;
-use dr_core::reconcile::{reconcile, Drift, NoLedger, ReconcileReport};
+use std::io::IsTerminal;
+
+use dr_core::reconcile::{
+    CertificateLister, Drift, MemoryCheckpoint, NoLedger, PassCursor, ReconcileReport, Reconciler,
+};
 use dr_core::replication::message::SourceRef;
+use dr_core::replication::ports::ApplyLedger;
 use dr_core::replication::ArnRewrite;
 use dr_core::{Side, Topology};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::snapshot::Output;
@@ -42,8 +48,13 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
         DirectionArg::DrToPrimary => (Side::Dr, Side::Primary),
     };
     let (source, target) = (registry(source_side), registry(target_side));
+    // A bar only when repairing and a person is watching (it draws on stderr's terminal).
+    let bar = if args.apply && args.output == Output::Table && std::io::stderr().is_terminal() {
+        Some(progress_bar(&source, &target, topology.reconcile.page_size).await?)
+    } else {
+        None
+    };
     let source_ref = SourceRef::of(topology, source_side);
-    let now = dr_core::time::now_millis;
     let report = match args.direction {
         DirectionArg::PrimaryToDr => {
             // The same ledger as the replicator, so a repair never undoes a newer message.
@@ -51,32 +62,33 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
                 session.dynamodb(Side::Dr),
                 topology.replication.ledger_table.as_str(),
             );
-            let rewrite = ArnRewrite::primary_to_dr(topology);
-            reconcile(
-                &source,
-                &target,
-                &ledger,
-                &source_ref,
-                &rewrite,
-                args.apply,
-                now,
-            )
-            .await?
+            let reconciler = Reconciler {
+                source: &source,
+                target: &target,
+                ledger: &ledger,
+                source_ref,
+                rewrite: ArnRewrite::primary_to_dr(topology),
+                apply_repairs: args.apply,
+                page_size: topology.reconcile.page_size,
+            };
+            walk(&reconciler, bar.as_ref()).await?
         }
         DirectionArg::DrToPrimary => {
-            let rewrite = ArnRewrite::primary_to_dr(topology).reversed();
-            reconcile(
-                &source,
-                &target,
-                &NoLedger,
-                &source_ref,
-                &rewrite,
-                args.apply,
-                now,
-            )
-            .await?
+            let reconciler = Reconciler {
+                source: &source,
+                target: &target,
+                ledger: &NoLedger,
+                source_ref,
+                rewrite: ArnRewrite::primary_to_dr(topology).reversed(),
+                apply_repairs: args.apply,
+                page_size: topology.reconcile.page_size,
+            };
+            walk(&reconciler, bar.as_ref()).await?
         }
     };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     print(
         &report,
         args.apply,
@@ -90,6 +102,61 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// One whole pass (its own in-memory checkpoint: `drctl` runs to the end), moving `bar`.
+async fn walk<L: ApplyLedger + Sync>(
+    reconciler: &Reconciler<'_, IotRegistry, IotRegistry, L>,
+    bar: Option<&ProgressBar>,
+) -> anyhow::Result<ReconcileReport> {
+    let on_page = |cursor: &PassCursor| {
+        if let Some(bar) = bar {
+            bar.set_position(cursor.totals.checked);
+            bar.set_message(format!(
+                "{:?} phase, repaired {}",
+                cursor.phase, cursor.totals.repaired
+            ));
+        }
+    };
+    Ok(reconciler
+        .run(
+            &MemoryCheckpoint::default(),
+            |_| true,
+            on_page,
+            dr_core::time::now_millis,
+        )
+        .await?)
+}
+
+/// A bar as long as both listings: the pass looks at every source certificate, then at
+/// every target certificate. Counting costs one call per 250 certificates per side.
+async fn progress_bar(
+    source: &IotRegistry,
+    target: &IotRegistry,
+    page_size: u32,
+) -> anyhow::Result<ProgressBar> {
+    let mut total = 0;
+    for registry in [source, target] {
+        let mut marker = None;
+        loop {
+            let page = registry
+                .certificate_page(marker.as_deref(), page_size)
+                .await?;
+            total += page.certificates.len() as u64;
+            marker = page.next_marker;
+            if marker.is_none() {
+                break;
+            }
+        }
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} certificates checked, {msg} ({elapsed}, about {eta} left)",
+        )
+        .expect("a valid template"),
+    );
+    Ok(bar)
 }
 
 fn describe(drift: &Drift) -> (&'static str, String) {

@@ -43,7 +43,7 @@ pub(crate) enum SnapshotCommand {
 }
 
 /// How to print.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
     /// A table for people.
     Table,

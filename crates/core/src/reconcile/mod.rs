@@ -1,8 +1,9 @@
 //! Flow B, anti-entropy: a streaming diff of two certificate inventories.
 //!
-//! Both inventories arrive sorted by certificate id (the adapters sort them), so one
-//! merge-join pass finds every difference in linear time, holding one entry per side in
-//! memory: fit for a million certificates per side. Each [`Drift`] carries what repairing
+//! Both inventories arrive sorted by certificate id, so one merge-join pass finds every
+//! difference in linear time, holding one entry per side in memory: fit for a million
+//! certificates per side. A reconcile pass ([`Reconciler`]) feeds it one listing page at a
+//! time and checkpoints between pages, so no invocation needs the whole fleet. Each [`Drift`] carries what repairing
 //! it needs from the source side, so the repair goes through the replicator's apply path.
 //!
 //! Rules the diff encodes:
@@ -204,7 +205,7 @@ fn compare(source: InventoryEntry, target: &InventoryEntry) -> Option<Drift> {
 }
 
 /// Counts of a diff, for reports and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DriftCounts {
     /// In source only.
     pub missing: u64,
@@ -444,5 +445,7 @@ mod tests {
 mod run;
 
 pub use run::{
-    reconcile, InventorySource, NoLedger, ReconcileError, ReconcileReport, REPORTED_DRIFTS,
+    CertificateLister, CertificatePage, Checkpoint, CheckpointStore, MemoryCheckpoint, NoLedger,
+    PassCursor, PassTotals, Phase, ReconcileError, ReconcileReport, Reconciler, MAX_PAGE_SIZE,
+    REPORTED_DRIFTS,
 };

@@ -1,11 +1,26 @@
-//! One reconcile pass: list both registries, diff, and (unless it is a dry run) repair each
-//! drift through the replicator's own path — capture the source's state as a message,
-//! apply it to the target — so the same rules hold: idempotent, ledger-guarded, revoked wins.
+//! Reconcile passes that survive the end of an invocation.
+//!
+//! A pass walks the source's certificate listing a page at a time (the *source* phase): for
+//! each page it reads the target's state of the same certificates by id, diffs the two
+//! sorted windows and repairs through the replicator's own path (capture the source's state
+//! as a message, apply it to the target: idempotent, ledger-guarded, revoked wins). Then it
+//! walks the target's listing (the *extras* phase) to report certificates the source lacks.
+//!
+//! The position in that walk is a [`PassCursor`]: the phase, the listing marker and the
+//! totals so far. It is saved after every page through a [`CheckpointStore`], so a fleet
+//! too large for one invocation continues in the next, a crash repeats at most one page
+//! (repairs are idempotent), and memory stays at one page whatever the fleet size. The
+//! store is fenced by a version, so two reconcilers never walk the same pass at once.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 
-use super::{diff, Drift, DriftCounts, InventoryEntry};
-use crate::certificate::CertificateId;
+use serde::{Deserialize, Serialize};
+
+use super::{diff, Drift, DriftCounts, InventoryEntry, PolicyDigest};
+use crate::certificate::{CertificateId, CertificateStatus};
+use crate::ids::{AccountId, PolicyName, Region};
 use crate::replication::apply::apply;
 use crate::replication::capture::{capture, CaptureEvent, Trigger};
 use crate::replication::message::SourceRef;
@@ -15,10 +30,23 @@ use crate::replication::ports::{
 use crate::replication::ArnRewrite;
 use crate::time::EpochMillis;
 
-/// A registry that can list itself as an inventory sorted by certificate id.
-pub trait InventorySource {
-    /// Every certificate with its status, things and policy digests, sorted by id.
-    fn inventory(&self) -> impl Future<Output = Result<Vec<InventoryEntry>, PortError>> + Send;
+/// One page of a registry's certificate listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificatePage {
+    /// The certificates on the page with their status, in the listing's order.
+    pub certificates: Vec<(CertificateId, CertificateStatus)>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_marker: Option<String>,
+}
+
+/// A registry that can list its certificates a page at a time.
+pub trait CertificateLister {
+    /// The page starting at `marker` (`None`: the first page), at most `page_size` long.
+    fn certificate_page(
+        &self,
+        marker: Option<&str>,
+        page_size: u32,
+    ) -> impl Future<Output = Result<CertificatePage, PortError>> + Send;
 }
 
 /// The ledger for a direction that keeps none (failback writes to primary, whose state
@@ -36,68 +64,347 @@ impl ApplyLedger for NoLedger {
     }
 }
 
-/// What a pass found and did.
+/// Which listing a pass is walking.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The source's certificates, each compared with the target's.
+    #[default]
+    Source,
+    /// The target's certificates, looking for ones the source lacks.
+    Extras,
+}
+
+/// Everything a pass has found and done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassTotals {
+    /// Pages read, both phases.
+    pub pages: u64,
+    /// Certificates looked at, both phases.
+    pub checked: u64,
+    /// Drift by kind.
+    pub drift: DriftCounts,
+    /// Repairs applied.
+    pub repaired: u64,
+    /// Repairs that failed (the next pass retries them).
+    pub failed: u64,
+}
+
+impl PassTotals {
+    /// These totals with a run's `pages` and `report` added.
+    fn plus(self, pages: u64, report: &ReconcileReport) -> Self {
+        let (d, r) = (self.drift, report.counts);
+        Self {
+            pages: self.pages + pages,
+            checked: self.checked + report.checked,
+            drift: DriftCounts {
+                missing: d.missing + r.missing,
+                mismatched: d.mismatched + r.mismatched,
+                conflicts: d.conflicts + r.conflicts,
+                extra: d.extra + r.extra,
+            },
+            repaired: self.repaired + report.repaired,
+            failed: self.failed + report.failed.len() as u64,
+        }
+    }
+}
+
+/// Where a pass stands: what a checkpoint stores.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassCursor {
+    /// When the pass started.
+    pub started_ms: EpochMillis,
+    /// The listing being walked.
+    pub phase: Phase,
+    /// The marker of the next page of that listing (`None`: its first page).
+    pub marker: Option<String>,
+    /// The pass so far.
+    pub totals: PassTotals,
+}
+
+impl PassCursor {
+    /// A pass starting now.
+    pub fn start(now: EpochMillis) -> Self {
+        Self {
+            started_ms: now,
+            ..Self::default()
+        }
+    }
+}
+
+/// A saved cursor and the version that fences it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The cursor.
+    pub cursor: PassCursor,
+    /// Bumped by every save; a save must name the version it read.
+    pub version: u64,
+}
+
+/// Where a reconciler keeps its cursor between invocations.
+pub trait CheckpointStore {
+    /// The saved checkpoint, if any.
+    fn load(&self) -> impl Future<Output = Result<Option<Checkpoint>, PortError>> + Send;
+    /// Save `cursor` as version `expected + 1`, only if the stored version is still
+    /// `expected` (0: nothing stored). `Ok(false)` when another reconciler saved first.
+    fn save(
+        &self,
+        cursor: &PassCursor,
+        expected: u64,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// A checkpoint that lives as long as the process: for a pass run to its end in one go
+/// (`drctl reconcile`, tests).
+#[derive(Debug, Default)]
+pub struct MemoryCheckpoint(Mutex<Option<Checkpoint>>);
+
+impl CheckpointStore for MemoryCheckpoint {
+    async fn load(&self) -> Result<Option<Checkpoint>, PortError> {
+        Ok(self.0.lock().expect("not poisoned").clone())
+    }
+
+    async fn save(&self, cursor: &PassCursor, expected: u64) -> Result<bool, PortError> {
+        let mut stored = self.0.lock().expect("not poisoned");
+        if stored.as_ref().map_or(0, |c| c.version) != expected {
+            return Ok(false);
+        }
+        *stored = Some(Checkpoint {
+            cursor: cursor.clone(),
+            version: expected + 1,
+        });
+        Ok(true)
+    }
+}
+
+/// What one run (an invocation) found and did.
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileReport {
-    /// Drift by kind.
+    /// Drift found in this run, by kind.
     pub counts: DriftCounts,
     /// The first drifts found, for a person to read.
     pub first: Vec<Drift>,
+    /// Certificates looked at in this run.
+    pub checked: u64,
     /// Repairs applied (0 in a dry run).
     pub repaired: u64,
     /// Repairs that failed, with why; the next pass retries them.
     pub failed: Vec<(CertificateId, String)>,
+    /// The cursor after this run (the pass's totals so far, or a fresh pass).
+    pub cursor: PassCursor,
+    /// The totals of a pass this run completed, with its start time.
+    pub completed: Option<(EpochMillis, PassTotals)>,
 }
 
-/// Why a pass could not run at all.
+/// Why a run could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    /// The source registry could not be listed — during an outage of primary, the signal
+    /// The source registry could not be read — during an outage of primary, the signal
     /// operators need ("primary unreachable"), distinct from drift.
-    #[error("cannot list the source registry: {0}")]
+    #[error("cannot read the source registry: {0}")]
     SourceUnreachable(#[source] PortError),
-    /// The target registry could not be listed.
-    #[error("cannot list the target registry: {0}")]
+    /// The target registry could not be read.
+    #[error("cannot read the target registry: {0}")]
     TargetUnreachable(#[source] PortError),
+    /// The checkpoint could not be read or written.
+    #[error("cannot read or write the reconcile checkpoint: {0}")]
+    Checkpoint(#[source] PortError),
+    /// Another reconciler saved the checkpoint since this one read it: it owns the pass.
+    #[error(
+        "another reconciler is walking this pass (checkpoint version moved past {0}); stopping"
+    )]
+    Fenced(u64),
 }
 
 /// How many drifts a report keeps verbatim.
 pub const REPORTED_DRIFTS: usize = 20;
 
-/// Diff `source` against `target` and, when `apply` is set, repair missing and mismatched
-/// certificates. Conflicts (revoked in the target only) and extras are only reported.
-pub async fn reconcile<S, T, L>(
-    source: &S,
-    target: &T,
-    ledger: &L,
-    source_ref: &SourceRef,
-    rewrite: &ArnRewrite,
-    apply_repairs: bool,
-    now: impl Fn() -> EpochMillis,
-) -> Result<ReconcileReport, ReconcileError>
+/// ListCertificates' largest page.
+pub const MAX_PAGE_SIZE: u32 = 250;
+
+/// One direction of reconciliation: who is the source of truth, who is repaired, how.
+#[derive(Debug)]
+pub struct Reconciler<'a, S, T, L> {
+    /// The source of truth.
+    pub source: &'a S,
+    /// The registry brought in line.
+    pub target: &'a T,
+    /// The replicator's ledger (or [`NoLedger`] for failback).
+    pub ledger: &'a L,
+    /// The source, as messages name it.
+    pub source_ref: SourceRef,
+    /// Source ARNs to target ARNs.
+    pub rewrite: ArnRewrite,
+    /// Repair, or only report (a dry run).
+    pub apply_repairs: bool,
+    /// Certificates per listing page (1..=250).
+    pub page_size: u32,
+}
+
+impl<S, T, L> Reconciler<'_, S, T, L>
 where
-    S: CertificateRegistry + InventorySource + Sync,
-    T: CertificateRegistry + InventorySource + Sync,
+    S: CertificateRegistry + CertificateLister + Sync,
+    T: CertificateRegistry + CertificateLister + Sync,
     L: ApplyLedger + Sync,
 {
-    let source_inventory = source
-        .inventory()
-        .await
-        .map_err(ReconcileError::SourceUnreachable)?;
-    let target_inventory = target
-        .inventory()
-        .await
-        .map_err(ReconcileError::TargetUnreachable)?;
-    let mut report = ReconcileReport::default();
-    for drift in diff(source_inventory, target_inventory) {
-        report.counts.add(&drift);
+    /// Continue the pass saved in `store` (or start one), a page at a time, while
+    /// `keep_going(pages done in this run)` says so; `on_page` sees the cursor after each
+    /// page (progress). A pass that completes starts the next one at its first page.
+    pub async fn run<C: CheckpointStore>(
+        &self,
+        store: &C,
+        mut keep_going: impl FnMut(u64) -> bool,
+        mut on_page: impl FnMut(&PassCursor),
+        now: impl Fn() -> EpochMillis,
+    ) -> Result<ReconcileReport, ReconcileError> {
+        let (mut cursor, mut version) =
+            match store.load().await.map_err(ReconcileError::Checkpoint)? {
+                Some(checkpoint) => (checkpoint.cursor, checkpoint.version),
+                None => (PassCursor::start(now()), 0),
+            };
+        let base = cursor.totals;
+        let mut digests = DigestCaches::default();
+        let mut report = ReconcileReport::default();
+        let mut pages = 0;
+        while keep_going(pages) {
+            let next_marker = match cursor.phase {
+                Phase::Source => {
+                    self.source_page(&mut digests, &cursor, &mut report, &now)
+                        .await?
+                }
+                Phase::Extras => self.extras_page(&cursor, &mut report).await?,
+            };
+            pages += 1;
+            cursor.totals = base.plus(pages, &report);
+            match (cursor.phase, next_marker) {
+                (_, Some(marker)) => cursor.marker = Some(marker),
+                (Phase::Source, None) => {
+                    cursor.phase = Phase::Extras;
+                    cursor.marker = None;
+                }
+                (Phase::Extras, None) => {
+                    report.completed = Some((cursor.started_ms, cursor.totals));
+                    cursor = PassCursor::start(now());
+                }
+            }
+            if !store
+                .save(&cursor, version)
+                .await
+                .map_err(ReconcileError::Checkpoint)?
+            {
+                return Err(ReconcileError::Fenced(version));
+            }
+            version += 1;
+            on_page(&cursor);
+            if report.completed.is_some() {
+                break;
+            }
+        }
+        report.cursor = cursor;
+        Ok(report)
+    }
+
+    /// A whole pass in one go, from the first page to the last (`drctl`, tests).
+    pub async fn run_to_end(
+        &self,
+        now: impl Fn() -> EpochMillis,
+    ) -> Result<ReconcileReport, ReconcileError> {
+        self.run(&MemoryCheckpoint::default(), |_| true, |_| {}, now)
+            .await
+    }
+
+    /// Compare one page of the source's certificates with the target's state of the same
+    /// certificates; repair what differs. Returns the listing's next marker.
+    async fn source_page(
+        &self,
+        digests: &mut DigestCaches,
+        cursor: &PassCursor,
+        report: &mut ReconcileReport,
+        now: &impl Fn() -> EpochMillis,
+    ) -> Result<Option<String>, ReconcileError> {
+        let page = self
+            .source
+            .certificate_page(cursor.marker.as_deref(), self.page_size)
+            .await
+            .map_err(ReconcileError::SourceUnreachable)?;
+        let mut listed = page.certificates;
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        listed.dedup_by(|a, b| a.0 == b.0);
+        let (target_account, target_region) = self.rewrite.target();
+        let mut source_window = Vec::with_capacity(listed.len());
+        let mut target_window = Vec::with_capacity(listed.len());
+        for (id, status) in listed {
+            let Some(source_entry) = entry_of(
+                self.source,
+                &mut digests.0,
+                id.clone(),
+                Some(status),
+                &self.source_ref.account_id,
+                &self.source_ref.region,
+            )
+            .await
+            .map_err(ReconcileError::SourceUnreachable)?
+            else {
+                continue; // deleted since it was listed
+            };
+            source_window.push(source_entry);
+            if let Some(target_entry) = entry_of(
+                self.target,
+                &mut digests.1,
+                id,
+                None,
+                target_account,
+                target_region,
+            )
+            .await
+            .map_err(ReconcileError::TargetUnreachable)?
+            {
+                target_window.push(target_entry);
+            }
+        }
+        report.checked += source_window.len() as u64;
+        for drift in diff(source_window, target_window) {
+            self.handle(drift, report, now).await;
+        }
+        Ok(page.next_marker)
+    }
+
+    /// Report the certificates on one page of the target's listing that the source lacks.
+    async fn extras_page(
+        &self,
+        cursor: &PassCursor,
+        report: &mut ReconcileReport,
+    ) -> Result<Option<String>, ReconcileError> {
+        let page = self
+            .target
+            .certificate_page(cursor.marker.as_deref(), self.page_size)
+            .await
+            .map_err(ReconcileError::TargetUnreachable)?;
+        report.checked += page.certificates.len() as u64;
+        for (id, _) in page.certificates {
+            let known = self
+                .source
+                .certificate(&id)
+                .await
+                .map_err(ReconcileError::SourceUnreachable)?;
+            if known.is_none() {
+                record_drift(report, Drift::Extra(id));
+            }
+        }
+        Ok(page.next_marker)
+    }
+
+    async fn handle(
+        &self,
+        drift: Drift,
+        report: &mut ReconcileReport,
+        now: &impl Fn() -> EpochMillis,
+    ) {
         let repairable = matches!(drift, Drift::Missing(_) | Drift::Mismatch { .. });
         let id = drift.certificate_id().clone();
-        if report.first.len() < REPORTED_DRIFTS {
-            report.first.push(drift);
-        }
-        if !(apply_repairs && repairable) {
-            continue;
+        record_drift(report, drift);
+        if !(self.apply_repairs && repairable) {
+            return;
         }
         let event = CaptureEvent {
             cause: "reconcile".to_owned(),
@@ -105,8 +412,8 @@ where
             triggers: vec![Trigger::Certificate(id.clone())],
         };
         let outcome = async {
-            for message in capture(&event, source, source_ref, &now).await? {
-                apply(&message, rewrite, target, ledger)
+            for message in capture(&event, self.source, &self.source_ref, now).await? {
+                apply(&message, &self.rewrite, self.target, self.ledger)
                     .await
                     .map_err(|e| PortError::permanent("apply", e.to_string()))?;
             }
@@ -118,104 +425,279 @@ where
             Err(error) => report.failed.push((id, error.to_string())),
         }
     }
-    Ok(report)
+}
+
+/// Policy digests read in this run: the source's, the target's.
+type DigestCaches = (
+    HashMap<PolicyName, Option<PolicyDigest>>,
+    HashMap<PolicyName, Option<PolicyDigest>>,
+);
+
+fn record_drift(report: &mut ReconcileReport, drift: Drift) {
+    report.counts.add(&drift);
+    if report.first.len() < REPORTED_DRIFTS {
+        report.first.push(drift);
+    }
+}
+
+/// A certificate as `registry` has it, reduced to what the diff compares; `None` if the
+/// registry has no such certificate. `listed_status` saves a read when a listing gave it.
+/// `digests` caches policy digests for one run: a fleet shares a handful of policies, so
+/// reading each document once per certificate would double the calls (a document edited
+/// mid-run is compared at the next run).
+async fn entry_of<R: CertificateRegistry + Sync>(
+    registry: &R,
+    digests: &mut HashMap<PolicyName, Option<PolicyDigest>>,
+    id: CertificateId,
+    listed_status: Option<CertificateStatus>,
+    account: &AccountId,
+    region: &Region,
+) -> Result<Option<InventoryEntry>, PortError> {
+    let status = match listed_status {
+        Some(status) => status,
+        None => match registry.certificate(&id).await? {
+            Some(view) => view.status,
+            None => return Ok(None),
+        },
+    };
+    let things = registry
+        .certificate_things(&id)
+        .await?
+        .into_iter()
+        .collect();
+    let mut policies = Vec::new();
+    for name in registry.certificate_policy_names(&id).await? {
+        let digest = match digests.get(&name) {
+            Some(digest) => *digest,
+            None => {
+                let digest = registry
+                    .policy(&name)
+                    .await?
+                    .map(|p| PolicyDigest::of(&p.document, account, region));
+                digests.insert(name.clone(), digest);
+                digest
+            }
+        };
+        // A policy deleted between the two reads is simply not attached any more.
+        if let Some(digest) = digest {
+            policies.push((name, digest));
+        }
+    }
+    Ok(Some(InventoryEntry {
+        certificate_id: id,
+        status,
+        things,
+        policies,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certificate::{CertificatePem, CertificateStatus};
+    use crate::certificate::CertificatePem;
     use crate::replication::fake::{rewrite, source_ref, FakeLedger, FakeRegistry};
 
     fn pem() -> CertificatePem {
         CertificatePem::parse(&crate::certificate::tests::generated_pem()).unwrap()
     }
 
-    #[test]
-    fn a_dry_run_reports_and_an_apply_repairs_all_but_conflicts_and_extras() {
+    fn block_on<F: Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(async {
-                let (primary, dr) = (FakeRegistry::default(), FakeRegistry::default());
-                let (missing, stale, conflict, extra) = (pem(), pem(), pem(), pem());
-                for p in [&missing, &stale, &conflict] {
-                    primary
-                        .register_certificate(p, None, CertificateStatus::Active)
-                        .await
-                        .unwrap();
+            .block_on(future)
+    }
+
+    /// Primary with `n` ACTIVE certificates, DR empty.
+    async fn fleet(n: usize) -> (FakeRegistry, FakeRegistry, Vec<CertificatePem>) {
+        let (primary, dr) = (FakeRegistry::default(), FakeRegistry::default());
+        let pems: Vec<_> = (0..n).map(|_| pem()).collect();
+        for p in &pems {
+            primary
+                .register_certificate(p, None, CertificateStatus::Active)
+                .await
+                .unwrap();
+        }
+        (primary, dr, pems)
+    }
+
+    fn reconciler<'a>(
+        primary: &'a FakeRegistry,
+        dr: &'a FakeRegistry,
+        ledger: &'a FakeLedger,
+        apply_repairs: bool,
+        page_size: u32,
+    ) -> Reconciler<'a, FakeRegistry, FakeRegistry, FakeLedger> {
+        Reconciler {
+            source: primary,
+            target: dr,
+            ledger,
+            source_ref: source_ref(),
+            rewrite: rewrite(),
+            apply_repairs,
+            page_size,
+        }
+    }
+
+    #[test]
+    fn a_dry_run_reports_and_an_apply_repairs_all_but_conflicts_and_extras() {
+        block_on(async {
+            let (primary, dr, pems) = fleet(3).await;
+            let [missing, stale, conflict] = &pems[..] else {
+                unreachable!()
+            };
+            dr.register_certificate(stale, None, CertificateStatus::Inactive)
+                .await
+                .unwrap();
+            dr.register_certificate(conflict, None, CertificateStatus::Revoked)
+                .await
+                .unwrap();
+            let extra = pem();
+            dr.register_certificate(&extra, None, CertificateStatus::Active)
+                .await
+                .unwrap();
+            let ledger = FakeLedger::default();
+            let now = || 1_000;
+
+            let dry = reconciler(&primary, &dr, &ledger, false, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            let c = dry.counts;
+            assert_eq!(
+                (c.missing, c.mismatched, c.conflicts, c.extra),
+                (1, 1, 1, 1)
+            );
+            assert_eq!(dry.repaired, 0);
+            assert_eq!(dry.completed.map(|(_, t)| t.drift), Some(c));
+            assert!(
+                !dr.snapshot().certificates.contains_key(missing.id()),
+                "a dry run changes nothing"
+            );
+
+            let applied = reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!(applied.repaired, 2, "{:?}", applied.failed);
+            let world = dr.snapshot();
+            assert_eq!(
+                world.certificates[missing.id()].1,
+                CertificateStatus::Active
+            );
+            assert_eq!(world.certificates[stale.id()].1, CertificateStatus::Active);
+            assert_eq!(
+                world.certificates[conflict.id()].1,
+                CertificateStatus::Revoked,
+                "revoked wins"
+            );
+            assert!(
+                world.certificates.contains_key(extra.id()),
+                "extras are never deleted"
+            );
+
+            let after = reconciler(&primary, &dr, &ledger, false, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!((after.counts.missing, after.counts.mismatched), (0, 0));
+        });
+    }
+
+    #[test]
+    fn a_pass_continues_from_its_checkpoint_one_page_per_run_and_repairs_everything_once() {
+        block_on(async {
+            let (primary, dr, pems) = fleet(7).await;
+            let ledger = FakeLedger::default();
+            let store = MemoryCheckpoint::default();
+            let now = || 5_000;
+            let reconciler = reconciler(&primary, &dr, &ledger, true, 2);
+            let mut runs = 0;
+            let completed = loop {
+                runs += 1;
+                assert!(runs < 20, "the pass never completes");
+                let report = reconciler
+                    .run(&store, |pages| pages < 1, |_| {}, now)
+                    .await
+                    .unwrap();
+                if let Some((_, totals)) = report.completed {
+                    break totals;
                 }
-                dr.register_certificate(&stale, None, CertificateStatus::Inactive)
-                    .await
-                    .unwrap();
-                dr.register_certificate(&conflict, None, CertificateStatus::Revoked)
-                    .await
-                    .unwrap();
-                dr.register_certificate(&extra, None, CertificateStatus::Active)
-                    .await
-                    .unwrap();
-                let ledger = FakeLedger::default();
-                let now = || 1_000;
+            };
+            // 7 certificates in pages of 2 → 4 source pages; DR then has 7 → 4 extras pages.
+            assert_eq!(runs, 8);
+            assert_eq!(completed.pages, 8);
+            assert_eq!(completed.drift.missing, 7);
+            assert_eq!(completed.repaired, 7);
+            assert_eq!(completed.checked, 14);
+            for p in &pems {
+                assert!(dr.snapshot().certificates.contains_key(p.id()));
+            }
+            let fresh = store.load().await.unwrap().unwrap().cursor;
+            assert_eq!(
+                fresh,
+                PassCursor::start(5_000),
+                "the next pass starts afresh"
+            );
+        });
+    }
 
-                let dry = reconcile(
-                    &primary,
-                    &dr,
-                    &ledger,
-                    &source_ref(),
-                    &rewrite(),
-                    false,
-                    now,
-                )
+    #[test]
+    fn a_second_reconciler_with_a_stale_checkpoint_is_fenced_and_changes_nothing() {
+        block_on(async {
+            let (primary, dr, _) = fleet(4).await;
+            let ledger = FakeLedger::default();
+            let store = MemoryCheckpoint::default();
+            let now = || 1;
+            let first = reconciler(&primary, &dr, &ledger, true, 2);
+            // Both read version 0; the first saves, the second must stop.
+            let stale = store.load().await.unwrap();
+            first.run(&store, |p| p < 1, |_| {}, now).await.unwrap();
+            let racing = StaleStore {
+                inner: &store,
+                seen: stale,
+            };
+            let error = first
+                .run(&racing, |p| p < 1, |_| {}, now)
                 .await
-                .unwrap();
-                assert_eq!(
-                    (
-                        dry.counts.missing,
-                        dry.counts.mismatched,
-                        dry.counts.conflicts,
-                        dry.counts.extra
-                    ),
-                    (1, 1, 1, 1)
-                );
-                assert_eq!(dry.repaired, 0);
-                assert!(
-                    !dr.snapshot().certificates.contains_key(missing.id()),
-                    "a dry run changes nothing"
-                );
+                .unwrap_err();
+            assert!(matches!(error, ReconcileError::Fenced(0)), "{error}");
+            assert_eq!(store.load().await.unwrap().unwrap().version, 1);
+        });
+    }
 
-                let applied =
-                    reconcile(&primary, &dr, &ledger, &source_ref(), &rewrite(), true, now)
-                        .await
-                        .unwrap();
-                assert_eq!(applied.repaired, 2, "{:?}", applied.failed);
-                let world = dr.snapshot();
-                assert_eq!(
-                    world.certificates[missing.id()].1,
-                    CertificateStatus::Active
-                );
-                assert_eq!(world.certificates[stale.id()].1, CertificateStatus::Active);
-                assert_eq!(
-                    world.certificates[conflict.id()].1,
-                    CertificateStatus::Revoked,
-                    "revoked wins"
-                );
-                assert!(
-                    world.certificates.contains_key(extra.id()),
-                    "extras are never deleted"
-                );
+    /// A store whose load returns what a racing reconciler read before the other saved.
+    struct StaleStore<'a> {
+        inner: &'a MemoryCheckpoint,
+        seen: Option<Checkpoint>,
+    }
 
-                let after = reconcile(
-                    &primary,
-                    &dr,
-                    &ledger,
-                    &source_ref(),
-                    &rewrite(),
-                    false,
-                    now,
-                )
-                .await
-                .unwrap();
-                assert_eq!((after.counts.missing, after.counts.mismatched), (0, 0));
-            });
+    impl CheckpointStore for StaleStore<'_> {
+        async fn load(&self) -> Result<Option<Checkpoint>, PortError> {
+            Ok(self.seen.clone())
+        }
+
+        async fn save(&self, cursor: &PassCursor, expected: u64) -> Result<bool, PortError> {
+            self.inner.save(cursor, expected).await
+        }
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_read_is_reported_as_unreachable_and_the_cursor_stays() {
+        block_on(async {
+            let (primary, dr, _) = fleet(1).await;
+            let ledger = FakeLedger::default();
+            let store = MemoryCheckpoint::default();
+            primary
+                .unreachable
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            let r = reconciler(&primary, &dr, &ledger, true, 2);
+            let error = r.run(&store, |_| true, |_| {}, || 1).await.unwrap_err();
+            assert!(
+                matches!(error, ReconcileError::SourceUnreachable(_)),
+                "{error}"
+            );
+            assert_eq!(store.load().await.unwrap(), None);
+        });
     }
 }

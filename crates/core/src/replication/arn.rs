@@ -43,6 +43,11 @@ impl ArnRewrite {
         )
     }
 
+    /// The account and region ARNs are rewritten to.
+    pub fn target(&self) -> (&AccountId, &Region) {
+        (&self.to_account, &self.to_region)
+    }
+
     /// The same mapping, the other way (for failback).
     pub fn reversed(&self) -> Self {
         Self::new(

@@ -27,6 +27,8 @@ pub(crate) struct World {
 pub(crate) struct FakeRegistry {
     pub(crate) world: Mutex<World>,
     pub(crate) calls: Mutex<usize>,
+    /// Listings fail as an unreachable region's would.
+    pub(crate) unreachable: std::sync::atomic::AtomicBool,
 }
 
 impl FakeRegistry {
@@ -280,40 +282,41 @@ impl ApplyLedger for FakeLedger {
     }
 }
 
-impl crate::reconcile::InventorySource for FakeRegistry {
-    async fn inventory(&self) -> Result<Vec<crate::reconcile::InventoryEntry>, PortError> {
+impl crate::reconcile::CertificateLister for FakeRegistry {
+    /// Pages in id order; the marker is the last id of the page before.
+    async fn certificate_page(
+        &self,
+        marker: Option<&str>,
+        page_size: u32,
+    ) -> Result<crate::reconcile::CertificatePage, PortError> {
+        if self.unreachable.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PortError::transient(
+                "ListCertificates",
+                "connection timed out",
+            ));
+        }
         let world = self.snapshot();
-        let account = "111111111111".parse().expect("valid");
-        let region = "us-east-1".parse().expect("valid");
-        Ok(world
+        let after = |id: &CertificateId| marker.is_none_or(|m| id.as_str() > m);
+        let mut certificates: Vec<_> = world
             .certificates
             .iter()
-            .map(|(id, (_, status))| crate::reconcile::InventoryEntry {
-                certificate_id: id.clone(),
-                status: *status,
-                things: world
-                    .thing_links
-                    .iter()
-                    .filter(|(c, _)| c == id)
-                    .map(|(_, t)| t.clone())
-                    .collect(),
-                policies: world
-                    .policy_links
-                    .iter()
-                    .filter(|(c, _)| c == id)
-                    .map(|(_, p)| {
-                        (
-                            p.clone(),
-                            crate::reconcile::PolicyDigest::of(
-                                &world.policies[p],
-                                &account,
-                                &region,
-                            ),
-                        )
-                    })
-                    .collect(),
-            })
-            .collect())
+            .filter(|(id, _)| after(id))
+            .take(page_size as usize + 1)
+            .map(|(id, (_, status))| (id.clone(), *status))
+            .collect();
+        let next_marker = (certificates.len() > page_size as usize).then(|| {
+            certificates.truncate(page_size as usize);
+            certificates
+                .last()
+                .expect("a full page")
+                .0
+                .as_str()
+                .to_owned()
+        });
+        Ok(crate::reconcile::CertificatePage {
+            certificates,
+            next_marker,
+        })
     }
 }
 
