@@ -171,7 +171,7 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
             .run(
                 &checkpoint,
                 |pages| pages < 1,
-                |_| {},
+                |_, _| {},
                 dr_core::time::now_millis,
             )
             .await
@@ -210,7 +210,7 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
         .run(
             &checkpoint,
             |pages| pages < 1,
-            |_| {},
+            |_, _| {},
             dr_core::time::now_millis,
         )
         .await

@@ -93,7 +93,7 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
         .run(
             &deps.checkpoint,
             keep_going,
-            |_| {},
+            |_, _| {},
             dr_core::time::now_millis,
         )
         .await;

@@ -8,7 +8,8 @@ use dr_aws::AwsSession;
 use std::io::IsTerminal;
 
 use dr_core::reconcile::{
-    CertificateLister, Drift, MemoryCheckpoint, NoLedger, PassCursor, ReconcileReport, Reconciler,
+    CertificateLister, Drift, MemoryCheckpoint, NoLedger, PassTotals, Phase, ReconcileReport,
+    Reconciler,
 };
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::ports::ApplyLedger;
@@ -109,13 +110,14 @@ async fn walk<L: ApplyLedger + Sync>(
     reconciler: &Reconciler<'_, IotRegistry, IotRegistry, L>,
     bar: Option<&ProgressBar>,
 ) -> anyhow::Result<ReconcileReport> {
-    let on_page = |cursor: &PassCursor| {
+    let on_page = |phase: Phase, totals: &PassTotals| {
         if let Some(bar) = bar {
-            bar.set_position(cursor.totals.checked);
-            bar.set_message(format!(
-                "{:?} phase, repaired {}",
-                cursor.phase, cursor.totals.repaired
-            ));
+            let phase = match phase {
+                Phase::Source => "comparing source with target",
+                Phase::Extras => "looking for target-only certificates",
+            };
+            bar.set_position(totals.checked);
+            bar.set_message(format!("{phase}, repaired {}", totals.repaired));
         }
     };
     Ok(reconciler
@@ -199,6 +201,7 @@ fn print(report: &ReconcileReport, applied: bool, output: Output, api_calls: u64
                 "mode": if applied { "apply" } else { "dry-run" },
                 "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts, "extra": c.extra,
                 "repaired": report.repaired,
+                "checked": report.checked,
                 "failed": report.failed.iter().map(|(id, e)| json!({"certificate_id": id.as_str(), "error": e})).collect::<Vec<_>>(),
                 "first": drifts,
                 "iot_api_calls": api_calls,
@@ -210,9 +213,9 @@ fn print(report: &ReconcileReport, applied: bool, output: Output, api_calls: u64
         }
         Output::Table => {
             println!(
-                "{}: missing {}  mismatched {}  conflicts {}  extra {}  repaired {}  ({} IoT calls)",
+                "{}: missing {}  mismatched {}  conflicts {}  extra {}  repaired {}  ({} certificates checked, {} IoT calls)",
                 if applied { "apply" } else { "dry run" },
-                c.missing, c.mismatched, c.conflicts, c.extra, report.repaired, api_calls
+                c.missing, c.mismatched, c.conflicts, c.extra, report.repaired, report.checked, api_calls
             );
             for drift in &report.first {
                 let (kind, detail) = describe(drift);

@@ -248,13 +248,13 @@ where
     L: ApplyLedger + Sync,
 {
     /// Continue the pass saved in `store` (or start one), a page at a time, while
-    /// `keep_going(pages done in this run)` says so; `on_page` sees the cursor after each
-    /// page (progress). A pass that completes starts the next one at its first page.
+    /// `keep_going(pages done in this run)` says so; `on_page` sees the phase of each page
+    /// done and the pass's totals with it (progress). A pass that completes starts the next one at its first page.
     pub async fn run<C: CheckpointStore>(
         &self,
         store: &C,
         mut keep_going: impl FnMut(u64) -> bool,
-        mut on_page: impl FnMut(&PassCursor),
+        mut on_page: impl FnMut(Phase, &PassTotals),
         now: impl Fn() -> EpochMillis,
     ) -> Result<ReconcileReport, ReconcileError> {
         let (mut cursor, mut version) =
@@ -276,6 +276,7 @@ where
             };
             pages += 1;
             cursor.totals = base.plus(pages, &report);
+            let page_done = (cursor.phase, cursor.totals);
             match (cursor.phase, next_marker) {
                 (_, Some(marker)) => cursor.marker = Some(marker),
                 (Phase::Source, None) => {
@@ -295,7 +296,7 @@ where
                 return Err(ReconcileError::Fenced(version));
             }
             version += 1;
-            on_page(&cursor);
+            on_page(page_done.0, &page_done.1);
             if report.completed.is_some() {
                 break;
             }
@@ -309,7 +310,7 @@ where
         &self,
         now: impl Fn() -> EpochMillis,
     ) -> Result<ReconcileReport, ReconcileError> {
-        self.run(&MemoryCheckpoint::default(), |_| true, |_| {}, now)
+        self.run(&MemoryCheckpoint::default(), |_| true, |_, _| {}, now)
             .await
     }
 
@@ -617,7 +618,7 @@ mod tests {
                 runs += 1;
                 assert!(runs < 20, "the pass never completes");
                 let report = reconciler
-                    .run(&store, |pages| pages < 1, |_| {}, now)
+                    .run(&store, |pages| pages < 1, |_, _| {}, now)
                     .await
                     .unwrap();
                 if let Some((_, totals)) = report.completed {
@@ -652,13 +653,13 @@ mod tests {
             let first = reconciler(&primary, &dr, &ledger, true, 2);
             // Both read version 0; the first saves, the second must stop.
             let stale = store.load().await.unwrap();
-            first.run(&store, |p| p < 1, |_| {}, now).await.unwrap();
+            first.run(&store, |p| p < 1, |_, _| {}, now).await.unwrap();
             let racing = StaleStore {
                 inner: &store,
                 seen: stale,
             };
             let error = first
-                .run(&racing, |p| p < 1, |_| {}, now)
+                .run(&racing, |p| p < 1, |_, _| {}, now)
                 .await
                 .unwrap_err();
             assert!(matches!(error, ReconcileError::Fenced(0)), "{error}");
@@ -692,7 +693,7 @@ mod tests {
                 .unreachable
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             let r = reconciler(&primary, &dr, &ledger, true, 2);
-            let error = r.run(&store, |_| true, |_| {}, || 1).await.unwrap_err();
+            let error = r.run(&store, |_| true, |_, _| {}, || 1).await.unwrap_err();
             assert!(
                 matches!(error, ReconcileError::SourceUnreachable(_)),
                 "{error}"
