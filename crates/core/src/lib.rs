@@ -7,6 +7,7 @@
 //! * [`ids`] — identifiers parsed once at the boundary (account ids, regions, role ARNs, names).
 //! * [`topology`] — the typed two-account topology every binary is configured with.
 //! * [`certificate`] — certificate ids, PEMs and statuses.
+//! * [`failover`] — flow D: probe rounds, the failover state machine, fenced runbooks.
 //! * [`replication`] — flow A: capture events, state messages, the idempotent DR apply.
 //! * [`ratelimit`] — a token bucket for bulk API use.
 //! * [`reconcile`] — flow B: the streaming diff of two certificate inventories.
@@ -14,6 +15,7 @@
 //! * [`time`] — timestamps as the events carry them.
 
 pub mod certificate;
+pub mod failover;
 pub mod ids;
 pub mod ratelimit;
 pub mod reconcile;

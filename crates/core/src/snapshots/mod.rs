@@ -16,7 +16,8 @@ mod tick;
 
 pub use decide::{decide, Action, Blocked, Plan};
 pub use restore::{
-    restore_newest, DatabaseEndpoint, DatabaseRestorer, RestoreError, RestoreRequest, Restored,
+    restore_newest, start_restore, DatabaseEndpoint, DatabaseRestorer, RestoreError,
+    RestoreRequest, Restored,
 };
 pub use tick::{tick, SnapshotStore, TickReport};
 

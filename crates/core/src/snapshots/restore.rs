@@ -90,6 +90,30 @@ pub struct RestoreRequest<'a> {
     pub timeout: Duration,
 }
 
+/// Start restoring the newest restorable DR snapshot of `policy`'s database into `target`,
+/// without waiting (failover moves traffic while RDS works). Returns the snapshot and the
+/// age of its data. A `target` that already exists is success.
+pub async fn start_restore<S, R>(
+    store: &S,
+    restorer: &R,
+    kind: DatabaseKind,
+    policy: &SnapshotPolicy,
+    target: &str,
+    now: EpochMillis,
+) -> Result<(String, EpochMillis), RestoreError>
+where
+    S: SnapshotStore + Sync,
+    R: DatabaseRestorer + Sync,
+{
+    let observed = store.observe(&policy.database).await?;
+    let plan = decide(now, policy, &observed);
+    let (Some(snapshot_id), Some(rpo_ms)) = (plan.newest_restorable, plan.rpo_ms) else {
+        return Err(RestoreError::NothingToRestore(policy.database.clone()));
+    };
+    restorer.restore(kind, &snapshot_id, target).await?;
+    Ok((snapshot_id, rpo_ms))
+}
+
 /// Restore the newest restorable DR snapshot into `request.target` and wait until it is
 /// available. `sleep` is the runtime's timer (`tokio::time::sleep`), so the core stays
 /// free of a runtime.
@@ -105,15 +129,15 @@ where
     R: DatabaseRestorer + Sync,
     F: Future<Output = ()>,
 {
-    let policy = request.policy;
-    let observed = store.observe(&policy.database).await?;
-    let plan = decide(now, policy, &observed);
-    let (Some(snapshot_id), Some(rpo_ms)) = (plan.newest_restorable, plan.rpo_ms) else {
-        return Err(RestoreError::NothingToRestore(policy.database.clone()));
-    };
-    restorer
-        .restore(request.kind, &snapshot_id, request.target)
-        .await?;
+    let (snapshot_id, rpo_ms) = start_restore(
+        store,
+        restorer,
+        request.kind,
+        request.policy,
+        request.target,
+        now,
+    )
+    .await?;
     let started = std::time::Instant::now();
     let mut status = String::from("unknown");
     while started.elapsed() < request.timeout {

@@ -1,0 +1,265 @@
+//! The failover state machine: pure, fed one probe round at a time.
+//!
+//! ```text
+//!            down round                 down streak ≥ failure_threshold
+//!  Healthy ─────────────► Degraded ───────────────────────────────────► FailedOver
+//!     ▲                      │        (not held, dwell since last flip)      │
+//!     │  up streak ≥         │                                               │ operator: failback
+//!     └──recovery_threshold──┘                                               ▼ (primary healthy long
+//!     ▲                                                                FailingBack  enough, reverse
+//!     └────────────────────────── runbook done ──────────────────────────┘      reconcile done)
+//! ```
+//!
+//! * A round is *down* when at least `quorum` probes failed (default: all of them — as
+//!   Route 53 calls an endpoint unhealthy only when nearly all its checkers see it fail):
+//!   one flaky probe path never moves traffic.
+//! * Hysteresis: one down round makes primary Degraded; only `failure_threshold`
+//!   consecutive down rounds fail over, and only `recovery_threshold` consecutive up rounds
+//!   make it Healthy again.
+//! * Dwell: no automatic failover within `min_dwell` of the last flip, so a primary that
+//!   flaps right after a failback does not bounce the fleet between regions.
+//! * Hold: an operator's hold stops automatic failover (the rounds are still counted);
+//!   force fails over now, whatever the probes say. Failback is never automatic.
+
+use serde::{Deserialize, Serialize};
+
+use super::probe::Round;
+use crate::time::EpochMillis;
+
+/// How eager the machine is. Production: 10 s rounds, threshold 3, recovery 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Consecutive down rounds before failing over.
+    pub failure_threshold: u32,
+    /// Consecutive up rounds before a degraded primary counts as healthy again.
+    pub recovery_threshold: u32,
+    /// Failed probes that make a round down; `None`: all of the round's probes.
+    pub quorum: Option<u32>,
+    /// No automatic failover within this long after the last flip.
+    pub min_dwell_ms: EpochMillis,
+    /// Failback needs primary up continuously for this long.
+    pub failback_after_healthy_ms: EpochMillis,
+}
+
+/// Where traffic and the machine stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Primary serves; its probes pass.
+    Healthy,
+    /// Primary serves; some recent rounds were down.
+    Degraded,
+    /// DR serves.
+    FailedOver,
+    /// Traffic is being moved back to primary.
+    FailingBack,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Healthy => "healthy",
+            Mode::Degraded => "degraded",
+            Mode::FailedOver => "failed-over",
+            Mode::FailingBack => "failing-back",
+        })
+    }
+}
+
+/// An operator's hold on automatic failover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Who.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at_ms: EpochMillis,
+}
+
+/// Everything the machine remembers between rounds (persisted by the state store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The mode.
+    pub mode: Mode,
+    /// When the mode was entered.
+    pub since_ms: EpochMillis,
+    /// Consecutive down rounds.
+    pub down_streak: u32,
+    /// Consecutive up rounds.
+    pub up_streak: u32,
+    /// Start of primary's current run of up rounds.
+    pub primary_up_since_ms: Option<EpochMillis>,
+    /// The operator's hold, if any.
+    pub hold: Option<Hold>,
+    /// When traffic last moved (either way).
+    pub last_flip_ms: Option<EpochMillis>,
+    /// When a DR → primary reconcile last completed (failback's precondition).
+    pub reverse_reconciled_ms: Option<EpochMillis>,
+    /// Rounds observed, ever.
+    pub rounds: u64,
+}
+
+impl State {
+    /// A primary believed healthy, as first deployed.
+    pub fn initial(now: EpochMillis) -> Self {
+        Self {
+            mode: Mode::Healthy,
+            since_ms: now,
+            down_streak: 0,
+            up_streak: 0,
+            primary_up_since_ms: None,
+            hold: None,
+            last_flip_ms: None,
+            reverse_reconciled_ms: None,
+            rounds: 0,
+        }
+    }
+
+    fn enter(&mut self, mode: Mode, now: EpochMillis) {
+        self.mode = mode;
+        self.since_ms = now;
+    }
+
+    /// Which side serves traffic in this mode.
+    pub fn serving(&self) -> crate::Side {
+        match self.mode {
+            Mode::Healthy | Mode::Degraded => crate::Side::Primary,
+            Mode::FailedOver | Mode::FailingBack => crate::Side::Dr,
+        }
+    }
+}
+
+/// What a round or a command asks the runbook to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing to do.
+    Stay,
+    /// The failover threshold was reached but automatic failover is held.
+    Held,
+    /// The failover threshold was reached within the dwell time of the last flip.
+    Dwelling,
+    /// Move traffic to DR, for this reason.
+    FailOver(String),
+}
+
+/// Fold one probe round into the state.
+pub fn observe(state: &mut State, round: &Round, settings: &Settings) -> Decision {
+    let now = round.at_ms;
+    state.rounds += 1;
+    if round.is_down(settings.quorum) {
+        state.down_streak += 1;
+        state.up_streak = 0;
+        state.primary_up_since_ms = None;
+    } else {
+        state.up_streak += 1;
+        state.down_streak = 0;
+        state.primary_up_since_ms.get_or_insert(now);
+    }
+    match state.mode {
+        Mode::Healthy if state.down_streak > 0 => {
+            state.enter(Mode::Degraded, now);
+            // A threshold of 1 fails over on the first down round.
+            decide_failover(state, round, settings)
+        }
+        Mode::Degraded if state.down_streak > 0 => decide_failover(state, round, settings),
+        Mode::Degraded if state.up_streak >= settings.recovery_threshold => {
+            state.enter(Mode::Healthy, now);
+            Decision::Stay
+        }
+        _ => Decision::Stay,
+    }
+}
+
+fn decide_failover(state: &mut State, round: &Round, settings: &Settings) -> Decision {
+    if state.down_streak < settings.failure_threshold {
+        return Decision::Stay;
+    }
+    if state.hold.is_some() {
+        return Decision::Held;
+    }
+    let now = round.at_ms;
+    if state
+        .last_flip_ms
+        .is_some_and(|flip| now - flip < settings.min_dwell_ms)
+    {
+        return Decision::Dwelling;
+    }
+    state.enter(Mode::FailedOver, now);
+    state.last_flip_ms = Some(now);
+    Decision::FailOver(format!(
+        "{} consecutive rounds down (threshold {}); last round: {}",
+        state.down_streak,
+        settings.failure_threshold,
+        round.summary()
+    ))
+}
+
+/// Why an operator's command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Failing over when DR already serves.
+    #[error("already {0}: DR serves traffic")]
+    AlreadyFailedOver(Mode),
+    /// Failing back when primary serves.
+    #[error("primary already serves traffic ({0}); nothing to fail back")]
+    NotFailedOver(Mode),
+    /// Primary has not been up long enough.
+    #[error("primary has been up for {up_for_s} s of the {needed_s} s failback needs; wait, or check its probes")]
+    PrimaryNotHealthyLongEnough {
+        /// Seconds up so far (0: down now).
+        up_for_s: i64,
+        /// Seconds needed.
+        needed_s: i64,
+    },
+    /// No reverse reconcile since the failover.
+    #[error("no DR → primary reconcile since the failover: run `drctl reconcile --direction dr-to-primary --apply` first, so registrations made in DR reach primary")]
+    NotReconciled,
+}
+
+/// The operator fails over now (`drctl failover`), held or not: an explicit decision.
+pub fn force_failover(state: &mut State, now: EpochMillis) -> Result<(), Refused> {
+    if matches!(state.mode, Mode::FailedOver | Mode::FailingBack) {
+        return Err(Refused::AlreadyFailedOver(state.mode));
+    }
+    state.enter(Mode::FailedOver, now);
+    state.last_flip_ms = Some(now);
+    Ok(())
+}
+
+/// The operator starts failing back (`drctl failback`), if its preconditions hold.
+pub fn begin_failback(
+    state: &mut State,
+    settings: &Settings,
+    now: EpochMillis,
+) -> Result<(), Refused> {
+    if state.mode != Mode::FailedOver {
+        return match state.mode {
+            Mode::FailingBack => Ok(()), // resuming an interrupted failback
+            mode => Err(Refused::NotFailedOver(mode)),
+        };
+    }
+    let up_for = state.primary_up_since_ms.map_or(0, |since| now - since);
+    if up_for < settings.failback_after_healthy_ms {
+        return Err(Refused::PrimaryNotHealthyLongEnough {
+            up_for_s: up_for / 1000,
+            needed_s: settings.failback_after_healthy_ms / 1000,
+        });
+    }
+    let failed_over_at = state.last_flip_ms.unwrap_or(state.since_ms);
+    if state
+        .reverse_reconciled_ms
+        .is_none_or(|done| done < failed_over_at)
+    {
+        return Err(Refused::NotReconciled);
+    }
+    state.enter(Mode::FailingBack, now);
+    Ok(())
+}
+
+/// The failback runbook finished: primary serves again.
+pub fn complete_failback(state: &mut State, now: EpochMillis) {
+    state.enter(Mode::Healthy, now);
+    state.last_flip_ms = Some(now);
+    state.down_streak = 0;
+}

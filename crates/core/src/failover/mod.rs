@@ -1,0 +1,19 @@
+//! Flow D, health and failover: judging primary from probe rounds, deciding with
+//! hysteresis, and the runbooks that move traffic — all behind ports, so the same code runs
+//! in the health-checker Lambda, in `drctl`, and against in-memory fakes in a 10,000-round
+//! simulation.
+
+pub mod machine;
+pub mod probe;
+pub mod runbook;
+pub mod simulation;
+
+pub use machine::{Decision, Hold, Mode, Refused, Settings, State};
+pub use probe::{ProbeOutcome, Round};
+pub use runbook::{
+    AuditEntry, Controller, DatabaseRecovery, FailoverError, FailoverRecord, Notifier, Outcome,
+    Runbook, RunbookKind, StateStore, Step, Stored, TrafficSwitch,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,468 @@
+use std::sync::Mutex;
+
+use super::machine::{begin_failback, force_failover, observe};
+use super::simulation::simulate;
+use super::*;
+use crate::replication::ports::PortError;
+use crate::Side;
+
+/// Production settings: 10 s rounds, threshold 3, recovery 3, all probes must fail.
+fn settings() -> Settings {
+    Settings {
+        failure_threshold: 3,
+        recovery_threshold: 3,
+        quorum: None,
+        min_dwell_ms: 600_000,
+        failback_after_healthy_ms: 900_000,
+    }
+}
+
+fn round(at_ms: i64, healthy: &[bool]) -> Round {
+    Round {
+        at_ms,
+        outcomes: healthy
+            .iter()
+            .enumerate()
+            .map(|(i, &healthy)| ProbeOutcome {
+                probe: format!("probe-{i}"),
+                healthy,
+                latency_ms: 5,
+                reason: if healthy { "ok" } else { "connection refused" }.to_owned(),
+            })
+            .collect(),
+    }
+}
+
+const DOWN: &[bool] = &[false, false, false];
+const UP: &[bool] = &[true, true, true];
+
+#[test]
+fn ten_thousand_rounds_of_twenty_percent_probe_noise_never_fail_over() {
+    let report = simulate(&settings(), 10_000, 3, 0.2, None, 0x5EED, 10_000);
+    assert_eq!(report.false_failovers, 0, "{report:?}");
+    assert!(
+        report.down_rounds > 0,
+        "the noise must reach the machine: {report:?}"
+    );
+}
+
+#[test]
+fn a_real_outage_fails_over_within_the_threshold_even_through_the_noise() {
+    let report = simulate(&settings(), 10_000, 3, 0.2, Some(5_000), 0x5EED, 10_000);
+    assert_eq!(report.false_failovers, 0, "{report:?}");
+    let rounds = report.decision_rounds.expect("failed over");
+    assert!(rounds <= 3 + 1, "decided after {rounds} rounds");
+}
+
+#[test]
+fn a_quorum_of_two_trips_on_two_failed_probes_and_not_on_one() {
+    let s = Settings {
+        quorum: Some(2),
+        ..settings()
+    };
+    assert!(round(0, &[false, false, true]).is_down(s.quorum));
+    assert!(!round(0, &[false, true, true]).is_down(s.quorum));
+    assert!(
+        !round(0, &[false, false, true]).is_down(None),
+        "default: all must fail"
+    );
+    assert!(
+        Round {
+            at_ms: 0,
+            outcomes: vec![]
+        }
+        .is_down(None),
+        "no probe vouches for primary"
+    );
+}
+
+#[test]
+fn hysteresis_one_up_round_does_not_make_primary_healthy_and_a_blip_does_not_fail_over() {
+    let s = settings();
+    let mut state = State::initial(0);
+    assert_eq!(observe(&mut state, &round(1, DOWN), &s), Decision::Stay);
+    assert_eq!(state.mode, Mode::Degraded);
+    observe(&mut state, &round(2, DOWN), &s);
+    observe(&mut state, &round(3, UP), &s);
+    assert_eq!(state.mode, Mode::Degraded, "one up round is not recovery");
+    assert_eq!(
+        observe(&mut state, &round(4, DOWN), &s),
+        Decision::Stay,
+        "streak restarted"
+    );
+    for t in 5..8 {
+        observe(&mut state, &round(t, UP), &s);
+    }
+    assert_eq!(state.mode, Mode::Healthy);
+}
+
+#[test]
+fn a_hold_stops_automatic_failover_and_force_still_works() {
+    let s = settings();
+    let mut state = State::initial(0);
+    state.hold = Some(Hold {
+        by: "oncall".into(),
+        reason: "primary maintenance".into(),
+        at_ms: 0,
+    });
+    for t in 1..=10 {
+        let decision = observe(&mut state, &round(t, DOWN), &s);
+        assert!(
+            matches!(decision, Decision::Stay | Decision::Held),
+            "{decision:?}"
+        );
+    }
+    assert_eq!(state.mode, Mode::Degraded);
+    force_failover(&mut state, 11).unwrap();
+    assert_eq!(state.mode, Mode::FailedOver);
+    assert!(force_failover(&mut state, 12).is_err(), "twice is refused");
+}
+
+#[test]
+fn no_automatic_failover_within_the_dwell_time_of_the_last_flip() {
+    let s = settings();
+    let mut state = State::initial(0);
+    state.last_flip_ms = Some(1_000);
+    for t in 1..=3 {
+        observe(&mut state, &round(1_000 + t, DOWN), &s);
+    }
+    assert_eq!(
+        observe(&mut state, &round(1_004, DOWN), &s),
+        Decision::Dwelling
+    );
+    let later = 1_000 + s.min_dwell_ms;
+    assert!(matches!(
+        observe(&mut state, &round(later, DOWN), &s),
+        Decision::FailOver(_)
+    ));
+}
+
+#[test]
+fn failback_needs_a_healthy_primary_for_long_enough_and_a_reverse_reconcile_after_the_failover() {
+    let s = settings();
+    let mut state = State::initial(0);
+    assert!(matches!(
+        begin_failback(&mut state, &s, 0),
+        Err(Refused::NotFailedOver(Mode::Healthy))
+    ));
+    force_failover(&mut state, 1_000).unwrap();
+    observe(&mut state, &round(2_000, UP), &s);
+    let too_soon = begin_failback(&mut state, &s, 2_000 + s.failback_after_healthy_ms - 1);
+    assert!(
+        matches!(too_soon, Err(Refused::PrimaryNotHealthyLongEnough { .. })),
+        "{too_soon:?}"
+    );
+    let ready_at = 2_000 + s.failback_after_healthy_ms;
+    state.reverse_reconciled_ms = Some(500); // before the failover: does not count
+    assert_eq!(
+        begin_failback(&mut state, &s, ready_at),
+        Err(Refused::NotReconciled)
+    );
+    state.reverse_reconciled_ms = Some(ready_at - 1);
+    begin_failback(&mut state, &s, ready_at).unwrap();
+    assert_eq!(state.mode, Mode::FailingBack);
+}
+
+// ---- the controller over fakes ----
+
+#[derive(Default)]
+struct FakeStore {
+    stored: Mutex<Option<Stored>>,
+    audits: Mutex<Vec<AuditEntry>>,
+    /// Both racing deciders read before either saves.
+    barrier: Option<tokio::sync::Barrier>,
+}
+
+impl StateStore for FakeStore {
+    async fn load(&self) -> Result<Option<Stored>, PortError> {
+        let stored = self.stored.lock().unwrap().clone();
+        if let Some(barrier) = &self.barrier {
+            barrier.wait().await;
+        }
+        Ok(stored)
+    }
+
+    async fn save(&self, record: &FailoverRecord, expected: u64) -> Result<bool, PortError> {
+        let mut stored = self.stored.lock().unwrap();
+        if stored.as_ref().map_or(0, |s| s.version) != expected {
+            return Ok(false);
+        }
+        *stored = Some(Stored {
+            record: record.clone(),
+            version: expected + 1,
+        });
+        Ok(true)
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), PortError> {
+        let mut audits = self.audits.lock().unwrap();
+        audits.retain(|a| a.runbook.id != entry.runbook.id);
+        audits.push(entry.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeSwitch {
+    flips: Mutex<Vec<Side>>,
+    fail_flips: std::sync::atomic::AtomicU32,
+}
+
+impl TrafficSwitch for FakeSwitch {
+    async fn ensure(&self) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn point_to(&self, side: Side) -> Result<(), PortError> {
+        use std::sync::atomic::Ordering;
+        if self.fail_flips.load(Ordering::Relaxed) > 0 {
+            self.fail_flips.fetch_sub(1, Ordering::Relaxed);
+            return Err(PortError::transient(
+                "ChangeResourceRecordSets",
+                "throttled",
+            ));
+        }
+        self.flips.lock().unwrap().push(side);
+        Ok(())
+    }
+
+    async fn heartbeat(&self, _side: Side) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn serving(&self) -> Result<Option<Side>, PortError> {
+        Ok(self.flips.lock().unwrap().last().copied())
+    }
+}
+
+#[derive(Default)]
+struct FakeNotifier(Mutex<Vec<String>>);
+
+impl Notifier for FakeNotifier {
+    async fn notify(&self, subject: &str, _message: &str) -> Result<(), PortError> {
+        self.0.lock().unwrap().push(subject.to_owned());
+        Ok(())
+    }
+}
+
+/// Restores that become available after `polls` readiness checks.
+#[derive(Default)]
+struct FakeDatabase {
+    polls: Mutex<u32>,
+}
+
+impl DatabaseRecovery for FakeDatabase {
+    async fn start(&self) -> Vec<String> {
+        vec!["fleetdb: restoring fleetdb-dr-1 (RPO 300 s)".to_owned()]
+    }
+
+    async fn ready(&self) -> Result<Option<String>, PortError> {
+        let mut polls = self.polls.lock().unwrap();
+        if *polls == 0 {
+            return Ok(Some("fleetdb available at fleetdb.dr:5432".to_owned()));
+        }
+        *polls -= 1;
+        Ok(None)
+    }
+}
+
+struct World {
+    store: FakeStore,
+    switch: FakeSwitch,
+    notifier: FakeNotifier,
+    database: FakeDatabase,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            store: FakeStore::default(),
+            switch: FakeSwitch::default(),
+            notifier: FakeNotifier::default(),
+            database: FakeDatabase::default(),
+        }
+    }
+
+    fn controller(&self) -> Controller<'_, FakeStore, FakeSwitch, FakeNotifier, FakeDatabase> {
+        Controller {
+            store: &self.store,
+            switch: &self.switch,
+            notifier: &self.notifier,
+            database: &self.database,
+            settings: settings(),
+            dr_region: "us-west-2".into(),
+        }
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+#[test]
+fn an_outage_runs_the_whole_runbook_restore_flip_notify_audit_then_waits_for_the_database() {
+    block_on(async {
+        let world = World::new();
+        *world.database.polls.lock().unwrap() = 1;
+        let c = world.controller();
+        for t in 1..=2 {
+            let outcome = c.round(round(t * 10_000, DOWN)).await.unwrap();
+            assert_eq!(outcome.decision, Decision::Stay);
+        }
+        let outcome = c.round(round(30_000, DOWN)).await.unwrap();
+        assert!(matches!(outcome.decision, Decision::FailOver(_)));
+        assert_eq!(
+            outcome.steps,
+            [Step::StartRestore, Step::Flip, Step::Notify, Step::Audit],
+            "the database is still restoring"
+        );
+        assert_eq!(*world.switch.flips.lock().unwrap(), [Side::Dr]);
+        let audits = world.store.audits.lock().unwrap().clone();
+        assert_eq!(audits.len(), 1);
+        assert!(
+            audits[0].runbook.evidence.is_some(),
+            "the probe evidence is audited"
+        );
+        assert!(audits[0]
+            .runbook
+            .reason
+            .contains("3 consecutive rounds down"));
+
+        // The next round (next invocation) finishes it.
+        let outcome = c.round(round(40_000, DOWN)).await.unwrap();
+        assert_eq!(outcome.steps, [Step::DatabaseReady]);
+        assert!(outcome.finished.is_some());
+        assert_eq!(
+            *world.notifier.0.lock().unwrap(),
+            [
+                "IoT DR: FAILED OVER to DR (us-west-2)",
+                "IoT DR: restored database available in DR"
+            ]
+        );
+        assert_eq!(outcome.record.state.mode, Mode::FailedOver);
+        assert_eq!(
+            *world.switch.flips.lock().unwrap(),
+            [Side::Dr],
+            "flipped once"
+        );
+    });
+}
+
+#[test]
+fn a_failed_step_leaves_the_runbook_pending_and_the_next_call_continues_from_it() {
+    block_on(async {
+        let world = World::new();
+        world
+            .switch
+            .fail_flips
+            .store(1, std::sync::atomic::Ordering::Relaxed);
+        let c = world.controller();
+        let error = c
+            .force_failover("oncall", "drill", 1_000)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                FailoverError::Step {
+                    step: Step::Flip,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let pending = c.current(2_000).await.unwrap().record.runbook.unwrap();
+        assert_eq!(pending.done, [Step::StartRestore]);
+        let outcome = c.resume(2_000).await.unwrap();
+        assert_eq!(
+            outcome.steps,
+            [Step::Flip, Step::Notify, Step::Audit, Step::DatabaseReady]
+        );
+        assert_eq!(*world.switch.flips.lock().unwrap(), [Side::Dr]);
+    });
+}
+
+#[test]
+fn two_concurrent_deciders_at_the_threshold_exactly_one_acts() {
+    block_on(async {
+        let mut world = World::new();
+        let c = world.controller();
+        for t in 1..=2 {
+            c.round(round(t, DOWN)).await.unwrap();
+        }
+        world.store.barrier = Some(tokio::sync::Barrier::new(2));
+        let c = world.controller();
+        let (a, b) = tokio::join!(c.round(round(3, DOWN)), c.round(round(3, DOWN)));
+        let fenced = [&a, &b]
+            .iter()
+            .filter(|r| matches!(r, Err(FailoverError::Fenced(_))))
+            .count();
+        assert_eq!(fenced, 1, "{a:?} {b:?}");
+        assert_eq!(*world.switch.flips.lock().unwrap(), [Side::Dr], "one flip");
+        assert_eq!(
+            world.notifier.0.lock().unwrap().len(),
+            2,
+            "one failover's notifications"
+        );
+        assert_eq!(world.store.audits.lock().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn failback_is_refused_until_its_preconditions_hold_then_flips_back_and_rearms() {
+    block_on(async {
+        let world = World::new();
+        let c = world.controller();
+        c.force_failover("oncall", "region outage", 0)
+            .await
+            .unwrap();
+        c.round(round(10_000, UP)).await.unwrap();
+        let early = c.failback("oncall", 20_000).await.unwrap_err();
+        assert!(matches!(
+            early,
+            FailoverError::Refused(Refused::PrimaryNotHealthyLongEnough { .. })
+        ));
+        let later = 10_000 + settings().failback_after_healthy_ms;
+        let unreconciled = c.failback("oncall", later).await.unwrap_err();
+        assert!(matches!(
+            unreconciled,
+            FailoverError::Refused(Refused::NotReconciled)
+        ));
+        c.reverse_reconciled(later).await.unwrap();
+        let outcome = c.failback("oncall", later + 1).await.unwrap();
+        assert_eq!(outcome.steps, [Step::Flip, Step::Notify, Step::Audit]);
+        assert_eq!(outcome.record.state.mode, Mode::Healthy);
+        assert_eq!(
+            *world.switch.flips.lock().unwrap(),
+            [Side::Dr, Side::Primary]
+        );
+        // Fenced against flapping: an outage right after failback only dwells.
+        for t in 1..=3 {
+            c.round(round(later + 1 + t, DOWN)).await.unwrap();
+        }
+        let outcome = c.round(round(later + 5, DOWN)).await.unwrap();
+        assert_eq!(outcome.decision, Decision::Dwelling);
+    });
+}
+
+#[test]
+fn hold_and_release_are_recorded_and_a_held_checker_does_not_act() {
+    block_on(async {
+        let world = World::new();
+        let c = world.controller();
+        c.hold("oncall", "planned primary maintenance", 0)
+            .await
+            .unwrap();
+        for t in 1..=5 {
+            c.round(round(t, DOWN)).await.unwrap();
+        }
+        assert!(world.switch.flips.lock().unwrap().is_empty());
+        let released = c.release(6).await.unwrap();
+        assert_eq!(released.state.hold, None);
+        let outcome = c.round(round(7, DOWN)).await.unwrap();
+        assert!(matches!(outcome.decision, Decision::FailOver(_)));
+    });
+}
