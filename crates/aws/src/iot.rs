@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
+use aws_sdk_iot::config::retry::RetryConfig;
 use aws_sdk_iot::Client;
 use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
@@ -68,7 +69,16 @@ impl IotRegistry {
 
     /// Pace every call with `limiter` (the reconciler: it must leave the account's IoT
     /// quotas to the replicator and to devices' just-in-time registrations).
+    /// Throttling that still happens (another client spent the quota) is retried with
+    /// the SDK's adaptive mode, which also slows this client down.
     pub fn with_rate_limit(mut self, limiter: Arc<TokenBucket>) -> Self {
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::adaptive().with_max_attempts(6))
+            .build();
+        self.client = Client::from_conf(config);
         self.limiter = Some(limiter);
         self
     }
