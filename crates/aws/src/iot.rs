@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
 use aws_sdk_iot::config::retry::RetryConfig;
+use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
 use aws_sdk_iot::Client;
 use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use dr_core::ids::{AccountId, PolicyName, Region, ThingName};

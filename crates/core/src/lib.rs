@@ -29,4 +29,6 @@ pub use ids::{
     AccountId, DomainName, Endpoint, InvalidId, PolicyName, Region, ResourceName, RoleArn,
     ThingName,
 };
-pub use topology::{ConfigError, Side, SideConfig, Topology};
+pub use topology::{
+    ConfigError, DnsConfig, FailoverConfig, FlipMode, ProbeConfig, Side, SideConfig, Topology,
+};

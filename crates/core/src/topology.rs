@@ -86,44 +86,183 @@ impl Default for ReplicationNames {
     }
 }
 
-/// Names of the failover resources (flow D), in the DR account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Flow D: the health checker's resources in the DR account, thresholds and probes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct FailoverNames {
+pub struct FailoverConfig {
     /// The DynamoDB table holding the health checker's state and audit records.
     pub state_table: ResourceName,
     /// The SNS topic operators subscribe to.
     pub operator_topic: ResourceName,
+    /// How traffic moves: Route 53 failover records driven by a metric (no control-plane
+    /// call at failover), or a direct record UPSERT.
+    pub flip: FlipMode,
+    /// Seconds between probe rounds.
+    pub round_interval_seconds: u64,
+    /// Rounds per health-checker invocation (a one-minute schedule: 6 rounds of 10 s).
+    pub rounds_per_invocation: u32,
+    /// Consecutive down rounds before failing over.
+    pub failure_threshold: u32,
+    /// Consecutive up rounds before a degraded primary is healthy again.
+    pub recovery_threshold: u32,
+    /// Failed probes that make a round down; unset: all of them.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_count"
+    )]
+    pub quorum: Option<u64>,
+    /// No automatic failover within this long after the last flip.
+    pub min_dwell_seconds: u64,
+    /// Failback needs primary healthy for this long.
+    pub failback_after_healthy_seconds: u64,
+    /// The probes of primary.
+    pub probes: Vec<ProbeConfig>,
 }
 
-impl Default for FailoverNames {
+impl Default for FailoverConfig {
     fn default() -> Self {
         Self {
             state_table: name("dr-failover-state"),
             operator_topic: name("dr-operators"),
+            flip: FlipMode::DataPlane,
+            round_interval_seconds: 10,
+            rounds_per_invocation: 6,
+            failure_threshold: 3,
+            recovery_threshold: 3,
+            quorum: None,
+            min_dwell_seconds: 600,
+            failback_after_healthy_seconds: 900,
+            probes: Vec::new(),
         }
     }
 }
 
-/// The DNS names devices use (flow D).
+impl FailoverConfig {
+    /// The state machine's settings.
+    pub fn settings(&self) -> crate::failover::Settings {
+        crate::failover::Settings {
+            failure_threshold: self.failure_threshold,
+            recovery_threshold: self.recovery_threshold,
+            quorum: self.quorum.map(|q| q as u32),
+            min_dwell_ms: self.min_dwell_seconds as i64 * 1000,
+            failback_after_healthy_ms: self.failback_after_healthy_seconds as i64 * 1000,
+        }
+    }
+}
+
+/// How failover moves traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlipMode {
+    /// Route 53 failover records; PRIMARY's health check follows a CloudWatch alarm in the
+    /// DR region that the checker drives with PutMetricData (data-plane calls only).
+    DataPlane,
+    /// ChangeResourceRecordSets UPSERT of the record, then wait for INSYNC.
+    DnsApi,
+}
+
+/// One probe of primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ProbeConfig {
+    /// A TLS handshake with the IoT data endpoint (or custom domain).
+    Tls {
+        /// Where to connect.
+        host: String,
+        /// 8883 (MQTT over TLS) or 443 (with ALPN `x-amzn-mqtt-ca`).
+        port: u16,
+        /// SNI and the name the certificate must carry; default `host`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server_name: Option<String>,
+        /// ALPN protocol, e.g. `x-amzn-mqtt-ca` on 443.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alpn: Option<String>,
+        /// PEM bundle of trusted roots; default the system's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<std::path::PathBuf>,
+        /// Give up after this long.
+        #[serde(default = "default_probe_timeout")]
+        timeout_ms: u64,
+    },
+    /// A TLS handshake with a canary device's certificate, then MQTT CONNECT → CONNACK.
+    Mqtt {
+        /// Where to connect.
+        host: String,
+        /// 8883, or 443 with ALPN.
+        port: u16,
+        /// SNI; default `host`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server_name: Option<String>,
+        /// ALPN protocol, e.g. `x-amzn-mqtt-ca` on 443.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alpn: Option<String>,
+        /// PEM bundle of trusted roots; default the system's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<std::path::PathBuf>,
+        /// The canary's certificate (PEM). A canary, not a patient's device.
+        client_cert_file: std::path::PathBuf,
+        /// The canary's private key (PEM); it stays on the checker.
+        client_key_file: std::path::PathBuf,
+        /// The MQTT client id the canary's policy allows.
+        client_id: String,
+        /// Give up after this long.
+        #[serde(default = "default_probe_timeout")]
+        timeout_ms: u64,
+    },
+    /// An HTTPS GET that must answer 2xx.
+    Https {
+        /// `https://host[:port]/path`.
+        url: String,
+        /// PEM bundle of trusted roots; default the system's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<std::path::PathBuf>,
+        /// Give up after this long.
+        #[serde(default = "default_probe_timeout")]
+        timeout_ms: u64,
+    },
+    /// CloudWatch alarms in primary: any in ALARM fails the probe.
+    Alarm {
+        /// The alarms' names.
+        alarm_names: Vec<String>,
+        /// Give up after this long.
+        #[serde(default = "default_probe_timeout")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_probe_timeout() -> u64 {
+    3_000
+}
+
+/// The DNS names devices use, and where they point (flow D).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DnsNames {
-    /// The Route 53 hosted zone.
+pub struct DnsConfig {
+    /// The Route 53 hosted zone (in the DR account).
     pub zone: DomainName,
     /// The custom domain devices connect to; flipped between primary and DR.
     pub record: DomainName,
     /// A record that drills flip, never touching production routing.
     pub drill_record: DomainName,
+    /// What `record` points to while primary serves (primary's IoT domain endpoint).
+    pub primary_target: DomainName,
+    /// What `record` points to after failover (DR's IoT domain endpoint).
+    pub dr_target: DomainName,
+    /// Record TTL: the DNS part of the RTO.
+    pub ttl_seconds: u32,
 }
 
-impl Default for DnsNames {
+impl Default for DnsConfig {
     fn default() -> Self {
         let parse = |s: &str| s.parse().expect("default DNS names are valid");
         Self {
             zone: parse("example.com"),
             record: parse("iot.example.com"),
             drill_record: parse("drill.iot.example.com"),
+            primary_target: parse("primary.iot.example.com"),
+            dr_target: parse("dr.iot.example.com"),
+            ttl_seconds: 60,
         }
     }
 }
@@ -229,10 +368,10 @@ pub struct Topology {
     pub replication: ReplicationNames,
     /// Failover resources.
     #[serde(default)]
-    pub failover: FailoverNames,
+    pub failover: FailoverConfig,
     /// DNS names.
     #[serde(default)]
-    pub dns: DnsNames,
+    pub dns: DnsConfig,
     /// Database snapshots.
     #[serde(default)]
     pub snapshots: SnapshotConfig,
@@ -388,6 +527,40 @@ impl Topology {
             return Err(field_error(
                 "reconcile.max_calls_per_second",
                 "must be a positive number of calls per second".to_owned(),
+            ));
+        }
+        let f = &self.failover;
+        for (field, value) in [
+            ("failover.failure_threshold", u64::from(f.failure_threshold)),
+            (
+                "failover.recovery_threshold",
+                u64::from(f.recovery_threshold),
+            ),
+            (
+                "failover.rounds_per_invocation",
+                u64::from(f.rounds_per_invocation),
+            ),
+            ("dns.ttl_seconds", u64::from(self.dns.ttl_seconds)),
+        ] {
+            if value == 0 {
+                return Err(field_error(field, "must be at least 1".to_owned()));
+            }
+        }
+        if let Some(quorum) = f.quorum {
+            if quorum == 0 || (!f.probes.is_empty() && quorum as usize > f.probes.len()) {
+                return Err(field_error(
+                    "failover.quorum",
+                    format!(
+                        "must be 1 to the number of probes ({}), or unset for all of them",
+                        f.probes.len()
+                    ),
+                ));
+            }
+        }
+        if self.dns.primary_target == self.dns.dr_target {
+            return Err(field_error(
+                "dns.dr_target",
+                "must differ from dns.primary_target, or failover would move nothing".to_owned(),
             ));
         }
         if !(1..=250).contains(&self.reconcile.page_size) {
@@ -647,5 +820,40 @@ mod tests {
         let text = SANDBOX.replace("drill.iot.example.com", "iot.example.com");
         let (field, _) = error_of(parse(&text));
         assert_eq!(field, "dns.drill_record");
+    }
+
+    #[test]
+    fn probes_parse_by_kind_and_the_quorum_must_fit_them() {
+        let with_probes = format!(
+            "{SANDBOX}\n{}",
+            r#"
+[[failover.probes]]
+kind = "tls"
+host = "127.0.0.1"
+port = 8883
+server_name = "iot.example.com"
+
+[[failover.probes]]
+kind = "alarm"
+alarm_names = ["iot-connect-errors"]
+"#
+        );
+        let topology = parse_with_env(&with_probes, &[]).unwrap();
+        assert_eq!(topology.failover.probes.len(), 2);
+        assert!(matches!(
+            &topology.failover.probes[0],
+            ProbeConfig::Tls { port: 8883, timeout_ms: 3_000, .. }
+        ));
+        assert_eq!(topology.failover.settings().quorum, None);
+        let (field, _) = error_of(parse_with_env(
+            &with_probes,
+            &[("DRCTL__FAILOVER__QUORUM", "3")],
+        ));
+        assert_eq!(field, "failover.quorum");
+        let (field, _) = error_of(parse_with_env(
+            SANDBOX,
+            &[("DRCTL__DNS__DR_TARGET", "primary.iot.example.com")],
+        ));
+        assert_eq!(field, "dns.dr_target");
     }
 }
