@@ -12,7 +12,7 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
 * applies narrow patches to moto (below), each making it behave as AWS does: the DR account
   can copy an RDS snapshot the primary account shared with it; IoT certificate ids are
   SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with;
-  ListCertificates pages.
+  ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows.
 """
 
 from __future__ import annotations
@@ -111,6 +111,41 @@ def patch_iot_list_certificates_pagination() -> None:
     iot_responses.IoTResponse.list_certificates = list_certificates
 
 
+def patch_route53_cloudwatch_health_checks() -> None:
+    """Keep a CLOUDWATCH_METRIC health check's alarm, as AWS does.
+
+    moto 5.2.5 accepts `AlarmIdentifier` and `InsufficientDataHealthStatus` in
+    CreateHealthCheck but drops them, so a health check read back does not say which alarm
+    it follows and the failover switch could not verify its own setup. We store both and
+    return them in the configuration; nothing else changes.
+    """
+    from moto.route53 import models as route53_models
+    from moto.route53 import responses as route53_responses
+
+    original_create = route53_responses.Route53.create_health_check
+
+    def create_health_check(self):  # type: ignore[no-untyped-def]
+        config = self._get_param("HealthCheckConfig") or {}
+        result = original_create(self)
+        health_check = result.result["HealthCheck"]
+        health_check.alarm_identifier = config.get("AlarmIdentifier")
+        health_check.insufficient_data_health_status = config.get("InsufficientDataHealthStatus")
+        return result
+
+    original_config = route53_models.HealthCheck.health_check_config
+
+    def health_check_config(self):  # type: ignore[no-untyped-def]
+        config = original_config.fget(self)
+        if getattr(self, "alarm_identifier", None):
+            config["AlarmIdentifier"] = self.alarm_identifier
+        if getattr(self, "insufficient_data_health_status", None):
+            config["InsufficientDataHealthStatus"] = self.insufficient_data_health_status
+        return config
+
+    route53_responses.Route53.create_health_check = create_health_check
+    route53_models.HealthCheck.health_check_config = property(health_check_config)
+
+
 def use_real_certificate_ids() -> None:
     """Make moto derive IoT certificate ids as AWS does: SHA-256 of the certificate's DER.
 
@@ -143,6 +178,7 @@ def main() -> int:
     use_real_certificate_ids()
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()
+    patch_route53_cloudwatch_health_checks()
 
     from moto.server import ThreadedMotoServer
 

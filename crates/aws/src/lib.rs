@@ -15,10 +15,12 @@
 pub mod bus;
 pub mod checkpoint;
 pub mod error;
+pub mod failover;
 pub mod iot;
 pub mod ledger;
 pub mod metrics;
 pub mod names;
+pub mod probes;
 pub mod rds;
 pub mod runtime;
 pub mod session;

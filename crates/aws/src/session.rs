@@ -83,6 +83,16 @@ impl AwsSession {
         aws_sdk_sns::Client::new(self.config(side))
     }
 
+    /// A CloudWatch client of one side.
+    pub fn cloudwatch(&self, side: Side) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(self.config(side))
+    }
+
+    /// Route 53 (a global service) as `side`'s account; the hosted zone lives in DR's.
+    pub fn route53(&self, side: Side) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(self.config(side))
+    }
+
     /// A KMS client of one side.
     pub fn kms(&self, side: Side) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::new(self.config(side))

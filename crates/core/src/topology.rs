@@ -842,7 +842,11 @@ alarm_names = ["iot-connect-errors"]
         assert_eq!(topology.failover.probes.len(), 2);
         assert!(matches!(
             &topology.failover.probes[0],
-            ProbeConfig::Tls { port: 8883, timeout_ms: 3_000, .. }
+            ProbeConfig::Tls {
+                port: 8883,
+                timeout_ms: 3_000,
+                ..
+            }
         ));
         assert_eq!(topology.failover.settings().quorum, None);
         let (field, _) = error_of(parse_with_env(

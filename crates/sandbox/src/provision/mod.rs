@@ -15,6 +15,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use dr_aws::AwsSession;
 use dr_core::{AccountId, RoleArn, Side, Topology};
 
+pub mod failover;
 mod kms;
 pub mod replication;
 pub mod snapshots;
@@ -85,6 +86,7 @@ pub async fn provision(
     }
     report.extend(replication::provision(session, topology).await?);
     report.extend(snapshots::provision(session, topology).await?);
+    report.extend(failover::provision(session, topology).await?);
     Ok(report)
 }
 

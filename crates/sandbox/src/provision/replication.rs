@@ -242,8 +242,23 @@ async fn ensure_ledger(
     session: &AwsSession,
     topology: &Topology,
 ) -> Result<Provisioned, ProvisionError> {
+    ensure_table(
+        session,
+        topology.replication.ledger_table.as_str(),
+        "subject",
+    )
+    .await
+}
+
+/// A DynamoDB table in DR keyed by the string `key`: on-demand, encrypted, with
+/// point-in-time recovery (the ledger keeps revoked certificates revoked; the failover
+/// table holds the fencing token and the audit trail).
+pub(super) async fn ensure_table(
+    session: &AwsSession,
+    table: &str,
+    key_name: &str,
+) -> Result<Provisioned, ProvisionError> {
     let dynamodb = session.dynamodb(Side::Dr);
-    let table = topology.replication.ledger_table.as_str();
     let error = |e: String| ProvisionError::new(Side::Dr, format!("table {table}"), e);
     let key = |name: &str| -> Result<(AttributeDefinition, KeySchemaElement), ProvisionError> {
         Ok((
@@ -259,7 +274,7 @@ async fn ensure_ledger(
                 .map_err(|e| error(e.to_string()))?,
         ))
     };
-    let (definition, schema) = key("subject")?;
+    let (definition, schema) = key(key_name)?;
     let outcome = match dynamodb
         .create_table()
         .table_name(table)
@@ -274,7 +289,6 @@ async fn ensure_ledger(
         Err(e) if e.code() == Some("ResourceInUseException") => Outcome::Existed,
         Err(e) => return Err(error(DisplayErrorContext(e).to_string())),
     };
-    // Point-in-time recovery: the ledger is what keeps revoked certificates revoked.
     dynamodb
         .update_continuous_backups()
         .table_name(table)
@@ -290,7 +304,7 @@ async fn ensure_ledger(
     Ok(provisioned("dynamodb", table.to_owned(), outcome))
 }
 
-fn provisioned(kind: &'static str, id: String, outcome: Outcome) -> Provisioned {
+pub(super) fn provisioned(kind: &'static str, id: String, outcome: Outcome) -> Provisioned {
     Provisioned {
         side: Side::Dr,
         kind,

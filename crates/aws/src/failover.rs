@@ -1,0 +1,758 @@
+//! Flow D's ports on AWS, all in the DR account: the state table (DynamoDB, conditional
+//! writes), operators' SNS topic, the database restore (RDS), and the two traffic switches
+//! (Route 53 failover records driven by a CloudWatch metric; or a direct record UPSERT).
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StandardUnit, StateValue, Statistic};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_route53::types::{
+    AlarmIdentifier, Change, ChangeAction, ChangeBatch, ChangeStatus, CloudWatchRegion,
+    HealthCheckConfig, HealthCheckType, InsufficientDataHealthStatus, ResourceRecord,
+    ResourceRecordSet, ResourceRecordSetFailover, RrType,
+};
+use dr_core::failover::{
+    AuditEntry, DatabaseRecovery, FailoverRecord, Notifier, StateStore, Stored, TrafficSwitch,
+};
+use dr_core::replication::ports::PortError;
+use dr_core::snapshots::{start_restore, DatabaseRestorer, RestoreError};
+use dr_core::{Side, Topology};
+
+use crate::error::{code, port_error};
+use crate::rds::RdsSnapshotStore;
+use crate::AwsSession;
+
+/// The key of the state item; audit items are `audit#<runbook id>`.
+const STATE_KEY: &str = "state";
+
+/// The failover state table: `id` (S) partition key.
+#[derive(Debug, Clone)]
+pub struct DynamoStateStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoStateStore {
+    /// The state store in DR.
+    pub fn new(session: &AwsSession, topology: &Topology) -> Self {
+        Self {
+            client: session.dynamodb(Side::Dr),
+            table: topology.failover.state_table.to_string(),
+        }
+    }
+
+    /// The audit entries, newest first (for `drctl status` and tests).
+    pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>, PortError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(id, :audit)")
+                .expression_attribute_values(":audit", AttributeValue::S("audit#".to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| port_error("Scan", e))?;
+            for item in page.items() {
+                if let Some(entry) = item
+                    .get("entry")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|s| serde_json::from_str::<AuditEntry>(s).ok())
+                {
+                    entries.push(entry);
+                }
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        entries.sort_by_key(|e| std::cmp::Reverse(e.runbook.started_ms));
+        Ok(entries)
+    }
+}
+
+impl StateStore for DynamoStateStore {
+    async fn load(&self) -> Result<Option<Stored>, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(STATE_KEY.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("GetItem", e))?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let unreadable = |what: &str| {
+            PortError::permanent(
+                "GetItem",
+                format!(
+                    "the failover state item in {} has no valid {what}",
+                    self.table
+                ),
+            )
+        };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| unreadable("version"))?;
+        let record = item
+            .get("record")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|v| serde_json::from_str(v).ok())
+            .ok_or_else(|| unreadable("record"))?;
+        Ok(Some(Stored { record, version }))
+    }
+
+    async fn save(&self, record: &FailoverRecord, expected: u64) -> Result<bool, PortError> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| PortError::permanent("PutItem", e.to_string()))?;
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(STATE_KEY.to_owned()))
+            .item("record", AttributeValue::S(json))
+            .item("mode", AttributeValue::S(record.state.mode.to_string()))
+            .item("version", AttributeValue::N((expected + 1).to_string()))
+            .item(
+                "updated_at",
+                AttributeValue::N(dr_core::time::now_millis().to_string()),
+            );
+        let request = if expected == 0 {
+            request.condition_expression("attribute_not_exists(id)")
+        } else {
+            request
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(port_error("PutItem", e)),
+        }
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), PortError> {
+        let json = serde_json::to_string(entry)
+            .map_err(|e| PortError::permanent("PutItem", e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "id",
+                AttributeValue::S(format!("audit#{}", entry.runbook.id)),
+            )
+            .item("entry", AttributeValue::S(json))
+            .item(
+                "kind",
+                AttributeValue::S(format!("{:?}", entry.runbook.kind)),
+            )
+            .item(
+                "written_at",
+                AttributeValue::N(entry.written_ms.to_string()),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("PutItem", e))
+    }
+}
+
+/// Operators' topic in DR.
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    /// The operator topic of the topology.
+    pub fn new(session: &AwsSession, topology: &Topology) -> Self {
+        Self {
+            client: session.sns(Side::Dr),
+            topic_arn: operator_topic_arn(topology),
+        }
+    }
+}
+
+/// The operator topic's ARN (in DR).
+pub fn operator_topic_arn(topology: &Topology) -> String {
+    format!(
+        "arn:aws:sns:{}:{}:{}",
+        topology.dr.region, topology.dr.account_id, topology.failover.operator_topic
+    )
+}
+
+impl Notifier for SnsNotifier {
+    async fn notify(&self, subject: &str, message: &str) -> Result<(), PortError> {
+        // SNS subjects are at most 100 printable ASCII characters.
+        let subject: String = subject
+            .chars()
+            .filter(|c| c.is_ascii() && !c.is_ascii_control())
+            .take(100)
+            .collect();
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("Publish", e))
+    }
+}
+
+/// Restores every protected database in DR from its newest DR snapshot, under the same
+/// identifier it has in primary (the DR account has no database of that name otherwise).
+#[derive(Debug)]
+pub struct RdsRecovery<'a> {
+    session: &'a AwsSession,
+    topology: &'a Topology,
+}
+
+impl<'a> RdsRecovery<'a> {
+    /// Recovery of the topology's `[snapshots]` databases.
+    pub fn new(session: &'a AwsSession, topology: &'a Topology) -> Self {
+        Self { session, topology }
+    }
+}
+
+impl DatabaseRecovery for RdsRecovery<'_> {
+    async fn start(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (kind, policy) in self.topology.snapshot_policies() {
+            let store = RdsSnapshotStore::new(self.session, self.topology, kind);
+            let now = dr_core::time::now_millis();
+            notes.push(
+                match start_restore(&store, &store, kind, &policy, &policy.database, now).await {
+                    Ok((snapshot, rpo_ms)) => format!(
+                        "{}: restoring from {snapshot} (data age {} s)",
+                        policy.database,
+                        rpo_ms / 1000
+                    ),
+                    Err(error) => format!("{}: restore not started: {error}", policy.database),
+                },
+            );
+        }
+        notes
+    }
+
+    async fn ready(&self) -> Result<Option<String>, PortError> {
+        let mut notes = Vec::new();
+        for (kind, policy) in self.topology.snapshot_policies() {
+            let store = RdsSnapshotStore::new(self.session, self.topology, kind);
+            match store.database(kind, &policy.database).await? {
+                Some((status, Some(endpoint))) if status == "available" => notes.push(format!(
+                    "{} available at {}:{}",
+                    policy.database, endpoint.address, endpoint.port
+                )),
+                Some(_) => return Ok(None),
+                None => {
+                    let now = dr_core::time::now_millis();
+                    match start_restore(&store, &store, kind, &policy, &policy.database, now).await
+                    {
+                        Ok(_) => return Ok(None),
+                        // Nothing will ever appear by waiting: finish, loudly.
+                        Err(RestoreError::NothingToRestore(database)) => notes.push(format!(
+                            "{database}: NO restorable snapshot in DR; restore it by hand"
+                        )),
+                        Err(RestoreError::Port(error)) => return Err(error),
+                        Err(other) => {
+                            return Err(PortError::transient(
+                                "RestoreDBInstanceFromDBSnapshot",
+                                other.to_string(),
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(notes.join("; ")))
+    }
+}
+
+/// The metric the data-plane switch publishes: 1 while primary should serve, 0 after
+/// failover. Namespace `IotDr`.
+pub const SERVING_METRIC: &str = "PrimaryServing";
+const NAMESPACE: &str = "IotDr";
+
+/// The alarm PRIMARY's health check follows.
+pub fn serving_alarm_name(topology: &Topology) -> String {
+    format!("iot-dr-primary-serving-{}", topology.dns.record)
+}
+
+/// Route 53 pieces both switches share.
+#[derive(Debug, Clone)]
+struct Zone {
+    route53: aws_sdk_route53::Client,
+    zone: String,
+    record: String,
+    primary_target: String,
+    dr_target: String,
+    ttl: i64,
+}
+
+impl Zone {
+    fn new(session: &AwsSession, topology: &Topology) -> Self {
+        Self {
+            route53: session.route53(Side::Dr),
+            zone: topology.dns.zone.to_string(),
+            record: topology.dns.record.to_string(),
+            primary_target: topology.dns.primary_target.to_string(),
+            dr_target: topology.dns.dr_target.to_string(),
+            ttl: i64::from(topology.dns.ttl_seconds),
+        }
+    }
+
+    fn target(&self, side: Side) -> &str {
+        match side {
+            Side::Primary => &self.primary_target,
+            Side::Dr => &self.dr_target,
+        }
+    }
+
+    async fn zone_id(&self) -> Result<String, PortError> {
+        let wanted = format!("{}.", self.zone.trim_end_matches('.'));
+        let output = self
+            .route53
+            .list_hosted_zones_by_name()
+            .dns_name(&wanted)
+            .send()
+            .await
+            .map_err(|e| port_error("ListHostedZonesByName", e))?;
+        output
+            .hosted_zones()
+            .iter()
+            .find(|z| z.name() == wanted)
+            .map(|z| z.id().trim_start_matches("/hostedzone/").to_owned())
+            .ok_or_else(|| {
+                PortError::permanent(
+                    "ListHostedZonesByName",
+                    format!("no hosted zone {wanted} in the DR account: create it (the DR stack does) or fix [dns] zone"),
+                )
+            })
+    }
+
+    /// The record sets named `record`.
+    async fn record_sets(&self, zone_id: &str) -> Result<Vec<ResourceRecordSet>, PortError> {
+        let wanted = format!("{}.", self.record.trim_end_matches('.'));
+        let output = self
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .start_record_name(&wanted)
+            .send()
+            .await
+            .map_err(|e| port_error("ListResourceRecordSets", e))?;
+        Ok(output
+            .resource_record_sets()
+            .iter()
+            .filter(|r| r.name().trim_end_matches('.') == wanted.trim_end_matches('.'))
+            .cloned()
+            .collect())
+    }
+
+    async fn change(&self, zone_id: &str, sets: Vec<ResourceRecordSet>) -> Result<(), PortError> {
+        let changes = sets
+            .into_iter()
+            .map(|set| {
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(set)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PortError::permanent("ChangeResourceRecordSets", e.to_string()))?;
+        let batch = ChangeBatch::builder()
+            .comment("drctl failover")
+            .set_changes(Some(changes))
+            .build()
+            .map_err(|e| PortError::permanent("ChangeResourceRecordSets", e.to_string()))?;
+        let output = self
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| port_error("ChangeResourceRecordSets", e))?;
+        let change_id = output
+            .change_info()
+            .map(|c| c.id().to_owned())
+            .unwrap_or_default();
+        // Route 53 propagates to all its servers within about a minute.
+        for _ in 0..60 {
+            let status = self
+                .route53
+                .get_change()
+                .id(&change_id)
+                .send()
+                .await
+                .map_err(|e| port_error("GetChange", e))?;
+            if status.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        Err(PortError::transient(
+            "GetChange",
+            format!("change {change_id} not INSYNC after 120 s"),
+        ))
+    }
+
+    fn cname(&self, target: &str) -> Result<ResourceRecordSet, PortError> {
+        ResourceRecordSet::builder()
+            .name(&self.record)
+            .r#type(RrType::Cname)
+            .ttl(self.ttl)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value(target)
+                    .build()
+                    .map_err(|e| PortError::permanent("ResourceRecord", e.to_string()))?,
+            )
+            .build()
+            .map_err(|e| PortError::permanent("ResourceRecordSet", e.to_string()))
+    }
+}
+
+/// The default switch: Route 53 failover records whose PRIMARY carries a health check that
+/// follows a CloudWatch alarm in the DR region; the checker drives the alarm's metric.
+/// Failing over is a PutMetricData (and a SetAlarmState to skip the wait for the next
+/// evaluation) in DR — data-plane calls only, none to Route 53's control plane.
+#[derive(Debug, Clone)]
+pub struct DataPlaneSwitch {
+    zone: Zone,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    alarm: String,
+    dr_region: String,
+}
+
+impl DataPlaneSwitch {
+    /// The switch of the topology.
+    pub fn new(session: &AwsSession, topology: &Topology) -> Self {
+        Self {
+            zone: Zone::new(session, topology),
+            cloudwatch: session.cloudwatch(Side::Dr),
+            alarm: serving_alarm_name(topology),
+            dr_region: topology.dr.region.to_string(),
+        }
+    }
+
+    fn caller_reference(&self) -> String {
+        format!("iot-dr-primary-{}", self.zone.record)
+    }
+
+    async fn publish(&self, side: Side) -> Result<(), PortError> {
+        let value = match side {
+            Side::Primary => 1.0,
+            Side::Dr => 0.0,
+        };
+        self.cloudwatch
+            .put_metric_data()
+            .namespace(NAMESPACE)
+            .metric_data(
+                aws_sdk_cloudwatch::types::MetricDatum::builder()
+                    .metric_name(SERVING_METRIC)
+                    .value(value)
+                    .unit(StandardUnit::None)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("PutMetricData", e))
+    }
+
+    async fn health_check_id(&self) -> Result<String, PortError> {
+        let reference = self.caller_reference();
+        let mut marker = None;
+        loop {
+            let page = self
+                .zone
+                .route53
+                .list_health_checks()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| port_error("ListHealthChecks", e))?;
+            if let Some(found) = page
+                .health_checks()
+                .iter()
+                .find(|h| h.caller_reference() == reference)
+            {
+                let config = found.health_check_config();
+                let follows = config
+                    .and_then(|c| c.alarm_identifier())
+                    .map(|a| (a.region().as_str().to_owned(), a.name().to_owned()));
+                if config.map(|c| c.r#type()) != Some(&HealthCheckType::CloudwatchMetric)
+                    || follows != Some((self.dr_region.clone(), self.alarm.clone()))
+                {
+                    return Err(PortError::permanent(
+                        "ListHealthChecks",
+                        format!(
+                            "health check {} ({reference}) does not follow alarm {} in {}; delete it and let ensure recreate it",
+                            found.id(),
+                            self.alarm,
+                            self.dr_region
+                        ),
+                    ));
+                }
+                return Ok(found.id().to_owned());
+            }
+            marker = page.next_marker().map(str::to_owned);
+            if !page.is_truncated() || marker.is_none() {
+                break;
+            }
+        }
+        let config = HealthCheckConfig::builder()
+            .r#type(HealthCheckType::CloudwatchMetric)
+            .alarm_identifier(
+                AlarmIdentifier::builder()
+                    .region(CloudWatchRegion::from(self.dr_region.as_str()))
+                    .name(&self.alarm)
+                    .build()
+                    .map_err(|e| PortError::permanent("AlarmIdentifier", e.to_string()))?,
+            )
+            // The checker silent (e.g. its Lambda broken) must not move traffic either way.
+            .insufficient_data_health_status(InsufficientDataHealthStatus::LastKnownStatus)
+            .build()
+            .map_err(|e| PortError::permanent("HealthCheckConfig", e.to_string()))?;
+        let created = self
+            .zone
+            .route53
+            .create_health_check()
+            .caller_reference(reference)
+            .health_check_config(config)
+            .send()
+            .await
+            .map_err(|e| port_error("CreateHealthCheck", e))?;
+        created
+            .health_check()
+            .map(|h| h.id().to_owned())
+            .ok_or_else(|| {
+                PortError::permanent("CreateHealthCheck", "no health check in the answer")
+            })
+    }
+
+    fn failover_record(
+        &self,
+        side: Side,
+        health_check: Option<&str>,
+    ) -> Result<ResourceRecordSet, PortError> {
+        let mut set = self.zone.cname(self.zone.target(side))?;
+        set.set_identifier = Some(match side {
+            Side::Primary => "primary".to_owned(),
+            Side::Dr => "dr".to_owned(),
+        });
+        set.failover = Some(match side {
+            Side::Primary => ResourceRecordSetFailover::Primary,
+            Side::Dr => ResourceRecordSetFailover::Secondary,
+        });
+        set.health_check_id = health_check.map(str::to_owned);
+        Ok(set)
+    }
+}
+
+impl TrafficSwitch for DataPlaneSwitch {
+    async fn ensure(&self) -> Result<(), PortError> {
+        // Missing data keeps the last state: a dead checker neither fails over nor back.
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(&self.alarm)
+            .alarm_description("Route 53 sends IoT traffic to DR while this is in ALARM (driven by the DR health checker)")
+            .namespace(NAMESPACE)
+            .metric_name(SERVING_METRIC)
+            .statistic(Statistic::Minimum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .treat_missing_data("ignore")
+            .send()
+            .await
+            .map_err(|e| port_error("PutMetricAlarm", e))?;
+        let zone_id = self.zone.zone_id().await?;
+        let health_check = self.health_check_id().await?;
+        let wanted = [
+            self.failover_record(Side::Primary, Some(&health_check))?,
+            self.failover_record(Side::Dr, None)?,
+        ];
+        let existing = self.zone.record_sets(&zone_id).await?;
+        let missing: Vec<_> = wanted
+            .iter()
+            .filter(|w| {
+                !existing.iter().any(|e| {
+                    e.set_identifier() == w.set_identifier()
+                        && e.failover() == w.failover()
+                        && e.health_check_id() == w.health_check_id()
+                        && e.resource_records() == w.resource_records()
+                })
+            })
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            self.zone.change(&zone_id, missing).await?;
+        }
+        Ok(())
+    }
+
+    async fn point_to(&self, side: Side) -> Result<(), PortError> {
+        self.publish(side).await?;
+        let (state, reason) = match side {
+            Side::Dr => (
+                StateValue::Alarm,
+                "failover: the health checker moved traffic to DR",
+            ),
+            Side::Primary => (
+                StateValue::Ok,
+                "failback: the operator moved traffic to primary",
+            ),
+        };
+        self.cloudwatch
+            .set_alarm_state()
+            .alarm_name(&self.alarm)
+            .state_value(state)
+            .state_reason(reason)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("SetAlarmState", e))
+    }
+
+    async fn heartbeat(&self, side: Side) -> Result<(), PortError> {
+        self.publish(side).await
+    }
+
+    async fn serving(&self) -> Result<Option<Side>, PortError> {
+        let output = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(&self.alarm)
+            .send()
+            .await
+            .map_err(|e| port_error("DescribeAlarms", e))?;
+        Ok(output
+            .metric_alarms()
+            .first()
+            .and_then(|a| match a.state_value() {
+                Some(StateValue::Alarm) => Some(Side::Dr),
+                Some(StateValue::Ok) => Some(Side::Primary),
+                _ => None,
+            }))
+    }
+}
+
+/// The simple switch: UPSERT the record to the side's target and wait for INSYNC. A
+/// Route 53 control-plane call at failover time (its control plane lives in us-east-1),
+/// so only for setups that accept that.
+#[derive(Debug, Clone)]
+pub struct DnsApiSwitch {
+    zone: Zone,
+}
+
+impl DnsApiSwitch {
+    /// The switch of the topology.
+    pub fn new(session: &AwsSession, topology: &Topology) -> Self {
+        Self {
+            zone: Zone::new(session, topology),
+        }
+    }
+}
+
+impl TrafficSwitch for DnsApiSwitch {
+    async fn ensure(&self) -> Result<(), PortError> {
+        let zone_id = self.zone.zone_id().await?;
+        if self.zone.record_sets(&zone_id).await?.is_empty() {
+            self.zone
+                .change(&zone_id, vec![self.zone.cname(&self.zone.primary_target)?])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn point_to(&self, side: Side) -> Result<(), PortError> {
+        let zone_id = self.zone.zone_id().await?;
+        self.zone
+            .change(&zone_id, vec![self.zone.cname(self.zone.target(side))?])
+            .await
+    }
+
+    async fn heartbeat(&self, _side: Side) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn serving(&self) -> Result<Option<Side>, PortError> {
+        let zone_id = self.zone.zone_id().await?;
+        let sets = self.zone.record_sets(&zone_id).await?;
+        let value = sets
+            .first()
+            .and_then(|s| s.resource_records().first())
+            .map(|r| r.value().trim_end_matches('.').to_owned());
+        Ok(match value {
+            Some(v) if v == self.zone.primary_target => Some(Side::Primary),
+            Some(v) if v == self.zone.dr_target => Some(Side::Dr),
+            _ => None,
+        })
+    }
+}
+
+/// Either switch, as the topology's `[failover] flip` picks.
+#[derive(Debug, Clone)]
+pub enum Switch {
+    /// Route 53 failover records driven by a metric.
+    DataPlane(DataPlaneSwitch),
+    /// Direct UPSERT.
+    DnsApi(DnsApiSwitch),
+}
+
+impl Switch {
+    /// The configured switch.
+    pub fn new(session: &AwsSession, topology: &Topology) -> Self {
+        match topology.failover.flip {
+            dr_core::FlipMode::DataPlane => {
+                Switch::DataPlane(DataPlaneSwitch::new(session, topology))
+            }
+            dr_core::FlipMode::DnsApi => Switch::DnsApi(DnsApiSwitch::new(session, topology)),
+        }
+    }
+}
+
+impl TrafficSwitch for Switch {
+    async fn ensure(&self) -> Result<(), PortError> {
+        match self {
+            Switch::DataPlane(s) => s.ensure().await,
+            Switch::DnsApi(s) => s.ensure().await,
+        }
+    }
+
+    async fn point_to(&self, side: Side) -> Result<(), PortError> {
+        match self {
+            Switch::DataPlane(s) => s.point_to(side).await,
+            Switch::DnsApi(s) => s.point_to(side).await,
+        }
+    }
+
+    async fn heartbeat(&self, side: Side) -> Result<(), PortError> {
+        match self {
+            Switch::DataPlane(s) => s.heartbeat(side).await,
+            Switch::DnsApi(s) => s.heartbeat(side).await,
+        }
+    }
+
+    async fn serving(&self) -> Result<Option<Side>, PortError> {
+        match self {
+            Switch::DataPlane(s) => s.serving().await,
+            Switch::DnsApi(s) => s.serving().await,
+        }
+    }
+}
