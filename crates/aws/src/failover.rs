@@ -756,3 +756,46 @@ impl TrafficSwitch for Switch {
         }
     }
 }
+
+/// Flow D's ports wired for one topology: what the health checker, `drctl` and the tests
+/// build a [`Controller`](dr_core::failover::Controller) from.
+#[derive(Debug)]
+pub struct FailoverPorts<'a> {
+    /// The state table.
+    pub store: DynamoStateStore,
+    /// The configured traffic switch.
+    pub switch: Switch,
+    /// Operators' topic.
+    pub notifier: SnsNotifier,
+    /// Database restore in DR.
+    pub recovery: RdsRecovery<'a>,
+    topology: &'a Topology,
+}
+
+impl<'a> FailoverPorts<'a> {
+    /// The ports of `topology`, reached through `session`.
+    pub fn new(session: &'a AwsSession, topology: &'a Topology) -> Self {
+        Self {
+            store: DynamoStateStore::new(session, topology),
+            switch: Switch::new(session, topology),
+            notifier: SnsNotifier::new(session, topology),
+            recovery: RdsRecovery::new(session, topology),
+            topology,
+        }
+    }
+
+    /// The controller over these ports, with the topology's thresholds.
+    pub fn controller(
+        &self,
+    ) -> dr_core::failover::Controller<'_, DynamoStateStore, Switch, SnsNotifier, RdsRecovery<'a>>
+    {
+        dr_core::failover::Controller {
+            store: &self.store,
+            switch: &self.switch,
+            notifier: &self.notifier,
+            database: &self.recovery,
+            settings: self.topology.failover.settings(),
+            dr_region: self.topology.dr.region.to_string(),
+        }
+    }
+}

@@ -26,3 +26,23 @@ pub fn topology_from_env() -> Result<Topology, ConfigError> {
         None => Topology::parse("", "environment", std::env::vars()),
     }
 }
+
+/// When an invocation's time is up. Lambda gives the deadline in epoch milliseconds; a
+/// value in the past cannot be one (cargo-lambda's local emulator sends its timeout,
+/// 600000, there), so then assume `fallback` from now.
+pub fn invocation_deadline(
+    deadline_ms: u64,
+    fallback: std::time::Duration,
+) -> std::time::SystemTime {
+    let given = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    if given > std::time::SystemTime::now() {
+        given
+    } else {
+        tracing::warn!(
+            deadline_ms,
+            ?fallback,
+            "no usable invocation deadline; assuming the fallback"
+        );
+        std::time::SystemTime::now() + fallback
+    }
+}

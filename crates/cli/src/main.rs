@@ -41,6 +41,15 @@ enum Command {
     Snapshot(commands::snapshot::SnapshotCommand),
     /// Show which account and role each side resolves to (checks the AssumeRole setup).
     Whoami,
+    /// Fail over to DR now: restore the database there, flip traffic, notify, audit.
+    Failover(commands::failover::FailoverArgs),
+    /// Hold automatic failover (the health checker keeps probing and counting).
+    Hold(commands::failover::HoldArgs),
+    /// Release the hold: automatic failover is armed again.
+    Release,
+    /// Fail back to primary, once it has been healthy long enough and a DR → primary
+    /// reconcile has run.
+    Failback(commands::failover::FailbackArgs),
 }
 
 #[tokio::main]
@@ -65,6 +74,10 @@ async fn main() -> ExitCode {
         Command::Reconcile(args) => commands::reconcile::run(args, &topology).await,
         Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,
+        Command::Failover(args) => commands::failover::failover(args, &topology).await,
+        Command::Hold(args) => commands::failover::hold(args, &topology).await,
+        Command::Release => commands::failover::release(&topology).await,
+        Command::Failback(args) => commands::failover::failback(args, &topology).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

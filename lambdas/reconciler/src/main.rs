@@ -66,7 +66,7 @@ async fn main() -> Result<(), Error> {
 
 async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
     let started = Instant::now();
-    let deadline = invocation_deadline(event.context.deadline);
+    let deadline = runtime::invocation_deadline(event.context.deadline, Duration::from_secs(300));
     let reconciler = Reconciler {
         source: &deps.primary,
         target: &deps.dr,
@@ -113,22 +113,6 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
             metrics.count("PrimaryUnreachable", 0).emit();
             Err(error.into())
         }
-    }
-}
-
-/// When this invocation's time is up. Lambda gives it as epoch milliseconds; a value in
-/// the past cannot be one (cargo-lambda's local emulator sends its timeout, 600000, there),
-/// so then assume a budget that fits the shortest sensible schedule.
-fn invocation_deadline(deadline_ms: u64) -> SystemTime {
-    let given = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    if given > SystemTime::now() {
-        given
-    } else {
-        tracing::warn!(
-            deadline_ms,
-            "no usable invocation deadline; assuming 5 minutes"
-        );
-        SystemTime::now() + Duration::from_secs(300)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `drctl reconcile`: diff both registries and, with `--apply`, repair the target through
 //! the replicator's apply path. A dry run only reports.
 
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
@@ -101,6 +102,15 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
             "{} repairs failed; run again (transient errors) or check the errors above",
             report.failed.len()
         );
+    }
+    if args.apply && matches!(args.direction, DirectionArg::DrToPrimary) {
+        // Failback's precondition: primary has caught up with what DR registered.
+        dr_aws::failover::FailoverPorts::new(&session, topology)
+            .controller()
+            .reverse_reconciled(dr_core::time::now_millis())
+            .await
+            .context("recording the reverse reconcile for failback")?;
+        println!("recorded: DR → primary reconcile complete (failback may proceed)");
     }
     Ok(())
 }

@@ -1,0 +1,150 @@
+//! `drctl failover | hold | release | failback`: the operator's hands on flow D. Every
+//! command goes through the same fenced controller as the health checker, so an operator
+//! and the checker acting at the same moment never both move traffic.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Context;
+use clap::Args;
+use dr_aws::failover::FailoverPorts;
+use dr_aws::AwsSession;
+use dr_core::failover::{FailoverRecord, Outcome};
+use dr_core::time::now_millis;
+use dr_core::Topology;
+
+#[derive(Debug, Args)]
+pub(crate) struct FailoverArgs {
+    /// Why (goes into the notification and the audit record).
+    #[arg(long, default_value = "operator decision")]
+    reason: String,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HoldArgs {
+    /// Why automatic failover is held (shown to whoever looks at the state).
+    #[arg(long)]
+    reason: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FailbackArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+}
+
+/// Who is acting, for notifications and the audit trail.
+fn operator() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "operator".to_owned())
+}
+
+pub(crate) async fn failover(args: FailoverArgs, topology: &Topology) -> anyhow::Result<()> {
+    confirm(
+        args.yes,
+        &format!(
+            "This moves the whole fleet's traffic to DR ({}) now and starts restoring the database there.",
+            topology.dr.region
+        ),
+        topology.dr.region.as_str(),
+    )?;
+    let session = AwsSession::connect(topology, "drctl").await;
+    let ports = FailoverPorts::new(&session, topology);
+    let outcome = ports
+        .controller()
+        .force_failover(&operator(), &args.reason, now_millis())
+        .await?;
+    report(&outcome);
+    Ok(())
+}
+
+pub(crate) async fn failback(args: FailbackArgs, topology: &Topology) -> anyhow::Result<()> {
+    confirm(
+        args.yes,
+        "This moves the fleet's traffic back to primary now.",
+        topology.primary.region.as_str(),
+    )?;
+    let session = AwsSession::connect(topology, "drctl").await;
+    let ports = FailoverPorts::new(&session, topology);
+    let outcome = ports.controller().failback(&operator(), now_millis()).await?;
+    report(&outcome);
+    Ok(())
+}
+
+pub(crate) async fn hold(args: HoldArgs, topology: &Topology) -> anyhow::Result<()> {
+    let session = AwsSession::connect(topology, "drctl").await;
+    let ports = FailoverPorts::new(&session, topology);
+    let record = ports
+        .controller()
+        .hold(&operator(), &args.reason, now_millis())
+        .await?;
+    println!("automatic failover HELD: {}", args.reason);
+    print_state(&record);
+    Ok(())
+}
+
+pub(crate) async fn release(topology: &Topology) -> anyhow::Result<()> {
+    let session = AwsSession::connect(topology, "drctl").await;
+    let ports = FailoverPorts::new(&session, topology);
+    let record = ports.controller().release(now_millis()).await?;
+    println!("automatic failover armed");
+    print_state(&record);
+    Ok(())
+}
+
+/// Ask for the region's name to be typed, unless `--yes`. Without a terminal to ask on,
+/// refuse: a script must say `--yes` explicitly.
+fn confirm(yes: bool, what: &str, region: &str) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        std::io::stdin().is_terminal(),
+        "{what} Refusing without confirmation: pass --yes when running from a script."
+    );
+    eprint!("{what}\nType the region name ({region}) to go ahead: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the confirmation")?;
+    anyhow::ensure!(answer.trim() == region, "not confirmed; nothing done");
+    Ok(())
+}
+
+fn report(outcome: &Outcome) {
+    for step in &outcome.steps {
+        println!("step done  {step:?}");
+    }
+    if let Some(runbook) = &outcome.finished {
+        println!("runbook {} finished", runbook.id);
+        for note in &runbook.notes {
+            println!("  {note}");
+        }
+    } else if let Some(runbook) = &outcome.record.runbook {
+        println!(
+            "runbook {} continues (next steps run at the health checker's next round)",
+            runbook.id
+        );
+    }
+    print_state(&outcome.record);
+}
+
+fn print_state(record: &FailoverRecord) {
+    let state = &record.state;
+    println!(
+        "state  {}  serving {}  down streak {}  up streak {}{}",
+        state.mode,
+        state.serving(),
+        state.down_streak,
+        state.up_streak,
+        state
+            .hold
+            .as_ref()
+            .map(|h| format!("  HELD by {}: {}", h.by, h.reason))
+            .unwrap_or_default()
+    );
+}

@@ -1,0 +1,168 @@
+//! health-checker (DR, scheduled every minute): probes primary in several rounds per
+//! invocation, folds each round into the persisted failover state (hysteresis, quorum,
+//! dwell, operator hold), and when the decision is to fail over runs the runbook: start the
+//! database restore, flip traffic, notify operators, write the audit record. A runbook cut
+//! short is continued by the next invocation. Every state change is a conditional write on
+//! the state's version, so overlapping invocations never both act.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use dr_aws::failover::FailoverPorts;
+use dr_aws::metrics::MetricLine;
+use dr_aws::probes::{run_round, Probe};
+use dr_aws::{runtime, AwsSession};
+use dr_core::failover::{Decision, FailoverError, Outcome, TrafficSwitch};
+use dr_core::Topology;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+struct Deps {
+    session: AwsSession,
+    topology: Topology,
+    probes: Vec<Arc<Probe>>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    runtime::init_json_tracing();
+    let topology = runtime::topology_from_env().context("health-checker configuration")?;
+    if topology.failover.probes.is_empty() {
+        return Err(
+            "failover.probes is empty: configure at least one probe of primary (a \
+                    checker with no probes would see every round as down)"
+                .into(),
+        );
+    }
+    let session = AwsSession::connect(&topology, "health-checker").await;
+    let probes = Probe::all(&topology, &session)?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let deps = Deps {
+        session,
+        topology,
+        probes,
+    };
+    // Create or verify the records, health check and alarm once per cold start; a failure
+    // is reported, not fatal: the flip itself may still work.
+    if let Err(error) = FailoverPorts::new(&deps.session, &deps.topology)
+        .switch
+        .ensure()
+        .await
+    {
+        tracing::error!(%error, "the traffic switch's setup could not be verified");
+    }
+    run(service_fn(|event: LambdaEvent<Value>| {
+        handler(event, &deps)
+    }))
+    .await
+}
+
+async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
+    let deadline = runtime::invocation_deadline(event.context.deadline, Duration::from_secs(60));
+    let ports = FailoverPorts::new(&deps.session, &deps.topology);
+    let controller = ports.controller();
+    let interval = Duration::from_secs(deps.topology.failover.round_interval_seconds);
+    let mut rounds = Vec::new();
+    for n in 0..deps.topology.failover.rounds_per_invocation {
+        if n > 0 {
+            // Leave time for one more round and a runbook step after it.
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            if left < interval + Duration::from_secs(15) {
+                break;
+            }
+            tokio::time::sleep(interval).await;
+        }
+        let round = run_round(&deps.probes, dr_core::time::now_millis()).await;
+        let down = round.is_down(controller.settings.quorum);
+        let failures = round.outcomes.iter().filter(|o| !o.healthy).count() as u64;
+        let slowest = round
+            .outcomes
+            .iter()
+            .map(|o| o.latency_ms)
+            .max()
+            .unwrap_or(0);
+        let result = controller.round(round.clone()).await;
+        let metrics = MetricLine::for_function("health-checker")
+            .count("RoundDown", u64::from(down))
+            .count("ProbeFailures", failures)
+            .millis("SlowestProbeMs", slowest as f64);
+        match result {
+            Ok(outcome) => {
+                metrics
+                    .count(
+                        "FailoverDecided",
+                        u64::from(matches!(outcome.decision, Decision::FailOver(_))),
+                    )
+                    .count(
+                        "FailoverHeld",
+                        u64::from(outcome.decision == Decision::Held),
+                    )
+                    .count(
+                        "FailedOver",
+                        u64::from(outcome.record.state.serving() == dr_core::Side::Dr),
+                    )
+                    .count("RunbookStepFailures", 0)
+                    .emit();
+                log_round(&round, &outcome);
+                rounds.push(summary(&outcome, down));
+            }
+            Err(FailoverError::Fenced(version)) => {
+                metrics.count("RunbookStepFailures", 0).emit();
+                tracing::info!(
+                    version,
+                    "another decider changed the state first; it acts, this invocation stops"
+                );
+                break;
+            }
+            Err(error @ FailoverError::Step { .. }) => {
+                metrics.count("RunbookStepFailures", 1).emit();
+                tracing::error!(%error, "runbook step failed; the next round or invocation retries it");
+                rounds.push(json!({"down": down, "error": error.to_string()}));
+            }
+            Err(error) => {
+                metrics.count("RunbookStepFailures", 0).emit();
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(json!({ "rounds": rounds }))
+}
+
+fn log_round(round: &dr_core::failover::Round, outcome: &Outcome) {
+    let state = &outcome.record.state;
+    match &outcome.decision {
+        Decision::FailOver(reason) => {
+            tracing::error!(%reason, evidence = %round.summary(), "FAILING OVER to DR")
+        }
+        Decision::Held => {
+            tracing::warn!(evidence = %round.summary(), "failover threshold reached but held by an operator")
+        }
+        Decision::Dwelling => {
+            tracing::warn!(evidence = %round.summary(), "failover threshold reached within the dwell time of the last flip")
+        }
+        Decision::Stay => {
+            tracing::info!(mode = %state.mode, down_streak = state.down_streak, up_streak = state.up_streak, evidence = %round.summary(), "round")
+        }
+    }
+    for step in &outcome.steps {
+        tracing::info!(?step, "runbook step done");
+    }
+    if let Some(runbook) = &outcome.finished {
+        tracing::info!(runbook = %runbook.id, notes = ?runbook.notes, "runbook finished");
+    }
+}
+
+fn summary(outcome: &Outcome, down: bool) -> Value {
+    json!({
+        "down": down,
+        "mode": outcome.record.state.mode.to_string(),
+        "decision": format!("{:?}", outcome.decision),
+        "steps": outcome.steps.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>(),
+        "runbook_pending": outcome.record.runbook.as_ref().map(|r| r.id.clone()),
+    })
+}
