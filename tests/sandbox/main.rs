@@ -6,7 +6,9 @@ mod helpers;
 mod pipeline;
 
 mod e2e;
+mod failover;
 mod launcher;
+mod primary_endpoint;
 mod reconcile;
 mod replication;
 mod session;

@@ -281,7 +281,7 @@ impl DatabaseRecovery for RdsRecovery<'_> {
 }
 
 /// The metric the data-plane switch publishes: 1 while primary should serve, 0 after
-/// failover. Namespace `IotDr`.
+/// failover. Namespace `IotDr`, dimension `Record` (the switched DNS name).
 pub const SERVING_METRIC: &str = "PrimaryServing";
 const NAMESPACE: &str = "IotDr";
 
@@ -432,6 +432,8 @@ impl Zone {
 #[derive(Debug, Clone)]
 pub struct DataPlaneSwitch {
     zone: Zone,
+    /// The metric's dimension: one metric and alarm per switched record.
+    dimension: aws_sdk_cloudwatch::types::Dimension,
     cloudwatch: aws_sdk_cloudwatch::Client,
     alarm: String,
     dr_region: String,
@@ -442,6 +444,10 @@ impl DataPlaneSwitch {
     pub fn new(session: &AwsSession, topology: &Topology) -> Self {
         Self {
             zone: Zone::new(session, topology),
+            dimension: aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("Record")
+                .value(topology.dns.record.as_str())
+                .build(),
             cloudwatch: session.cloudwatch(Side::Dr),
             alarm: serving_alarm_name(topology),
             dr_region: topology.dr.region.to_string(),
@@ -463,6 +469,7 @@ impl DataPlaneSwitch {
             .metric_data(
                 aws_sdk_cloudwatch::types::MetricDatum::builder()
                     .metric_name(SERVING_METRIC)
+                    .dimensions(self.dimension.clone())
                     .value(value)
                     .unit(StandardUnit::None)
                     .build(),
@@ -572,6 +579,7 @@ impl TrafficSwitch for DataPlaneSwitch {
             .alarm_description("Route 53 sends IoT traffic to DR while this is in ALARM (driven by the DR health checker)")
             .namespace(NAMESPACE)
             .metric_name(SERVING_METRIC)
+            .dimensions(self.dimension.clone())
             .statistic(Statistic::Minimum)
             .period(60)
             .evaluation_periods(1)

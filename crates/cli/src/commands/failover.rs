@@ -68,7 +68,10 @@ pub(crate) async fn failback(args: FailbackArgs, topology: &Topology) -> anyhow:
     )?;
     let session = AwsSession::connect(topology, "drctl").await;
     let ports = FailoverPorts::new(&session, topology);
-    let outcome = ports.controller().failback(&operator(), now_millis()).await?;
+    let outcome = ports
+        .controller()
+        .failback(&operator(), now_millis())
+        .await?;
     report(&outcome);
     Ok(())
 }

@@ -239,8 +239,10 @@ pub fn begin_failback(
             mode => Err(Refused::NotFailedOver(mode)),
         };
     }
-    let up_for = state.primary_up_since_ms.map_or(0, |since| now - since);
-    if up_for < settings.failback_after_healthy_ms {
+    // Down right now refuses failback whatever the configured time (even 0).
+    let up_for = state.primary_up_since_ms.map(|since| now - since);
+    if up_for.is_none_or(|up| up < settings.failback_after_healthy_ms) {
+        let up_for = up_for.unwrap_or(0);
         return Err(Refused::PrimaryNotHealthyLongEnough {
             up_for_s: up_for / 1000,
             needed_s: settings.failback_after_healthy_ms / 1000,

@@ -146,6 +146,18 @@ fn failback_needs_a_healthy_primary_for_long_enough_and_a_reverse_reconcile_afte
         Err(Refused::NotFailedOver(Mode::Healthy))
     ));
     force_failover(&mut state, 1_000).unwrap();
+    observe(&mut state, &round(1_500, DOWN), &s);
+    let no_wait = Settings {
+        failback_after_healthy_ms: 0,
+        ..s
+    };
+    assert!(
+        matches!(
+            begin_failback(&mut state, &no_wait, 1_600),
+            Err(Refused::PrimaryNotHealthyLongEnough { up_for_s: 0, .. })
+        ),
+        "a primary that is down now never qualifies"
+    );
     observe(&mut state, &round(2_000, UP), &s);
     let too_soon = begin_failback(&mut state, &s, 2_000 + s.failback_after_healthy_ms - 1);
     assert!(

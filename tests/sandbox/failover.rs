@@ -1,0 +1,431 @@
+//! Flow D against the sandbox: real probes of a local TLS listener standing in for
+//! primary's IoT endpoint, the real state table (conditional writes), SNS, CloudWatch,
+//! Route 53 and RDS in the DR account. Each test has its own state table, operator topic
+//! and DNS record, so tests run in parallel.
+
+use std::sync::Arc;
+
+use dr_aws::failover::{FailoverPorts, SERVING_METRIC};
+use dr_aws::probes::{run_round, Probe};
+use dr_aws::rds::RdsSnapshotStore;
+use dr_aws::AwsSession;
+use dr_core::failover::{
+    AuditEntry, Decision, FailoverError, FailoverRecord, Mode, Refused, RunbookKind, StateStore,
+    Stored, TrafficSwitch,
+};
+use dr_core::replication::PortError;
+use dr_core::snapshots::{tick, DatabaseKind, DatabaseRestorer};
+use dr_core::{FlipMode, ProbeConfig, Side, Topology};
+
+use crate::helpers::{shared_endpoint, topology_for, unique};
+use crate::primary_endpoint::{PrimaryEndpoint, SERVER_NAME};
+
+struct World {
+    session: AwsSession,
+    topology: Topology,
+    probes: Vec<Arc<Probe>>,
+    /// Receives what the operator topic publishes.
+    inbox: String,
+}
+
+impl World {
+    /// Its own failover resources and DNS record, probing `endpoint` with TLS and MQTT.
+    async fn new(endpoint: &PrimaryEndpoint, flip: FlipMode) -> Self {
+        let mut topology = topology_for(&shared_endpoint());
+        let name = unique("fo");
+        topology.failover.state_table = format!("{name}-state").parse().unwrap();
+        topology.failover.operator_topic = format!("{name}-operators").parse().unwrap();
+        topology.failover.flip = flip;
+        topology.failover.failback_after_healthy_seconds = 0;
+        topology.dns.record = format!("{name}.example.com").parse().unwrap();
+        topology.dns.drill_record = format!("drill-{name}.example.com").parse().unwrap();
+        topology.failover.probes = probes_of(endpoint);
+        let session = AwsSession::connect(&topology, "sandbox-tests").await;
+        dr_sandbox::provision(&session, &topology).await.unwrap();
+        let probes = Probe::all(&topology, &session)
+            .unwrap()
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let inbox = subscribe_inbox(&session, &topology).await;
+        Self {
+            session,
+            topology,
+            probes,
+            inbox,
+        }
+    }
+
+    fn ports(&self) -> FailoverPorts<'_> {
+        FailoverPorts::new(&self.session, &self.topology)
+    }
+
+    async fn notifications(&self) -> Vec<String> {
+        let sqs = self.session.sqs(Side::Dr);
+        let mut bodies = Vec::new();
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(&self.inbox)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if received.messages().is_empty() {
+                return bodies;
+            }
+            for message in received.messages() {
+                bodies.push(message.body().unwrap_or_default().to_owned());
+                sqs.delete_message()
+                    .queue_url(&self.inbox)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    async fn audits(&self) -> Vec<AuditEntry> {
+        self.ports().store.audit_entries().await.unwrap()
+    }
+}
+
+fn probes_of(endpoint: &PrimaryEndpoint) -> Vec<ProbeConfig> {
+    vec![
+        ProbeConfig::Tls {
+            host: "127.0.0.1".into(),
+            port: endpoint.port,
+            server_name: Some(SERVER_NAME.into()),
+            alpn: Some("x-amzn-mqtt-ca".into()),
+            ca_file: Some(endpoint.ca_file.clone()),
+            timeout_ms: 2_000,
+        },
+        ProbeConfig::Mqtt {
+            host: "127.0.0.1".into(),
+            port: endpoint.port,
+            server_name: Some(SERVER_NAME.into()),
+            alpn: Some("x-amzn-mqtt-ca".into()),
+            ca_file: Some(endpoint.ca_file.clone()),
+            client_cert_file: canary_file(endpoint, "cert"),
+            client_key_file: canary_file(endpoint, "key"),
+            client_id: "health-canary".into(),
+            timeout_ms: 2_000,
+        },
+    ]
+}
+
+/// A canary device identity next to the endpoint's CA file.
+fn canary_file(endpoint: &PrimaryEndpoint, which: &str) -> std::path::PathBuf {
+    let dir = endpoint.ca_file.parent().unwrap();
+    let (cert, key) = (dir.join("canary-cert.pem"), dir.join("canary-key.pem"));
+    if !cert.exists() {
+        let key_pair = rcgen::KeyPair::generate().unwrap();
+        let certificate = rcgen::CertificateParams::new(vec!["health-canary".to_owned()])
+            .unwrap()
+            .self_signed(&key_pair)
+            .unwrap();
+        std::fs::write(&cert, certificate.pem()).unwrap();
+        std::fs::write(&key, key_pair.serialize_pem()).unwrap();
+    }
+    if which == "cert" {
+        cert
+    } else {
+        key
+    }
+}
+
+/// An SQS queue in DR subscribed to the operator topic: the test's pager.
+async fn subscribe_inbox(session: &AwsSession, topology: &Topology) -> String {
+    let sqs = session.sqs(Side::Dr);
+    let name = format!("{}-inbox", topology.failover.operator_topic);
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = format!(
+        "arn:aws:sqs:{}:{}:{name}",
+        topology.dr.region, topology.dr.account_id
+    );
+    session
+        .sns(Side::Dr)
+        .subscribe()
+        .topic_arn(dr_aws::failover::operator_topic_arn(topology))
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+fn now() -> i64 {
+    dr_core::time::now_millis()
+}
+
+#[tokio::test]
+async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_notifies_and_audits()
+{
+    let mut endpoint = PrimaryEndpoint::start().await;
+    let mut world = World::new(&endpoint, FlipMode::DataPlane).await;
+    // A protected database with a snapshot already in DR, so the runbook restores for real.
+    let database = unique("fleetdb");
+    dr_sandbox::provision::snapshots::ensure_instance(&world.session, &world.topology, &database)
+        .await
+        .unwrap();
+    world.topology.snapshots.databases.truncate(1);
+    world.topology.snapshots.databases[0].identifier = database.parse().unwrap();
+    let (kind, policy) = world.topology.snapshot_policies().remove(0);
+    let snapshots = RdsSnapshotStore::new(&world.session, &world.topology, kind);
+    for _ in 0..6 {
+        tick(&snapshots, &policy, now()).await.unwrap();
+    }
+
+    let ports = world.ports();
+    let controller = ports.controller();
+    for _ in 0..3 {
+        let round = run_round(&world.probes, now()).await;
+        assert!(
+            round.outcomes.iter().all(|o| o.healthy),
+            "{}",
+            round.summary()
+        );
+        controller.round(round).await.unwrap();
+    }
+    assert_eq!(
+        ports.switch.serving().await.unwrap(),
+        Some(Side::Primary),
+        "healthy rounds publish 1 and the alarm follows"
+    );
+
+    endpoint.stop().await;
+    let threshold = world.topology.failover.failure_threshold as usize;
+    let mut decided_after = None;
+    for n in 1..=threshold + 1 {
+        let round = run_round(&world.probes, now()).await;
+        assert!(
+            round.outcomes.iter().all(|o| !o.healthy),
+            "{}",
+            round.summary()
+        );
+        let outcome = controller.round(round).await.unwrap();
+        if matches!(outcome.decision, Decision::FailOver(_)) {
+            decided_after = Some(n);
+            assert_eq!(outcome.record.state.mode, Mode::FailedOver);
+            break;
+        }
+    }
+    let rounds = decided_after.expect("failed over");
+    assert!(rounds <= threshold + 1, "after {rounds} rounds");
+
+    // The alarm Route 53's PRIMARY health check follows is in ALARM; the metric says DR.
+    assert_eq!(ports.switch.serving().await.unwrap(), Some(Side::Dr));
+    let datapoints = world
+        .session
+        .cloudwatch(Side::Dr)
+        .get_metric_statistics()
+        .namespace("IotDr")
+        .metric_name(SERVING_METRIC)
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("Record")
+                .value(world.topology.dns.record.as_str())
+                .build(),
+        )
+        .start_time(aws_smithy_types::DateTime::from_millis(now() - 600_000))
+        .end_time(aws_smithy_types::DateTime::from_millis(now() + 60_000))
+        .period(60)
+        .statistics(aws_sdk_cloudwatch::types::Statistic::Minimum)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        datapoints
+            .datapoints()
+            .iter()
+            .any(|d| d.minimum() == Some(0.0)),
+        "{datapoints:?}"
+    );
+
+    // The database was restored in DR under its own name.
+    let (status, endpoint_address) = snapshots
+        .database(DatabaseKind::Instance, &database)
+        .await
+        .unwrap()
+        .expect("restored in DR");
+    assert_eq!(status, "available");
+    assert!(endpoint_address.is_some());
+
+    let notifications = world.notifications().await;
+    assert!(
+        notifications
+            .iter()
+            .any(|n| n.contains("FAILED OVER to DR")),
+        "{notifications:?}"
+    );
+    assert!(
+        notifications
+            .iter()
+            .any(|n| n.contains(&format!("{database} available at"))),
+        "{notifications:?}"
+    );
+    let audits = world.audits().await;
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    let audit = &audits[0].runbook;
+    assert_eq!(audit.kind, RunbookKind::Failover);
+    assert_eq!(audit.by, "health-checker");
+    let evidence = audit.evidence.as_ref().expect("probe evidence");
+    assert!(
+        evidence
+            .outcomes
+            .iter()
+            .all(|o| !o.healthy && o.reason.contains("connect")),
+        "{}",
+        evidence.summary()
+    );
+    let state = ports.store.load().await.unwrap().unwrap();
+    assert!(state.record.runbook.is_none(), "the runbook finished");
+}
+
+#[tokio::test]
+async fn the_dns_api_switch_upserts_the_record_to_dr_and_back() {
+    let endpoint = PrimaryEndpoint::start().await;
+    let world = World::new(&endpoint, FlipMode::DnsApi).await;
+    let ports = world.ports();
+    assert_eq!(ports.switch.serving().await.unwrap(), Some(Side::Primary));
+
+    let outcome = ports
+        .controller()
+        .force_failover("oncall", "drill of the dns-api switch", now())
+        .await
+        .unwrap();
+    assert!(outcome.finished.is_some(), "{outcome:?}");
+    assert_eq!(ports.switch.serving().await.unwrap(), Some(Side::Dr));
+    let audits = world.audits().await;
+    assert_eq!(audits[0].runbook.by, "oncall");
+    assert!(audits[0].runbook.evidence.is_none());
+}
+
+/// A state store whose loads wait for each other: both deciders read the same version
+/// before either writes, the race the fence exists for.
+struct RacingStore<'a> {
+    inner: &'a dr_aws::failover::DynamoStateStore,
+    barrier: tokio::sync::Barrier,
+}
+
+impl StateStore for RacingStore<'_> {
+    async fn load(&self) -> Result<Option<Stored>, PortError> {
+        let stored = self.inner.load().await;
+        self.barrier.wait().await;
+        stored
+    }
+
+    async fn save(&self, record: &FailoverRecord, expected: u64) -> Result<bool, PortError> {
+        self.inner.save(record, expected).await
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), PortError> {
+        self.inner.audit(entry).await
+    }
+}
+
+#[tokio::test]
+async fn two_concurrent_health_checkers_at_the_threshold_only_one_acts() {
+    let mut endpoint = PrimaryEndpoint::start().await;
+    let world = World::new(&endpoint, FlipMode::DataPlane).await;
+    let ports = world.ports();
+    endpoint.stop().await;
+    let threshold = world.topology.failover.failure_threshold;
+    for _ in 1..threshold {
+        let round = run_round(&world.probes, now()).await;
+        ports.controller().round(round).await.unwrap();
+    }
+    let racing = RacingStore {
+        inner: &ports.store,
+        barrier: tokio::sync::Barrier::new(2),
+    };
+    let controller = dr_core::failover::Controller {
+        store: &racing,
+        switch: &ports.switch,
+        notifier: &ports.notifier,
+        database: &ports.recovery,
+        settings: world.topology.failover.settings(),
+        dr_region: world.topology.dr.region.to_string(),
+    };
+    let round = run_round(&world.probes, now()).await;
+    let (a, b) = tokio::join!(controller.round(round.clone()), controller.round(round));
+    let acted = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    let fenced = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(FailoverError::Fenced(_))))
+        .count();
+    assert_eq!((acted, fenced), (1, 1), "{a:?}\n{b:?}");
+    assert_eq!(world.audits().await.len(), 1);
+    let failovers = world
+        .notifications()
+        .await
+        .into_iter()
+        .filter(|n| n.contains("FAILED OVER"))
+        .count();
+    assert_eq!(failovers, 1);
+}
+
+#[tokio::test]
+async fn a_hold_blocks_automatic_failover_and_failback_waits_for_its_preconditions() {
+    let mut endpoint = PrimaryEndpoint::start().await;
+    let world = World::new(&endpoint, FlipMode::DataPlane).await;
+    let ports = world.ports();
+    let controller = ports.controller();
+    controller
+        .hold("oncall", "primary maintenance window", now())
+        .await
+        .unwrap();
+    endpoint.stop().await;
+    for _ in 0..5 {
+        let round = run_round(&world.probes, now()).await;
+        let outcome = controller.round(round).await.unwrap();
+        assert_ne!(outcome.record.state.mode, Mode::FailedOver);
+    }
+    assert!(world.audits().await.is_empty(), "nothing acted while held");
+    controller.release(now()).await.unwrap();
+    let round = run_round(&world.probes, now()).await;
+    assert!(matches!(
+        controller.round(round).await.unwrap().decision,
+        Decision::FailOver(_)
+    ));
+
+    // Failback: refused while primary is down, then until a reverse reconcile has run.
+    let refused = controller.failback("oncall", now()).await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            FailoverError::Refused(Refused::PrimaryNotHealthyLongEnough { .. })
+        ),
+        "{refused}"
+    );
+    endpoint.resume().await;
+    let round = run_round(&world.probes, now()).await;
+    assert!(!round.is_down(None), "{}", round.summary());
+    controller.round(round).await.unwrap();
+    let refused = controller.failback("oncall", now()).await.unwrap_err();
+    assert!(
+        matches!(refused, FailoverError::Refused(Refused::NotReconciled)),
+        "{refused}"
+    );
+    controller.reverse_reconciled(now()).await.unwrap();
+    let outcome = controller.failback("oncall", now()).await.unwrap();
+    assert_eq!(outcome.record.state.mode, Mode::Healthy);
+    assert_eq!(ports.switch.serving().await.unwrap(), Some(Side::Primary));
+    let kinds: Vec<_> = world
+        .audits()
+        .await
+        .iter()
+        .map(|a| a.runbook.kind)
+        .collect();
+    assert_eq!(kinds, [RunbookKind::Failback, RunbookKind::Failover]);
+}
