@@ -419,3 +419,91 @@ async fn the_snapshot_controller_binary_drives_a_snapshot_into_dr() {
     );
     let _ = std::fs::remove_file(config);
 }
+
+#[tokio::test]
+async fn the_health_checker_binary_fails_over_when_the_primary_endpoint_stops() {
+    use dr_core::failover::{RunbookKind, TrafficSwitch};
+
+    let mut endpoint = crate::primary_endpoint::PrimaryEndpoint::start().await;
+    let world = crate::failover::World::new(&endpoint, dr_core::FlipMode::DataPlane).await;
+    let t = &world.topology;
+    // Probes are a list, which only a config file can carry.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("health-checker.toml");
+    let probe = format!(
+        "\n[[failover.probes]]\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = {}\nserver_name = \"{}\"\nca_file = \"{}\"\ntimeout_ms = 2000\n",
+        endpoint.port,
+        crate::primary_endpoint::SERVER_NAME,
+        endpoint.ca_file.display()
+    );
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(repo_root().join("config/sandbox.toml")).unwrap() + &probe,
+    )
+    .unwrap();
+    let env: Vec<(String, String)> = [
+        ("DRCTL_CONFIG", config.display().to_string()),
+        (
+            "DRCTL__SANDBOX__ENDPOINT",
+            t.sandbox.as_ref().unwrap().endpoint.to_string(),
+        ),
+        (
+            "DRCTL__FAILOVER__STATE_TABLE",
+            t.failover.state_table.to_string(),
+        ),
+        (
+            "DRCTL__FAILOVER__OPERATOR_TOPIC",
+            t.failover.operator_topic.to_string(),
+        ),
+        ("DRCTL__FAILOVER__ROUNDS_PER_INVOCATION", "4".to_owned()),
+        ("DRCTL__FAILOVER__ROUND_INTERVAL_SECONDS", "0".to_owned()),
+        ("DRCTL__DNS__RECORD", t.dns.record.to_string()),
+        ("DRCTL__DNS__DRILL_RECORD", t.dns.drill_record.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let checker = Function::start("health-checker", &env).await;
+    let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+
+    let healthy = checker.invoke(&scheduled).await;
+    let rounds = healthy["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 4, "{healthy}");
+    assert!(
+        rounds
+            .iter()
+            .all(|r| r["down"] == false && r["mode"] == "healthy"),
+        "{healthy}"
+    );
+
+    endpoint.stop().await;
+    let outage = checker.invoke(&scheduled).await;
+    let rounds = outage["rounds"].as_array().expect("rounds");
+    let decided = rounds
+        .iter()
+        .position(|r| {
+            r["decision"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("FailOver"))
+        })
+        .unwrap_or_else(|| panic!("no failover: {outage}"));
+    let threshold = t.failover.failure_threshold as usize;
+    assert!(
+        decided < threshold + 1,
+        "decided in round {} of the outage",
+        decided + 1
+    );
+    assert_eq!(
+        world.ports().switch.serving().await.unwrap(),
+        Some(Side::Dr)
+    );
+    let audits = world.audits().await;
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0].runbook.kind, RunbookKind::Failover);
+    assert!(world
+        .notifications()
+        .await
+        .iter()
+        .any(|n| n.contains("FAILED OVER to DR")));
+    drop(checker);
+}

@@ -20,9 +20,9 @@ use dr_core::{FlipMode, ProbeConfig, Side, Topology};
 use crate::helpers::{shared_endpoint, topology_for, unique};
 use crate::primary_endpoint::{PrimaryEndpoint, SERVER_NAME};
 
-struct World {
-    session: AwsSession,
-    topology: Topology,
+pub(crate) struct World {
+    pub(crate) session: AwsSession,
+    pub(crate) topology: Topology,
     probes: Vec<Arc<Probe>>,
     /// Receives what the operator topic publishes.
     inbox: String,
@@ -30,7 +30,7 @@ struct World {
 
 impl World {
     /// Its own failover resources and DNS record, probing `endpoint` with TLS and MQTT.
-    async fn new(endpoint: &PrimaryEndpoint, flip: FlipMode) -> Self {
+    pub(crate) async fn new(endpoint: &PrimaryEndpoint, flip: FlipMode) -> Self {
         let mut topology = topology_for(&shared_endpoint());
         let name = unique("fo");
         topology.failover.state_table = format!("{name}-state").parse().unwrap();
@@ -56,11 +56,11 @@ impl World {
         }
     }
 
-    fn ports(&self) -> FailoverPorts<'_> {
+    pub(crate) fn ports(&self) -> FailoverPorts<'_> {
         FailoverPorts::new(&self.session, &self.topology)
     }
 
-    async fn notifications(&self) -> Vec<String> {
+    pub(crate) async fn notifications(&self) -> Vec<String> {
         let sqs = self.session.sqs(Side::Dr);
         let mut bodies = Vec::new();
         loop {
@@ -86,7 +86,7 @@ impl World {
         }
     }
 
-    async fn audits(&self) -> Vec<AuditEntry> {
+    pub(crate) async fn audits(&self) -> Vec<AuditEntry> {
         self.ports().store.audit_entries().await.unwrap()
     }
 }
