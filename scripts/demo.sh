@@ -34,3 +34,13 @@ step "database snapshots: take one now and drive it into the DR account under DR
 
 step "restore the newest DR snapshot in DR (what failover does), and report the data's age"
 "$DRCTL" snapshot restore --database fleetdb --target fleetdb-demo-restore --timeout 120
+
+step "failover controls: hold automatic failover, then release it (fenced writes to the state table)"
+"$DRCTL" hold --reason "demo: planned primary maintenance"
+"$DRCTL" release
+
+step "a forced failover (what 'drctl failover' does in a real outage): restore, flip, notify, audit"
+"$DRCTL" failover --yes --reason "demo drill"
+
+step "failback is refused until primary has been probed healthy and a DR -> primary reconcile ran"
+if "$DRCTL" failback --yes; then echo "unexpected: failback allowed" >&2; exit 1; fi
