@@ -46,8 +46,9 @@ bench: setup ## Benchmarks; prints tables of measured figures.
 	@# Dev profile: the figures are bound by the sandbox (a Python server), not by our code,
 	@# and a release build of the AWS SDK would cost ten minutes on two cores.
 	cargo bench --locked --profile dev -p sandbox-tests
-	@# The diff is our own CPU-bound code: measure it optimised (dr-core builds fast).
+	@# Our own CPU-bound code: measure it optimised (dr-core builds fast).
 	cargo bench --locked -p dr-core --bench diff
+	cargo bench --locked -p dr-core --bench failover_simulation
 
 sandbox-up: setup ## Start the sandbox on the config's endpoint and provision both accounts.
 	cargo build --locked -p drctl
