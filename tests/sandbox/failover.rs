@@ -429,3 +429,106 @@ async fn a_hold_blocks_automatic_failover_and_failback_waits_for_its_preconditio
         .collect();
     assert_eq!(kinds, [RunbookKind::Failback, RunbookKind::Failover]);
 }
+
+#[tokio::test]
+async fn each_probe_kind_reports_health_latency_and_a_reason() {
+    let mut endpoint = PrimaryEndpoint::start().await;
+    let (session, mut topology) = crate::helpers::shared_session().await;
+    let alarm = unique("iot-connect-errors");
+    let primary_cloudwatch = session.cloudwatch(Side::Primary);
+    primary_cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace("AWS/IoT")
+        .metric_name("Connect.ServerError")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut configs = probes_of(&endpoint);
+    configs.push(ProbeConfig::Https {
+        url: format!("https://127.0.0.1:{}/health", endpoint.port),
+        server_name: Some(SERVER_NAME.into()),
+        ca_file: Some(endpoint.ca_file.clone()),
+        timeout_ms: 2_000,
+    });
+    // Without the name, the certificate (for iot.example.com) must not be accepted for
+    // 127.0.0.1: proof that the probes check the name.
+    configs.push(ProbeConfig::Https {
+        url: format!("https://127.0.0.1:{}/unnamed", endpoint.port),
+        server_name: None,
+        ca_file: Some(endpoint.ca_file.clone()),
+        timeout_ms: 2_000,
+    });
+    configs.push(ProbeConfig::Alarm {
+        alarm_names: vec![alarm.clone()],
+        timeout_ms: 2_000,
+    });
+    topology.failover.probes = configs;
+    let probes: Vec<Arc<Probe>> = Probe::all(&topology, &session)
+        .unwrap()
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let round = run_round(&probes, now()).await;
+    let by_kind = |kind: &str| {
+        round
+            .outcomes
+            .iter()
+            .find(|o| o.probe.starts_with(kind))
+            .unwrap()
+            .clone()
+    };
+    assert!(by_kind("tls").healthy, "{}", round.summary());
+    assert!(
+        by_kind("tls").reason.contains("x-amzn-mqtt-ca"),
+        "{}",
+        round.summary()
+    );
+    assert!(by_kind("mqtt").healthy && by_kind("mqtt").reason.contains("CONNACK accepted"));
+    let https = by_kind("https 127.0.0.1");
+    assert!(https.healthy && https.reason == "HTTP 200", "{https:?}");
+    let unnamed = round
+        .outcomes
+        .iter()
+        .find(|o| o.probe.ends_with("/unnamed"))
+        .unwrap();
+    assert!(
+        !unnamed.healthy && unnamed.reason.contains("TLS handshake"),
+        "{unnamed:?}"
+    );
+    assert!(by_kind("alarms").healthy, "{}", round.summary());
+
+    primary_cloudwatch
+        .set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("test: IoT connect errors")
+        .send()
+        .await
+        .unwrap();
+    endpoint.stop().await;
+    let round = run_round(&probes, now()).await;
+    assert!(
+        round.outcomes.iter().all(|o| !o.healthy),
+        "{}",
+        round.summary()
+    );
+    assert!(by_kind_in(&round, "alarms").reason.contains(&alarm));
+    assert!(round.outcomes.iter().all(|o| o.latency_ms < 2_500));
+}
+
+fn by_kind_in(round: &dr_core::failover::Round, kind: &str) -> dr_core::failover::ProbeOutcome {
+    round
+        .outcomes
+        .iter()
+        .find(|o| o.probe.starts_with(kind))
+        .unwrap()
+        .clone()
+}

@@ -1,6 +1,6 @@
 //! A local stand-in for primary's IoT data endpoint: a TLS listener on loopback with a
 //! certificate for `iot.example.com` from a throwaway CA, that answers an MQTT CONNECT with
-//! CONNACK. Stopping it is the outage the health checker must notice.
+//! CONNACK and an HTTP GET with 200. Stopping it is the outage the health checker must notice.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,7 +52,7 @@ impl PrimaryEndpoint {
             PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap(),
         )
         .unwrap();
-        config.alpn_protocols = vec![b"x-amzn-mqtt-ca".to_vec()];
+        config.alpn_protocols = vec![b"x-amzn-mqtt-ca".to_vec(), b"http/1.1".to_vec()];
         let mut endpoint = Self {
             port: 0,
             ca_file,
@@ -80,11 +80,17 @@ impl PrimaryEndpoint {
                         return;
                     };
                     let mut first = [0u8; 1];
-                    // An MQTT CONNECT gets its CONNACK; a bare handshake just closes.
-                    if tls.read_exact(&mut first).await.is_ok() && first[0] == 0x10 {
-                        let _ = tls.write_all(&[0x20, 0x02, 0x00, 0x00]).await;
-                        let _ = tls.flush().await;
-                    }
+                    // An MQTT CONNECT gets its CONNACK, an HTTP GET a 200 (the health
+                    // URL); a bare handshake just closes.
+                    let reply: &[u8] = match tls.read_exact(&mut first).await {
+                        Ok(_) if first[0] == 0x10 => &[0x20, 0x02, 0x00, 0x00],
+                        Ok(_) if first[0] == b'G' => {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                        }
+                        _ => return,
+                    };
+                    let _ = tls.write_all(reply).await;
+                    let _ = tls.flush().await;
                 });
             }
         }));

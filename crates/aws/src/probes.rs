@@ -33,6 +33,8 @@ pub struct ProbeConfigError {
 struct TlsTarget {
     host: String,
     port: u16,
+    /// The name the peer must prove (SNI, certificate, HTTP Host).
+    name: String,
     server_name: ServerName<'static>,
     connector: TlsConnector,
 }
@@ -180,6 +182,7 @@ impl Probe {
             }
             ProbeConfig::Https {
                 url,
+                server_name,
                 ca_file,
                 timeout_ms,
             } => {
@@ -188,7 +191,7 @@ impl Probe {
                     target: tls_target(
                         &host,
                         port,
-                        None,
+                        server_name.as_deref(),
                         Some("http/1.1"),
                         ca_file.as_deref(),
                         None,
@@ -281,7 +284,7 @@ impl Probe {
             }
             Probe::Https { target, path, .. } => {
                 let mut stream = target.0.connect().await?;
-                https_get(&mut stream, &target.0.host, path).await
+                https_get(&mut stream, &target.0.name, path).await
             }
             Probe::Alarm {
                 client,
@@ -397,6 +400,7 @@ fn tls_target(
     Ok(Arc::new(TlsTargetHandle(TlsTarget {
         host: host.to_owned(),
         port,
+        name,
         server_name,
         connector: TlsConnector::from(Arc::new(config)),
     })))

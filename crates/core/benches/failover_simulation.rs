@@ -22,7 +22,10 @@ fn main() {
     println!("failover state machine, 10,000 rounds of 3 probes, 10 s apart, seeds 1..=20");
     println!("| settings | probe failure rate | outage from round | false failovers (sum) | worst decision latency (rounds) | longest noise streak |");
     println!("|---|---|---|---|---|---|");
-    for (label, settings) in [("threshold 3, all 3 probes", production), ("threshold 3, 2 of 3 probes", two_of_three)] {
+    for (label, settings) in [
+        ("threshold 3, all 3 probes", production),
+        ("threshold 3, 2 of 3 probes", two_of_three),
+    ] {
         for (rate, outage) in [(0.2, None), (0.2, Some(5_000)), (0.05, Some(5_000))] {
             let mut false_failovers = 0;
             let mut worst = 0;
@@ -37,7 +40,11 @@ fn main() {
                 "| {label} | {:.0}% | {} | {false_failovers} | {} | {streak} |",
                 rate * 100.0,
                 outage.map_or("none".to_owned(), |r| r.to_string()),
-                if outage.is_some() { worst.to_string() } else { "-".to_owned() },
+                if outage.is_some() {
+                    worst.to_string()
+                } else {
+                    "-".to_owned()
+                },
             );
         }
     }
@@ -46,7 +53,7 @@ fn main() {
     // (set directly, so no evaluation period), Route 53's health check (it polls the alarm
     // state; about 30 s in AWS's documentation of CloudWatch-alarm health checks is an
     // assumption noted here, not measured), and resolvers holding the old answer for a TTL.
-    let detection = 3.0 * 10.0 + 10.0;
+    let detection: f64 = 40.0; // 3 rounds × 10 s + up to one 10 s interval
     let health_check = 30.0;
     let ttl = 60.0;
     println!();

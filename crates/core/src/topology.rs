@@ -214,6 +214,9 @@ pub enum ProbeConfig {
     Https {
         /// `https://host[:port]/path`.
         url: String,
+        /// SNI and the name the certificate must carry; default the URL's host.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server_name: Option<String>,
         /// PEM bundle of trusted roots; default the system's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ca_file: Option<std::path::PathBuf>,
