@@ -18,26 +18,38 @@ use dr_core::replication::ports::PortError;
 use dr_core::snapshots::{start_restore, DatabaseRestorer, RestoreError};
 use dr_core::{Side, Topology};
 
-use crate::error::{code, port_error};
+use crate::error::port_error;
 use crate::rds::RdsSnapshotStore;
+use crate::versioned::VersionedItem;
 use crate::AwsSession;
 
 /// The key of the state item; audit items are `audit#<runbook id>`.
 const STATE_KEY: &str = "state";
 
-/// The failover state table: `id` (S) partition key.
+/// The failover state table: `id` (S) partition key; the state item is fenced by its
+/// version, audit items are written once per runbook.
 #[derive(Debug, Clone)]
 pub struct DynamoStateStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    state: VersionedItem,
 }
 
 impl DynamoStateStore {
     /// The state store in DR.
     pub fn new(session: &AwsSession, topology: &Topology) -> Self {
+        let client = session.dynamodb(Side::Dr);
+        let table = topology.failover.state_table.to_string();
         Self {
-            client: session.dynamodb(Side::Dr),
-            table: topology.failover.state_table.to_string(),
+            state: VersionedItem {
+                client: client.clone(),
+                table: table.clone(),
+                key: ("id", STATE_KEY.to_owned()),
+                document: "record",
+                version: "version",
+            },
+            client,
+            table,
         }
     }
 
@@ -77,67 +89,19 @@ impl DynamoStateStore {
 
 impl StateStore for DynamoStateStore {
     async fn load(&self) -> Result<Option<Stored>, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(STATE_KEY.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| port_error("GetItem", e))?;
-        let Some(item) = output.item() else {
-            return Ok(None);
-        };
-        let unreadable = |what: &str| {
-            PortError::permanent(
-                "GetItem",
-                format!(
-                    "the failover state item in {} has no valid {what}",
-                    self.table
-                ),
-            )
-        };
-        let version = item
-            .get("version")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| unreadable("version"))?;
-        let record = item
-            .get("record")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|v| serde_json::from_str(v).ok())
-            .ok_or_else(|| unreadable("record"))?;
-        Ok(Some(Stored { record, version }))
+        Ok(self
+            .state
+            .load()
+            .await?
+            .map(|(record, version)| Stored { record, version }))
     }
 
     async fn save(&self, record: &FailoverRecord, expected: u64) -> Result<bool, PortError> {
-        let json = serde_json::to_string(record)
-            .map_err(|e| PortError::permanent("PutItem", e.to_string()))?;
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("id", AttributeValue::S(STATE_KEY.to_owned()))
-            .item("record", AttributeValue::S(json))
-            .item("mode", AttributeValue::S(record.state.mode.to_string()))
-            .item("version", AttributeValue::N((expected + 1).to_string()))
-            .item(
-                "updated_at",
-                AttributeValue::N(dr_core::time::now_millis().to_string()),
-            );
-        let request = if expected == 0 {
-            request.condition_expression("attribute_not_exists(id)")
-        } else {
-            request
-                .condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
-        };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(port_error("PutItem", e)),
-        }
+        // The mode in its own attribute, for a person reading the table.
+        let mode = AttributeValue::S(record.state.mode.to_string());
+        self.state
+            .save(record, expected, vec![("mode", mode)])
+            .await
     }
 
     async fn audit(&self, entry: &AuditEntry) -> Result<(), PortError> {

@@ -10,6 +10,9 @@
 //! * [`names`] — ARNs and URLs of our resources, derived from the topology.
 //! * [`runtime`] — what every Lambda does at cold start: JSON logs, typed config.
 //! * [`metrics`] — CloudWatch embedded-metric log lines.
+//! * [`checkpoint`] — the reconciler's fenced cursor on DynamoDB.
+//! * [`failover`] — flow D's state table, operator topic, database recovery and DNS switches.
+//! * [`probes`] — TLS, MQTT, HTTPS and CloudWatch-alarm probes of primary.
 //! * [`error`] — SDK errors mapped to retryable or not.
 
 pub mod bus;
@@ -24,5 +27,6 @@ pub mod probes;
 pub mod rds;
 pub mod runtime;
 pub mod session;
+mod versioned;
 
 pub use session::AwsSession;
