@@ -37,6 +37,8 @@ impl World {
         topology.failover.operator_topic = format!("{name}-operators").parse().unwrap();
         topology.failover.flip = flip;
         topology.failover.failback_after_healthy_seconds = 0;
+        // The settle wait is the alarm's period (60 s); the sandbox evaluates no periods.
+        topology.failover.failback_settle_seconds = 0;
         topology.dns.record = format!("{name}.example.com").parse().unwrap();
         topology.dns.drill_record = format!("drill-{name}.example.com").parse().unwrap();
         topology.failover.probes = probes_of(endpoint);
@@ -451,6 +453,18 @@ async fn each_probe_kind_reports_health_latency_and_a_reason() {
         .send()
         .await
         .unwrap();
+    let set_state = |state: aws_sdk_cloudwatch::types::StateValue| {
+        primary_cloudwatch
+            .set_alarm_state()
+            .alarm_name(&alarm)
+            .state_value(state)
+            .state_reason("test")
+            .send()
+    };
+    // An alarm without data yet fails the probe: set it OK as a quiet primary's would be.
+    set_state(aws_sdk_cloudwatch::types::StateValue::Ok)
+        .await
+        .unwrap();
     let mut configs = probes_of(&endpoint);
     configs.push(ProbeConfig::Https {
         url: format!("https://127.0.0.1:{}/health", endpoint.port),
@@ -468,6 +482,10 @@ async fn each_probe_kind_reports_health_latency_and_a_reason() {
     });
     configs.push(ProbeConfig::Alarm {
         alarm_names: vec![alarm.clone()],
+        timeout_ms: 2_000,
+    });
+    configs.push(ProbeConfig::Alarm {
+        alarm_names: vec![alarm.clone(), "no-such-alarm".into()],
         timeout_ms: 2_000,
     });
     topology.failover.probes = configs;
@@ -504,13 +522,16 @@ async fn each_probe_kind_reports_health_latency_and_a_reason() {
         "{unnamed:?}"
     );
     assert!(by_kind("alarms").healthy, "{}", round.summary());
+    let with_missing = round.outcomes.last().unwrap();
+    assert!(
+        !with_missing.healthy
+            && with_missing
+                .reason
+                .contains("not found in primary: no-such-alarm"),
+        "{with_missing:?}"
+    );
 
-    primary_cloudwatch
-        .set_alarm_state()
-        .alarm_name(&alarm)
-        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-        .state_reason("test: IoT connect errors")
-        .send()
+    set_state(aws_sdk_cloudwatch::types::StateValue::Alarm)
         .await
         .unwrap();
     endpoint.stop().await;

@@ -219,6 +219,13 @@ impl DatabaseRecovery for RdsRecovery<'_> {
                     "{} available at {}:{}",
                     policy.database, endpoint.address, endpoint.port
                 )),
+                // States RDS does not leave by itself: finish, loudly, rather than wait.
+                Some((status, _)) if RESTORE_DEAD_ENDS.contains(&status.as_str()) => {
+                    notes.push(format!(
+                        "{}: restore FAILED (status {status}); restore it by hand",
+                        policy.database
+                    ))
+                }
                 Some(_) => return Ok(None),
                 None => {
                     let now = dr_core::time::now_millis();
@@ -243,6 +250,16 @@ impl DatabaseRecovery for RdsRecovery<'_> {
         Ok(Some(notes.join("; ")))
     }
 }
+
+/// RDS statuses a restore does not recover from on its own.
+const RESTORE_DEAD_ENDS: &[&str] = &[
+    "failed",
+    "incompatible-restore",
+    "incompatible-parameters",
+    "incompatible-network",
+    "storage-full",
+    "inaccessible-encryption-credentials",
+];
 
 /// The metric the data-plane switch publishes: 1 while primary should serve, 0 after
 /// failover. Namespace `IotDr`, dimension `Record` (the switched DNS name).
@@ -401,6 +418,7 @@ pub struct DataPlaneSwitch {
     cloudwatch: aws_sdk_cloudwatch::Client,
     alarm: String,
     dr_region: String,
+    failback_settle: Duration,
 }
 
 impl DataPlaneSwitch {
@@ -415,11 +433,8 @@ impl DataPlaneSwitch {
             cloudwatch: session.cloudwatch(Side::Dr),
             alarm: serving_alarm_name(topology),
             dr_region: topology.dr.region.to_string(),
+            failback_settle: Duration::from_secs(topology.failover.failback_settle_seconds),
         }
-    }
-
-    fn caller_reference(&self) -> String {
-        format!("iot-dr-primary-{}", self.zone.record)
     }
 
     async fn publish(&self, side: Side) -> Result<(), PortError> {
@@ -444,8 +459,9 @@ impl DataPlaneSwitch {
             .map_err(|e| port_error("PutMetricData", e))
     }
 
+    /// Our health check: the CLOUDWATCH_METRIC one that follows our alarm (found by what it
+    /// follows, so a deleted one is simply created again).
     async fn health_check_id(&self) -> Result<String, PortError> {
-        let reference = self.caller_reference();
         let mut marker = None;
         loop {
             let page = self
@@ -456,28 +472,15 @@ impl DataPlaneSwitch {
                 .send()
                 .await
                 .map_err(|e| port_error("ListHealthChecks", e))?;
-            if let Some(found) = page
-                .health_checks()
-                .iter()
-                .find(|h| h.caller_reference() == reference)
-            {
-                let config = found.health_check_config();
-                let follows = config
-                    .and_then(|c| c.alarm_identifier())
-                    .map(|a| (a.region().as_str().to_owned(), a.name().to_owned()));
-                if config.map(|c| c.r#type()) != Some(&HealthCheckType::CloudwatchMetric)
-                    || follows != Some((self.dr_region.clone(), self.alarm.clone()))
-                {
-                    return Err(PortError::permanent(
-                        "ListHealthChecks",
-                        format!(
-                            "health check {} ({reference}) does not follow alarm {} in {}; delete it and let ensure recreate it",
-                            found.id(),
-                            self.alarm,
-                            self.dr_region
-                        ),
-                    ));
-                }
+            let ours = page.health_checks().iter().find(|h| {
+                h.health_check_config().is_some_and(|c| {
+                    c.r#type() == &HealthCheckType::CloudwatchMetric
+                        && c.alarm_identifier().is_some_and(|a| {
+                            a.region().as_str() == self.dr_region && a.name() == self.alarm
+                        })
+                })
+            });
+            if let Some(found) = ours {
                 return Ok(found.id().to_owned());
             }
             marker = page.next_marker().map(str::to_owned);
@@ -502,7 +505,12 @@ impl DataPlaneSwitch {
             .zone
             .route53
             .create_health_check()
-            .caller_reference(reference)
+            // Unique: Route 53 refuses a caller reference it has seen, even after a delete.
+            .caller_reference(format!(
+                "iot-dr-primary-{}-{}",
+                self.zone.record,
+                dr_core::time::now_millis()
+            ))
             .health_check_config(config)
             .send()
             .await
@@ -580,6 +588,16 @@ impl TrafficSwitch for DataPlaneSwitch {
 
     async fn point_to(&self, side: Side) -> Result<(), PortError> {
         self.publish(side).await?;
+        if side == Side::Primary {
+            // The alarm takes the Minimum over its period: while a DR datapoint (0) is in
+            // it, forcing OK would be undone at the next evaluation, bouncing traffic back
+            // to DR. Publish 1 until the period holds nothing else.
+            let settled = std::time::Instant::now() + self.failback_settle;
+            while std::time::Instant::now() < settled {
+                tokio::time::sleep(Duration::from_secs(10).min(self.failback_settle)).await;
+                self.publish(side).await?;
+            }
+        }
         let (state, reason) = match side {
             Side::Dr => (
                 StateValue::Alarm,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use dr_core::failover::{ProbeOutcome, Round};
 use dr_core::{ProbeConfig, Side, Topology};
 use rustls::pki_types::pem::PemObject;
@@ -89,7 +89,8 @@ pub enum Probe {
         /// Give up after.
         timeout: Duration,
     },
-    /// CloudWatch alarms in primary.
+    /// CloudWatch alarms (metric or composite) in primary: healthy only when every one is
+    /// found and OK.
     Alarm {
         /// CloudWatch in primary.
         client: aws_sdk_cloudwatch::Client,
@@ -294,6 +295,8 @@ impl Probe {
                 let output = client
                     .describe_alarms()
                     .set_alarm_names(Some(alarm_names.clone()))
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .alarm_types(AlarmType::CompositeAlarm)
                     .send()
                     .await
                     .map_err(|e| {
@@ -302,19 +305,40 @@ impl Probe {
                             crate::error::port_error("DescribeAlarms", e)
                         )
                     })?;
-                let alarming: Vec<_> = output
+                let states: Vec<(&str, Option<&StateValue>)> = output
                     .metric_alarms()
                     .iter()
-                    .filter(|a| a.state_value() == Some(&StateValue::Alarm))
-                    .filter_map(|a| a.alarm_name())
+                    .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value()))
+                    .chain(
+                        output
+                            .composite_alarms()
+                            .iter()
+                            .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value())),
+                    )
                     .collect();
-                if alarming.is_empty() {
-                    Ok(format!(
-                        "{} alarms not in ALARM",
-                        output.metric_alarms().len()
+                // A missing alarm vouches for nothing; neither does one without data (in a
+                // regional outage primary's metrics stop and its alarms go there).
+                let missing: Vec<_> = alarm_names
+                    .iter()
+                    .filter(|n| !states.iter().any(|(found, _)| found == n))
+                    .map(String::as_str)
+                    .collect();
+                let not_ok: Vec<String> = states
+                    .iter()
+                    .filter(|(_, state)| *state != Some(&StateValue::Ok))
+                    .map(|(name, state)| {
+                        format!("{name} {}", state.map_or("UNKNOWN", |s| s.as_str()))
+                    })
+                    .collect();
+                if !missing.is_empty() {
+                    Err(format!(
+                        "alarms not found in primary: {}",
+                        missing.join(", ")
                     ))
+                } else if !not_ok.is_empty() {
+                    Err(format!("not OK: {}", not_ok.join(", ")))
                 } else {
-                    Err(format!("in ALARM: {}", alarming.join(", ")))
+                    Ok(format!("{} alarms OK", states.len()))
                 }
             }
         }

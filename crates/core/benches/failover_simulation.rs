@@ -13,6 +13,7 @@ fn main() {
         quorum: None,
         min_dwell_ms: 600_000,
         failback_after_healthy_ms: 900_000,
+        max_round_age_ms: 30_000,
     };
     let two_of_three = Settings {
         quorum: Some(2),

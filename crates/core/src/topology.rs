@@ -116,6 +116,10 @@ pub struct FailoverConfig {
     pub min_dwell_seconds: u64,
     /// Failback needs primary healthy for this long.
     pub failback_after_healthy_seconds: u64,
+    /// Data-plane failback keeps publishing "primary serves" this long before it sets the
+    /// alarm OK, so the alarm's next evaluation finds no DR datapoint left in its period
+    /// (60 s) and does not send traffic back to DR.
+    pub failback_settle_seconds: u64,
     /// The probes of primary.
     pub probes: Vec<ProbeConfig>,
 }
@@ -133,6 +137,7 @@ impl Default for FailoverConfig {
             quorum: None,
             min_dwell_seconds: 600,
             failback_after_healthy_seconds: 900,
+            failback_settle_seconds: 70,
             probes: Vec::new(),
         }
     }
@@ -147,6 +152,8 @@ impl FailoverConfig {
             quorum: self.quorum.map(|q| q as u32),
             min_dwell_ms: self.min_dwell_seconds as i64 * 1000,
             failback_after_healthy_ms: self.failback_after_healthy_seconds as i64 * 1000,
+            // Three rounds, and at least the one-minute schedule plus slack.
+            max_round_age_ms: (self.round_interval_seconds as i64 * 3_000).max(90_000),
         }
     }
 }
@@ -224,7 +231,9 @@ pub enum ProbeConfig {
         #[serde(default = "default_probe_timeout")]
         timeout_ms: u64,
     },
-    /// CloudWatch alarms in primary: any in ALARM fails the probe.
+    /// CloudWatch alarms in primary: healthy only when every one exists and is OK (ALARM,
+    /// INSUFFICIENT_DATA and a missing alarm fail it; give alarms meant for this probe
+    /// `treat_missing_data = notBreaching` where no data means nothing wrong).
     Alarm {
         /// The alarms' names.
         alarm_names: Vec<String>,

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use dr_aws::checkpoint::DynamoCheckpoint;
+use dr_aws::failover::DynamoStateStore;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
 use dr_aws::metrics::MetricLine;
 use dr_aws::{runtime, AwsSession};
+use dr_core::failover::StateStore;
 use dr_core::ratelimit::TokenBucket;
 use dr_core::reconcile::{ReconcileError, ReconcileReport, Reconciler};
 use dr_core::replication::message::SourceRef;
@@ -23,6 +25,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
 struct Deps {
+    failover_state: DynamoStateStore,
     primary: IotRegistry,
     dr: IotRegistry,
     ledger: DynamoLedger,
@@ -49,6 +52,7 @@ async fn main() -> Result<(), Error> {
         |side: Side| IotRegistry::for_side(&session, &topology, side).with_rate_limit(pace());
     let table = topology.replication.ledger_table.as_str();
     let deps = Deps {
+        failover_state: DynamoStateStore::new(&session, &topology),
         primary: registry(Side::Primary),
         dr: registry(Side::Dr),
         ledger: DynamoLedger::new(session.dynamodb(Side::Dr), table),
@@ -67,13 +71,14 @@ async fn main() -> Result<(), Error> {
 async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
     let started = Instant::now();
     let deadline = runtime::invocation_deadline(event.context.deadline, Duration::from_secs(300));
+    let apply_repairs = repairs_allowed(&deps.failover_state).await;
     let reconciler = Reconciler {
         source: &deps.primary,
         target: &deps.dr,
         ledger: &deps.ledger,
         source_ref: deps.source.clone(),
         rewrite: deps.rewrite.clone(),
-        apply_repairs: true,
+        apply_repairs,
         page_size: deps.page_size,
     };
     let mut slowest_page = Duration::ZERO;
@@ -98,7 +103,8 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
         )
         .await;
     let metrics = MetricLine::for_function("reconciler")
-        .millis("DurationMs", started.elapsed().as_secs_f64() * 1000.0);
+        .millis("DurationMs", started.elapsed().as_secs_f64() * 1000.0)
+        .count("RepairsPaused", u64::from(!apply_repairs));
     match result {
         Ok(report) => {
             emit(metrics, &report);
@@ -112,6 +118,28 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
         Err(error) => {
             metrics.count("PrimaryUnreachable", 0).emit();
             Err(error.into())
+        }
+    }
+}
+
+/// Whether DR may be repaired from primary now: not while DR serves traffic (or a runbook
+/// is moving it), because then DR is the source of truth and primary's older state would
+/// undo what happened in DR (deactivations, new links); failback reconciles the other way.
+/// An unreadable failover state pauses repairs too: better a report than a wrong repair.
+async fn repairs_allowed(state: &DynamoStateStore) -> bool {
+    match state.load().await {
+        Ok(None) => true,
+        Ok(Some(stored)) => {
+            let serving_primary =
+                stored.record.state.serving() == Side::Primary && stored.record.runbook.is_none();
+            if !serving_primary {
+                tracing::warn!(mode = %stored.record.state.mode, "DR serves traffic: reporting drift only, no repairs");
+            }
+            serving_primary
+        }
+        Err(error) => {
+            tracing::error!(%error, "failover state unreadable: reporting drift only, no repairs");
+            false
         }
     }
 }

@@ -8,6 +8,7 @@ use dr_aws::ledger::DynamoLedger;
 use dr_aws::AwsSession;
 use std::io::IsTerminal;
 
+use dr_core::failover::StateStore;
 use dr_core::reconcile::{
     CertificateLister, Drift, MemoryCheckpoint, NoLedger, PassTotals, Phase, ReconcileReport,
     Reconciler,
@@ -50,6 +51,21 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
         DirectionArg::DrToPrimary => (Side::Dr, Side::Primary),
     };
     let (source, target) = (registry(source_side), registry(target_side));
+    if args.apply && matches!(args.direction, DirectionArg::PrimaryToDr) {
+        let ports = dr_aws::failover::FailoverPorts::new(&session, topology);
+        let stored = ports
+            .store
+            .load()
+            .await
+            .context("reading the failover state")?;
+        if let Some(stored) = stored.filter(|s| s.record.state.serving() == Side::Dr) {
+            anyhow::bail!(
+                "DR serves traffic ({}): repairing DR from primary would undo what changed in DR; \
+                 reconcile --direction dr-to-primary before failing back",
+                stored.record.state.mode
+            );
+        }
+    }
     // A bar only when repairing and a person is watching (it draws on stderr's terminal).
     let bar = if args.apply && args.output == Output::Table && std::io::stderr().is_terminal() {
         Some(progress_bar(&source, &target, topology.reconcile.page_size).await?)

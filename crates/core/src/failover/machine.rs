@@ -37,8 +37,11 @@ pub struct Settings {
     pub quorum: Option<u32>,
     /// No automatic failover within this long after the last flip.
     pub min_dwell_ms: EpochMillis,
-    /// Failback needs primary up continuously for this long.
+    /// Failback needs every probe of primary passing continuously for this long.
     pub failback_after_healthy_ms: EpochMillis,
+    /// Failback also needs a round this recent: a checker that stopped probing proves
+    /// nothing about primary (about three round intervals).
+    pub max_round_age_ms: EpochMillis,
 }
 
 /// Where traffic and the machine stand.
@@ -88,8 +91,12 @@ pub struct State {
     pub down_streak: u32,
     /// Consecutive up rounds.
     pub up_streak: u32,
-    /// Start of primary's current run of up rounds.
+    /// Start of primary's current run of rounds in which *every* probe passed (a round
+    /// that is merely not down does not count: failback wants all of primary back).
     pub primary_up_since_ms: Option<EpochMillis>,
+    /// When the last round was observed.
+    #[serde(default)]
+    pub last_round_ms: Option<EpochMillis>,
     /// The operator's hold, if any.
     pub hold: Option<Hold>,
     /// When traffic last moved (either way).
@@ -109,6 +116,7 @@ impl State {
             down_streak: 0,
             up_streak: 0,
             primary_up_since_ms: None,
+            last_round_ms: None,
             hold: None,
             last_flip_ms: None,
             reverse_reconciled_ms: None,
@@ -147,14 +155,18 @@ pub enum Decision {
 pub fn observe(state: &mut State, round: &Round, settings: &Settings) -> Decision {
     let now = round.at_ms;
     state.rounds += 1;
+    state.last_round_ms = Some(now);
     if round.is_down(settings.quorum) {
         state.down_streak += 1;
         state.up_streak = 0;
-        state.primary_up_since_ms = None;
     } else {
         state.up_streak += 1;
         state.down_streak = 0;
+    }
+    if round.all_healthy() {
         state.primary_up_since_ms.get_or_insert(now);
+    } else {
+        state.primary_up_since_ms = None;
     }
     match state.mode {
         Mode::Healthy if state.down_streak > 0 => {
@@ -204,6 +216,15 @@ pub enum Refused {
     /// Failing back when primary serves.
     #[error("primary already serves traffic ({0}); nothing to fail back")]
     NotFailedOver(Mode),
+    /// A runbook is still running.
+    #[error("runbook {0} has not finished; let the health checker finish it (or `drctl failover` resumes it) first")]
+    RunbookPending(String),
+    /// The health checker has not probed recently.
+    #[error("no probe round for {age_s} s: the health checker is not running, so primary's health is unknown")]
+    StaleProbes {
+        /// Seconds since the last round (or since the state was created).
+        age_s: i64,
+    },
     /// Primary has not been up long enough.
     #[error("primary has been up for {up_for_s} s of the {needed_s} s failback needs; wait, or check its probes")]
     PrimaryNotHealthyLongEnough {
@@ -218,8 +239,9 @@ pub enum Refused {
 }
 
 /// The operator fails over now (`drctl failover`), held or not: an explicit decision.
+/// From FailingBack too: a failback stuck on a step must not leave primary with no way out.
 pub fn force_failover(state: &mut State, now: EpochMillis) -> Result<(), Refused> {
-    if matches!(state.mode, Mode::FailedOver | Mode::FailingBack) {
+    if state.mode == Mode::FailedOver {
         return Err(Refused::AlreadyFailedOver(state.mode));
     }
     state.enter(Mode::FailedOver, now);
@@ -238,6 +260,10 @@ pub fn begin_failback(
             Mode::FailingBack => Ok(()), // resuming an interrupted failback
             mode => Err(Refused::NotFailedOver(mode)),
         };
+    }
+    let age = now - state.last_round_ms.unwrap_or(state.since_ms);
+    if age > settings.max_round_age_ms {
+        return Err(Refused::StaleProbes { age_s: age / 1000 });
     }
     // Down right now refuses failback whatever the configured time (even 0).
     let up_for = state.primary_up_since_ms.map(|since| now - since);

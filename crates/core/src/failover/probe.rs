@@ -35,6 +35,11 @@ impl Round {
         self.outcomes.is_empty() || failed >= needed
     }
 
+    /// Whether every probe passed (and there was at least one).
+    pub fn all_healthy(&self) -> bool {
+        !self.outcomes.is_empty() && self.outcomes.iter().all(|o| o.healthy)
+    }
+
     /// One line for logs, notifications and audit records.
     pub fn summary(&self) -> String {
         self.outcomes

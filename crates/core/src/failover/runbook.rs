@@ -362,6 +362,15 @@ where
             mut version,
         } = self.load(now).await?;
         let resuming = record.state.mode == Mode::FailingBack;
+        // A failover runbook still running (a long restore, a failing step) is finished
+        // first: replacing it would lose its audit record, maybe its flip.
+        if let Some(pending) = record
+            .runbook
+            .as_ref()
+            .filter(|r| r.kind != RunbookKind::Failback)
+        {
+            return Err(Refused::RunbookPending(pending.id.clone()).into());
+        }
         machine::begin_failback(&mut record.state, &self.settings, now)?;
         if !resuming {
             let reason = format!(
@@ -486,8 +495,13 @@ where
             }
             Step::Flip => self.switch.point_to(runbook.kind.to()).await?,
             Step::Notify => {
+                // Best effort: a broken notification channel must never hold traffic where
+                // it is. The failure is kept in the notes, the audit record and the logs.
                 let (subject, message) = self.message(runbook);
-                self.notifier.notify(&subject, &message).await?;
+                if let Err(error) = self.notifier.notify(&subject, &message).await {
+                    tracing::error!(%error, runbook = %runbook.id, "operators could not be notified");
+                    runbook.notes.push(format!("notification FAILED: {error}"));
+                }
             }
             Step::Audit => {
                 let entry = AuditEntry {

@@ -14,6 +14,7 @@ fn settings() -> Settings {
         quorum: None,
         min_dwell_ms: 600_000,
         failback_after_healthy_ms: 900_000,
+        max_round_age_ms: 30_000,
     }
 }
 
@@ -159,12 +160,37 @@ fn failback_needs_a_healthy_primary_for_long_enough_and_a_reverse_reconcile_afte
         "a primary that is down now never qualifies"
     );
     observe(&mut state, &round(2_000, UP), &s);
+    observe(&mut state, &round(s.failback_after_healthy_ms, UP), &s);
     let too_soon = begin_failback(&mut state, &s, 2_000 + s.failback_after_healthy_ms - 1);
     assert!(
         matches!(too_soon, Err(Refused::PrimaryNotHealthyLongEnough { .. })),
         "{too_soon:?}"
     );
     let ready_at = 2_000 + s.failback_after_healthy_ms;
+    state.reverse_reconciled_ms = Some(ready_at - 1);
+    assert!(
+        matches!(
+            begin_failback(&mut state, &s, ready_at + s.max_round_age_ms),
+            Err(Refused::StaleProbes { .. })
+        ),
+        "no recent round: the checker is not running, primary's health unknown"
+    );
+    observe(&mut state, &round(ready_at - 10_000, UP), &s);
+    let mut partial = round(ready_at - 5_000, UP);
+    partial.outcomes[0].healthy = false;
+    observe(&mut state, &partial, &s);
+    assert!(
+        matches!(
+            begin_failback(&mut state, &s, ready_at),
+            Err(Refused::PrimaryNotHealthyLongEnough { .. })
+        ),
+        "a round that is merely not down (one probe failing) restarts the healthy time"
+    );
+    // Again: every probe passing for the whole time.
+    let ready_at = ready_at + s.failback_after_healthy_ms;
+    for t in (ready_at - s.failback_after_healthy_ms..=ready_at).step_by(10_000) {
+        observe(&mut state, &round(t - 5_000, UP), &s);
+    }
     state.reverse_reconciled_ms = Some(500); // before the failover: does not count
     assert_eq!(
         begin_failback(&mut state, &s, ready_at),
@@ -438,6 +464,7 @@ fn failback_is_refused_until_its_preconditions_hold_then_flips_back_and_rearms()
             FailoverError::Refused(Refused::PrimaryNotHealthyLongEnough { .. })
         ));
         let later = 10_000 + settings().failback_after_healthy_ms;
+        c.round(round(later - 1_000, UP)).await.unwrap();
         let unreconciled = c.failback("oncall", later).await.unwrap_err();
         assert!(matches!(
             unreconciled,

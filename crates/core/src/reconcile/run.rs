@@ -403,6 +403,22 @@ where
     ) {
         let repairable = matches!(drift, Drift::Missing(_) | Drift::Mismatch { .. });
         let id = drift.certificate_id().clone();
+        // A certificate message only creates policies the target lacks; a document that
+        // differs travels as a policy message of its own.
+        let mut triggers = vec![Trigger::Certificate(id.clone())];
+        if let Drift::Mismatch {
+            source,
+            policies: true,
+            ..
+        } = &drift
+        {
+            triggers.extend(
+                source
+                    .policies
+                    .iter()
+                    .map(|(name, _)| Trigger::Policy(name.clone())),
+            );
+        }
         record_drift(report, drift);
         if !(self.apply_repairs && repairable) {
             return;
@@ -410,7 +426,7 @@ where
         let event = CaptureEvent {
             cause: "reconcile".to_owned(),
             event_time_ms: now(),
-            triggers: vec![Trigger::Certificate(id.clone())],
+            triggers,
         };
         let outcome = async {
             for message in capture(&event, self.source, &self.source_ref, now).await? {
@@ -699,6 +715,44 @@ mod tests {
                 "{error}"
             );
             assert_eq!(store.load().await.unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn a_policy_document_edited_in_the_target_is_put_back() {
+        block_on(async {
+            let (primary, dr, pems) = fleet(1).await;
+            let ledger = FakeLedger::default();
+            let policy = crate::replication::message::PolicyRecord {
+                policy_name: "fleet".parse().unwrap(),
+                document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#.to_owned(),
+            };
+            primary.put_policy(&policy).await.unwrap();
+            primary
+                .attach_policy(&policy.policy_name, pems[0].id())
+                .await
+                .unwrap();
+            reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+                .run_to_end(|| 1_000)
+                .await
+                .unwrap();
+            let edited = crate::replication::message::PolicyRecord {
+                document: r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned(),
+                ..policy.clone()
+            };
+            dr.put_policy(&edited).await.unwrap();
+
+            let repair = reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+                .run_to_end(|| 2_000)
+                .await
+                .unwrap();
+            assert_eq!(repair.counts.mismatched, 1);
+            assert_eq!(repair.repaired, 1, "{:?}", repair.failed);
+            let after = reconciler(&primary, &dr, &ledger, false, MAX_PAGE_SIZE)
+                .run_to_end(|| 3_000)
+                .await
+                .unwrap();
+            assert_eq!(after.counts.mismatched, 0, "{:?}", after.first);
         });
     }
 }
