@@ -7,14 +7,7 @@ use dr_core::failover::Settings;
 
 fn main() {
     // Production settings: 10 s rounds, threshold 3, recovery 3, all probes must fail.
-    let production = Settings {
-        failure_threshold: 3,
-        recovery_threshold: 3,
-        quorum: None,
-        min_dwell_ms: 600_000,
-        failback_after_healthy_ms: 900_000,
-        max_round_age_ms: 30_000,
-    };
+    let production = dr_core::FailoverConfig::default().settings();
     let two_of_three = Settings {
         quorum: Some(2),
         ..production

@@ -8,14 +8,7 @@ use crate::Side;
 
 /// Production settings: 10 s rounds, threshold 3, recovery 3, all probes must fail.
 fn settings() -> Settings {
-    Settings {
-        failure_threshold: 3,
-        recovery_threshold: 3,
-        quorum: None,
-        min_dwell_ms: 600_000,
-        failback_after_healthy_ms: 900_000,
-        max_round_age_ms: 30_000,
-    }
+    crate::FailoverConfig::default().settings()
 }
 
 fn round(at_ms: i64, healthy: &[bool]) -> Round {
