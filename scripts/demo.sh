@@ -44,3 +44,6 @@ step "a forced failover (what 'drctl failover' does in a real outage): restore, 
 
 step "failback is refused until primary has been probed healthy and a DR -> primary reconcile ran"
 if "$DRCTL" failback --yes; then echo "unexpected: failback allowed" >&2; exit 1; fi
+
+step "where the fleet stands now (drctl status; --output json for machines)"
+"$DRCTL" status

@@ -34,6 +34,12 @@ enum Command {
     /// The local two-account sandbox (moto server): up, down, reset, status.
     #[command(subcommand)]
     Sandbox(commands::sandbox::SandboxCommand),
+    /// One screen: which side serves, health, certificates, replication, snapshots.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = commands::snapshot::Output::Table)]
+        output: commands::snapshot::Output,
+    },
     /// Diff the certificate registries of both sides; `--apply` repairs the target.
     Reconcile(commands::reconcile::ReconcileArgs),
     /// Database snapshots: status, take one now, restore in DR.
@@ -74,6 +80,7 @@ async fn main() -> ExitCode {
         Command::Reconcile(args) => commands::reconcile::run(args, &topology).await,
         Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,
+        Command::Status { output } => commands::status::run(output, &topology).await,
         Command::Failover(args) => commands::failover::failover(args, &topology).await,
         Command::Hold(args) => commands::failover::hold(args, &topology).await,
         Command::Release => commands::failover::release(&topology).await,

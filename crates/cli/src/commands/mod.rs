@@ -4,4 +4,5 @@ pub(crate) mod failover;
 pub(crate) mod reconcile;
 pub(crate) mod sandbox;
 pub(crate) mod snapshot;
+pub(crate) mod status;
 pub(crate) mod whoami;

@@ -121,6 +121,16 @@ async fn status(
     databases: &[(DatabaseKind, SnapshotPolicy)],
     output: Output,
 ) -> anyhow::Result<()> {
+    let rows = status_rows(session, topology, databases).await?;
+    print_status(rows, output)
+}
+
+/// Per protected database: the newest restorable DR snapshot, the RPO, what is in flight.
+pub(crate) async fn status_rows(
+    session: &AwsSession,
+    topology: &Topology,
+    databases: &[(DatabaseKind, SnapshotPolicy)],
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let now = dr_core::time::now_millis();
     let mut rows = Vec::new();
     for (kind, policy) in databases {
@@ -143,6 +153,10 @@ async fn status(
             "blocked": plan.blocked.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }));
     }
+    Ok(rows)
+}
+
+fn print_status(rows: Vec<serde_json::Value>, output: Output) -> anyhow::Result<()> {
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Output::Table => {
@@ -264,7 +278,7 @@ fn describe(action: &Action) -> String {
     }
 }
 
-fn human(ms: i64) -> String {
+pub(crate) fn human(ms: i64) -> String {
     let seconds = ms / 1000;
     match seconds {
         s if s < 120 => format!("{s}s"),

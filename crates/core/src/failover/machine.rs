@@ -97,6 +97,9 @@ pub struct State {
     /// When the last round was observed.
     #[serde(default)]
     pub last_round_ms: Option<EpochMillis>,
+    /// The last round's probe outcomes (for `drctl status`).
+    #[serde(default)]
+    pub last_round: Option<Round>,
     /// The operator's hold, if any.
     pub hold: Option<Hold>,
     /// When traffic last moved (either way).
@@ -117,6 +120,7 @@ impl State {
             up_streak: 0,
             primary_up_since_ms: None,
             last_round_ms: None,
+            last_round: None,
             hold: None,
             last_flip_ms: None,
             reverse_reconciled_ms: None,
@@ -156,6 +160,7 @@ pub fn observe(state: &mut State, round: &Round, settings: &Settings) -> Decisio
     let now = round.at_ms;
     state.rounds += 1;
     state.last_round_ms = Some(now);
+    state.last_round = Some(round.clone());
     if round.is_down(settings.quorum) {
         state.down_streak += 1;
         state.up_streak = 0;

@@ -120,6 +120,20 @@ pub struct PassCursor {
     pub marker: Option<String>,
     /// The pass so far.
     pub totals: PassTotals,
+    /// The last completed pass: when it started and ended, and what it found.
+    #[serde(default)]
+    pub last_pass: Option<CompletedPass>,
+}
+
+/// A pass that reached its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedPass {
+    /// When it started.
+    pub started_ms: EpochMillis,
+    /// When it completed.
+    pub completed_ms: EpochMillis,
+    /// What it found and did.
+    pub totals: PassTotals,
 }
 
 impl PassCursor {
@@ -285,7 +299,15 @@ where
                 }
                 (Phase::Extras, None) => {
                     report.completed = Some((cursor.started_ms, cursor.totals));
-                    cursor = PassCursor::start(now());
+                    let completed_ms = now();
+                    cursor = PassCursor {
+                        last_pass: Some(CompletedPass {
+                            started_ms: cursor.started_ms,
+                            completed_ms,
+                            totals: cursor.totals,
+                        }),
+                        ..PassCursor::start(completed_ms)
+                    };
                 }
             }
             if !store
@@ -652,10 +674,11 @@ mod tests {
             }
             let fresh = store.load().await.unwrap().unwrap().cursor;
             assert_eq!(
-                fresh,
-                PassCursor::start(5_000),
+                (fresh.phase, fresh.marker, fresh.totals),
+                (Phase::Source, None, PassTotals::default()),
                 "the next pass starts afresh"
             );
+            assert_eq!(fresh.last_pass.map(|p| p.totals), Some(completed));
         });
     }
 
