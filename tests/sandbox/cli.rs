@@ -7,9 +7,8 @@ use crate::e2e::{binary, repo_root};
 use crate::failover::World;
 use crate::primary_endpoint::PrimaryEndpoint;
 
-/// Run `drctl` with the world's topology (its own failover resources and DNS record).
-async fn drctl(world: &World, args: &[&str]) -> (bool, String, String) {
-    let t = &world.topology;
+/// Run `drctl` on `t`'s resources (a test's own queues, tables and DNS record).
+async fn drctl(t: &dr_core::Topology, args: &[&str]) -> (bool, String, String) {
     let output = tokio::process::Command::new(binary("drctl"))
         .args(args)
         .current_dir(repo_root())
@@ -28,6 +27,16 @@ async fn drctl(world: &World, args: &[&str]) -> (bool, String, String) {
         )
         .env("DRCTL__DNS__RECORD", t.dns.record.as_str())
         .env("DRCTL__DNS__DRILL_RECORD", t.dns.drill_record.as_str())
+        .env("DRCTL__REPLICATION__TOPIC", t.replication.topic.as_str())
+        .env("DRCTL__REPLICATION__QUEUE", t.replication.queue.as_str())
+        .env(
+            "DRCTL__REPLICATION__DEAD_LETTER_QUEUE",
+            t.replication.dead_letter_queue.as_str(),
+        )
+        .env(
+            "DRCTL__REPLICATION__LEDGER_TABLE",
+            t.replication.ledger_table.as_str(),
+        )
         .env("USER", "oncall")
         .output()
         .await
@@ -43,12 +52,16 @@ async fn drctl(world: &World, args: &[&str]) -> (bool, String, String) {
 async fn status_shows_a_held_failed_over_fleet_as_a_table_and_as_json() {
     let endpoint = PrimaryEndpoint::start().await;
     let world = World::new(&endpoint, FlipMode::DataPlane).await;
-    let (ok, _, stderr) = drctl(&world, &["failover", "--yes", "--reason", "cli test"]).await;
+    let (ok, _, stderr) = drctl(
+        &world.topology,
+        &["failover", "--yes", "--reason", "cli test"],
+    )
+    .await;
     assert!(ok, "{stderr}");
-    let (ok, _, stderr) = drctl(&world, &["hold", "--reason", "investigating"]).await;
+    let (ok, _, stderr) = drctl(&world.topology, &["hold", "--reason", "investigating"]).await;
     assert!(ok, "{stderr}");
 
-    let (ok, stdout, stderr) = drctl(&world, &["status", "--output", "json"]).await;
+    let (ok, stdout, stderr) = drctl(&world.topology, &["status", "--output", "json"]).await;
     assert!(ok, "{stderr}");
     let status: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(status["traffic"]["state_says"], "dr", "{status:#}");
@@ -62,7 +75,7 @@ async fn status_shows_a_held_failed_over_fleet_as_a_table_and_as_json() {
     );
     assert!(status["snapshots"].is_array(), "{status:#}");
 
-    let (ok, stdout, stderr) = drctl(&world, &["status"]).await;
+    let (ok, stdout, stderr) = drctl(&world.topology, &["status"]).await;
     assert!(ok, "{stderr}");
     for expected in [
         "TRAFFIC",
@@ -78,6 +91,50 @@ async fn status_shows_a_held_failed_over_fleet_as_a_table_and_as_json() {
     }
 
     // Destructive commands refuse to run unconfirmed from a script.
-    let (ok, _, stderr) = drctl(&world, &["failback"]).await;
+    let (ok, _, stderr) = drctl(&world.topology, &["failback"]).await;
     assert!(!ok && stderr.contains("--yes"), "{stderr}");
+}
+
+#[tokio::test]
+async fn dlq_list_says_why_a_message_is_refused_and_replay_moves_it_back() {
+    let p = crate::pipeline::Pipeline::new().await;
+    p.sqs
+        .send_message()
+        .queue_url(&p.dlq_url)
+        .message_body(r#"{"schema_version": 99}"#)
+        .message_group_id("certificate#poison")
+        .message_deduplication_id("poison-1")
+        .send()
+        .await
+        .unwrap();
+
+    let (ok, stdout, stderr) = drctl(&p.topology, &["dlq", "list", "--output", "json"]).await;
+    assert!(ok, "{stderr}");
+    let letters: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(letters.as_array().unwrap().len(), 1, "{letters:#}");
+    assert_eq!(letters[0]["group"], "certificate#poison");
+    assert_eq!(letters[0]["refused"], true);
+    assert!(
+        letters[0]["what"].as_str().unwrap().contains("schema"),
+        "{letters:#}"
+    );
+
+    let (ok, _, stderr) = drctl(&p.topology, &["dlq", "replay", "--yes"]).await;
+    assert!(!ok && stderr.contains("--include-refused"), "{stderr}");
+    let (ok, stdout, stderr) = drctl(
+        &p.topology,
+        &["dlq", "replay", "--yes", "--include-refused"],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("replayed 1 message(s); 0 left"), "{stdout}");
+    let back = p
+        .sqs
+        .receive_message()
+        .queue_url(&p.queue_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.messages().len(), 1);
+    assert_eq!(back.messages()[0].body(), Some(r#"{"schema_version": 99}"#));
 }

@@ -10,6 +10,7 @@
 //! * [`names`] — ARNs and URLs of our resources, derived from the topology.
 //! * [`runtime`] — what every Lambda does at cold start: JSON logs, typed config.
 //! * [`metrics`] — CloudWatch embedded-metric log lines.
+//! * [`dlq`] — the replication DLQ for operators: list with reasons, replay.
 //! * [`checkpoint`] — the reconciler's fenced cursor on DynamoDB.
 //! * [`failover`] — flow D's state table, operator topic, database recovery and DNS switches.
 //! * [`probes`] — TLS, MQTT, HTTPS and CloudWatch-alarm probes of primary.
@@ -17,6 +18,7 @@
 
 pub mod bus;
 pub mod checkpoint;
+pub mod dlq;
 pub mod error;
 pub mod failover;
 pub mod iot;

@@ -40,6 +40,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = commands::snapshot::Output::Table)]
         output: commands::snapshot::Output,
     },
+    /// The replication dead-letter queue: list (with why), replay.
+    #[command(subcommand)]
+    Dlq(commands::dlq::DlqCommand),
     /// Diff the certificate registries of both sides; `--apply` repairs the target.
     Reconcile(commands::reconcile::ReconcileArgs),
     /// Database snapshots: status, take one now, restore in DR.
@@ -80,6 +83,7 @@ async fn main() -> ExitCode {
         Command::Reconcile(args) => commands::reconcile::run(args, &topology).await,
         Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,
+        Command::Dlq(command) => commands::dlq::run(command, &topology).await,
         Command::Status { output } => commands::status::run(output, &topology).await,
         Command::Failover(args) => commands::failover::failover(args, &topology).await,
         Command::Hold(args) => commands::failover::hold(args, &topology).await,

@@ -1,5 +1,6 @@
 //! One module per `drctl` subcommand.
 
+pub(crate) mod dlq;
 pub(crate) mod failover;
 pub(crate) mod reconcile;
 pub(crate) mod sandbox;

@@ -1,0 +1,190 @@
+//! The replication dead-letter queue, for operators: look at what is there (and why each
+//! message was refused, by decoding it again at the same boundary the replicator uses), and
+//! replay messages into the replication queue once the cause is fixed. Replays are safe:
+//! messages are state-based and the replicator's ledger skips anything stale.
+
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use dr_core::replication::message::ReplicationMessage;
+use dr_core::replication::ports::PortError;
+use dr_core::{Side, Topology};
+
+use crate::error::port_error;
+use crate::{names, AwsSession};
+
+/// One dead-lettered message, described without its content (a PEM is not for a terminal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// SQS message id.
+    pub message_id: String,
+    /// The FIFO group: the subject (certificate, thing, policy) it is about.
+    pub group: String,
+    /// How often it was received, here and in the replication queue before.
+    pub receive_count: u32,
+    /// What it is (`certificate <id>`, …) or, if it cannot be decoded, why not.
+    pub what: String,
+    /// Whether the replicator's boundary refuses it (it will fail again if replayed as is).
+    pub refused: bool,
+}
+
+/// The replication queue and its DLQ.
+#[derive(Debug, Clone)]
+pub struct ReplicationDlq {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    dlq_url: String,
+}
+
+impl ReplicationDlq {
+    /// The DLQ of the topology's replication queue.
+    pub async fn connect(session: &AwsSession, topology: &Topology) -> Result<Self, PortError> {
+        let sqs = session.sqs(Side::Dr);
+        let url = |name: String| {
+            let sqs = sqs.clone();
+            async move {
+                sqs.get_queue_url()
+                    .queue_name(&name)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("GetQueueUrl", e))
+                    .map(|o| o.queue_url().unwrap_or_default().to_owned())
+            }
+        };
+        Ok(Self {
+            queue_url: url(names::replication_queue_name(topology)).await?,
+            dlq_url: url(names::dead_letter_queue_name(topology)).await?,
+            sqs,
+        })
+    }
+
+    /// Up to `max` messages, left in the DLQ (they are made visible again at once).
+    pub async fn list(&self, max: usize) -> Result<Vec<DeadLetter>, PortError> {
+        let mut seen = Vec::new();
+        let mut handles = Vec::new();
+        while seen.len() < max {
+            let batch = self.receive((max - seen.len()).min(10)).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                handles.push(message.receipt_handle().unwrap_or_default().to_owned());
+                seen.push(describe(&message));
+            }
+        }
+        for handle in handles {
+            // Hidden only while we listed: visible again for the replay or the next look.
+            let _ = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.dlq_url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await;
+        }
+        Ok(seen)
+    }
+
+    /// Move up to `max` messages back into the replication queue, in their group's order;
+    /// returns how many moved. A message is deleted from the DLQ only once it is sent.
+    pub async fn replay(&self, max: usize) -> Result<usize, PortError> {
+        let mut moved = 0;
+        while moved < max {
+            let batch = self.receive((max - moved).min(10)).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                let group = group_of(&message);
+                let id = message.message_id().unwrap_or_default();
+                self.sqs
+                    .send_message()
+                    .queue_url(&self.queue_url)
+                    .message_body(message.body().unwrap_or_default())
+                    .message_group_id(group)
+                    // Replaying the same message twice within five minutes sends it once.
+                    .message_deduplication_id(format!("replay-{id}"))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("SendMessage", e))?;
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.dlq_url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(|e| port_error("DeleteMessage", e))?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// How many messages wait in the DLQ.
+    pub async fn depth(&self) -> Result<u64, PortError> {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.dlq_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| port_error("GetQueueAttributes", e))?;
+        Ok(attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    async fn receive(&self, max: usize) -> Result<Vec<aws_sdk_sqs::types::Message>, PortError> {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.dlq_url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .visibility_timeout(60)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| port_error("ReceiveMessage", e))?;
+        Ok(output.messages().to_vec())
+    }
+}
+
+fn group_of(message: &aws_sdk_sqs::types::Message) -> String {
+    message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+        .cloned()
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn describe(message: &aws_sdk_sqs::types::Message) -> DeadLetter {
+    let attribute = |name: MessageSystemAttributeName| {
+        message
+            .attributes()
+            .and_then(|a| a.get(&name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (what, refused) = match ReplicationMessage::decode(message.body().unwrap_or_default()) {
+        Ok(decoded) => (
+            format!(
+                "{} ({}): decodes and checks fine, so it failed to apply; see the replicator's logs for this group",
+                decoded.subject.key(),
+                decoded.cause
+            ),
+            false,
+        ),
+        Err(rejection) => (format!("refused: {rejection}"), true),
+    };
+    DeadLetter {
+        message_id: message.message_id().unwrap_or_default().to_owned(),
+        group: group_of(message),
+        receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
+            .parse()
+            .unwrap_or(0),
+        what,
+        refused,
+    }
+}
