@@ -35,6 +35,9 @@ step "database snapshots: take one now and drive it into the DR account under DR
 step "restore the newest DR snapshot in DR (what failover does), and report the data's age"
 "$DRCTL" snapshot restore --database fleetdb --target fleetdb-demo-restore --timeout 120
 
+step "is DR ready to take over? (drctl readiness: exits non-zero when a check fails)"
+"$DRCTL" readiness
+
 step "failover controls: hold automatic failover, then release it (fenced writes to the state table)"
 "$DRCTL" hold --reason "demo: planned primary maintenance"
 "$DRCTL" release

@@ -12,7 +12,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
 * applies narrow patches to moto (below), each making it behave as AWS does: the DR account
   can copy an RDS snapshot the primary account shared with it; IoT certificate ids are
   SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with;
-  ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows.
+  ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows;
+  ListCACertificates answers.
 """
 
 from __future__ import annotations
@@ -146,6 +147,26 @@ def patch_route53_cloudwatch_health_checks() -> None:
     route53_models.HealthCheck.health_check_config = property(health_check_config)
 
 
+def patch_iot_list_ca_certificates() -> None:
+    """Answer ListCACertificates, as AWS does.
+
+    moto 5.2.5 stores registered CA certificates but does not implement the listing, so a
+    readiness check could not find the CAs primary's devices depend on.
+    """
+    from moto.core.responses import ActionResult
+    from moto.iot import responses as iot_responses
+
+    def list_ca_certificates(self):  # type: ignore[no-untyped-def]
+        keys = ("certificateArn", "certificateId", "status", "creationDate")
+        certificates = [
+            {k: v for k, v in ca.to_dict().items() if k in keys}
+            for ca in self.iot_backend.ca_certificates.values()
+        ]
+        return ActionResult({"certificates": certificates})
+
+    iot_responses.IoTResponse.list_ca_certificates = list_ca_certificates
+
+
 def use_real_certificate_ids() -> None:
     """Make moto derive IoT certificate ids as AWS does: SHA-256 of the certificate's DER.
 
@@ -179,6 +200,7 @@ def main() -> int:
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()
     patch_route53_cloudwatch_health_checks()
+    patch_iot_list_ca_certificates()
 
     from moto.server import ThreadedMotoServer
 

@@ -138,3 +138,37 @@ async fn dlq_list_says_why_a_message_is_refused_and_replay_moves_it_back() {
     assert_eq!(back.messages().len(), 1);
     assert_eq!(back.messages()[0].body(), Some(r#"{"schema_version": 99}"#));
 }
+
+#[tokio::test]
+async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
+    // Its own sandbox: readiness looks at every CA and policy of both accounts.
+    let log = std::env::temp_dir().join(format!("{}.log", crate::helpers::unique("readiness")));
+    let server = dr_sandbox::SandboxServer::start(&dr_sandbox::LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let p = crate::pipeline::Pipeline::on(server.endpoint()).await;
+    let (ok, stdout, stderr) = drctl(&p.topology, &["readiness"]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+
+    p.sqs
+        .delete_queue()
+        .queue_url(&p.dlq_url)
+        .send()
+        .await
+        .unwrap();
+    let (ok, stdout, stderr) = drctl(&p.topology, &["readiness", "--output", "json"]).await;
+    assert!(
+        !ok && stderr.contains("1 readiness check(s) failed"),
+        "{stderr}"
+    );
+    let checks: Value = serde_json::from_str(&stdout).unwrap();
+    let dlq = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "replication DLQ")
+        .unwrap();
+    assert_eq!(dlq["verdict"], "fail", "{checks:#}");
+    assert!(dlq["detail"].as_str().unwrap().contains("missing"), "{dlq}");
+    server.stop().await.unwrap();
+}

@@ -14,6 +14,7 @@
 //! * [`checkpoint`] — the reconciler's fenced cursor on DynamoDB.
 //! * [`failover`] — flow D's state table, operator topic, database recovery and DNS switches.
 //! * [`probes`] — TLS, MQTT, HTTPS and CloudWatch-alarm probes of primary.
+//! * [`readiness`] — is DR ready to take over: the checks behind `drctl readiness`.
 //! * [`error`] — SDK errors mapped to retryable or not.
 
 pub mod bus;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod names;
 pub mod probes;
 pub mod rds;
+pub mod readiness;
 pub mod runtime;
 pub mod session;
 mod versioned;

@@ -40,6 +40,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = commands::snapshot::Output::Table)]
         output: commands::snapshot::Output,
     },
+    /// Is DR ready to take over? Replication resources, CAs, policies, domains, alarm.
+    Readiness {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = commands::snapshot::Output::Table)]
+        output: commands::snapshot::Output,
+    },
     /// The replication dead-letter queue: list (with why), replay.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
@@ -83,6 +89,7 @@ async fn main() -> ExitCode {
         Command::Reconcile(args) => commands::reconcile::run(args, &topology).await,
         Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,
+        Command::Readiness { output } => commands::readiness::run(output, &topology).await,
         Command::Dlq(command) => commands::dlq::run(command, &topology).await,
         Command::Status { output } => commands::status::run(output, &topology).await,
         Command::Failover(args) => commands::failover::failover(args, &topology).await,

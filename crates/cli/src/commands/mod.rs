@@ -2,6 +2,7 @@
 
 pub(crate) mod dlq;
 pub(crate) mod failover;
+pub(crate) mod readiness;
 pub(crate) mod reconcile;
 pub(crate) mod sandbox;
 pub(crate) mod snapshot;

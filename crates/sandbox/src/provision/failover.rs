@@ -23,6 +23,9 @@ pub(super) async fn provision(
         vec![ensure_table(session, topology.failover.state_table.as_str(), "id").await?];
     report.push(ensure_topic(session, topology).await?);
     report.push(ensure_zone(session, topology).await?);
+    for side in [Side::Primary, Side::Dr] {
+        report.push(ensure_domain_configuration(session, topology, side).await?);
+    }
     Switch::new(session, topology)
         .ensure()
         .await
@@ -115,4 +118,40 @@ async fn ensure_zone(
         }
         Err(e) => Err(error(DisplayErrorContext(e).to_string())),
     }
+}
+
+/// The custom domain devices connect to, served by IoT Core in each region (in AWS with the
+/// domain's server certificate from ACM; the sandbox needs none).
+async fn ensure_domain_configuration(
+    session: &AwsSession,
+    topology: &Topology,
+    side: Side,
+) -> Result<Provisioned, ProvisionError> {
+    let iot = session.iot(side);
+    let name = format!("iot-dr-{}", topology.dns.record.as_str().replace('.', "-"));
+    let error = |e: String| ProvisionError::new(side, format!("domain configuration {name}"), e);
+    let outcome = if iot
+        .describe_domain_configuration()
+        .domain_configuration_name(&name)
+        .send()
+        .await
+        .is_ok()
+    {
+        Outcome::Existed
+    } else {
+        iot.create_domain_configuration()
+            .domain_configuration_name(&name)
+            .domain_name(topology.dns.record.as_str())
+            .service_type(aws_sdk_iot::types::ServiceType::Data)
+            .send()
+            .await
+            .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
+        Outcome::Created
+    };
+    Ok(Provisioned {
+        side,
+        kind: "iot domain",
+        id: format!("{name} ({})", topology.dns.record),
+        outcome,
+    })
 }

@@ -1,0 +1,322 @@
+//! Is DR ready to take over? Checks of what failover depends on, each with a verdict and
+//! what to do: replication resources in place and encrypted, the fleet's CAs registered in
+//! DR, policies equal modulo ARNs, the custom domain configured in both regions, the
+//! failover switch's alarm, and whether the reconciler can cover the fleet at its rate.
+
+use aws_sdk_iot::types::CaCertificateStatus;
+use dr_core::reconcile::{CertificateLister, PolicyDigest, MAX_PAGE_SIZE};
+use dr_core::replication::CertificateRegistry;
+use dr_core::{FlipMode, Side, Topology};
+
+use crate::failover::{operator_topic_arn, serving_alarm_name};
+use crate::iot::IotRegistry;
+use crate::{names, AwsSession};
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Ready.
+    Ok,
+    /// Works, but look at it.
+    Warn,
+    /// Failover would not work as designed.
+    Fail,
+}
+
+/// One check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What was found, and what to do when it is not OK.
+    pub detail: String,
+}
+
+fn check(name: &str, verdict: Verdict, detail: impl Into<String>) -> Check {
+    Check {
+        name: name.to_owned(),
+        verdict,
+        detail: detail.into(),
+    }
+}
+
+fn error_check(name: &str, error: impl std::fmt::Display) -> Check {
+    check(name, Verdict::Fail, format!("could not check: {error}"))
+}
+
+/// Run every check.
+pub async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
+    let mut checks = Vec::new();
+    checks.extend(replication_resources(session, topology).await);
+    checks.push(certificate_authorities(session, topology).await);
+    checks.push(policies(session, topology).await);
+    for side in [Side::Primary, Side::Dr] {
+        checks.push(domain_configuration(session, topology, side).await);
+    }
+    if topology.failover.flip == FlipMode::DataPlane {
+        checks.push(serving_alarm(session, topology).await);
+    }
+    checks.push(reconcile_coverage(session, topology).await);
+    checks
+}
+
+async fn replication_resources(session: &AwsSession, topology: &Topology) -> Vec<Check> {
+    let sns = session.sns(Side::Dr);
+    let mut checks = Vec::new();
+    for (name, arn) in [
+        ("replication topic", names::replication_topic_arn(topology)),
+        ("operator topic", operator_topic_arn(topology)),
+    ] {
+        checks.push(
+            match sns.get_topic_attributes().topic_arn(&arn).send().await {
+                Ok(output) => {
+                    let encrypted = output
+                        .attributes()
+                        .and_then(|a| a.get("KmsMasterKeyId"))
+                        .is_some_and(|k| !k.is_empty());
+                    if encrypted {
+                        check(name, Verdict::Ok, format!("{arn}, KMS-encrypted"))
+                    } else {
+                        check(
+                            name,
+                            Verdict::Fail,
+                            format!("{arn} is not encrypted at rest: set KmsMasterKeyId"),
+                        )
+                    }
+                }
+                Err(e) => check(
+                    name,
+                    Verdict::Fail,
+                    format!(
+                        "{arn} missing: {}",
+                        crate::error::port_error("GetTopicAttributes", e)
+                    ),
+                ),
+            },
+        );
+    }
+    let sqs = session.sqs(Side::Dr);
+    for (name, queue) in [
+        ("replication queue", names::replication_queue_name(topology)),
+        ("replication DLQ", names::dead_letter_queue_name(topology)),
+    ] {
+        checks.push(match sqs.get_queue_url().queue_name(&queue).send().await {
+            Ok(_) => check(name, Verdict::Ok, queue),
+            Err(e) => check(
+                name,
+                Verdict::Fail,
+                format!(
+                    "{queue} missing ({}): poison messages would be retried forever or lost; deploy the DR stack",
+                    crate::error::port_error("GetQueueUrl", e)
+                ),
+            ),
+        });
+    }
+    let dynamodb = session.dynamodb(Side::Dr);
+    for (name, table) in [
+        ("ledger table", topology.replication.ledger_table.as_str()),
+        (
+            "failover state table",
+            topology.failover.state_table.as_str(),
+        ),
+    ] {
+        checks.push(
+            match dynamodb.describe_table().table_name(table).send().await {
+                Ok(_) => check(name, Verdict::Ok, table),
+                Err(e) => check(
+                    name,
+                    Verdict::Fail,
+                    format!(
+                        "{table} missing: {}",
+                        crate::error::port_error("DescribeTable", e)
+                    ),
+                ),
+            },
+        );
+    }
+    checks
+}
+
+async fn certificate_authorities(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "CAs in DR";
+    let (primary, dr) = (session.iot(Side::Primary), session.iot(Side::Dr));
+    let listed = match primary.list_ca_certificates().send().await {
+        Ok(listed) => listed,
+        Err(e) => return error_check(NAME, crate::error::port_error("ListCACertificates", e)),
+    };
+    let mut problems = Vec::new();
+    for ca in listed.certificates() {
+        let id = ca.certificate_id().unwrap_or_default();
+        match dr.describe_ca_certificate().certificate_id(id).send().await {
+            Ok(found) => {
+                let description = found.certificate_description();
+                let in_dr = description.and_then(|d| d.status()).cloned();
+                if ca.status() == Some(&CaCertificateStatus::Active)
+                    && in_dr != Some(CaCertificateStatus::Active)
+                {
+                    problems.push(format!(
+                        "{id} is {in_dr:?} in DR but ACTIVE in primary: JITR would fail in DR"
+                    ));
+                }
+                let mode = |d: Option<&aws_sdk_iot::types::CaCertificateDescription>| {
+                    d.and_then(|d| d.certificate_mode()).cloned()
+                };
+                let primary_mode = primary
+                    .describe_ca_certificate()
+                    .certificate_id(id)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|p| mode(p.certificate_description()));
+                if primary_mode.is_some() && mode(description) != primary_mode {
+                    problems.push(format!(
+                        "{id} is registered in mode {:?} in DR, {primary_mode:?} in primary",
+                        mode(description)
+                    ));
+                }
+            }
+            Err(_) => problems.push(format!(
+                "{id} is not registered in DR: devices it signs cannot register there"
+            )),
+        }
+    }
+    let _ = topology;
+    if problems.is_empty() {
+        check(
+            NAME,
+            Verdict::Ok,
+            format!(
+                "{} CA(s) registered in DR as in primary",
+                listed.certificates().len()
+            ),
+        )
+    } else {
+        check(NAME, Verdict::Fail, problems.join("; "))
+    }
+}
+
+async fn policies(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "policies equal modulo ARNs";
+    let primary = IotRegistry::for_side(session, topology, Side::Primary);
+    let dr = IotRegistry::for_side(session, topology, Side::Dr);
+    let names = match session.iot(Side::Primary).list_policies().send().await {
+        Ok(listed) => listed
+            .policies()
+            .iter()
+            .filter_map(|p| p.policy_name().and_then(|n| n.parse().ok()))
+            .collect::<Vec<dr_core::PolicyName>>(),
+        Err(e) => return error_check(NAME, crate::error::port_error("ListPolicies", e)),
+    };
+    let mut differ = Vec::new();
+    for name in &names {
+        let (Ok(Some(p)), dr_policy) = (primary.policy(name).await, dr.policy(name).await) else {
+            continue;
+        };
+        let same = dr_policy.ok().flatten().is_some_and(|d| {
+            PolicyDigest::of(
+                &p.document,
+                &topology.primary.account_id,
+                &topology.primary.region,
+            ) == PolicyDigest::of(&d.document, &topology.dr.account_id, &topology.dr.region)
+        });
+        if !same {
+            differ.push(name.to_string());
+        }
+    }
+    if differ.is_empty() {
+        check(NAME, Verdict::Ok, format!("{} policies", names.len()))
+    } else {
+        check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "missing or different in DR: {}; run `drctl reconcile --apply`",
+                differ.join(", ")
+            ),
+        )
+    }
+}
+
+async fn domain_configuration(session: &AwsSession, topology: &Topology, side: Side) -> Check {
+    let name = format!("domain configuration in {side}");
+    let iot = session.iot(side);
+    let listed = match iot.list_domain_configurations().send().await {
+        Ok(listed) => listed,
+        Err(e) => {
+            return error_check(
+                &name,
+                crate::error::port_error("ListDomainConfigurations", e),
+            )
+        }
+    };
+    for summary in listed.domain_configurations() {
+        let Some(config_name) = summary.domain_configuration_name() else {
+            continue;
+        };
+        if let Ok(described) = iot
+            .describe_domain_configuration()
+            .domain_configuration_name(config_name)
+            .send()
+            .await
+        {
+            if described.domain_name() == Some(topology.dns.record.as_str()) {
+                return check(
+                    &name,
+                    Verdict::Ok,
+                    format!("{config_name} serves {}", topology.dns.record),
+                );
+            }
+        }
+    }
+    check(
+        &name,
+        Verdict::Fail,
+        format!("no domain configuration for {} in {side}: devices following the DNS flip would be refused", topology.dns.record),
+    )
+}
+
+async fn serving_alarm(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "failover alarm";
+    let alarm = serving_alarm_name(topology);
+    match session.cloudwatch(Side::Dr).describe_alarms().alarm_names(&alarm).send().await {
+        Ok(found) if !found.metric_alarms().is_empty() => check(NAME, Verdict::Ok, alarm),
+        Ok(_) => check(NAME, Verdict::Fail, format!("{alarm} missing in DR: Route 53 has nothing to follow; start the health checker (it creates it)")),
+        Err(e) => error_check(NAME, crate::error::port_error("DescribeAlarms", e)),
+    }
+}
+
+/// The fleet against the reconciler's budget: a pass costs about 3 IoT calls per
+/// certificate per side at `max_calls_per_second`.
+async fn reconcile_coverage(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "reconcile coverage";
+    let primary = IotRegistry::for_side(session, topology, Side::Primary);
+    let mut fleet = 0u64;
+    let mut marker = None;
+    loop {
+        match primary
+            .certificate_page(marker.as_deref(), MAX_PAGE_SIZE)
+            .await
+        {
+            Ok(page) => {
+                fleet += page.certificates.len() as u64;
+                marker = page.next_marker;
+                if marker.is_none() {
+                    break;
+                }
+            }
+            Err(e) => return error_check(NAME, e),
+        }
+    }
+    let hours = fleet as f64 * 3.0 / topology.reconcile.max_calls_per_second / 3600.0;
+    let detail = format!(
+        "{fleet} certificates; one pass at {} calls/s takes about {hours:.1} h",
+        topology.reconcile.max_calls_per_second
+    );
+    if hours > 24.0 {
+        check(NAME, Verdict::Warn, format!("{detail}: drift may go unseen for over a day; raise the rate within the IoT quotas or use fleet indexing"))
+    } else {
+        check(NAME, Verdict::Ok, detail)
+    }
+}
