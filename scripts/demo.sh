@@ -38,6 +38,10 @@ step "restore the newest DR snapshot in DR (what failover does), and report the 
 step "is DR ready to take over? (drctl readiness: exits non-zero when a check fails)"
 "$DRCTL" readiness
 
+step "a failover drill that never touches production routing: restore to scratch, compare, flip the drill record, tear down"
+"$DRCTL" drill --report-dir .sandbox/demo/drill-reports
+cat "$(ls -t .sandbox/demo/drill-reports/*.md | head -1)"
+
 step "failover controls: hold automatic failover, then release it (fenced writes to the state table)"
 "$DRCTL" hold --reason "demo: planned primary maintenance"
 "$DRCTL" release

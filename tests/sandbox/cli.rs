@@ -172,3 +172,89 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
     assert!(dlq["detail"].as_str().unwrap().contains("missing"), "{dlq}");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_drill_passes_and_reports_then_fails_naming_a_certificate_missing_in_dr() {
+    // Its own sandbox: the drill compares whole registries and restores `fleetdb`.
+    let log = std::env::temp_dir().join(format!("{}.log", crate::helpers::unique("drill")));
+    let server = dr_sandbox::SandboxServer::start(&dr_sandbox::LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let p = crate::pipeline::Pipeline::on(server.endpoint()).await;
+    let (ok, _, stderr) = drctl(&p.topology, &["snapshot", "now"]).await;
+    assert!(ok, "{stderr}");
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().to_str().unwrap();
+
+    let (ok, stdout, stderr) = drctl(&p.topology, &["drill", "--report-dir", dir]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("drill PASSED"), "{stdout}");
+    let report = only_report(reports.path(), "json");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["passed"], true, "{report:#}");
+    let checks: Vec<_> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["check"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "database restore",
+            "certificates",
+            "drill DNS flip",
+            "teardown"
+        ]
+    );
+    assert!(report["rto_seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["rpo_seconds"].is_i64(), "{report:#}");
+    assert!(only_report(reports.path(), "md").contains("| drill DNS flip | pass |"));
+
+    // DR broken on purpose: a certificate registered in primary never reached DR.
+    let device = crate::pipeline::Device::self_signed("never-replicated");
+    p.session
+        .iot(dr_core::Side::Primary)
+        .register_certificate_without_ca()
+        .certificate_pem(&device.pem)
+        .status(aws_sdk_iot::types::CertificateStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    let broken = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = drctl(
+        &p.topology,
+        &["drill", "--report-dir", broken.path().to_str().unwrap()],
+    )
+    .await;
+    assert!(
+        !ok && stderr.contains("drill failed: certificates"),
+        "{stdout}\n{stderr}"
+    );
+    let report: Value = serde_json::from_str(&only_report(broken.path(), "json")).unwrap();
+    let certificates = &report["phases"][1];
+    assert_eq!(certificates["passed"], false);
+    assert!(
+        certificates["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing in DR 1")
+            && certificates["detail"]
+                .as_str()
+                .unwrap()
+                .contains(device.id.as_str()),
+        "{certificates}"
+    );
+    server.stop().await.unwrap();
+}
+
+/// The one report of `extension` in `dir`.
+fn only_report(dir: &std::path::Path, extension: &str) -> String {
+    let paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    std::fs::read_to_string(&paths[0]).unwrap()
+}

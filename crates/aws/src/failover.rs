@@ -657,6 +657,13 @@ impl DnsApiSwitch {
             zone: Zone::new(session, topology),
         }
     }
+
+    /// The same switch on `[dns] drill_record`: what drills flip, never production routing.
+    pub fn drill(session: &AwsSession, topology: &Topology) -> Self {
+        let mut zone = Zone::new(session, topology);
+        zone.record = topology.dns.drill_record.to_string();
+        Self { zone }
+    }
 }
 
 impl TrafficSwitch for DnsApiSwitch {

@@ -40,6 +40,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = commands::snapshot::Output::Table)]
         output: commands::snapshot::Output,
     },
+    /// A failover drill that never touches production routing: restore to scratch,
+    /// compare certificates, flip the drill record, tear down, write a timed report.
+    Drill(commands::drill::DrillArgs),
     /// Is DR ready to take over? Replication resources, CAs, policies, domains, alarm.
     Readiness {
         /// Output format.
@@ -89,6 +92,7 @@ async fn main() -> ExitCode {
         Command::Reconcile(args) => commands::reconcile::run(args, &topology).await,
         Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,
+        Command::Drill(args) => commands::drill::run(args, &topology).await,
         Command::Readiness { output } => commands::readiness::run(output, &topology).await,
         Command::Dlq(command) => commands::dlq::run(command, &topology).await,
         Command::Status { output } => commands::status::run(output, &topology).await,

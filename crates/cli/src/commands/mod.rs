@@ -1,6 +1,7 @@
 //! One module per `drctl` subcommand.
 
 pub(crate) mod dlq;
+pub(crate) mod drill;
 pub(crate) mod failover;
 pub(crate) mod readiness;
 pub(crate) mod reconcile;

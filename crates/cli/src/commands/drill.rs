@@ -1,0 +1,276 @@
+//! `drctl drill`: the failover runbook in drill mode, never touching production routing.
+//! Restore the newest DR snapshot of every protected database into a scratch database,
+//! compare the certificate registries, flip the separate drill record to DR, time every
+//! phase, tear everything down, and write a JSON and a Markdown report with the measured
+//! RTO and RPO and a verdict per check. Exit 1 when any check fails.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use dr_aws::failover::DnsApiSwitch;
+use dr_aws::iot::IotRegistry;
+use dr_aws::ledger::DynamoLedger;
+use dr_aws::rds::RdsSnapshotStore;
+use dr_aws::AwsSession;
+use dr_core::failover::TrafficSwitch;
+use dr_core::reconcile::{Reconciler, MAX_PAGE_SIZE};
+use dr_core::replication::message::SourceRef;
+use dr_core::replication::ArnRewrite;
+use dr_core::snapshots::{restore_newest, DatabaseRestorer, RestoreRequest};
+use dr_core::time::now_millis;
+use dr_core::{Side, Topology};
+use serde_json::{json, Value};
+
+#[derive(Debug, Args)]
+pub(crate) struct DrillArgs {
+    /// Where to write the reports.
+    #[arg(long, default_value = "drill-reports")]
+    report_dir: PathBuf,
+    /// How long to wait for each scratch database, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    restore_timeout: u64,
+}
+
+/// One phase's outcome.
+struct Phase {
+    name: &'static str,
+    passed: bool,
+    seconds: f64,
+    detail: String,
+}
+
+pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<()> {
+    let session = AwsSession::connect(topology, "drctl").await;
+    let started_ms = now_millis();
+    let started = Instant::now();
+    let mut phases = Vec::new();
+    let mut rpo_seconds = None;
+    let mut scratch = Vec::new();
+
+    // 1. Database: restore every protected database into a scratch one.
+    for (kind, policy) in topology.snapshot_policies() {
+        let target = format!("{}-drill-{started_ms}", policy.database);
+        let store = RdsSnapshotStore::new(&session, topology, kind);
+        let request = RestoreRequest {
+            kind,
+            policy: &policy,
+            target: &target,
+            poll: Duration::from_secs(10),
+            timeout: Duration::from_secs(args.restore_timeout),
+        };
+        let phase_started = Instant::now();
+        eprintln!("drill: restoring {} into {target}…", policy.database);
+        let result =
+            restore_newest(&store, &store, &request, now_millis(), tokio::time::sleep).await;
+        let seconds = phase_started.elapsed().as_secs_f64();
+        phases.push(match result {
+            Ok(restored) => {
+                let rpo = restored.rpo_ms / 1000;
+                rpo_seconds = Some(rpo_seconds.map_or(rpo, |r: i64| r.max(rpo)));
+                scratch.push((kind, target.clone()));
+                Phase {
+                    name: "database restore",
+                    passed: true,
+                    seconds,
+                    detail: format!(
+                        "{} restored from {} as {target}, available at {}:{}; data age {rpo} s",
+                        policy.database,
+                        restored.snapshot_id,
+                        restored.endpoint.address,
+                        restored.endpoint.port
+                    ),
+                }
+            }
+            Err(error) => {
+                // A half-made scratch database is torn down too.
+                scratch.push((kind, target.clone()));
+                Phase {
+                    name: "database restore",
+                    passed: false,
+                    seconds,
+                    detail: format!("{}: {error}", policy.database),
+                }
+            }
+        });
+    }
+
+    // 2. Certificates: DR must hold what primary holds (a read-only pass, both registries).
+    let phase_started = Instant::now();
+    eprintln!("drill: comparing the certificate registries…");
+    let (primary, dr) = (
+        IotRegistry::for_side(&session, topology, Side::Primary),
+        IotRegistry::for_side(&session, topology, Side::Dr),
+    );
+    let ledger = DynamoLedger::new(
+        session.dynamodb(Side::Dr),
+        topology.replication.ledger_table.as_str(),
+    );
+    let comparison = Reconciler {
+        source: &primary,
+        target: &dr,
+        ledger: &ledger,
+        source_ref: SourceRef::of(topology, Side::Primary),
+        rewrite: ArnRewrite::primary_to_dr(topology),
+        apply_repairs: false,
+        page_size: MAX_PAGE_SIZE,
+    }
+    .run_to_end(now_millis)
+    .await;
+    phases.push(match comparison {
+        Ok(report) => {
+            let c = report.counts;
+            let passed = c.missing == 0 && c.mismatched == 0;
+            let first = report
+                .first
+                .iter()
+                .find(|d| !matches!(d, dr_core::reconcile::Drift::Extra(_) | dr_core::reconcile::Drift::RevokedConflict { .. }))
+                .map(|d| format!(" (first: {})", d.certificate_id()))
+                .unwrap_or_default();
+            Phase {
+                name: "certificates",
+                passed,
+                seconds: phase_started.elapsed().as_secs_f64(),
+                detail: format!(
+                    "{} checked: missing in DR {}, mismatched {}, revoked only in DR {}, only in DR {}{first}",
+                    report.checked, c.missing, c.mismatched, c.conflicts, c.extra
+                ),
+            }
+        }
+        Err(error) => Phase {
+            name: "certificates",
+            passed: false,
+            seconds: phase_started.elapsed().as_secs_f64(),
+            detail: error.to_string(),
+        },
+    });
+
+    // 3. DNS: flip the drill record to DR and read it back.
+    let phase_started = Instant::now();
+    eprintln!("drill: flipping {} to DR…", topology.dns.drill_record);
+    let drill_switch = DnsApiSwitch::drill(&session, topology);
+    let flipped = async {
+        drill_switch.ensure().await?;
+        drill_switch.point_to(Side::Dr).await?;
+        drill_switch.serving().await
+    }
+    .await;
+    let dns_seconds = phase_started.elapsed().as_secs_f64();
+    phases.push(Phase {
+        name: "drill DNS flip",
+        passed: matches!(flipped, Ok(Some(Side::Dr))),
+        seconds: dns_seconds,
+        detail: match &flipped {
+            Ok(Some(side)) => format!(
+                "{} answers {side} ({})",
+                topology.dns.drill_record, topology.dns.dr_target
+            ),
+            Ok(None) => format!("{} answers neither side", topology.dns.drill_record),
+            Err(error) => error.to_string(),
+        },
+    });
+    // RTO as measured: from the drill's start until traffic could reach DR (the flip done).
+    let rto_seconds = started.elapsed().as_secs_f64();
+
+    // 4. Teardown: scratch databases deleted, the drill record back to primary.
+    let phase_started = Instant::now();
+    eprintln!("drill: tearing down…");
+    let mut leftovers = Vec::new();
+    for (kind, target) in &scratch {
+        let store = RdsSnapshotStore::new(&session, topology, *kind);
+        if let Err(error) = store.delete_database(*kind, target).await {
+            leftovers.push(format!("{target}: {error}"));
+        }
+    }
+    if let Err(error) = drill_switch.point_to(Side::Primary).await {
+        leftovers.push(format!("{}: {error}", topology.dns.drill_record));
+    }
+    phases.push(Phase {
+        name: "teardown",
+        passed: leftovers.is_empty(),
+        seconds: phase_started.elapsed().as_secs_f64(),
+        detail: if leftovers.is_empty() {
+            format!(
+                "{} scratch database(s) deleted, drill record back to primary",
+                scratch.len()
+            )
+        } else {
+            format!("left behind: {}", leftovers.join("; "))
+        },
+    });
+
+    let passed = phases.iter().all(|p| p.passed);
+    let report = json!({
+        "started_ms": started_ms,
+        "passed": passed,
+        "rto_seconds": round(rto_seconds),
+        "rpo_seconds": rpo_seconds,
+        "phases": phases.iter().map(|p| json!({
+            "check": p.name, "passed": p.passed, "seconds": round(p.seconds), "detail": p.detail,
+        })).collect::<Vec<_>>(),
+    });
+    let (json_path, markdown_path) = write_reports(&args.report_dir, started_ms, &report)?;
+    for p in &phases {
+        println!(
+            "{:<5} {:<18} {:>8.2} s  {}",
+            if p.passed { "pass" } else { "FAIL" },
+            p.name,
+            p.seconds,
+            p.detail
+        );
+    }
+    println!(
+        "drill {}: RTO {rto_seconds:.1} s (start to DNS on DR), RPO {}; reports {} and {}",
+        if passed { "PASSED" } else { "FAILED" },
+        rpo_seconds.map_or("unknown".to_owned(), |s| format!("{s} s")),
+        json_path.display(),
+        markdown_path.display()
+    );
+    let failed: Vec<_> = phases
+        .iter()
+        .filter(|p| !p.passed)
+        .map(|p| p.name)
+        .collect();
+    anyhow::ensure!(failed.is_empty(), "drill failed: {}", failed.join(", "));
+    Ok(())
+}
+
+fn round(seconds: f64) -> f64 {
+    (seconds * 100.0).round() / 100.0
+}
+
+fn write_reports(
+    dir: &PathBuf,
+    started_ms: i64,
+    report: &Value,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let json_path = dir.join(format!("drill-{started_ms}.json"));
+    let markdown_path = dir.join(format!("drill-{started_ms}.md"));
+    std::fs::write(&json_path, serde_json::to_string_pretty(report)?)?;
+    let mut markdown = format!(
+        "# Failover drill {started_ms}\n\n**{}** — RTO {} s (start to DNS on DR), RPO {} s\n\n| check | result | seconds | detail |\n|---|---|---|---|\n",
+        if report["passed"] == true { "PASSED" } else { "FAILED" },
+        report["rto_seconds"],
+        report["rpo_seconds"]
+    );
+    for phase in report["phases"].as_array().into_iter().flatten() {
+        markdown.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            phase["check"].as_str().unwrap_or_default(),
+            if phase["passed"] == true {
+                "pass"
+            } else {
+                "FAIL"
+            },
+            phase["seconds"],
+            phase["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('|', "\\|")
+        ));
+    }
+    std::fs::write(&markdown_path, markdown)?;
+    Ok((json_path, markdown_path))
+}
