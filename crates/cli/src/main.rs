@@ -25,6 +25,12 @@ struct Cli {
     )]
     config: PathBuf,
 
+    /// The AWS profile whose credentials assume the control-plane roles (the roles and
+    /// regions themselves come from the config: a region flag would contradict it; override
+    /// a value with DRCTL__DR__REGION and the like instead).
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    profile: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -70,8 +76,23 @@ enum Command {
     Failback(commands::failover::FailbackArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(profile) = &cli.profile {
+        // Read by the SDK's default credential chain. Set before the runtime starts any
+        // thread, so no other thread can be reading the environment.
+        std::env::set_var("AWS_PROFILE", profile);
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("drctl: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -79,7 +100,6 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let topology = match Topology::load(&cli.config) {
         Ok(topology) => topology,
         Err(e) => {

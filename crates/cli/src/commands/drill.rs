@@ -62,8 +62,12 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         };
         let phase_started = Instant::now();
         eprintln!("drill: restoring {} into {target}…", policy.database);
+        let spinner = waiting(&format!("waiting for {target} to become available"));
         let result =
             restore_newest(&store, &store, &request, now_millis(), tokio::time::sleep).await;
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
         let seconds = phase_started.elapsed().as_secs_f64();
         phases.push(match result {
             Ok(restored) => {
@@ -234,6 +238,22 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         .collect();
     anyhow::ensure!(failed.is_empty(), "drill failed: {}", failed.join(", "));
     Ok(())
+}
+
+/// A spinner with elapsed time while RDS works (minutes in AWS), on a terminal only.
+fn waiting(message: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .expect("a valid template"),
+    );
+    spinner.set_message(message.to_owned());
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    Some(spinner)
 }
 
 fn round(seconds: f64) -> f64 {
