@@ -26,6 +26,15 @@ pub struct DeadLetter {
     pub refused: bool,
 }
 
+/// A queue's approximate message counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Waiting to be received.
+    pub waiting: u64,
+    /// Received, not yet deleted.
+    pub in_flight: u64,
+}
+
 /// The replication queue and its DLQ.
 #[derive(Debug, Clone)]
 pub struct ReplicationDlq {
@@ -121,19 +130,37 @@ impl ReplicationDlq {
 
     /// How many messages wait in the DLQ.
     pub async fn depth(&self) -> Result<u64, PortError> {
-        let attributes = self
-            .sqs
+        Ok(Self::counts(&self.sqs, &self.dlq_url).await?.waiting)
+    }
+
+    /// Messages waiting and in flight, in the replication queue and in its DLQ.
+    pub async fn queue_and_dlq_counts(&self) -> Result<(QueueCounts, QueueCounts), PortError> {
+        Ok((
+            Self::counts(&self.sqs, &self.queue_url).await?,
+            Self::counts(&self.sqs, &self.dlq_url).await?,
+        ))
+    }
+
+    async fn counts(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<QueueCounts, PortError> {
+        let attributes = sqs
             .get_queue_attributes()
-            .queue_url(&self.dlq_url)
+            .queue_url(url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await
             .map_err(|e| port_error("GetQueueAttributes", e))?;
-        Ok(attributes
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+        let get = |name: QueueAttributeName| {
+            attributes
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(QueueCounts {
+            waiting: get(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        })
     }
 
     async fn receive(&self, max: usize) -> Result<Vec<aws_sdk_sqs::types::Message>, PortError> {

@@ -276,6 +276,8 @@ pub fn serving_alarm_name(topology: &Topology) -> String {
 struct Zone {
     route53: aws_sdk_route53::Client,
     zone: String,
+    /// Looked up once: a zone's id never changes, and each lookup is a Route 53 call.
+    zone_id: tokio::sync::OnceCell<String>,
     record: String,
     primary_target: String,
     dr_target: String,
@@ -287,6 +289,7 @@ impl Zone {
         Self {
             route53: session.route53(Side::Dr),
             zone: topology.dns.zone.to_string(),
+            zone_id: tokio::sync::OnceCell::new(),
             record: topology.dns.record.to_string(),
             primary_target: topology.dns.primary_target.to_string(),
             dr_target: topology.dns.dr_target.to_string(),
@@ -302,6 +305,13 @@ impl Zone {
     }
 
     async fn zone_id(&self) -> Result<String, PortError> {
+        self.zone_id
+            .get_or_try_init(|| self.find_zone_id())
+            .await
+            .cloned()
+    }
+
+    async fn find_zone_id(&self) -> Result<String, PortError> {
         let wanted = format!("{}.", self.zone.trim_end_matches('.'));
         let output = self
             .route53

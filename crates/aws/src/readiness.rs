@@ -4,7 +4,7 @@
 //! failover switch's alarm, and whether the reconciler can cover the fleet at its rate.
 
 use aws_sdk_iot::types::CaCertificateStatus;
-use dr_core::reconcile::{CertificateLister, PolicyDigest, MAX_PAGE_SIZE};
+use dr_core::reconcile::{count_by_status, PolicyDigest};
 use dr_core::replication::CertificateRegistry;
 use dr_core::{FlipMode, Side, Topology};
 
@@ -292,23 +292,10 @@ async fn serving_alarm(session: &AwsSession, topology: &Topology) -> Check {
 async fn reconcile_coverage(session: &AwsSession, topology: &Topology) -> Check {
     const NAME: &str = "reconcile coverage";
     let primary = IotRegistry::for_side(session, topology, Side::Primary);
-    let mut fleet = 0u64;
-    let mut marker = None;
-    loop {
-        match primary
-            .certificate_page(marker.as_deref(), MAX_PAGE_SIZE)
-            .await
-        {
-            Ok(page) => {
-                fleet += page.certificates.len() as u64;
-                marker = page.next_marker;
-                if marker.is_none() {
-                    break;
-                }
-            }
-            Err(e) => return error_check(NAME, e),
-        }
-    }
+    let fleet: u64 = match count_by_status(&primary).await {
+        Ok(counts) => counts.values().sum(),
+        Err(e) => return error_check(NAME, e),
+    };
     let hours = fleet as f64 * 3.0 / topology.reconcile.max_calls_per_second / 3600.0;
     let detail = format!(
         "{fleet} certificates; one pass at {} calls/s takes about {hours:.1} h",

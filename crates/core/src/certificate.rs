@@ -188,7 +188,7 @@ fn is_der_sequence(der: &[u8]) -> bool {
 }
 
 /// A certificate's status in AWS IoT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CertificateStatus {
     /// Devices may connect with it.

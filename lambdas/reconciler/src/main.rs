@@ -130,8 +130,7 @@ async fn repairs_allowed(state: &DynamoStateStore) -> bool {
     match state.load().await {
         Ok(None) => true,
         Ok(Some(stored)) => {
-            let serving_primary =
-                stored.record.state.serving() == Side::Primary && stored.record.runbook.is_none();
+            let serving_primary = stored.record.primary_is_source_of_truth();
             if !serving_primary {
                 tracing::warn!(mode = %stored.record.state.mode, "DR serves traffic: reporting drift only, no repairs");
             }

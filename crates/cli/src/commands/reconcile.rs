@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 
 use dr_core::failover::StateStore;
 use dr_core::reconcile::{
-    CertificateLister, Drift, MemoryCheckpoint, NoLedger, PassTotals, Phase, ReconcileReport,
+    count_by_status, Drift, MemoryCheckpoint, NoLedger, PassTotals, Phase, ReconcileReport,
     Reconciler,
 };
 use dr_core::replication::message::SourceRef;
@@ -58,9 +58,9 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
             .load()
             .await
             .context("reading the failover state")?;
-        if let Some(stored) = stored.filter(|s| s.record.state.serving() == Side::Dr) {
+        if let Some(stored) = stored.filter(|s| !s.record.primary_is_source_of_truth()) {
             anyhow::bail!(
-                "DR serves traffic ({}): repairing DR from primary would undo what changed in DR; \
+                "DR serves traffic or a runbook is moving it ({}): repairing DR from primary would undo what changed in DR; \
                  reconcile --direction dr-to-primary before failing back",
                 stored.record.state.mode
             );
@@ -68,7 +68,7 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
     }
     // A bar only when repairing and a person is watching (it draws on stderr's terminal).
     let bar = if args.apply && args.output == Output::Table && std::io::stderr().is_terminal() {
-        Some(progress_bar(&source, &target, topology.reconcile.page_size).await?)
+        Some(progress_bar(&source, &target).await?)
     } else {
         None
     };
@@ -158,24 +158,10 @@ async fn walk<L: ApplyLedger + Sync>(
 
 /// A bar as long as both listings: the pass looks at every source certificate, then at
 /// every target certificate. Counting costs one call per 250 certificates per side.
-async fn progress_bar(
-    source: &IotRegistry,
-    target: &IotRegistry,
-    page_size: u32,
-) -> anyhow::Result<ProgressBar> {
+async fn progress_bar(source: &IotRegistry, target: &IotRegistry) -> anyhow::Result<ProgressBar> {
     let mut total = 0;
     for registry in [source, target] {
-        let mut marker = None;
-        loop {
-            let page = registry
-                .certificate_page(marker.as_deref(), page_size)
-                .await?;
-            total += page.certificates.len() as u64;
-            marker = page.next_marker;
-            if marker.is_none() {
-                break;
-            }
-        }
+        total += count_by_status(registry).await?.values().sum::<u64>();
     }
     let bar = ProgressBar::new(total);
     bar.set_style(

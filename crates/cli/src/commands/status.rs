@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use dr_aws::checkpoint::DynamoCheckpoint;
+use dr_aws::dlq::ReplicationDlq;
 use dr_aws::failover::FailoverPorts;
 use dr_aws::iot::IotRegistry;
 use dr_aws::{names, AwsSession};
-use dr_core::failover::{StateStore, TrafficSwitch};
-use dr_core::reconcile::{CertificateLister, CheckpointStore, MAX_PAGE_SIZE};
+use dr_core::failover::{StateStore, Stored, TrafficSwitch};
+use dr_core::reconcile::{count_by_status, CheckpointStore};
+use dr_core::replication::ports::PortError;
 use dr_core::time::now_millis;
 use dr_core::{Side, Topology};
 use serde_json::{json, Value};
@@ -22,9 +23,12 @@ use super::snapshot::{human, status_rows, Output};
 
 pub(crate) async fn run(output: Output, topology: &Topology) -> anyhow::Result<()> {
     let session = AwsSession::connect(topology, "drctl").await;
+    let ports = FailoverPorts::new(&session, topology);
+    // Read once: the traffic and health sections both show it.
+    let stored = ports.store.load().await;
     let document = json!({
-        "traffic": section(traffic(&session, topology)).await,
-        "health": section(health(&session, topology)).await,
+        "traffic": section(traffic(&ports, topology, stored.as_ref())).await,
+        "health": section(async { health(stored.as_ref()) }).await,
         "certificates": {
             "primary": section(certificate_counts(&session, topology, Side::Primary)).await,
             "dr": section(certificate_counts(&session, topology, Side::Dr)).await,
@@ -49,23 +53,25 @@ async fn section(read: impl Future<Output = anyhow::Result<Value>>) -> Value {
         .unwrap_or_else(|e| json!({ "error": format!("{e:#}") }))
 }
 
-async fn traffic(session: &AwsSession, topology: &Topology) -> anyhow::Result<Value> {
-    let ports = FailoverPorts::new(session, topology);
-    let state = ports.store.load().await?;
+async fn traffic(
+    ports: &FailoverPorts<'_>,
+    topology: &Topology,
+    stored: Result<&Option<Stored>, &PortError>,
+) -> anyhow::Result<Value> {
+    let state = stored.map_err(Clone::clone)?;
     let switch = ports.switch.serving().await?;
     Ok(json!({
         "record": topology.dns.record.as_str(),
         "flip": format!("{:?}", topology.failover.flip),
-        "state_says": state.map_or(Side::Primary, |s| s.record.state.serving()).to_string(),
+        "state_says": state.as_ref().map_or(Side::Primary, |s| s.record.state.serving()).to_string(),
         "dns_says": switch.map(|s| s.to_string()),
         "primary_target": topology.dns.primary_target.as_str(),
         "dr_target": topology.dns.dr_target.as_str(),
     }))
 }
 
-async fn health(session: &AwsSession, topology: &Topology) -> anyhow::Result<Value> {
-    let ports = FailoverPorts::new(session, topology);
-    let Some(stored) = ports.store.load().await? else {
+fn health(stored: Result<&Option<Stored>, &PortError>) -> anyhow::Result<Value> {
+    let Some(stored) = stored.map_err(Clone::clone)? else {
         return Ok(json!({"mode": "healthy", "note": "no health-checker round recorded yet"}));
     };
     let state = &stored.record.state;
@@ -91,20 +97,11 @@ async fn certificate_counts(
     side: Side,
 ) -> anyhow::Result<Value> {
     let registry = IotRegistry::for_side(session, topology, side);
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut marker = None;
-    loop {
-        let page = registry
-            .certificate_page(marker.as_deref(), MAX_PAGE_SIZE)
-            .await?;
-        for (_, status) in &page.certificates {
-            *counts.entry(status.to_string()).or_default() += 1;
-        }
-        marker = page.next_marker;
-        if marker.is_none() {
-            break;
-        }
-    }
+    let counts: BTreeMap<String, u64> = count_by_status(&registry)
+        .await?
+        .into_iter()
+        .map(|(status, n)| (status.to_string(), n))
+        .collect();
     Ok(json!(counts))
 }
 
@@ -141,37 +138,14 @@ async fn reconcile(session: &AwsSession, topology: &Topology) -> anyhow::Result<
 }
 
 async fn replication(session: &AwsSession, topology: &Topology) -> anyhow::Result<Value> {
-    let sqs = session.sqs(Side::Dr);
-    let mut document = serde_json::Map::new();
-    for (label, name) in [
-        ("queue", names::replication_queue_name(topology)),
-        ("dead_letter_queue", names::dead_letter_queue_name(topology)),
-    ] {
-        let url = sqs.get_queue_url().queue_name(&name).send().await?;
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(url.queue_url().unwrap_or_default())
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?;
-        let get = |attribute: QueueAttributeName| {
-            attributes
-                .attributes()
-                .and_then(|a| a.get(&attribute))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        document.insert(
-            label.to_owned(),
-            json!({
-                "name": name,
-                "waiting": get(QueueAttributeName::ApproximateNumberOfMessages),
-                "in_flight": get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            }),
-        );
-    }
-    Ok(Value::Object(document))
+    let (queue, dlq) = ReplicationDlq::connect(session, topology)
+        .await?
+        .queue_and_dlq_counts()
+        .await?;
+    Ok(json!({
+        "queue": {"name": names::replication_queue_name(topology), "waiting": queue.waiting, "in_flight": queue.in_flight},
+        "dead_letter_queue": {"name": names::dead_letter_queue_name(topology), "waiting": dlq.waiting, "in_flight": dlq.in_flight},
+    }))
 }
 
 fn print_table(d: &Value) {

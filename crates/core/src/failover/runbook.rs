@@ -36,6 +36,15 @@ pub struct FailoverRecord {
     pub runbook: Option<Runbook>,
 }
 
+impl FailoverRecord {
+    /// Whether primary is the certificates' source of truth: it serves traffic and no
+    /// runbook is moving it. Otherwise DR is, and repairing DR from primary's older state
+    /// would undo what changed in DR (the reconciler only reports then).
+    pub fn primary_is_source_of_truth(&self) -> bool {
+        self.state.serving() == Side::Primary && self.runbook.is_none()
+    }
+}
+
 /// A stored record and its version (the fencing token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {

@@ -445,7 +445,7 @@ mod tests {
 mod run;
 
 pub use run::{
-    CertificateLister, CertificatePage, Checkpoint, CheckpointStore, CompletedPass,
-    MemoryCheckpoint, NoLedger, PassCursor, PassTotals, Phase, ReconcileError, ReconcileReport,
-    Reconciler, MAX_PAGE_SIZE, REPORTED_DRIFTS,
+    count_by_status, CertificateLister, CertificatePage, Checkpoint, CheckpointStore,
+    CompletedPass, MemoryCheckpoint, NoLedger, PassCursor, PassTotals, Phase, ReconcileError,
+    ReconcileReport, Reconciler, MAX_PAGE_SIZE, REPORTED_DRIFTS,
 };

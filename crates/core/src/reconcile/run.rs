@@ -49,6 +49,27 @@ pub trait CertificateLister {
     ) -> impl Future<Output = Result<CertificatePage, PortError>> + Send;
 }
 
+/// How many certificates `lister` holds, by status: the whole listing, a page at a time
+/// (one call per [`MAX_PAGE_SIZE`] certificates).
+pub async fn count_by_status<L: CertificateLister + Sync>(
+    lister: &L,
+) -> Result<std::collections::BTreeMap<CertificateStatus, u64>, PortError> {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut marker = None;
+    loop {
+        let page = lister
+            .certificate_page(marker.as_deref(), MAX_PAGE_SIZE)
+            .await?;
+        for (_, status) in page.certificates {
+            *counts.entry(status).or_default() += 1;
+        }
+        marker = page.next_marker;
+        if marker.is_none() {
+            return Ok(counts);
+        }
+    }
+}
+
 /// The ledger for a direction that keeps none (failback writes to primary, whose state
 /// is being rebuilt): every repair applies.
 #[derive(Debug, Clone, Copy, Default)]
