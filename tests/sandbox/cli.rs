@@ -9,10 +9,28 @@ use crate::primary_endpoint::PrimaryEndpoint;
 
 /// Run `drctl` on `t`'s resources (a test's own queues, tables and DNS record).
 async fn drctl(t: &dr_core::Topology, args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new(binary("drctl"))
-        .args(args)
+    drctl_with(&repo_root().join("config/sandbox.toml"), t, args).await
+}
+
+/// `drctl` with another config file (for what only a file can carry, like probes).
+async fn drctl_with(
+    config: &std::path::Path,
+    t: &dr_core::Topology,
+    args: &[&str],
+) -> (bool, String, String) {
+    let output = drctl_command(config, t).args(args).output().await.unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn drctl_command(config: &std::path::Path, t: &dr_core::Topology) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary("drctl"));
+    command
         .current_dir(repo_root())
-        .env("DRCTL_CONFIG", repo_root().join("config/sandbox.toml"))
+        .env("DRCTL_CONFIG", config)
         .env(
             "DRCTL__SANDBOX__ENDPOINT",
             t.sandbox.as_ref().unwrap().endpoint.as_str(),
@@ -38,14 +56,8 @@ async fn drctl(t: &dr_core::Topology, args: &[&str]) -> (bool, String, String) {
             t.replication.ledger_table.as_str(),
         )
         .env("USER", "oncall")
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+        .kill_on_drop(true);
+    command
 }
 
 #[tokio::test]
@@ -204,8 +216,13 @@ async fn a_drill_passes_and_reports_then_fails_naming_a_certificate_missing_in_d
             "database restore",
             "certificates",
             "drill DNS flip",
+            "canary connect",
             "teardown"
         ]
+    );
+    assert_eq!(
+        report["phases"][3]["skipped"], true,
+        "no [drill.canary] configured"
     );
     assert!(report["rto_seconds"].as_f64().unwrap() > 0.0);
     assert!(report["rpo_seconds"].is_i64(), "{report:#}");
@@ -257,4 +274,162 @@ fn only_report(dir: &std::path::Path, extension: &str) -> String {
         .collect();
     assert_eq!(paths.len(), 1, "{paths:?}");
     std::fs::read_to_string(&paths[0]).unwrap()
+}
+
+#[tokio::test]
+async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_fail_over() {
+    use tokio::io::AsyncBufReadExt;
+
+    // Its own sandbox: the drill compares whole registries, the outage fails over.
+    let log = std::env::temp_dir().join(format!("{}.log", crate::helpers::unique("demo")));
+    let server = dr_sandbox::SandboxServer::start(&dr_sandbox::LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let p = crate::pipeline::Pipeline::on(server.endpoint()).await;
+    let work = tempfile::tempdir().unwrap();
+    let fleet_dir = work.path().join("fleet");
+
+    // A fleet in primary, replicated through the real capture and replicator binaries.
+    let (ok, stdout, stderr) = drctl(
+        &p.topology,
+        &[
+            "sandbox",
+            "fleet",
+            "--devices",
+            "6",
+            "--jitr",
+            "2",
+            "--revoke",
+            "1",
+            "--out-dir",
+            fleet_dir.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("7 certificates") && stdout.contains("2 by JITR"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("parity"), "{stdout}");
+    let revoked: dr_core::CertificateId = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("revoked  "))
+        .expect("the revoked certificate is named")
+        .parse()
+        .unwrap();
+    use dr_core::replication::CertificateRegistry;
+    assert_eq!(
+        p.dr.certificate(&revoked).await.unwrap().map(|c| c.status),
+        Some(dr_core::CertificateStatus::Revoked),
+        "revoked in primary, revoked in DR"
+    );
+    let key_mode = std::fs::metadata(fleet_dir.join("canary-key.pem")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key_mode.permissions().mode() & 0o777, 0o600);
+
+    // DR's endpoint stand-in, letting in only devices ACTIVE in DR's registry.
+    let port = crate::helpers::free_port();
+    let endpoint_dir = work.path().join("dr-endpoint");
+    let mut endpoint = drctl_command(&repo_root().join("config/sandbox.toml"), &p.topology)
+        .args([
+            "sandbox",
+            "endpoint",
+            "--port",
+            &port.to_string(),
+            "--device-ca",
+        ])
+        .arg(fleet_dir.join("fleet-ca.pem"))
+        .arg("--dir")
+        .arg(&endpoint_dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    tokio::io::BufReader::new(endpoint.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .await
+        .unwrap();
+    assert!(ready.starts_with("READY"), "{ready}");
+    let config = work.path().join("config.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(repo_root().join("config/sandbox.toml")).unwrap()
+            + &format!(
+                "\n[drill.canary]\nkind = \"mqtt\"\nhost = \"127.0.0.1\"\nport = {port}\nserver_name = \"{}\"\nalpn = \"x-amzn-mqtt-ca\"\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\nclient_id = \"dr-canary\"\n",
+                dr_sandbox::iot_endpoint::SERVER_NAME,
+                endpoint_dir.join("endpoint-ca.pem").display(),
+                fleet_dir.join("canary-cert.pem").display(),
+                fleet_dir.join("canary-key.pem").display(),
+            ),
+    )
+    .unwrap();
+    let (ok, _, stderr) = drctl(&p.topology, &["snapshot", "now"]).await;
+    assert!(ok, "{stderr}");
+
+    let reports = work.path().join("reports");
+    let (ok, stdout, stderr) = drctl_with(
+        &config,
+        &p.topology,
+        &["drill", "--report-dir", reports.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("pass  canary connect") && stdout.contains("CONNACK accepted"),
+        "{stdout}"
+    );
+
+    // DR broken on purpose: the canary's certificate is not usable in DR.
+    let canary = dr_sandbox::devices::Device::from_pem(
+        std::fs::read_to_string(fleet_dir.join("canary-cert.pem")).unwrap(),
+    );
+    p.session
+        .iot(dr_core::Side::Dr)
+        .update_certificate()
+        .certificate_id(canary.id.as_str())
+        .new_status(aws_sdk_iot::types::CertificateStatus::Inactive)
+        .send()
+        .await
+        .unwrap();
+    let broken = work.path().join("broken");
+    let (ok, stdout, stderr) = drctl_with(
+        &config,
+        &p.topology,
+        &["drill", "--report-dir", broken.to_str().unwrap()],
+    )
+    .await;
+    // The registry comparison sees the same break (the canary is a fleet certificate).
+    assert!(
+        !ok && stderr.contains("drill failed: certificates, canary connect"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("return code 5"), "{stdout}");
+    endpoint.kill().await.unwrap();
+
+    // A primary outage, watched by the real health-checker binary: DR serves afterwards.
+    let (ok, stdout, stderr) = drctl(
+        &p.topology,
+        &[
+            "sandbox",
+            "outage",
+            "--pause-ms",
+            "0",
+            "--work-dir",
+            work.path().join("outage").to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(ok, "{stdout}\n{stderr}");
+    let threshold = p.topology.failover.failure_threshold;
+    assert!(
+        stdout.contains(&format!("decided in outage round {threshold} ")),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = drctl(&p.topology, &["status", "--output", "json"]).await;
+    assert!(ok, "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(status["traffic"]["dns_says"], "dr", "{status:#}");
+    assert_eq!(status["health"]["mode"], "failed-over", "{status:#}");
+    server.stop().await.unwrap();
 }

@@ -4,28 +4,21 @@
 //! event, and the SQS event source mapping turning queue messages into an SQS event for the
 //! replicator and honouring its partial batch response.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
 use aws_sdk_iot::types::CertificateStatus as SdkStatus;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use dr_core::replication::CertificateRegistry;
 use dr_core::{CertificateStatus, Side};
+use dr_sandbox::fleet::LambdaPaths;
+use dr_sandbox::local_lambda::{LocalFunction, SqsEventSource};
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
 
-use crate::helpers::{free_port, unique};
+use crate::helpers::unique;
 use crate::pipeline::{Device, Pipeline};
 
-/// A function running behind its own Runtime API emulator.
-struct Function {
-    port: u16,
-    _emulator: Child,
-    _binary: Child,
-}
+/// A built Lambda binary behind its own Runtime API emulator (see
+/// `dr_sandbox::local_lambda`); test failures panic with the reason.
+struct Function(LocalFunction);
 
 pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -43,108 +36,20 @@ pub(crate) fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Where the Lambda binaries and cargo-lambda are, for `dr_sandbox`.
+pub(crate) fn lambda_paths() -> LambdaPaths {
+    LambdaPaths::new(binary("drctl").parent().unwrap())
+}
+
 impl Function {
     async fn start(name: &str, env: &[(String, String)]) -> Self {
-        let port = free_port();
-        let emulator = Command::new(repo_root().join(".venv/bin/cargo-lambda"))
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-A",
-                "127.0.0.1",
-                "-P",
-            ])
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("cargo-lambda is installed by `make setup`");
-        wait_for_port(port).await;
-        let binary = Command::new(binary(name))
-            .envs(env.iter().cloned())
-            // The emulator serves one function, named `_`.
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        Self {
-            port,
-            _emulator: emulator,
-            _binary: binary,
-        }
+        Self(lambda_paths().start(name, env).await.unwrap())
     }
 
     /// Invoke synchronously, as Lambda's Invoke API does.
     async fn invoke(&self, payload: &Value) -> Value {
-        let port = self.port;
-        let body = payload.to_string();
-        tokio::task::spawn_blocking(move || {
-            post(port, "/2015-03-31/functions/_/invocations", &body)
-        })
-        .await
-        .unwrap()
+        self.0.invoke(payload).await.unwrap()
     }
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the Runtime API emulator did not listen on {port}");
-}
-
-/// A minimal HTTP/1.1 POST on loopback that returns the JSON body.
-fn post(port: u16, path: &str, body: &str) -> Value {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8_lossy(&response);
-    let (head, payload) = response.split_once("\r\n\r\n").unwrap();
-    let payload = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(payload)
-    } else {
-        payload.to_owned()
-    };
-    serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{e}: {head}\n{payload}"))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-    out
 }
 
 /// Environment the Lambdas get: the topology as DRCTL__ variables, as CDK sets them.
@@ -176,61 +81,19 @@ fn lambda_env(p: &Pipeline) -> Vec<(String, String)> {
     ]
 }
 
-/// One pass of the event source mapping: receive up to 10, invoke, delete what succeeded.
+/// One poll of the event source mapping: how many messages the replicator was given.
 async fn deliver_queue_to(replicator: &Function, p: &Pipeline) -> usize {
-    let received = p
-        .sqs
-        .receive_message()
-        .queue_url(&p.queue_url)
-        .max_number_of_messages(10)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .send()
-        .await
-        .unwrap();
-    let records: Vec<Value> = received
-        .messages()
-        .iter()
-        .map(|m| {
-            let group = m
-                .attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                .cloned()
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": {"MessageGroupId": group, "ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": dr_aws::names::dr_queue_arn(&p.topology, &dr_aws::names::replication_queue_name(&p.topology)),
-                "awsRegion": p.topology.dr.region.as_str(),
-            })
-        })
-        .collect();
-    if records.is_empty() {
-        return 0;
+    let queue = dr_aws::names::replication_queue_name(&p.topology);
+    SqsEventSource {
+        sqs: p.sqs.clone(),
+        queue_url: p.queue_url.clone(),
+        queue_arn: dr_aws::names::dr_queue_arn(&p.topology, &queue),
+        region: p.topology.dr.region.as_str().to_owned(),
     }
-    let response = replicator.invoke(&json!({ "Records": records })).await;
-    let failed: Vec<&str> = response["batchItemFailures"]
-        .as_array()
-        .expect("a partial batch response")
-        .iter()
-        .filter_map(|f| f["itemIdentifier"].as_str())
-        .collect();
-    for message in received.messages() {
-        if !failed.contains(&message.message_id().unwrap_or_default()) {
-            p.sqs
-                .delete_message()
-                .queue_url(&p.queue_url)
-                .receipt_handle(message.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    records.len()
+    .poll(&replicator.0)
+    .await
+    .unwrap()
+    .delivered
 }
 
 #[tokio::test]

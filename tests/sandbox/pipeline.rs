@@ -174,61 +174,7 @@ fn merge(total: &mut BatchReport, report: BatchReport) {
     total.lag_ms.extend(report.lag_ms);
 }
 
-/// A device key pair and its certificate, as made on the device; only the certificate
-/// ever leaves this struct.
-pub(crate) struct Device {
-    pub(crate) pem: String,
-    pub(crate) id: dr_core::CertificateId,
-}
-
-impl Device {
-    pub(crate) fn self_signed(name: &str) -> Self {
-        Self::from_pem(
-            rcgen::generate_simple_self_signed(vec![format!("{name}.devices.example.com")])
-                .unwrap()
-                .cert
-                .pem(),
-        )
-    }
-
-    pub(crate) fn from_pem(pem: String) -> Self {
-        let id = dr_core::CertificatePem::parse(&pem).unwrap().id().clone();
-        Self { pem, id }
-    }
-}
-
-/// A fleet CA and devices it signs (the JITR path).
-pub(crate) struct FleetCa {
-    pub(crate) pem: String,
-    pub(crate) id: dr_core::CertificateId,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl FleetCa {
-    pub(crate) fn new() -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, unique("fleet-ca"));
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        let pem = cert.pem();
-        let id = dr_core::CertificatePem::parse(&pem).unwrap().id().clone();
-        Self {
-            pem,
-            id,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    pub(crate) fn sign_device(&self, name: &str) -> Device {
-        let params =
-            rcgen::CertificateParams::new(vec![format!("{name}.devices.example.com")]).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        Device::from_pem(params.signed_by(&key, &self.issuer).unwrap().pem())
-    }
-}
+pub(crate) use dr_sandbox::devices::Device;
 
 /// A thing's attributes, for readable test setup.
 pub(crate) fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

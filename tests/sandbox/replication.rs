@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use sandbox_tests::shuffle;
 
 use crate::helpers::unique;
-use crate::pipeline::{attributes, Device, FleetCa, Pipeline};
+use crate::pipeline::{attributes, Device, Pipeline};
+use dr_sandbox::devices::FleetCa;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/fixtures/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -148,7 +149,7 @@ async fn assert_dr_has(
 #[tokio::test]
 async fn a_jitr_certificate_activated_in_primary_ends_active_in_dr() {
     let p = Pipeline::new().await;
-    let ca = FleetCa::new();
+    let ca = FleetCa::new(&unique("fleet-ca"));
     let device = ca.sign_device(&unique("jitr-device"));
     let primary_iot = p.session.iot(Side::Primary);
     // The fleet CA is registered in both regions (a readiness precondition), so DR

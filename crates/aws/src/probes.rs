@@ -21,9 +21,10 @@ use tokio_rustls::TlsConnector;
 
 /// Why a probe could not be built from its configuration.
 #[derive(Debug, thiserror::Error)]
-#[error("failover.probes[{index}] ({kind}): {message}")]
+#[error("{field} ({kind}): {message}")]
 pub struct ProbeConfigError {
-    index: usize,
+    /// The config field, e.g. `failover.probes[1]` or `drill.canary`.
+    field: String,
     kind: &'static str,
     message: String,
 }
@@ -117,19 +118,32 @@ impl Probe {
             .probes
             .iter()
             .enumerate()
-            .map(|(index, config)| Probe::build(index, config, session))
+            .map(|(index, config)| {
+                Probe::build(format!("failover.probes[{index}]"), config, session)
+            })
             .collect()
     }
 
+    /// The drill's canary device (`[drill.canary]`), when one is configured: a probe of
+    /// DR's endpoint that connects as a device.
+    pub fn drill_canary(
+        topology: &Topology,
+        session: &crate::AwsSession,
+    ) -> Option<Result<Probe, ProbeConfigError>> {
+        let config = topology.drill.canary.as_ref()?;
+        Some(Probe::build("drill.canary".to_owned(), config, session))
+    }
+
     fn build(
-        index: usize,
+        field: String,
         config: &ProbeConfig,
         session: &crate::AwsSession,
     ) -> Result<Probe, ProbeConfigError> {
         let ms = Duration::from_millis;
         let error = |kind: &'static str| {
+            let field = field.clone();
             move |message: String| ProbeConfigError {
-                index,
+                field,
                 kind,
                 message,
             }

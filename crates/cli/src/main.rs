@@ -37,7 +37,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The local two-account sandbox (moto server): up, down, reset, status.
+    /// The local two-account sandbox (moto server): up, down, reset, status; a simulated
+    /// fleet, a primary outage and a DR endpoint stand-in for the demo.
     #[command(subcommand)]
     Sandbox(commands::sandbox::SandboxCommand),
     /// One screen: which side serves, health, certificates, replication, snapshots.
@@ -108,7 +109,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Sandbox(command) => commands::sandbox::run(command, &topology).await,
+        Command::Sandbox(command) => commands::sandbox::run(command, &topology, &cli.config).await,
         Command::Reconcile(args) => commands::reconcile::run(args, &topology).await,
         Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,

@@ -279,6 +279,17 @@ impl Default for DnsConfig {
     }
 }
 
+/// What `drctl drill` checks beyond the database, the registries and the drill record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrillConfig {
+    /// A canary device that connects to DR's endpoint (`kind = "mqtt"`): proves its
+    /// certificate reached DR and DR's endpoint lets a device in. Unset: the drill reports
+    /// the check as skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<ProbeConfig>,
+}
+
 /// Flow C: which databases are protected, how often, how long snapshots are kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -390,6 +401,9 @@ pub struct Topology {
     /// Anti-entropy.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// Failover drills.
+    #[serde(default)]
+    pub drill: DrillConfig,
     /// The local sandbox, when not talking to real AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxConfig>,
@@ -592,6 +606,15 @@ impl Topology {
             return Err(field_error(
                 "dns.drill_record",
                 "must differ from dns.record, or a drill would flip production routing".to_owned(),
+            ));
+        }
+        if matches!(&self.drill.canary, Some(canary) if !matches!(canary, ProbeConfig::Mqtt { .. }))
+        {
+            return Err(field_error(
+                "drill.canary",
+                "must be kind = \"mqtt\": the canary proves a device can connect to DR, \
+                 which needs its certificate"
+                    .to_owned(),
             ));
         }
         Ok(())
@@ -871,5 +894,26 @@ alarm_names = ["iot-connect-errors"]
             &[("DRCTL__DNS__DR_TARGET", "primary.iot.example.com")],
         ));
         assert_eq!(field, "dns.dr_target");
+    }
+
+    #[test]
+    fn a_drill_canary_must_connect_as_a_device() {
+        let canary = |kind: &str, extra: &str| {
+            format!(
+                "{SANDBOX}\n[drill.canary]\nkind = \"{kind}\"\nhost = \"127.0.0.1\"\nport = 8883\n{extra}"
+            )
+        };
+        let mqtt = canary(
+            "mqtt",
+            "client_cert_file = \"c.pem\"\nclient_key_file = \"k.pem\"\nclient_id = \"dr-canary\"\n",
+        );
+        let topology = parse_with_env(&mqtt, &[]).unwrap();
+        assert!(matches!(
+            topology.drill.canary,
+            Some(ProbeConfig::Mqtt { .. })
+        ));
+        let (field, message) = error_of(parse_with_env(&canary("tls", ""), &[]));
+        assert_eq!(field, "drill.canary", "{message}");
+        assert_eq!(parse_with_env(SANDBOX, &[]).unwrap().drill.canary, None);
     }
 }

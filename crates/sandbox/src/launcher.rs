@@ -92,10 +92,14 @@ impl LauncherPaths {
 
     /// The checkout this crate was built from (`DRCTL_REPO_ROOT` overrides it).
     pub fn from_build() -> Self {
-        let root = std::env::var_os("DRCTL_REPO_ROOT")
+        Self::in_repo(&Self::repo_root())
+    }
+
+    /// The root of the checkout this crate was built from (`DRCTL_REPO_ROOT` overrides it).
+    pub fn repo_root() -> PathBuf {
+        std::env::var_os("DRCTL_REPO_ROOT")
             .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
-        Self::in_repo(&root)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
     }
 
     fn check(&self) -> Result<(), SandboxError> {

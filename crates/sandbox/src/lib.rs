@@ -2,8 +2,21 @@
 //!
 //! * [`launcher`] — the moto server on loopback: start, health, stop, reset.
 //! * [`provision`] — the resources every flow needs, in both accounts, idempotently.
+//! * [`local_lambda`] — the real Lambda binaries behind cargo-lambda's Runtime API
+//!   emulator, and Lambda's SQS event source mapping.
+//! * [`events`], [`devices`], [`fleet`] — a simulated fleet in primary: the events AWS
+//!   would emit, devices with their certificates, replication through the real binaries.
+//! * [`iot_endpoint`] — a local stand-in for an IoT data endpoint (the health checker's
+//!   outage, the drill's canary).
+//! * [`outage`] — a primary outage, watched by the real health-checker binary.
 
+pub mod devices;
+pub mod events;
+pub mod fleet;
+pub mod iot_endpoint;
 pub mod launcher;
+pub mod local_lambda;
+pub mod outage;
 pub mod provision;
 
 pub use launcher::{LauncherPaths, SandboxError, SandboxServer};

@@ -1,6 +1,7 @@
 //! `drctl drill`: the failover runbook in drill mode, never touching production routing.
 //! Restore the newest DR snapshot of every protected database into a scratch database,
-//! compare the certificate registries, flip the separate drill record to DR, time every
+//! compare the certificate registries, flip the separate drill record to DR, connect a
+//! canary device to DR's endpoint (when `[drill.canary]` is configured), time every
 //! phase, tear everything down, and write a JSON and a Markdown report with the measured
 //! RTO and RPO and a verdict per check. Exit 1 when any check fails.
 
@@ -12,6 +13,7 @@ use clap::Args;
 use dr_aws::failover::DnsApiSwitch;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
+use dr_aws::probes::Probe;
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
 use dr_core::failover::TrafficSwitch;
@@ -37,6 +39,8 @@ pub(crate) struct DrillArgs {
 struct Phase {
     name: &'static str,
     passed: bool,
+    /// Not run because it is not configured; passed, but said so in the report.
+    skipped: bool,
     seconds: f64,
     detail: String,
 }
@@ -77,6 +81,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
                 Phase {
                     name: "database restore",
                     passed: true,
+                    skipped: false,
                     seconds,
                     detail: format!(
                         "{} restored from {} as {target}, available at {}:{}; data age {rpo} s",
@@ -93,6 +98,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
                 Phase {
                     name: "database restore",
                     passed: false,
+                    skipped: false,
                     seconds,
                     detail: format!("{}: {error}", policy.database),
                 }
@@ -135,6 +141,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
             Phase {
                 name: "certificates",
                 passed,
+                skipped: false,
                 seconds: phase_started.elapsed().as_secs_f64(),
                 detail: format!(
                     "{} checked: missing in DR {}, mismatched {}, revoked only in DR {}, only in DR {}{first}",
@@ -145,6 +152,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         Err(error) => Phase {
             name: "certificates",
             passed: false,
+            skipped: false,
             seconds: phase_started.elapsed().as_secs_f64(),
             detail: error.to_string(),
         },
@@ -164,6 +172,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
     phases.push(Phase {
         name: "drill DNS flip",
         passed: matches!(flipped, Ok(Some(Side::Dr))),
+        skipped: false,
         seconds: dns_seconds,
         detail: match &flipped {
             Ok(Some(side)) => format!(
@@ -174,10 +183,46 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
             Err(error) => error.to_string(),
         },
     });
-    // RTO as measured: from the drill's start until traffic could reach DR (the flip done).
+    // 4. A canary device connects to DR's endpoint: its certificate reached DR's registry
+    // and DR's endpoint lets a device in (what the fleet will do after the flip).
+    let phase_started = Instant::now();
+    phases.push(match Probe::drill_canary(topology, &session) {
+        None => Phase {
+            name: "canary connect",
+            passed: true,
+            skipped: true,
+            seconds: 0.0,
+            detail: "skipped: no [drill.canary] configured".to_owned(),
+        },
+        Some(Err(error)) => Phase {
+            name: "canary connect",
+            passed: false,
+            skipped: false,
+            seconds: 0.0,
+            detail: error.to_string(),
+        },
+        Some(Ok(canary)) => {
+            eprintln!("drill: connecting the canary device to DR…");
+            let outcome = canary.check().await;
+            Phase {
+                name: "canary connect",
+                passed: outcome.healthy,
+                skipped: false,
+                seconds: phase_started.elapsed().as_secs_f64(),
+                detail: format!("{}: {}", outcome.probe, outcome.reason),
+            }
+        }
+    });
+    // RTO as measured: from the drill's start until traffic could reach DR (the flip done
+    // and, when configured, a device connected).
     let rto_seconds = started.elapsed().as_secs_f64();
+    let rto_measured_to = if topology.drill.canary.is_some() {
+        "DNS on DR and the canary connected"
+    } else {
+        "DNS on DR"
+    };
 
-    // 4. Teardown: scratch databases deleted, the drill record back to primary.
+    // 5. Teardown: scratch databases deleted, the drill record back to primary.
     let phase_started = Instant::now();
     eprintln!("drill: tearing down…");
     let mut leftovers = Vec::new();
@@ -193,6 +238,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
     phases.push(Phase {
         name: "teardown",
         passed: leftovers.is_empty(),
+        skipped: false,
         seconds: phase_started.elapsed().as_secs_f64(),
         detail: if leftovers.is_empty() {
             format!(
@@ -209,23 +255,28 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         "started_ms": started_ms,
         "passed": passed,
         "rto_seconds": round(rto_seconds),
+        "rto_measured_to": rto_measured_to,
         "rpo_seconds": rpo_seconds,
         "phases": phases.iter().map(|p| json!({
-            "check": p.name, "passed": p.passed, "seconds": round(p.seconds), "detail": p.detail,
+            "check": p.name, "passed": p.passed, "skipped": p.skipped, "seconds": round(p.seconds), "detail": p.detail,
         })).collect::<Vec<_>>(),
     });
     let (json_path, markdown_path) = write_reports(&args.report_dir, started_ms, &report)?;
     for p in &phases {
         println!(
             "{:<5} {:<18} {:>8.2} s  {}",
-            if p.passed { "pass" } else { "FAIL" },
+            match (p.passed, p.skipped) {
+                (_, true) => "skip",
+                (true, false) => "pass",
+                (false, false) => "FAIL",
+            },
             p.name,
             p.seconds,
             p.detail
         );
     }
     println!(
-        "drill {}: RTO {rto_seconds:.1} s (start to DNS on DR), RPO {}; reports {} and {}",
+        "drill {}: RTO {rto_seconds:.1} s (start to {rto_measured_to}), RPO {}; reports {} and {}",
         if passed { "PASSED" } else { "FAILED" },
         rpo_seconds.map_or("unknown".to_owned(), |s| format!("{s} s")),
         json_path.display(),
@@ -270,19 +321,20 @@ fn write_reports(
     let markdown_path = dir.join(format!("drill-{started_ms}.md"));
     std::fs::write(&json_path, serde_json::to_string_pretty(report)?)?;
     let mut markdown = format!(
-        "# Failover drill {started_ms}\n\n**{}** — RTO {} s (start to DNS on DR), RPO {} s\n\n| check | result | seconds | detail |\n|---|---|---|---|\n",
+        "# Failover drill {started_ms}\n\n**{}** — RTO {} s (start to {}), RPO {} s\n\n| check | result | seconds | detail |\n|---|---|---|---|\n",
         if report["passed"] == true { "PASSED" } else { "FAILED" },
         report["rto_seconds"],
+        report["rto_measured_to"].as_str().unwrap_or_default(),
         report["rpo_seconds"]
     );
     for phase in report["phases"].as_array().into_iter().flatten() {
         markdown.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             phase["check"].as_str().unwrap_or_default(),
-            if phase["passed"] == true {
-                "pass"
-            } else {
-                "FAIL"
+            match (phase["passed"] == true, phase["skipped"] == true) {
+                (_, true) => "skip",
+                (true, false) => "pass",
+                (false, false) => "FAIL",
             },
             phase["seconds"],
             phase["detail"]

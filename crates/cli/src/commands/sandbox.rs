@@ -1,13 +1,22 @@
 //! `drctl sandbox up|down|reset|status`: the local two-account world for demos and hands-on
-//! work. Tests never use this; they start their own server (see `tests/sandbox/helpers.rs`).
+//! work; `fleet`, `outage` and `endpoint` play what AWS and a real fleet would do in it
+//! (events, a region outage, an IoT endpoint), so the demo shows the real Lambda binaries at
+//! work. Tests never use `up`/`down`; they start their own server (see
+//! `tests/sandbox/helpers.rs`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use dr_aws::iot::IotRegistry;
 use dr_aws::AwsSession;
+use dr_core::Side;
 use dr_core::Topology;
+use dr_sandbox::fleet::{simulate_fleet, FleetPlan, LambdaPaths, ReplicationWiring};
+use dr_sandbox::iot_endpoint::{DeviceAuth, LocalIotEndpoint};
 use dr_sandbox::launcher::{self, Started};
+use dr_sandbox::outage::{simulate_outage, OutagePlan};
 use dr_sandbox::LauncherPaths;
 
 #[derive(Debug, Subcommand)]
@@ -20,6 +29,65 @@ pub(crate) enum SandboxCommand {
     Reset(StateDir),
     /// Say whether the sandbox runs, and where.
     Status(StateDir),
+    /// Register a simulated fleet in primary (JITR among it, one revocation), emit the
+    /// events AWS would, and replicate them to DR through the real capture and replicator
+    /// binaries; then compare every certificate on both sides.
+    Fleet(FleetArgs),
+    /// Play a primary outage against the real health-checker binary: probe a stand-in for
+    /// primary's endpoint, stop it, and show the automatic failover.
+    Outage(OutageArgs),
+    /// Serve a stand-in for DR's IoT endpoint that lets in only devices ACTIVE in DR's
+    /// registry (the drill's canary connects to it). Runs until interrupted.
+    Endpoint(EndpointArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FleetArgs {
+    /// Devices to register (a canary device comes on top).
+    #[arg(long, default_value_t = 200)]
+    devices: usize,
+    /// Of those, how many register just in time.
+    #[arg(long, default_value_t = 40)]
+    jitr: usize,
+    /// Of those, how many are revoked afterwards.
+    #[arg(long, default_value_t = 1)]
+    revoke: usize,
+    /// Thing names are <prefix>-0001 and on.
+    #[arg(long, default_value = "wearable")]
+    prefix: String,
+    /// Where the fleet CA and the canary's certificate and key are written.
+    #[arg(long, default_value = ".sandbox/fleet")]
+    out_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OutageArgs {
+    /// Healthy rounds before the outage.
+    #[arg(long, default_value_t = 3)]
+    healthy_rounds: usize,
+    /// Give up after this many rounds of outage without a failover.
+    #[arg(long, default_value_t = 10)]
+    max_outage_rounds: usize,
+    /// Pause between rounds, in milliseconds (the one-minute schedule, sped up).
+    #[arg(long, default_value_t = 1000)]
+    pause_ms: u64,
+    /// Where the stand-in's CA and the checker's configuration are written.
+    #[arg(long, default_value = ".sandbox/outage")]
+    work_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EndpointArgs {
+    /// The port to listen on (loopback).
+    #[arg(long)]
+    port: u16,
+    /// The CA whose device certificates the endpoint accepts (`drctl sandbox fleet` writes
+    /// it as fleet-ca.pem).
+    #[arg(long)]
+    device_ca: PathBuf,
+    /// Where the endpoint's own CA is written (what clients trust).
+    #[arg(long, default_value = ".sandbox/dr-endpoint")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -29,7 +97,11 @@ pub(crate) struct StateDir {
     state_dir: PathBuf,
 }
 
-pub(crate) async fn run(command: SandboxCommand, topology: &Topology) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    command: SandboxCommand,
+    topology: &Topology,
+    config: &Path,
+) -> anyhow::Result<()> {
     let sandbox = topology.sandbox.as_ref().context(
         "this config has no [sandbox] section, so it points at real AWS; \
          use config/sandbox.toml for the local sandbox",
@@ -76,7 +148,153 @@ pub(crate) async fn run(command: SandboxCommand, topology: &Topology) -> anyhow:
             }
             Ok(())
         }
+        SandboxCommand::Fleet(args) => fleet(args, topology, config).await,
+        SandboxCommand::Outage(args) => outage(args, config).await,
+        SandboxCommand::Endpoint(args) => endpoint(args, topology).await,
     }
+}
+
+/// The built Lambda binaries sit beside drctl (one cargo target directory).
+fn lambda_paths() -> anyhow::Result<LambdaPaths> {
+    let exe = std::env::current_exe().context("where drctl runs from")?;
+    let bin_dir = exe.parent().context("drctl's directory")?;
+    Ok(LambdaPaths::new(bin_dir))
+}
+
+async fn fleet(args: FleetArgs, topology: &Topology, config: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.jitr <= args.devices && args.revoke <= args.devices,
+        "--jitr and --revoke count devices of --devices ({})",
+        args.devices
+    );
+    let session = AwsSession::connect(topology, "drctl").await;
+    // The functions read the same topology drctl did (DRCTL__ overrides are inherited).
+    let env = [("DRCTL_CONFIG".to_owned(), config.display().to_string())];
+    println!("fleet    starting cert-capture and cert-replicator behind the Runtime API emulator");
+    let wiring = ReplicationWiring::start(&lambda_paths()?, &env, &session, topology).await?;
+    let plan = FleetPlan {
+        devices: args.devices,
+        jitr: args.jitr,
+        revoke: args.revoke,
+        prefix: args.prefix,
+        out_dir: args.out_dir,
+    };
+    let report = simulate_fleet(&session, topology, &wiring, &plan, |p| {
+        if p.registered % 25 == 0 || p.registered == p.total {
+            println!(
+                "fleet    {:>4}/{} devices registered in primary · {:>4} events captured · {:>4} messages applied in DR",
+                p.registered, p.total, p.events, p.delivered
+            );
+        }
+    })
+    .await?;
+    println!(
+        "fleet    {} certificates under CA {} ({} by JITR, canary included), {} revoked",
+        report.registered,
+        &report.fleet_ca.as_str()[..12],
+        report.jitr,
+        report.revoked.len()
+    );
+    for id in &report.revoked {
+        println!("revoked  {id}");
+    }
+    println!(
+        "pipeline {} events → capture published {} messages → replicator took {} ({} failed and retried) in {:.1} s",
+        report.events,
+        report.published,
+        report.deliveries.delivered,
+        report.deliveries.failed,
+        report.elapsed.as_secs_f64()
+    );
+    println!(
+        "canary   {} (certificate {}, key {} — mode 0600, never in a message)",
+        report.canary.client_id,
+        report.canary.cert_file.display(),
+        report.canary.key_file.display()
+    );
+    if report.mismatches.is_empty() {
+        println!(
+            "parity   every certificate of the fleet has primary's status in DR (revoked stays revoked)"
+        );
+        Ok(())
+    } else {
+        for m in &report.mismatches {
+            println!("DIFFERS  {} primary {:?} DR {:?}", m.id, m.primary, m.dr);
+        }
+        anyhow::bail!(
+            "{} certificate(s) differ between primary and DR; `drctl dlq list` says why",
+            report.mismatches.len()
+        )
+    }
+}
+
+async fn outage(args: OutageArgs, config: &Path) -> anyhow::Result<()> {
+    let plan = OutagePlan {
+        healthy_rounds: args.healthy_rounds,
+        max_outage_rounds: args.max_outage_rounds,
+        pause: Duration::from_millis(args.pause_ms),
+        base_config: config.to_owned(),
+        work_dir: args.work_dir,
+    };
+    println!("outage   health-checker behind the Runtime API emulator, probing a stand-in for primary's endpoint");
+    let report = simulate_outage(&lambda_paths()?, &plan, |round| {
+        if round.number == plan.healthy_rounds + 1 {
+            println!("outage   ── primary's endpoint stops answering (the region fails) ──");
+        }
+        let a = &round.answer;
+        let steps = a["steps"]
+            .as_array()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let names: Vec<&str> = s.iter().filter_map(|v| v.as_str()).collect();
+                format!("  runbook: {}", names.join(", "))
+            })
+            .unwrap_or_default();
+        println!(
+            "round {:>2} {:<5} mode {:<12} {}{}{}",
+            round.number,
+            if a["down"] == true { "DOWN" } else { "up" },
+            a["mode"].as_str().unwrap_or("?"),
+            a["decision"].as_str().unwrap_or_default(),
+            steps,
+            a["error"]
+                .as_str()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    })
+    .await?;
+    println!(
+        "failover automatic: decided in outage round {} ({:.1} s after the outage began), DR serving after {:.1} s",
+        report.decided_in_round,
+        report.to_decision.as_secs_f64(),
+        report.to_failed_over.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn endpoint(args: EndpointArgs, topology: &Topology) -> anyhow::Result<()> {
+    let device_ca_pem = std::fs::read_to_string(&args.device_ca).with_context(|| {
+        format!(
+            "reading {} (run `drctl sandbox fleet` first)",
+            args.device_ca.display()
+        )
+    })?;
+    let session = AwsSession::connect(topology, "drctl").await;
+    let auth = DeviceAuth {
+        device_ca_pem,
+        registry: IotRegistry::for_side(&session, topology, Side::Dr),
+    };
+    let endpoint = LocalIotEndpoint::start(&args.dir, args.port, Some(auth)).await?;
+    println!(
+        "READY 127.0.0.1 {} {}",
+        endpoint.port,
+        endpoint.ca_file.display()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for an interrupt")?;
+    Ok(())
 }
 
 async fn provision_and_report(topology: &Topology) -> anyhow::Result<()> {

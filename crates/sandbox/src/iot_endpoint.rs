@@ -1,0 +1,202 @@
+//! A local stand-in for an AWS IoT data endpoint: a TLS listener on loopback with a
+//! certificate for [`SERVER_NAME`] from a throwaway CA, that answers an MQTT CONNECT with
+//! CONNACK and an HTTP GET with 200. Stopping it is the outage the health checker must
+//! notice.
+//!
+//! With [`DeviceAuth`] it also does what AWS IoT does with a device: the TLS handshake
+//! requires a client certificate signed by a registered CA, and CONNECT is accepted only
+//! when that certificate is ACTIVE in the account's registry (CONNACK return code 5, "not
+//! authorized", otherwise). A canary connecting to the DR stand-in therefore proves its
+//! certificate reached DR's registry and is usable there.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dr_aws::iot::IotRegistry;
+use dr_core::replication::CertificateRegistry;
+use dr_core::{CertificateId, CertificateStatus};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The name the listener's certificate carries (the SNI probes send).
+pub const SERVER_NAME: &str = "iot.example.com";
+
+/// How the stand-in authenticates devices, as AWS IoT would.
+pub struct DeviceAuth {
+    /// PEM of the CA(s) whose device certificates the handshake accepts.
+    pub device_ca_pem: String,
+    /// The registry that says whether a certificate may connect.
+    pub registry: IotRegistry,
+}
+
+/// The running stand-in.
+pub struct LocalIotEndpoint {
+    /// The port it listens on (kept across stop/resume).
+    pub port: u16,
+    /// The server CA to trust, as a PEM file.
+    pub ca_file: PathBuf,
+    config: Arc<rustls::ServerConfig>,
+    registry: Option<Arc<IotRegistry>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Why the stand-in could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// Writing the CA file or binding the port failed.
+    #[error("local IoT endpoint: {0}")]
+    Io(#[from] std::io::Error),
+    /// The TLS configuration was refused (e.g. a device CA PEM that is not a certificate).
+    #[error("local IoT endpoint TLS setup: {0}")]
+    Tls(String),
+}
+
+impl LocalIotEndpoint {
+    /// Start listening on `port` (0: any free one), writing the server CA to `dir`.
+    pub async fn start(
+        dir: &Path,
+        port: u16,
+        auth: Option<DeviceAuth>,
+    ) -> Result<Self, EndpointError> {
+        let tls = |e: &dyn std::fmt::Display| EndpointError::Tls(e.to_string());
+        let mut ca_params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| tls(&e))?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "sandbox IoT endpoint CA");
+        let ca_key = rcgen::KeyPair::generate().map_err(|e| tls(&e))?;
+        let ca = ca_params.self_signed(&ca_key).map_err(|e| tls(&e))?;
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().map_err(|e| tls(&e))?;
+        let leaf = rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()])
+            .map_err(|e| tls(&e))?
+            .signed_by(&leaf_key, &issuer)
+            .map_err(|e| tls(&e))?;
+        std::fs::create_dir_all(dir)?;
+        let ca_file = dir.join("endpoint-ca.pem");
+        std::fs::write(&ca_file, ca.pem())?;
+
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls(&e))?;
+        let (builder, registry) = match auth {
+            None => (builder.with_no_client_auth(), None),
+            Some(auth) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(auth.device_ca_pem.as_bytes()) {
+                    roots.add(cert.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| tls(&e))?;
+                (
+                    builder.with_client_cert_verifier(verifier),
+                    Some(Arc::new(auth.registry)),
+                )
+            }
+        };
+        let mut config = builder
+            .with_single_cert(
+                vec![CertificateDer::from(leaf.der().to_vec())],
+                PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes())
+                    .map_err(|e| tls(&e))?,
+            )
+            .map_err(|e| tls(&e))?;
+        config.alpn_protocols = vec![b"x-amzn-mqtt-ca".to_vec(), b"http/1.1".to_vec()];
+        let mut endpoint = Self {
+            port,
+            ca_file,
+            config: Arc::new(config),
+            registry,
+            task: None,
+        };
+        endpoint.resume().await?;
+        Ok(endpoint)
+    }
+
+    /// Listen (again) — on the same port after a stop, as a recovered endpoint would.
+    pub async fn resume(&mut self) -> Result<(), EndpointError> {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await?;
+        self.port = listener.local_addr()?.port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.config));
+        let registry = self.registry.clone();
+        self.task = Some(tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let registry = registry.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let device = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|der| CertificateId::of_der(der));
+                    let mut first = [0u8; 1];
+                    // An MQTT CONNECT gets its CONNACK, an HTTP GET a 200 (the health
+                    // URL); a bare handshake just closes.
+                    let reply: &[u8] = match tls.read_exact(&mut first).await {
+                        Ok(_) if first[0] == 0x10 => {
+                            if authorized(registry.as_deref(), device.as_ref()).await {
+                                &[0x20, 0x02, 0x00, 0x00]
+                            } else {
+                                &[0x20, 0x02, 0x00, 0x05]
+                            }
+                        }
+                        Ok(_) if first[0] == b'G' => {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                        }
+                        _ => return,
+                    };
+                    let _ = tls.write_all(reply).await;
+                    let _ = tls.flush().await;
+                });
+            }
+        }));
+        Ok(())
+    }
+
+    /// The outage: nothing listens on the port any more.
+    pub async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// Without device authentication every CONNECT is accepted; with it, only an ACTIVE
+/// certificate's (a registry that cannot be read refuses, as IoT would fail closed).
+async fn authorized(registry: Option<&IotRegistry>, device: Option<&CertificateId>) -> bool {
+    let Some(registry) = registry else {
+        return true;
+    };
+    let Some(id) = device else {
+        return false;
+    };
+    matches!(
+        registry.certificate(id).await,
+        Ok(Some(view)) if view.status == CertificateStatus::Active
+    )
+}
+
+impl Drop for LocalIotEndpoint {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
