@@ -1,19 +1,51 @@
 #!/usr/bin/env bash
 # `make demo`: the local two-account drill. Runs on its own sandbox (own port, own state
-# dir), so a sandbox started by hand with `make sandbox-up` is left alone, and stops it on
-# any exit so no process is left behind.
-# Grows with each flow: replication, reconcile, snapshots, failover, drill.
+# dir), so a sandbox started by hand with `make sandbox-up` is left alone, and stops it and
+# every helper process on any exit so nothing is left behind.
+#
+# The story: provision both accounts, register a fleet in primary and watch it replicate
+# to DR through the real Lambda binaries, snapshot the database into DR, check readiness,
+# run a drill (with a canary device connecting to DR), then take primary down and watch the
+# health checker fail over on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DRCTL:?set by make demo}" "${CONFIG:?set by make demo}"
 
-export DRCTL_CONFIG="$CONFIG"
-export DRCTL_SANDBOX_DIR=.sandbox/demo
-port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+demo_dir="$PWD/.sandbox/demo"
+rm -rf "$demo_dir" && mkdir -p "$demo_dir"
+export DRCTL_SANDBOX_DIR="$demo_dir"
+free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+dr_endpoint_port=$(free_port)
 export DRCTL__SANDBOX__ENDPOINT="http://127.0.0.1:${port}"
 
+# The demo's config: the sandbox's, plus the drill's canary device (a table, which only a
+# file can carry), connecting to the DR endpoint stand-in started below.
+export DRCTL_CONFIG="$demo_dir/config.toml"
+cat "$CONFIG" - > "$DRCTL_CONFIG" <<TOML
+
+[drill.canary]
+kind = "mqtt"
+host = "127.0.0.1"
+port = ${dr_endpoint_port}
+server_name = "iot.example.com"
+alpn = "x-amzn-mqtt-ca"
+ca_file = "${demo_dir}/dr-endpoint/endpoint-ca.pem"
+client_cert_file = "${demo_dir}/fleet/canary-cert.pem"
+client_key_file = "${demo_dir}/fleet/canary-key.pem"
+client_id = "dr-canary"
+TOML
+
 step() { printf '\n== %s\n' "$*"; }
-cleanup() { step "stop the sandbox"; "$DRCTL" sandbox down; }
+endpoint_pid=
+cleanup() {
+    if [ -n "$endpoint_pid" ]; then
+        kill "$endpoint_pid" 2>/dev/null || true
+        wait "$endpoint_pid" 2>/dev/null || true
+    fi
+    step "stop the sandbox"
+    "$DRCTL" sandbox down
+}
 trap cleanup EXIT
 
 step "start the local AWS world (moto on 127.0.0.1:${port}) and provision both accounts"
@@ -25,7 +57,10 @@ step "idempotent: provisioning again changes nothing"
 step "who the control plane is on each side (STS AssumeRole into each account)"
 "$DRCTL" whoami
 
-step "anti-entropy: diff the two certificate registries (a dry run: reports, changes nothing)"
+step "a fleet of 200 wearables in primary (40 by just-in-time registration, 1 revoked), replicated to DR by the real capture and replicator Lambdas"
+"$DRCTL" sandbox fleet --out-dir "$demo_dir/fleet"
+
+step "anti-entropy agrees: diff the two certificate registries (a dry run: reports, changes nothing)"
 "$DRCTL" reconcile
 
 step "database snapshots: take one now and drive it into the DR account under DR's own key"
@@ -38,16 +73,23 @@ step "restore the newest DR snapshot in DR (what failover does), and report the 
 step "is DR ready to take over? (drctl readiness: exits non-zero when a check fails)"
 "$DRCTL" readiness
 
-step "a failover drill that never touches production routing: restore to scratch, compare, flip the drill record, tear down"
-"$DRCTL" drill --report-dir .sandbox/demo/drill-reports
-cat "$(ls -t .sandbox/demo/drill-reports/*.md | head -1)"
+step "DR's IoT endpoint (a local stand-in that lets in only devices ACTIVE in DR's registry)"
+"$DRCTL" sandbox endpoint --port "$dr_endpoint_port" --device-ca "$demo_dir/fleet/fleet-ca.pem" \
+    --dir "$demo_dir/dr-endpoint" > "$demo_dir/dr-endpoint.out" &
+endpoint_pid=$!
+for _ in $(seq 100); do grep -q READY "$demo_dir/dr-endpoint.out" 2>/dev/null && break; sleep 0.1; done
+cat "$demo_dir/dr-endpoint.out"
+
+step "a failover drill that never touches production routing: restore to scratch, compare, flip the drill record, connect the canary, tear down"
+"$DRCTL" drill --report-dir "$demo_dir/drill-reports"
+cat "$(ls -t "$demo_dir"/drill-reports/*.md | head -1)"
 
 step "failover controls: hold automatic failover, then release it (fenced writes to the state table)"
 "$DRCTL" hold --reason "demo: planned primary maintenance"
 "$DRCTL" release
 
-step "a forced failover (what 'drctl failover' does in a real outage): restore, flip, notify, audit"
-"$DRCTL" failover --yes --reason "demo drill"
+step "primary's region fails: the real health-checker Lambda probes it every round and fails over on its own"
+"$DRCTL" sandbox outage --work-dir "$demo_dir/outage"
 
 step "failback is refused until primary has been probed healthy and a DR -> primary reconcile ran"
 if "$DRCTL" failback --yes; then echo "unexpected: failback allowed" >&2; exit 1; fi

@@ -38,8 +38,8 @@ pub struct RoundSeen {
     pub number: usize,
     /// Whether the outage had begun.
     pub during_outage: bool,
-    /// The checker's summary of the round (`down`, `mode`, `decision`, `steps`,
-    /// `runbook_pending`, or `error`).
+    /// The checker's summary of the round (`down`, `mode`, `decision` — stay, held,
+    /// dwelling or fail-over — with its `reason`, `steps`, `runbook_pending`; or `error`).
     pub answer: Value,
 }
 
@@ -131,8 +131,7 @@ pub async fn simulate_outage(
             return Err(OutageError::DownBeforeOutage(number, seen.answer));
         }
         if let Some(began) = outage_began {
-            let decision = seen.answer["decision"].as_str().unwrap_or_default();
-            if decided.is_none() && decision.starts_with("FailOver") {
+            if decided.is_none() && seen.answer["decision"] == "fail-over" {
                 decided = Some((number - plan.healthy_rounds, began.elapsed()));
             }
             let failed_over =

@@ -161,7 +161,16 @@ fn summary(outcome: &Outcome, down: bool) -> Value {
     json!({
         "down": down,
         "mode": outcome.record.state.mode.to_string(),
-        "decision": format!("{:?}", outcome.decision),
+        "decision": match &outcome.decision {
+            Decision::Stay => "stay",
+            Decision::Held => "held",
+            Decision::Dwelling => "dwelling",
+            Decision::FailOver(_) => "fail-over",
+        },
+        "reason": match &outcome.decision {
+            Decision::FailOver(reason) => Some(reason.as_str()),
+            _ => None,
+        },
         "steps": outcome.steps.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>(),
         "runbook_pending": outcome.record.runbook.as_ref().map(|r| r.id.clone()),
     })

@@ -250,12 +250,16 @@ async fn outage(args: OutageArgs, config: &Path) -> anyhow::Result<()> {
                 format!("  runbook: {}", names.join(", "))
             })
             .unwrap_or_default();
+        let decision = match (a["decision"].as_str(), a["reason"].as_str()) {
+            (Some("fail-over"), Some(reason)) => format!("FAIL OVER: {reason}"),
+            (decision, _) => decision.unwrap_or_default().to_owned(),
+        };
         println!(
             "round {:>2} {:<5} mode {:<12} {}{}{}",
             round.number,
             if a["down"] == true { "DOWN" } else { "up" },
             a["mode"].as_str().unwrap_or("?"),
-            a["decision"].as_str().unwrap_or_default(),
+            decision,
             steps,
             a["error"]
                 .as_str()
