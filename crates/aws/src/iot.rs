@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_iot::config::retry::RetryConfig;
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
 use aws_sdk_iot::Client;
 use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
@@ -76,7 +75,7 @@ impl IotRegistry {
             .client
             .config()
             .to_builder()
-            .retry_config(RetryConfig::adaptive().with_max_attempts(6))
+            .retry_config(crate::session::retry_policy())
             .build();
         self.client = Client::from_conf(config);
         self.limiter = Some(limiter);

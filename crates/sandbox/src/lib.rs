@@ -9,9 +9,12 @@
 //! * [`iot_endpoint`] — a local stand-in for an IoT data endpoint (the health checker's
 //!   outage, the drill's canary).
 //! * [`outage`] — a primary outage, watched by the real health-checker binary.
+//! * [`fault_proxy`] — throttling, 5xx, latency, dropped connections and quotas between
+//!   the code under test and the sandbox.
 
 pub mod devices;
 pub mod events;
+pub mod fault_proxy;
 pub mod fleet;
 pub mod iot_endpoint;
 pub mod launcher;
