@@ -259,7 +259,11 @@ fn decide(control: &Mutex<Control>, call: &Call) -> (Option<Fault>, Duration) {
         if let Some(rate) = rule.max_per_second {
             let now = Instant::now();
             let (tokens, last) = control.buckets.entry(index).or_insert((rate.max(1.0), now));
-            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate.max(1.0));
+            let refilled = now
+                .duration_since(*last)
+                .as_secs_f64()
+                .mul_add(rate, *tokens);
+            *tokens = refilled.min(rate.max(1.0));
             *last = now;
             if *tokens >= 1.0 {
                 *tokens -= 1.0;
