@@ -5,6 +5,7 @@
 mod helpers;
 mod pipeline;
 
+mod chaos;
 mod cli;
 mod e2e;
 mod failover;

@@ -22,7 +22,7 @@ fn fixture(name: &str) -> Value {
 }
 
 /// A CloudTrail event for `api` with the given request parameters, as EventBridge sends it.
-fn cloudtrail(api: &str, request: Value, response: Value) -> Value {
+pub(crate) fn cloudtrail(api: &str, request: Value, response: Value) -> Value {
     let mut event = fixture("cloudtrail-UpdateCertificate");
     event["detail"]["eventName"] = api.into();
     event["detail"]["requestParameters"] = request;

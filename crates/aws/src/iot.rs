@@ -69,7 +69,7 @@ impl IotRegistry {
     /// Pace every call with `limiter` (the reconciler: it must leave the account's IoT
     /// quotas to the replicator and to devices' just-in-time registrations).
     /// Throttling that still happens (another client spent the quota) is retried with
-    /// the SDK's adaptive mode, which also slows this client down.
+    /// backoff by the session's retry policy.
     pub fn with_rate_limit(mut self, limiter: Arc<TokenBucket>) -> Self {
         let config = self
             .client

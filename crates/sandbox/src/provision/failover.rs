@@ -139,14 +139,24 @@ async fn ensure_domain_configuration(
     {
         Outcome::Existed
     } else {
-        iot.create_domain_configuration()
+        match iot
+            .create_domain_configuration()
             .domain_configuration_name(&name)
             .domain_name(topology.dns.record.as_str())
             .service_type(aws_sdk_iot::types::ServiceType::Data)
             .send()
             .await
-            .map_err(|e| error(DisplayErrorContext(e).to_string()))?;
-        Outcome::Created
+        {
+            Ok(_) => Outcome::Created,
+            // Another provisioner created it between our describe and create.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_already_exists_exception()) =>
+            {
+                Outcome::Existed
+            }
+            Err(e) => return Err(error(DisplayErrorContext(e).to_string())),
+        }
     };
     Ok(Provisioned {
         side,

@@ -1,0 +1,183 @@
+//! Chaos: the replication pipeline under AWS's bad days, injected by the fault proxy
+//! (`dr_sandbox::fault_proxy`) between the code under test and the sandbox. Nothing may be
+//! lost and nothing transient may reach the DLQ.
+//!
+//! Sizes: `DRCTL_CHAOS_CERTIFICATES` (default 100 in `make test`; `make chaos` runs the
+//! issue's 2,000).
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_iot::types::CertificateStatus as SdkStatus;
+use dr_core::replication::service::BatchReport;
+use dr_core::replication::CertificateRegistry;
+use dr_core::{CertificateStatus, Side};
+use dr_sandbox::fault_proxy::{FaultProxy, FaultRule};
+use serde_json::json;
+
+use crate::helpers::{shared_endpoint, unique};
+use crate::pipeline::{Device, Pipeline};
+
+fn certificates() -> usize {
+    std::env::var("DRCTL_CHAOS_CERTIFICATES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100)
+}
+
+/// A pipeline whose every SDK call goes through a fault proxy in front of the shared
+/// sandbox.
+async fn pipeline_behind_proxy(seed: u64) -> (Pipeline, FaultProxy) {
+    let proxy = FaultProxy::start(shared_endpoint().as_str(), seed)
+        .await
+        .unwrap();
+    let endpoint: dr_core::Endpoint = proxy.url().parse().unwrap();
+    (Pipeline::on(&endpoint).await, proxy)
+}
+
+/// Register `device` in primary and capture it, retrying the capture as EventBridge
+/// retries a failed asynchronous invocation. Returns the capture attempts it took.
+async fn register_and_capture(p: &Pipeline, device: &Device) -> usize {
+    p.session
+        .iot(Side::Primary)
+        .register_certificate_without_ca()
+        .certificate_pem(&device.pem)
+        .status(SdkStatus::Active)
+        .send()
+        .await
+        .expect("RegisterCertificateWithoutCA in primary (retried by the SDK)");
+    let event = crate::replication::cloudtrail(
+        "RegisterCertificateWithoutCA",
+        json!({}),
+        json!({"certificateId": device.id.as_str()}),
+    );
+    for attempt in 1..=5 {
+        match dr_core::replication::service::capture_and_publish(
+            &event,
+            &p.primary,
+            &p.bus,
+            &p.source(),
+            dr_core::time::now_millis,
+        )
+        .await
+        {
+            Ok(_) => return attempt,
+            Err(error) => {
+                eprintln!("capture attempt {attempt} failed (EventBridge retries): {error}")
+            }
+        }
+    }
+    panic!("capture failed 5 times for {}", device.id);
+}
+
+async fn assert_all_active_in_dr(p: &Pipeline, devices: &[Device]) {
+    for device in devices {
+        let dr = p.dr.certificate(&device.id).await.unwrap();
+        let dr = dr.unwrap_or_else(|| panic!("{} lost: not in DR", device.id));
+        assert_eq!(dr.status, CertificateStatus::Active, "{}", device.id);
+        assert_eq!(dr.pem, device.pem);
+    }
+}
+
+fn summary(report: &BatchReport) -> String {
+    format!(
+        "applied {} stale {} rejected {} retried {} failed {}",
+        report.applied,
+        report.stale,
+        report.rejected,
+        report.retried,
+        report.failed.len()
+    )
+}
+
+#[tokio::test]
+async fn thirty_percent_throttling_and_ten_percent_5xx_lose_nothing_and_fill_no_dlq() {
+    let (p, proxy) = pipeline_behind_proxy(0xc4a05).await;
+    let n = certificates();
+    // Faults on everything the capture and replicator call; SQS is left alone because the
+    // harness plays Lambda's event source mapping, which is AWS's side.
+    proxy.set_rules(
+        ["iot", "sns", "dynamodb"]
+            .iter()
+            .map(|service| FaultRule {
+                throttle: 0.30,
+                server_error: 0.10,
+                ..FaultRule::service(service)
+            })
+            .collect(),
+    );
+    let started = Instant::now();
+    let devices: Vec<Device> = (0..n)
+        .map(|_| Device::self_signed(&unique("chaos")))
+        .collect();
+    let mut capture_retries = 0;
+    for device in &devices {
+        capture_retries += register_and_capture(&p, device).await - 1;
+    }
+    let report = p.drain().await;
+    let elapsed = started.elapsed();
+    proxy.set_rules(Vec::new());
+
+    assert_all_active_in_dr(&p, &devices).await;
+    assert!(
+        p.dead_letters().await.is_empty(),
+        "transient errors reached the DLQ"
+    );
+    let counts = proxy.counts();
+    let throttled: u64 = counts.values().map(|c| c.throttled).sum();
+    let server_errors: u64 = counts.values().map(|c| c.server_errors).sum();
+    let forwarded: u64 = counts.values().map(|c| c.forwarded).sum();
+    assert!(
+        throttled > n as u64 && server_errors > n as u64 / 4,
+        "the faults happened: {counts:#?}"
+    );
+    eprintln!(
+        "chaos throttling: {n} certificates in {:.1} s ({:.2}/s); {throttled} throttled, {server_errors} 5xx, {forwarded} forwarded; capture retried {capture_retries} times; replicator: {}",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        summary(&report)
+    );
+}
+
+#[tokio::test]
+async fn the_pipeline_resumes_after_the_sandbox_is_unreachable_for_ten_seconds() {
+    let (p, proxy) = pipeline_behind_proxy(0xd0a1).await;
+    let n = certificates().min(100);
+    let devices: Vec<Device> = (0..n)
+        .map(|_| Device::self_signed(&unique("outage")))
+        .collect();
+    for device in &devices[..n / 2] {
+        register_and_capture(&p, device).await;
+    }
+    // Mid-run: nothing answers for ten seconds — neither the capture's reads and publishes
+    // nor the replicator's writes. The SDK's retries (backoff up to 20 s) outlast it.
+    let outage = {
+        let down = std::sync::Arc::new(proxy);
+        let during = std::sync::Arc::clone(&down);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            during.set_down(true);
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            during.set_down(false);
+        });
+        (down, task)
+    };
+    let first = p.drain().await;
+    for device in &devices[n / 2..] {
+        register_and_capture(&p, device).await;
+    }
+    outage.1.await.unwrap();
+    let second = p.drain().await;
+
+    assert_all_active_in_dr(&p, &devices).await;
+    assert!(
+        p.dead_letters().await.is_empty(),
+        "the outage reached the DLQ"
+    );
+    let dropped: u64 = outage.0.counts().values().map(|c| c.dropped).sum();
+    assert!(dropped > 0, "the outage happened: {:#?}", outage.0.counts());
+    eprintln!(
+        "chaos outage: {n} certificates, {dropped} requests dropped during 10 s; replicator {} / {}",
+        summary(&first),
+        summary(&second)
+    );
+}
