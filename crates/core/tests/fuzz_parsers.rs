@@ -1,0 +1,168 @@
+//! Fuzzing the two boundaries that take outside input: the capture Lambda's event parser
+//! and the replicator's message decoder. Bounded (proptest's case count: `PROPTEST_CASES`,
+//! 256 by default, so `make test` runs it; `make fuzz` runs many more), seeded by the kept
+//! corpus of bad inputs in `tests/fixtures/bad-inputs/`, which must each be refused with a
+//! reason. Properties: never a panic; whatever is accepted re-encodes to an equal value.
+
+use std::path::PathBuf;
+
+use dr_core::replication::capture::parse_event;
+use dr_core::replication::ReplicationMessage;
+use proptest::prelude::*;
+use serde_json::Value;
+
+fn corpus(kind: &str) -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/bad-inputs")
+        .join(kind);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn real_events() -> Vec<Value> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/events");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn every_kept_bad_event_is_refused_with_a_reason() {
+    for (name, text) in corpus("events") {
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        let error = parse_event(&value).expect_err(&name);
+        assert!(!error.to_string().is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn every_kept_bad_message_is_refused_with_a_reason() {
+    for (name, text) in corpus("messages") {
+        let rejection = ReplicationMessage::decode(&text).expect_err(&name);
+        assert!(!rejection.to_string().is_empty(), "{name}");
+    }
+}
+
+/// Any JSON value, nested a few levels.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| Value::Number(n.into())),
+        ".{0,40}".prop_map(Value::String),
+        // Strings that look like what the parsers look for.
+        "[0-9a-f]{64}".prop_map(Value::String),
+        Just(Value::String("aws.iot".into())),
+        Just(Value::String("2025-11-22T05:00:00Z".into())),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    ".{0,12}",
+                    Just("source".to_owned()),
+                    Just("detail".to_owned()),
+                    Just("eventName".to_owned()),
+                    Just("certificateId".to_owned()),
+                    Just("operation".to_owned()),
+                    Just("thingName".to_owned()),
+                    Just("timestamp".to_owned()),
+                    Just("subject".to_owned()),
+                    Just("kind".to_owned()),
+                ],
+                inner,
+                0..5
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Replace the value at one path of `value` (chosen by `pick`) with `replacement`.
+fn mutate(value: &mut Value, pick: usize, replacement: Value) {
+    fn paths(value: &Value, prefix: String, out: &mut Vec<String>) {
+        out.push(prefix.clone());
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    paths(
+                        v,
+                        format!("{prefix}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    paths(v, format!("{prefix}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    paths(value, String::new(), &mut all);
+    let path = &all[pick % all.len()];
+    if let Some(slot) = value.pointer_mut(path) {
+        *slot = replacement;
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_event_parser_never_panics_on_any_json(value in json_value()) {
+        let _ = parse_event(&value);
+    }
+
+    #[test]
+    fn the_event_parser_never_panics_on_a_mutated_real_event(
+        which in any::<usize>(), pick in any::<usize>(), replacement in json_value()
+    ) {
+        let events = real_events();
+        let mut event = events[which % events.len()].clone();
+        mutate(&mut event, pick, replacement);
+        if let Ok(parsed) = parse_event(&event) {
+            // Whatever is accepted names something to read, or nothing for a failed call.
+            prop_assert!(!parsed.cause.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_message_decoder_never_panics_on_any_text(text in ".{0,300}") {
+        let _ = ReplicationMessage::decode(&text);
+    }
+
+    #[test]
+    fn the_message_decoder_never_panics_on_any_json_and_accepted_ones_round_trip(value in json_value()) {
+        if let Ok(message) = ReplicationMessage::decode(&value.to_string()) {
+            let again = ReplicationMessage::decode(&message.encode().unwrap()).unwrap();
+            prop_assert_eq!(again, message);
+        }
+    }
+
+    #[test]
+    fn mutated_kept_bad_messages_never_panic(which in any::<usize>(), pick in any::<usize>(), replacement in json_value()) {
+        let seeds = corpus("messages");
+        let (_, text) = &seeds[which % seeds.len()];
+        if let Ok(mut value) = serde_json::from_str::<Value>(text) {
+            mutate(&mut value, pick, replacement);
+            let _ = ReplicationMessage::decode(&value.to_string());
+        }
+    }
+}
