@@ -181,3 +181,98 @@ async fn the_pipeline_resumes_after_the_sandbox_is_unreachable_for_ten_seconds()
         summary(&second)
     );
 }
+
+#[tokio::test]
+async fn killing_the_replicator_twenty_times_mid_burst_loses_nothing() {
+    use dr_sandbox::local_lambda::SqsEventSource;
+
+    let p = Pipeline::new().await;
+    let n = certificates();
+    // Crashed batches come back after the visibility timeout; 2 s keeps the test short.
+    p.sqs
+        .set_queue_attributes()
+        .queue_url(&p.queue_url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "2",
+        )
+        .send()
+        .await
+        .unwrap();
+    let devices: Vec<Device> = (0..n)
+        .map(|_| Device::self_signed(&unique("crash")))
+        .collect();
+    for device in &devices {
+        register_and_capture(&p, device).await;
+    }
+    let mut replicator = crate::e2e::lambda_paths()
+        .start("cert-replicator", &crate::e2e::lambda_env(&p))
+        .await
+        .unwrap();
+    let queue = dr_aws::names::replication_queue_name(&p.topology);
+    let source = SqsEventSource {
+        sqs: p.sqs.clone(),
+        queue_url: p.queue_url.clone(),
+        queue_arn: dr_aws::names::dr_queue_arn(&p.topology, &queue),
+        region: p.topology.dr.region.as_str().to_owned(),
+    };
+    // Twenty kills spread over the burst: every `every`-th batch, mid-invocation.
+    let batches = n.div_ceil(10).max(20);
+    let every = (batches / 20).max(1);
+    let (mut crashes, mut polls) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(60 + n as u64);
+    while crashes < 20 || queued(&p).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "gave up: {crashes} crashes, {polls} polls"
+        );
+        polls += 1;
+        let poll = source.poll(&replicator);
+        if crashes < 20 && polls % every == 0 {
+            // kill -9 while the batch is being applied; its messages stay on the queue.
+            let crash = async {
+                tokio::time::sleep(Duration::from_millis(20 * (crashes as u64 % 10))).await;
+            };
+            tokio::select! {
+                _ = poll => {}
+                () = crash => {}
+            }
+            replicator.crash_and_restart().await.unwrap();
+            crashes += 1;
+            continue;
+        }
+        // The emulator may answer an invocation whose process died with an error, or not
+        // at all; either way the messages come back after the visibility timeout.
+        if let Ok(Ok(done)) = tokio::time::timeout(Duration::from_secs(20), poll).await {
+            if done.delivered == 0 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    assert_eq!(crashes, 20);
+    assert_all_active_in_dr(&p, &devices).await;
+    assert!(p.dead_letters().await.is_empty(), "crashes reached the DLQ");
+    eprintln!("chaos kill -9: {n} certificates, 20 crashes over {polls} polls; DR equals primary");
+}
+
+/// Messages on the replication queue, visible or in flight.
+async fn queued(p: &Pipeline) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attributes = p
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&p.queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let count = |name: A| {
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&name))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    count(A::ApproximateNumberOfMessages) + count(A::ApproximateNumberOfMessagesNotVisible)
+}

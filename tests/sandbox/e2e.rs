@@ -53,7 +53,7 @@ impl Function {
 }
 
 /// Environment the Lambdas get: the topology as DRCTL__ variables, as CDK sets them.
-fn lambda_env(p: &Pipeline) -> Vec<(String, String)> {
+pub(crate) fn lambda_env(p: &Pipeline) -> Vec<(String, String)> {
     let t = &p.topology;
     let config = repo_root().join("config/sandbox.toml");
     vec![

@@ -37,7 +37,9 @@ pub struct LocalFunction {
     name: String,
     port: u16,
     _emulator: Child,
-    _binary: Child,
+    binary: Child,
+    /// How to start the binary again after a crash.
+    relaunch: (PathBuf, Vec<(String, String)>),
 }
 
 impl LocalFunction {
@@ -80,28 +82,29 @@ impl LocalFunction {
         wait_for_port(port)
             .await
             .map_err(|()| failed(format!("the emulator did not listen on {port}")))?;
-        let binary = Command::new(binary)
-            .envs(env.iter().cloned())
-            // The emulator serves one function, named `_`.
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
+        let process = spawn_binary(binary, port, env)
             .map_err(|e| failed(format!("cannot start the binary: {e}")))?;
         Ok(Self {
             name,
             port,
             _emulator: emulator,
-            _binary: binary,
+            binary: process,
+            relaunch: (binary.to_owned(), env.to_vec()),
         })
+    }
+
+    /// `kill -9` the function's process, as a crashed or timed-out Lambda instance, and
+    /// start a fresh one against the same emulator (a cold start).
+    pub async fn crash_and_restart(&mut self) -> Result<(), LocalLambdaError> {
+        let _ = self.binary.start_kill();
+        let _ = self.binary.wait().await;
+        let (binary, env) = &self.relaunch;
+        self.binary =
+            spawn_binary(binary, self.port, env).map_err(|e| LocalLambdaError::Failed {
+                function: self.name.clone(),
+                reason: format!("cannot restart the binary: {e}"),
+            })?;
+        Ok(())
     }
 
     /// Invoke synchronously, as Lambda's Invoke API does, and return the function's answer.
@@ -221,6 +224,25 @@ impl SqsEventSource {
             failed: failed.len(),
         })
     }
+}
+
+/// The function's process, polling the emulator on `port` (SIGKILLed when dropped).
+fn spawn_binary(binary: &Path, port: u16, env: &[(String, String)]) -> std::io::Result<Child> {
+    Command::new(binary)
+        .envs(env.iter().cloned())
+        // The emulator serves one function, named `_`.
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
 }
 
 /// A free loopback port (bound, read, released).
