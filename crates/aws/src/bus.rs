@@ -26,7 +26,10 @@ impl SnsBus {
     /// is configured for the topic's region (DR's), not the caller's.
     pub fn for_replication(session: &AwsSession, topology: &dr_core::Topology) -> Self {
         Self::new(
-            Client::new(&session.config_in(dr_core::Side::Primary, &topology.dr.region)),
+            crate::session::client!(
+                aws_sdk_sns,
+                &session.config_in(dr_core::Side::Primary, &topology.dr.region)
+            ),
             names::replication_topic_arn(topology),
         )
     }

@@ -55,53 +55,82 @@ impl AwsSession {
 
     /// An STS client of one side.
     pub fn sts(&self, side: Side) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(self.config(side))
+        client!(aws_sdk_sts, self.config(side))
     }
 
     /// An IoT client of one side.
     pub fn iot(&self, side: Side) -> aws_sdk_iot::Client {
-        aws_sdk_iot::Client::new(self.config(side))
+        client!(aws_sdk_iot, self.config(side))
     }
 
     /// An IAM client of one side.
     pub fn iam(&self, side: Side) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(self.config(side))
+        client!(aws_sdk_iam, self.config(side))
     }
 
     /// A DynamoDB client of one side.
     pub fn dynamodb(&self, side: Side) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(self.config(side))
+        client!(aws_sdk_dynamodb, self.config(side))
     }
 
     /// An SQS client of one side.
     pub fn sqs(&self, side: Side) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(self.config(side))
+        client!(aws_sdk_sqs, self.config(side))
     }
 
     /// An SNS client of one side.
     pub fn sns(&self, side: Side) -> aws_sdk_sns::Client {
-        aws_sdk_sns::Client::new(self.config(side))
+        client!(aws_sdk_sns, self.config(side))
     }
 
     /// A CloudWatch client of one side.
     pub fn cloudwatch(&self, side: Side) -> aws_sdk_cloudwatch::Client {
-        aws_sdk_cloudwatch::Client::new(self.config(side))
+        client!(aws_sdk_cloudwatch, self.config(side))
     }
 
     /// Route 53 (a global service) as `side`'s account; the hosted zone lives in DR's.
     pub fn route53(&self, side: Side) -> aws_sdk_route53::Client {
-        aws_sdk_route53::Client::new(self.config(side))
+        client!(aws_sdk_route53, self.config(side))
+    }
+
+    /// A KMS client of one side's account in `region`.
+    pub fn kms_in(&self, side: Side, region: &Region) -> aws_sdk_kms::Client {
+        client!(aws_sdk_kms, &self.config_in(side, region))
     }
 
     /// A KMS client of one side.
     pub fn kms(&self, side: Side) -> aws_sdk_kms::Client {
-        aws_sdk_kms::Client::new(self.config(side))
+        client!(aws_sdk_kms, self.config(side))
     }
 
     /// An RDS client of one side's account in `region`.
     pub fn rds_in(&self, side: Side, region: &Region) -> aws_sdk_rds::Client {
-        aws_sdk_rds::Client::new(&self.config_in(side, region))
+        client!(aws_sdk_rds, &self.config_in(side, region))
     }
+}
+
+/// A service client on `config` (an `&SdkConfig`) in the session's retry partition.
+macro_rules! client {
+    ($sdk:ident, $config:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .retry_partition($crate::session::retry_partition())
+                .build(),
+        )
+    };
+}
+pub(crate) use client;
+
+/// The retry partition of every client: the SDK's retry quota turned off. That quota
+/// (500 tokens; each retry forgets 5 to 14 for good, a first-try success gives one back)
+/// is a circuit breaker against retry storms; under a sustained quota of AWS's own (the
+/// benchmark's 10 registrations/s) it drained within seconds, after which throttling errors
+/// came back on the first attempt and messages went to the DLQ. Our retries are bounded
+/// instead by attempts and backoff per call and by the functions' concurrency.
+pub fn retry_partition() -> aws_smithy_runtime::client::retries::RetryPartition {
+    aws_smithy_runtime::client::retries::RetryPartition::custom("dr-control-plane")
+        .token_bucket(aws_smithy_runtime::client::retries::TokenBucket::unlimited())
+        .build()
 }
 
 /// Every client's retries: standard mode, ten attempts, exponential backoff with jitter up

@@ -68,7 +68,7 @@ async fn ensure_key(
     shared_with: Option<&str>,
     topology: &Topology,
 ) -> Result<Provisioned, ProvisionError> {
-    let kms = aws_sdk_kms::Client::new(&session.config_in(side, region));
+    let kms = session.kms_in(side, region);
     let owner = format!("arn:aws:iam::{}:root", topology.side(side).account_id);
     let mut statements = vec![json!({
         "Sid": "OwnerAdministersTheKey", "Effect": "Allow",

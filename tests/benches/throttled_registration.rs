@@ -1,0 +1,205 @@
+//! DR under its IoT quota: RegisterCertificateWithoutCA limited to 10 per second by the
+//! fault proxy (AWS answers ThrottlingException beyond a quota, as the proxy does), 1,000
+//! new certificates replicated by APPLY_WORKERS concurrent replicators (as concurrent
+//! Lambda invocations would run). Measures the sustained rate of certificates applied in
+//! DR (target ≥ 9.5/s, the quota being 10) and that none is lost or dead-lettered.
+//! A timed harness; `make bench` prints the table.
+//!
+//! Capture runs first, unthrottled and untimed: the quota is DR's.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_iot::types::CertificateStatus as SdkStatus;
+use dr_aws::bus::SnsBus;
+use dr_aws::iot::IotRegistry;
+use dr_aws::ledger::DynamoLedger;
+use dr_aws::{names, AwsSession};
+use dr_core::replication::message::SourceRef;
+use dr_core::replication::service::capture_and_publish;
+use dr_core::replication::{ArnRewrite, CertificateRegistry};
+use dr_core::{CertificatePem, Side, Topology};
+use dr_sandbox::fault_proxy::{FaultProxy, FaultRule};
+use dr_sandbox::{LauncherPaths, SandboxServer};
+use sandbox_tests::deliver_batch;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+const CERTIFICATES: usize = 1_000;
+
+fn certificates() -> usize {
+    std::env::var("DRCTL_BENCH_CERTIFICATES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CERTIFICATES)
+}
+const APPLY_WORKERS: usize = 4;
+const QUOTA_PER_SECOND: f64 = 10.0;
+
+fn topology(endpoint: &str) -> Topology {
+    Topology::parse(
+        include_str!("../../config/sandbox.toml"),
+        "config/sandbox.toml",
+        [("DRCTL__SANDBOX__ENDPOINT".to_owned(), endpoint.to_owned())],
+    )
+    .unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),
+        ))
+        .with_writer(std::io::stderr)
+        .init();
+    let n = certificates();
+    let log = std::env::temp_dir().join(format!("drctl-bench-quota-{}.log", std::process::id()));
+    let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
+        .await
+        .expect("the sandbox starts (run `make setup`)");
+    let direct_topology = topology(server.endpoint().as_str());
+    let direct = AwsSession::connect(&direct_topology, "bench").await;
+    dr_sandbox::provision(&direct, &direct_topology)
+        .await
+        .unwrap();
+
+    // Primary's fleet and the capture (not timed, not throttled).
+    let pems: Vec<String> = (0..n)
+        .map(|i| {
+            rcgen::generate_simple_self_signed(vec![format!("quota-{i}.example.com")])
+                .unwrap()
+                .cert
+                .pem()
+        })
+        .collect();
+    let primary = IotRegistry::for_side(&direct, &direct_topology, Side::Primary);
+    let bus = SnsBus::for_replication(&direct, &direct_topology);
+    let source = SourceRef::of(&direct_topology, Side::Primary);
+    let iot = direct.iot(Side::Primary);
+    let mut ids = Vec::new();
+    for pem in &pems {
+        iot.register_certificate_without_ca()
+            .certificate_pem(pem)
+            .status(SdkStatus::Active)
+            .send()
+            .await
+            .unwrap();
+        let id = CertificatePem::parse(pem).unwrap().id().clone();
+        let event = json!({"source": "aws.iot", "detail-type": "AWS API Call via CloudTrail",
+            "detail": {"eventName": "RegisterCertificateWithoutCA", "eventTime": "2026-11-22T10:00:00Z",
+                       "responseElements": {"certificateId": id.as_str()}}});
+        capture_and_publish(&event, &primary, &bus, &source, dr_core::time::now_millis)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+
+    // DR's replicators, every call through the proxy; the quota on DR's registrations.
+    let proxy = FaultProxy::start(server.endpoint().as_str(), 10)
+        .await
+        .unwrap();
+    proxy.set_rules(vec![FaultRule {
+        max_per_second: Some(QUOTA_PER_SECOND),
+        ..FaultRule::operation("iot", "RegisterCertificateWithoutCA")
+    }]);
+    let behind = topology(&proxy.url());
+    let session = AwsSession::connect(&behind, "bench").await;
+    let sqs = session.sqs(Side::Dr);
+    let queue_url = sqs
+        .get_queue_url()
+        .queue_name(names::replication_queue_name(&behind))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let dr = Arc::new(IotRegistry::for_side(&session, &behind, Side::Dr));
+    let ledger = Arc::new(DynamoLedger::new(
+        session.dynamodb(Side::Dr),
+        behind.replication.ledger_table.as_str(),
+    ));
+    let rewrite = Arc::new(ArnRewrite::primary_to_dr(&behind));
+    let started = Instant::now();
+    let mut workers = JoinSet::new();
+    for _ in 0..APPLY_WORKERS {
+        let (sqs, queue_url, dr, ledger, rewrite) = (
+            sqs.clone(),
+            queue_url.clone(),
+            Arc::clone(&dr),
+            Arc::clone(&ledger),
+            Arc::clone(&rewrite),
+        );
+        workers.spawn(async move {
+            let (mut empty, mut retried, mut rejected) = (0, 0, 0);
+            while empty < 3 {
+                match deliver_batch(&sqs, &queue_url, &rewrite, dr.as_ref(), ledger.as_ref()).await
+                {
+                    Some(report) => {
+                        empty = 0;
+                        retried += report.retried;
+                        rejected += report.rejected;
+                    }
+                    None => empty += 1,
+                }
+            }
+            (retried, rejected)
+        });
+    }
+    let (mut retried, mut rejected) = (0, 0);
+    while let Some(Ok((r, j))) = workers.join_next().await {
+        retried += r;
+        rejected += j;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let mut lost = 0;
+    for id in &ids {
+        if dr.certificate(id).await.unwrap().is_none() {
+            lost += 1;
+        }
+    }
+    let dlq = direct
+        .sqs(Side::Dr)
+        .get_queue_url()
+        .queue_name(names::dead_letter_queue_name(&behind))
+        .send()
+        .await
+        .unwrap();
+    let dead = direct
+        .sqs(Side::Dr)
+        .get_queue_attributes()
+        .queue_url(dlq.queue_url().unwrap())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                .cloned()
+        })
+        .unwrap_or_default();
+    let counts = proxy.counts();
+    let register = counts
+        .get("iot:RegisterCertificateWithoutCA")
+        .cloned()
+        .unwrap_or_default();
+    println!("\nDR under a RegisterCertificateWithoutCA quota of {QUOTA_PER_SECOND}/s (fault proxy), {n} certificates, {APPLY_WORKERS} replicators");
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| sustained rate | {:.2} certificates/s (target ≥ 9.5) |",
+        n as f64 / elapsed
+    );
+    println!("| wall time | {elapsed:.1} s |");
+    println!(
+        "| registrations forwarded / throttled | {} / {} |",
+        register.forwarded, register.throttled
+    );
+    println!("| messages failed and redelivered / refused | {retried} / {rejected} |");
+    println!("| lost (not in DR) | {lost} |");
+    println!("| dead-lettered | {dead} |");
+    server.stop().await.unwrap();
+}
