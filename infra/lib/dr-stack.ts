@@ -1,0 +1,527 @@
+// The DR account and region: everything that must work while primary is down.
+//
+// Holds the replication path primary publishes into (SNS FIFO topic → SQS FIFO queue with
+// DLQ → replicator), the ledger and failover-state tables, the scheduled reconciler,
+// snapshot controller and health checker, the DNS failover (hosted zone, alarm, health
+// check, records), the IoT domain configuration, DR's snapshot key, and the operators'
+// topic, alarms and dashboard. Sandbox twin: crates/sandbox/src/provision/*.rs.
+
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as iot from 'aws-cdk-lib/aws-iot';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { isAlias, type Topology } from './config';
+import { configLayer, RustFunction } from './lambda';
+import * as names from './names';
+import type { IotDrStackProps } from './primary-stack';
+import { createOperatorRole, createSideRoles, crossAccountPrincipal } from './roles';
+
+/** Function timeouts and schedules, with why. */
+export const TIMING = {
+  /** AWS recommends a queue visibility of at least six times the consumer's timeout. */
+  replicatorTimeout: Duration.seconds(60),
+  queueVisibility: Duration.seconds(360),
+  /** Longest Lambda timeout: a large fleet's pass is checkpointed and continues next time. */
+  reconcilerTimeout: Duration.minutes(15),
+  snapshotControllerTimeout: Duration.minutes(5),
+} as const;
+
+/** The health checker's timeout: its rounds plus room for a runbook step (at least 70 s). */
+export function healthCheckerTimeout(t: Topology): Duration {
+  return Duration.seconds(Math.max(90, t.failover.roundsPerInvocation * t.failover.roundIntervalSeconds + 30));
+}
+
+/** How often the snapshot controller ticks: level-triggered, so more often than any interval. */
+export function snapshotScheduleMinutes(t: Topology): number {
+  const intervals = [t.snapshots.intervalMinutes, ...t.snapshots.databases.map((d) => d.intervalMinutes)];
+  return Math.max(5, Math.min(15, ...intervals));
+}
+
+export class DrStack extends Stack {
+  readonly functions: Record<string, RustFunction> = {};
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly topic: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: IotDrStackProps) {
+    const t = props.topology;
+    super(scope, id, {
+      ...props,
+      env: { account: t.dr.accountId, region: t.dr.region },
+      description: 'IoT DR control plane, DR account and region: replication, reconcile, snapshots, health and failover',
+    });
+    const { settings } = props;
+    const architecture = settings.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+
+    // ---- Keys ----
+    const replicationKey = new kms.Key(this, 'ReplicationKey', {
+      alias: names.REPLICATION_KEY_ALIAS,
+      description: 'Encrypts the DR certificate-replication topic and queues at rest',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // SNS encrypts into the queues (SqsSubscription adds that statement); primary's capture
+    // role publishes to the encrypted topic, through SNS only.
+    replicationKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'PrimaryCapturePublishesToTheEncryptedTopic',
+        principals: [crossAccountPrincipal(t.primary.accountId, [names.captureRoleArn(t)])],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'kms:ViaService': `sns.${t.dr.region}.amazonaws.com` } },
+      }),
+    );
+    const operatorsKey = new kms.Key(this, 'OperatorsKey', {
+      alias: names.OPERATORS_KEY_ALIAS,
+      description: "Encrypts the IoT DR operators' notification topic at rest",
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    operatorsKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': t.dr.accountId } },
+      }),
+    );
+    let drSnapshotKey: kms.Key | undefined;
+    if (isAlias(t.snapshots.drKmsKey)) {
+      drSnapshotKey = new kms.Key(this, 'DrSnapshotKey', {
+        alias: t.snapshots.drKmsKey,
+        description: "Encrypts DR's own copies of the fleet database snapshots (customer-managed: restorable in DR only)",
+        enableKeyRotation: true,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    }
+
+    // ---- Replication path (flow A) ----
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      queueName: names.deadLetterQueueName(t),
+      fifo: true,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: replicationKey,
+      // 14 days: the longest SQS keeps anything, time for operators to replay the DLQ.
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+    });
+    this.queue = new sqs.Queue(this, 'ReplicationQueue', {
+      queueName: names.replicationQueueName(t),
+      fifo: true,
+      contentBasedDeduplication: false,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: replicationKey,
+      retentionPeriod: Duration.days(14),
+      visibilityTimeout: TIMING.queueVisibility,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: names.MAX_RECEIVE_COUNT },
+      enforceSSL: true,
+    });
+    this.topic = new sns.Topic(this, 'ReplicationTopic', {
+      topicName: names.replicationTopicName(t),
+      fifo: true,
+      contentBasedDeduplication: false,
+      masterKey: replicationKey,
+      displayName: 'IoT DR certificate replication',
+    });
+    // The one publisher: primary's capture role. Not the DR account, not anyone else; the
+    // stack replaces SNS's default policy (which grants the owner account) with this one.
+    new sns.TopicPolicy(this, 'ReplicationTopicPolicy', {
+      topics: [this.topic],
+      policyDocument: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'OnlyPrimaryCapturePublishes',
+            principals: [crossAccountPrincipal(t.primary.accountId, [names.captureRoleArn(t)])],
+            actions: ['sns:Publish'],
+            resources: [this.topic.topicArn],
+          }),
+          new iam.PolicyStatement({
+            sid: 'EnforceTls',
+            effect: iam.Effect.DENY,
+            principals: [new iam.AnyPrincipal()],
+            actions: ['sns:Publish'],
+            resources: [this.topic.topicArn],
+            conditions: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ],
+      }),
+    });
+    // The subscription by hand rather than SqsSubscription: that one names the topic's ARN
+    // (a token) in the key policy, and the topic is encrypted with the same key: a cycle.
+    // The ARN is known from the topology anyway (names.rs), so the policies name it.
+    const topicArn = names.replicationTopicArn(t);
+    replicationKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'SnsEncryptsIntoTheQueues',
+        principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { ArnEquals: { 'aws:SourceArn': topicArn } },
+      }),
+    );
+    for (const queue of [this.queue, this.deadLetterQueue]) {
+      // The topic delivers to the queue, and dead-letters what it cannot deliver to the DLQ.
+      queue.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OnlyTheReplicationTopicSends',
+          principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+          actions: ['sqs:SendMessage'],
+          resources: [queue.queueArn],
+          conditions: { ArnEquals: { 'aws:SourceArn': topicArn } },
+        }),
+      );
+    }
+    new sns.Subscription(this, 'ReplicationSubscription', {
+      topic: this.topic,
+      protocol: sns.SubscriptionProtocol.SQS,
+      endpoint: this.queue.queueArn,
+      // The queue receives our message itself, not an SNS envelope around it.
+      rawMessageDelivery: true,
+      // What SNS cannot deliver to the queue (a KMS or policy mistake) is kept too.
+      deadLetterQueue: this.deadLetterQueue,
+    });
+
+    // ---- Tables ----
+    const tableProps = (partitionKey: string): dynamodb.TableProps => ({
+      partitionKey: { name: partitionKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // The ledger keeps revoked certificates revoked; the state table holds the fencing token
+    // and the audit trail. Losing either is worse than paying for PITR.
+    new dynamodb.Table(this, 'LedgerTable', { tableName: t.replication.ledgerTable, ...tableProps(names.LEDGER_KEY) });
+    new dynamodb.Table(this, 'FailoverStateTable', { tableName: t.failover.stateTable, ...tableProps(names.STATE_KEY) });
+
+    // ---- Operators ----
+    const operatorTopic = new sns.Topic(this, 'OperatorTopic', {
+      topicName: t.failover.operatorTopic,
+      displayName: 'IoT DR operators',
+      masterKey: operatorsKey,
+      enforceSSL: true,
+    });
+    if (settings.operatorEmail) operatorTopic.addSubscription(new subs.EmailSubscription(settings.operatorEmail));
+    const alarmAction = new cwActions.SnsAction(operatorTopic);
+
+    // ---- DNS failover (flow D) ----
+    const zone = settings.hostedZoneId
+      ? route53.PublicHostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: settings.hostedZoneId, zoneName: t.dns.zone })
+      : new route53.PublicHostedZone(this, 'Zone', { zoneName: t.dns.zone, comment: 'IoT DR custom domain (flipped by the DR health checker)' });
+    if (t.failover.flip === 'data-plane') {
+      // Exactly what DataPlaneSwitch::ensure puts (crates/aws/src/failover.rs): the checker
+      // calls PutMetricAlarm with this definition at every cold start, so any difference
+      // (an alarm action, another period) would be overwritten there. Hence no actions here;
+      // the failover runbook notifies operators itself.
+      const servingAlarm = new cloudwatch.Alarm(this, 'PrimaryServingAlarm', {
+        alarmName: names.servingAlarmName(t),
+        alarmDescription: 'Route 53 sends IoT traffic to DR while this is in ALARM (driven by the DR health checker)',
+        metric: new cloudwatch.Metric({
+          namespace: names.SERVING_METRIC.namespace,
+          metricName: names.SERVING_METRIC.metricName,
+          dimensionsMap: { [names.SERVING_METRIC.dimension]: t.dns.record },
+          statistic: 'Minimum',
+          period: Duration.seconds(60),
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        // Missing data keeps the last state: a dead checker neither fails over nor back.
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      });
+      const healthCheck = new route53.CfnHealthCheck(this, 'PrimaryHealthCheck', {
+        healthCheckConfig: {
+          type: 'CLOUDWATCH_METRIC',
+          alarmIdentifier: { name: names.servingAlarmName(t), region: t.dr.region },
+          // The checker silent must not move traffic either way.
+          insufficientDataHealthStatus: 'LastKnownStatus',
+        },
+        healthCheckTags: [{ key: 'Name', value: `iot-dr-primary-${t.dns.record}` }],
+      });
+      healthCheck.node.addDependency(servingAlarm);
+      const record = (id: string, target: string, role: 'PRIMARY' | 'SECONDARY', healthCheckId?: string) =>
+        new route53.CfnRecordSet(this, id, {
+          hostedZoneId: zone.hostedZoneId,
+          name: `${t.dns.record}.`,
+          type: 'CNAME',
+          ttl: String(t.dns.ttlSeconds),
+          resourceRecords: [target],
+          setIdentifier: role === 'PRIMARY' ? 'primary' : 'dr',
+          failover: role,
+          healthCheckId,
+        });
+      record('PrimaryRecord', t.dns.primaryTarget, 'PRIMARY', healthCheck.attrHealthCheckId);
+      record('DrRecord', t.dns.drTarget, 'SECONDARY');
+    }
+    // With flip = "dns-api" the checker UPSERTs a plain record at failover; CloudFormation
+    // must not own it, or a redeploy during an outage would point devices back at primary.
+    // Likewise `[dns] drill_record`, which drills flip.
+
+    if (settings.drCertificateArn) {
+      new iot.CfnDomainConfiguration(this, 'DomainConfiguration', {
+        domainConfigurationName: names.domainConfigurationName(t),
+        domainName: t.dns.record,
+        serverCertificateArns: [settings.drCertificateArn],
+        serviceType: 'DATA',
+        domainConfigurationStatus: 'ENABLED',
+      });
+    } else {
+      Annotations.of(this).addWarningV2(
+        'iot-dr:no-domain-configuration',
+        `no IoT domain configuration for ${t.dns.record}: pass -c drCertificateArn=<ACM certificate in ${t.dr.region}>`,
+      );
+    }
+
+    // ---- Functions ----
+    const layer = configLayer(this, t, props.configText, architecture);
+    const fn = (id: string, name: names.FunctionName, extra: Partial<ConstructorParameters<typeof RustFunction>[2]>) => {
+      const f = new RustFunction(this, id, { fn: name, topology: t, settings, layer, timeout: Duration.minutes(1), ...extra });
+      this.functions[name] = f;
+      return f;
+    };
+    const replicator = fn('CertReplicator', 'cert-replicator', { timeout: TIMING.replicatorTimeout });
+    replicator.function.addEventSource(
+      new sources.SqsEventSource(this.queue, {
+        batchSize: 10,
+        // Only the failed messages are retried (SqsBatchResponse in lambdas/cert-replicator).
+        reportBatchItemFailures: true,
+        // Different certificates in parallel, bounded: the account's IoT write quotas are shared.
+        // `[replication] register_per_second` paces each instance; set it to the account's
+        // RegisterCertificate quota divided by this number.
+        maxConcurrency: 5,
+      }),
+    );
+    // Scheduled functions: a failed run is retried by the next tick, never by piling up
+    // asynchronous retries; one at a time (their loops are fenced, but their API budgets
+    // are per process).
+    const scheduled = { retryAttempts: 0, maxEventAge: Duration.minutes(1), reservedConcurrentExecutions: 1 };
+    const reconciler = fn('Reconciler', 'reconciler', { ...scheduled, timeout: TIMING.reconcilerTimeout, maxEventAge: Duration.minutes(5) });
+    const snapshotController = fn('SnapshotController', 'snapshot-controller', {
+      ...scheduled,
+      timeout: TIMING.snapshotControllerTimeout,
+      maxEventAge: Duration.minutes(5),
+    });
+    const healthChecker = fn('HealthChecker', 'health-checker', { ...scheduled, timeout: healthCheckerTimeout(t), memorySize: 256 });
+    if (t.failover.probes.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'iot-dr:no-probes',
+        'failover.probes is empty: the health checker refuses to start without a probe of primary; add [[failover.probes]] to the config before deploying',
+      );
+    }
+    if (t.failover.probes.some((p) => p.files.length > 0)) {
+      Annotations.of(this).addWarningV2(
+        'iot-dr:probe-files',
+        'a probe names files (ca_file, client_cert_file, client_key_file): they are not bundled; the health checker reads them from its own filesystem (/opt is the config layer)',
+      );
+    }
+
+    for (const [id, target, name, minutes] of [
+      ['ReconcilerSchedule', reconciler, 'reconciler', settings.reconcileEveryMinutes],
+      ['SnapshotControllerSchedule', snapshotController, 'snapshot-controller', snapshotScheduleMinutes(t)],
+      ['HealthCheckerSchedule', healthChecker, 'health-checker', 1],
+    ] as const) {
+      new events.Rule(this, id, {
+        description: `Runs ${names.functionName(name)} every ${minutes} minute(s)`,
+        schedule: events.Schedule.rate(Duration.minutes(minutes)),
+        targets: [new targets.LambdaFunction(target.function, { retryAttempts: 0 })],
+      });
+    }
+
+    // ---- Roles the functions assume in DR (and primary's capture does not: it publishes
+    // with its primary role), and the operators' role ----
+    const refs = {
+      operatorsKeyArn: operatorsKey.keyArn,
+      drSnapshotKeyArn: drSnapshotKey?.keyArn,
+      hostedZoneId: zone.hostedZoneId,
+    };
+    createSideRoles(
+      this,
+      t,
+      'dr',
+      Object.fromEntries(Object.entries(this.functions).map(([k, v]) => [k, v.executionRole])),
+      refs,
+    );
+    if (settings.operatorPrincipal) createOperatorRole(this, t, 'dr', settings.operatorPrincipal, refs);
+
+    // ---- Alarms → operators ----
+    const metric = (functionName: string, metricName: string, statistic: string, period: Duration, dims: Record<string, string> = {}) =>
+      new cloudwatch.Metric({
+        namespace: names.METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { Function: functionName, ...dims },
+        statistic,
+        period,
+      });
+    const alarm = (id: string, props: cloudwatch.AlarmProps) => {
+      const a = new cloudwatch.Alarm(this, id, props);
+      a.addAlarmAction(alarmAction);
+      a.addOkAction(alarmAction);
+      return a;
+    };
+    alarm('DeadLetterAlarm', {
+      alarmName: 'iot-dr-replication-dlq-not-empty',
+      alarmDescription: 'Replication messages were dead-lettered: drctl dlq list says why; drctl dlq replay after the fix',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('OldestMessageAlarm', {
+      alarmName: 'iot-dr-replication-lagging',
+      alarmDescription: `The oldest replication message is older than ${settings.oldestMessageAlarmSeconds} s: the replicator is failing or throttled`,
+      metric: this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: settings.oldestMessageAlarmSeconds,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const db of t.snapshots.databases) {
+      const target = (settings.rpoTargetMinutes ?? db.intervalMinutes + 60) * 60;
+      alarm(`RpoAlarm${db.identifier}`, {
+        alarmName: `iot-dr-rpo-${db.identifier}`,
+        alarmDescription: `No restorable DR snapshot of ${db.identifier} newer than ${target / 60} minutes (RpoSeconds; missing counts as breaching: no restorable snapshot at all)`,
+        metric: metric('snapshot-controller', 'RpoSeconds', 'Maximum', Duration.hours(1), { Database: db.identifier }),
+        threshold: target,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+    }
+    // Drift the reconciler keeps finding hour after hour means capture or apply is broken
+    // (one pass's drift is repaired by that pass).
+    alarm('DriftAlarm', {
+      alarmName: 'iot-dr-registry-drift',
+      alarmDescription: 'The reconciler found missing, mismatched or conflicting certificates in DR for 3 hours running',
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(missing, 0) + FILL(mismatched, 0) + FILL(conflicts, 0)',
+        usingMetrics: {
+          missing: metric('reconciler', 'Missing', 'Sum', Duration.hours(1)),
+          mismatched: metric('reconciler', 'Mismatched', 'Sum', Duration.hours(1)),
+          conflicts: metric('reconciler', 'Conflicts', 'Sum', Duration.hours(1)),
+        },
+        period: Duration.hours(1),
+        label: 'drift',
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('HealthCheckerErrorsAlarm', {
+      alarmName: 'iot-dr-health-checker-errors',
+      alarmDescription: 'The health checker failed: automatic failover may not happen (the DNS stays where it is)',
+      metric: healthChecker.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('HealthCheckerSilentAlarm', {
+      alarmName: 'iot-dr-health-checker-not-running',
+      alarmDescription: 'The health checker has not run for 5 minutes: nobody is watching primary',
+      metric: healthChecker.function.metricInvocations({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    alarm('RunbookStepFailuresAlarm', {
+      alarmName: 'iot-dr-runbook-step-failures',
+      alarmDescription: 'A failover runbook step failed (restore, flip, notify or audit); the checker retries it, look at its logs',
+      metric: metric('health-checker', 'RunbookStepFailures', 'Sum', Duration.minutes(5)),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const [id, f, name] of [
+      ['ReplicatorErrorsAlarm', replicator, 'cert-replicator'],
+      ['ReconcilerErrorsAlarm', reconciler, 'reconciler'],
+      ['SnapshotControllerErrorsAlarm', snapshotController, 'snapshot-controller'],
+    ] as const) {
+      alarm(id, {
+        alarmName: `${names.functionName(name)}-errors`,
+        alarmDescription: `${names.functionName(name)} invocations failed`,
+        metric: f.function.metricErrors({ period: Duration.minutes(15), statistic: 'Sum' }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+
+    // ---- Dashboard ----
+    const graph = (title: string, metrics: cloudwatch.IMetric[], width = 8) => new cloudwatch.GraphWidget({ title, left: metrics, width, height: 6 });
+    const m5 = Duration.minutes(5);
+    new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: 'iot-dr',
+      widgets: [
+        [
+          graph('Replication applied / stale / rejected', [
+            metric('cert-replicator', 'Applied', 'Sum', m5),
+            metric('cert-replicator', 'SkippedStale', 'Sum', m5),
+            metric('cert-replicator', 'Rejected', 'Sum', m5),
+            metric('cert-replicator', 'Retried', 'Sum', m5),
+          ]),
+          graph('Replication lag (ms)', [metric('cert-replicator', 'LagMax', 'Maximum', m5)]),
+          graph('Queue and DLQ', [
+            this.queue.metricApproximateNumberOfMessagesVisible({ period: m5 }),
+            this.queue.metricApproximateAgeOfOldestMessage({ period: m5 }),
+            this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: m5 }),
+          ]),
+        ],
+        [
+          graph('Reconcile drift', [
+            metric('reconciler', 'Missing', 'Sum', Duration.hours(1)),
+            metric('reconciler', 'Mismatched', 'Sum', Duration.hours(1)),
+            metric('reconciler', 'Conflicts', 'Sum', Duration.hours(1)),
+            metric('reconciler', 'Extra', 'Maximum', Duration.hours(1)),
+          ]),
+          graph('Reconcile repairs and passes', [
+            metric('reconciler', 'Repaired', 'Sum', Duration.hours(1)),
+            metric('reconciler', 'RepairFailures', 'Sum', Duration.hours(1)),
+            metric('reconciler', 'PassesCompleted', 'Sum', Duration.hours(1)),
+            metric('reconciler', 'PrimaryUnreachable', 'Maximum', Duration.hours(1)),
+          ]),
+          graph('RPO (s) per database', t.snapshots.databases.map((db) => metric('snapshot-controller', 'RpoSeconds', 'Maximum', Duration.minutes(15), { Database: db.identifier }))),
+        ],
+        [
+          graph('Health rounds', [
+            metric('health-checker', 'RoundDown', 'Sum', m5),
+            metric('health-checker', 'ProbeFailures', 'Sum', m5),
+            metric('health-checker', 'FailoverHeld', 'Sum', m5),
+          ]),
+          graph('Slowest probe (ms)', [metric('health-checker', 'SlowestProbeMs', 'Maximum', m5)]),
+          graph('Serving (1 = primary)', [
+            new cloudwatch.Metric({
+              namespace: names.SERVING_METRIC.namespace,
+              metricName: names.SERVING_METRIC.metricName,
+              dimensionsMap: { [names.SERVING_METRIC.dimension]: t.dns.record },
+              statistic: 'Minimum',
+              period: Duration.minutes(1),
+            }),
+            metric('health-checker', 'FailedOver', 'Maximum', Duration.minutes(1)),
+          ]),
+        ],
+      ],
+    });
+  }
+}

@@ -1,0 +1,443 @@
+// What each function may do on each side: one role per function per side, with the calls
+// that function's code makes there (read from crates/aws/src/*.rs) and nothing else.
+//
+// Resources are the narrowest ARNs the service supports for the action (checked against
+// cfn-lint's copy of the IAM service reference). A few actions have no resource type and
+// take "*": they are listed in STAR_RESOURCE_ACTIONS, and a test fails on any other.
+// Keys of another account or region cannot be named by ARN (a key id is random), so those
+// statements match the key by alias (`kms:ResourceAliases`), which KMS evaluates per key.
+
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { isAlias, type Topology } from './config';
+import * as names from './names';
+
+type Side = 'primary' | 'dr';
+
+/** Actions AWS authorizes only on "*" (no resource type in the service reference). */
+export const STAR_RESOURCE_ACTIONS: Record<string, string> = {
+  'iot:ListCertificates': 'listing has no resource type',
+  'iot:ListAttachedPolicies': 'no resource type in the IAM reference',
+  'iot:RegisterCertificate': 'the certificate does not exist before the call',
+  'iot:RegisterCertificateWithoutCA': 'the certificate does not exist before the call',
+  'iot:UpdateEventConfigurations': 'account-level setting, no resource',
+  'iot:ListCACertificates': 'listing has no resource type (drctl readiness)',
+  'iot:ListPolicies': 'listing has no resource type (drctl readiness)',
+  'iot:ListDomainConfigurations': 'listing has no resource type (drctl readiness)',
+  'route53:ListHostedZonesByName': 'listing has no resource type',
+  'route53:ListHealthChecks': 'listing has no resource type',
+  'cloudwatch:PutMetricData': 'scoped by the cloudwatch:namespace condition instead',
+};
+
+/** Stack-local ARNs (tokens) a statement may use instead of a derived pattern. */
+export interface LocalRefs {
+  /** The DR account's operators' key (DR stack). */
+  readonly operatorsKeyArn?: string;
+  /** DR's own snapshot key (DR stack), when the config names an alias the stack creates. */
+  readonly drSnapshotKeyArn?: string;
+  /** The hosted zone of `[dns] zone` (DR stack). */
+  readonly hostedZoneId?: string;
+}
+
+const iot = (t: Topology, side: Side, resource: string) => `arn:aws:iot:${t[side].region}:${t[side].accountId}:${resource}`;
+const rds = (region: string, account: string, resource: string) => `arn:aws:rds:${region}:${account}:${resource}`;
+const table = (t: Topology, name: string) => `arn:aws:dynamodb:${t.dr.region}:${t.dr.accountId}:table/${name}`;
+
+/** A key of `account`/`region` named by `key` (an alias or an ARN). */
+function keyStatement(sid: string, account: string, region: string, key: string, actions: string[], conditions: Record<string, unknown> = {}): iam.PolicyStatement {
+  if (isAlias(key)) {
+    return new iam.PolicyStatement({
+      sid,
+      actions,
+      resources: [names.keysIn(account, region)],
+      conditions: { ...conditions, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': key } },
+    });
+  }
+  return new iam.PolicyStatement({ sid, actions, resources: [key], conditions });
+}
+
+// ---- IoT ----
+
+/** Capture's reads of one subject's current state (crates/aws/src/iot.rs, read half). */
+function iotRead(t: Topology, side: Side, sid: string, list: boolean): iam.PolicyStatement[] {
+  const statements = [
+    new iam.PolicyStatement({
+      sid: `${sid}Certificates`,
+      actions: ['iot:DescribeCertificate', 'iot:ListPrincipalThings'],
+      resources: [iot(t, side, 'cert/*')],
+    }),
+    new iam.PolicyStatement({ sid: `${sid}CaCertificates`, actions: ['iot:DescribeCACertificate'], resources: [iot(t, side, 'cacert/*')] }),
+    new iam.PolicyStatement({ sid: `${sid}Policies`, actions: ['iot:GetPolicy'], resources: [iot(t, side, 'policy/*')] }),
+    new iam.PolicyStatement({ sid: `${sid}Things`, actions: ['iot:DescribeThing', 'iot:ListThingPrincipals'], resources: [iot(t, side, 'thing/*')] }),
+    new iam.PolicyStatement({
+      sid: `${sid}Unscoped`,
+      actions: ['iot:ListAttachedPolicies', ...(list ? ['iot:ListCertificates'] : [])],
+      resources: ['*'],
+    }),
+  ];
+  return statements;
+}
+
+/** The replicator's apply path in DR (crates/aws/src/iot.rs, write half): register, status, links. */
+function iotApply(t: Topology): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({
+      sid: 'IotApplyCertificates',
+      actions: [
+        'iot:DescribeCertificate', 'iot:UpdateCertificate', 'iot:DeleteCertificate',
+        'iot:AttachPolicy', 'iot:DetachPolicy', 'iot:ListPrincipalThings',
+      ],
+      resources: [iot(t, 'dr', 'cert/*')],
+    }),
+    new iam.PolicyStatement({
+      sid: 'IotApplyThingLinks',
+      actions: ['iot:AttachThingPrincipal', 'iot:DetachThingPrincipal'],
+      resources: [iot(t, 'dr', 'cert/*'), iot(t, 'dr', 'thing/*')],
+    }),
+    new iam.PolicyStatement({ sid: 'IotApplyCaCertificates', actions: ['iot:DescribeCACertificate'], resources: [iot(t, 'dr', 'cacert/*')] }),
+    new iam.PolicyStatement({
+      sid: 'IotApplyPolicies',
+      actions: ['iot:GetPolicy', 'iot:CreatePolicy', 'iot:CreatePolicyVersion', 'iot:DeletePolicyVersion', 'iot:ListPolicyVersions'],
+      resources: [iot(t, 'dr', 'policy/*')],
+    }),
+    new iam.PolicyStatement({
+      sid: 'IotApplyThings',
+      actions: ['iot:DescribeThing', 'iot:CreateThing', 'iot:UpdateThing', 'iot:DeleteThing', 'iot:ListThingPrincipals'],
+      resources: [iot(t, 'dr', 'thing/*')],
+    }),
+    new iam.PolicyStatement({ sid: 'IotApplyThingTypes', actions: ['iot:CreateThingType'], resources: [iot(t, 'dr', 'thingtype/*')] }),
+    new iam.PolicyStatement({
+      sid: 'IotApplyUnscoped',
+      actions: ['iot:RegisterCertificate', 'iot:RegisterCertificateWithoutCA', 'iot:ListAttachedPolicies', 'iot:ListCertificates'],
+      resources: ['*'],
+    }),
+  ];
+}
+
+// ---- RDS snapshots (crates/aws/src/rds.rs) ----
+
+const managed = (kind: 'snapshot' | 'cluster-snapshot') => ({
+  StringEquals: { [`rds:${kind}-tag/${names.MANAGED_TAG}`]: 'true' },
+});
+
+/** Snapshot work in one account and region: list, tag, and delete only managed snapshots. */
+function snapshotsIn(sid: string, region: string, account: string): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({
+      sid: `${sid}Describe`,
+      actions: [
+        'rds:DescribeDBSnapshots', 'rds:DescribeDBSnapshotAttributes',
+        'rds:DescribeDBClusterSnapshots', 'rds:DescribeDBClusterSnapshotAttributes',
+      ],
+      resources: [rds(region, account, 'snapshot:*'), rds(region, account, 'cluster-snapshot:*'), rds(region, account, 'db:*'), rds(region, account, 'cluster:*')],
+    }),
+    new iam.PolicyStatement({
+      sid: `${sid}Tag`,
+      actions: ['rds:AddTagsToResource'],
+      resources: [rds(region, account, 'snapshot:*'), rds(region, account, 'cluster-snapshot:*')],
+    }),
+    new iam.PolicyStatement({
+      sid: `${sid}DeleteManaged`,
+      actions: ['rds:DeleteDBSnapshot'],
+      resources: [rds(region, account, 'snapshot:*')],
+      conditions: managed('snapshot'),
+    }),
+    new iam.PolicyStatement({
+      sid: `${sid}DeleteManagedCluster`,
+      actions: ['rds:DeleteDBClusterSnapshot'],
+      resources: [rds(region, account, 'cluster-snapshot:*')],
+      conditions: managed('cluster-snapshot'),
+    }),
+  ];
+}
+
+const KEY_USE = ['kms:DescribeKey', 'kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'];
+const GRANT_FOR_RDS = { Bool: { 'kms:GrantIsForAWSResource': 'true' } };
+
+function snapshotControllerPrimary(t: Topology): iam.PolicyStatement[] {
+  const p = t.primary;
+  const dbs = t.snapshots.databases;
+  const instances = dbs.filter((d) => d.kind === 'instance').map((d) => rds(p.region, p.accountId, `db:${d.identifier}`));
+  const clusters = dbs.filter((d) => d.kind === 'cluster').map((d) => rds(p.region, p.accountId, `cluster:${d.identifier}`));
+  const statements = [
+    ...snapshotsIn('SourceSnapshots', p.region, p.accountId),
+    ...snapshotsIn('RegionalSnapshots', t.dr.region, p.accountId),
+    new iam.PolicyStatement({
+      sid: 'CopyToTheDrRegion',
+      actions: ['rds:CopyDBSnapshot', 'rds:CopyDBClusterSnapshot'],
+      resources: [
+        rds(p.region, p.accountId, 'snapshot:*'), rds(p.region, p.accountId, 'cluster-snapshot:*'),
+        rds(t.dr.region, p.accountId, 'snapshot:*'), rds(t.dr.region, p.accountId, 'cluster-snapshot:*'),
+      ],
+    }),
+    new iam.PolicyStatement({
+      sid: 'ShareManagedWithDr',
+      actions: ['rds:ModifyDBSnapshotAttribute'],
+      resources: [rds(t.dr.region, p.accountId, 'snapshot:*')],
+      conditions: managed('snapshot'),
+    }),
+    new iam.PolicyStatement({
+      sid: 'ShareManagedClusterWithDr',
+      actions: ['rds:ModifyDBClusterSnapshotAttribute'],
+      resources: [rds(t.dr.region, p.accountId, 'cluster-snapshot:*')],
+      conditions: managed('cluster-snapshot'),
+    }),
+    // The regional copy is re-encrypted with primary's key in the DR region.
+    keyStatement('RegionalKeyUse', p.accountId, t.dr.region, t.snapshots.regionalKmsKey, KEY_USE),
+    keyStatement('RegionalKeyGrantsForRds', p.accountId, t.dr.region, t.snapshots.regionalKmsKey, ['kms:CreateGrant'], GRANT_FOR_RDS),
+    // The source snapshot's key is the database's own (not in the topology): DescribeKey to
+    // refuse aws/rds early (rds.rs `aws_managed`), and what RDS needs to read it for the copy.
+    new iam.PolicyStatement({ sid: 'SourceKeysDescribe', actions: ['kms:DescribeKey'], resources: [names.keysIn(p.accountId, p.region)] }),
+    new iam.PolicyStatement({
+      sid: 'SourceKeysViaRds',
+      actions: ['kms:Decrypt', 'kms:CreateGrant'],
+      resources: [names.keysIn(p.accountId, p.region)],
+      conditions: { StringEquals: { 'kms:ViaService': `rds.${p.region}.amazonaws.com` } },
+    }),
+  ];
+  if (instances.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'SnapshotProtectedInstances',
+        actions: ['rds:CreateDBSnapshot'],
+        resources: [...instances, rds(p.region, p.accountId, 'snapshot:*')],
+      }),
+    );
+  }
+  if (clusters.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'SnapshotProtectedClusters',
+        actions: ['rds:CreateDBClusterSnapshot'],
+        resources: [...clusters, rds(p.region, p.accountId, 'cluster-snapshot:*')],
+      }),
+    );
+  }
+  return statements;
+}
+
+function drSnapshotKey(t: Topology, refs: LocalRefs, sid: string, actions: string[], conditions: Record<string, unknown> = {}): iam.PolicyStatement {
+  if (refs.drSnapshotKeyArn) return new iam.PolicyStatement({ sid, actions, resources: [refs.drSnapshotKeyArn], conditions });
+  return keyStatement(sid, t.dr.accountId, t.dr.region, t.snapshots.drKmsKey, actions, conditions);
+}
+
+function snapshotControllerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
+  const d = t.dr;
+  return [
+    ...snapshotsIn('DrSnapshots', d.region, d.accountId),
+    new iam.PolicyStatement({
+      sid: 'CopySharedIntoDr',
+      actions: ['rds:CopyDBSnapshot', 'rds:CopyDBClusterSnapshot'],
+      resources: [
+        rds(d.region, t.primary.accountId, 'snapshot:*'), rds(d.region, t.primary.accountId, 'cluster-snapshot:*'),
+        rds(d.region, d.accountId, 'snapshot:*'), rds(d.region, d.accountId, 'cluster-snapshot:*'),
+      ],
+    }),
+    drSnapshotKey(t, refs, 'DrKeyUse', KEY_USE),
+    drSnapshotKey(t, refs, 'DrKeyGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
+    // Reading the shared regional copy: primary's key policy lets this role in too.
+    keyStatement('RegionalKeyRead', t.primary.accountId, d.region, t.snapshots.regionalKmsKey, ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncryptFrom']),
+    keyStatement('RegionalKeyGrantsForRds', t.primary.accountId, d.region, t.snapshots.regionalKmsKey, ['kms:CreateGrant'], GRANT_FOR_RDS),
+  ];
+}
+
+// ---- Flow D (crates/aws/src/failover.rs, probes.rs) ----
+
+function healthCheckerPrimary(t: Topology): iam.PolicyStatement[] {
+  const alarms = [...new Set(t.failover.probes.flatMap((p) => p.alarmNames))];
+  if (alarms.length === 0) return []; // no `alarm` probe: the checker never calls primary
+  return [
+    new iam.PolicyStatement({
+      sid: 'ReadProbedAlarms',
+      actions: ['cloudwatch:DescribeAlarms'],
+      resources: alarms.map((a) => `arn:aws:cloudwatch:${t.primary.region}:${t.primary.accountId}:alarm:${a}`),
+    }),
+  ];
+}
+
+function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
+  const d = t.dr;
+  const alarmArn = `arn:aws:cloudwatch:${d.region}:${d.accountId}:alarm:${names.servingAlarmName(t)}`;
+  const dbs = t.snapshots.databases;
+  const instances = dbs.filter((x) => x.kind === 'instance').map((x) => rds(d.region, d.accountId, `db:${x.identifier}`));
+  const clusters = dbs.filter((x) => x.kind === 'cluster').map((x) => rds(d.region, d.accountId, `cluster:${x.identifier}`));
+  const zone = refs.hostedZoneId ? `arn:aws:route53:::hostedzone/${refs.hostedZoneId}` : 'arn:aws:route53:::hostedzone/*';
+  const statements = [
+    new iam.PolicyStatement({
+      sid: 'FailoverState',
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      resources: [table(t, t.failover.stateTable)],
+    }),
+    new iam.PolicyStatement({ sid: 'NotifyOperators', actions: ['sns:Publish'], resources: [names.operatorTopicArn(t)] }),
+    refs.operatorsKeyArn
+      ? new iam.PolicyStatement({ sid: 'OperatorTopicKey', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [refs.operatorsKeyArn] })
+      : keyStatement('OperatorTopicKey', d.accountId, d.region, names.OPERATORS_KEY_ALIAS, ['kms:GenerateDataKey', 'kms:Decrypt']),
+    new iam.PolicyStatement({
+      sid: 'PublishServingMetric',
+      actions: ['cloudwatch:PutMetricData'],
+      resources: ['*'],
+      conditions: { StringEquals: { 'cloudwatch:namespace': names.METRICS_NAMESPACE } },
+    }),
+    // PutMetricAlarm: the checker's cold start rewrites the alarm's definition (the same
+    // one this stack deploys); SetAlarmState skips the wait for the next evaluation.
+    new iam.PolicyStatement({
+      sid: 'DriveServingAlarm',
+      actions: ['cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm', 'cloudwatch:SetAlarmState'],
+      resources: [alarmArn],
+    }),
+    new iam.PolicyStatement({ sid: 'FindZoneAndHealthCheck', actions: ['route53:ListHostedZonesByName', 'route53:ListHealthChecks'], resources: ['*'] }),
+    new iam.PolicyStatement({ sid: 'ReadRecords', actions: ['route53:ListResourceRecordSets'], resources: [zone] }),
+    // The switched record only (the data-plane switch repairs its two failover records at
+    // cold start; the dns-api switch UPSERTs it at failover). No CreateHealthCheck: this
+    // stack owns the health check, and a missing one should be redeployed, not improvised.
+    new iam.PolicyStatement({
+      sid: 'ChangeSwitchedRecordOnly',
+      actions: ['route53:ChangeResourceRecordSets'],
+      resources: [zone],
+      conditions: {
+        'ForAllValues:StringEquals': {
+          'route53:ChangeResourceRecordSetsNormalizedRecordNames': [t.dns.record],
+          'route53:ChangeResourceRecordSetsRecordTypes': ['CNAME'],
+        },
+      },
+    }),
+    new iam.PolicyStatement({ sid: 'WaitForChange', actions: ['route53:GetChange'], resources: ['arn:aws:route53:::change/*'] }),
+    // Failover runbook: restore each protected database from DR's newest copy.
+    new iam.PolicyStatement({
+      sid: 'FindRestorableSnapshots',
+      actions: ['rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
+      resources: [rds(d.region, d.accountId, 'snapshot:*'), rds(d.region, d.accountId, 'cluster-snapshot:*'), rds(d.region, d.accountId, 'db:*'), rds(d.region, d.accountId, 'cluster:*')],
+    }),
+    drSnapshotKey(t, refs, 'RestoreWithDrKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
+    drSnapshotKey(t, refs, 'RestoreGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
+  ];
+  if (instances.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'RestoreProtectedInstances',
+        actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:DescribeDBInstances', 'rds:AddTagsToResource'],
+        resources: [
+          ...instances,
+          rds(d.region, d.accountId, 'snapshot:*'),
+          rds(d.region, d.accountId, 'og:*'),
+          rds(d.region, d.accountId, 'pg:*'),
+          rds(d.region, d.accountId, 'subgrp:*'),
+        ],
+      }),
+    );
+  }
+  if (clusters.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'RestoreProtectedClusters',
+        actions: ['rds:RestoreDBClusterFromSnapshot', 'rds:DescribeDBClusters', 'rds:AddTagsToResource'],
+        resources: [
+          ...clusters,
+          rds(d.region, d.accountId, 'cluster-snapshot:*'),
+          rds(d.region, d.accountId, 'cluster-pg:*'),
+          rds(d.region, d.accountId, 'og:*'),
+          rds(d.region, d.accountId, 'subgrp:*'),
+        ],
+      }),
+    );
+  }
+  return statements;
+}
+
+// ---- The table of functions × sides ----
+
+/** The statements of `fn`'s role on `side` (empty for a side it never calls). */
+export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, refs: LocalRefs = {}): iam.PolicyStatement[] {
+  const ledger = table(t, t.replication.ledgerTable);
+  switch (`${fn}/${side}`) {
+    case 'cert-capture/primary':
+      return [
+        ...iotRead(t, 'primary', 'IotRead', false),
+        // Published with primary's credentials to DR's topic (bus.rs `for_replication`).
+        new iam.PolicyStatement({ sid: 'PublishToDrTopic', actions: ['sns:Publish'], resources: [names.replicationTopicArn(t)] }),
+        keyStatement('DrTopicKey', t.dr.accountId, t.dr.region, names.REPLICATION_KEY_ALIAS, ['kms:GenerateDataKey', 'kms:Decrypt'], {
+          StringEquals: { 'kms:ViaService': `sns.${t.dr.region}.amazonaws.com` },
+        }),
+      ];
+    case 'cert-replicator/dr':
+      return [
+        ...iotApply(t),
+        new iam.PolicyStatement({ sid: 'Ledger', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [ledger] }),
+      ];
+    case 'reconciler/primary':
+      return iotRead(t, 'primary', 'IotReadOnly', true);
+    case 'reconciler/dr':
+      return [
+        ...iotApply(t),
+        // The ledger, and the pass cursor kept in it (checkpoint.rs: a fenced PutItem).
+        new iam.PolicyStatement({ sid: 'LedgerAndCursor', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], resources: [ledger] }),
+        // Repairs pause while DR serves (reconciler `repairs_allowed`).
+        new iam.PolicyStatement({ sid: 'ReadFailoverState', actions: ['dynamodb:GetItem'], resources: [table(t, t.failover.stateTable)] }),
+      ];
+    case 'snapshot-controller/primary':
+      return snapshotControllerPrimary(t);
+    case 'snapshot-controller/dr':
+      return snapshotControllerDr(t, refs);
+    case 'health-checker/primary':
+      return healthCheckerPrimary(t);
+    case 'health-checker/dr':
+      return healthCheckerDr(t, refs);
+    default:
+      return [];
+  }
+}
+
+/**
+ * What `drctl` adds to the functions' permissions on a side (status, readiness, DLQ
+ * replay, drills): the operators' `dr-control-plane` role gets the union.
+ */
+export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}): Record<string, iam.PolicyStatement[]> {
+  const groups: Record<string, iam.PolicyStatement[]> = {};
+  for (const fn of names.FUNCTIONS) groups[fn] = sideStatements(t, fn, side, refs);
+  const extras: iam.PolicyStatement[] = [
+    new iam.PolicyStatement({
+      sid: 'ReadinessIotLists',
+      actions: ['iot:ListCACertificates', 'iot:ListPolicies', 'iot:ListDomainConfigurations'],
+      resources: ['*'],
+    }),
+    new iam.PolicyStatement({
+      sid: 'ReadinessIotDomain',
+      actions: ['iot:DescribeDomainConfiguration'],
+      resources: [`arn:aws:iot:${t[side].region}:${t[side].accountId}:domainconfiguration/*`],
+    }),
+  ];
+  if (side === 'dr') {
+    const queues = [names.replicationQueueName(t), names.deadLetterQueueName(t)].map((q) => names.drQueueArn(t, q));
+    extras.push(
+      new iam.PolicyStatement({
+        sid: 'ReplicationQueues',
+        actions: ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage', 'sqs:ChangeMessageVisibility'],
+        resources: queues,
+      }),
+      keyStatement('ReplicationQueuesKey', t.dr.accountId, t.dr.region, names.REPLICATION_KEY_ALIAS, ['kms:Decrypt', 'kms:GenerateDataKey']),
+      new iam.PolicyStatement({ sid: 'Topics', actions: ['sns:GetTopicAttributes'], resources: [names.replicationTopicArn(t), names.operatorTopicArn(t)] }),
+      new iam.PolicyStatement({
+        sid: 'Tables',
+        actions: ['dynamodb:DescribeTable', 'dynamodb:Scan'],
+        resources: [table(t, t.replication.ledgerTable), table(t, t.failover.stateTable)],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DrillRecord',
+        actions: ['route53:ChangeResourceRecordSets'],
+        resources: [refs.hostedZoneId ? `arn:aws:route53:::hostedzone/${refs.hostedZoneId}` : 'arn:aws:route53:::hostedzone/*'],
+        conditions: { 'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [t.dns.drillRecord] } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'DrillScratchDatabases',
+        actions: ['rds:DeleteDBInstance', 'rds:DeleteDBCluster', 'rds:RestoreDBInstanceFromDBSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
+        resources: [
+          `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:db:*`, `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:cluster:*`,
+          `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:snapshot:*`, `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:cluster-snapshot:*`,
+          `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:og:*`, `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:pg:*`,
+          `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:cluster-pg:*`, `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:subgrp:*`,
+        ],
+      }),
+    );
+  }
+  groups.drctl = extras;
+  return groups;
+}

@@ -1,0 +1,301 @@
+// The primary account and region: where the fleet lives and where replication starts.
+//
+// Holds: the capture Lambda and everything that feeds it (IoT topic rules for JITR and
+// registry events, registry events switched on, an EventBridge rule on CloudTrail aws.iot
+// API calls, the trail itself), the roles the DR functions assume here, the IoT domain
+// configuration for the custom domain, and a failure queue and alarms for capture.
+
+import { Duration, RemovalPolicy, Stack, type StackProps, Annotations } from 'aws-cdk-lib';
+import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as iot from 'aws-cdk-lib/aws-iot';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import type { Construct } from 'constructs';
+import type { Topology } from './config';
+import { configLayer, RustFunction } from './lambda';
+import * as names from './names';
+import { createOperatorRole, createSideRoles } from './roles';
+import type { Settings } from './settings';
+
+/**
+ * The CloudTrail API calls capture handles: exactly `parse_cloudtrail`'s list in
+ * crates/core/src/replication/capture.rs. Anything else would reach capture only to be
+ * refused as unsupported (and retried, and dead-lettered).
+ */
+export const CAPTURED_API_CALLS = [
+  'RegisterCertificate',
+  'RegisterCertificateWithoutCA',
+  'CreateKeysAndCertificate',
+  'CreateCertificateFromCsr',
+  'UpdateCertificate',
+  'DeleteCertificate',
+  'AttachPolicy',
+  'DetachPolicy',
+  'AttachPrincipalPolicy',
+  'DetachPrincipalPolicy',
+  'AttachThingPrincipal',
+  'DetachThingPrincipal',
+  'CreatePolicyVersion',
+  'SetDefaultPolicyVersion',
+];
+
+/** IoT topics capture listens on (capture.rs: JITR and registry thing events). */
+export const JITR_TOPIC = '$aws/events/certificates/registered/#';
+export const THING_EVENTS_TOPIC = '$aws/events/thing/+/+';
+
+export interface IotDrStackProps extends StackProps {
+  readonly topology: Topology;
+  readonly configText: string;
+  readonly settings: Settings;
+}
+
+export class PrimaryStack extends Stack {
+  readonly capture: RustFunction;
+  readonly sideRoles: Record<string, iam.Role>;
+
+  constructor(scope: Construct, id: string, props: IotDrStackProps) {
+    super(scope, id, {
+      ...props,
+      env: { account: props.topology.primary.accountId, region: props.topology.primary.region },
+      description: 'IoT DR control plane, primary account and region: capture, cross-account roles, IoT custom domain',
+    });
+    const { topology: t, settings } = props;
+    const architecture = settings.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+
+    // ---- Operators (primary side): capture's failures are primary's to report. ----
+    const operatorsKey = new kms.Key(this, 'OperatorsKey', {
+      alias: names.OPERATORS_KEY_ALIAS,
+      description: 'Encrypts the IoT DR operators topic and capture failure queue in primary',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Alarms publish to the encrypted topic; EventBridge dead-letters into the encrypted queue.
+    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
+      operatorsKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: `${service.split('.')[0]}UsesTheKey`,
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': t.primary.accountId } },
+        }),
+      );
+    }
+    const operatorTopic = new sns.Topic(this, 'OperatorTopic', {
+      topicName: t.failover.operatorTopic,
+      displayName: 'IoT DR operators (primary)',
+      masterKey: operatorsKey,
+      enforceSSL: true,
+    });
+    if (settings.operatorEmail) operatorTopic.addSubscription(new subs.EmailSubscription(settings.operatorEmail));
+    const alarmAction = new cwActions.SnsAction(operatorTopic);
+
+    // What capture could not publish after Lambda's retries, and what EventBridge or IoT
+    // could not deliver to it: kept 14 days; the reconciler repairs the registry meanwhile.
+    const captureFailures = new sqs.Queue(this, 'CaptureFailures', {
+      queueName: 'iot-dr-capture-failures',
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: operatorsKey,
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+    });
+
+    // ---- The capture Lambda ----
+    const layer = configLayer(this, t, props.configText, architecture);
+    this.capture = new RustFunction(this, 'CertCapture', {
+      fn: 'cert-capture',
+      topology: t,
+      settings,
+      layer,
+      timeout: Duration.seconds(60),
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new destinations.SqsDestination(captureFailures),
+    });
+    const captureFn = this.capture.function;
+
+    // Topic rules: JITR registrations and registry thing events, straight to capture.
+    const ruleErrorsRole = new iam.Role(this, 'TopicRuleErrorRole', {
+      assumedBy: new iam.ServicePrincipal('iot.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': t.primary.accountId } },
+      }),
+      description: 'Lets the IoT DR topic rules keep what they could not deliver to capture',
+    });
+    captureFailures.grantSendMessages(ruleErrorsRole);
+    for (const [id, topic, description] of [
+      ['JitrRule', JITR_TOPIC, 'Just-in-time registrations to the IoT DR capture Lambda'],
+      ['ThingEventsRule', THING_EVENTS_TOPIC, 'Registry thing events to the IoT DR capture Lambda'],
+    ]) {
+      const rule = new iot.CfnTopicRule(this, id, {
+        topicRulePayload: {
+          description,
+          sql: `SELECT * FROM '${topic}'`,
+          awsIotSqlVersion: '2016-03-23',
+          ruleDisabled: false,
+          actions: [{ lambda: { functionArn: captureFn.functionArn } }],
+          errorAction: { sqs: { queueUrl: captureFailures.queueUrl, roleArn: ruleErrorsRole.roleArn, useBase64: false } },
+        },
+      });
+      captureFn.addPermission(`${id}Invoke`, {
+        principal: new iam.ServicePrincipal('iot.amazonaws.com'),
+        sourceArn: rule.attrArn,
+        sourceAccount: t.primary.accountId,
+      });
+    }
+
+    // Registry events are off by default and have no CloudFormation resource. Turned on at
+    // create and update, never off at delete: other consumers may rely on them.
+    const thingEvents = {
+      service: 'Iot',
+      action: 'updateEventConfigurations',
+      parameters: { eventConfigurations: { THING: { Enabled: true } } },
+      physicalResourceId: cr.PhysicalResourceId.of(`iot-registry-thing-events-${t.primary.accountId}-${t.primary.region}`),
+    };
+    new cr.AwsCustomResource(this, 'RegistryThingEvents', {
+      onCreate: thingEvents,
+      onUpdate: thingEvents,
+      installLatestAwsSdk: false,
+      // iot:UpdateEventConfigurations is account-level: AWS has no resource to scope it to.
+      policy: cr.AwsCustomResourcePolicy.fromStatements([
+        new iam.PolicyStatement({ actions: ['iot:UpdateEventConfigurations'], resources: ['*'] }),
+      ]),
+      timeout: Duration.minutes(2),
+    });
+
+    // CloudTrail API calls on aws.iot, via EventBridge (needs a trail, below).
+    const apiCalls = new events.Rule(this, 'IotApiCallsRule', {
+      description: 'CloudTrail aws.iot certificate, principal and policy-version calls to the IoT DR capture Lambda',
+      eventPattern: {
+        source: ['aws.iot'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: { eventSource: ['iot.amazonaws.com'], eventName: CAPTURED_API_CALLS },
+      },
+    });
+    apiCalls.addTarget(
+      new targets.LambdaFunction(captureFn, {
+        deadLetterQueue: captureFailures,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(2),
+      }),
+    );
+
+    // EventBridge only sees "AWS API Call via CloudTrail" events that a trail records. One
+    // trail of write management events in this region is enough (IoT is regional). With
+    // cloudTrail=existing the stack relies on an organization (or account) trail that
+    // already records management events here, and creates none (a second copy of
+    // management events is billed).
+    if (settings.cloudTrail === 'create') {
+      const trailKey = new kms.Key(this, 'TrailKey', {
+        alias: 'alias/iot-dr-trail',
+        description: 'Encrypts the IoT DR CloudTrail logs',
+        enableKeyRotation: true,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      // CloudTrail encrypts log files with it, for this trail only.
+      const trailName = 'iot-dr-management-events';
+      const trailArn = `arn:aws:cloudtrail:${t.primary.region}:${t.primary.accountId}:trail/${trailName}`;
+      trailKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CloudTrailEncryptsLogs',
+          principals: [new iam.ServicePrincipal('cloudtrail.amazonaws.com')],
+          actions: ['kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: {
+            StringEquals: { 'aws:SourceArn': trailArn },
+            StringLike: { 'kms:EncryptionContext:aws:cloudtrail:arn': `arn:aws:cloudtrail:*:${t.primary.accountId}:trail/*` },
+          },
+        }),
+      );
+      trailKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'CloudTrailDescribesKey',
+          principals: [new iam.ServicePrincipal('cloudtrail.amazonaws.com')],
+          actions: ['kms:DescribeKey'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceArn': trailArn } },
+        }),
+      );
+      const accessLogs = new s3.Bucket(this, 'TrailAccessLogs', {
+        encryption: s3.BucketEncryption.S3_MANAGED, // server access logs cannot be written to a KMS bucket
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        enforceSSL: true,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycleRules: [{ expiration: Duration.days(400) }],
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      const trailBucket = new s3.Bucket(this, 'TrailBucket', {
+        encryption: s3.BucketEncryption.KMS,
+        encryptionKey: trailKey,
+        bucketKeyEnabled: true,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        enforceSSL: true,
+        versioned: true,
+        serverAccessLogsBucket: accessLogs,
+        serverAccessLogsPrefix: 'trail-bucket/',
+        lifecycleRules: [{ expiration: Duration.days(400), noncurrentVersionExpiration: Duration.days(30) }],
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      new cloudtrail.Trail(this, 'IotApiTrail', {
+        trailName,
+        bucket: trailBucket,
+        encryptionKey: trailKey,
+        isMultiRegionTrail: false,
+        includeGlobalServiceEvents: false,
+        enableFileValidation: true,
+        managementEvents: cloudtrail.ReadWriteType.WRITE_ONLY,
+      });
+    }
+
+    // ---- Roles the DR functions (and capture) assume here ----
+    this.sideRoles = createSideRoles(this, t, 'primary', { 'cert-capture': this.capture.executionRole });
+    if (settings.operatorPrincipal) createOperatorRole(this, t, 'primary', settings.operatorPrincipal);
+
+    // ---- The custom domain devices connect to, served by IoT Core here ----
+    if (settings.primaryCertificateArn) {
+      new iot.CfnDomainConfiguration(this, 'DomainConfiguration', {
+        domainConfigurationName: names.domainConfigurationName(t),
+        domainName: t.dns.record,
+        serverCertificateArns: [settings.primaryCertificateArn],
+        serviceType: 'DATA',
+        domainConfigurationStatus: 'ENABLED',
+      });
+    } else {
+      Annotations.of(this).addWarningV2(
+        'iot-dr:no-domain-configuration',
+        `no IoT domain configuration for ${t.dns.record}: pass -c primaryCertificateArn=<ACM certificate in ${t.primary.region}>`,
+      );
+    }
+
+    // ---- Alarms on capture ----
+    new cloudwatch.Alarm(this, 'CaptureFailuresAlarm', {
+      alarmName: 'iot-dr-capture-failures',
+      alarmDescription: 'Events capture could not publish to DR (see the iot-dr-capture-failures queue); the reconciler repairs, but find the cause',
+      metric: captureFailures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+    new cloudwatch.Alarm(this, 'CaptureErrorsAlarm', {
+      alarmName: 'iot-dr-cert-capture-errors',
+      alarmDescription: 'cert-capture invocations failed (Lambda retries them; persistent errors end in the failure queue)',
+      metric: captureFn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+  }
+}
