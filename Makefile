@@ -14,7 +14,13 @@ STAMP   := $(VENV)/.installed-$(shell sha256sum scripts/sandbox/requirements.txt
 DRCTL   := $(CARGO_TARGET_DIR)/debug/drctl
 CONFIG  := config/sandbox.toml
 
-.PHONY: help setup build test lint fmt demo bench sandbox-up sandbox-down sandbox-reset clean
+.PHONY: help setup build test lint fmt demo bench sandbox-up sandbox-down sandbox-reset clean \
+	infra-test lambda-zips synth
+
+# The CDK app (infra/): its npm packages, reinstalled exactly when the lockfile changes.
+INFRA_STAMP := infra/node_modules/.installed-$(shell sha256sum infra/package-lock.json | cut -c1-12)
+# Lambda architecture for lambda-zips and synth: arm64 for real deploys.
+ARCH    ?= arm64
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,6 +66,20 @@ sandbox-down: ## Stop the sandbox started by sandbox-up.
 
 sandbox-reset: ## Empty both accounts and provision them again.
 	$(DRCTL) --config $(CONFIG) sandbox reset
+
+$(INFRA_STAMP): infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund
+	@touch $@
+
+infra-test: setup $(INFRA_STAMP) ## CDK app tests: stack assertions, cdk-nag, cfn-lint (run by test).
+	cd infra && npm test
+
+lambda-zips: setup ## Release zips of the Lambdas for the CDK app (ARCH=arm64|x86_64).
+	scripts/build-lambdas.sh $(ARCH)
+
+synth: setup $(INFRA_STAMP) ## CDK templates into infra/cdk.out (CONFIG, ARCH; placeholder code without lambda-zips).
+	cd infra && npm run --silent build && node dist/bin/app.js -c config=$(abspath $(CONFIG)) \
+		-c lambdaArchitecture=$(ARCH) -c allowPlaceholderAssets=true
 
 clean: ## Remove the venv and sandbox state (the shared target dir stays).
 	rm -rf $(VENV) .sandbox reports

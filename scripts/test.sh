@@ -6,10 +6,14 @@ cd "$(dirname "$0")/.."
 log="${CARGO_TARGET_DIR:-target}/test-output.log"
 mkdir -p "$(dirname "$log")"
 
+# The CDK app first (a minute, no Rust build): its counts join the summary below.
+make --no-print-directory infra-test 2>&1 | tee "$log.infra"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked 2>&1 | tee "$log"
 scripts/check-no-test-sandbox-left.sh
 
-# cargo prints one "test result:" line per test binary; add them up.
+# cargo prints one "test result:" line per test binary, node's runner "ℹ pass N" / "ℹ fail N";
+# add them up.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+     $1 == "ℹ" && $2 == "pass" { p += $3 }  $1 == "ℹ" && $2 == "fail" { f += $3 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log.infra" "$log"
