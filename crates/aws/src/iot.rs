@@ -37,6 +37,8 @@ pub struct IotRegistry {
     known_cas: Mutex<HashMap<CertificateId, String>>,
     /// Paces every call under the account's API quotas (the reconciler's registries).
     limiter: Option<Arc<TokenBucket>>,
+    /// Paces certificate registrations only (the replicator in DR).
+    register_limiter: Option<Arc<TokenBucket>>,
 }
 
 impl IotRegistry {
@@ -50,6 +52,7 @@ impl IotRegistry {
             known_policies: Mutex::new(HashSet::new()),
             known_cas: Mutex::new(HashMap::new()),
             limiter: None,
+            register_limiter: None,
         }
     }
 
@@ -66,6 +69,18 @@ impl IotRegistry {
         )
     }
 
+    /// DR's registry as the replicator writes it: registrations paced at
+    /// `[replication] register_per_second` when set.
+    pub fn replication_target(session: &crate::AwsSession, topology: &dr_core::Topology) -> Self {
+        let registry = Self::for_side(session, topology, dr_core::Side::Dr);
+        match topology.replication.register_per_second {
+            Some(rate) => {
+                registry.with_register_rate_limit(Arc::new(TokenBucket::new(rate, rate.max(1.0))))
+            }
+            None => registry,
+        }
+    }
+
     /// Pace every call with `limiter` (the reconciler: it must leave the account's IoT
     /// quotas to the replicator and to devices' just-in-time registrations).
     /// Throttling that still happens (another client spent the quota) is retried with
@@ -79,6 +94,14 @@ impl IotRegistry {
             .build();
         self.client = Client::from_conf(config);
         self.limiter = Some(limiter);
+        self
+    }
+
+    /// Pace certificate registrations (RegisterCertificate, RegisterCertificateWithoutCA)
+    /// with `limiter`: the account's registration quota, shared out between the
+    /// replicator's concurrent instances. Other calls are not paced.
+    pub fn with_register_rate_limit(mut self, limiter: Arc<TokenBucket>) -> Self {
+        self.register_limiter = Some(limiter);
         self
     }
 
@@ -251,6 +274,9 @@ impl CertificateRegistry for IotRegistry {
         ca_pem: Option<&str>,
         status: CertificateStatus,
     ) -> Result<Registration, PortError> {
+        if let Some(limiter) = &self.register_limiter {
+            limiter.take(tokio::time::sleep).await;
+        }
         self.call().await;
         let (operation, result) = match ca_pem {
             Some(ca_pem) => (

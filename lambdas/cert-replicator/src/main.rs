@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
     let topology = runtime::topology_from_env().context("cert-replicator configuration")?;
     let session = AwsSession::connect(&topology, "cert-replicator").await;
     let deps = Deps {
-        dr: IotRegistry::for_side(&session, &topology, Side::Dr),
+        dr: IotRegistry::replication_target(&session, &topology),
         ledger: DynamoLedger::new(
             session.dynamodb(Side::Dr),
             topology.replication.ledger_table.as_str(),
