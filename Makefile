@@ -15,7 +15,7 @@ DRCTL   := $(CARGO_TARGET_DIR)/debug/drctl
 CONFIG  := config/sandbox.toml
 
 .PHONY: help setup build test lint fmt demo bench sandbox-up sandbox-down sandbox-reset clean \
-	infra-test lambda-zips synth
+	infra-test lambda-zips synth chaos fuzz
 
 # The CDK app (infra/): its npm packages, reinstalled exactly when the lockfile changes.
 INFRA_STAMP := infra/node_modules/.installed-$(shell sha256sum infra/package-lock.json | cut -c1-12)
@@ -55,6 +55,13 @@ bench: setup ## Benchmarks; prints tables of measured figures.
 	@# Our own CPU-bound code: measure it optimised (dr-core builds fast).
 	cargo bench --locked -p dr-core --bench diff
 	cargo bench --locked -p dr-core --bench failover_simulation
+
+chaos: setup ## The chaos suite at the issue's size (2,000 certificates; make test runs 100).
+	cargo build --workspace --bins --locked
+	DRCTL_CHAOS_CERTIFICATES=2000 cargo test --locked -p sandbox-tests --test sandbox -- chaos:: --nocapture
+
+fuzz: ## The parser fuzz suite for longer (make test runs 256 cases per property).
+	PROPTEST_CASES=20000 cargo test --locked --release -p dr-core --test fuzz_parsers
 
 sandbox-up: setup ## Start the sandbox on the config's endpoint and provision both accounts.
 	cargo build --locked -p drctl
