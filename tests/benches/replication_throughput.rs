@@ -273,27 +273,5 @@ static LAGS: std::sync::Mutex<Vec<i64>> = std::sync::Mutex::new(Vec::new());
 fn rfc3339_now() -> String {
     // The capture only needs a parseable time; lag is measured from the message's own
     // event time, which capture takes from here.
-    let ms = dr_core::time::now_millis();
-    let (secs, millis) = (ms / 1000, ms % 1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    dr_sandbox::events::rfc3339(dr_core::time::now_millis(), true)
 }

@@ -282,7 +282,7 @@ async fn serving_alarm(session: &AwsSession, topology: &Topology) -> Check {
     let alarm = serving_alarm_name(topology);
     match session.cloudwatch(Side::Dr).describe_alarms().alarm_names(&alarm).send().await {
         Ok(found) if !found.metric_alarms().is_empty() => check(NAME, Verdict::Ok, alarm),
-        Ok(_) => check(NAME, Verdict::Fail, format!("{alarm} missing in DR: Route 53 has nothing to follow; start the health checker (it creates it)")),
+        Ok(_) => check(NAME, Verdict::Fail, format!("{alarm} missing in DR: Route 53 has nothing to follow; deploy the DR stack (infra/), or start the health checker (it creates it too)")),
         Err(e) => error_check(NAME, crate::error::port_error("DescribeAlarms", e)),
     }
 }

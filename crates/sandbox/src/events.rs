@@ -25,7 +25,7 @@ impl EventSource {
         response: Value,
         at: EpochMillis,
     ) -> Value {
-        let time = rfc3339(at);
+        let time = rfc3339(at, false);
         json!({
             "version": "0",
             "id": uuid_like(at, event_name),
@@ -95,14 +95,19 @@ impl EventSource {
     }
 }
 
-/// RFC 3339 UTC with seconds, as CloudTrail writes `eventTime`.
-fn rfc3339(at: EpochMillis) -> String {
+/// RFC 3339 UTC with seconds, as CloudTrail writes `eventTime`, or with milliseconds.
+pub fn rfc3339(at: EpochMillis, with_millis: bool) -> String {
     let secs = at.div_euclid(1000);
+    let fraction = if with_millis {
+        format!(".{:03}", at.rem_euclid(1000))
+    } else {
+        String::new()
+    };
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z",
         of_day / 3600,
         of_day % 3600 / 60,
         of_day % 60
@@ -145,9 +150,10 @@ mod tests {
 
     #[test]
     fn event_times_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_763_787_600_000), "2025-11-22T05:00:00Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(0, false), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_763_787_600_000, false), "2025-11-22T05:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000, false), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_763_787_600_042, true), "2025-11-22T05:00:00.042Z");
     }
 
     #[test]

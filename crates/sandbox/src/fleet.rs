@@ -16,7 +16,7 @@ use aws_sdk_iot::types::CertificateStatus as SdkStatus;
 use dr_aws::iot::IotRegistry;
 use dr_aws::{names, AwsSession};
 use dr_core::replication::CertificateRegistry;
-use dr_core::time::now_millis;
+use dr_core::time::{now_millis, EpochMillis};
 use dr_core::{CertificateId, CertificateStatus, Side, Topology};
 use serde_json::{json, Value};
 
@@ -483,15 +483,9 @@ impl Provisioner {
         device: &Device,
         thing: &str,
     ) -> Result<Vec<Value>, FleetError> {
-        let at = now_millis();
-        self.iot
-            .register_certificate()
-            .certificate_pem(&device.pem)
-            .ca_certificate_pem(&ca.pem)
-            .status(SdkStatus::Active)
-            .send()
-            .await
-            .map_err(|e| call_failed("RegisterCertificate")(sdk_error(e)))?;
+        let at = self
+            .register_certificate(ca, device, SdkStatus::Active)
+            .await?;
         let arn = self.registry.certificate_arn(&device.id);
         let mut events = vec![self.events.api_call(
             "RegisterCertificate",
@@ -512,21 +506,34 @@ impl Provisioner {
         device: &Device,
         thing: &str,
     ) -> Result<Vec<Value>, FleetError> {
-        let at = now_millis();
-        self.iot
-            .register_certificate()
-            .certificate_pem(&device.pem)
-            .ca_certificate_pem(&ca.pem)
-            .status(SdkStatus::PendingActivation)
-            .send()
-            .await
-            .map_err(|e| call_failed("JITR registration")(sdk_error(e)))?;
+        let at = self
+            .register_certificate(ca, device, SdkStatus::PendingActivation)
+            .await?;
         let mut events = vec![self
             .events
             .jitr_registered(device.id.as_str(), ca.id.as_str(), at)];
         events.extend(self.thing_and_policy(device, thing).await?);
         events.push(self.set_status(&device.id, SdkStatus::Active).await?);
         Ok(events)
+    }
+
+    /// Register `device` against `ca` with `status`; when it happened.
+    async fn register_certificate(
+        &self,
+        ca: &FleetCa,
+        device: &Device,
+        status: SdkStatus,
+    ) -> Result<EpochMillis, FleetError> {
+        let at = now_millis();
+        self.iot
+            .register_certificate()
+            .certificate_pem(&device.pem)
+            .ca_certificate_pem(&ca.pem)
+            .status(status)
+            .send()
+            .await
+            .map_err(|e| call_failed("RegisterCertificate")(sdk_error(e)))?;
+        Ok(at)
     }
 
     async fn thing_and_policy(
