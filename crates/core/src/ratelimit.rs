@@ -49,9 +49,33 @@ impl TokenBucket {
         }
     }
 
-    /// Wait for a token; `sleep` is the runtime's timer.
+    /// Reserve the next token at `now` and say how long to wait until it is due (zero when
+    /// one is there). Unlike [`try_take`](Self::try_take), a reservation is a promise: the
+    /// bucket goes into debt, so concurrent callers are served one `1/rate` apart in the
+    /// order they asked, instead of all waking for each token and racing for it (which
+    /// wastes wake-ups and lets an unlucky caller starve).
+    pub fn reserve(&self, now: Instant) -> Duration {
+        let mut state = self.state.lock().expect("not poisoned");
+        let (tokens, last) = *state;
+        let left = now
+            .saturating_duration_since(last)
+            .as_secs_f64()
+            .mul_add(self.rate_per_second, tokens)
+            .min(self.burst)
+            - 1.0;
+        *state = (left, now);
+        if left >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-left / self.rate_per_second)
+        }
+    }
+
+    /// Wait for a token; `sleep` is the runtime's timer. A caller dropped while waiting
+    /// leaves its token unused (the rate only errs on the slow side).
     pub async fn take<F: std::future::Future<Output = ()>>(&self, sleep: impl Fn(Duration) -> F) {
-        while let Err(wait) = self.try_take(Instant::now()) {
+        let wait = self.reserve(Instant::now());
+        if !wait.is_zero() {
             sleep(wait).await;
         }
     }
@@ -78,5 +102,23 @@ mod tests {
             assert!(bucket.try_take(later).is_ok());
         }
         assert!(bucket.try_take(later).is_err());
+    }
+
+    #[test]
+    fn concurrent_reservations_are_served_one_interval_apart_in_order() {
+        let bucket = TokenBucket::new(10.0, 2.0);
+        let start = Instant::now();
+        let waits: Vec<f64> = (0..6)
+            .map(|_| bucket.reserve(start).as_secs_f64())
+            .collect();
+        let expected = [0.0, 0.0, 0.1, 0.2, 0.3, 0.4];
+        for (wait, expected) in waits.iter().zip(expected) {
+            assert!((wait - expected).abs() < 1e-9, "{waits:?}");
+        }
+        // Half a second later the debt is paid: the next caller goes at once, the one
+        // after it waits one interval.
+        let later = start + Duration::from_millis(500);
+        assert!((bucket.reserve(later).as_secs_f64()).abs() < 1e-9);
+        assert!((bucket.reserve(later).as_secs_f64() - 0.1).abs() < 1e-9);
     }
 }

@@ -136,6 +136,17 @@ pub struct SqsEventSource {
     pub region: String,
 }
 
+/// Messages received from the queue and not yet handed to the function.
+#[derive(Debug, Default)]
+pub struct Batch(Vec<aws_sdk_sqs::types::Message>);
+
+impl Batch {
+    /// Whether the queue gave nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// What one poll of the event source did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Poll {
@@ -149,10 +160,14 @@ impl SqsEventSource {
     /// Receive up to ten messages, invoke `function` with them, delete what it did not
     /// report failed. `delivered == 0` means the queue gave nothing.
     pub async fn poll(&self, function: &LocalFunction) -> Result<Poll, LocalLambdaError> {
-        let failed_to = |reason: String| LocalLambdaError::Failed {
-            function: function.name.clone(),
-            reason,
-        };
+        let batch = self.receive(function).await?;
+        self.deliver(&batch, function).await
+    }
+
+    /// The first half of a poll: receive up to ten messages (now in flight, invisible
+    /// until deleted or their visibility timeout ends). Split out so a chaos test can kill
+    /// the function while a batch it holds is being applied.
+    pub async fn receive(&self, function: &LocalFunction) -> Result<Batch, LocalLambdaError> {
         let received = self
             .sqs
             .receive_message()
@@ -161,14 +176,29 @@ impl SqsEventSource {
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
-            .map_err(|e| {
-                failed_to(format!(
+            .map_err(|e| LocalLambdaError::Failed {
+                function: function.name.clone(),
+                reason: format!(
                     "ReceiveMessage: {}",
                     aws_sdk_sqs::error::DisplayErrorContext(e)
-                ))
+                ),
             })?;
-        let records: Vec<Value> = received
-            .messages()
+        Ok(Batch(received.messages.unwrap_or_default()))
+    }
+
+    /// The second half of a poll: invoke `function` with `batch`, delete what it did not
+    /// report failed.
+    pub async fn deliver(
+        &self,
+        batch: &Batch,
+        function: &LocalFunction,
+    ) -> Result<Poll, LocalLambdaError> {
+        let failed_to = |reason: String| LocalLambdaError::Failed {
+            function: function.name.clone(),
+            reason,
+        };
+        let records: Vec<Value> = batch
+            .0
             .iter()
             .map(|m| {
                 let attribute = |name: MessageSystemAttributeName| {
@@ -203,7 +233,7 @@ impl SqsEventSource {
             .iter()
             .filter_map(|f| f["itemIdentifier"].as_str())
             .collect();
-        for message in received.messages() {
+        for message in &batch.0 {
             if !failed.contains(&message.message_id().unwrap_or_default()) {
                 self.sqs
                     .delete_message()

@@ -2,12 +2,14 @@
 //! apply-a-batch in DR with SQS partial-batch semantics.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use crate::replication::apply::{apply, ApplyError, Outcome};
+use futures_util::StreamExt;
+
+use crate::replication::apply::{apply, Outcome};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::capture::{capture, parse_event, EventError};
-use crate::replication::message::{Rejection, ReplicationMessage, SourceRef};
+use crate::replication::message::{ReplicationMessage, SourceRef};
 use crate::replication::ports::{ApplyLedger, CertificateRegistry, PortError, ReplicationBus};
 use crate::time::EpochMillis;
 
@@ -81,8 +83,17 @@ pub struct BatchReport {
     pub lag_ms: Vec<EpochMillis>,
 }
 
-/// Apply a batch. A failed message fails every later message of its FIFO group in the
-/// batch too (unprocessed), so a group's order survives the retry.
+/// How many subjects (FIFO groups) of one batch are applied at once. A FIFO batch holds at
+/// most ten messages; the bound keeps a standard queue's large batch from opening
+/// thousands of connections to DR.
+pub const MAX_CONCURRENT_SUBJECTS: usize = 10;
+
+/// Apply a batch. Messages of one FIFO group are applied in order, and a failed message
+/// fails every later message of its group in the batch too (unprocessed), so the group's
+/// order survives the retry. Different groups are applied concurrently: SQS FIFO promises
+/// no order between groups, and concurrent Lambda invocations already apply different
+/// groups at once, so this changes no outcome — it only lets one invocation keep DR's
+/// paced registrations busy instead of waiting on each message's calls in turn.
 pub async fn apply_batch<R, L>(
     deliveries: &[Delivery<'_>],
     rewrite: &ArnRewrite,
@@ -94,71 +105,143 @@ where
     R: CertificateRegistry + Sync,
     L: ApplyLedger + Sync,
 {
+    let now = &now;
+    let chains = group_chains(deliveries);
+    let mut handled: Vec<(usize, Handled)> = futures_util::stream::iter(chains)
+        .map(|chain| async move {
+            let mut results = Vec::with_capacity(chain.len());
+            let mut failed = false;
+            for index in chain {
+                let result = if failed {
+                    Handled::HeldBack
+                } else {
+                    apply_one(&deliveries[index], rewrite, dr, ledger, now).await
+                };
+                failed |= result.fails_the_group();
+                results.push((index, result));
+            }
+            results
+        })
+        .buffer_unordered(MAX_CONCURRENT_SUBJECTS)
+        .flat_map(futures_util::stream::iter)
+        .collect()
+        .await;
+    // The report lists failures in delivery order, whatever order the groups finished in.
+    handled.sort_by_key(|(index, _)| *index);
+
     let mut report = BatchReport::default();
-    let mut failed_groups = BTreeSet::new();
-    for delivery in deliveries {
-        if delivery.group.is_some_and(|g| failed_groups.contains(g)) {
-            report.held_back += 1;
-            report.failed.push(delivery.message_id.to_owned());
-            continue;
-        }
-        let failure = match ReplicationMessage::decode(&unwrap_sns(delivery.body)) {
-            Err(rejection) => Some(Failure::Rejected(rejection)),
-            Ok(message) => match apply(&message, rewrite, dr, ledger).await {
-                Ok(Outcome::Stale) => {
-                    report.stale += 1;
-                    tracing::info!(
-                        subject = %message.subject.key(),
-                        certificate_id = message.subject.certificate_id().map(|c| c.as_str()),
-                        version = %message.version(),
-                        "skipped: DR already has this or a newer version"
-                    );
-                    None
-                }
-                Ok(Outcome::Applied { changes }) => {
-                    let lag = now() - message.event_time_ms;
-                    report.applied += 1;
-                    report.lag_ms.push(lag);
-                    tracing::info!(
-                        subject = %message.subject.key(),
-                        certificate_id = message.subject.certificate_id().map(|c| c.as_str()),
-                        cause = %message.cause,
-                        lag_ms = lag,
-                        changes = ?changes,
-                        "applied"
-                    );
-                    None
-                }
-                Err(error) => Some(Failure::Apply(error)),
-            },
-        };
-        if let Some(failure) = failure {
-            match &failure {
-                Failure::Rejected(reason) => {
-                    report.rejected += 1;
-                    tracing::error!(message_id = delivery.message_id, reason = %reason, "rejected poison message; it will reach the DLQ");
-                }
-                Failure::Apply(error) if error.retryable() => {
-                    report.retried += 1;
-                    tracing::warn!(message_id = delivery.message_id, error = %error, "transient failure; SQS will redeliver");
-                }
-                Failure::Apply(error) => {
-                    report.rejected += 1;
-                    tracing::error!(message_id = delivery.message_id, error = %error, "cannot apply; it will reach the DLQ");
-                }
+    for (index, result) in handled {
+        match result {
+            Handled::Applied { lag_ms } => {
+                report.applied += 1;
+                report.lag_ms.push(lag_ms);
+                continue;
             }
-            if let Some(group) = delivery.group {
-                failed_groups.insert(group.to_owned());
+            Handled::Stale => {
+                report.stale += 1;
+                continue;
             }
-            report.failed.push(delivery.message_id.to_owned());
+            Handled::HeldBack => report.held_back += 1,
+            Handled::Transient => report.retried += 1,
+            Handled::Poison => report.rejected += 1,
         }
+        report.failed.push(deliveries[index].message_id.to_owned());
     }
     report
 }
 
-enum Failure {
-    Rejected(Rejection),
-    Apply(ApplyError),
+/// The batch split into per-group chains of delivery indexes, each in delivery order.
+/// A message without a group (a standard queue) is a chain of its own.
+fn group_chains(deliveries: &[Delivery<'_>]) -> Vec<Vec<usize>> {
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    let mut chain_of_group: BTreeMap<&str, usize> = BTreeMap::new();
+    for (index, delivery) in deliveries.iter().enumerate() {
+        match delivery.group {
+            Some(group) => match chain_of_group.get(group) {
+                Some(&chain) => chains[chain].push(index),
+                None => {
+                    chain_of_group.insert(group, chains.len());
+                    chains.push(vec![index]);
+                }
+            },
+            None => chains.push(vec![index]),
+        }
+    }
+    chains
+}
+
+/// What became of one delivery.
+enum Handled {
+    Applied {
+        lag_ms: EpochMillis,
+    },
+    Stale,
+    /// Not attempted: an earlier message of its group failed.
+    HeldBack,
+    /// Failed for a reason a retry can cure.
+    Transient,
+    /// Refused at the boundary or unappliable: retries end in the DLQ.
+    Poison,
+}
+
+impl Handled {
+    fn fails_the_group(&self) -> bool {
+        matches!(self, Self::HeldBack | Self::Transient | Self::Poison)
+    }
+}
+
+/// Decode and apply one delivery, logging what happened to it.
+async fn apply_one<R, L>(
+    delivery: &Delivery<'_>,
+    rewrite: &ArnRewrite,
+    dr: &R,
+    ledger: &L,
+    now: &impl Fn() -> EpochMillis,
+) -> Handled
+where
+    R: CertificateRegistry + Sync,
+    L: ApplyLedger + Sync,
+{
+    let message = match ReplicationMessage::decode(&unwrap_sns(delivery.body)) {
+        Ok(message) => message,
+        Err(reason) => {
+            tracing::error!(message_id = delivery.message_id, reason = %reason, "rejected poison message; it will reach the DLQ");
+            return Handled::Poison;
+        }
+    };
+    let subject = message.subject.key();
+    let certificate_id = message.subject.certificate_id().map(|c| c.as_str());
+    match apply(&message, rewrite, dr, ledger).await {
+        Ok(Outcome::Stale) => {
+            tracing::info!(
+                subject = %subject,
+                certificate_id,
+                version = %message.version(),
+                "skipped: DR already has this or a newer version"
+            );
+            Handled::Stale
+        }
+        Ok(Outcome::Applied { changes }) => {
+            let lag_ms = now() - message.event_time_ms;
+            tracing::info!(
+                subject = %subject,
+                certificate_id,
+                cause = %message.cause,
+                lag_ms,
+                changes = ?changes,
+                "applied"
+            );
+            Handled::Applied { lag_ms }
+        }
+        Err(error) if error.retryable() => {
+            tracing::warn!(message_id = delivery.message_id, error = %error, "transient failure; SQS will redeliver");
+            Handled::Transient
+        }
+        Err(error) => {
+            tracing::error!(message_id = delivery.message_id, error = %error, "cannot apply; it will reach the DLQ");
+            Handled::Poison
+        }
+    }
 }
 
 /// With raw message delivery the body is our message; without, SNS wraps it in a

@@ -12,7 +12,10 @@ use super::*;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{PolicyName, ThingName};
 use crate::replication::message::{PolicyRecord, ThingRecord};
-use crate::replication::ports::CertificateRegistry;
+use crate::replication::ports::{
+    ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded,
+};
+use crate::replication::service::{apply_batch, Delivery};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
 
@@ -367,6 +370,123 @@ fn a_policy_message_updates_the_document_for_dr() {
             rewrite().rewrite_document(&new_document).unwrap()
         );
         assert!(dr.snapshot().policies[&policy_name()].contains("us-west-2:222222222222"));
+    });
+}
+
+/// FakeLedger that yields inside every read and counts how many reads are in flight at
+/// once: concurrency made observable on a single-threaded runtime, without timers.
+#[derive(Default)]
+struct CountingLedger {
+    inner: FakeLedger,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl ApplyLedger for CountingLedger {
+    async fn entry(&self, key: &str) -> Result<Option<LedgerEntry>, PortError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.inner.entry(key).await
+    }
+
+    async fn record(&self, key: &str, entry: LedgerEntry) -> Result<Recorded, PortError> {
+        self.inner.record(key, entry).await
+    }
+}
+
+/// Five certificates, each registered then revoked in primary: two messages per FIFO
+/// group, interleaved as SQS would hand them over. Returns (message id, group, body).
+async fn two_messages_per_certificate() -> (Primary, Vec<(String, String, String)>) {
+    let primary = Primary::new();
+    let thing: ThingName = "wearable-1".parse().unwrap();
+    let mut firsts = Vec::new();
+    let mut seconds = Vec::new();
+    for pem in &pems()[..5] {
+        let id = primary.register(pem, CertificateStatus::Active).await;
+        firsts.push(primary.capture(&id, "RegisterCertificate").await);
+        primary
+            .perform(&id, &thing, Op::SetStatus(CertificateStatus::Revoked))
+            .await;
+        seconds.push(primary.capture(&id, "RevokeCertificate").await);
+    }
+    let deliveries = firsts
+        .into_iter()
+        .chain(seconds)
+        .enumerate()
+        .map(|(i, m)| (format!("m{i}"), m.subject.key(), m.encode().unwrap()))
+        .collect();
+    (primary, deliveries)
+}
+
+fn as_deliveries(owned: &[(String, String, String)]) -> Vec<Delivery<'_>> {
+    owned
+        .iter()
+        .map(|(id, group, body)| Delivery {
+            message_id: id,
+            group: Some(group),
+            body,
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_applies_its_groups_concurrently_and_each_group_in_order() {
+    block_on(async {
+        let (primary, owned) = two_messages_per_certificate().await;
+        let (dr, ledger) = (FakeRegistry::default(), CountingLedger::default());
+
+        let report = apply_batch(&as_deliveries(&owned), &rewrite(), &dr, &ledger, || 0).await;
+
+        // In order within each group: had a revocation gone first, its registration would
+        // have been skipped as stale.
+        assert_eq!((report.applied, report.stale), (10, 0), "{report:?}");
+        assert!(report.failed.is_empty());
+        assert_dr_matches(&primary.registry.snapshot(), &dr.snapshot());
+        assert_eq!(
+            ledger.max_in_flight.load(Ordering::SeqCst),
+            5,
+            "all five groups at once"
+        );
+    });
+}
+
+#[test]
+fn one_group_in_a_batch_is_applied_one_message_at_a_time() {
+    block_on(async {
+        let (_, mut owned) = two_messages_per_certificate().await;
+        for (_, group, _) in &mut owned {
+            "one-group".clone_into(group);
+        }
+        let (dr, ledger) = (FakeRegistry::default(), CountingLedger::default());
+
+        let report = apply_batch(&as_deliveries(&owned), &rewrite(), &dr, &ledger, || 0).await;
+
+        assert_eq!(report.applied, 10, "{report:?}");
+        assert_eq!(ledger.max_in_flight.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn a_failed_message_holds_back_only_the_rest_of_its_own_group() {
+    block_on(async {
+        let (_, mut owned) = two_messages_per_certificate().await;
+        // The first message of the first group is poison; its group's second message (m5)
+        // must wait for it, the other groups go on.
+        "{not json".clone_into(&mut owned[0].2);
+        let (dr, ledger) = (FakeRegistry::default(), CountingLedger::default());
+
+        let report = apply_batch(&as_deliveries(&owned), &rewrite(), &dr, &ledger, || 0).await;
+
+        assert_eq!(report.failed, ["m0", "m5"], "failures in delivery order");
+        assert_eq!(
+            (report.rejected, report.held_back, report.applied),
+            (1, 1, 8),
+            "{report:?}"
+        );
     });
 }
 
