@@ -4,8 +4,8 @@
 //! messages are state-based and the replicator's ledger skips anything stale.
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use dr_core::replication::message::ReplicationMessage;
 use dr_core::replication::ports::PortError;
+use dr_core::replication::service::decode_delivery;
 use dr_core::{Side, Topology};
 
 use crate::error::port_error;
@@ -194,7 +194,7 @@ fn describe(message: &aws_sdk_sqs::types::Message) -> DeadLetter {
             .cloned()
             .unwrap_or_default()
     };
-    let (what, refused) = match ReplicationMessage::decode(message.body().unwrap_or_default()) {
+    let (what, refused) = match decode_delivery(message.body().unwrap_or_default()) {
         Ok(decoded) => (
             format!(
                 "{} ({}): decodes and checks fine, so it failed to apply; see the replicator's logs for this group",

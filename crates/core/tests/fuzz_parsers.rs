@@ -1,5 +1,5 @@
 //! Fuzzing the two boundaries that take outside input: the capture Lambda's event parser
-//! and the replicator's message decoder. Bounded (proptest's case count: `PROPTEST_CASES`,
+//! and the replicator's message decoder (raw or inside an SNS envelope). Bounded (proptest's case count: `PROPTEST_CASES`,
 //! 256 by default, so `make test` runs it; `make fuzz` runs many more), seeded by the kept
 //! corpus of bad inputs in `tests/fixtures/bad-inputs/`, which must each be refused with a
 //! reason. Properties: never a panic; whatever is accepted re-encodes to an equal value.
@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 
 use dr_core::replication::capture::parse_event;
+use dr_core::replication::service::decode_delivery;
 use dr_core::replication::ReplicationMessage;
 use proptest::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn corpus(kind: &str) -> Vec<(String, String)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -154,6 +155,29 @@ proptest! {
             let again = ReplicationMessage::decode(&message.encode().unwrap()).unwrap();
             prop_assert_eq!(again, message);
         }
+    }
+
+    #[test]
+    fn the_replicator_boundary_reads_sns_envelopes_as_their_message(value in json_value(), other in json_value()) {
+        // The body SQS hands over: our message raw, or inside an SNS notification envelope
+        // (any `Message`, and envelopes that are not notifications).
+        let raw = value.to_string();
+        let wrapped = json!({"Type": "Notification", "MessageId": "m", "Message": raw}).to_string();
+        let odd = json!({"Type": other, "Message": raw}).to_string();
+        let direct = ReplicationMessage::decode(&raw);
+        if !raw.contains("\"Type\"") {
+            prop_assert_eq!(decode_delivery(&raw), direct.clone());
+        }
+        prop_assert_eq!(decode_delivery(&wrapped), direct);
+        let _ = decode_delivery(&odd);
+    }
+
+    #[test]
+    fn every_kept_bad_message_is_refused_inside_an_sns_envelope_too(which in any::<usize>()) {
+        let seeds = corpus("messages");
+        let (name, text) = &seeds[which % seeds.len()];
+        let wrapped = json!({"Type": "Notification", "MessageId": "m", "Message": text}).to_string();
+        prop_assert!(decode_delivery(&wrapped).is_err(), "{}", name);
     }
 
     #[test]

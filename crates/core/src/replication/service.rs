@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use crate::replication::apply::{apply, Outcome};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::capture::{capture, parse_event, EventError};
-use crate::replication::message::{ReplicationMessage, SourceRef};
+use crate::replication::message::{Rejection, ReplicationMessage, SourceRef};
 use crate::replication::ports::{ApplyLedger, CertificateRegistry, PortError, ReplicationBus};
 use crate::time::EpochMillis;
 
@@ -202,7 +202,7 @@ where
     R: CertificateRegistry + Sync,
     L: ApplyLedger + Sync,
 {
-    let message = match ReplicationMessage::decode(&unwrap_sns(delivery.body)) {
+    let message = match decode_delivery(delivery.body) {
         Ok(message) => message,
         Err(reason) => {
             tracing::error!(message_id = delivery.message_id, reason = %reason, "rejected poison message; it will reach the DLQ");
@@ -242,6 +242,13 @@ where
             Handled::Poison
         }
     }
+}
+
+/// The replicator's boundary: an SQS body decoded and checked as a state message, whether
+/// SNS delivered it raw or in a notification envelope. The DLQ listing decodes dead letters
+/// with this too, so it refuses exactly what the replicator refused.
+pub fn decode_delivery(body: &str) -> Result<ReplicationMessage, Rejection> {
+    ReplicationMessage::decode(&unwrap_sns(body))
 }
 
 /// With raw message delivery the body is our message; without, SNS wraps it in a
