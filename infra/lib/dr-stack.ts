@@ -479,6 +479,7 @@ export class DrStack extends Stack {
             metric('cert-replicator', 'Applied', 'Sum', m5),
             metric('cert-replicator', 'SkippedStale', 'Sum', m5),
             metric('cert-replicator', 'Rejected', 'Sum', m5),
+            metric('cert-replicator', 'Parked', 'Sum', m5),
             metric('cert-replicator', 'Retried', 'Sum', m5),
           ]),
           graph('Replication lag (ms)', [metric('cert-replicator', 'LagMax', 'Maximum', m5)]),

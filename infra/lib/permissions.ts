@@ -362,6 +362,16 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
       return [
         ...iotApply(t),
         new iam.PolicyStatement({ sid: 'Ledger', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [ledger] }),
+        // Poison messages are parked in the DLQ at once with their reason (dlq.rs
+        // `SqsDeadLetterSink`); the queue itself is read and deleted by the event source mapping.
+        new iam.PolicyStatement({
+          sid: 'ParkPoisonInDlq',
+          actions: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
+          resources: [names.drQueueArn(t, names.deadLetterQueueName(t))],
+        }),
+        keyStatement('DlqKey', t.dr.accountId, t.dr.region, names.REPLICATION_KEY_ALIAS, ['kms:GenerateDataKey', 'kms:Decrypt'], {
+          StringEquals: { 'kms:ViaService': `sqs.${t.dr.region}.amazonaws.com` },
+        }),
       ];
     case 'reconciler/primary':
       return iotRead(t, 'primary', 'IotReadOnly', true);

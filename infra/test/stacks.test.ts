@@ -309,6 +309,16 @@ describe('functions', () => {
     assert.deepEqual(publish.map((x) => x.s.Resource), [names.replicationTopicArn(built.topology)]);
   });
 
+  it('lets the replicator send only to the DLQ (parking poison), never to the replication queue', () => {
+    const { templates, built } = production();
+    const dr = statements(templates[built.dr.stackName]).filter((x) => x.kind === 'identity' && x.where.startsWith('CertReplicatorDrRole'));
+    const sqs = dr.filter((x) => array<string>(x.s.Action).some((a) => a.startsWith('sqs:')));
+    assert.deepEqual(
+      sqs.map((x) => [array<string>(x.s.Action).sort(), x.s.Resource]),
+      [[['sqs:GetQueueUrl', 'sqs:SendMessage'], names.drQueueArn(built.topology, names.deadLetterQueueName(built.topology))]],
+    );
+  });
+
   it('shares the regional snapshot key with DR snapshot copies only', () => {
     const { primarySnapshotKey, built } = sandbox();
     const t = built.topology;

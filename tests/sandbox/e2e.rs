@@ -147,27 +147,49 @@ async fn both_lambda_binaries_replicate_a_certificate_through_the_runtime_api() 
     let things = p.dr.certificate_things(&device.id).await.unwrap();
     assert!(things.iter().any(|t| t.as_str() == thing), "{things:?}");
 
-    // A poison message through the real binary comes back as a batch item failure.
+    // A poison message through the real binary goes to the DLQ at once, with its reason,
+    // and leaves the replication queue (no four more receives first).
     p.send_raw("poison", "{not json").await;
     deliver_queue_to(&replicator, &p).await;
-    let still_queued = p
+    let counts = p
         .sqs
         .get_queue_attributes()
         .queue_url(&p.queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
         .attribute_names(
             aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
         )
         .send()
         .await
         .unwrap();
-    let in_flight = still_queued
+    let queued: u64 = counts
         .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        })
-        .cloned()
+        .into_iter()
+        .flat_map(|a| a.values())
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        queued, 0,
+        "the poison message was deleted from the replication queue"
+    );
+    let parked = p
+        .sqs
+        .receive_message()
+        .queue_url(&p.dlq_url)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    let [letter] = parked.messages() else {
+        panic!("one message in the DLQ: {parked:?}");
+    };
+    assert_eq!(letter.body(), Some("{not json"));
+    let reason = letter
+        .message_attributes()
+        .and_then(|a| a.get(dr_aws::dlq::REASON_ATTRIBUTE))
+        .and_then(|v| v.string_value())
         .unwrap_or_default();
-    assert_eq!(in_flight, "1", "the poison message was not deleted");
+    assert!(reason.starts_with("refused: "), "{reason:?}");
 }
 
 #[tokio::test]

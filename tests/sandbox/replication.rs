@@ -509,3 +509,51 @@ async fn bad_inputs_are_rejected_with_a_reason_and_write_nothing() {
         assert!(error.contains(reason), "{name}: {error}");
     }
 }
+
+#[tokio::test]
+async fn a_parked_message_reaches_the_dlq_once_and_the_listing_gives_its_reason() {
+    use dr_core::replication::service::DeadLetterSink;
+
+    let p = Pipeline::new().await;
+    let device = Device::self_signed(&unique("parked"));
+    provision_device(&p, &device, SdkStatus::Active).await;
+    let captured = p
+        .capture(&cloudtrail(
+            "RegisterCertificateWithoutCA",
+            json!({"status": "ACTIVE"}),
+            json!({"certificateId": device.id.as_str()}),
+        ))
+        .await;
+    let (body, group) = (captured[0].encode().unwrap(), captured[0].subject.key());
+    let delivery = Delivery {
+        message_id: "replication-message-1",
+        group: Some(&group),
+        body: &body,
+    };
+    let sink = dr_aws::dlq::SqsDeadLetterSink::connect(&p.session, &p.topology)
+        .await
+        .unwrap();
+    // A batch retried after a crash parks the same message again: it is there once.
+    for _ in 0..2 {
+        sink.park(&delivery, "cannot apply: DR refused the registration")
+            .await
+            .unwrap();
+    }
+
+    let dlq = dr_aws::dlq::ReplicationDlq::connect(&p.session, &p.topology)
+        .await
+        .unwrap();
+    let letters = dlq.list(10).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    assert_eq!(letters[0].group, group);
+    assert!(
+        !letters[0].refused,
+        "it decodes: replayable once DR is fixed"
+    );
+    assert!(
+        letters[0]
+            .what
+            .ends_with("cannot apply: DR refused the registration"),
+        "{letters:#?}"
+    );
+}

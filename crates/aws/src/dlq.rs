@@ -1,11 +1,12 @@
-//! The replication dead-letter queue, for operators: look at what is there (and why each
-//! message was refused, by decoding it again at the same boundary the replicator uses), and
-//! replay messages into the replication queue once the cause is fixed. Replays are safe:
+//! The replication dead-letter queue: the replicator parks poison messages there with their
+//! reason; operators look at what is there (and why: the reason parked with it, or decoding
+//! it again at the same boundary the replicator uses), and replay messages into the
+//! replication queue once the cause is fixed. Replays are safe:
 //! messages are state-based and the replicator's ledger skips anything stale.
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use dr_core::replication::ports::PortError;
-use dr_core::replication::service::decode_delivery;
+use dr_core::replication::service::{decode_delivery, DeadLetterSink, Delivery};
 use dr_core::{Side, Topology};
 
 use crate::error::port_error;
@@ -24,6 +25,75 @@ pub struct DeadLetter {
     pub what: String,
     /// Whether the replicator's boundary refuses it (it will fail again if replayed as is).
     pub refused: bool,
+}
+
+/// The message attribute that carries why the replicator dead-lettered a message.
+pub const REASON_ATTRIBUTE: &str = "dr.reason";
+/// The message attribute that carries the message's id in the replication queue.
+pub const SOURCE_MESSAGE_ID_ATTRIBUTE: &str = "dr.source-message-id";
+/// SQS allows 256 KiB for body and attributes together; a reason is a line, not a dump.
+const MAX_REASON_BYTES: usize = 1024;
+
+/// The replicator's way into the DLQ: a poison message is sent there at once with its
+/// reason (message attributes), in its own FIFO group, deduplicated by its original id so a
+/// batch retried after a crash parks it once.
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetterSink {
+    sqs: aws_sdk_sqs::Client,
+    dlq_url: String,
+}
+
+impl SqsDeadLetterSink {
+    /// DR's replication DLQ (one GetQueueUrl, at cold start).
+    pub async fn connect(session: &AwsSession, topology: &Topology) -> Result<Self, PortError> {
+        let sqs = session.sqs(Side::Dr);
+        let dlq_url = sqs
+            .get_queue_url()
+            .queue_name(names::dead_letter_queue_name(topology))
+            .send()
+            .await
+            .map_err(|e| port_error("GetQueueUrl", e))?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Self { sqs, dlq_url })
+    }
+}
+
+impl DeadLetterSink for SqsDeadLetterSink {
+    async fn park(&self, delivery: &Delivery<'_>, reason: &str) -> Result<(), PortError> {
+        let text = |value: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| PortError::permanent("SendMessage", e.to_string()))
+        };
+        self.sqs
+            .send_message()
+            .queue_url(&self.dlq_url)
+            .message_body(delivery.body)
+            .message_group_id(delivery.group.unwrap_or("ungrouped"))
+            .message_deduplication_id(format!("parked-{}", delivery.message_id))
+            .message_attributes(REASON_ATTRIBUTE, text(truncate(reason, MAX_REASON_BYTES))?)
+            .message_attributes(SOURCE_MESSAGE_ID_ATTRIBUTE, text(delivery.message_id)?)
+            .send()
+            .await
+            .map_err(|e| port_error("SendMessage", e))?;
+        Ok(())
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// A queue's approximate message counts.
@@ -171,6 +241,7 @@ impl ReplicationDlq {
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .visibility_timeout(60)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(|e| port_error("ReceiveMessage", e))?;
@@ -194,13 +265,22 @@ fn describe(message: &aws_sdk_sqs::types::Message) -> DeadLetter {
             .cloned()
             .unwrap_or_default()
     };
+    // The replicator's own words when it parked the message; otherwise (SQS's redrive after
+    // maxReceiveCount) what decoding it again tells.
+    let recorded = message
+        .message_attributes()
+        .and_then(|a| a.get(REASON_ATTRIBUTE))
+        .and_then(|v| v.string_value());
     let (what, refused) = match decode_delivery(message.body().unwrap_or_default()) {
         Ok(decoded) => (
-            format!(
-                "{} ({}): decodes and checks fine, so it failed to apply; see the replicator's logs for this group",
-                decoded.subject.key(),
-                decoded.cause
-            ),
+            match recorded {
+                Some(reason) => format!("{} ({}): {reason}", decoded.subject.key(), decoded.cause),
+                None => format!(
+                    "{} ({}): decodes and checks fine, so it failed to apply; see the replicator's logs for this group",
+                    decoded.subject.key(),
+                    decoded.cause
+                ),
+            },
             false,
         ),
         Err(rejection) => (format!("refused: {rejection}"), true),

@@ -1,14 +1,17 @@
 //! cert-replicator (DR): SQS FIFO batches of state messages in, applied to DR's IoT
-//! registry; failed items reported back (partial batch response) so only they retry and,
-//! after the queue's maxReceiveCount, reach the DLQ with their reason in the logs.
+//! registry. A poison message goes to the DLQ at once with its reason (message attribute
+//! `dr.reason`); transient failures are reported back (partial batch response) so only they
+//! retry. Should parking fail, the poison message is reported failed too and the queue's
+//! redrive dead-letters it after maxReceiveCount (its reason then only in the logs).
 
 use anyhow::Context;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use dr_aws::dlq::SqsDeadLetterSink;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
 use dr_aws::metrics::MetricLine;
 use dr_aws::{runtime, AwsSession};
-use dr_core::replication::service::{apply_batch, Delivery};
+use dr_core::replication::service::{apply_batch, park_poison, Delivery};
 use dr_core::replication::ArnRewrite;
 use dr_core::Side;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -17,6 +20,7 @@ struct Deps {
     dr: IotRegistry,
     ledger: DynamoLedger,
     rewrite: ArnRewrite,
+    dead_letters: Option<SqsDeadLetterSink>,
 }
 
 #[tokio::main]
@@ -31,6 +35,11 @@ async fn main() -> Result<(), Error> {
             topology.replication.ledger_table.as_str(),
         ),
         rewrite: ArnRewrite::primary_to_dr(&topology),
+        // Without it the redrive policy still dead-letters poison: degrade, do not stop.
+        dead_letters: SqsDeadLetterSink::connect(&session, &topology)
+            .await
+            .inspect_err(|error| tracing::error!(%error, "no DLQ to park poison messages in; the redrive policy will move them after maxReceiveCount"))
+            .ok(),
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         handler(event, &deps)
@@ -49,7 +58,7 @@ async fn handler(event: LambdaEvent<SqsEvent>, deps: &Deps) -> Result<SqsBatchRe
             body: record.body.as_deref().unwrap_or_default(),
         })
         .collect();
-    let report = apply_batch(
+    let mut report = apply_batch(
         &deliveries,
         &deps.rewrite,
         &deps.dr,
@@ -57,12 +66,16 @@ async fn handler(event: LambdaEvent<SqsEvent>, deps: &Deps) -> Result<SqsBatchRe
         dr_core::time::now_millis,
     )
     .await;
+    if let Some(sink) = &deps.dead_letters {
+        park_poison(&mut report, &deliveries, sink).await;
+    }
 
     let lag_max = report.lag_ms.iter().copied().max().unwrap_or_default();
     MetricLine::for_function("cert-replicator")
         .count("Applied", report.applied)
         .count("SkippedStale", report.stale)
         .count("Rejected", report.rejected)
+        .count("Parked", report.parked)
         .count("Retried", report.retried + report.held_back)
         .millis("LagMax", lag_max as f64)
         .emit();

@@ -81,6 +81,59 @@ pub struct BatchReport {
     pub held_back: u64,
     /// Replication lag of each applied message: now − source event time.
     pub lag_ms: Vec<EpochMillis>,
+    /// The failed messages that no retry can cure (refused at the boundary, or refused by
+    /// DR for good), with the reason: [`park_poison`] moves them to the DLQ at once.
+    pub poison: Vec<PoisonMessage>,
+    /// Poison messages moved to the DLQ by [`park_poison`] (no longer in `failed`).
+    pub parked: u64,
+}
+
+/// A message that can never be applied as it is, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoisonMessage {
+    /// The SQS message id.
+    pub message_id: String,
+    /// Why: the boundary's rejection or DR's permanent error, for the operator.
+    pub reason: String,
+}
+
+/// The dead-letter queue, as the replicator writes it: a poison message goes there at
+/// once, with its reason, instead of being received four more times first.
+pub trait DeadLetterSink {
+    /// Put `delivery` (its body and group) in the DLQ with `reason`.
+    fn park(
+        &self,
+        delivery: &Delivery<'_>,
+        reason: &str,
+    ) -> impl std::future::Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Move the batch's poison messages to the DLQ with their reasons, and stop reporting them
+/// as failed (so SQS deletes them). A message that cannot be parked stays failed: SQS
+/// retries it and its redrive policy still dead-letters it, only without the reason.
+/// Messages held back behind a poison message stay failed and are retried after it.
+pub async fn park_poison<D>(report: &mut BatchReport, deliveries: &[Delivery<'_>], sink: &D)
+where
+    D: DeadLetterSink + Sync,
+{
+    for poison in &report.poison {
+        let Some(delivery) = deliveries
+            .iter()
+            .find(|d| d.message_id == poison.message_id)
+        else {
+            continue;
+        };
+        match sink.park(delivery, &poison.reason).await {
+            Ok(()) => {
+                report.failed.retain(|id| id != &poison.message_id);
+                report.parked += 1;
+                tracing::warn!(message_id = %poison.message_id, group = delivery.group, reason = %poison.reason, "moved to the DLQ with its reason");
+            }
+            Err(error) => {
+                tracing::warn!(message_id = %poison.message_id, error = %error, "could not move to the DLQ; SQS will retry it and redrive it there");
+            }
+        }
+    }
 }
 
 /// How many subjects (FIFO groups) of one batch are applied at once. A FIFO batch holds at
@@ -143,7 +196,13 @@ where
             }
             Handled::HeldBack => report.held_back += 1,
             Handled::Transient => report.retried += 1,
-            Handled::Poison => report.rejected += 1,
+            Handled::Poison(reason) => {
+                report.rejected += 1;
+                report.poison.push(PoisonMessage {
+                    message_id: deliveries[index].message_id.to_owned(),
+                    reason,
+                });
+            }
         }
         report.failed.push(deliveries[index].message_id.to_owned());
     }
@@ -180,13 +239,13 @@ enum Handled {
     HeldBack,
     /// Failed for a reason a retry can cure.
     Transient,
-    /// Refused at the boundary or unappliable: retries end in the DLQ.
-    Poison,
+    /// Refused at the boundary or unappliable, and why: retries end in the DLQ.
+    Poison(String),
 }
 
 impl Handled {
     fn fails_the_group(&self) -> bool {
-        matches!(self, Self::HeldBack | Self::Transient | Self::Poison)
+        matches!(self, Self::HeldBack | Self::Transient | Self::Poison(_))
     }
 }
 
@@ -206,7 +265,7 @@ where
         Ok(message) => message,
         Err(reason) => {
             tracing::error!(message_id = delivery.message_id, reason = %reason, "rejected poison message; it will reach the DLQ");
-            return Handled::Poison;
+            return Handled::Poison(format!("refused: {reason}"));
         }
     };
     let subject = message.subject.key();
@@ -239,7 +298,7 @@ where
         }
         Err(error) => {
             tracing::error!(message_id = delivery.message_id, error = %error, "cannot apply; it will reach the DLQ");
-            Handled::Poison
+            Handled::Poison(format!("cannot apply: {error}"))
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::replication::message::{PolicyRecord, ThingRecord};
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded,
 };
-use crate::replication::service::{apply_batch, Delivery};
+use crate::replication::service::{apply_batch, park_poison, DeadLetterSink, Delivery};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
 
@@ -487,6 +487,76 @@ fn a_failed_message_holds_back_only_the_rest_of_its_own_group() {
             (1, 1, 8),
             "{report:?}"
         );
+    });
+}
+
+/// A DLQ that records what it was given, or refuses everything.
+#[derive(Default)]
+struct RecordingSink {
+    refuse: bool,
+    parked: std::sync::Mutex<Vec<(String, Option<String>, String)>>,
+}
+
+impl DeadLetterSink for RecordingSink {
+    async fn park(&self, delivery: &Delivery<'_>, reason: &str) -> Result<(), PortError> {
+        if self.refuse {
+            return Err(PortError::transient("SendMessage", "connection reset"));
+        }
+        self.parked.lock().unwrap().push((
+            delivery.message_id.to_owned(),
+            delivery.group.map(str::to_owned),
+            reason.to_owned(),
+        ));
+        Ok(())
+    }
+}
+
+#[test]
+fn poison_goes_to_the_dlq_at_once_with_its_reason_and_what_waited_behind_it_is_retried() {
+    block_on(async {
+        let (_, mut owned) = two_messages_per_certificate().await;
+        "{not json".clone_into(&mut owned[0].2);
+        let deliveries = as_deliveries(&owned);
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        let mut report = apply_batch(&deliveries, &rewrite(), &dr, &ledger, || 0).await;
+        assert_eq!(report.poison.len(), 1, "{report:?}");
+
+        let sink = RecordingSink::default();
+        park_poison(&mut report, &deliveries, &sink).await;
+
+        assert_eq!(
+            report.failed,
+            ["m5"],
+            "only the held-back message is retried"
+        );
+        assert_eq!(report.parked, 1);
+        let parked = sink.parked.lock().unwrap();
+        let (id, group, reason) = &parked[0];
+        assert_eq!(
+            (id.as_str(), group.as_deref()),
+            ("m0", Some(owned[0].1.as_str()))
+        );
+        assert!(reason.starts_with("refused: "), "{reason}");
+    });
+}
+
+#[test]
+fn poison_that_cannot_be_parked_stays_failed_for_the_redrive() {
+    block_on(async {
+        let (_, mut owned) = two_messages_per_certificate().await;
+        "{not json".clone_into(&mut owned[0].2);
+        let deliveries = as_deliveries(&owned);
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        let mut report = apply_batch(&deliveries, &rewrite(), &dr, &ledger, || 0).await;
+
+        let sink = RecordingSink {
+            refuse: true,
+            ..RecordingSink::default()
+        };
+        park_poison(&mut report, &deliveries, &sink).await;
+
+        assert_eq!(report.failed, ["m0", "m5"]);
+        assert_eq!(report.parked, 0);
     });
 }
 
