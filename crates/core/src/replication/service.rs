@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 
-use crate::replication::apply::{apply, Outcome};
+use crate::replication::apply::{apply, ApplyError, Outcome};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::capture::{capture, parse_event, EventError};
 use crate::replication::message::{Rejection, ReplicationMessage, SourceRef};
@@ -81,8 +81,10 @@ pub struct BatchReport {
     pub held_back: u64,
     /// Replication lag of each applied message: now − source event time.
     pub lag_ms: Vec<EpochMillis>,
-    /// The failed messages that no retry can cure (refused at the boundary, or refused by
-    /// DR for good), with the reason: [`park_poison`] moves them to the DLQ at once.
+    /// The failed messages that no retry can cure (refused at the boundary, or impossible
+    /// to apply whatever DR's state), with the reason: [`park_poison`] moves them to the
+    /// DLQ at once. A DR call refused for good is not among them: an IAM or configuration
+    /// fix may still let it through, so SQS retries it before the redrive.
     pub poison: Vec<PoisonMessage>,
     /// Poison messages moved to the DLQ by [`park_poison`] (no longer in `failed`).
     pub parked: u64,
@@ -196,6 +198,7 @@ where
             }
             Handled::HeldBack => report.held_back += 1,
             Handled::Transient => report.retried += 1,
+            Handled::Refused => report.rejected += 1,
             Handled::Poison(reason) => {
                 report.rejected += 1;
                 report.poison.push(PoisonMessage {
@@ -239,13 +242,18 @@ enum Handled {
     HeldBack,
     /// Failed for a reason a retry can cure.
     Transient,
-    /// Refused at the boundary or unappliable, and why: retries end in the DLQ.
+    /// Refused at the boundary or unappliable whatever DR's state, and why: parked.
     Poison(String),
+    /// Refused by DR with a non-retryable error: retried by SQS, then dead-lettered.
+    Refused,
 }
 
 impl Handled {
     fn fails_the_group(&self) -> bool {
-        matches!(self, Self::HeldBack | Self::Transient | Self::Poison(_))
+        matches!(
+            self,
+            Self::HeldBack | Self::Transient | Self::Poison(_) | Self::Refused
+        )
     }
 }
 
@@ -296,9 +304,17 @@ where
             tracing::warn!(message_id = delivery.message_id, error = %error, "transient failure; SQS will redeliver");
             Handled::Transient
         }
-        Err(error) => {
+        // The message itself cannot be applied, however often it is tried.
+        Err(error @ ApplyError::Invalid(_)) => {
             tracing::error!(message_id = delivery.message_id, error = %error, "cannot apply; it will reach the DLQ");
-            Handled::Poison(format!("cannot apply: {error}"))
+            Handled::Poison(error.to_string())
+        }
+        // DR said no (access denied, a validation error, a credentials failure): the
+        // environment may be what is wrong, so SQS's receives give it time to be fixed
+        // before the redrive dead-letters the message.
+        Err(error) => {
+            tracing::error!(message_id = delivery.message_id, error = %error, "DR refused it; SQS will retry, then dead-letter it");
+            Handled::Refused
         }
     }
 }

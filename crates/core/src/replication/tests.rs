@@ -560,6 +560,47 @@ fn poison_that_cannot_be_parked_stays_failed_for_the_redrive() {
     });
 }
 
+/// A ledger DR's IAM does not let us read.
+struct DeniedLedger;
+
+impl ApplyLedger for DeniedLedger {
+    async fn entry(&self, _: &str) -> Result<Option<LedgerEntry>, PortError> {
+        Err(PortError::permanent(
+            "GetItem",
+            "AccessDeniedException: not authorized",
+        ))
+    }
+
+    async fn record(&self, _: &str, _: LedgerEntry) -> Result<Recorded, PortError> {
+        Err(PortError::permanent(
+            "UpdateItem",
+            "AccessDeniedException: not authorized",
+        ))
+    }
+}
+
+#[test]
+fn a_call_dr_refuses_is_not_parked_an_iam_fix_may_still_let_it_through() {
+    block_on(async {
+        let (_, owned) = two_messages_per_certificate().await;
+        let deliveries = as_deliveries(&owned);
+        let mut report = apply_batch(
+            &deliveries,
+            &rewrite(),
+            &FakeRegistry::default(),
+            &DeniedLedger,
+            || 0,
+        )
+        .await;
+        let sink = RecordingSink::default();
+        park_poison(&mut report, &deliveries, &sink).await;
+
+        assert!(report.poison.is_empty(), "{report:?}");
+        assert_eq!(report.failed.len(), 10, "all retried by SQS, then redriven");
+        assert!(sink.parked.lock().unwrap().is_empty());
+    });
+}
+
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         Just(Op::SetStatus(CertificateStatus::Active)),
