@@ -29,15 +29,19 @@ impl TokenBucket {
         }
     }
 
+    /// The tokens at `now` (negative while reservations are owed), from the state saved
+    /// at `last`, capped at the burst.
+    fn refilled(&self, (tokens, last): (f64, Instant), now: Instant) -> f64 {
+        now.saturating_duration_since(last)
+            .as_secs_f64()
+            .mul_add(self.rate_per_second, tokens)
+            .min(self.burst)
+    }
+
     /// Take a token at `now`, or say how long until one is there.
     pub fn try_take(&self, now: Instant) -> Result<(), Duration> {
         let mut state = self.state.lock().expect("not poisoned");
-        let (tokens, last) = *state;
-        let refilled = now
-            .saturating_duration_since(last)
-            .as_secs_f64()
-            .mul_add(self.rate_per_second, tokens)
-            .min(self.burst);
+        let refilled = self.refilled(*state, now);
         if refilled >= 1.0 {
             *state = (refilled - 1.0, now);
             Ok(())
@@ -56,13 +60,7 @@ impl TokenBucket {
     /// wastes wake-ups and lets an unlucky caller starve).
     pub fn reserve(&self, now: Instant) -> Duration {
         let mut state = self.state.lock().expect("not poisoned");
-        let (tokens, last) = *state;
-        let left = now
-            .saturating_duration_since(last)
-            .as_secs_f64()
-            .mul_add(self.rate_per_second, tokens)
-            .min(self.burst)
-            - 1.0;
+        let left = self.refilled(*state, now) - 1.0;
         *state = (left, now);
         if left >= 0.0 {
             Duration::ZERO

@@ -15,7 +15,9 @@ use crate::replication::message::{PolicyRecord, ThingRecord};
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded,
 };
-use crate::replication::service::{apply_batch, park_poison, DeadLetterSink, Delivery};
+use crate::replication::service::{
+    apply_batch, park_poison, BatchReport, DeadLetterSink, Delivery,
+};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
 
@@ -511,18 +513,26 @@ impl DeadLetterSink for RecordingSink {
     }
 }
 
+/// The five-certificate batch with its first message made poison, applied and parked in
+/// `sink`. Returns the batch (id, group, body) and the report after parking.
+async fn apply_and_park_with_poison_first(
+    sink: &RecordingSink,
+) -> (Vec<(String, String, String)>, BatchReport) {
+    let (_, mut owned) = two_messages_per_certificate().await;
+    "{not json".clone_into(&mut owned[0].2);
+    let deliveries = as_deliveries(&owned);
+    let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+    let mut report = apply_batch(&deliveries, &rewrite(), &dr, &ledger, || 0).await;
+    assert_eq!(report.poison.len(), 1, "{report:?}");
+    park_poison(&mut report, &deliveries, sink).await;
+    (owned, report)
+}
+
 #[test]
 fn poison_goes_to_the_dlq_at_once_with_its_reason_and_what_waited_behind_it_is_retried() {
     block_on(async {
-        let (_, mut owned) = two_messages_per_certificate().await;
-        "{not json".clone_into(&mut owned[0].2);
-        let deliveries = as_deliveries(&owned);
-        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
-        let mut report = apply_batch(&deliveries, &rewrite(), &dr, &ledger, || 0).await;
-        assert_eq!(report.poison.len(), 1, "{report:?}");
-
         let sink = RecordingSink::default();
-        park_poison(&mut report, &deliveries, &sink).await;
+        let (owned, report) = apply_and_park_with_poison_first(&sink).await;
 
         assert_eq!(
             report.failed,
@@ -543,17 +553,11 @@ fn poison_goes_to_the_dlq_at_once_with_its_reason_and_what_waited_behind_it_is_r
 #[test]
 fn poison_that_cannot_be_parked_stays_failed_for_the_redrive() {
     block_on(async {
-        let (_, mut owned) = two_messages_per_certificate().await;
-        "{not json".clone_into(&mut owned[0].2);
-        let deliveries = as_deliveries(&owned);
-        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
-        let mut report = apply_batch(&deliveries, &rewrite(), &dr, &ledger, || 0).await;
-
         let sink = RecordingSink {
             refuse: true,
             ..RecordingSink::default()
         };
-        park_poison(&mut report, &deliveries, &sink).await;
+        let (_, report) = apply_and_park_with_poison_first(&sink).await;
 
         assert_eq!(report.failed, ["m0", "m5"]);
         assert_eq!(report.parked, 0);
