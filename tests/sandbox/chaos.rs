@@ -222,6 +222,7 @@ async fn killing_the_replicator_twenty_times_mid_burst_loses_nothing() {
         queue_url: p.queue_url.clone(),
         queue_arn: dr_aws::names::dr_queue_arn(&p.topology, &queue),
         region: p.topology.dr.region.as_str().to_owned(),
+        retry_failures_at_once: false,
     };
     // Twenty kills spread over the burst, each while the function is applying a batch it
     // received: the kill only counts when the delivery had not finished by then.

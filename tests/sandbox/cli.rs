@@ -307,6 +307,9 @@ async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_f
     )
     .await;
     assert!(ok, "{stdout}\n{stderr}");
+    // Kept in the test's output: which messages failed and were retried, should a later
+    // check find DR behind.
+    eprintln!("{stdout}");
     assert!(
         stdout.contains("7 certificates") && stdout.contains("2 by JITR"),
         "{stdout}"

@@ -89,6 +89,7 @@ async fn deliver_queue_to(replicator: &Function, p: &Pipeline) -> usize {
         queue_url: p.queue_url.clone(),
         queue_arn: dr_aws::names::dr_queue_arn(&p.topology, &queue),
         region: p.topology.dr.region.as_str().to_owned(),
+        retry_failures_at_once: false,
     }
     .poll(&replicator.0)
     .await

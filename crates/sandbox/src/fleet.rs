@@ -125,6 +125,7 @@ impl ReplicationWiring {
                 queue_url,
                 queue_arn: names::dr_queue_arn(topology, &queue_name),
                 region: topology.dr.region.as_str().to_owned(),
+                retry_failures_at_once: true,
             },
         })
     }

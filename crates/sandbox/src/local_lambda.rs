@@ -134,6 +134,9 @@ pub struct SqsEventSource {
     pub queue_arn: String,
     /// The queue's region (the event's `awsRegion`).
     pub region: String,
+    /// Make failed messages visible again at once instead of after the queue's visibility
+    /// timeout (minutes): a simulation that must finish, not a test of the timeout.
+    pub retry_failures_at_once: bool,
 }
 
 /// Messages received from the queue and not yet handed to the function.
@@ -234,7 +237,23 @@ impl SqsEventSource {
             .filter_map(|f| f["itemIdentifier"].as_str())
             .collect();
         for message in &batch.0 {
-            if !failed.contains(&message.message_id().unwrap_or_default()) {
+            if failed.contains(&message.message_id().unwrap_or_default()) {
+                if self.retry_failures_at_once {
+                    self.sqs
+                        .change_message_visibility()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(message.receipt_handle().unwrap_or_default())
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            failed_to(format!(
+                                "ChangeMessageVisibility: {}",
+                                aws_sdk_sqs::error::DisplayErrorContext(e)
+                            ))
+                        })?;
+                }
+            } else {
                 self.sqs
                     .delete_message()
                     .queue_url(&self.queue_url)
