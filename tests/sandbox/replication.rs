@@ -557,3 +557,33 @@ async fn a_parked_message_reaches_the_dlq_once_and_the_listing_gives_its_reason(
         "{letters:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_ledger_item_without_a_version_records_none_and_a_garbled_version_is_an_error() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use dr_core::replication::ApplyLedger;
+
+    let p = Pipeline::new().await;
+    let dynamodb = p.session.dynamodb(Side::Dr);
+    let put = |subject: &str, version: Option<&str>| {
+        let mut item = std::collections::HashMap::from([(
+            "subject".to_owned(),
+            AttributeValue::S(subject.to_owned()),
+        )]);
+        if let Some(version) = version {
+            item.insert("version".to_owned(), AttributeValue::S(version.to_owned()));
+        }
+        dynamodb
+            .put_item()
+            .table_name(p.topology.replication.ledger_table.as_str())
+            .set_item(Some(item))
+            .send()
+    };
+    // What a reader can see of an item mid-UpdateItem in the sandbox: the key alone.
+    put("thing#half-written", None).await.unwrap();
+    put("thing#garbled", Some("not-a-version")).await.unwrap();
+
+    assert_eq!(p.ledger.entry("thing#half-written").await.unwrap(), None);
+    let error = p.ledger.entry("thing#garbled").await.unwrap_err();
+    assert!(error.to_string().contains("no valid version"), "{error}");
+}
