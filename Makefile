@@ -6,6 +6,9 @@ SHELL := /bin/bash
 
 # Builds are shared across clones (CI clones afresh); the SDK crates take minutes to build.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/drctl-target
+# drctl and the tests find the venv and fixtures of this checkout, not of the clone a shared
+# build was compiled in (see LauncherPaths::repo_root).
+export DRCTL_REPO_ROOT := $(CURDIR)
 # Never let the SDK's default credential chain reach for instance metadata (off loopback).
 export AWS_EC2_METADATA_DISABLED := true
 

@@ -20,8 +20,10 @@ use crate::pipeline::{Device, Pipeline};
 /// `dr_sandbox::local_lambda`); test failures panic with the reason.
 struct Function(LocalFunction);
 
+/// The checkout cargo runs this test in. Read at run time, not with `env!`: a target directory
+/// shared between clones (CI's and this one) may hold a binary compiled in the other checkout.
 pub(crate) fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("..")
 }
 
 /// The directory cargo put this test binary's sibling binaries in (target/debug).

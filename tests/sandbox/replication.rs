@@ -17,7 +17,7 @@ use crate::pipeline::{attributes, Device, Pipeline};
 use dr_sandbox::devices::FleetCa;
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/fixtures/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = crate::e2e::repo_root().join(format!("tests/fixtures/events/{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -12,10 +12,15 @@ use dr_core::replication::ReplicationMessage;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+/// `tests/fixtures` of the checkout cargo runs this test in. Read at run time, not with `env!`:
+/// a target directory shared between clones may hold a binary compiled in another checkout.
+fn fixtures() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+        .join("../../tests/fixtures")
+}
+
 fn corpus(kind: &str) -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/bad-inputs")
-        .join(kind);
+    let dir = fixtures().join("bad-inputs").join(kind);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -33,7 +38,7 @@ fn corpus(kind: &str) -> Vec<(String, String)> {
 }
 
 fn real_events() -> Vec<Value> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/events");
+    let dir = fixtures().join("events");
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {

@@ -95,11 +95,20 @@ impl LauncherPaths {
         Self::in_repo(&Self::repo_root())
     }
 
-    /// The root of the checkout this crate was built from (`DRCTL_REPO_ROOT` overrides it).
+    /// The checkout to run from: `DRCTL_REPO_ROOT` (the Makefile sets it), else the checkout this
+    /// crate was built from if it still exists, else the current directory. The build path alone
+    /// is not enough: the target directory is shared between clones, and a binary compiled in a
+    /// clone that is gone (CI's) is fresh for cargo in another checkout with the same sources.
     pub fn repo_root() -> PathBuf {
-        std::env::var_os("DRCTL_REPO_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        if let Some(root) = std::env::var_os("DRCTL_REPO_ROOT") {
+            return PathBuf::from(root);
+        }
+        let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        if built_in.join("Cargo.toml").exists() {
+            built_in
+        } else {
+            PathBuf::from(".")
+        }
     }
 
     fn check(&self) -> Result<(), SandboxError> {
