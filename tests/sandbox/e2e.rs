@@ -151,8 +151,14 @@ async fn both_lambda_binaries_replicate_a_certificate_through_the_runtime_api() 
     assert!(things.iter().any(|t| t.as_str() == thing), "{things:?}");
 
     // A poison message through the real binary goes to the DLQ at once, with its reason,
-    // and leaves the replication queue (no four more receives first).
+    // and leaves the replication queue (no four more receives first). One carrying a private
+    // key goes there without its body.
     p.send_raw("poison", "{not json").await;
+    let with_key = std::fs::read_to_string(
+        repo_root().join("tests/fixtures/bad-inputs/messages/private-key.json"),
+    )
+    .unwrap();
+    p.send_raw("poison-key", &with_key).await;
     deliver_queue_to(&replicator, &p).await;
     let counts = p
         .sqs
@@ -179,20 +185,35 @@ async fn both_lambda_binaries_replicate_a_certificate_through_the_runtime_api() 
         .sqs
         .receive_message()
         .queue_url(&p.dlq_url)
+        .max_number_of_messages(10)
         .message_attribute_names("All")
         .send()
         .await
         .unwrap();
-    let [letter] = parked.messages() else {
-        panic!("one message in the DLQ: {parked:?}");
+    let reason_of = |letter: &aws_sdk_sqs::types::Message| {
+        letter
+            .message_attributes()
+            .and_then(|a| a.get(dr_aws::dlq::REASON_ATTRIBUTE))
+            .and_then(|v| v.string_value())
+            .unwrap_or_default()
+            .to_owned()
     };
-    assert_eq!(letter.body(), Some("{not json"));
-    let reason = letter
-        .message_attributes()
-        .and_then(|a| a.get(dr_aws::dlq::REASON_ATTRIBUTE))
-        .and_then(|v| v.string_value())
-        .unwrap_or_default();
-    assert!(reason.starts_with("refused: "), "{reason:?}");
+    let [first, second] = parked.messages() else {
+        panic!("two messages in the DLQ: {parked:?}");
+    };
+    let (not_json, key) = if first.body() == Some("{not json") {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_eq!(not_json.body(), Some("{not json"));
+    assert!(reason_of(not_json).starts_with("refused: "), "{not_json:?}");
+    assert_eq!(
+        key.body(),
+        Some(dr_core::replication::service::withheld_body(&with_key).as_str()),
+        "a private key is not kept in the DLQ"
+    );
+    assert!(reason_of(key).contains("PRIVATE KEY"), "{key:?}");
 }
 
 #[tokio::test]

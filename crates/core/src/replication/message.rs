@@ -203,6 +203,13 @@ pub enum Rejection {
     Certificate(#[from] PemError),
 }
 
+impl Rejection {
+    /// Whether the message was refused because a private key travels in it.
+    pub fn is_a_private_key(&self) -> bool {
+        matches!(self, Self::Certificate(PemError::PrivateKey))
+    }
+}
+
 impl Subject {
     /// The key of the subject: its FIFO message group and its ledger entry.
     pub fn key(&self) -> String {

@@ -97,6 +97,8 @@ pub struct PoisonMessage {
     pub message_id: String,
     /// Why: the boundary's rejection or DR's permanent error, for the operator.
     pub reason: String,
+    /// The body carries a private key: it is parked without it (see [`withheld_body`]).
+    pub withhold_body: bool,
 }
 
 /// The dead-letter queue, as the replicator writes it: a poison message goes there at
@@ -125,6 +127,16 @@ where
         else {
             continue;
         };
+        let withheld;
+        let delivery = if poison.withhold_body {
+            withheld = withheld_body(delivery.body);
+            &Delivery {
+                body: &withheld,
+                ..*delivery
+            }
+        } else {
+            delivery
+        };
         match sink.park(delivery, &poison.reason).await {
             Ok(()) => {
                 report.failed.retain(|id| id != &poison.message_id);
@@ -136,6 +148,21 @@ where
             }
         }
     }
+}
+
+/// What is parked instead of a body that carries a private key: a key that leaked into a
+/// message must not be kept for the DLQ's fourteen days, nor shown by `drctl dlq`. The
+/// digest and size still tie the dead letter to the capture side's logs. Parking deletes the
+/// original from the replication queue; only a message that cannot be parked keeps its body
+/// (SQS's redrive moves it as it is).
+pub fn withheld_body(body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    serde_json::json!({
+        "withheld": "the message carried a private key; its body was not kept",
+        "body_sha256": hex::encode(Sha256::digest(body.as_bytes())),
+        "body_bytes": body.len(),
+    })
+    .to_string()
 }
 
 /// How many subjects (FIFO groups) of one batch are applied at once. A FIFO batch holds at
@@ -199,11 +226,15 @@ where
             Handled::HeldBack => report.held_back += 1,
             Handled::Transient => report.retried += 1,
             Handled::Refused => report.rejected += 1,
-            Handled::Poison(reason) => {
+            Handled::Poison {
+                reason,
+                withhold_body,
+            } => {
                 report.rejected += 1;
                 report.poison.push(PoisonMessage {
                     message_id: deliveries[index].message_id.to_owned(),
                     reason,
+                    withhold_body,
                 });
             }
         }
@@ -242,8 +273,12 @@ enum Handled {
     HeldBack,
     /// Failed for a reason a retry can cure.
     Transient,
-    /// Refused at the boundary or unappliable whatever DR's state, and why: parked.
-    Poison(String),
+    /// Refused at the boundary or unappliable whatever DR's state, and why: parked
+    /// (without its body if that carries a private key).
+    Poison {
+        reason: String,
+        withhold_body: bool,
+    },
     /// Refused by DR with a non-retryable error: retried by SQS, then dead-lettered.
     Refused,
 }
@@ -252,7 +287,7 @@ impl Handled {
     fn fails_the_group(&self) -> bool {
         matches!(
             self,
-            Self::HeldBack | Self::Transient | Self::Poison(_) | Self::Refused
+            Self::HeldBack | Self::Transient | Self::Poison { .. } | Self::Refused
         )
     }
 }
@@ -273,7 +308,10 @@ where
         Ok(message) => message,
         Err(reason) => {
             tracing::error!(message_id = delivery.message_id, reason = %reason, "rejected poison message; it will reach the DLQ");
-            return Handled::Poison(format!("refused: {reason}"));
+            return Handled::Poison {
+                withhold_body: reason.is_a_private_key(),
+                reason: format!("refused: {reason}"),
+            };
         }
     };
     let subject = message.subject.key();
@@ -307,7 +345,10 @@ where
         // The message itself cannot be applied, however often it is tried.
         Err(error @ ApplyError::Invalid(_)) => {
             tracing::error!(message_id = delivery.message_id, error = %error, "cannot apply; it will reach the DLQ");
-            Handled::Poison(error.to_string())
+            Handled::Poison {
+                reason: error.to_string(),
+                withhold_body: false,
+            }
         }
         // DR said no (access denied, a validation error, a credentials failure): the
         // environment may be what is wrong, so SQS's receives give it time to be fixed

@@ -496,7 +496,8 @@ fn a_failed_message_holds_back_only_the_rest_of_its_own_group() {
 #[derive(Default)]
 struct RecordingSink {
     refuse: bool,
-    parked: std::sync::Mutex<Vec<(String, Option<String>, String)>>,
+    /// Message id, group, reason and body of each parked message.
+    parked: std::sync::Mutex<Vec<(String, Option<String>, String, String)>>,
 }
 
 impl DeadLetterSink for RecordingSink {
@@ -508,18 +509,20 @@ impl DeadLetterSink for RecordingSink {
             delivery.message_id.to_owned(),
             delivery.group.map(str::to_owned),
             reason.to_owned(),
+            delivery.body.to_owned(),
         ));
         Ok(())
     }
 }
 
-/// The five-certificate batch with its first message made poison, applied and parked in
-/// `sink`. Returns the batch (id, group, body) and the report after parking.
+/// The five-certificate batch with its first message's body made poison by `spoil`, applied
+/// and parked in `sink`. Returns the batch (id, group, body) and the report after parking.
 async fn apply_and_park_with_poison_first(
     sink: &RecordingSink,
+    spoil: impl FnOnce(&str) -> String,
 ) -> (Vec<(String, String, String)>, BatchReport) {
     let (_, mut owned) = two_messages_per_certificate().await;
-    "{not json".clone_into(&mut owned[0].2);
+    owned[0].2 = spoil(&owned[0].2);
     let deliveries = as_deliveries(&owned);
     let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
     let mut report = apply_batch(&deliveries, &rewrite(), &dr, &ledger, || 0).await;
@@ -532,7 +535,7 @@ async fn apply_and_park_with_poison_first(
 fn poison_goes_to_the_dlq_at_once_with_its_reason_and_what_waited_behind_it_is_retried() {
     block_on(async {
         let sink = RecordingSink::default();
-        let (owned, report) = apply_and_park_with_poison_first(&sink).await;
+        let (owned, report) = apply_and_park_with_poison_first(&sink, not_json).await;
 
         assert_eq!(
             report.failed,
@@ -541,12 +544,49 @@ fn poison_goes_to_the_dlq_at_once_with_its_reason_and_what_waited_behind_it_is_r
         );
         assert_eq!(report.parked, 1);
         let parked = sink.parked.lock().unwrap();
-        let (id, group, reason) = &parked[0];
+        let (id, group, reason, body) = &parked[0];
         assert_eq!(
             (id.as_str(), group.as_deref()),
             ("m0", Some(owned[0].1.as_str()))
         );
         assert!(reason.starts_with("refused: "), "{reason}");
+        assert_eq!(
+            body, &owned[0].2,
+            "kept as it came, for a replay once fixed"
+        );
+    });
+}
+
+fn not_json(_: &str) -> String {
+    "{not json".to_owned()
+}
+
+#[test]
+fn a_message_carrying_a_private_key_is_parked_without_its_body() {
+    block_on(async {
+        let sink = RecordingSink::default();
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----";
+        let (owned, report) =
+            apply_and_park_with_poison_first(&sink, |body| format!("{body}{key}")).await;
+
+        assert_eq!(report.parked, 1, "{report:?}");
+        let parked = sink.parked.lock().unwrap();
+        let (id, _, reason, body) = &parked[0];
+        assert_eq!(id, "m0");
+        assert!(reason.contains("PRIVATE KEY"), "{reason}");
+        assert!(
+            !body.contains("PRIVATE KEY") && !body.contains("MIIEvQ"),
+            "{body}"
+        );
+        let stub: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            stub["body_sha256"],
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                owned[0].2.as_bytes()
+            )),
+            "the digest ties the dead letter to the message that carried the key"
+        );
+        assert_eq!(stub["body_bytes"], owned[0].2.len());
     });
 }
 
@@ -557,7 +597,7 @@ fn poison_that_cannot_be_parked_stays_failed_for_the_redrive() {
             refuse: true,
             ..RecordingSink::default()
         };
-        let (_, report) = apply_and_park_with_poison_first(&sink).await;
+        let (_, report) = apply_and_park_with_poison_first(&sink, not_json).await;
 
         assert_eq!(report.failed, ["m0", "m5"]);
         assert_eq!(report.parked, 0);
