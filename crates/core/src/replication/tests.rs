@@ -496,9 +496,11 @@ fn a_failed_message_holds_back_only_the_rest_of_its_own_group() {
 #[derive(Default)]
 struct RecordingSink {
     refuse: bool,
-    /// Message id, group, reason and body of each parked message.
-    parked: std::sync::Mutex<Vec<(String, Option<String>, String, String)>>,
+    parked: std::sync::Mutex<Vec<Parked>>,
 }
+
+/// What [`RecordingSink`] was given: message id, group, reason and body.
+type Parked = (String, Option<String>, String, String);
 
 impl DeadLetterSink for RecordingSink {
     async fn park(&self, delivery: &Delivery<'_>, reason: &str) -> Result<(), PortError> {
