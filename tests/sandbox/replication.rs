@@ -540,21 +540,40 @@ async fn a_parked_message_reaches_the_dlq_once_and_the_listing_gives_its_reason(
             .unwrap();
     }
 
+    // One parked without its body (it carried a private key): listed with the reason
+    // recorded at parking, not the stub's own decoding error.
+    let stub =
+        dr_core::replication::service::withheld_body("{\"k\":\"-----BEGIN PRIVATE KEY-----\"}");
+    let withheld = Delivery {
+        message_id: "replication-message-2",
+        group: Some("cert#withheld"),
+        body: &stub,
+    };
+    sink.park(&withheld, "refused: a private key travels with the message")
+        .await
+        .unwrap();
+
     let dlq = dr_aws::dlq::ReplicationDlq::connect(&p.session, &p.topology)
         .await
         .unwrap();
-    let letters = dlq.list(10).await.unwrap();
-    assert_eq!(letters.len(), 1, "{letters:#?}");
-    assert_eq!(letters[0].group, group);
+    let mut letters = dlq.list(10).await.unwrap();
+    letters.sort_by(|a, b| a.group.cmp(&b.group));
+    assert_eq!(letters.len(), 2, "{letters:#?}");
+    let [letter, withheld] = &letters[..] else {
+        unreachable!()
+    };
+    assert_eq!(letter.group, group);
+    assert!(!letter.refused, "it decodes: replayable once DR is fixed");
     assert!(
-        !letters[0].refused,
-        "it decodes: replayable once DR is fixed"
-    );
-    assert!(
-        letters[0]
+        letter
             .what
             .ends_with("cannot apply: DR refused the registration"),
         "{letters:#?}"
+    );
+    assert!(withheld.refused, "{withheld:?}");
+    assert_eq!(
+        withheld.what, "refused: a private key travels with the message",
+        "{withheld:?}"
     );
 }
 

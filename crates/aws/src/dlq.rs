@@ -35,8 +35,10 @@ pub const SOURCE_MESSAGE_ID_ATTRIBUTE: &str = "dr.source-message-id";
 const MAX_REASON_BYTES: usize = 1024;
 
 /// The replicator's way into the DLQ: a poison message is sent there at once with its
-/// reason (message attributes), in its own FIFO group, deduplicated by its original id so a
-/// batch retried after a crash parks it once.
+/// reason (message attributes), in its own FIFO group, deduplicated by its original id. SQS
+/// deduplicates for five minutes only, and a batch cut short after parking comes back after
+/// the visibility timeout (six minutes in the stack): it may then be parked twice, which is
+/// harmless — messages are state-based, a replay of both applies once.
 #[derive(Debug, Clone)]
 pub struct SqsDeadLetterSink {
     sqs: aws_sdk_sqs::Client,
@@ -283,7 +285,12 @@ fn describe(message: &aws_sdk_sqs::types::Message) -> DeadLetter {
             },
             false,
         ),
-        Err(rejection) => (format!("refused: {rejection}"), true),
+        // The reason recorded at parking first: a withheld body (a private key) decodes as
+        // a malformed stub, which says nothing of why it was refused.
+        Err(rejection) => (
+            recorded.map_or_else(|| format!("refused: {rejection}"), str::to_owned),
+            true,
+        ),
     };
     DeadLetter {
         message_id: message.message_id().unwrap_or_default().to_owned(),

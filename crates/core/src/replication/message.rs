@@ -204,9 +204,17 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// Whether the message was refused because a private key travels in it.
-    pub fn is_a_private_key(&self) -> bool {
-        matches!(self, Self::Certificate(PemError::PrivateKey))
+    /// Whether the refused `raw` body must not be kept (in the DLQ, on a screen): it carries
+    /// a private key, or it could not be parsed — so JSON escapes (`\u002d`) that would hide
+    /// a key from the raw check were never undone — and it holds escapes or the word.
+    pub fn may_carry_a_private_key(&self, raw: &str) -> bool {
+        match self {
+            Self::Certificate(PemError::PrivateKey) => true,
+            Self::TooLarge(_) | Self::Malformed(_) => {
+                raw.contains("\\u") || raw.to_ascii_uppercase().contains("PRIVATE")
+            }
+            Self::UnsupportedSchema(_) | Self::Certificate(_) => false,
+        }
     }
 }
 
@@ -288,11 +296,12 @@ impl ReplicationMessage {
     /// Parse and check a message at the DR boundary. Nothing about a refused message is
     /// trusted or applied.
     pub fn decode(raw: &str) -> Result<Self, Rejection> {
-        if raw.len() > MAX_MESSAGE_BYTES {
-            return Err(Rejection::TooLarge(raw.len()));
-        }
+        // The key first: the rejection decides whether the DLQ may keep the body.
         if contains_private_key(raw) {
             return Err(PemError::PrivateKey.into());
+        }
+        if raw.len() > MAX_MESSAGE_BYTES {
+            return Err(Rejection::TooLarge(raw.len()));
         }
         let value: serde_json::Value =
             serde_json::from_str(raw).map_err(|e| Rejection::Malformed(e.to_string()))?;
@@ -533,5 +542,25 @@ mod tests {
         assert!(a < b && b < c);
         assert!(a.encode() < b.encode() && b.encode() < c.encode());
         assert_eq!(Version::decode(&c.encode()), Some(c));
+    }
+
+    #[test]
+    fn a_refused_body_that_may_carry_a_private_key_is_flagged_whatever_refused_it_first() {
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----";
+        // Too large and carrying a key: the key is what refuses it.
+        let huge = format!("{{\"k\":{key:?}}}{}", " ".repeat(MAX_MESSAGE_BYTES));
+        let rejection = ReplicationMessage::decode(&huge).unwrap_err();
+        assert_eq!(rejection, Rejection::Certificate(PemError::PrivateKey));
+        assert!(rejection.may_carry_a_private_key(&huge));
+        // Not JSON, its key hidden behind escapes the raw check cannot undo.
+        let escaped = r#"{"k":"\u002d\u002d\u002d\u002d\u002dBEGIN \u0050RIVATE KEY"#;
+        let rejection = ReplicationMessage::decode(escaped).unwrap_err();
+        assert!(matches!(rejection, Rejection::Malformed(_)), "{rejection}");
+        assert!(rejection.may_carry_a_private_key(escaped));
+        // Plainly broken, nothing hidden: kept for the operator to read and replay.
+        let broken = "{\"schema_version\": 1, ";
+        assert!(!ReplicationMessage::decode(broken)
+            .unwrap_err()
+            .may_carry_a_private_key(broken));
     }
 }

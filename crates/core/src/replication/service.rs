@@ -73,7 +73,8 @@ pub struct BatchReport {
     pub applied: u64,
     /// Messages older than what DR already had.
     pub stale: u64,
-    /// Messages refused at the boundary (poison: they will end in the DLQ).
+    /// Messages refused: at the boundary or as unappliable (poison, parked) and by DR
+    /// (retried by SQS, then dead-lettered).
     pub rejected: u64,
     /// Messages that failed for a transient reason.
     pub retried: u64,
@@ -95,7 +96,7 @@ pub struct BatchReport {
 pub struct PoisonMessage {
     /// The SQS message id.
     pub message_id: String,
-    /// Why: the boundary's rejection or DR's permanent error, for the operator.
+    /// Why: the boundary's rejection, or why the message cannot apply whatever DR's state.
     pub reason: String,
     /// The body carries a private key: it is parked without it (see [`withheld_body`]).
     pub withhold_body: bool,
@@ -174,8 +175,10 @@ pub const MAX_CONCURRENT_SUBJECTS: usize = 10;
 /// fails every later message of its group in the batch too (unprocessed), so the group's
 /// order survives the retry. Different groups are applied concurrently: SQS FIFO promises
 /// no order between groups, and concurrent Lambda invocations already apply different
-/// groups at once, so this changes no outcome — it only lets one invocation keep DR's
-/// paced registrations busy instead of waiting on each message's calls in turn.
+/// groups at once, so this adds no outcome they could not already produce — it lets one
+/// invocation keep DR's paced registrations busy instead of waiting on each message's calls
+/// in turn. (The one cross-group read: a certificate's thing checks the thing's tombstone,
+/// which a concurrent deletion may write just after it was read — as between invocations.)
 pub async fn apply_batch<R, L>(
     deliveries: &[Delivery<'_>],
     rewrite: &ArnRewrite,
@@ -309,7 +312,7 @@ where
         Err(reason) => {
             tracing::error!(message_id = delivery.message_id, reason = %reason, "rejected poison message; it will reach the DLQ");
             return Handled::Poison {
-                withhold_body: reason.is_a_private_key(),
+                withhold_body: reason.may_carry_a_private_key(delivery.body),
                 reason: format!("refused: {reason}"),
             };
         }
