@@ -41,6 +41,7 @@ impl TokenBucket {
     /// Take a token at `now`, or say how long until one is there.
     pub fn try_take(&self, now: Instant) -> Result<(), Duration> {
         let mut state = self.state.lock().expect("not poisoned");
+        let now = now.max(state.1);
         let refilled = self.refilled(*state, now);
         if refilled >= 1.0 {
             *state = (refilled - 1.0, now);
@@ -60,6 +61,9 @@ impl TokenBucket {
     /// wastes wake-ups and lets an unlucky caller starve).
     pub fn reserve(&self, now: Instant) -> Duration {
         let mut state = self.state.lock().expect("not poisoned");
+        // A caller that read the clock before another but got the lock after it must not
+        // move the bucket's clock back: the time between would be credited twice.
+        let now = now.max(state.1);
         let left = self.refilled(*state, now) - 1.0;
         *state = (left, now);
         if left >= 0.0 {
@@ -100,6 +104,21 @@ mod tests {
             assert!(bucket.try_take(later).is_ok());
         }
         assert!(bucket.try_take(later).is_err());
+    }
+
+    #[test]
+    fn a_caller_with_an_older_clock_reading_does_not_move_the_bucket_back() {
+        let bucket = TokenBucket::new(1.0, 1.0);
+        let start = Instant::now();
+        let later = start + Duration::from_secs(1);
+        assert_eq!(bucket.reserve(later), Duration::ZERO);
+        // Read the clock at `start`, got the lock after the call at `later`.
+        assert_eq!(bucket.reserve(start), Duration::from_secs(1));
+        assert_eq!(
+            bucket.reserve(later),
+            Duration::from_secs(2),
+            "the second between start and later is not credited again"
+        );
     }
 
     #[test]
