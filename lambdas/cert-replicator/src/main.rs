@@ -13,14 +13,30 @@ use dr_aws::metrics::MetricLine;
 use dr_aws::{runtime, AwsSession};
 use dr_core::replication::service::{apply_batch, park_poison, Delivery};
 use dr_core::replication::ArnRewrite;
-use dr_core::Side;
+use dr_core::{Side, Topology};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use tokio::sync::OnceCell;
 
 struct Deps {
     dr: IotRegistry,
     ledger: DynamoLedger,
     rewrite: ArnRewrite,
-    dead_letters: Option<SqsDeadLetterSink>,
+    session: AwsSession,
+    topology: Topology,
+    /// Found on the first poison message, and looked for again on the next one if that
+    /// failed: one failed lookup must not turn parking off for the container's life.
+    dead_letters: OnceCell<SqsDeadLetterSink>,
+}
+
+impl Deps {
+    async fn dead_letters(&self) -> Option<&SqsDeadLetterSink> {
+        self.dead_letters
+            .get_or_try_init(|| SqsDeadLetterSink::connect(&self.session, &self.topology))
+            .await
+            // Without it the redrive policy still dead-letters poison: degrade, do not stop.
+            .inspect_err(|error| tracing::error!(%error, "no DLQ to park poison messages in; the redrive policy will move them after maxReceiveCount"))
+            .ok()
+    }
 }
 
 #[tokio::main]
@@ -35,11 +51,9 @@ async fn main() -> Result<(), Error> {
             topology.replication.ledger_table.as_str(),
         ),
         rewrite: ArnRewrite::primary_to_dr(&topology),
-        // Without it the redrive policy still dead-letters poison: degrade, do not stop.
-        dead_letters: SqsDeadLetterSink::connect(&session, &topology)
-            .await
-            .inspect_err(|error| tracing::error!(%error, "no DLQ to park poison messages in; the redrive policy will move them after maxReceiveCount"))
-            .ok(),
+        session,
+        topology,
+        dead_letters: OnceCell::new(),
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         handler(event, &deps)
@@ -66,8 +80,10 @@ async fn handler(event: LambdaEvent<SqsEvent>, deps: &Deps) -> Result<SqsBatchRe
         dr_core::time::now_millis,
     )
     .await;
-    if let Some(sink) = &deps.dead_letters {
-        park_poison(&mut report, &deliveries, sink).await;
+    if !report.poison.is_empty() {
+        if let Some(sink) = deps.dead_letters().await {
+            park_poison(&mut report, &deliveries, sink).await;
+        }
     }
 
     let lag_max = report.lag_ms.iter().copied().max().unwrap_or_default();
