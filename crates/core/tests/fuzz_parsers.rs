@@ -178,6 +178,34 @@ proptest! {
     }
 
     #[test]
+    fn a_valid_message_decodes_the_same_raw_and_inside_an_sns_envelope(
+        name in "[a-zA-Z0-9_-]{1,128}",
+        action in ".{0,100}",
+        observed in 0i64..4_000_000_000_000,
+    ) {
+        let document = json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}],
+        })
+        .to_string();
+        let raw = json!({
+            "schema_version": 1,
+            "source": {"account_id": "111111111111", "region": "us-east-1"},
+            "cause": "CreatePolicy",
+            "event_time_ms": observed,
+            "observed_at_ms": observed,
+            "subject": {"kind": "policy", "policy_name": name, "document": document},
+        })
+        .to_string();
+        let direct = ReplicationMessage::decode(&raw);
+        prop_assume!(!document.contains("PRIVATE KEY"));
+        prop_assert!(direct.is_ok(), "{:?}", direct);
+        let wrapped = json!({"Type": "Notification", "MessageId": "m", "Message": raw}).to_string();
+        prop_assert_eq!(decode_delivery(&raw), direct.clone());
+        prop_assert_eq!(decode_delivery(&wrapped), direct);
+    }
+
+    #[test]
     fn every_kept_bad_message_is_refused_inside_an_sns_envelope_too(which in any::<usize>()) {
         let seeds = corpus("messages");
         let (name, text) = &seeds[which % seeds.len()];

@@ -642,6 +642,11 @@ fn a_call_dr_refuses_is_not_parked_an_iam_fix_may_still_let_it_through() {
         park_poison(&mut report, &deliveries, &sink).await;
 
         assert!(report.poison.is_empty(), "{report:?}");
+        assert_eq!(
+            (report.rejected, report.held_back, report.retried),
+            (5, 5, 0),
+            "refused (not transient), each group's second message held back"
+        );
         assert_eq!(report.failed.len(), 10, "all retried by SQS, then redriven");
         assert!(sink.parked.lock().unwrap().is_empty());
     });
