@@ -105,6 +105,66 @@ fn summary(report: &BatchReport) -> String {
     )
 }
 
+/// Every service's throttling error, in the shape that service answers, is retried by our
+/// clients rather than failing the call: SNS's `Throttled` (an HTTP 429 the SDK's own
+/// classifiers let through, which would fail a capture's publish), DynamoDB's
+/// `ProvisionedThroughputExceededException` on the ledger's items, SQS's `RequestThrottled`
+/// and IoT's `ThrottlingException`.
+#[tokio::test]
+async fn every_service_s_own_throttling_error_is_retried() {
+    let (p, proxy) = pipeline_behind_proxy(0x7411).await;
+    let throttled = |service: &str| FaultRule {
+        throttle: 0.3,
+        ..FaultRule::service(service)
+    };
+    proxy.set_rules(["sns", "dynamodb", "sqs", "iot"].map(throttled).to_vec());
+    let sns = p.session.sns(Side::Dr);
+    let dynamodb = p.session.dynamodb(Side::Dr);
+    let iot = p.session.iot(Side::Primary);
+    let topic = dr_aws::names::replication_topic_arn(&p.topology);
+    for n in 0..20 {
+        sns.publish()
+            .topic_arn(&topic)
+            .message(format!("{{\"probe\":{n}}}"))
+            .message_group_id("throttling-probe")
+            .message_deduplication_id(unique("probe"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("SNS Publish {n}: {e:?}"));
+        dynamodb
+            .get_item()
+            .table_name(p.topology.replication.ledger_table.as_str())
+            .key(
+                "subject",
+                aws_sdk_dynamodb::types::AttributeValue::S("throttling-probe".into()),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DynamoDB GetItem {n}: {e:?}"));
+        p.sqs
+            .get_queue_attributes()
+            .queue_url(&p.queue_url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("SQS GetQueueAttributes {n}: {e:?}"));
+        iot.list_certificates()
+            .page_size(1)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("IoT ListCertificates {n}: {e:?}"));
+    }
+    let counts = proxy.counts();
+    for key in [
+        "sns:Publish",
+        "dynamodb:GetItem",
+        "sqs:GetQueueAttributes",
+        "iot:ListCertificates",
+    ] {
+        let throttled = counts.get(key).map_or(0, |c| c.throttled);
+        assert!(throttled > 0, "{key} was never throttled: {counts:?}");
+    }
+}
+
 #[tokio::test]
 async fn thirty_percent_throttling_and_ten_percent_5xx_lose_nothing_and_fill_no_dlq() {
     let (p, proxy) = pipeline_behind_proxy(0xc4a05).await;

@@ -16,6 +16,7 @@
 //! * [`probes`] — TLS, MQTT, HTTPS and CloudWatch-alarm probes of primary.
 //! * [`readiness`] — is DR ready to take over: the checks behind `drctl readiness`.
 //! * [`error`] — SDK errors mapped to retryable or not.
+//! * [`throttling`] — the throttling errors the SDK would not retry, retried.
 
 pub mod bus;
 pub mod checkpoint;
@@ -31,6 +32,7 @@ pub mod rds;
 pub mod readiness;
 pub mod runtime;
 pub mod session;
+pub mod throttling;
 mod versioned;
 
 pub use session::AwsSession;

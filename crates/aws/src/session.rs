@@ -109,12 +109,15 @@ impl AwsSession {
     }
 }
 
-/// A service client on `config` (an `&SdkConfig`) in the session's retry partition.
+/// A service client on `config` (an `&SdkConfig`) in the session's retry partition, also
+/// retrying the throttling errors the SDK does not recognise
+/// ([`crate::throttling::ThrottlingTheSdkMisses`]).
 macro_rules! client {
     ($sdk:ident, $config:expr) => {
         $sdk::Client::from_conf(
             $sdk::config::Builder::from($config)
                 .retry_partition($crate::session::retry_partition())
+                .retry_classifier($crate::throttling::ThrottlingTheSdkMisses)
                 .build(),
         )
     };

@@ -229,8 +229,8 @@ async fn handle(
     }
     let answer = match fault {
         Some(Fault::Drop) => return Err(Dropped),
-        Some(Fault::Throttle) => error_answer(&call, StatusCode::BAD_REQUEST),
-        Some(Fault::ServerError) => error_answer(&call, StatusCode::SERVICE_UNAVAILABLE),
+        Some(Fault::Throttle) => error_answer(&call, throttling_error(&call)),
+        Some(Fault::ServerError) => error_answer(&call, server_error(&call)),
         None => forward(upstream, Request::from_parts(parts, Full::new(body)))
             .await
             .map_err(|_| Dropped)?,
@@ -321,51 +321,107 @@ async fn forward(upstream: SocketAddr, request: Request<Full<Bytes>>) -> Result<
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
-/// The error AWS answers in the call's protocol: a throttling error (400) or a 503.
-fn error_answer(call: &Call, status: StatusCode) -> Answer {
-    let throttled = status == StatusCode::BAD_REQUEST;
+/// An AWS error answer: HTTP status, error code, message, and whose fault it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AwsError {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+    sender_fault: bool,
+}
+
+/// DynamoDB's item operations: a table's throughput, not the API, throttles them.
+const DYNAMODB_ITEM_OPERATIONS: &[&str] = &[
+    "BatchGetItem",
+    "BatchWriteItem",
+    "DeleteItem",
+    "ExecuteStatement",
+    "ExecuteTransaction",
+    "GetItem",
+    "PutItem",
+    "Query",
+    "Scan",
+    "TransactGetItems",
+    "TransactWriteItems",
+    "UpdateItem",
+];
+
+/// The throttling error the service itself answers (codes and statuses from the services'
+/// API models). They differ, and a client must retry each: SNS's `Throttled` is an HTTP
+/// 429 that the SDK's own classifiers do not recognise.
+fn throttling_error(call: &Call) -> AwsError {
+    let error = |status, code, message| AwsError {
+        status,
+        code,
+        message,
+        sender_fault: true,
+    };
+    match (call.service.as_str(), call.protocol) {
+        ("sns", _) => error(StatusCode::TOO_MANY_REQUESTS, "Throttled", "Rate exceeded"),
+        ("sqs", _) => error(
+            StatusCode::BAD_REQUEST,
+            "RequestThrottled",
+            "Request is throttled.",
+        ),
+        ("dynamodb", _) if DYNAMODB_ITEM_OPERATIONS.contains(&call.operation.as_str()) => error(
+            StatusCode::BAD_REQUEST,
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded.",
+        ),
+        (_, Protocol::Query) => error(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded"),
+        (_, Protocol::Json) => error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate of requests exceeds the allowed throughput.",
+        ),
+        (_, Protocol::RestJson) => error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+    }
+}
+
+/// A 503 in the call's protocol.
+fn server_error(call: &Call) -> AwsError {
+    AwsError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: match call.protocol {
+            Protocol::RestJson => "ServiceUnavailableException",
+            Protocol::Json | Protocol::Query => "ServiceUnavailable",
+        },
+        message: "Service Unavailable",
+        sender_fault: false,
+    }
+}
+
+/// `error` as the call's protocol carries it.
+fn error_answer(call: &Call, error: AwsError) -> Answer {
+    let AwsError {
+        status,
+        code,
+        message,
+        sender_fault,
+    } = error;
+    let fault = if sender_fault { "Sender" } else { "Receiver" };
     let builder = Response::builder().status(status);
     let answer = match call.protocol {
-        Protocol::RestJson => {
-            let (kind, message) = if throttled {
-                ("ThrottlingException", "Rate exceeded")
-            } else {
-                ("ServiceUnavailableException", "Service Unavailable")
-            };
-            builder
-                .header("content-type", "application/json")
-                .header("x-amzn-ErrorType", kind)
-                .body(Full::new(Bytes::from(format!(
-                    "{{\"message\":\"{message}\"}}"
-                ))))
-        }
-        Protocol::Json => {
-            let (kind, message) = if throttled {
-                (
-                    "ThrottlingException",
-                    "Rate of requests exceeds the allowed throughput.",
-                )
-            } else {
-                ("ServiceUnavailable", "Service Unavailable")
-            };
-            builder
-                .header("content-type", "application/x-amz-json-1.0")
-                .header("x-amzn-query-error", format!("{kind};Sender"))
-                .body(Full::new(Bytes::from(format!(
-                    "{{\"__type\":\"com.amazonaws.{}#{kind}\",\"message\":\"{message}\"}}",
-                    call.service
-                ))))
-        }
-        Protocol::Query => {
-            let (kind, code, message) = if throttled {
-                ("Sender", "Throttling", "Rate exceeded")
-            } else {
-                ("Receiver", "ServiceUnavailable", "Service Unavailable")
-            };
-            builder.header("content-type", "text/xml").body(Full::new(Bytes::from(format!(
-                "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
-            ))))
-        }
+        Protocol::RestJson => builder
+            .header("content-type", "application/json")
+            .header("x-amzn-ErrorType", code)
+            .body(Full::new(Bytes::from(format!(
+                "{{\"message\":\"{message}\"}}"
+            )))),
+        Protocol::Json => builder
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amzn-query-error", format!("{code};{fault}"))
+            .body(Full::new(Bytes::from(format!(
+                "{{\"__type\":\"com.amazonaws.{}#{code}\",\"message\":\"{message}\"}}",
+                call.service
+            )))),
+        Protocol::Query => builder.header("content-type", "text/xml").body(Full::new(Bytes::from(format!(
+            "<ErrorResponse><Error><Type>{fault}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
+        )))),
     };
     answer.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
@@ -511,5 +567,46 @@ mod tests {
         }
         let counts = quota.lock().unwrap().counts["iot:DescribeCertificate"].clone();
         assert_eq!((counts.forwarded, counts.throttled), (10, 40), "{counts:?}");
+    }
+
+    #[test]
+    fn each_service_is_throttled_in_its_own_shape() {
+        let call = |service: &str, operation: &str, protocol| Call {
+            service: service.into(),
+            operation: operation.into(),
+            protocol,
+        };
+        let shape = |call: &Call| {
+            let error = throttling_error(call);
+            (error.status.as_u16(), error.code)
+        };
+        assert_eq!(
+            shape(&call("sns", "Publish", Protocol::Query)),
+            (429, "Throttled")
+        );
+        assert_eq!(
+            shape(&call("sts", "AssumeRole", Protocol::Query)),
+            (400, "Throttling")
+        );
+        assert_eq!(
+            shape(&call("dynamodb", "PutItem", Protocol::Json)),
+            (400, "ProvisionedThroughputExceededException")
+        );
+        assert_eq!(
+            shape(&call("dynamodb", "DescribeTable", Protocol::Json)),
+            (400, "ThrottlingException")
+        );
+        assert_eq!(
+            shape(&call("sqs", "SendMessage", Protocol::Json)),
+            (400, "RequestThrottled")
+        );
+        assert_eq!(
+            shape(&call(
+                "iot",
+                "RegisterCertificateWithoutCA",
+                Protocol::RestJson
+            )),
+            (400, "ThrottlingException")
+        );
     }
 }
