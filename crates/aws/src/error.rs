@@ -5,7 +5,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use dr_core::replication::PortError;
 
-/// Error codes that mean "slow down or try again", across the services we call.
+/// Error codes that mean "slow down or try again", across the services we call (with the
+/// throttling codes the SDK itself misses, [`crate::throttling::missed_by_the_sdk`]).
 const RETRYABLE_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -18,9 +19,6 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalFailureException",
     "InternalServerError",
     "InternalServerException",
-    "KMSThrottlingException",
-    "KMSThrottling",
-    "Throttled",
     "SlowDown",
     // IoT: a concurrent update of the same resource, or a detach that has not settled yet
     // (DeleteCertificate right after DetachPolicy / DetachThingPrincipal).
@@ -48,11 +46,9 @@ where
             true
         }
         SdkError::ServiceError(context) => {
-            context
-                .err()
-                .code()
-                .is_some_and(|c| RETRYABLE_CODES.contains(&c))
-                || context.raw().status_code() >= 500
+            context.err().code().is_some_and(|c| {
+                RETRYABLE_CODES.contains(&c) || crate::throttling::missed_by_the_sdk(c)
+            }) || context.raw().status_code() >= 500
                 || context.raw().status_code() == 429
         }
         _ => false,

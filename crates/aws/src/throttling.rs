@@ -13,7 +13,9 @@
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 
-/// Error codes that mean "slow down" but are on no list of the SDK's.
+/// Error codes that mean "slow down" but are on no list of the SDK's. The one list: the
+/// classifier below retries them within a call, and [`crate::error::port_error`] calls an
+/// error with one of them retryable once the call's attempts are spent.
 const THROTTLING_CODES_THE_SDK_MISSES: &[&str] = &[
     "Throttled",
     "KMSThrottling",
@@ -21,6 +23,11 @@ const THROTTLING_CODES_THE_SDK_MISSES: &[&str] = &[
     "KMS.ThrottlingException",
     "KmsThrottled",
 ];
+
+/// Whether `code` means "slow down" although the SDK would not retry it.
+pub fn missed_by_the_sdk(code: &str) -> bool {
+    THROTTLING_CODES_THE_SDK_MISSES.contains(&code)
+}
 
 /// Registered on every client by the session layer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,9 +64,7 @@ fn is_throttling<'a>(
     header: impl Fn(&str) -> Option<&'a str>,
     body: Option<&[u8]>,
 ) -> bool {
-    status == 429
-        || error_code(header, body)
-            .is_some_and(|code| THROTTLING_CODES_THE_SDK_MISSES.contains(&code.as_str()))
+    status == 429 || error_code(header, body).is_some_and(|code| missed_by_the_sdk(&code))
 }
 
 /// The error code of an AWS error response, wherever its protocol carries it: the
