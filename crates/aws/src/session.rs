@@ -137,10 +137,11 @@ pub fn retry_partition() -> aws_smithy_runtime::client::retries::RetryPartition 
 }
 
 /// Every client's retries: standard mode, ten attempts, exponential backoff with jitter up
-/// to 20 s. Throttling therefore slows a caller down instead of failing it, and a minute of
-/// throttling, 5xx or an unreachable endpoint is ridden out before an error reaches the
-/// caller (and then SQS redelivers the message; only a permanent failure, repeated on every
-/// receive, ends in the DLQ). The SDK default, 3 attempts, turns 30% throttling into a
+/// to 20 s. Throttling therefore slows a caller down instead of failing it, and some twenty
+/// seconds on average of throttling, 5xx or an unreachable endpoint are ridden out before
+/// an error reaches the caller (jittered: the nine waits can sum to under ten seconds).
+/// Then SQS redelivers the message; only a permanent failure, repeated on every receive,
+/// ends in the DLQ. The SDK default, 3 attempts, turns 30% throttling into a
 /// failed call about once in 40.
 ///
 /// Not adaptive mode: its client-side rate limiter cuts the sending rate on every
