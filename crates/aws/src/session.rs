@@ -9,18 +9,21 @@
 //! throwaway static keys (so the default chain never looks for instance metadata, which
 //! would send traffic off loopback) and every client is pointed at the sandbox endpoint.
 
+use aws_config::identity::IdentityCache;
 use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_types::region::Region as SdkRegion;
-use dr_core::{Region, Side, Topology};
+use dr_core::{CallTimeouts, Region, Side, Topology};
 
 /// SDK configuration for both sides of the topology.
 #[derive(Debug, Clone)]
 pub struct AwsSession {
     primary: SdkConfig,
     dr: SdkConfig,
+    timeouts: CallTimeouts,
 }
 
 impl AwsSession {
@@ -29,11 +32,25 @@ impl AwsSession {
     ///
     /// No network call happens here: roles are assumed on first use and refreshed before
     /// they expire.
+    ///
+    /// Every call is bounded by `caller`'s timeouts ([`Topology::timeouts_of`]): connect,
+    /// each attempt (also the socket read timeout) and the whole operation with its
+    /// retries, so a region that accepts connections and never answers costs seconds.
     pub async fn connect(topology: &Topology, caller: &str) -> Self {
-        let base = base_config(topology).await;
-        let primary = assumed_config(&base, topology, Side::Primary, caller).await;
-        let dr = assumed_config(&base, topology, Side::Dr, caller).await;
-        Self { primary, dr }
+        let timeouts = topology.timeouts_of(caller);
+        let base = base_config(topology, &timeouts).await;
+        let primary = assumed_config(&base, topology, Side::Primary, caller, &timeouts).await;
+        let dr = assumed_config(&base, topology, Side::Dr, caller, &timeouts).await;
+        Self {
+            primary,
+            dr,
+            timeouts,
+        }
+    }
+
+    /// The bounds every call of this session has.
+    pub fn timeouts(&self) -> &CallTimeouts {
+        &self.timeouts
     }
 
     /// The SDK configuration of one side, in that side's region.
@@ -156,18 +173,30 @@ pub fn retry_policy() -> aws_config::retry::RetryConfig {
         .with_max_backoff(std::time::Duration::from_secs(20))
 }
 
-/// The configuration that signs the AssumeRole calls: ambient credentials in the cloud,
-/// static throwaway keys in the sandbox.
-async fn base_config(topology: &Topology) -> SdkConfig {
+/// The SDK's timeout configuration for `timeouts`.
+pub fn timeout_config(timeouts: &CallTimeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.attempt)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build()
+}
+
+/// The configuration that signs the AssumeRole calls: ambient credentials in the cloud;
+/// in the sandbox, static keys that name the sandbox principal this process plays (see
+/// [`dr_core::topology::SandboxConfig::access_key_id`]).
+async fn base_config(topology: &Topology, timeouts: &CallTimeouts) -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest())
         .region(SdkRegion::new(topology.dr.region.as_str().to_owned()))
-        .retry_config(retry_policy());
+        .retry_config(retry_policy())
+        .timeout_config(timeout_config(timeouts));
     match &topology.sandbox {
         Some(sandbox) => {
             loader
                 .endpoint_url(sandbox.endpoint.as_str())
                 .credentials_provider(Credentials::new(
-                    "sandbox",
+                    sandbox.access_key_id(),
                     "sandbox",
                     None,
                     None,
@@ -185,6 +214,7 @@ async fn assumed_config(
     topology: &Topology,
     side: Side,
     caller: &str,
+    timeouts: &CallTimeouts,
 ) -> SdkConfig {
     let side_config = topology.side(side);
     let region = SdkRegion::new(side_config.region.as_str().to_owned());
@@ -197,5 +227,12 @@ async fn assumed_config(
     base.to_builder()
         .region(region)
         .credentials_provider(SharedCredentialsProvider::new(provider))
+        // AssumeRole is a call like any other: into a hung region it must not wait longer
+        // than the caller's operation timeout (the cache's own default is 5 s).
+        .identity_cache(
+            IdentityCache::lazy()
+                .load_timeout(timeouts.operation)
+                .build(),
+        )
         .build()
 }

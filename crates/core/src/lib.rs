@@ -13,6 +13,7 @@
 //! * [`reconcile`] — flow B: the streaming diff of two certificate inventories.
 //! * [`snapshots`] — flow C: the level-triggered snapshot controller's decisions.
 //! * [`time`] — timestamps as the events carry them.
+//! * [`timeouts`] — per-caller bounds on every AWS call.
 
 pub mod certificate;
 pub mod failover;
@@ -22,6 +23,7 @@ pub mod reconcile;
 pub mod replication;
 pub mod snapshots;
 pub mod time;
+pub mod timeouts;
 pub mod topology;
 
 pub use certificate::{CertificateId, CertificatePem, CertificateStatus};
@@ -29,6 +31,8 @@ pub use ids::{
     AccountId, DomainName, Endpoint, InvalidId, PolicyName, Region, ResourceName, RoleArn,
     ThingName,
 };
+pub use timeouts::CallTimeouts;
 pub use topology::{
-    ConfigError, DnsConfig, FailoverConfig, FlipMode, ProbeConfig, Side, SideConfig, Topology,
+    ConfigError, DnsConfig, FailoverConfig, FlipMode, ProbeConfig, SandboxPrincipal, SandboxWorld,
+    Side, SideConfig, Topology, FUNCTIONS,
 };

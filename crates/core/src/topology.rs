@@ -384,6 +384,147 @@ impl Default for ReconcileConfig {
 pub struct SandboxConfig {
     /// Where the sandbox listens; every SDK client is pointed at it.
     pub endpoint: Endpoint,
+    /// The IAM world this process acts in: provisioning registers the roles the CDK app
+    /// creates for this topology under this name (each test has a world of its own, so
+    /// tests whose topologies differ do not share a role's policy).
+    #[serde(default = "default_world")]
+    pub world: SandboxWorld,
+    /// Whose ambient credentials this process holds (what Lambda, or an operator's SSO
+    /// session, would give it in AWS): `operator` (drctl), `admin` (provisioning and the
+    /// test harness: not evaluated), or `function:<name>` (that Lambda's execution role).
+    #[serde(default)]
+    pub principal: SandboxPrincipal,
+}
+
+impl SandboxConfig {
+    /// The sandbox's ambient access key: it names the world and the principal, which the
+    /// sandbox's IAM looks up (`sandbox:<world>:<principal>`).
+    pub fn access_key_id(&self) -> String {
+        format!("sandbox:{}:{}", self.world, self.principal)
+    }
+}
+
+fn default_world() -> SandboxWorld {
+    SandboxWorld("default".to_owned())
+}
+
+/// The name of a sandbox IAM world: 1 to 64 of `a-z`, `0-9`, `-`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SandboxWorld(String);
+
+impl SandboxWorld {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SandboxWorld {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(format!(
+                "{value:?} is not a sandbox world name: 1 to 64 of a-z, 0-9 and -"
+            ))
+        }
+    }
+}
+
+impl std::str::FromStr for SandboxWorld {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl From<SandboxWorld> for String {
+    fn from(value: SandboxWorld) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SandboxWorld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The Lambdas of the control plane, by crate name (`lambdas/<name>`); the CDK app's
+/// `FUNCTIONS` (infra/lib/names.ts) lists the same.
+pub const FUNCTIONS: &[&str] = &[
+    "cert-capture",
+    "cert-replicator",
+    "reconciler",
+    "snapshot-controller",
+    "health-checker",
+];
+
+/// Who holds a sandbox process's ambient credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum SandboxPrincipal {
+    /// The operators' principal (`-c operatorPrincipal`), which may assume the topology's
+    /// `role_arn`s, as drctl does.
+    #[default]
+    Operator,
+    /// The account's administrator: provisioning (what CloudFormation does in AWS) and the
+    /// test harness (what AWS itself does: the event source mapping, CloudTrail…).
+    Admin,
+    /// A Lambda's execution role, which may assume only that function's side roles.
+    Function(String),
+}
+
+impl TryFrom<String> for SandboxPrincipal {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "operator" => Ok(Self::Operator),
+            "admin" => Ok(Self::Admin),
+            other => match other.strip_prefix("function:") {
+                Some(name) if FUNCTIONS.contains(&name) => Ok(Self::Function(name.to_owned())),
+                _ => Err(format!(
+                    "{value:?} is not a sandbox principal: operator, admin, or function:<name> \
+                     with a name of {}",
+                    FUNCTIONS.join(", ")
+                )),
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for SandboxPrincipal {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl From<SandboxPrincipal> for String {
+    fn from(value: SandboxPrincipal) -> Self {
+        value.to_string()
+    }
+}
+
+impl fmt::Display for SandboxPrincipal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Operator => f.write_str("operator"),
+            Self::Admin => f.write_str("admin"),
+            Self::Function(name) => write!(f, "function:{name}"),
+        }
+    }
 }
 
 /// The whole topology: both sides and the names of shared resources.
@@ -412,6 +553,10 @@ pub struct Topology {
     /// Failover drills.
     #[serde(default)]
     pub drill: DrillConfig,
+    /// Per-caller bounds on every AWS call (`[timeouts.<caller>]`); unset: the caller's
+    /// defaults ([`crate::timeouts::CallTimeouts::defaults_for`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub timeouts: std::collections::BTreeMap<String, crate::timeouts::TimeoutOverrides>,
     /// The local sandbox, when not talking to real AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxConfig>,
@@ -626,6 +771,39 @@ impl Topology {
                 "must differ from dns.record, or a drill would flip production routing".to_owned(),
             ));
         }
+        let snapshots = &self.snapshots;
+        if self.primary.account_id == self.dr.account_id
+            && snapshots.regional_kms_key.starts_with("alias/")
+            && snapshots.regional_kms_key == snapshots.dr_kms_key
+        {
+            return Err(field_error(
+                "snapshots.dr_kms_key",
+                format!(
+                    "both sides are account {}, so the regional key and DR's key live in one \
+                     account and region ({}), where {} can name only one key: give DR's key \
+                     another alias",
+                    self.dr.account_id, self.dr.region, snapshots.dr_kms_key
+                ),
+            ));
+        }
+        for key in self.timeouts.keys() {
+            let caller = key.replace('_', "-");
+            if !crate::timeouts::CALLERS.contains(&caller.as_str()) {
+                return Err(field_error(
+                    &format!("timeouts.{key}"),
+                    format!(
+                        "no such caller; callers: {}",
+                        crate::timeouts::CALLERS
+                            .iter()
+                            .map(|c| crate::timeouts::config_key(c))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            crate::timeouts::check(&self.timeouts_of(&caller))
+                .map_err(|message| field_error(&format!("timeouts.{key}"), message))?;
+        }
         if matches!(&self.drill.canary, Some(canary) if !matches!(canary, ProbeConfig::Mqtt { .. }))
         {
             return Err(field_error(
@@ -669,6 +847,15 @@ impl Topology {
             .collect()
     }
 
+    /// The bounds on every AWS call `caller` makes: its defaults, with `[timeouts.<caller>]`.
+    pub fn timeouts_of(&self, caller: &str) -> crate::timeouts::CallTimeouts {
+        let defaults = crate::timeouts::CallTimeouts::defaults_for(caller);
+        match self.timeouts.get(&crate::timeouts::config_key(caller)) {
+            Some(overrides) => defaults.with(overrides),
+            None => defaults,
+        }
+    }
+
     /// The configuration of one side.
     pub fn side(&self, side: Side) -> &SideConfig {
         match side {
@@ -680,7 +867,9 @@ impl Topology {
 
 /// An optional count, written as a number in the file or (an override of a key the file
 /// leaves out arrives as text) as a string of digits.
-fn optional_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn optional_count<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Count {
@@ -794,6 +983,75 @@ mod tests {
         let (field, message) = error_of(parse(&text));
         assert_eq!(field, "dr");
         assert!(message.contains("another account"), "{message}");
+    }
+
+    #[test]
+    fn one_account_in_two_regions_needs_two_snapshot_key_aliases() {
+        let one_account = SANDBOX.replace("222222222222", "111111111111");
+        let (field, message) = error_of(parse(&one_account));
+        assert_eq!(field, "snapshots.dr_kms_key");
+        assert!(message.contains("another alias"), "{message}");
+        let distinct = one_account.replace(
+            "dr_kms_key = \"alias/dr-snapshots\"",
+            "dr_kms_key = \"alias/dr-snapshots-dr\"",
+        );
+        parse(&distinct).unwrap();
+    }
+
+    #[test]
+    fn timeouts_are_per_caller_and_checked() {
+        let text = format!("{SANDBOX}\n[timeouts.drctl]\noperation_ms = 9000\n");
+        let topology = parse(&text).unwrap();
+        assert_eq!(
+            topology.timeouts_of("drctl").operation,
+            std::time::Duration::from_secs(9)
+        );
+        assert_eq!(
+            topology.timeouts_of("reconciler"),
+            crate::CallTimeouts::defaults_for("reconciler")
+        );
+        let env = parse_with_env(
+            SANDBOX,
+            &[("DRCTL__TIMEOUTS__CERT_REPLICATOR__OPERATION_MS", "17000")],
+        )
+        .unwrap();
+        assert_eq!(
+            env.timeouts_of("cert-replicator").operation,
+            std::time::Duration::from_secs(17)
+        );
+        let (field, _) = error_of(parse(&format!(
+            "{SANDBOX}\n[timeouts.nobody]\nconnect_ms = 1\n"
+        )));
+        assert_eq!(field, "timeouts.nobody");
+        let (field, message) = error_of(parse(&format!(
+            "{SANDBOX}\n[timeouts.drctl]\nattempt_ms = 9000\n"
+        )));
+        assert_eq!(field, "timeouts.drctl");
+        assert!(message.contains("must not exceed"), "{message}");
+    }
+
+    #[test]
+    fn the_sandbox_names_its_world_and_principal() {
+        let topology = parse(SANDBOX).unwrap();
+        let sandbox = topology.sandbox.unwrap();
+        assert_eq!(sandbox.access_key_id(), "sandbox:default:operator");
+        let env = parse_with_env(
+            SANDBOX,
+            &[
+                ("DRCTL__SANDBOX__WORLD", "t-1"),
+                ("DRCTL__SANDBOX__PRINCIPAL", "function:cert-capture"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            env.sandbox.unwrap().access_key_id(),
+            "sandbox:t-1:function:cert-capture"
+        );
+        let (field, _) = error_of(parse_with_env(
+            SANDBOX,
+            &[("DRCTL__SANDBOX__PRINCIPAL", "function:nope")],
+        ));
+        assert_eq!(field, "sandbox.principal");
     }
 
     #[test]
