@@ -197,7 +197,7 @@ impl DatabaseRecovery for RdsRecovery<'_> {
             let store = RdsSnapshotStore::new(self.session, self.topology, kind);
             let now = dr_core::time::now_millis();
             notes.push(
-                match start_restore(&store, &store, kind, &policy, &policy.database, now).await {
+                match start_restore(&store, kind, &policy, &policy.database, now).await {
                     Ok((snapshot, rpo_ms)) => format!(
                         "{}: restoring from {snapshot} (data age {} s)",
                         policy.database,
@@ -229,8 +229,7 @@ impl DatabaseRecovery for RdsRecovery<'_> {
                 Some(_) => return Ok(None),
                 None => {
                     let now = dr_core::time::now_millis();
-                    match start_restore(&store, &store, kind, &policy, &policy.database, now).await
-                    {
+                    match start_restore(&store, kind, &policy, &policy.database, now).await {
                         Ok(_) => return Ok(None),
                         // Nothing will ever appear by waiting: finish, loudly.
                         Err(RestoreError::NothingToRestore(database)) => notes.push(format!(

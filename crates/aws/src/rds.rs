@@ -432,6 +432,10 @@ impl SnapshotStore for RdsSnapshotStore {
 }
 
 impl DatabaseRestorer for RdsSnapshotStore {
+    async fn restorable(&self, database: &str) -> Result<Vec<Snapshot>, PortError> {
+        self.list(Location::Dr, database).await
+    }
+
     async fn restore(
         &self,
         kind: DatabaseKind,

@@ -67,8 +67,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         let phase_started = Instant::now();
         eprintln!("drill: restoring {} into {target}…", policy.database);
         let spinner = waiting(&format!("waiting for {target} to become available"));
-        let result =
-            restore_newest(&store, &store, &request, now_millis(), tokio::time::sleep).await;
+        let result = restore_newest(&store, &request, now_millis(), tokio::time::sleep).await;
         if let Some(spinner) = spinner {
             spinner.finish_and_clear();
         }

@@ -96,7 +96,6 @@ pub(crate) async fn run(command: SnapshotCommand, topology: &Topology) -> anyhow
             eprintln!("restoring the newest DR snapshot of {database} into {target}…");
             let restored = restore_newest(
                 &store,
-                &store,
                 &request,
                 dr_core::time::now_millis(),
                 tokio::time::sleep,

@@ -1,10 +1,11 @@
 //! Restoring the newest restorable DR snapshot: what failover and drills do with flow C's
-//! output. The DR account restores its own copy, so primary is not needed at all.
+//! output. The DR account restores its own copy, found by listing DR's own snapshots only:
+//! no call reaches primary, whose region may be the one that failed.
 
 use std::future::Future;
 use std::time::Duration;
 
-use super::{decide, DatabaseKind, SnapshotPolicy, SnapshotStore};
+use super::{decide, DatabaseKind, SnapshotPolicy};
 use crate::replication::ports::PortError;
 use crate::time::EpochMillis;
 
@@ -19,6 +20,11 @@ pub struct DatabaseEndpoint {
 
 /// RDS in the DR account, as restoring needs it.
 pub trait DatabaseRestorer {
+    /// DR's own copies of `database` (the DR account, the DR region): what can be restored.
+    fn restorable(
+        &self,
+        database: &str,
+    ) -> impl Future<Output = Result<Vec<super::Snapshot>, PortError>> + Send;
     /// Start restoring `snapshot_id` into a new database named `target`. A database of that
     /// name that already exists is success (an earlier, interrupted restore).
     fn restore(
@@ -93,8 +99,7 @@ pub struct RestoreRequest<'a> {
 /// Start restoring the newest restorable DR snapshot of `policy`'s database into `target`,
 /// without waiting (failover moves traffic while RDS works). Returns the snapshot and the
 /// age of its data. A `target` that already exists is success.
-pub async fn start_restore<S, R>(
-    store: &S,
+pub async fn start_restore<R>(
     restorer: &R,
     kind: DatabaseKind,
     policy: &SnapshotPolicy,
@@ -102,10 +107,9 @@ pub async fn start_restore<S, R>(
     now: EpochMillis,
 ) -> Result<(String, EpochMillis), RestoreError>
 where
-    S: SnapshotStore + Sync,
     R: DatabaseRestorer + Sync,
 {
-    let observed = store.observe(&policy.database).await?;
+    let observed = restorer.restorable(&policy.database).await?;
     let plan = decide(now, policy, &observed);
     let (Some(snapshot_id), Some(rpo_ms)) = (plan.newest_restorable, plan.rpo_ms) else {
         return Err(RestoreError::NothingToRestore(policy.database.clone()));
@@ -117,27 +121,18 @@ where
 /// Restore the newest restorable DR snapshot into `request.target` and wait until it is
 /// available. `sleep` is the runtime's timer (`tokio::time::sleep`), so the core stays
 /// free of a runtime.
-pub async fn restore_newest<S, R, F>(
-    store: &S,
+pub async fn restore_newest<R, F>(
     restorer: &R,
     request: &RestoreRequest<'_>,
     now: EpochMillis,
     sleep: impl Fn(Duration) -> F,
 ) -> Result<Restored, RestoreError>
 where
-    S: SnapshotStore + Sync,
     R: DatabaseRestorer + Sync,
     F: Future<Output = ()>,
 {
-    let (snapshot_id, rpo_ms) = start_restore(
-        store,
-        restorer,
-        request.kind,
-        request.policy,
-        request.target,
-        now,
-    )
-    .await?;
+    let (snapshot_id, rpo_ms) =
+        start_restore(restorer, request.kind, request.policy, request.target, now).await?;
     let started = std::time::Instant::now();
     let mut status = String::from("unknown");
     while started.elapsed() < request.timeout {
