@@ -90,7 +90,7 @@ type Table = Record<string, unknown>;
 // Every key the Rust structs accept (they are `deny_unknown_fields`): a typo must fail here
 // at synth time, not in a Lambda's cold start after deploy.
 const KEYS: Record<string, string[]> = {
-  '': ['primary', 'dr', 'replication', 'failover', 'dns', 'snapshots', 'reconcile', 'drill', 'sandbox'],
+  '': ['primary', 'dr', 'replication', 'failover', 'dns', 'snapshots', 'reconcile', 'drill', 'timeouts', 'sandbox'],
   primary: ['account_id', 'region', 'role_arn'],
   dr: ['account_id', 'region', 'role_arn'],
   replication: ['topic', 'queue', 'dead_letter_queue', 'ledger_table', 'register_per_second'],
@@ -104,8 +104,13 @@ const KEYS: Record<string, string[]> = {
   snapshots: ['regional_kms_key', 'dr_kms_key', 'interval_minutes', 'keep', 'max_age_hours', 'databases'],
   'snapshots.databases': ['identifier', 'kind', 'interval_minutes', 'keep', 'max_age_hours'],
   drill: ['canary'],
-  sandbox: ['endpoint'],
+  // crates/core/src/timeouts.rs CALLERS, with `_` for `-`.
+  timeouts: ['drctl', 'cert_capture', 'cert_replicator', 'reconciler', 'snapshot_controller', 'health_checker', 'sandbox'],
+  sandbox: ['endpoint', 'world', 'principal'],
 };
+
+const TIMEOUT_KEYS = ['connect_ms', 'attempt_ms', 'operation_ms'];
+for (const caller of KEYS.timeouts) KEYS[`timeouts.${caller}`] = TIMEOUT_KEYS;
 
 const PROBE_KEYS: Record<string, string[]> = {
   tls: ['kind', 'host', 'port', 'server_name', 'alpn', 'ca_file', 'timeout_ms'],
@@ -287,6 +292,19 @@ export function parseTopology(text: string, origin: string): Topology {
     if (!isAlias(key) && !keyArnIn(key, side.accountId, dr.region)) {
       fail(field, `${JSON.stringify(key)}: expected alias/<name>, or a key ARN in account ${side.accountId}, region ${dr.region}`);
     }
+  }
+
+  if (primary.accountId === dr.accountId && isAlias(snapshots.regionalKmsKey) && snapshots.regionalKmsKey === snapshots.drKmsKey) {
+    fail(
+      'snapshots.dr_kms_key',
+      `both sides are account ${dr.accountId}, so the regional key and DR's key live in one account and region (${dr.region}), where ${snapshots.drKmsKey} can name only one key: give DR's key another alias`,
+    );
+  }
+
+  const timeouts = table(root, 'timeouts', '', false);
+  for (const caller of Object.keys(timeouts)) {
+    const t = table(timeouts, caller, 'timeouts', false);
+    for (const key of TIMEOUT_KEYS) if (t[key] !== undefined) int(t, key, `timeouts.${caller}.${key}`, 1, 1);
   }
 
   table(root, 'drill', '', false);

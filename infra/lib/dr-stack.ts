@@ -23,10 +23,12 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { isAlias, type Topology } from './config';
+import { outputKeyArn, regionalSnapshotKeyArn } from './keys';
 import { configLayer, RustFunction } from './lambda';
 import * as names from './names';
+import { admitAlarms } from './topics';
 import type { IotDrStackProps } from './primary-stack';
-import { createOperatorRole, createSideRoles, crossAccountPrincipal } from './roles';
+import { createOperatorRole, createSideRoles, crossAccountPrincipal, operatorRoleSides } from './roles';
 
 /** Function timeouts and schedules, with why. */
 export const TIMING = {
@@ -117,6 +119,9 @@ export class DrStack extends Stack {
       // 14 days: the longest SQS keeps anything, time for operators to replay the DLQ.
       retentionPeriod: Duration.days(14),
       enforceSSL: true,
+      // Dead letters are the only copy of what could not be applied: a stack deletion must
+      // not take them.
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     this.queue = new sqs.Queue(this, 'ReplicationQueue', {
       queueName: names.replicationQueueName(t),
@@ -128,6 +133,8 @@ export class DrStack extends Stack {
       visibilityTimeout: TIMING.queueVisibility,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: names.MAX_RECEIVE_COUNT },
       enforceSSL: true,
+      // Messages not yet applied are certificate changes DR does not have yet.
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     this.topic = new sns.Topic(this, 'ReplicationTopic', {
       topicName: names.replicationTopicName(t),
@@ -215,13 +222,12 @@ export class DrStack extends Stack {
       masterKey: operatorsKey,
       enforceSSL: true,
     });
+    admitAlarms(operatorTopic, t.dr.accountId, t.dr.region);
     if (settings.operatorEmail) operatorTopic.addSubscription(new subs.EmailSubscription(settings.operatorEmail));
     const alarmAction = new cwActions.SnsAction(operatorTopic);
 
     // ---- DNS failover (flow D) ----
-    const zone = settings.hostedZoneId
-      ? route53.PublicHostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: settings.hostedZoneId, zoneName: t.dns.zone })
-      : new route53.PublicHostedZone(this, 'Zone', { zoneName: t.dns.zone, comment: 'IoT DR custom domain (flipped by the DR health checker)' });
+    const zone = hostedZone(this, t, settings);
     if (t.failover.flip === 'data-plane') {
       // Exactly what DataPlaneSwitch::ensure puts (crates/aws/src/failover.rs): the checker
       // calls PutMetricAlarm with this definition at every cold start, so any difference
@@ -344,8 +350,10 @@ export class DrStack extends Stack {
     // ---- Roles the functions assume in DR (and primary's capture does not: it publishes
     // with its primary role), and the operators' role ----
     const refs = {
+      replicationKeyArn: replicationKey.keyArn,
+      regionalSnapshotKeyArn: regionalSnapshotKeyArn(this, t, settings),
       operatorsKeyArn: operatorsKey.keyArn,
-      drSnapshotKeyArn: drSnapshotKey?.keyArn,
+      drSnapshotKeyArn: drSnapshotKey?.keyArn ?? t.snapshots.drKmsKey,
       hostedZoneId: zone.hostedZoneId,
     };
     createSideRoles(
@@ -355,7 +363,10 @@ export class DrStack extends Stack {
       Object.fromEntries(Object.entries(this.functions).map(([k, v]) => [k, v.executionRole])),
       refs,
     );
-    if (settings.operatorPrincipal) createOperatorRole(this, t, 'dr', settings.operatorPrincipal, refs);
+    // One account: both sides' role_arn may name one role, created here with both shares.
+    const operatorSides = operatorRoleSides(t, 'dr');
+    if (settings.operatorPrincipal && operatorSides.length > 0) createOperatorRole(this, t, operatorSides, settings.operatorPrincipal, refs);
+    outputKeyArn(this, 'ReplicationKeyArn', replicationKey, 'The replication key: pass it to the primary stack as -c replicationKeyArn=…');
 
     // ---- Alarms → operators ----
     const metric = (functionName: string, metricName: string, statistic: string, period: Duration, dims: Record<string, string> = {}) =>
@@ -525,4 +536,21 @@ export class DrStack extends Stack {
       ],
     });
   }
+}
+
+/**
+ * The hosted zone of `[dns] zone`: an existing one by id (`hostedZoneId`), a new one
+ * (`createHostedZone=true`, kept on stack deletion: its records are the fleet's routing),
+ * or by default the existing public zone, looked up at synth.
+ */
+function hostedZone(scope: Construct, t: Topology, settings: IotDrStackProps['settings']): route53.IHostedZone {
+  if (settings.hostedZoneId) {
+    return route53.PublicHostedZone.fromHostedZoneAttributes(scope, 'Zone', { hostedZoneId: settings.hostedZoneId, zoneName: t.dns.zone });
+  }
+  if (settings.createHostedZone) {
+    const zone = new route53.PublicHostedZone(scope, 'Zone', { zoneName: t.dns.zone, comment: 'IoT DR custom domain (flipped by the DR health checker)' });
+    zone.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    return zone;
+  }
+  return route53.HostedZone.fromLookup(scope, 'Zone', { domainName: t.dns.zone, privateZone: false });
 }

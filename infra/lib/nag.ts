@@ -36,8 +36,12 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
     'RestoreDB* authorizes the option, parameter and subnet groups the restore uses (the defaults unless an operator chose others)',
   ],
   [
+    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(db|cluster):[A-Za-z0-9_-]+-drill-\*$/,
+    'drill scratch databases are named <protected database>-drill-<start ms> (drctl drill); restore and delete are limited to those names',
+  ],
+  [
     /^Resource::arn:aws:kms:[a-z0-9-]+:\d{12}:key\/\*$/,
-    "a key of another account or region has a random id no stack here can know; every such statement matches the key by kms:ResourceAliases (or kms:ViaService for the database's own key)",
+    "the protected database's own key is not in the topology (it is the application's): DescribeKey to refuse aws/rds, and Decrypt/CreateGrant only through RDS (kms:ViaService), in this account and region",
   ],
   [/^Resource::arn:aws:route53:::change\/\*$/, 'GetChange on the change ids ChangeResourceRecordSets returns'],
   [/^Resource::<[A-Za-z0-9]+Logs[A-Z0-9]+\.Arn>:log-stream:\*$/, "log streams are created by Lambda per execution environment, inside the function's own log group"],

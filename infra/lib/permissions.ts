@@ -4,11 +4,14 @@
 // Resources are the narrowest ARNs the service supports for the action (checked against
 // cfn-lint's copy of the IAM service reference). A few actions have no resource type and
 // take "*": they are listed in STAR_RESOURCE_ACTIONS, and a test fails on any other.
-// Keys of another account or region cannot be named by ARN (a key id is random), so those
-// statements match the key by alias (`kms:ResourceAliases`), which KMS evaluates per key.
+// Keys are granted by ARN only: a key of this stack by its token, a key of another stack
+// (another account or region) by the ARN its stack outputs, given as context (settings.ts).
+// Not by `kms:ResourceAliases`: the KMS guide describes alias-based access without saying
+// that it holds for a key of another account, and a grant that silently matches nothing
+// would be found only in an outage.
 
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { isAlias, type Topology } from './config';
+import type { Topology } from './config';
 import * as names from './names';
 
 type Side = 'primary' | 'dr';
@@ -28,11 +31,15 @@ export const STAR_RESOURCE_ACTIONS: Record<string, string> = {
   'cloudwatch:PutMetricData': 'scoped by the cloudwatch:namespace condition instead',
 };
 
-/** Stack-local ARNs (tokens) a statement may use instead of a derived pattern. */
+/** The ARNs (or tokens) of the keys and zone a stack's statements name. */
 export interface LocalRefs {
+  /** DR's replication key: the topic and queues (DR stack's own; context in primary). */
+  readonly replicationKeyArn?: string;
+  /** Primary's regional snapshot key in the DR region (context, or the config's ARN). */
+  readonly regionalSnapshotKeyArn?: string;
   /** The DR account's operators' key (DR stack). */
   readonly operatorsKeyArn?: string;
-  /** DR's own snapshot key (DR stack), when the config names an alias the stack creates. */
+  /** DR's own snapshot key (DR stack's own, or the config's ARN). */
   readonly drSnapshotKeyArn?: string;
   /** The hosted zone of `[dns] zone` (DR stack). */
   readonly hostedZoneId?: string;
@@ -42,17 +49,13 @@ const iot = (t: Topology, side: Side, resource: string) => `arn:aws:iot:${t[side
 const rds = (region: string, account: string, resource: string) => `arn:aws:rds:${region}:${account}:${resource}`;
 const table = (t: Topology, name: string) => `arn:aws:dynamodb:${t.dr.region}:${t.dr.accountId}:table/${name}`;
 
-/** A key of `account`/`region` named by `key` (an alias or an ARN). */
-function keyStatement(sid: string, account: string, region: string, key: string, actions: string[], conditions: Record<string, unknown> = {}): iam.PolicyStatement {
-  if (isAlias(key)) {
-    return new iam.PolicyStatement({
-      sid,
-      actions,
-      resources: [names.keysIn(account, region)],
-      conditions: { ...conditions, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': key } },
-    });
-  }
-  return new iam.PolicyStatement({ sid, actions, resources: [key], conditions });
+type KeyRef = 'replicationKeyArn' | 'regionalSnapshotKeyArn' | 'operatorsKeyArn' | 'drSnapshotKeyArn';
+
+/** A statement on one key, by its ARN in `refs`. */
+function keyStatement(refs: LocalRefs, key: KeyRef, sid: string, actions: string[], conditions: Record<string, unknown> = {}): iam.PolicyStatement {
+  const arn = refs[key];
+  if (!arn) throw new Error(`${sid} needs the ARN of ${key}: the stack must pass it in LocalRefs`);
+  return new iam.PolicyStatement({ sid, actions, resources: [arn], conditions });
 }
 
 // ---- IoT ----
@@ -77,36 +80,39 @@ function iotRead(t: Topology, side: Side, sid: string, list: boolean): iam.Polic
   return statements;
 }
 
-/** The replicator's apply path in DR (crates/aws/src/iot.rs, write half): register, status, links. */
-function iotApply(t: Topology): iam.PolicyStatement[] {
+/**
+ * The apply path (crates/aws/src/iot.rs, write half): register, status, links. In DR for the
+ * replicator and reconciler; in primary for failback's reverse reconcile (drctl).
+ */
+function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyStatement[] {
   return [
     new iam.PolicyStatement({
-      sid: 'IotApplyCertificates',
+      sid: `${sid}Certificates`,
       actions: [
         'iot:DescribeCertificate', 'iot:UpdateCertificate', 'iot:DeleteCertificate',
         'iot:AttachPolicy', 'iot:DetachPolicy', 'iot:ListPrincipalThings',
       ],
-      resources: [iot(t, 'dr', 'cert/*')],
+      resources: [iot(t, side, 'cert/*')],
     }),
     new iam.PolicyStatement({
-      sid: 'IotApplyThingLinks',
+      sid: `${sid}ThingLinks`,
       actions: ['iot:AttachThingPrincipal', 'iot:DetachThingPrincipal'],
-      resources: [iot(t, 'dr', 'cert/*'), iot(t, 'dr', 'thing/*')],
+      resources: [iot(t, side, 'cert/*'), iot(t, side, 'thing/*')],
     }),
-    new iam.PolicyStatement({ sid: 'IotApplyCaCertificates', actions: ['iot:DescribeCACertificate'], resources: [iot(t, 'dr', 'cacert/*')] }),
+    new iam.PolicyStatement({ sid: `${sid}CaCertificates`, actions: ['iot:DescribeCACertificate'], resources: [iot(t, side, 'cacert/*')] }),
     new iam.PolicyStatement({
-      sid: 'IotApplyPolicies',
+      sid: `${sid}Policies`,
       actions: ['iot:GetPolicy', 'iot:CreatePolicy', 'iot:CreatePolicyVersion', 'iot:DeletePolicyVersion', 'iot:ListPolicyVersions'],
-      resources: [iot(t, 'dr', 'policy/*')],
+      resources: [iot(t, side, 'policy/*')],
     }),
     new iam.PolicyStatement({
-      sid: 'IotApplyThings',
+      sid: `${sid}Things`,
       actions: ['iot:DescribeThing', 'iot:CreateThing', 'iot:UpdateThing', 'iot:DeleteThing', 'iot:ListThingPrincipals'],
-      resources: [iot(t, 'dr', 'thing/*')],
+      resources: [iot(t, side, 'thing/*')],
     }),
-    new iam.PolicyStatement({ sid: 'IotApplyThingTypes', actions: ['iot:CreateThingType'], resources: [iot(t, 'dr', 'thingtype/*')] }),
+    new iam.PolicyStatement({ sid: `${sid}ThingTypes`, actions: ['iot:CreateThingType'], resources: [iot(t, side, 'thingtype/*')] }),
     new iam.PolicyStatement({
-      sid: 'IotApplyUnscoped',
+      sid: `${sid}Unscoped`,
       actions: ['iot:RegisterCertificate', 'iot:RegisterCertificateWithoutCA', 'iot:ListAttachedPolicies', 'iot:ListCertificates'],
       resources: ['*'],
     }),
@@ -153,7 +159,7 @@ function snapshotsIn(sid: string, region: string, account: string): iam.PolicySt
 const KEY_USE = ['kms:DescribeKey', 'kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'];
 const GRANT_FOR_RDS = { Bool: { 'kms:GrantIsForAWSResource': 'true' } };
 
-function snapshotControllerPrimary(t: Topology): iam.PolicyStatement[] {
+function snapshotControllerPrimary(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
   const p = t.primary;
   const dbs = t.snapshots.databases;
   const instances = dbs.filter((d) => d.kind === 'instance').map((d) => rds(p.region, p.accountId, `db:${d.identifier}`));
@@ -182,8 +188,8 @@ function snapshotControllerPrimary(t: Topology): iam.PolicyStatement[] {
       conditions: managed('cluster-snapshot'),
     }),
     // The regional copy is re-encrypted with primary's key in the DR region.
-    keyStatement('RegionalKeyUse', p.accountId, t.dr.region, t.snapshots.regionalKmsKey, KEY_USE),
-    keyStatement('RegionalKeyGrantsForRds', p.accountId, t.dr.region, t.snapshots.regionalKmsKey, ['kms:CreateGrant'], GRANT_FOR_RDS),
+    keyStatement(refs, 'regionalSnapshotKeyArn', 'RegionalKeyUse', KEY_USE),
+    keyStatement(refs, 'regionalSnapshotKeyArn', 'RegionalKeyGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
     // The source snapshot's key is the database's own (not in the topology): DescribeKey to
     // refuse aws/rds early (rds.rs `aws_managed`), and what RDS needs to read it for the copy.
     new iam.PolicyStatement({ sid: 'SourceKeysDescribe', actions: ['kms:DescribeKey'], resources: [names.keysIn(p.accountId, p.region)] }),
@@ -215,11 +221,6 @@ function snapshotControllerPrimary(t: Topology): iam.PolicyStatement[] {
   return statements;
 }
 
-function drSnapshotKey(t: Topology, refs: LocalRefs, sid: string, actions: string[], conditions: Record<string, unknown> = {}): iam.PolicyStatement {
-  if (refs.drSnapshotKeyArn) return new iam.PolicyStatement({ sid, actions, resources: [refs.drSnapshotKeyArn], conditions });
-  return keyStatement(sid, t.dr.accountId, t.dr.region, t.snapshots.drKmsKey, actions, conditions);
-}
-
 function snapshotControllerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
   const d = t.dr;
   return [
@@ -232,11 +233,11 @@ function snapshotControllerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement
         rds(d.region, d.accountId, 'snapshot:*'), rds(d.region, d.accountId, 'cluster-snapshot:*'),
       ],
     }),
-    drSnapshotKey(t, refs, 'DrKeyUse', KEY_USE),
-    drSnapshotKey(t, refs, 'DrKeyGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
+    keyStatement(refs, 'drSnapshotKeyArn', 'DrKeyUse', KEY_USE),
+    keyStatement(refs, 'drSnapshotKeyArn', 'DrKeyGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
     // Reading the shared regional copy: primary's key policy lets this role in too.
-    keyStatement('RegionalKeyRead', t.primary.accountId, d.region, t.snapshots.regionalKmsKey, ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncryptFrom']),
-    keyStatement('RegionalKeyGrantsForRds', t.primary.accountId, d.region, t.snapshots.regionalKmsKey, ['kms:CreateGrant'], GRANT_FOR_RDS),
+    keyStatement(refs, 'regionalSnapshotKeyArn', 'RegionalKeyRead', ['kms:DescribeKey', 'kms:Decrypt', 'kms:ReEncryptFrom']),
+    keyStatement(refs, 'regionalSnapshotKeyArn', 'RegionalKeyGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
   ];
 }
 
@@ -268,9 +269,7 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
       resources: [table(t, t.failover.stateTable)],
     }),
     new iam.PolicyStatement({ sid: 'NotifyOperators', actions: ['sns:Publish'], resources: [names.operatorTopicArn(t)] }),
-    refs.operatorsKeyArn
-      ? new iam.PolicyStatement({ sid: 'OperatorTopicKey', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [refs.operatorsKeyArn] })
-      : keyStatement('OperatorTopicKey', d.accountId, d.region, names.OPERATORS_KEY_ALIAS, ['kms:GenerateDataKey', 'kms:Decrypt']),
+    keyStatement(refs, 'operatorsKeyArn', 'OperatorTopicKey', ['kms:GenerateDataKey', 'kms:Decrypt']),
     new iam.PolicyStatement({
       sid: 'PublishServingMetric',
       actions: ['cloudwatch:PutMetricData'],
@@ -307,8 +306,8 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
       actions: ['rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
       resources: [rds(d.region, d.accountId, 'snapshot:*'), rds(d.region, d.accountId, 'cluster-snapshot:*'), rds(d.region, d.accountId, 'db:*'), rds(d.region, d.accountId, 'cluster:*')],
     }),
-    drSnapshotKey(t, refs, 'RestoreWithDrKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
-    drSnapshotKey(t, refs, 'RestoreGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
+    keyStatement(refs, 'drSnapshotKeyArn', 'RestoreWithDrKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
+    keyStatement(refs, 'drSnapshotKeyArn', 'RestoreGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
   ];
   if (instances.length > 0) {
     statements.push(
@@ -343,6 +342,41 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
   return statements;
 }
 
+/** What a drill may do with scratch databases: create and delete drill-named ones only. */
+function drillScratchDatabases(t: Topology): iam.PolicyStatement[] {
+  const d = t.dr;
+  const dbs = t.snapshots.databases;
+  const scratch = (kind: 'instance' | 'cluster') =>
+    dbs.filter((x) => x.kind === kind).map((x) => rds(d.region, d.accountId, `${kind === 'instance' ? 'db' : 'cluster'}:${x.identifier}-drill-*`));
+  const statements = [
+    new iam.PolicyStatement({
+      sid: 'DrillDescribeDatabases',
+      actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
+      resources: [rds(d.region, d.accountId, 'db:*'), rds(d.region, d.accountId, 'cluster:*')],
+    }),
+  ];
+  const groups = ['og:*', 'pg:*', 'cluster-pg:*', 'subgrp:*'].map((g) => rds(d.region, d.accountId, g));
+  if (scratch('instance').length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'DrillScratchInstances',
+        actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:DeleteDBInstance', 'rds:AddTagsToResource'],
+        resources: [...scratch('instance'), rds(d.region, d.accountId, 'snapshot:*'), ...groups],
+      }),
+    );
+  }
+  if (scratch('cluster').length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'DrillScratchClusters',
+        actions: ['rds:RestoreDBClusterFromSnapshot', 'rds:DeleteDBCluster', 'rds:AddTagsToResource'],
+        resources: [...scratch('cluster'), rds(d.region, d.accountId, 'cluster-snapshot:*'), ...groups],
+      }),
+    );
+  }
+  return statements;
+}
+
 // ---- The table of functions × sides ----
 
 /** The statements of `fn`'s role on `side` (empty for a side it never calls). */
@@ -354,7 +388,7 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
         ...iotRead(t, 'primary', 'IotRead', false),
         // Published with primary's credentials to DR's topic (bus.rs `for_replication`).
         new iam.PolicyStatement({ sid: 'PublishToDrTopic', actions: ['sns:Publish'], resources: [names.replicationTopicArn(t)] }),
-        keyStatement('DrTopicKey', t.dr.accountId, t.dr.region, names.REPLICATION_KEY_ALIAS, ['kms:GenerateDataKey', 'kms:Decrypt'], {
+        keyStatement(refs, 'replicationKeyArn', 'DrTopicKey', ['kms:GenerateDataKey', 'kms:Decrypt'], {
           StringEquals: { 'kms:ViaService': `sns.${t.dr.region}.amazonaws.com` },
         }),
       ];
@@ -369,7 +403,7 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
           actions: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
           resources: [names.drQueueArn(t, names.deadLetterQueueName(t))],
         }),
-        keyStatement('DlqKey', t.dr.accountId, t.dr.region, names.REPLICATION_KEY_ALIAS, ['kms:GenerateDataKey', 'kms:Decrypt'], {
+        keyStatement(refs, 'replicationKeyArn', 'DlqKey', ['kms:GenerateDataKey', 'kms:Decrypt'], {
           StringEquals: { 'kms:ViaService': `sqs.${t.dr.region}.amazonaws.com` },
         }),
       ];
@@ -384,7 +418,7 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
         new iam.PolicyStatement({ sid: 'ReadFailoverState', actions: ['dynamodb:GetItem'], resources: [table(t, t.failover.stateTable)] }),
       ];
     case 'snapshot-controller/primary':
-      return snapshotControllerPrimary(t);
+      return snapshotControllerPrimary(t, refs);
     case 'snapshot-controller/dr':
       return snapshotControllerDr(t, refs);
     case 'health-checker/primary':
@@ -404,6 +438,9 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
   const groups: Record<string, iam.PolicyStatement[]> = {};
   for (const fn of names.FUNCTIONS) groups[fn] = sideStatements(t, fn, side, refs);
   const extras: iam.PolicyStatement[] = [
+    // Failback's `drctl reconcile --direction dr-to-primary --apply` repairs primary's
+    // registry from DR's (the functions only read primary's).
+    ...(side === 'primary' ? iotApply(t, 'primary', 'FailbackIotApply') : []),
     new iam.PolicyStatement({
       sid: 'ReadinessIotLists',
       actions: ['iot:ListCACertificates', 'iot:ListPolicies', 'iot:ListDomainConfigurations'],
@@ -423,7 +460,7 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
         actions: ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage', 'sqs:ChangeMessageVisibility'],
         resources: queues,
       }),
-      keyStatement('ReplicationQueuesKey', t.dr.accountId, t.dr.region, names.REPLICATION_KEY_ALIAS, ['kms:Decrypt', 'kms:GenerateDataKey']),
+      keyStatement(refs, 'replicationKeyArn', 'ReplicationQueuesKey', ['kms:Decrypt', 'kms:GenerateDataKey']),
       new iam.PolicyStatement({ sid: 'Topics', actions: ['sns:GetTopicAttributes'], resources: [names.replicationTopicArn(t), names.operatorTopicArn(t)] }),
       new iam.PolicyStatement({
         sid: 'Tables',
@@ -436,16 +473,8 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
         resources: [refs.hostedZoneId ? `arn:aws:route53:::hostedzone/${refs.hostedZoneId}` : 'arn:aws:route53:::hostedzone/*'],
         conditions: { 'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [t.dns.drillRecord] } },
       }),
-      new iam.PolicyStatement({
-        sid: 'DrillScratchDatabases',
-        actions: ['rds:DeleteDBInstance', 'rds:DeleteDBCluster', 'rds:RestoreDBInstanceFromDBSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
-        resources: [
-          `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:db:*`, `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:cluster:*`,
-          `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:snapshot:*`, `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:cluster-snapshot:*`,
-          `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:og:*`, `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:pg:*`,
-          `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:cluster-pg:*`, `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:subgrp:*`,
-        ],
-      }),
+      // Drills restore into `<identifier>-drill-<ms>` (drill.rs) and delete only those.
+      ...drillScratchDatabases(t),
     );
   }
   groups.drctl = extras;

@@ -9,6 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { isAlias } from './config';
+import { outputKeyArn } from './keys';
 import * as names from './names';
 import type { IotDrStackProps } from './primary-stack';
 import { crossAccountPrincipal } from './roles';
@@ -51,5 +52,6 @@ export class PrimarySnapshotKeyStack extends Stack {
         conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
       }),
     );
+    outputKeyArn(this, 'RegionalSnapshotKeyArn', this.key, 'The regional snapshot key: pass it to the primary and DR stacks as -c regionalSnapshotKeyArn=…');
   }
 }

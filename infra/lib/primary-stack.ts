@@ -25,7 +25,9 @@ import type { Construct } from 'constructs';
 import type { Topology } from './config';
 import { configLayer, RustFunction } from './lambda';
 import * as names from './names';
-import { createOperatorRole, createSideRoles } from './roles';
+import { foreignKeyArn, regionalSnapshotKeyArn } from './keys';
+import { admitAlarms } from './topics';
+import { createOperatorRole, createSideRoles, operatorRoleSides } from './roles';
 import type { Settings } from './settings';
 
 /**
@@ -98,6 +100,7 @@ export class PrimaryStack extends Stack {
       masterKey: operatorsKey,
       enforceSSL: true,
     });
+    admitAlarms(operatorTopic, t.primary.accountId, t.primary.region);
     if (settings.operatorEmail) operatorTopic.addSubscription(new subs.EmailSubscription(settings.operatorEmail));
     const alarmAction = new cwActions.SnsAction(operatorTopic);
 
@@ -109,6 +112,8 @@ export class PrimaryStack extends Stack {
       encryptionMasterKey: operatorsKey,
       retentionPeriod: Duration.days(14),
       enforceSSL: true,
+      // Events nobody replicated yet: a stack deletion must not take them.
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     // ---- The capture Lambda ----
@@ -258,8 +263,13 @@ export class PrimaryStack extends Stack {
     }
 
     // ---- Roles the DR functions (and capture) assume here ----
-    this.sideRoles = createSideRoles(this, t, 'primary', { 'cert-capture': this.capture.executionRole });
-    if (settings.operatorPrincipal) createOperatorRole(this, t, 'primary', settings.operatorPrincipal);
+    const refs = {
+      replicationKeyArn: foreignKeyArn(this, settings.replicationKeyArn, 'replicationKeyArn', 'IotDr-Dr', t.dr.accountId, t.dr.region),
+      regionalSnapshotKeyArn: regionalSnapshotKeyArn(this, t, settings),
+    };
+    this.sideRoles = createSideRoles(this, t, 'primary', { 'cert-capture': this.capture.executionRole }, refs);
+    const operatorSides = operatorRoleSides(t, 'primary');
+    if (settings.operatorPrincipal && operatorSides.length > 0) createOperatorRole(this, t, operatorSides, settings.operatorPrincipal, refs);
 
     // ---- The custom domain devices connect to, served by IoT Core here ----
     if (settings.primaryCertificateArn) {

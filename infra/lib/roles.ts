@@ -61,12 +61,22 @@ export function createSideRoles(
 }
 
 /**
- * The operators' role of `side` (`[primary|dr] role_arn` in the topology, what `drctl`
- * assumes): the union of the functions' permissions there plus drctl's own reads. Created
- * only when the deployer names who may assume it.
+ * The sides whose operators' role (`[primary|dr] role_arn`) the stack of `stackSide`
+ * creates. Each stack creates its own side's; in a one-account topology both sides may name
+ * the same role (one IAM name per account), and the DR stack creates it for both.
  */
-export function createOperatorRole(scope: Construct, t: Topology, side: Side, operatorPrincipal: string, refs: LocalRefs = {}): iam.Role {
-  const arn = t[side].roleArn;
+export function operatorRoleSides(t: Topology, stackSide: Side): Side[] {
+  if (t.primary.roleArn !== t.dr.roleArn) return [stackSide];
+  return stackSide === 'dr' ? ['primary', 'dr'] : [];
+}
+
+/**
+ * The operators' role (what `drctl` assumes) for `sides`: the union of the functions'
+ * permissions there plus drctl's own reads. Created only when the deployer names who may
+ * assume it.
+ */
+export function createOperatorRole(scope: Construct, t: Topology, sides: Side[], operatorPrincipal: string, refs: LocalRefs = {}): iam.Role {
+  const arn = t[sides[0]].roleArn;
   const resource = arn.split(':').slice(5).join(':'); // role/<path/>name
   const parts = resource.replace(/^role\//, '').split('/');
   const roleName = parts.pop() as string;
@@ -79,14 +89,17 @@ export function createOperatorRole(scope: Construct, t: Topology, side: Side, op
   });
   // One customer-managed policy per function's share (inline policies of a role may total
   // only 10,240 characters; a managed policy 6,144 each).
-  const groups = operatorStatements(t, side, refs);
-  for (const [group, statements] of Object.entries(groups)) {
-    if (statements.length === 0) continue;
-    new iam.ManagedPolicy(scope, `Operator${camel(group)}Policy`, {
-      description: `drctl: ${group} permissions in ${side}`,
-      statements,
-      roles: [role],
-    });
+  for (const side of sides) {
+    const groups = operatorStatements(t, side, refs);
+    for (const [group, statements] of Object.entries(groups)) {
+      if (statements.length === 0) continue;
+      const prefix = sides.length > 1 ? `Operator${side === 'primary' ? 'Primary' : 'Dr'}` : 'Operator';
+      new iam.ManagedPolicy(scope, `${prefix}${camel(group)}Policy`, {
+        description: `drctl: ${group} permissions in ${side}`,
+        statements,
+        roles: [role],
+      });
+    }
   }
   return role;
 }

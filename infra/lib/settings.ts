@@ -27,8 +27,25 @@ export interface Settings {
   /** ACM certificates for the custom domain (one per region); unset: no IoT domain configuration. */
   readonly primaryCertificateArn?: string;
   readonly drCertificateArn?: string;
-  /** An existing public hosted zone for `[dns] zone` in the DR account; unset: the DR stack creates it. */
+  /** An existing public hosted zone for `[dns] zone` in the DR account (context `hostedZoneId`). */
   readonly hostedZoneId?: string;
+  /**
+   * Create a new public hosted zone for `[dns] zone` (context `createHostedZone=true`).
+   * Default: look up the existing one (`HostedZone.fromLookup`): a new zone for the whole
+   * apex is not delegated to by anyone until its NS records are published upstream, so
+   * creating one by default would answer for nobody.
+   */
+  readonly createHostedZone: boolean;
+  /**
+   * Keys of another stack, by ARN: IAM grants on a key of another account or region need
+   * its ARN (a key id is random; `kms:ResourceAliases` is not documented across accounts).
+   * `replicationKeyArn`: the DR stack's ReplicationKey (output `ReplicationKeyArn`), for
+   * capture's role in primary. `regionalSnapshotKeyArn`: the IotDr-PrimarySnapshotKey stack's
+   * key (output `RegionalSnapshotKeyArn`), when `[snapshots] regional_kms_key` is an alias.
+   * Missing: the stacks that need them refuse to deploy (an error annotation).
+   */
+  readonly replicationKeyArn?: string;
+  readonly regionalSnapshotKeyArn?: string;
   /** Operators' e-mail for the alarm topics (optional). */
   readonly operatorEmail?: string;
   /** Alarm: oldest replication message older than this. */
@@ -76,6 +93,9 @@ export function readSettings(node: Node): Settings {
     primaryCertificateArn: ctx('primaryCertificateArn'),
     drCertificateArn: ctx('drCertificateArn'),
     hostedZoneId: ctx('hostedZoneId'),
+    createHostedZone: ctx('createHostedZone') === 'true',
+    replicationKeyArn: ctx('replicationKeyArn'),
+    regionalSnapshotKeyArn: ctx('regionalSnapshotKeyArn'),
     operatorEmail: ctx('operatorEmail'),
     oldestMessageAlarmSeconds: num('oldestMessageAlarmSeconds', 300),
     rpoTargetMinutes: rpo === undefined ? undefined : num('rpoTargetMinutes', 0),

@@ -47,6 +47,12 @@ describe('topology config', () => {
     assert.equal(fieldError(SANDBOX.replaceAll('222222222222', '111111111111').replaceAll('us-west-2', 'us-east-1')).field, 'dr');
     assert.equal(fieldError(SANDBOX.replace('page_size = 250', 'page_size = 251')).field, 'reconcile.page_size');
     assert.equal(fieldError(SANDBOX.replace('kind = "instance"', 'kind = "replica"')).field, 'snapshots.databases[0].kind');
+    const oneAccount = fieldError(SANDBOX.replaceAll('222222222222', '111111111111'));
+    assert.equal(oneAccount.field, 'snapshots.dr_kms_key');
+    assert.match(oneAccount.message, /another alias/);
+    assert.equal(fieldError(`${SANDBOX}\n[timeouts.nobody]\nconnect_ms = 1\n`).field, 'timeouts.nobody');
+    assert.equal(fieldError(`${SANDBOX}\n[timeouts.drctl]\nconnect_s = 1\n`).field, 'timeouts.drctl.connect_s');
+    parseTopology(`${SANDBOX}\n[timeouts.cert_replicator]\noperation_ms = 20000\n`, 'ok.toml');
   });
 
   it('strips only [sandbox] from what the Lambdas get', () => {
@@ -84,6 +90,18 @@ describe('names mirror the Rust code', () => {
     assert.equal(names.servingAlarmName(t), 'iot-dr-primary-serving-iot.example.com');
     assert.equal(names.operatorTopicArn(t), 'arn:aws:sns:us-west-2:222222222222:dr-operators');
     assert.match(rust('crates/aws/src/metrics.rs'), new RegExp(`NAMESPACE: &str = "${names.METRICS_NAMESPACE}"`));
+  });
+
+  it('gives each function in the sandbox the roles lambda.ts gives it', () => {
+    const src = rust('crates/sandbox/src/identity.rs');
+    const side = (s: string) => (s === 'primary' ? 'Side::Primary' : 'Side::Dr');
+    for (const fn of names.FUNCTIONS) {
+      const sides = names.SIDES_USED[fn].map(side).join(', ');
+      assert.match(src, new RegExp(`"${fn}"[^=]*=> &\\[${sides.replace(/[[\]]/g, '\\$&')}\\]`), `${fn} uses ${sides}`);
+    }
+    assert.match(src, /"arn:aws:iam::\{\}:role\/iot-dr-\{function\}-\{side\}"/);
+    assert.equal(names.sideRoleName('cert-capture', 'primary'), 'iot-dr-cert-capture-primary');
+    assert.match(rust('crates/core/src/topology.rs'), new RegExp(names.FUNCTIONS.map((f) => `"${f}",`).join('\\s*')));
   });
 
   it('uses the sandbox provisioning constants', () => {

@@ -17,6 +17,11 @@ export const TEST_CONTEXT = {
   allowPlaceholderAssets: 'true',
   primaryCertificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/00000000-0000-0000-0000-000000000001',
   drCertificateArn: 'arn:aws:acm:us-west-2:222222222222:certificate/00000000-0000-0000-0000-000000000002',
+  // What the key stacks output after their deploy (keys.ts).
+  replicationKeyArn: 'arn:aws:kms:us-west-2:222222222222:key/00000000-0000-4000-8000-00000000000a',
+  regionalSnapshotKeyArn: 'arn:aws:kms:us-west-2:111111111111:key/00000000-0000-4000-8000-00000000000b',
+  // The existing public zone (the default looks it up: not offline).
+  hostedZoneId: 'Z0000000000000000000T',
 };
 
 /** A production-shaped config: the sandbox one without [sandbox], plus probes and a cluster. */

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { App, Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
+import { foreignKeyArn } from '../lib/keys';
 import { loadTopology } from '../lib/config';
 import * as names from '../lib/names';
 import { STAR_RESOURCE_ACTIONS } from '../lib/permissions';
@@ -205,7 +207,9 @@ describe('health and failover (DR)', () => {
     dr.hasResourceProperties('AWS::Route53::RecordSet', {
       Name: `${t.dns.record}.`, Type: 'CNAME', Failover: 'SECONDARY', SetIdentifier: 'dr', ResourceRecords: [t.dns.drTarget], HealthCheckId: Match.absent(),
     });
-    dr.hasResourceProperties('AWS::Route53::HostedZone', { Name: `${t.dns.zone}.` });
+    // In the existing zone the deployer named, never a new undelegated one.
+    dr.resourceCountIs('AWS::Route53::HostedZone', 0);
+    dr.allResourcesProperties('AWS::Route53::RecordSet', { HostedZoneId: 'Z0000000000000000000T' });
   });
 
   it('leaves the record to the checker with flip = "dns-api"', () => {
@@ -410,5 +414,131 @@ describe('IAM', () => {
         }
       }
     }
+  });
+});
+
+describe('deploy risks', () => {
+  it('looks the hosted zone up by default and creates one only when asked, kept on deletion', () => {
+    // No hostedZoneId: the zone of [dns] zone is looked up at synth (cdk.context.json).
+    const key = 'hosted-zone:account=222222222222:domainName=example.com:privateZone=false:region=us-west-2';
+    const lookedUp = synth({ hostedZoneId: '', [key]: { Id: '/hostedzone/ZLOOKEDUP', Name: 'example.com.' } as unknown as string });
+    lookedUp.dr.resourceCountIs('AWS::Route53::HostedZone', 0);
+    lookedUp.dr.allResourcesProperties('AWS::Route53::RecordSet', { HostedZoneId: 'ZLOOKEDUP' });
+    const created = synth({ hostedZoneId: '', createHostedZone: 'true' });
+    created.dr.hasResource('AWS::Route53::HostedZone', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: { Name: 'example.com.' } });
+  });
+
+  it('keeps queues and their messages on stack deletion', () => {
+    const { templates } = sandbox();
+    let queues = 0;
+    for (const template of Object.values(templates)) {
+      for (const [id, r] of resources(template, 'AWS::SQS::Queue')) {
+        queues++;
+        assert.equal(r.DeletionPolicy, 'Retain', `${id} would be deleted with its stack`);
+        assert.equal(r.UpdateReplacePolicy, 'Retain', `${id} would be replaced empty`);
+      }
+    }
+    assert.ok(queues >= 3, `expected the replication queue, its DLQ and capture's failures, saw ${queues}`);
+  });
+
+  it('grants keys by ARN: never by kms:ResourceAliases, key/* only for the database key through RDS', () => {
+    const { templates } = production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
+    for (const template of Object.values(templates)) {
+      for (const x of statements(template).filter((y) => y.kind === 'identity')) {
+        assert.doesNotMatch(JSON.stringify(x.s.Condition ?? {}), /ResourceAliases/, `${x.where} ${x.s.Sid}`);
+        for (const resource of array<any>(x.s.Resource)) {
+          if (typeof resource !== 'string' || !resource.endsWith(':key/*')) continue;
+          const actions = array<string>(x.s.Action);
+          const viaRds = JSON.stringify(x.s.Condition ?? {}).includes('"kms:ViaService":"rds.');
+          assert.ok(viaRds || (actions.length === 1 && actions[0] === 'kms:DescribeKey'), `${x.where} ${x.s.Sid}: ${actions} on key/*`);
+        }
+      }
+    }
+    // The key of the other stacks, by the ARN they output.
+    const { templates: t2, built } = sandbox();
+    const capture = statements(t2[built.primary.stackName]).find((x) => x.s.Sid === 'DrTopicKey');
+    assert.equal(capture?.s.Resource, 'arn:aws:kms:us-west-2:222222222222:key/00000000-0000-4000-8000-00000000000a');
+    assert.ok(resources(t2[built.dr.stackName], 'AWS::KMS::Key').length > 0);
+    assert.ok(t2[built.dr.stackName].Outputs?.ReplicationKeyArn, 'the DR stack outputs ReplicationKeyArn');
+    assert.ok(t2[built.primarySnapshotKey.stackName].Outputs?.RegionalSnapshotKeyArn, 'the key stack outputs RegionalSnapshotKeyArn');
+  });
+
+  it('refuses to synthesize a stack whose foreign key ARN is missing, naming the context', () => {
+    const app = new App();
+    const stack = new Stack(app, 'S', { env: { account: '111111111111', region: 'us-east-1' } });
+    const arn = foreignKeyArn(stack, undefined, 'replicationKeyArn', 'IotDr-Dr', '222222222222', 'us-west-2');
+    assert.match(arn, /^arn:aws:kms:us-west-2:222222222222:key\/missing-context-replicationKeyArn$/);
+    const errors = stack.node.metadata.filter((m) => m.type === 'aws:cdk:error').map((m) => String(m.data));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /-c replicationKeyArn=/);
+    assert.throws(() => synth({ replicationKeyArn: '' }), /Validation failed/);
+    assert.throws(
+      () => foreignKeyArn(stack, 'arn:aws:kms:us-east-1:222222222222:key/x', 'replicationKeyArn', 'IotDr-Dr', '222222222222', 'us-west-2'),
+      /expected a key ARN in account 222222222222, region us-west-2/,
+    );
+  });
+
+  it('lets drills delete only drill-named scratch databases', () => {
+    const { templates, built } = production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
+    const operator = statements(templates[built.dr.stackName]).filter((x) => x.kind === 'identity' && x.where.startsWith('OperatorDrctl'));
+    const deletes = operator.filter((x) => array<string>(x.s.Action).some((a) => /^rds:Delete(DBInstance|DBCluster)$/.test(a)));
+    assert.ok(deletes.length > 0);
+    for (const x of deletes) {
+      const databases = array<string>(x.s.Resource).filter((r) => /:(db|cluster):/.test(r));
+      assert.ok(databases.length > 0);
+      for (const r of databases) assert.match(r, /:(db|cluster):[A-Za-z0-9-]+-drill-\*$/, `${x.s.Sid} deletes ${r}`);
+    }
+  });
+
+  it('lets CloudWatch publish every alarm to its topic (scoped by alarm ARN)', () => {
+    const { templates } = sandbox();
+    let alarmsWithActions = 0;
+    for (const template of Object.values(templates)) {
+      const policies = resources(template, 'AWS::SNS::TopicPolicy');
+      for (const [id, alarm] of resources(template, 'AWS::CloudWatch::Alarm')) {
+        for (const action of array<any>(alarm.Properties.AlarmActions)) {
+          alarmsWithActions++;
+          const topic = action.Ref;
+          assert.ok(topic, `${id}: alarm action ${JSON.stringify(action)} is not a topic of this stack`);
+          const policy = policies.find(([, p]) => array<any>(p.Properties.Topics).some((t: any) => t.Ref === topic));
+          assert.ok(policy, `${id}: topic ${topic} has no policy`);
+          const allow = array<any>(policy![1].Properties.PolicyDocument.Statement).find(
+            (st: any) => st.Effect === 'Allow' && st.Principal?.Service === 'cloudwatch.amazonaws.com' && array(st.Action).includes('sns:Publish'),
+          );
+          assert.ok(allow, `${id}: topic ${topic} does not admit CloudWatch (only ${JSON.stringify(policy![1].Properties.PolicyDocument.Statement.map((st: any) => st.Sid))})`);
+          assert.match(JSON.stringify(allow.Condition?.ArnLike?.['aws:SourceArn']), /arn:aws:cloudwatch:[a-z0-9-]+:\d{12}:alarm:\*/);
+        }
+      }
+    }
+    assert.ok(alarmsWithActions >= 5, `saw ${alarmsWithActions} alarm actions`);
+  });
+
+  it('synthesizes both sides in one account and two regions: one operators\' role, no colliding aliases', () => {
+    const file = path.join(path.dirname(productionConfig()), 'one-account.toml');
+    fs.writeFileSync(
+      file,
+      fs.readFileSync(SANDBOX_CONFIG, 'utf8')
+        .replaceAll('222222222222', '111111111111')
+        .replace('dr_kms_key = "alias/dr-snapshots"', 'dr_kms_key = "alias/dr-snapshots-dr"'),
+    );
+    const { templates } = synth({
+      config: file,
+      operatorPrincipal: 'arn:aws:iam::333333333333:role/sre',
+      replicationKeyArn: 'arn:aws:kms:us-west-2:111111111111:key/00000000-0000-4000-8000-00000000000a',
+    });
+    const envOf: Record<string, string> = { 'IotDr-Primary': 'us-east-1', 'IotDr-PrimarySnapshotKey': 'us-west-2', 'IotDr-Dr': 'us-west-2' };
+    const roleNames: string[] = [];
+    const aliases: string[] = [];
+    for (const [stackName, template] of Object.entries(templates)) {
+      for (const [, r] of resources(template, 'AWS::IAM::Role')) if (typeof r.Properties.RoleName === 'string') roleNames.push(r.Properties.RoleName);
+      for (const [, r] of resources(template, 'AWS::KMS::Alias')) aliases.push(`${envOf[stackName]} ${r.Properties.AliasName}`);
+    }
+    assert.equal(roleNames.filter((n) => n === 'dr-control-plane').length, 1, 'one dr-control-plane role in the one account');
+    assert.equal(new Set(roleNames).size, roleNames.length, `role names collide: ${roleNames}`);
+    assert.equal(new Set(aliases).size, aliases.length, `aliases collide in a region: ${aliases}`);
+    // The one operators' role holds both sides' shares.
+    const dr = templates['IotDr-Dr'];
+    const shares = resources(dr, 'AWS::IAM::ManagedPolicy').map(([id]) => id);
+    assert.ok(shares.some((id) => id.startsWith('OperatorPrimary')) && shares.some((id) => id.startsWith('OperatorDr')), shares.join(', '));
   });
 });

@@ -1,0 +1,35 @@
+// Keys a stack needs but another stack owns (another account or region): named by the ARN
+// that stack outputs, passed as context. Without it the stack still synthesizes, for tests
+// and reviews, with a placeholder ARN that grants nothing, and an error annotation that
+// makes `cdk deploy` refuse it, naming the context to pass.
+
+import { Annotations, CfnOutput, type Stack } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import { isAlias, type Topology } from './config';
+import type { Settings } from './settings';
+
+/** The ARN of a key of another stack: `given` (context), or a placeholder and an error. */
+export function foreignKeyArn(stack: Stack, given: string | undefined, context: string, owner: string, account: string, region: string): string {
+  if (given) {
+    if (!new RegExp(`^arn:aws[a-z-]*:kms:${region}:${account}:key/`).test(given)) {
+      throw new Error(`context ${context}: expected a key ARN in account ${account}, region ${region} (the ${owner} stack's output), got ${JSON.stringify(given)}`);
+    }
+    return given;
+  }
+  Annotations.of(stack).addError(
+    `context ${context} is missing: deploy ${owner} first and pass -c ${context}=<its output ${context.replace(/^./, (c) => c.toUpperCase())}> (IAM grants on a key of another account or region need the key's ARN)`,
+  );
+  return `arn:aws:kms:${region}:${account}:key/missing-context-${context}`;
+}
+
+/** The regional snapshot key's ARN (primary's account, DR region), for a stack that grants on it. */
+export function regionalSnapshotKeyArn(stack: Stack, t: Topology, settings: Settings): string {
+  const key = t.snapshots.regionalKmsKey;
+  if (!isAlias(key)) return key; // an existing key, named by ARN in the config
+  return foreignKeyArn(stack, settings.regionalSnapshotKeyArn, 'regionalSnapshotKeyArn', 'IotDr-PrimarySnapshotKey', t.primary.accountId, t.dr.region);
+}
+
+/** Output a key's ARN under `name`, for the stacks that need it (`-c <name in camelCase>=…`). */
+export function outputKeyArn(stack: Stack, name: string, key: kms.IKey, description: string): void {
+  new CfnOutput(stack, name, { value: key.keyArn, description });
+}
