@@ -18,7 +18,7 @@ DRCTL   := $(CARGO_TARGET_DIR)/debug/drctl
 CONFIG  := config/sandbox.toml
 
 .PHONY: help setup build test lint fmt demo bench sandbox-up sandbox-down sandbox-reset clean \
-	infra-test lambda-zips synth chaos fuzz
+	infra-build infra-test lambda-zips synth chaos fuzz
 
 # The CDK app (infra/): its npm packages, reinstalled exactly when the lockfile changes.
 INFRA_STAMP := infra/node_modules/.installed-$(shell sha256sum infra/package-lock.json | cut -c1-12)
@@ -47,7 +47,7 @@ lint: ## rustfmt and clippy, warnings as errors.
 fmt: ## Format the code.
 	cargo fmt --all
 
-demo: setup ## The local two-account drill, end to end.
+demo: setup infra-build ## The local two-account drill, end to end.
 	cargo build --workspace --locked --bins
 	@DRCTL=$(DRCTL) CONFIG=$(CONFIG) scripts/demo.sh
 
@@ -66,7 +66,7 @@ chaos: setup ## The chaos suite at the issue's size (2,000 certificates; make te
 fuzz: ## The parser fuzz suite for longer (make test runs 256 cases per property).
 	PROPTEST_CASES=20000 cargo test --locked --release -p dr-core --test fuzz_parsers
 
-sandbox-up: setup ## Start the sandbox on the config's endpoint and provision both accounts.
+sandbox-up: setup infra-build ## Start the sandbox on the config's endpoint and provision both accounts.
 	cargo build --locked -p drctl
 	$(DRCTL) --config $(CONFIG) sandbox up
 
@@ -80,6 +80,10 @@ sandbox-reset: ## Empty both accounts and provision them again.
 $(INFRA_STAMP): infra/package-lock.json
 	cd infra && npm ci --no-audit --no-fund
 	@touch $@
+
+# The sandbox's IAM is the CDK app's: provisioning runs infra/dist/bin/sandbox-iam.js.
+infra-build: setup $(INFRA_STAMP) ## Compile the CDK app (the sandbox enforces the IAM it synthesizes).
+	cd infra && npm run --silent build
 
 infra-test: setup $(INFRA_STAMP) ## CDK app tests: stack assertions, cdk-nag, cfn-lint (run by test).
 	cd infra && npm test

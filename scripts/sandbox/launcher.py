@@ -13,7 +13,7 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   can copy an RDS snapshot the primary account shared with it; IoT certificate ids are
   SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with;
   ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows;
-  ListCACertificates answers.
+  ListCACertificates answers; an encrypted database reports its key by ARN.
 """
 
 from __future__ import annotations
@@ -167,6 +167,41 @@ def patch_iot_list_ca_certificates() -> None:
     iot_responses.IoTResponse.list_ca_certificates = list_ca_certificates
 
 
+def patch_rds_kms_key_arns() -> None:
+    """Report an encrypted database's (and so its snapshots') KmsKeyId as the key's ARN.
+
+    AWS accepts a key id, key ARN, alias name or alias ARN in CreateDBInstance and
+    CreateDBCluster, and from then on reports the key's ARN. moto 5.2.5 keeps whatever was
+    given (an alias, say), so a controller describing "the snapshot's key" asked KMS about an
+    alias, which IAM authorizes differently from the key. We resolve it as moto already does
+    for CopyDBSnapshot (`_validate_kms_key`), and mark a key reached through a reserved
+    `alias/aws/...` name as AWS-managed, which it is in AWS (moto creates it as a customer's).
+    """
+    from moto.rds import models as rds_models
+
+    def resolve(backend, kwargs):  # type: ignore[no-untyped-def]
+        key = kwargs.get("kms_key_id")
+        if not key or not kwargs.get("storage_encrypted", True):
+            return
+        kwargs["kms_key_id"] = backend._validate_kms_key(key)
+        if key.startswith("alias/aws/"):
+            backend.kms.describe_key(key).key_manager = "AWS"
+
+    original_instance = rds_models.RDSBackend.create_db_instance
+    original_cluster = rds_models.RDSBackend.create_db_cluster
+
+    def create_db_instance(self, db_kwargs):  # type: ignore[no-untyped-def]
+        resolve(self, db_kwargs)
+        return original_instance(self, db_kwargs)
+
+    def create_db_cluster(self, kwargs):  # type: ignore[no-untyped-def]
+        resolve(self, kwargs)
+        return original_cluster(self, kwargs)
+
+    rds_models.RDSBackend.create_db_instance = create_db_instance
+    rds_models.RDSBackend.create_db_cluster = create_db_cluster
+
+
 def use_real_certificate_ids() -> None:
     """Make moto derive IoT certificate ids as AWS does: SHA-256 of the certificate's DER.
 
@@ -196,6 +231,7 @@ def main() -> int:
     # One log line per request drowns the tracebacks we keep the log for.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     patch_rds_cross_account_snapshot_lookup()
+    patch_rds_kms_key_arns()
     use_real_certificate_ids()
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()

@@ -101,6 +101,16 @@ async fn run(cli: Cli) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The sandbox's proxy process needs no topology: `drctl sandbox up` gives it all it needs.
+    if let Command::Sandbox(commands::sandbox::SandboxCommand::Proxy(args)) = &cli.command {
+        return match commands::sandbox::proxy(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("drctl: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let topology = match Topology::load(&cli.config) {
         Ok(topology) => topology,
         Err(e) => {

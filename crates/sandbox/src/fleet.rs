@@ -83,13 +83,17 @@ impl LambdaPaths {
         }
     }
 
-    /// Start one function with `env`.
+    /// Start one function with `env` (its configuration), holding the credentials and roles
+    /// the CDK app gives it in `topology`'s world ([`crate::identity::function_env`]).
     pub async fn start(
         &self,
         function: &str,
+        topology: &Topology,
         env: &[(String, String)],
     ) -> Result<LocalFunction, LocalLambdaError> {
-        LocalFunction::start(&self.cargo_lambda, &self.bin_dir.join(function), env).await
+        let mut env = env.to_vec();
+        env.extend(crate::identity::function_env(topology, function));
+        LocalFunction::start(&self.cargo_lambda, &self.bin_dir.join(function), &env).await
     }
 }
 
@@ -118,8 +122,8 @@ impl ReplicationWiring {
             .unwrap_or_default()
             .to_owned();
         Ok(Self {
-            capture: paths.start("cert-capture", env).await?,
-            replicator: paths.start("cert-replicator", env).await?,
+            capture: paths.start("cert-capture", topology, env).await?,
+            replicator: paths.start("cert-replicator", topology, env).await?,
             queue: SqsEventSource {
                 sqs,
                 queue_url,

@@ -1,15 +1,20 @@
-//! Starting, checking and stopping the moto server that plays AWS locally.
+//! Starting, checking and stopping the moto server that plays AWS locally, behind the
+//! fault proxy that enforces IAM and plays regional outages ([`crate::fault_proxy`]).
 //!
 //! The server is `scripts/sandbox/launcher.py` run by the project venv's Python (made by
 //! `make setup`). It binds loopback only and prints `READY <host> <port>` once it accepts
-//! connections, so we learn a free port without racing another process for it.
+//! connections, so we learn a free port without racing another process for it. The
+//! sandbox's endpoint — what every client is given — is the proxy's, never moto's: no call
+//! escapes IAM.
 //!
 //! Two lifetimes:
 //! * [`SandboxServer::start`] — owned by this process (tests): stdin is a pipe the launcher
 //!   watches, so the server exits when we do, however we exit; dropping the handle kills it.
+//!   The proxy runs on the caller's runtime.
 //! * [`start_detached`] / [`stop_detached`] — for `drctl sandbox up|down` and the demo: the
-//!   server outlives the command, and a state file records its pid and endpoint so a second
-//!   `up` reuses it and `down` stops exactly it.
+//!   server and a proxy process (`drctl sandbox proxy`) outlive the command, and a state
+//!   file records their pids and endpoints so a second `up` reuses them and `down` stops
+//!   exactly them.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,6 +23,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use dr_core::Endpoint;
+
+use crate::fault_proxy::control::ProxyClient;
+use crate::fault_proxy::{FaultProxy, ProxyOptions};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -134,17 +142,27 @@ impl LauncherPaths {
     }
 }
 
-/// A sandbox server owned by this process; it stops when the handle is dropped or this
-/// process exits.
-#[derive(Debug)]
+/// A sandbox server owned by this process, behind its IAM-enforcing proxy; both stop when
+/// the handle is dropped or this process exits.
 pub struct SandboxServer {
     child: Child,
+    moto: Endpoint,
+    proxy: FaultProxy,
     endpoint: Endpoint,
 }
 
+impl std::fmt::Debug for SandboxServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxServer")
+            .field("endpoint", &self.endpoint)
+            .field("moto", &self.moto)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SandboxServer {
-    /// Start a server on a free loopback port and wait until it is healthy. Its stderr
-    /// (request log, tracebacks) goes to `log`.
+    /// Start a server on a free loopback port behind a proxy on another, and wait until it is
+    /// healthy. Its stderr (request log, tracebacks) goes to `log`.
     pub async fn start(paths: &LauncherPaths, log: &Path) -> Result<Self, SandboxError> {
         paths.check()?;
         let log_file = create_log(log)?;
@@ -156,14 +174,35 @@ impl SandboxServer {
             .kill_on_drop(true)
             .spawn()
             .map_err(SandboxError::Spawn)?;
-        let endpoint = wait_for_ready(&mut child, log).await?;
-        check_health(&endpoint).await?;
-        Ok(Self { child, endpoint })
+        let moto = wait_for_ready(&mut child, log).await?;
+        check_health(&moto).await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(SandboxError::Spawn)?;
+        let proxy =
+            FaultProxy::serve(listener, moto.as_str(), iam_proxy()).map_err(SandboxError::Spawn)?;
+        let endpoint = Endpoint::loopback(proxy.port());
+        Ok(Self {
+            child,
+            moto,
+            proxy,
+            endpoint,
+        })
     }
 
-    /// Where the server listens.
+    /// Where clients go: the proxy (IAM enforced, outages played).
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// moto itself, behind the proxy: only for what plays AWS's own plumbing.
+    pub fn moto_endpoint(&self) -> &Endpoint {
+        &self.moto
+    }
+
+    /// The proxy, to switch outages and read its counts.
+    pub fn proxy(&self) -> &FaultProxy {
+        &self.proxy
     }
 
     /// The server's process id.
@@ -182,15 +221,50 @@ impl SandboxServer {
     }
 }
 
+/// The sandbox's own proxy: IAM on every call.
+fn iam_proxy() -> ProxyOptions {
+    ProxyOptions {
+        seed: 0,
+        enforce_iam: true,
+    }
+}
+
+/// Serve the sandbox's proxy on `listen` in front of `upstream` until this process is
+/// stopped (`drctl sandbox proxy`, started by [`start_detached`]).
+pub async fn serve_proxy(listen: u16, upstream: &Endpoint) -> Result<(), SandboxError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen))
+        .await
+        .map_err(SandboxError::Spawn)?;
+    let proxy =
+        FaultProxy::serve(listener, upstream.as_str(), iam_proxy()).map_err(SandboxError::Spawn)?;
+    println!("READY 127.0.0.1 {}", proxy.port());
+    std::future::pending::<()>().await;
+    drop(proxy);
+    Ok(())
+}
+
+/// How to start the proxy process: a program and its arguments before `--listen`.
+#[derive(Debug, Clone)]
+pub struct ProxyCommand {
+    /// The program (drctl).
+    pub program: PathBuf,
+    /// Its arguments (`sandbox proxy`).
+    pub args: Vec<String>,
+}
+
 /// What `drctl sandbox up` leaves behind for `down` and for the next `up`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetachedState {
     /// The server's process id.
     pub pid: i32,
-    /// Where it listens.
+    /// Where clients go: the proxy.
     pub endpoint: Endpoint,
     /// The launcher's log.
     pub log: PathBuf,
+    /// moto itself, behind the proxy.
+    pub moto: Endpoint,
+    /// The proxy's process id.
+    pub proxy_pid: i32,
 }
 
 /// Whether [`start_detached`] started a server or found one running.
@@ -202,21 +276,25 @@ pub enum Started {
     AlreadyRunning,
 }
 
-/// Start a server on `endpoint`'s port that outlives this process, unless the one recorded
-/// in `state_dir` is already running there. Idempotent.
+/// Start a server on a free port and its proxy on `endpoint`'s port, both outliving this
+/// process, unless the ones recorded in `state_dir` already run there. Idempotent.
 pub async fn start_detached(
     paths: &LauncherPaths,
     endpoint: &Endpoint,
     state_dir: &Path,
+    proxy: &ProxyCommand,
 ) -> Result<(DetachedState, Started), SandboxError> {
     if let Some(state) = read_state(state_dir)? {
-        if is_our_launcher(state.pid) && &state.endpoint == endpoint {
+        let alive = is_our_launcher(state.pid) && is_our_proxy(state.proxy_pid);
+        if alive && &state.endpoint == endpoint {
             check_health(&state.endpoint).await?;
             return Ok((state, Started::AlreadyRunning));
         }
-        if is_our_launcher(state.pid) {
-            // Running on another port than the config now says: replace it.
-            terminate(state.pid).await?;
+        // Half of it, or on another port than the config now says: replace it.
+        for pid in [state.proxy_pid, state.pid] {
+            if is_our_launcher(pid) || is_our_proxy(pid) {
+                terminate(pid).await?;
+            }
         }
         remove_state(state_dir)?;
     }
@@ -224,7 +302,7 @@ pub async fn start_detached(
     let log = state_dir.join("moto.log");
     let log_file = create_log(&log)?;
     let mut child = paths
-        .command(endpoint.port(), false)
+        .command(0, false)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log_file)
@@ -233,23 +311,53 @@ pub async fn start_detached(
         .process_group(0)
         .spawn()
         .map_err(SandboxError::Spawn)?;
-    let ready = wait_for_ready(&mut child, &log).await?;
-    check_health(&ready).await?;
+    let moto = wait_for_ready(&mut child, &log).await?;
+    check_health(&moto).await?;
     let pid = child.id().expect("a running child has a pid") as i32;
+
+    let proxy_log = create_log(&state_dir.join("proxy.log"))?;
+    let mut proxy_child = Command::new(&proxy.program)
+        .args(&proxy.args)
+        .args([
+            "--listen",
+            &endpoint.port().to_string(),
+            "--upstream",
+            moto.as_str(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(proxy_log)
+        .process_group(0)
+        .spawn()
+        .map_err(SandboxError::Spawn)?;
+    let ready = wait_for_ready(&mut proxy_child, &state_dir.join("proxy.log")).await?;
+    let proxy_pid = proxy_child.id().expect("a running child has a pid") as i32;
+    if !ProxyClient::new(ready.as_str()).healthy().await {
+        return Err(SandboxError::Unhealthy {
+            endpoint: ready,
+            reason: "the proxy does not answer its control API".to_owned(),
+        });
+    }
     let state = DetachedState {
         pid,
         endpoint: ready,
         log,
+        moto,
+        proxy_pid,
     };
     write_state(state_dir, &state)?;
     Ok((state, Started::New))
 }
 
-/// Stop the server recorded in `state_dir`, if any. Idempotent; returns what was stopped.
+/// Stop the server and proxy recorded in `state_dir`, if any. Idempotent; returns what was
+/// stopped.
 pub async fn stop_detached(state_dir: &Path) -> Result<Option<DetachedState>, SandboxError> {
     let Some(state) = read_state(state_dir)? else {
         return Ok(None);
     };
+    if is_our_proxy(state.proxy_pid) {
+        terminate(state.proxy_pid).await?;
+    }
     if is_our_launcher(state.pid) {
         terminate(state.pid).await?;
     }
@@ -257,9 +365,9 @@ pub async fn stop_detached(state_dir: &Path) -> Result<Option<DetachedState>, Sa
     Ok(Some(state))
 }
 
-/// The server recorded in `state_dir`, if it is still running.
+/// The server recorded in `state_dir`, if it and its proxy are still running.
 pub fn running_detached(state_dir: &Path) -> Result<Option<DetachedState>, SandboxError> {
-    Ok(read_state(state_dir)?.filter(|s| is_our_launcher(s.pid)))
+    Ok(read_state(state_dir)?.filter(|s| is_our_launcher(s.pid) && is_our_proxy(s.proxy_pid)))
 }
 
 /// Forget every resource in every account (moto's reset); the server keeps running.
@@ -354,14 +462,29 @@ fn is_alive(pid: i32) -> bool {
 /// Whether `pid` is alive and runs our launcher script: a pid from an old state file may
 /// have been recycled by an unrelated process, which we must never signal.
 fn is_our_launcher(pid: i32) -> bool {
-    is_alive(pid)
-        && std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|cmdline| {
-                cmdline
-                    .split(|b| *b == 0)
-                    .any(|arg| arg.ends_with(b"sandbox/launcher.py"))
-            })
-            .unwrap_or(false)
+    command_line(pid)
+        .is_some_and(|args| args.iter().any(|arg| arg.ends_with("sandbox/launcher.py")))
+}
+
+/// Whether `pid` is alive and runs the sandbox's proxy (`… sandbox proxy --listen …`).
+fn is_our_proxy(pid: i32) -> bool {
+    command_line(pid).is_some_and(|args| {
+        args.windows(2)
+            .any(|w| w[0] == "sandbox" && w[1] == "proxy")
+    })
+}
+
+fn command_line(pid: i32) -> Option<Vec<String>> {
+    if pid <= 0 || !is_alive(pid) {
+        return None;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        cmdline
+            .split(|b| *b == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect(),
+    )
 }
 
 /// A minimal HTTP/1.0 request to the sandbox: enough for moto's own API, without pulling an

@@ -9,13 +9,19 @@
 //! * [`iot_endpoint`] — a local stand-in for an IoT data endpoint (the health checker's
 //!   outage, the drill's canary).
 //! * [`outage`] — a primary outage, watched by the real health-checker binary.
-//! * [`fault_proxy`] — throttling, 5xx, latency, dropped connections and quotas between
-//!   the code under test and the sandbox.
+//! * [`fault_proxy`] — regional outages, throttling, 5xx, latency, dropped connections
+//!   and quotas between the code under test and the sandbox, and the IAM it enforces.
+//! * [`iam`] — the CDK app's roles and policies, evaluated on every call.
+//! * [`identity`] — who a process is: a Lambda's roles, the operator, the administrator.
+//! * [`aws_request`] — a request as AWS routes it: service, region, caller, operation.
 
+pub mod aws_request;
 pub mod devices;
 pub mod events;
 pub mod fault_proxy;
 pub mod fleet;
+pub mod iam;
+pub mod identity;
 pub mod iot_endpoint;
 pub mod launcher;
 pub mod local_lambda;
@@ -23,4 +29,4 @@ pub mod outage;
 pub mod provision;
 
 pub use launcher::{LauncherPaths, SandboxError, SandboxServer};
-pub use provision::{provision, Outcome, ProvisionError, Provisioned};
+pub use provision::{provision, register_world, Outcome, ProvisionError, Provisioned};

@@ -104,7 +104,11 @@ pub async fn simulate_outage(
             "0".to_owned(),
         ),
     ];
-    let checker = paths.start("health-checker", &env).await?;
+    let topology = dr_core::Topology::load(&config).map_err(|e| OutageError::Config {
+        path: config.clone(),
+        reason: e.to_string(),
+    })?;
+    let checker = paths.start("health-checker", &topology, &env).await?;
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
 
     let mut rounds = Vec::new();

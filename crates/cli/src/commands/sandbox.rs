@@ -1,8 +1,12 @@
 //! `drctl sandbox up|down|reset|status`: the local two-account world for demos and hands-on
 //! work; `fleet`, `outage` and `endpoint` play what AWS and a real fleet would do in it
-//! (events, a region outage, an IoT endpoint), so the demo shows the real Lambda binaries at
-//! work. Tests never use `up`/`down`; they start their own server (see
+//! (events, a regional outage, an IoT endpoint), so the demo shows the real Lambda binaries
+//! at work. Tests never use `up`/`down`; they start their own server (see
 //! `tests/sandbox/helpers.rs`).
+//!
+//! What plays AWS (provisioning, the fleet's own calls, the event source mapping, the
+//! endpoint stand-in) acts as the sandbox's administrator; the Lambdas it starts hold the
+//! roles the CDK app gives them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,11 +15,15 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use dr_aws::iot::IotRegistry;
 use dr_aws::AwsSession;
+use dr_core::Endpoint;
 use dr_core::Side;
 use dr_core::Topology;
+use dr_sandbox::fault_proxy::control::ProxyClient;
+use dr_sandbox::fault_proxy::{OutageMode, OutageScope};
 use dr_sandbox::fleet::{simulate_fleet, FleetPlan, LambdaPaths, ReplicationWiring};
+use dr_sandbox::identity::as_admin;
 use dr_sandbox::iot_endpoint::{DeviceAuth, LocalIotEndpoint};
-use dr_sandbox::launcher::{self, Started};
+use dr_sandbox::launcher::{self, ProxyCommand, Started};
 use dr_sandbox::outage::{simulate_outage, OutagePlan};
 use dr_sandbox::LauncherPaths;
 
@@ -33,12 +41,60 @@ pub(crate) enum SandboxCommand {
     /// events AWS would, and replicate them to DR through the real capture and replicator
     /// binaries; then compare every certificate on both sides.
     Fleet(FleetArgs),
-    /// Play a primary outage against the real health-checker binary: probe a stand-in for
-    /// primary's endpoint, stop it, and show the automatic failover.
-    Outage(OutageArgs),
+    /// A regional outage as AWS has them: every call signed for a region (or to Route 53's
+    /// control plane) refused, hung or slowed; and a primary outage played against the real
+    /// health-checker binary.
+    #[command(subcommand)]
+    Outage(OutageCommand),
     /// Serve a stand-in for DR's IoT endpoint that lets in only devices ACTIVE in DR's
     /// registry (the drill's canary connects to it). Runs until interrupted.
     Endpoint(EndpointArgs),
+    /// The sandbox's proxy process (started by `up`): IAM and outages in front of moto.
+    #[command(hide = true)]
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OutageCommand {
+    /// Take a region (or Route 53's control plane) down.
+    Start(OutageStartArgs),
+    /// Bring it back.
+    End(ScopeArg),
+    /// The outages in force, and what each region's calls met.
+    Status,
+    /// Play a primary outage against the real health-checker binary: probe a stand-in for
+    /// primary's endpoint, stop it, and show the automatic failover.
+    Simulate(OutageArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScopeArg {
+    /// `primary`, `dr`, a region name, or `route53` (its global control plane).
+    #[arg(long, default_value = "primary")]
+    scope: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OutageStartArgs {
+    #[command(flatten)]
+    scope: ScopeArg,
+    /// `hang` (accepted, never answered: the usual failure), `refuse` (closed without an
+    /// answer) or `slow` (answered after --seconds).
+    #[arg(long, default_value = "hang")]
+    mode: String,
+    /// The delay of `slow`.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// The loopback port to listen on.
+    #[arg(long)]
+    listen: u16,
+    /// moto's endpoint.
+    #[arg(long)]
+    upstream: Endpoint,
 }
 
 #[derive(Debug, Args)]
@@ -109,12 +165,18 @@ pub(crate) async fn run(
     let paths = LauncherPaths::from_build();
     match command {
         SandboxCommand::Up(dir) => {
+            let proxy = ProxyCommand {
+                program: std::env::current_exe().context("where drctl runs from")?,
+                args: vec!["sandbox".to_owned(), "proxy".to_owned()],
+            };
             let (state, started) =
-                launcher::start_detached(&paths, &sandbox.endpoint, &dir.state_dir).await?;
+                launcher::start_detached(&paths, &sandbox.endpoint, &dir.state_dir, &proxy).await?;
             match started {
                 Started::New => println!(
-                    "sandbox  started  {} (pid {}, log {})",
+                    "sandbox  started  {} (proxy pid {}: IAM enforced, outages on demand) → moto {} (pid {}, log {})",
                     state.endpoint,
+                    state.proxy_pid,
+                    state.moto,
                     state.pid,
                     state.log.display()
                 ),
@@ -149,9 +211,17 @@ pub(crate) async fn run(
             Ok(())
         }
         SandboxCommand::Fleet(args) => fleet(args, topology, config).await,
-        SandboxCommand::Outage(args) => outage(args, config).await,
+        SandboxCommand::Outage(command) => {
+            outage_command(command, topology, &sandbox.endpoint, config).await
+        }
         SandboxCommand::Endpoint(args) => endpoint(args, topology).await,
+        SandboxCommand::Proxy(args) => proxy(&args).await,
     }
+}
+
+/// `drctl sandbox proxy`: serve until stopped.
+pub(crate) async fn proxy(args: &ProxyArgs) -> anyhow::Result<()> {
+    Ok(launcher::serve_proxy(args.listen, &args.upstream).await?)
 }
 
 /// The built Lambda binaries sit beside drctl (one cargo target directory).
@@ -167,7 +237,7 @@ async fn fleet(args: FleetArgs, topology: &Topology, config: &Path) -> anyhow::R
         "--jitr and --revoke count devices of --devices ({})",
         args.devices
     );
-    let session = AwsSession::connect(topology, "drctl").await;
+    let session = AwsSession::connect(&as_admin(topology), "drctl").await;
     // The functions read the same topology drctl did (DRCTL__ overrides are inherited).
     let env = [("DRCTL_CONFIG".to_owned(), config.display().to_string())];
     println!("fleet    starting cert-capture and cert-replicator behind the Runtime API emulator");
@@ -284,7 +354,8 @@ async fn endpoint(args: EndpointArgs, topology: &Topology) -> anyhow::Result<()>
             args.device_ca.display()
         )
     })?;
-    let session = AwsSession::connect(topology, "drctl").await;
+    // IoT Core's own view of DR's registry: AWS, not a principal of ours.
+    let session = AwsSession::connect(&as_admin(topology), "drctl").await;
     let auth = DeviceAuth {
         device_ca_pem,
         registry: IotRegistry::for_side(&session, topology, Side::Dr),
@@ -302,12 +373,82 @@ async fn endpoint(args: EndpointArgs, topology: &Topology) -> anyhow::Result<()>
 }
 
 async fn provision_and_report(topology: &Topology) -> anyhow::Result<()> {
-    let session = AwsSession::connect(topology, "drctl").await;
-    for line in dr_sandbox::provision(&session, topology).await? {
+    for line in dr_sandbox::provision(topology).await? {
         println!("{line}");
     }
+    let session = AwsSession::connect(topology, "drctl").await;
     for line in super::whoami::identities(&session, topology).await? {
         println!("identity {line}");
+    }
+    Ok(())
+}
+
+/// `--scope`: a side's region, a region by name, or Route 53's control plane.
+fn scope(topology: &Topology, scope: &str) -> anyhow::Result<OutageScope> {
+    Ok(match scope {
+        "route53" => OutageScope::Route53,
+        "primary" => OutageScope::Region {
+            region: topology.primary.region.to_string(),
+        },
+        "dr" => OutageScope::Region {
+            region: topology.dr.region.to_string(),
+        },
+        region => OutageScope::Region {
+            region: region
+                .parse::<dr_core::Region>()
+                .map_err(|e| anyhow::anyhow!("--scope: {e}; or primary, dr, route53"))?
+                .to_string(),
+        },
+    })
+}
+
+async fn outage_command(
+    command: OutageCommand,
+    topology: &Topology,
+    endpoint: &Endpoint,
+    config: &Path,
+) -> anyhow::Result<()> {
+    let proxy = ProxyClient::new(endpoint.as_str());
+    match command {
+        OutageCommand::Start(args) => {
+            let mode = match args.mode.as_str() {
+                "hang" => OutageMode::Hang,
+                "refuse" => OutageMode::Refuse,
+                "slow" => OutageMode::Slow {
+                    seconds: args.seconds,
+                },
+                other => anyhow::bail!("--mode {other}: expected hang, refuse or slow"),
+            };
+            let scope = scope(topology, &args.scope.scope)?;
+            proxy.set_outage(scope.clone(), Some(mode)).await?;
+            println!(
+                "outage   {scope}: {mode} (until `drctl sandbox outage end --scope {}`)",
+                args.scope.scope
+            );
+        }
+        OutageCommand::End(args) => {
+            let scope = scope(topology, &args.scope)?;
+            proxy.set_outage(scope.clone(), None).await?;
+            println!("outage   {scope}: over");
+        }
+        OutageCommand::Status => {
+            let outages = proxy.outages().await?;
+            if outages.is_empty() {
+                println!("outage   none in force");
+            }
+            for change in outages {
+                if let Some(mode) = change.outage {
+                    println!("outage   {}: {mode}", change.scope);
+                }
+            }
+            for (key, counts) in proxy.counts().await?.regions {
+                println!(
+                    "calls    {key:<28} attempted {:>6}  swallowed {:>6}  slowed {:>6}",
+                    counts.attempted, counts.swallowed, counts.slowed
+                );
+            }
+        }
+        OutageCommand::Simulate(args) => outage(args, config).await?,
     }
     Ok(())
 }

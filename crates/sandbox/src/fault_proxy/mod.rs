@@ -1,13 +1,26 @@
 //! A fault-injecting HTTP proxy in front of the sandbox: what AWS does to a client on a
-//! bad day — throttling errors in each protocol's real shape, 5xx, added latency, dropped
-//! connections, a per-operation rate quota, or the whole endpoint unreachable — chosen per
-//! service and operation. Point a topology's `[sandbox] endpoint` at [`FaultProxy::url`]
-//! and the code under test meets the faults; harness clients that play AWS itself (the
-//! event source mapping) keep the direct endpoint.
+//! bad day, and the IAM it enforces every day.
 //!
-//! Requests are classified the way AWS routes them: the service from the SigV4 credential
-//! scope, the operation from `X-Amz-Target` (JSON protocols), `Action=` (Query protocol) or
-//! the REST method and path (IoT).
+//! * **Regional outages**: every call signed for a region (its SigV4 credential scope) —
+//!   and, on a switch of its own, every call to Route 53's global control plane — is
+//!   refused (the connection closed without an answer), hung (accepted and never answered:
+//!   the usual shape of a regional failure) or slowed (answered after N seconds). The proxy
+//!   counts what it swallowed per region and service, so a test can prove it happened and
+//!   that a DR-only path never tried primary.
+//! * **Chaos rules** per service and operation: throttling errors in each protocol's real
+//!   shape, 5xx, added latency, dropped connections, a per-operation rate quota; or the
+//!   whole endpoint unreachable.
+//! * **IAM** ([`crate::iam`]), when the proxy enforces it (the sandbox's own proxy does):
+//!   a call the caller's policies do not allow is refused with the service's AccessDenied.
+//!
+//! The code under test is pointed at [`FaultProxy::url`]; harness clients that play AWS
+//! itself keep a direct endpoint. Proxies chain: a test's own fault proxy in front of the
+//! sandbox's IAM proxy gives it faults of its own without touching other tests. Another
+//! process (drctl, the demo) controls a running proxy through [`control::ProxyClient`].
+
+pub mod control;
+
+mod answers;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,8 +32,20 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+use crate::aws_request::ApiRequest;
+use crate::iam::{Iam, IamDecision, WorldExport};
+use answers::{access_denied, error_answer, server_error, throttling_error, unknown_key, Answer};
+
+/// Where the control API lives on the proxy's own port (no AWS API has this path).
+pub const CONTROL_PREFIX: &str = "/__sandbox/";
+
+/// A hung call is held this long at most, then its connection closed (a client gives up
+/// long before; this only frees the proxy's task).
+const HANG_AT_MOST: Duration = Duration::from_secs(15 * 60);
 
 /// Faults for the requests a rule matches. Probabilities are per request, drawn in this
 /// order: drop, throttle, server error.
@@ -59,7 +84,7 @@ impl FaultRule {
         }
     }
 
-    fn matches(&self, call: &Call) -> bool {
+    fn matches(&self, call: &ApiRequest) -> bool {
         self.service.as_deref().is_none_or(|s| s == call.service)
             && self
                 .operation
@@ -68,8 +93,55 @@ impl FaultRule {
     }
 }
 
+/// How an unavailable region (or Route 53's control plane) behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum OutageMode {
+    /// The connection is closed without an answer: the client sees it refused.
+    Refuse,
+    /// Accepted and never answered: the client waits for its own timeout.
+    Hang,
+    /// Answered, after this many seconds.
+    Slow {
+        /// The delay.
+        seconds: f64,
+    },
+}
+
+impl std::fmt::Display for OutageMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refuse => f.write_str("refuse"),
+            Self::Hang => f.write_str("hang"),
+            Self::Slow { seconds } => write!(f, "slow ({seconds} s)"),
+        }
+    }
+}
+
+/// What an outage applies to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "kebab-case")]
+pub enum OutageScope {
+    /// Every call signed for this region (Route 53's aside).
+    Region {
+        /// The region, e.g. `us-east-1`.
+        region: String,
+    },
+    /// Route 53's global control plane (its API lives in us-east-1).
+    Route53,
+}
+
+impl std::fmt::Display for OutageScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Region { region } => write!(f, "region {region}"),
+            Self::Route53 => f.write_str("Route 53's control plane"),
+        }
+    }
+}
+
 /// What the proxy did, per `service:Operation`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallCounts {
     /// Forwarded to the sandbox.
     pub forwarded: u64,
@@ -79,6 +151,53 @@ pub struct CallCounts {
     pub server_errors: u64,
     /// Dropped without an answer (by probability or while down).
     pub dropped: u64,
+    /// Refused by IAM.
+    pub denied: u64,
+}
+
+/// What the proxy did with the calls of one region and service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionCounts {
+    /// Calls that reached the region (outage or not: the outage check comes first).
+    pub attempted: u64,
+    /// Refused or hung by an outage.
+    pub swallowed: u64,
+    /// Delayed by a slow outage, then answered.
+    pub slowed: u64,
+}
+
+/// Everything the proxy counted, as its control API reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Per `service:Operation`.
+    pub calls: BTreeMap<String, CallCounts>,
+    /// Per `region service` (`route53` for Route 53's control plane).
+    pub regions: BTreeMap<String, RegionCounts>,
+}
+
+impl Counts {
+    /// The counts of `region` (all services), or of `route53`.
+    pub fn region(&self, region: &str) -> RegionCounts {
+        self.regions
+            .iter()
+            .filter(|(k, _)| k.split(' ').next() == Some(region))
+            .fold(RegionCounts::default(), |mut sum, (_, c)| {
+                sum.attempted += c.attempted;
+                sum.swallowed += c.swallowed;
+                sum.slowed += c.slowed;
+                sum
+            })
+    }
+}
+
+/// How to run a proxy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProxyOptions {
+    /// Seed of the fault draws (replayable faults).
+    pub seed: u64,
+    /// Enforce IAM on every call (the sandbox's own proxy does; a test's fault proxy in
+    /// front of it need not).
+    pub enforce_iam: bool,
 }
 
 #[derive(Default)]
@@ -88,7 +207,9 @@ struct Control {
     buckets: BTreeMap<usize, (f64, Instant)>,
     down: bool,
     rng: u64,
-    counts: BTreeMap<String, CallCounts>,
+    counts: Counts,
+    outages: BTreeMap<OutageScope, OutageMode>,
+    iam: Option<Iam>,
 }
 
 /// The running proxy; stops when dropped.
@@ -96,24 +217,6 @@ pub struct FaultProxy {
     addr: SocketAddr,
     control: Arc<Mutex<Control>>,
     task: JoinHandle<()>,
-}
-
-/// A request, as AWS would route it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Call {
-    service: String,
-    operation: String,
-    protocol: Protocol,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    /// awsJson1_0 / awsJson1_1 (`X-Amz-Target`): DynamoDB, SQS.
-    Json,
-    /// awsQuery (form-encoded `Action=`): SNS, STS, CloudWatch.
-    Query,
-    /// restJson1: IoT.
-    RestJson,
 }
 
 enum Fault {
@@ -124,8 +227,26 @@ enum Fault {
 
 impl FaultProxy {
     /// Listen on a free loopback port and forward to `upstream` (`http://127.0.0.1:port`).
-    /// `seed` makes the faults replayable.
+    /// `seed` makes the faults replayable. No IAM: a test's own faults in front of the
+    /// sandbox, whose own proxy enforces it.
     pub async fn start(upstream: &str, seed: u64) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::serve(
+            listener,
+            upstream,
+            ProxyOptions {
+                seed,
+                enforce_iam: false,
+            },
+        )
+    }
+
+    /// Serve on `listener`, forwarding to `upstream`, with `options`.
+    pub fn serve(
+        listener: TcpListener,
+        upstream: &str,
+        options: ProxyOptions,
+    ) -> std::io::Result<Self> {
         let upstream: SocketAddr = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -136,10 +257,10 @@ impl FaultProxy {
                     format!("upstream {upstream}: {e}"),
                 )
             })?;
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let control = Arc::new(Mutex::new(Control {
-            rng: seed,
+            rng: options.seed,
+            iam: options.enforce_iam.then(Iam::default),
             ..Control::default()
         }));
         let shared = Arc::clone(&control);
@@ -148,6 +269,7 @@ impl FaultProxy {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                let _ = stream.set_nodelay(true);
                 let control = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
@@ -171,6 +293,11 @@ impl FaultProxy {
         format!("http://{}", self.addr)
     }
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// Replace the rules (the first matching rule applies; none: forward untouched).
     pub fn set_rules(&self, rules: Vec<FaultRule>) {
         let mut control = self.lock();
@@ -183,15 +310,38 @@ impl FaultProxy {
         self.lock().down = down;
     }
 
+    /// Start (`Some`) or end (`None`) an outage of `scope`.
+    pub fn set_outage(&self, scope: OutageScope, mode: Option<OutageMode>) {
+        set_outage(&mut self.lock(), scope, mode);
+    }
+
     /// Counts per `service:Operation` since the start.
     pub fn counts(&self) -> BTreeMap<String, CallCounts> {
+        self.lock().counts.calls.clone()
+    }
+
+    /// Everything counted since the start.
+    pub fn all_counts(&self) -> Counts {
         self.lock().counts.clone()
     }
 
+    /// Register (or replace) a world of roles; an error if this proxy does not enforce IAM
+    /// or a policy does not parse.
+    pub fn register_world(&self, name: &str, export: &WorldExport) -> Result<usize, String> {
+        register_world(&mut self.lock(), name, export)
+    }
+
+    /// The last calls IAM refused, with AWS's message.
+    pub fn denials(&self) -> Vec<String> {
+        self.lock()
+            .iam
+            .as_ref()
+            .map(|iam| iam.denials().to_vec())
+            .unwrap_or_default()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
-        self.control
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.control)
     }
 }
 
@@ -201,7 +351,36 @@ impl Drop for FaultProxy {
     }
 }
 
-type Answer = Response<Full<Bytes>>;
+fn lock(control: &Mutex<Control>) -> std::sync::MutexGuard<'_, Control> {
+    control
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn set_outage(control: &mut Control, scope: OutageScope, mode: Option<OutageMode>) {
+    match mode {
+        Some(mode) => {
+            tracing::info!(%scope, %mode, "sandbox outage begins");
+            control.outages.insert(scope, mode);
+        }
+        None => {
+            if control.outages.remove(&scope).is_some() {
+                tracing::info!(%scope, "sandbox outage ends");
+            }
+        }
+    }
+}
+
+fn register_world(
+    control: &mut Control,
+    name: &str,
+    export: &WorldExport,
+) -> Result<usize, String> {
+    match control.iam.as_mut() {
+        Some(iam) => iam.register(name, export),
+        None => Err("this proxy does not enforce IAM".to_owned()),
+    }
+}
 
 /// A dropped request is an error: hyper closes the connection without a response.
 #[derive(Debug)]
@@ -222,27 +401,120 @@ async fn handle(
 ) -> Result<Answer, Dropped> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
-    let call = classify(&parts, &body);
+    if let Some(path) = parts.uri.path().strip_prefix(CONTROL_PREFIX) {
+        // IAM lives in the sandbox's own proxy: a test's proxy in front of it passes the
+        // world registrations on.
+        if path.starts_with("iam/") && lock(&control).iam.is_none() {
+            return forward(upstream, Request::from_parts(parts, Full::new(body)))
+                .await
+                .map_err(|_| Dropped);
+        }
+        return Ok(control_answer(parts.method.as_str(), path, &body, &control));
+    }
+    let call = ApiRequest::classify(&parts, &body);
+
+    match outage_of(&control, &call) {
+        Some(OutageMode::Refuse) => return Err(Dropped),
+        Some(OutageMode::Hang) => {
+            tokio::time::sleep(HANG_AT_MOST).await;
+            return Err(Dropped);
+        }
+        Some(OutageMode::Slow { seconds }) => {
+            tokio::time::sleep(Duration::from_secs_f64(seconds.max(0.0))).await;
+        }
+        None => {}
+    }
+
+    let mut session = None;
+    let decision = lock(&control).iam.as_mut().map(|iam| iam.decide(&call));
+    match decision {
+        Some(IamDecision::Deny { message }) => {
+            count(&control, &call, |c| c.denied += 1);
+            tracing::warn!(service = %call.service, operation = %call.operation, %message, "sandbox IAM denied a call");
+            return Ok(error_answer(&call, &access_denied(&call, message)));
+        }
+        Some(IamDecision::UnknownKey { message }) => {
+            count(&control, &call, |c| c.denied += 1);
+            return Ok(error_answer(&call, &unknown_key(&call, message)));
+        }
+        Some(IamDecision::Allow { session: s }) => session = s,
+        None => {}
+    }
+
     let (fault, latency) = decide(&control, &call);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     let answer = match fault {
         Some(Fault::Drop) => return Err(Dropped),
-        Some(Fault::Throttle) => error_answer(&call, throttling_error(&call)),
-        Some(Fault::ServerError) => error_answer(&call, server_error(&call)),
-        None => forward(upstream, Request::from_parts(parts, Full::new(body)))
-            .await
-            .map_err(|_| Dropped)?,
+        Some(Fault::Throttle) => error_answer(&call, &throttling_error(&call)),
+        Some(Fault::ServerError) => error_answer(&call, &server_error(&call)),
+        None => {
+            let answer = forward(upstream, Request::from_parts(parts, Full::new(body)))
+                .await
+                .map_err(|_| Dropped)?;
+            if let Some((world, role, name)) = session {
+                remember_session(&control, &answer, world, role, name).await;
+            }
+            answer
+        }
     };
     Ok(answer)
 }
 
+/// The outage `call` meets, counted per region and service.
+fn outage_of(control: &Mutex<Control>, call: &ApiRequest) -> Option<OutageMode> {
+    let mut control = lock(control);
+    // Route 53's API is global (signed for us-east-1 in AWS, for the client's region with a
+    // custom endpoint): it has its own switch, whatever region signed it.
+    let (scope, key) = if call.service == "route53" {
+        (OutageScope::Route53, "route53 route53".to_owned())
+    } else {
+        (
+            OutageScope::Region {
+                region: call.region.clone(),
+            },
+            format!("{} {}", call.region, call.service),
+        )
+    };
+    let mode = control.outages.get(&scope).copied();
+    let counts = control.counts.regions.entry(key).or_default();
+    counts.attempted += 1;
+    match mode {
+        Some(OutageMode::Slow { .. }) => counts.slowed += 1,
+        Some(_) => counts.swallowed += 1,
+        None => {}
+    }
+    mode
+}
+
+fn count(control: &Mutex<Control>, call: &ApiRequest, f: impl FnOnce(&mut CallCounts)) {
+    let key = format!("{}:{}", call.service, call.operation);
+    f(lock(control).counts.calls.entry(key).or_default());
+}
+
+async fn remember_session(
+    control: &Mutex<Control>,
+    answer: &Answer,
+    world: Option<String>,
+    role: String,
+    name: String,
+) {
+    if !answer.status().is_success() {
+        return;
+    }
+    // A `Full` body cannot fail to collect.
+    let Ok(collected) = answer.body().clone().collect().await;
+    if let Some(key) = crate::iam::roles::issued_access_key(&collected.to_bytes()) {
+        if let Some(iam) = lock(control).iam.as_mut() {
+            iam.remember_session(&key, world, role, name);
+        }
+    }
+}
+
 /// Pick the fault for one call and count it.
-fn decide(control: &Mutex<Control>, call: &Call) -> (Option<Fault>, Duration) {
-    let mut control = control
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+fn decide(control: &Mutex<Control>, call: &ApiRequest) -> (Option<Fault>, Duration) {
+    let mut control = lock(control);
     let key = format!("{}:{}", call.service, call.operation);
     let rule = control
         .rules
@@ -284,7 +556,7 @@ fn decide(control: &Mutex<Control>, call: &Call) -> (Option<Fault>, Duration) {
             };
         }
     }
-    let counts = control.counts.entry(key).or_default();
+    let counts = control.counts.calls.entry(key).or_default();
     match fault {
         None => counts.forwarded += 1,
         Some(Fault::Drop) => counts.dropped += 1,
@@ -321,205 +593,99 @@ async fn forward(upstream: SocketAddr, request: Request<Full<Bytes>>) -> Result<
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
-/// An AWS error answer: HTTP status, error code, message, and whose fault it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct AwsError {
-    status: StatusCode,
-    code: &'static str,
-    message: &'static str,
-    sender_fault: bool,
+/// One outage change, as the control API takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutageChange {
+    /// What it applies to.
+    #[serde(flatten)]
+    pub scope: OutageScope,
+    /// The outage, or `None` to end it.
+    pub outage: Option<OutageMode>,
 }
 
-/// DynamoDB's item operations: a table's throughput, not the API, throttles them.
-const DYNAMODB_ITEM_OPERATIONS: &[&str] = &[
-    "BatchGetItem",
-    "BatchWriteItem",
-    "DeleteItem",
-    "ExecuteStatement",
-    "ExecuteTransaction",
-    "GetItem",
-    "PutItem",
-    "Query",
-    "Scan",
-    "TransactGetItems",
-    "TransactWriteItems",
-    "UpdateItem",
-];
-
-/// The throttling error the service itself answers (codes and statuses from the services'
-/// API models). They differ, and a client must retry each: SNS's `Throttled` is an HTTP
-/// 429 that the SDK's own classifiers do not recognise.
-fn throttling_error(call: &Call) -> AwsError {
-    let error = |status, code, message| AwsError {
-        status,
-        code,
-        message,
-        sender_fault: true,
-    };
-    match (call.service.as_str(), call.protocol) {
-        ("sns", _) => error(StatusCode::TOO_MANY_REQUESTS, "Throttled", "Rate exceeded"),
-        ("sqs", _) => error(
-            StatusCode::BAD_REQUEST,
-            "RequestThrottled",
-            "Request is throttled.",
-        ),
-        ("dynamodb", _) if DYNAMODB_ITEM_OPERATIONS.contains(&call.operation.as_str()) => error(
-            StatusCode::BAD_REQUEST,
-            "ProvisionedThroughputExceededException",
-            "The level of configured provisioned throughput for the table was exceeded.",
-        ),
-        (_, Protocol::Query) => error(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded"),
-        (_, Protocol::Json) => error(
-            StatusCode::BAD_REQUEST,
-            "ThrottlingException",
-            "Rate of requests exceeds the allowed throughput.",
-        ),
-        (_, Protocol::RestJson) => error(
-            StatusCode::BAD_REQUEST,
-            "ThrottlingException",
-            "Rate exceeded",
-        ),
-    }
-}
-
-/// A 503 in the call's protocol.
-fn server_error(call: &Call) -> AwsError {
-    AwsError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: match call.protocol {
-            Protocol::RestJson => "ServiceUnavailableException",
-            Protocol::Json | Protocol::Query => "ServiceUnavailable",
-        },
-        message: "Service Unavailable",
-        sender_fault: false,
-    }
-}
-
-/// `error` as the call's protocol carries it.
-fn error_answer(call: &Call, error: AwsError) -> Answer {
-    let AwsError {
-        status,
-        code,
-        message,
-        sender_fault,
-    } = error;
-    let fault = if sender_fault { "Sender" } else { "Receiver" };
-    let builder = Response::builder().status(status);
-    let answer = match call.protocol {
-        Protocol::RestJson => builder
+/// The control API (see [`control`] for its client).
+fn control_answer(method: &str, path: &str, body: &[u8], control: &Mutex<Control>) -> Answer {
+    let json = |status: StatusCode, value: serde_json::Value| {
+        Response::builder()
+            .status(status)
             .header("content-type", "application/json")
-            .header("x-amzn-ErrorType", code)
-            .body(Full::new(Bytes::from(format!(
-                "{{\"message\":\"{message}\"}}"
-            )))),
-        Protocol::Json => builder
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amzn-query-error", format!("{code};{fault}"))
-            .body(Full::new(Bytes::from(format!(
-                "{{\"__type\":\"com.amazonaws.{}#{code}\",\"message\":\"{message}\"}}",
-                call.service
-            )))),
-        Protocol::Query => builder.header("content-type", "text/xml").body(Full::new(Bytes::from(format!(
-            "<ErrorResponse><Error><Type>{fault}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
-        )))),
+            .body(Full::new(Bytes::from(value.to_string())))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
     };
-    answer.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
-}
-
-fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Call {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+    let bad = |message: String| {
+        json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "error": message }),
+        )
     };
-    // SigV4: Credential=AKID/20261122/us-east-1/iot/aws4_request
-    let service = header("authorization")
-        .split("Credential=")
-        .nth(1)
-        .and_then(|c| c.split('/').nth(3))
-        .unwrap_or("unknown")
-        .to_owned();
-    let target = header("x-amz-target");
-    if !target.is_empty() {
-        return Call {
-            service,
-            operation: target.rsplit('.').next().unwrap_or(target).to_owned(),
-            protocol: Protocol::Json,
-        };
+    match (method, path) {
+        ("GET", "health") => json(StatusCode::OK, serde_json::json!({"ok": true})),
+        ("GET", "counts") => json(
+            StatusCode::OK,
+            serde_json::to_value(&lock(control).counts).unwrap_or_default(),
+        ),
+        ("GET", "outages") => {
+            let outages: Vec<OutageChange> = lock(control)
+                .outages
+                .iter()
+                .map(|(scope, mode)| OutageChange {
+                    scope: scope.clone(),
+                    outage: Some(*mode),
+                })
+                .collect();
+            json(
+                StatusCode::OK,
+                serde_json::to_value(outages).unwrap_or_default(),
+            )
+        }
+        ("PUT", "outage") => match serde_json::from_slice::<OutageChange>(body) {
+            Ok(change) => {
+                set_outage(&mut lock(control), change.scope, change.outage);
+                json(StatusCode::OK, serde_json::json!({"ok": true}))
+            }
+            Err(e) => bad(format!("an outage change: {e}")),
+        },
+        ("GET", "iam/denials") => json(
+            StatusCode::OK,
+            serde_json::json!(lock(control)
+                .iam
+                .as_ref()
+                .map(|i| i.denials().to_vec())
+                .unwrap_or_default()),
+        ),
+        ("PUT", world) if world.starts_with("iam/worlds/") => {
+            let name = &world["iam/worlds/".len()..];
+            match serde_json::from_slice::<WorldExport>(body) {
+                Ok(export) => match register_world(&mut lock(control), name, &export) {
+                    Ok(roles) => json(StatusCode::OK, serde_json::json!({ "roles": roles })),
+                    Err(e) => bad(e),
+                },
+                Err(e) => bad(format!("a world export: {e}")),
+            }
+        }
+        _ => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": format!("no control {method} {CONTROL_PREFIX}{path}")}),
+        ),
     }
-    if header("content-type").starts_with("application/x-www-form-urlencoded") {
-        let body = String::from_utf8_lossy(body);
-        let operation = body
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("Action="))
-            .unwrap_or("unknown")
-            .to_owned();
-        return Call {
-            service,
-            operation,
-            protocol: Protocol::Query,
-        };
-    }
-    Call {
-        operation: rest_operation(parts.method.as_str(), parts.uri.path()),
-        service,
-        protocol: Protocol::RestJson,
-    }
-}
-
-/// The IoT operations the control plane calls, by method and path; others are named
-/// `METHOD /first-segment`.
-fn rest_operation(method: &str, path: &str) -> String {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let name = match (method, segments.as_slice()) {
-        ("POST", ["certificate", "register-no-ca"]) => "RegisterCertificateWithoutCA",
-        ("POST", ["certificate", "register"]) => "RegisterCertificate",
-        ("GET", ["certificates"]) => "ListCertificates",
-        ("GET", ["certificates", _]) => "DescribeCertificate",
-        ("PUT", ["certificates", _]) => "UpdateCertificate",
-        ("DELETE", ["certificates", _]) => "DeleteCertificate",
-        ("GET", ["cacertificate", _]) => "DescribeCACertificate",
-        ("PUT", ["target-policies", _]) => "AttachPolicy",
-        ("POST", ["target-policies", _]) => "DetachPolicy",
-        ("POST", ["attached-policies", _]) => "ListAttachedPolicies",
-        ("PUT", ["things", _, "principals"]) => "AttachThingPrincipal",
-        ("DELETE", ["things", _, "principals"]) => "DetachThingPrincipal",
-        ("GET", ["principals", "things"]) => "ListPrincipalThings",
-        ("GET", ["things", _, "principals"]) => "ListThingPrincipals",
-        ("GET", ["things", _]) => "DescribeThing",
-        ("POST", ["things", _]) => "CreateThing",
-        ("PATCH", ["things", _]) => "UpdateThing",
-        ("DELETE", ["things", _]) => "DeleteThing",
-        ("GET", ["policies", _]) => "GetPolicy",
-        ("POST", ["policies", _]) => "CreatePolicy",
-        ("POST", ["thing-types", _]) => "CreateThingType",
-        _ => return format!("{method} /{}", segments.first().unwrap_or(&"")),
-    };
-    name.to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn iot_rest_calls_are_named_as_aws_names_them() {
-        assert_eq!(
-            rest_operation("POST", "/certificate/register-no-ca"),
-            "RegisterCertificateWithoutCA"
-        );
-        assert_eq!(
-            rest_operation("PUT", "/certificates/abc"),
-            "UpdateCertificate"
-        );
-        assert_eq!(
-            rest_operation("PUT", "/things/w-1/principals"),
-            "AttachThingPrincipal"
-        );
-        assert_eq!(rest_operation("GET", "/things/w-1"), "DescribeThing");
-        assert_eq!(rest_operation("GET", "/indices/search"), "GET /indices");
+    fn call(service: &str, operation: &str, region: &str) -> ApiRequest {
+        let auth =
+            format!("AWS4-HMAC-SHA256 Credential=K/20261203/{region}/{service}/aws4_request");
+        let (parts, ()) = hyper::Request::builder()
+            .uri("/")
+            .header("authorization", auth)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut call = ApiRequest::classify(&parts, b"");
+        call.operation = operation.to_owned();
+        call
     }
 
     #[test]
@@ -533,24 +699,17 @@ mod tests {
             }],
             ..Control::default()
         });
-        let call = Call {
-            service: "iot".into(),
-            operation: "DescribeCertificate".into(),
-            protocol: Protocol::RestJson,
-        };
+        let describe = call("iot", "DescribeCertificate", "us-west-2");
         for _ in 0..10_000 {
-            decide(&control, &call);
+            decide(&control, &describe);
         }
-        let counts = control.lock().unwrap().counts["iot:DescribeCertificate"].clone();
+        let counts = lock(&control).counts.calls["iot:DescribeCertificate"].clone();
         assert!((2_800..3_200).contains(&counts.throttled), "{counts:?}");
         assert!((850..1_150).contains(&counts.server_errors), "{counts:?}");
-        let other = Call {
-            service: "sqs".into(),
-            ..call.clone()
-        };
+        let other = call("sqs", "DescribeCertificate", "us-west-2");
         decide(&control, &other);
         assert_eq!(
-            control.lock().unwrap().counts["sqs:DescribeCertificate"].forwarded,
+            lock(&control).counts.calls["sqs:DescribeCertificate"].forwarded,
             1
         );
 
@@ -563,50 +722,78 @@ mod tests {
             ..Control::default()
         });
         for _ in 0..50 {
-            decide(&quota, &call);
+            decide(&quota, &describe);
         }
-        let counts = quota.lock().unwrap().counts["iot:DescribeCertificate"].clone();
+        let counts = lock(&quota).counts.calls["iot:DescribeCertificate"].clone();
         assert_eq!((counts.forwarded, counts.throttled), (10, 40), "{counts:?}");
     }
 
     #[test]
-    fn each_service_is_throttled_in_its_own_shape() {
-        let call = |service: &str, operation: &str, protocol| Call {
-            service: service.into(),
-            operation: operation.into(),
-            protocol,
+    fn an_outage_takes_the_whole_region_and_route53_has_its_own_switch() {
+        let control = Mutex::new(Control::default());
+        let primary = OutageScope::Region {
+            region: "us-east-1".into(),
         };
-        let shape = |call: &Call| {
-            let error = throttling_error(call);
-            (error.status.as_u16(), error.code)
-        };
+        set_outage(&mut lock(&control), primary.clone(), Some(OutageMode::Hang));
+        for service in ["iot", "sts", "rds", "monitoring", "kms", "dynamodb"] {
+            assert_eq!(
+                outage_of(&control, &call(service, "Any", "us-east-1")),
+                Some(OutageMode::Hang)
+            );
+            assert_eq!(
+                outage_of(&control, &call(service, "Any", "us-west-2")),
+                None
+            );
+        }
+        // Route 53 is not primary's region, even when signed for it.
         assert_eq!(
-            shape(&call("sns", "Publish", Protocol::Query)),
-            (429, "Throttled")
+            outage_of(&control, &call("route53", "GetChange", "us-east-1")),
+            None
+        );
+        set_outage(
+            &mut lock(&control),
+            OutageScope::Route53,
+            Some(OutageMode::Refuse),
         );
         assert_eq!(
-            shape(&call("sts", "AssumeRole", Protocol::Query)),
-            (400, "Throttling")
+            outage_of(&control, &call("route53", "GetChange", "us-west-2")),
+            Some(OutageMode::Refuse)
+        );
+        let counts = lock(&control).counts.clone();
+        assert_eq!(counts.region("us-east-1").swallowed, 6);
+        assert_eq!(counts.region("us-west-2").swallowed, 0);
+        assert_eq!(counts.region("route53").swallowed, 1);
+        set_outage(&mut lock(&control), primary, None);
+        assert_eq!(outage_of(&control, &call("iot", "Any", "us-east-1")), None);
+    }
+
+    #[test]
+    fn the_control_api_changes_outages_and_reports_counts() {
+        let control = Mutex::new(Control::default());
+        let change =
+            br#"{"scope":"region","region":"us-east-1","outage":{"mode":"slow","seconds":2}}"#;
+        assert_eq!(
+            control_answer("PUT", "outage", change, &control).status(),
+            StatusCode::OK
         );
         assert_eq!(
-            shape(&call("dynamodb", "PutItem", Protocol::Json)),
-            (400, "ProvisionedThroughputExceededException")
+            outage_of(&control, &call("iot", "X", "us-east-1")),
+            Some(OutageMode::Slow { seconds: 2.0 })
+        );
+        let end = br#"{"scope":"region","region":"us-east-1","outage":null}"#;
+        control_answer("PUT", "outage", end, &control);
+        assert_eq!(outage_of(&control, &call("iot", "X", "us-east-1")), None);
+        assert_eq!(
+            control_answer("PUT", "outage", b"{}", &control).status(),
+            StatusCode::BAD_REQUEST
         );
         assert_eq!(
-            shape(&call("dynamodb", "DescribeTable", Protocol::Json)),
-            (400, "ThrottlingException")
+            control_answer("GET", "counts", b"", &control).status(),
+            StatusCode::OK
         );
         assert_eq!(
-            shape(&call("sqs", "SendMessage", Protocol::Json)),
-            (400, "RequestThrottled")
-        );
-        assert_eq!(
-            shape(&call(
-                "iot",
-                "RegisterCertificateWithoutCA",
-                Protocol::RestJson
-            )),
-            (400, "ThrottlingException")
+            control_answer("GET", "nothing", b"", &control).status(),
+            StatusCode::NOT_FOUND
         );
     }
 }

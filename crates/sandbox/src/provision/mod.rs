@@ -5,17 +5,19 @@
 //! exists" is success), so `drctl sandbox up` can run any number of times. Later flows add
 //! their steps here.
 //!
-//! Bootstrapping relies on one moto behaviour: AssumeRole into a role that does not exist
-//! yet succeeds and lands in that role's account, so we assume each side's control-plane
-//! role and create it from inside its own account.
+//! Provisioning runs as the administrator (`sandbox:<world>:admin`), whom the sandbox's IAM
+//! does not evaluate; moto lets AssumeRole land in any account, so the administrator acts in
+//! each account through its `role_arn`. Last, the roles the CDK app would create are
+//! registered with the sandbox's IAM ([`iam`]): from then on every other principal is held
+//! to exactly their statements.
 
 use std::fmt;
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use dr_aws::AwsSession;
-use dr_core::{AccountId, RoleArn, Side, Topology};
+use dr_core::{Side, Topology};
 
 pub mod failover;
+pub mod iam;
 mod kms;
 pub mod replication;
 pub mod snapshots;
@@ -66,7 +68,7 @@ pub struct ProvisionError {
 }
 
 impl ProvisionError {
-    fn new(side: Side, what: impl Into<String>, error: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(side: Side, what: impl Into<String>, error: impl std::fmt::Display) -> Self {
         Self {
             side,
             what: what.into(),
@@ -75,95 +77,25 @@ impl ProvisionError {
     }
 }
 
-/// Ensure every resource of the local world exists in both accounts.
-pub async fn provision(
-    session: &AwsSession,
-    topology: &Topology,
-) -> Result<Vec<Provisioned>, ProvisionError> {
+/// Ensure every resource of the local world exists in both accounts, then register the
+/// roles the CDK app creates for `topology` with the sandbox's IAM (its world). Runs as the
+/// accounts' administrator, as CloudFormation does in AWS.
+pub async fn provision(topology: &Topology) -> Result<Vec<Provisioned>, ProvisionError> {
+    let admin = crate::identity::as_admin(topology);
+    let session = AwsSession::connect(&admin, "sandbox").await;
     let mut report = Vec::new();
-    for side in [Side::Primary, Side::Dr] {
-        report.push(ensure_control_plane_role(session, topology, side).await?);
-    }
-    report.extend(replication::provision(session, topology).await?);
-    report.extend(snapshots::provision(session, topology).await?);
-    report.extend(failover::provision(session, topology).await?);
+    report.extend(replication::provision(&session, &admin).await?);
+    report.extend(snapshots::provision(&session, &admin).await?);
+    report.extend(failover::provision(&session, &admin).await?);
+    report.push(iam::provision(&session, topology).await?);
     Ok(report)
 }
 
-/// The role the control plane assumes in each account. Its trust policy is the one the CDK
-/// stacks deploy: the DR account may assume either role (the control plane runs there), and
-/// each account may assume its own (the capture Lambda runs in primary).
-async fn ensure_control_plane_role(
-    session: &AwsSession,
-    topology: &Topology,
-    side: Side,
-) -> Result<Provisioned, ProvisionError> {
-    let role_arn = &topology.side(side).role_arn;
-    let trusted = [&topology.dr.account_id, &topology.side(side).account_id];
-    let result = session
-        .iam(side)
-        .create_role()
-        .role_name(role_arn.role_name())
-        .path(role_path(role_arn))
-        .assume_role_policy_document(trust_policy(&trusted))
-        .description("Assumed by the IoT DR control plane; see infra/ for its permissions")
-        .send()
-        .await;
-    let outcome = match result {
-        Ok(_) => Outcome::Created,
-        Err(e) if e.code() == Some("EntityAlreadyExists") => Outcome::Existed,
-        Err(e) => {
-            return Err(ProvisionError {
-                side,
-                what: format!("role {role_arn}"),
-                message: DisplayErrorContext(e).to_string(),
-            })
-        }
-    };
-    Ok(Provisioned {
-        side,
-        kind: "iam role",
-        id: role_arn.to_string(),
-        outcome,
-    })
-}
-
-fn role_path(role_arn: &RoleArn) -> String {
-    // arn:aws:iam::<account>:role/<path/>name → "/<path/>"
-    let resource = role_arn.as_str().splitn(6, ':').nth(5).unwrap_or_default();
-    let inner = resource
-        .strip_prefix("role/")
-        .and_then(|rest| rest.rsplit_once('/'))
-        .map(|(path, _)| format!("/{path}/"));
-    inner.unwrap_or_else(|| "/".to_owned())
-}
-
-fn trust_policy(accounts: &[&AccountId]) -> String {
-    let mut principals: Vec<String> = accounts
-        .iter()
-        .map(|a| format!("arn:aws:iam::{a}:root"))
-        .collect();
-    principals.dedup();
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": { "AWS": principals },
-            "Action": "sts:AssumeRole"
-        }]
-    })
-    .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn role_paths_come_from_the_arn() {
-        let plain: RoleArn = "arn:aws:iam::111111111111:role/dr".parse().unwrap();
-        assert_eq!(role_path(&plain), "/");
-        let nested: RoleArn = "arn:aws:iam::111111111111:role/ops/dr/x".parse().unwrap();
-        assert_eq!(role_path(&nested), "/ops/dr/");
-    }
+/// Register the roles of `topology` with the sandbox's IAM again, after a change that
+/// changes what the CDK app would grant (a database protected, a probe added) but needs no
+/// new resource.
+pub async fn register_world(topology: &Topology) -> Result<Provisioned, ProvisionError> {
+    let admin = crate::identity::as_admin(topology);
+    let session = AwsSession::connect(&admin, "sandbox").await;
+    iam::provision(&session, topology).await
 }
