@@ -34,8 +34,14 @@ async fn main() {
         )],
     )
     .unwrap();
-    let session = AwsSession::connect(&topology, "bench").await;
-    dr_sandbox::provision(&session, &topology).await.unwrap();
+    dr_sandbox::provision(&topology).await.unwrap();
+    // Fixtures are the administrator's; the pass runs under the reconciler's roles.
+    let session = AwsSession::connect(&dr_sandbox::identity::as_admin(&topology), "bench").await;
+    let reconciler = AwsSession::connect(
+        &dr_sandbox::identity::as_function(&topology, "reconciler"),
+        "bench",
+    )
+    .await;
 
     // The same fleet on both sides, as replication left it.
     let pems: Vec<String> = (0..CERTIFICATES)
@@ -139,9 +145,9 @@ async fn main() {
         }
     }
 
-    let registry = |side: Side| IotRegistry::for_side(&session, &topology, side);
+    let registry = |side: Side| IotRegistry::for_side(&reconciler, &topology, side);
     let ledger = DynamoLedger::new(
-        session.dynamodb(Side::Dr),
+        reconciler.dynamodb(Side::Dr),
         topology.replication.ledger_table.as_str(),
     );
     let rewrite = ArnRewrite::primary_to_dr(&topology);

@@ -56,8 +56,10 @@ async fn main() {
         )],
     )
     .unwrap();
-    let session = AwsSession::connect(&topology, "bench").await;
-    dr_sandbox::provision(&session, &topology).await.unwrap();
+    dr_sandbox::provision(&topology).await.unwrap();
+    // The fleet's own calls and the event source mapping are the administrator's; capture
+    // and the apply run under their Lambdas' roles.
+    let session = AwsSession::connect(&dr_sandbox::identity::as_admin(&topology), "bench").await;
 
     let devices: Vec<(String, String)> = (0..CERTIFICATES)
         .map(|i| {
@@ -132,15 +134,17 @@ async fn main() {
 
     // The same certificates, registered directly in a third account by the plainest loop.
     let direct_session = AwsSession::connect(
-        &Topology::parse(
-            &include_str!("../../config/sandbox.toml").replace("222222222222", "333333333333"),
-            "config/sandbox.toml",
-            [(
-                "DRCTL__SANDBOX__ENDPOINT".to_owned(),
-                server.endpoint().to_string(),
-            )],
-        )
-        .unwrap(),
+        &dr_sandbox::identity::as_admin(
+            &Topology::parse(
+                &include_str!("../../config/sandbox.toml").replace("222222222222", "333333333333"),
+                "config/sandbox.toml",
+                [(
+                    "DRCTL__SANDBOX__ENDPOINT".to_owned(),
+                    server.endpoint().to_string(),
+                )],
+            )
+            .unwrap(),
+        ),
         "bench-direct",
     )
     .await;
@@ -230,6 +234,16 @@ async fn register_with_thing_and_policy(
 
 async fn pipeline(session: &AwsSession, topology: &Topology) -> Pipeline {
     let sqs = session.sqs(Side::Dr);
+    let capture = AwsSession::connect(
+        &dr_sandbox::identity::as_function(topology, "cert-capture"),
+        "bench",
+    )
+    .await;
+    let replicator = AwsSession::connect(
+        &dr_sandbox::identity::as_function(topology, "cert-replicator"),
+        "bench",
+    )
+    .await;
     let queue_url = sqs
         .get_queue_url()
         .queue_name(names::replication_queue_name(topology))
@@ -240,13 +254,13 @@ async fn pipeline(session: &AwsSession, topology: &Topology) -> Pipeline {
         .unwrap()
         .to_owned();
     Pipeline {
-        primary: IotRegistry::for_side(session, topology, Side::Primary),
-        dr: IotRegistry::for_side(session, topology, Side::Dr),
+        primary: IotRegistry::for_side(&capture, topology, Side::Primary),
+        dr: IotRegistry::for_side(&replicator, topology, Side::Dr),
         ledger: DynamoLedger::new(
-            session.dynamodb(Side::Dr),
+            replicator.dynamodb(Side::Dr),
             topology.replication.ledger_table.as_str(),
         ),
-        bus: SnsBus::for_replication(session, topology),
+        bus: SnsBus::for_replication(&capture, topology),
         rewrite: ArnRewrite::primary_to_dr(topology),
         source: SourceRef::of(topology, Side::Primary),
         sqs,

@@ -31,7 +31,8 @@ async fn main() {
         )],
     )
     .expect("the sandbox config is valid");
-    let session = AwsSession::connect(&topology, "bench").await;
+    // The first call includes AssumeRole; the administrator's, like any principal's.
+    let session = AwsSession::connect(&dr_sandbox::identity::as_admin(&topology), "bench").await;
 
     let first = Instant::now();
     session

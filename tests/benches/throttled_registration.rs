@@ -20,6 +20,7 @@ use dr_core::replication::service::capture_and_publish;
 use dr_core::replication::{ArnRewrite, CertificateRegistry};
 use dr_core::{CertificatePem, Side, Topology};
 use dr_sandbox::fault_proxy::{FaultProxy, FaultRule};
+use dr_sandbox::identity::{as_admin, as_function};
 use dr_sandbox::{LauncherPaths, SandboxServer};
 use sandbox_tests::deliver_batch;
 use serde_json::json;
@@ -59,10 +60,12 @@ async fn main() {
         .await
         .expect("the sandbox starts (run `make setup`)");
     let direct_topology = topology(server.endpoint().as_str());
-    let direct = AwsSession::connect(&direct_topology, "bench").await;
-    dr_sandbox::provision(&direct, &direct_topology)
-        .await
-        .unwrap();
+    dr_sandbox::provision(&direct_topology).await.unwrap();
+    // The fleet's own calls and the event source mapping are the administrator's; capture
+    // and the apply run under their Lambdas' roles.
+    let direct = AwsSession::connect(&as_admin(&direct_topology), "bench").await;
+    let capture =
+        AwsSession::connect(&as_function(&direct_topology, "cert-capture"), "bench").await;
 
     // Primary's fleet and the capture (not timed, not throttled).
     let pems: Vec<String> = (0..n)
@@ -73,8 +76,8 @@ async fn main() {
                 .pem()
         })
         .collect();
-    let primary = IotRegistry::for_side(&direct, &direct_topology, Side::Primary);
-    let bus = SnsBus::for_replication(&direct, &direct_topology);
+    let primary = IotRegistry::for_side(&capture, &direct_topology, Side::Primary);
+    let bus = SnsBus::for_replication(&capture, &direct_topology);
     let source = SourceRef::of(&direct_topology, Side::Primary);
     let iot = direct.iot(Side::Primary);
     let mut ids = Vec::new();
@@ -115,8 +118,9 @@ async fn main() {
         // throttled call's retry spends one of AWS's tokens twice.
         behind.replication.register_per_second = Some(QUOTA_PER_SECOND * 0.98);
     }
-    let session = AwsSession::connect(&behind, "bench").await;
-    let sqs = session.sqs(Side::Dr);
+    let session = AwsSession::connect(&as_function(&behind, "cert-replicator"), "bench").await;
+    // Lambda's event source mapping: AWS's own, not behind our faults.
+    let sqs = direct.sqs(Side::Dr);
     let queue_url = sqs
         .get_queue_url()
         .queue_name(names::replication_queue_name(&behind))

@@ -277,7 +277,7 @@ async fn killing_the_replicator_twenty_times_mid_burst_loses_nothing() {
         .collect();
     register_and_capture_all(&p, &devices).await;
     let mut replicator = crate::e2e::lambda_paths()
-        .start("cert-replicator", &crate::e2e::lambda_env(&p))
+        .start("cert-replicator", &p.topology, &crate::e2e::lambda_env(&p))
         .await
         .unwrap();
     let queue = dr_aws::names::replication_queue_name(&p.topology);

@@ -35,6 +35,11 @@ fn drctl_command(config: &std::path::Path, t: &dr_core::Topology) -> tokio::proc
             "DRCTL__SANDBOX__ENDPOINT",
             t.sandbox.as_ref().unwrap().endpoint.as_str(),
         )
+        // The test's IAM world; drctl is the operator there, as on AWS.
+        .env(
+            "DRCTL__SANDBOX__WORLD",
+            t.sandbox.as_ref().unwrap().world.as_str(),
+        )
         .env(
             "DRCTL__FAILOVER__STATE_TABLE",
             t.failover.state_table.as_str(),
@@ -416,6 +421,7 @@ async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_f
         &[
             "sandbox",
             "outage",
+            "simulate",
             "--pause-ms",
             "0",
             "--work-dir",

@@ -44,8 +44,9 @@ pub(crate) fn lambda_paths() -> LambdaPaths {
 }
 
 impl Function {
-    async fn start(name: &str, env: &[(String, String)]) -> Self {
-        Self(lambda_paths().start(name, env).await.unwrap())
+    /// Start `name` with `env`, holding the roles the CDK app gives it in `topology`'s world.
+    async fn start(name: &str, topology: &dr_core::Topology, env: &[(String, String)]) -> Self {
+        Self(lambda_paths().start(name, topology, env).await.unwrap())
     }
 
     /// Invoke synchronously, as Lambda's Invoke API does.
@@ -103,8 +104,8 @@ async fn deliver_queue_to(replicator: &Function, p: &Pipeline) -> usize {
 async fn both_lambda_binaries_replicate_a_certificate_through_the_runtime_api() {
     let p = Pipeline::new().await;
     let env = lambda_env(&p);
-    let capture = Function::start("cert-capture", &env).await;
-    let replicator = Function::start("cert-replicator", &env).await;
+    let capture = Function::start("cert-capture", &p.topology, &env).await;
+    let replicator = Function::start("cert-replicator", &p.topology, &env).await;
 
     let device = Device::self_signed(&unique("e2e-device"));
     let iot = p.session.iot(Side::Primary);
@@ -231,7 +232,7 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
         "DRCTL__RECONCILE__MAX_PAGES_PER_INVOCATION".into(),
         "1".into(),
     ));
-    let reconciler = Function::start("reconciler", &env).await;
+    let reconciler = Function::start("reconciler", &p.topology, &env).await;
 
     // Registered in primary while replication was down: DR never heard of them.
     let devices: Vec<Device> = (0..3)
@@ -294,7 +295,12 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
 async fn the_snapshot_controller_binary_drives_a_snapshot_into_dr() {
     let p = Pipeline::new().await;
     let database = unique("fleetdb");
-    dr_sandbox::provision::snapshots::ensure_instance(&p.session, &p.topology, &database)
+    // The controller may snapshot protected databases only: provision the world again with
+    // this one protected (the CDK app grants CreateDBSnapshot on those).
+    let mut topology = p.topology.clone();
+    topology.snapshots.databases[0].identifier = database.parse().unwrap();
+    dr_sandbox::provision(&topology).await.unwrap();
+    dr_sandbox::provision::snapshots::ensure_instance(&p.session, &topology, &database)
         .await
         .unwrap();
     let mut env = lambda_env(&p);
@@ -307,7 +313,7 @@ async fn the_snapshot_controller_binary_drives_a_snapshot_into_dr() {
     std::fs::write(&config, text).unwrap();
     env.retain(|(k, _)| k != "DRCTL_CONFIG");
     env.push(("DRCTL_CONFIG".into(), config.display().to_string()));
-    let controller = Function::start("snapshot-controller", &env).await;
+    let controller = Function::start("snapshot-controller", &topology, &env).await;
 
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
     let mut last = Value::Null;
@@ -372,7 +378,7 @@ async fn the_health_checker_binary_fails_over_when_the_primary_endpoint_stops() 
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let checker = Function::start("health-checker", &env).await;
+    let checker = Function::start("health-checker", t, &env).await;
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
 
     let healthy = checker.invoke(&scheduled).await;

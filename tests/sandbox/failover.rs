@@ -17,11 +17,14 @@ use dr_core::replication::PortError;
 use dr_core::snapshots::{tick, DatabaseKind, DatabaseRestorer};
 use dr_core::{FlipMode, ProbeConfig, Side, Topology};
 
-use crate::helpers::{shared_endpoint, topology_for, unique};
+use crate::helpers::{admin, as_function, shared_endpoint, topology_for, unique};
 use crate::primary_endpoint::{PrimaryEndpoint, SERVER_NAME};
 
 pub(crate) struct World {
+    /// The administrator's (fixtures, the test's pager, assertions).
     pub(crate) session: AwsSession,
+    /// The health checker's: its probes and ports run under its roles.
+    pub(crate) checker: AwsSession,
     pub(crate) topology: Topology,
     probes: Vec<Arc<Probe>>,
     /// Receives what the operator topic publishes.
@@ -31,6 +34,16 @@ pub(crate) struct World {
 impl World {
     /// Its own failover resources and DNS record, probing `endpoint` with TLS and MQTT.
     pub(crate) async fn new(endpoint: &PrimaryEndpoint, flip: FlipMode) -> Self {
+        Self::protecting(endpoint, flip, None).await
+    }
+
+    /// The same, protecting `database` (an instance) instead of the sandbox's `fleetdb`:
+    /// the CDK app grants the checker restores of the protected databases only.
+    pub(crate) async fn protecting(
+        endpoint: &PrimaryEndpoint,
+        flip: FlipMode,
+        database: Option<&str>,
+    ) -> Self {
         let mut topology = topology_for(&shared_endpoint());
         let name = unique("fo");
         topology.failover.state_table = format!("{name}-state").parse().unwrap();
@@ -42,9 +55,14 @@ impl World {
         topology.dns.record = format!("{name}.example.com").parse().unwrap();
         topology.dns.drill_record = format!("drill-{name}.example.com").parse().unwrap();
         topology.failover.probes = probes_of(endpoint);
-        let session = AwsSession::connect(&topology, "sandbox-tests").await;
-        dr_sandbox::provision(&session, &topology).await.unwrap();
-        let probes = Probe::all(&topology, &session)
+        if let Some(database) = database {
+            topology.snapshots.databases.truncate(1);
+            topology.snapshots.databases[0].identifier = database.parse().unwrap();
+        }
+        dr_sandbox::provision(&topology).await.unwrap();
+        let session = admin(&topology).await;
+        let checker = as_function(&topology, "health-checker").await;
+        let probes = Probe::all(&topology, &checker)
             .unwrap()
             .into_iter()
             .map(Arc::new)
@@ -52,14 +70,16 @@ impl World {
         let inbox = subscribe_inbox(&session, &topology).await;
         Self {
             session,
+            checker,
             topology,
             probes,
             inbox,
         }
     }
 
+    /// The health checker's ports.
     pub(crate) fn ports(&self) -> FailoverPorts<'_> {
-        FailoverPorts::new(&self.session, &self.topology)
+        FailoverPorts::new(&self.checker, &self.topology)
     }
 
     pub(crate) async fn notifications(&self) -> Vec<String> {
@@ -88,8 +108,12 @@ impl World {
         }
     }
 
+    /// The audit records, read by the administrator (the checker only writes them).
     pub(crate) async fn audits(&self) -> Vec<AuditEntry> {
-        self.ports().store.audit_entries().await.unwrap()
+        dr_aws::failover::DynamoStateStore::new(&self.session, &self.topology)
+            .audit_entries()
+            .await
+            .unwrap()
     }
 }
 
@@ -174,16 +198,15 @@ fn now() -> i64 {
 async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_notifies_and_audits()
 {
     let mut endpoint = PrimaryEndpoint::start().await;
-    let mut world = World::new(&endpoint, FlipMode::DataPlane).await;
     // A protected database with a snapshot already in DR, so the runbook restores for real.
     let database = unique("fleetdb");
+    let world = World::protecting(&endpoint, FlipMode::DataPlane, Some(&database)).await;
     dr_sandbox::provision::snapshots::ensure_instance(&world.session, &world.topology, &database)
         .await
         .unwrap();
-    world.topology.snapshots.databases.truncate(1);
-    world.topology.snapshots.databases[0].identifier = database.parse().unwrap();
     let (kind, policy) = world.topology.snapshot_policies().remove(0);
-    let snapshots = RdsSnapshotStore::new(&world.session, &world.topology, kind);
+    let controller = as_function(&world.topology, "snapshot-controller").await;
+    let snapshots = RdsSnapshotStore::new(&controller, &world.topology, kind);
     for _ in 0..6 {
         tick(&snapshots, &policy, now()).await.unwrap();
     }
@@ -255,7 +278,7 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
     );
 
     // The database was restored in DR under its own name.
-    let (status, endpoint_address) = snapshots
+    let (status, endpoint_address) = RdsSnapshotStore::new(&world.session, &world.topology, kind)
         .database(DatabaseKind::Instance, &database)
         .await
         .unwrap()
@@ -437,6 +460,7 @@ async fn each_probe_kind_reports_health_latency_and_a_reason() {
     let mut endpoint = PrimaryEndpoint::start().await;
     let (session, mut topology) = crate::helpers::shared_session().await;
     let alarm = unique("iot-connect-errors");
+    // Primary's own alarms, made by primary's administrator.
     let primary_cloudwatch = session.cloudwatch(Side::Primary);
     primary_cloudwatch
         .put_metric_alarm()
@@ -489,7 +513,10 @@ async fn each_probe_kind_reports_health_latency_and_a_reason() {
         timeout_ms: 2_000,
     });
     topology.failover.probes = configs;
-    let probes: Vec<Arc<Probe>> = Probe::all(&topology, &session)
+    // The probes run as the checker does: its primary role may read exactly these alarms.
+    dr_sandbox::provision(&topology).await.unwrap();
+    let checker = as_function(&topology, "health-checker").await;
+    let probes: Vec<Arc<Probe>> = Probe::all(&topology, &checker)
         .unwrap()
         .into_iter()
         .map(Arc::new)

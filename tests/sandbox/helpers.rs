@@ -1,4 +1,6 @@
-//! Test helpers: the shared sandbox server, a topology pointing at it, unique names.
+//! Test helpers: the shared sandbox server, a topology pointing at it, unique names, and
+//! sessions as each principal holds them: the administrator for fixtures and for what
+//! plays AWS, a function's roles for the code a Lambda runs, the operator for drctl's.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
@@ -7,11 +9,13 @@ use dr_aws::AwsSession;
 use dr_core::{Endpoint, Topology};
 use dr_sandbox::{LauncherPaths, SandboxServer};
 
-/// The endpoint of the sandbox shared by every test of this binary, started on first use.
+/// The endpoint of the sandbox shared by every test of this binary (its IAM-enforcing
+/// proxy), started on first use.
 ///
 /// The server is owned by a thread with its own runtime that lives as long as the test
-/// process, so it outlives each test's runtime; when the process exits, the launcher sees
-/// its stdin close and exits too, so no server survives the run.
+/// process, so it outlives each test's runtime (and so does its proxy, on that runtime);
+/// when the process exits, the launcher sees its stdin close and exits too, so no server
+/// survives the run.
 pub(crate) fn shared_endpoint() -> Endpoint {
     static ENDPOINT: OnceLock<Endpoint> = OnceLock::new();
     ENDPOINT
@@ -39,24 +43,48 @@ pub(crate) fn shared_endpoint() -> Endpoint {
         .clone()
 }
 
-/// The committed sandbox topology, pointed at `endpoint`.
+/// The committed sandbox topology, pointed at `endpoint`, in an IAM world of its own (so
+/// that tests whose topologies differ never share a role's policy).
 pub(crate) fn topology_for(endpoint: &Endpoint) -> Topology {
     Topology::parse(
         include_str!("../../config/sandbox.toml"),
         "config/sandbox.toml",
-        [(
-            "DRCTL__SANDBOX__ENDPOINT".to_owned(),
-            endpoint.as_str().to_owned(),
-        )],
+        [
+            (
+                "DRCTL__SANDBOX__ENDPOINT".to_owned(),
+                endpoint.as_str().to_owned(),
+            ),
+            ("DRCTL__SANDBOX__WORLD".to_owned(), unique("w")),
+        ],
     )
     .expect("the committed sandbox config is valid")
 }
 
-/// A session on the shared sandbox, with the committed topology.
+/// The administrator's session on the shared sandbox (fixtures, what plays AWS), with the
+/// committed topology.
 pub(crate) async fn shared_session() -> (AwsSession, Topology) {
     let topology = topology_for(&shared_endpoint());
-    let session = AwsSession::connect(&topology, "sandbox-tests").await;
-    (session, topology)
+    (admin(&topology).await, topology)
+}
+
+/// The administrator's session: not evaluated by the sandbox's IAM.
+pub(crate) async fn admin(topology: &Topology) -> AwsSession {
+    AwsSession::connect(&dr_sandbox::identity::as_admin(topology), "sandbox-tests").await
+}
+
+/// The session the Lambda `function` holds: its execution role, then its own role on each
+/// side (the topology's world must be provisioned).
+pub(crate) async fn as_function(topology: &Topology, function: &str) -> AwsSession {
+    AwsSession::connect(
+        &dr_sandbox::identity::as_function(topology, function),
+        function,
+    )
+    .await
+}
+
+/// drctl's session: the operators' principal, then the topology's `role_arn`s.
+pub(crate) async fn as_operator(topology: &Topology) -> AwsSession {
+    AwsSession::connect(&dr_sandbox::identity::as_operator(topology), "drctl").await
 }
 
 /// A name no other test in this run uses: `<prefix>-<pid>-<n>`.

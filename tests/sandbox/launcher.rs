@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use dr_core::Endpoint;
-use dr_sandbox::launcher::{self, Started};
+use dr_sandbox::launcher::{self, ProxyCommand, Started};
 use dr_sandbox::{LauncherPaths, SandboxServer};
 
 use crate::helpers::{free_port, process_alive};
@@ -54,25 +54,33 @@ async fn detached_start_is_idempotent_and_stop_leaves_no_process() {
     let endpoint = Endpoint::loopback(free_port());
     let paths = LauncherPaths::from_build();
 
-    let (first, started) = launcher::start_detached(&paths, &endpoint, dir.path())
+    let proxy = ProxyCommand {
+        program: crate::e2e::binary("drctl"),
+        args: vec!["sandbox".to_owned(), "proxy".to_owned()],
+    };
+
+    let (first, started) = launcher::start_detached(&paths, &endpoint, dir.path(), &proxy)
         .await
         .unwrap();
     assert_eq!(started, Started::New);
-    assert_eq!(first.endpoint, endpoint);
+    assert_eq!(
+        first.endpoint, endpoint,
+        "clients go to the proxy, on the config's port"
+    );
+    assert_ne!(first.moto, endpoint);
+    launcher::check_health(&first.endpoint).await.unwrap();
 
-    let (second, started) = launcher::start_detached(&paths, &endpoint, dir.path())
+    let (second, started) = launcher::start_detached(&paths, &endpoint, dir.path(), &proxy)
         .await
         .unwrap();
     assert_eq!(started, Started::AlreadyRunning);
-    assert_eq!(second.pid, first.pid);
+    assert_eq!((second.pid, second.proxy_pid), (first.pid, first.proxy_pid));
 
     let stopped = launcher::stop_detached(dir.path()).await.unwrap();
     assert_eq!(stopped.map(|s| s.pid), Some(first.pid));
-    assert!(
-        !process_alive(first.pid as u32),
-        "pid {} survived",
-        first.pid
-    );
+    for pid in [first.pid, first.proxy_pid] {
+        assert!(!process_alive(pid as u32), "pid {pid} survived");
+    }
     assert!(launcher::stop_detached(dir.path()).await.unwrap().is_none());
 }
 

@@ -3,6 +3,10 @@
 //! mapping: it receives from the queue, hands the batch to the replicator's use case, deletes
 //! what succeeded, and lets failures come back (immediately, instead of after the
 //! visibility timeout) until SQS dead-letters them.
+//!
+//! Each side of the pipeline runs as its Lambda does: capture's reads and publish under
+//! cert-capture's roles, the apply under cert-replicator's; `session` is the
+//! administrator's, for fixtures and assertions.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +20,14 @@ use dr_core::replication::{ArnRewrite, ReplicationMessage};
 use dr_core::{Side, Topology};
 use sandbox_tests::deliver_batch;
 
-use crate::helpers::{shared_endpoint, topology_for, unique};
+use crate::helpers::{admin, as_function, shared_endpoint, topology_for, unique};
 
 pub(crate) struct Pipeline {
     pub(crate) topology: Topology,
+    /// The administrator's (fixtures, assertions, the event source mapping).
     pub(crate) session: AwsSession,
+    /// cert-replicator's.
+    pub(crate) replicator_session: AwsSession,
     pub(crate) primary: IotRegistry,
     pub(crate) dr: IotRegistry,
     pub(crate) ledger: DynamoLedger,
@@ -45,10 +52,12 @@ impl Pipeline {
         topology.replication.queue = format!("{prefix}-queue").parse().unwrap();
         topology.replication.dead_letter_queue = format!("{prefix}-dlq").parse().unwrap();
         topology.replication.ledger_table = format!("{prefix}-ledger").parse().unwrap();
-        let session = AwsSession::connect(&topology, "sandbox-tests").await;
-        dr_sandbox::provision(&session, &topology)
+        dr_sandbox::provision(&topology)
             .await
             .expect("provisioning");
+        let session = admin(&topology).await;
+        let capture_session = as_function(&topology, "cert-capture").await;
+        let replicator_session = as_function(&topology, "cert-replicator").await;
 
         let sqs = session.sqs(Side::Dr);
         let url = |name: String| {
@@ -67,18 +76,19 @@ impl Pipeline {
         let queue_url = url(names::replication_queue_name(&topology)).await;
         let dlq_url = url(names::dead_letter_queue_name(&topology)).await;
         Self {
-            primary: IotRegistry::for_side(&session, &topology, Side::Primary),
-            dr: IotRegistry::for_side(&session, &topology, Side::Dr),
+            primary: IotRegistry::for_side(&capture_session, &topology, Side::Primary),
+            dr: IotRegistry::for_side(&replicator_session, &topology, Side::Dr),
             ledger: DynamoLedger::new(
-                session.dynamodb(Side::Dr),
+                replicator_session.dynamodb(Side::Dr),
                 topology.replication.ledger_table.as_str(),
             ),
-            bus: SnsBus::for_replication(&session, &topology),
+            bus: SnsBus::for_replication(&capture_session, &topology),
             rewrite: ArnRewrite::primary_to_dr(&topology),
             sqs,
             queue_url,
             dlq_url,
             session,
+            replicator_session,
             topology,
         }
     }

@@ -8,14 +8,38 @@
 /// Small pages: six certificates per side span several.
 const PAGE_SIZE: u32 = 2;
 
-fn forward(
+/// Both registries and the ledger, as a principal holds them.
+struct Held {
+    session: dr_aws::AwsSession,
+    primary: IotRegistry,
+    dr: IotRegistry,
+    ledger: DynamoLedger,
+}
+
+impl Held {
+    fn of(session: dr_aws::AwsSession, p: &Pipeline) -> Self {
+        Self {
+            primary: IotRegistry::for_side(&session, &p.topology, Side::Primary),
+            dr: IotRegistry::for_side(&session, &p.topology, Side::Dr),
+            ledger: DynamoLedger::new(
+                session.dynamodb(Side::Dr),
+                p.topology.replication.ledger_table.as_str(),
+            ),
+            session,
+        }
+    }
+}
+
+/// The scheduled reconciler's pass, under the reconciler Lambda's roles.
+fn forward<'a>(
+    r: &'a Held,
     p: &Pipeline,
     apply_repairs: bool,
-) -> Reconciler<'_, IotRegistry, IotRegistry, DynamoLedger> {
+) -> Reconciler<'a, IotRegistry, IotRegistry, DynamoLedger> {
     Reconciler {
-        source: &p.primary,
-        target: &p.dr,
-        ledger: &p.ledger,
+        source: &r.primary,
+        target: &r.dr,
+        ledger: &r.ledger,
         source_ref: p.source(),
         rewrite: ArnRewrite::primary_to_dr(&p.topology),
         apply_repairs,
@@ -33,7 +57,7 @@ use dr_core::{CertificateStatus, Side};
 use dr_sandbox::{LauncherPaths, SandboxServer};
 use serde_json::json;
 
-use crate::helpers::unique;
+use crate::helpers::{as_function, as_operator, unique};
 use crate::pipeline::{Device, Pipeline};
 
 #[tokio::test]
@@ -138,7 +162,8 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
         .await
         .unwrap();
 
-    let dry = forward(&p, false)
+    let reconciler = Held::of(as_function(&p.topology, "reconciler").await, &p);
+    let dry = forward(&reconciler, &p, false)
         .run_to_end(dr_core::time::now_millis)
         .await
         .unwrap();
@@ -157,11 +182,11 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
 
     // The repair: one page per run, continuing from the checkpoint, as invocations would.
     let checkpoint = DynamoCheckpoint::new(
-        p.session.dynamodb(Side::Dr),
+        reconciler.session.dynamodb(Side::Dr),
         p.topology.replication.ledger_table.as_str(),
         "primary-to-dr",
     );
-    let repair = forward(&p, true);
+    let repair = forward(&reconciler, &p, true);
     let mut runs = 0;
     let (mut repaired, mut failed) = (0, Vec::new());
     let totals = loop {
@@ -201,7 +226,7 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
 
     // A reconciler that read the checkpoint before another saved must stop, not walk on.
     let stale = DynamoCheckpoint::new(
-        p.session.dynamodb(Side::Dr),
+        reconciler.session.dynamodb(Side::Dr),
         p.topology.replication.ledger_table.as_str(),
         "primary-to-dr",
     );
@@ -242,17 +267,19 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
             .is_some(),
         "extras are never deleted"
     );
-    let again = forward(&p, false)
+    let again = forward(&reconciler, &p, false)
         .run_to_end(dr_core::time::now_millis)
         .await
         .unwrap();
     assert_eq!((again.counts.missing, again.counts.mismatched), (0, 0));
 
-    // Failback: the certificate registered in DR during the outage reaches primary.
+    // Failback: the certificate registered in DR during the outage reaches primary, by an
+    // operator's `drctl reconcile --direction dr-to-primary --apply`.
+    let operator = Held::of(as_operator(&p.topology).await, &p);
     let dr_ref = dr_core::replication::message::SourceRef::of(&p.topology, Side::Dr);
     let back = Reconciler {
-        source: &p.dr,
-        target: &p.primary,
+        source: &operator.dr,
+        target: &operator.primary,
         ledger: &NoLedger,
         source_ref: dr_ref,
         rewrite: ArnRewrite::primary_to_dr(&p.topology).reversed(),

@@ -530,7 +530,8 @@ async fn a_parked_message_reaches_the_dlq_once_and_the_listing_gives_its_reason(
         group: Some(&group),
         body: &body,
     };
-    let sink = dr_aws::dlq::SqsDeadLetterSink::connect(&p.session, &p.topology)
+    // The replicator parks; drctl lists (each under its own roles).
+    let sink = dr_aws::dlq::SqsDeadLetterSink::connect(&p.replicator_session, &p.topology)
         .await
         .unwrap();
     // A batch retried after a crash parks the same message again: it is there once.
@@ -553,7 +554,8 @@ async fn a_parked_message_reaches_the_dlq_once_and_the_listing_gives_its_reason(
         .await
         .unwrap();
 
-    let dlq = dr_aws::dlq::ReplicationDlq::connect(&p.session, &p.topology)
+    let operator = crate::helpers::as_operator(&p.topology).await;
+    let dlq = dr_aws::dlq::ReplicationDlq::connect(&operator, &p.topology)
         .await
         .unwrap();
     let mut letters = dlq.list(10).await.unwrap();

@@ -12,34 +12,64 @@ use dr_core::snapshots::{
 };
 use dr_core::{Side, Topology};
 
-use crate::helpers::{shared_endpoint, topology_for, unique};
+use crate::helpers::{admin, as_function, as_operator, shared_endpoint, topology_for, unique};
 
 const HOUR: i64 = 3_600_000;
 
 struct Fixture {
+    /// The administrator's: fixtures (databases in primary) and assertions.
     session: AwsSession,
     topology: Topology,
+    /// The snapshot controller's store, under its roles.
     store: RdsSnapshotStore,
+    /// The operators' (drctl snapshot restore, drills).
+    operator_store: RdsSnapshotStore,
     policy: SnapshotPolicy,
 }
 
 impl Fixture {
     /// A provisioned world and a fresh database protected by the sandbox's policy.
     async fn new() -> Self {
-        let topology = topology_for(&shared_endpoint());
-        let session = AwsSession::connect(&topology, "sandbox-tests").await;
-        dr_sandbox::provision(&session, &topology).await.unwrap();
+        Self::protecting(&[]).await
+    }
+
+    /// The same, with more protected databases in the topology (`[[snapshots.databases]]`:
+    /// the CDK app grants the controller snapshots of those only). Creating them is the
+    /// test's.
+    async fn protecting(more: &[(&str, DatabaseKind)]) -> Self {
+        let mut topology = topology_for(&shared_endpoint());
         let database = unique("fleetdb");
+        let protect = |identifier: &str, kind| dr_core::topology::DatabaseConfig {
+            identifier: identifier.parse().unwrap(),
+            kind,
+            interval_minutes: None,
+            keep: None,
+            max_age_hours: None,
+        };
+        topology.snapshots.databases = vec![protect(&database, DatabaseKind::Instance)];
+        dr_sandbox::provision(&topology).await.unwrap();
+        // The others protected too (provisioning would have created them).
+        if !more.is_empty() {
+            let others = more
+                .iter()
+                .map(|(identifier, kind)| protect(identifier, *kind));
+            topology.snapshots.databases.extend(others);
+            dr_sandbox::register_world(&topology).await.unwrap();
+        }
+        let session = admin(&topology).await;
         dr_sandbox::provision::snapshots::ensure_instance(&session, &topology, &database)
             .await
             .unwrap();
-        let (_, mut policy) = topology.snapshot_policies().remove(0);
-        policy.database = database;
-        let store = RdsSnapshotStore::new(&session, &topology, DatabaseKind::Instance);
+        let (_, policy) = topology.snapshot_policies().remove(0);
+        let controller = as_function(&topology, "snapshot-controller").await;
+        let store = RdsSnapshotStore::new(&controller, &topology, DatabaseKind::Instance);
+        let operator = as_operator(&topology).await;
+        let operator_store = RdsSnapshotStore::new(&operator, &topology, DatabaseKind::Instance);
         Self {
             session,
             topology,
             store,
+            operator_store,
             policy,
         }
     }
@@ -226,8 +256,8 @@ async fn retention_keeps_exactly_n_per_side() {
 
 #[tokio::test]
 async fn a_database_on_the_aws_managed_key_is_refused_with_the_fix() {
-    let f = Fixture::new().await;
     let database = unique("legacydb");
+    let f = Fixture::protecting(&[(&database, DatabaseKind::Instance)]).await;
     f.session
         .rds_in(Side::Primary, &f.topology.primary.region)
         .create_db_instance()
@@ -265,9 +295,11 @@ async fn a_database_on_the_aws_managed_key_is_refused_with_the_fix() {
 
 #[tokio::test]
 async fn a_missing_database_is_a_clear_error() {
-    let f = Fixture::new().await;
+    // Protected in the config, but never created in primary.
+    let missing = unique("nosuchdb");
+    let f = Fixture::protecting(&[(&missing, DatabaseKind::Instance)]).await;
     let mut policy = f.policy.clone();
-    policy.database = unique("nosuchdb");
+    policy.database = missing;
     let report = tick(&f.store, &policy, now()).await.unwrap();
     let (_, error) = &report.failed[0];
     assert!(
@@ -281,7 +313,8 @@ async fn a_missing_database_is_a_clear_error() {
 async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() {
     let f = Fixture::new().await;
     f.converge(now(), 6).await;
-    let target = unique("fleetdb-restored");
+    // A drill's scratch database (drill.rs names them so; operators may delete only those).
+    let target = format!("{}-drill-{}", f.policy.database, now());
     let request = RestoreRequest {
         kind: DatabaseKind::Instance,
         policy: &f.policy,
@@ -289,7 +322,7 @@ async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() 
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(60),
     };
-    let restored = restore_newest(&f.store, &f.store, &request, now(), tokio::time::sleep)
+    let restored = restore_newest(&f.operator_store, &request, now(), tokio::time::sleep)
         .await
         .unwrap();
     assert_eq!(restored.target, target);
@@ -299,7 +332,7 @@ async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() 
         f.at(Location::Dr).await.first().map(|s| s.id.as_str())
     );
     let (status, _) = f
-        .store
+        .operator_store
         .database(DatabaseKind::Instance, &target)
         .await
         .unwrap()
@@ -307,12 +340,12 @@ async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() 
     assert_eq!(status, "available");
 
     // The drill's teardown.
-    f.store
+    f.operator_store
         .delete_database(DatabaseKind::Instance, &target)
         .await
         .unwrap();
     assert!(f
-        .store
+        .operator_store
         .database(DatabaseKind::Instance, &target)
         .await
         .unwrap()
@@ -322,7 +355,7 @@ async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() 
 #[tokio::test]
 async fn restoring_before_any_copy_reached_dr_says_what_to_do() {
     let f = Fixture::new().await;
-    let target = unique("fleetdb-restored");
+    let target = format!("{}-drill-{}", f.policy.database, now());
     let request = RestoreRequest {
         kind: DatabaseKind::Instance,
         policy: &f.policy,
@@ -330,7 +363,7 @@ async fn restoring_before_any_copy_reached_dr_says_what_to_do() {
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(5),
     };
-    let error = restore_newest(&f.store, &f.store, &request, now(), tokio::time::sleep)
+    let error = restore_newest(&f.operator_store, &request, now(), tokio::time::sleep)
         .await
         .unwrap_err();
     assert!(
@@ -342,8 +375,8 @@ async fn restoring_before_any_copy_reached_dr_says_what_to_do() {
 
 #[tokio::test]
 async fn an_aurora_cluster_travels_and_restores_the_same_way() {
-    let f = Fixture::new().await;
     let cluster = unique("fleetcluster");
+    let f = Fixture::protecting(&[(&cluster, DatabaseKind::Cluster)]).await;
     f.session
         .rds_in(Side::Primary, &f.topology.primary.region)
         .create_db_cluster()
@@ -356,7 +389,10 @@ async fn an_aurora_cluster_travels_and_restores_the_same_way() {
         .send()
         .await
         .unwrap();
-    let store = RdsSnapshotStore::new(&f.session, &f.topology, DatabaseKind::Cluster);
+    let controller = as_function(&f.topology, "snapshot-controller").await;
+    let store = RdsSnapshotStore::new(&controller, &f.topology, DatabaseKind::Cluster);
+    let operator = as_operator(&f.topology).await;
+    let operator_store = RdsSnapshotStore::new(&operator, &f.topology, DatabaseKind::Cluster);
     let policy = SnapshotPolicy {
         database: cluster.clone(),
         ..f.policy.clone()
@@ -382,7 +418,7 @@ async fn an_aurora_cluster_travels_and_restores_the_same_way() {
         dr[0].arn
     );
 
-    let target = unique("fleetcluster-restored");
+    let target = format!("{cluster}-drill-{}", now());
     let request = RestoreRequest {
         kind: DatabaseKind::Cluster,
         policy: &policy,
@@ -390,11 +426,11 @@ async fn an_aurora_cluster_travels_and_restores_the_same_way() {
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(60),
     };
-    let restored = restore_newest(&store, &store, &request, now(), tokio::time::sleep)
+    let restored = restore_newest(&operator_store, &request, now(), tokio::time::sleep)
         .await
         .unwrap();
     assert_eq!(restored.snapshot_id, dr[0].id);
-    store
+    operator_store
         .delete_database(DatabaseKind::Cluster, &target)
         .await
         .unwrap();
