@@ -88,11 +88,19 @@ step "failover controls: hold automatic failover, then release it (fenced writes
 "$DRCTL" hold --reason "demo: planned primary maintenance"
 "$DRCTL" release
 
+step "primary's whole region hangs (every call signed for it accepted, never answered): drctl status still answers in seconds, naming what it could not read"
+"$DRCTL" sandbox outage start --scope primary --mode hang
+started=$(date +%s%N)
+"$DRCTL" status || true
+echo "drctl status took $(( ($(date +%s%N) - started) / 1000000 )) ms with primary's region hung (exit 1: something is unreadable)"
+"$DRCTL" sandbox outage status
+"$DRCTL" sandbox outage end --scope primary
+
 step "primary's region fails: the real health-checker Lambda probes it every round and fails over on its own"
-"$DRCTL" sandbox outage --work-dir "$demo_dir/outage"
+"$DRCTL" sandbox outage simulate --work-dir "$demo_dir/outage"
 
 step "failback is refused until primary has been probed healthy and a DR -> primary reconcile ran"
 if "$DRCTL" failback --yes; then echo "unexpected: failback allowed" >&2; exit 1; fi
 
-step "where the fleet stands now (drctl status; --output json for machines)"
-"$DRCTL" status
+step "where the fleet stands now (drctl status; --output json for machines; exit 1: DR serves, which needs attention)"
+"$DRCTL" status || true

@@ -109,7 +109,7 @@ const KEYS: Record<string, string[]> = {
   sandbox: ['endpoint', 'world', 'principal'],
 };
 
-const TIMEOUT_KEYS = ['connect_ms', 'attempt_ms', 'operation_ms'];
+const TIMEOUT_KEYS = ['connect_ms', 'attempt_ms', 'operation_ms', 'max_attempts'];
 for (const caller of KEYS.timeouts) KEYS[`timeouts.${caller}`] = TIMEOUT_KEYS;
 
 const PROBE_KEYS: Record<string, string[]> = {

@@ -78,9 +78,21 @@ async fn status_shows_a_held_failed_over_fleet_as_a_table_and_as_json() {
     let (ok, _, stderr) = drctl(&world.topology, &["hold", "--reason", "investigating"]).await;
     assert!(ok, "{stderr}");
 
+    // Everything read, but a failed-over fleet needs attention: exit 1, saying why.
     let (ok, stdout, stderr) = drctl(&world.topology, &["status", "--output", "json"]).await;
-    assert!(ok, "{stderr}");
+    assert!(
+        !ok && stderr.contains("primary is failed-over") && stderr.contains("DR serves traffic"),
+        "{stderr}"
+    );
     let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        !status["attention"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().starts_with("unreadable")),
+        "{status:#}"
+    );
     assert_eq!(status["traffic"]["state_says"], "dr", "{status:#}");
     assert_eq!(status["traffic"]["dns_says"], "dr", "{status:#}");
     assert_eq!(status["health"]["mode"], "failed-over");
@@ -92,8 +104,7 @@ async fn status_shows_a_held_failed_over_fleet_as_a_table_and_as_json() {
     );
     assert!(status["snapshots"].is_array(), "{status:#}");
 
-    let (ok, stdout, stderr) = drctl(&world.topology, &["status"]).await;
-    assert!(ok, "{stderr}");
+    let (_, stdout, _) = drctl(&world.topology, &["status"]).await;
     for expected in [
         "TRAFFIC",
         "serving dr (state) / dr (DNS",
@@ -435,10 +446,59 @@ async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_f
         stdout.contains(&format!("decided in outage round {threshold} ")),
         "{stdout}"
     );
-    let (ok, stdout, stderr) = drctl(&p.topology, &["status", "--output", "json"]).await;
-    assert!(ok, "{stderr}");
+    let (_, stdout, _) = drctl(&p.topology, &["status", "--output", "json"]).await;
     let status: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(status["traffic"]["dns_says"], "dr", "{status:#}");
     assert_eq!(status["health"]["mode"], "failed-over", "{status:#}");
     server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn status_answers_in_seconds_with_primary_s_region_hung_or_refusing() {
+    use dr_sandbox::fault_proxy::{FaultProxy, OutageMode, OutageScope};
+
+    let p = crate::pipeline::Pipeline::new().await;
+    let proxy = FaultProxy::start(crate::helpers::shared_endpoint().as_str(), 2)
+        .await
+        .unwrap();
+    let mut t = p.topology.clone();
+    t.sandbox.as_mut().unwrap().endpoint = proxy.url().parse().unwrap();
+    let primary = OutageScope::Region {
+        region: t.primary.region.to_string(),
+    };
+    for (mode, says) in [
+        (
+            OutageMode::Hang,
+            "primary us-east-1 IoT: no answer within 5 s",
+        ),
+        (OutageMode::Refuse, "primary us-east-1 IoT: unreachable"),
+    ] {
+        proxy.set_outage(primary.clone(), Some(mode));
+        let started = std::time::Instant::now();
+        let (ok, stdout, stderr) = drctl(&t, &["status"]).await;
+        let took = started.elapsed();
+        assert!(
+            !ok && stderr.contains("needs attention: unreadable: primary"),
+            "{stderr}"
+        );
+        assert!(stdout.contains(says), "{mode}:\n{stdout}");
+        // DR's sections are read all the same.
+        assert!(stdout.contains("queue waiting 0"), "{stdout}");
+        assert!(
+            !stdout.contains("DispatchFailure") && !stdout.contains("ConnectorError"),
+            "one line a person reads, not a Debug chain:\n{stdout}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(15),
+            "{mode}: {took:?}"
+        );
+        eprintln!("drctl status, primary {mode}: {:.1} s", took.as_secs_f64());
+    }
+    proxy.set_outage(primary, None);
+    let (_, stdout, _) = drctl(&t, &["status", "--output", "json"]).await;
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        status["certificates"]["primary"].get("error").is_none(),
+        "{status:#}"
+    );
 }

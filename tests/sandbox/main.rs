@@ -10,6 +10,7 @@ mod cli;
 mod e2e;
 mod failover;
 mod launcher;
+mod outage;
 mod primary_endpoint;
 mod reconcile;
 mod replication;

@@ -3,6 +3,7 @@
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use dr_core::replication::ports::NoAnswer;
 use dr_core::replication::PortError;
 
 /// Error codes that mean "slow down or try again", across the services we call (with the
@@ -53,19 +54,52 @@ where
         }
         _ => false,
     };
-    let message = match &error {
-        SdkError::ServiceError(context) => format!(
+    let no_answer = match &error {
+        SdkError::TimeoutError(_) => Some(NoAnswer::TimedOut),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => Some(NoAnswer::TimedOut),
+        SdkError::DispatchFailure(_) => Some(NoAnswer::Unreachable),
+        _ => None,
+    };
+    let message = match (&error, no_answer) {
+        (SdkError::ServiceError(context), _) => format!(
             "{}: {}",
             context.err().code().unwrap_or("error"),
             context.err().message().unwrap_or("no message")
         ),
-        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+        // One line a person can read; the chain of causes is for the logs.
+        (_, Some(NoAnswer::TimedOut)) => "no answer in time".to_owned(),
+        (other, Some(NoAnswer::Unreachable)) => {
+            let cause = match other {
+                SdkError::DispatchFailure(failure) => failure
+                    .as_connector_error()
+                    .map(|e| innermost(e).unwrap_or_else(|| e.to_string())),
+                _ => None,
+            };
+            format!(
+                "unreachable: {}",
+                cause.unwrap_or_else(|| "the connection failed".to_owned())
+            )
+        }
+        (other, None) => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
     };
+    if no_answer.is_some() {
+        tracing::debug!(operation, error = %aws_smithy_types::error::display::DisplayErrorContext(&error), "no answer");
+    }
     PortError {
         retryable,
         operation: operation.to_owned(),
         message,
+        no_answer,
     }
+}
+
+/// The innermost cause of an error: what actually failed (e.g. "connection refused").
+fn innermost(error: &dyn std::error::Error) -> Option<String> {
+    let mut cause = error.source()?;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    Some(cause.to_string())
 }
 
 /// The outcome of an idempotent call: success, or the error code that means "already so"

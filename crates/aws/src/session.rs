@@ -189,7 +189,7 @@ pub fn timeout_config(timeouts: &CallTimeouts) -> TimeoutConfig {
 async fn base_config(topology: &Topology, timeouts: &CallTimeouts) -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest())
         .region(SdkRegion::new(topology.dr.region.as_str().to_owned()))
-        .retry_config(retry_policy())
+        .retry_config(retry_policy().with_max_attempts(timeouts.max_attempts))
         .timeout_config(timeout_config(timeouts));
     match &topology.sandbox {
         Some(sandbox) => {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The three bounds of one call.
+/// The bounds of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallTimeouts {
     /// TCP connect and TLS handshake.
@@ -20,6 +20,8 @@ pub struct CallTimeouts {
     pub attempt: Duration,
     /// The whole call, every retry and backoff included.
     pub operation: Duration,
+    /// Attempts in all (the first and its retries), within `operation`.
+    pub max_attempts: u32,
 }
 
 /// The callers with defaults of their own; any other name gets [`CallTimeouts::other`].
@@ -39,6 +41,15 @@ impl CallTimeouts {
             connect: Duration::from_millis(connect),
             attempt: Duration::from_millis(attempt),
             operation: Duration::from_millis(operation),
+            // Ten rides out some twenty seconds of throttling (session.rs `retry_policy`).
+            max_attempts: 10,
+        }
+    }
+
+    const fn attempts(self, max_attempts: u32) -> Self {
+        Self {
+            max_attempts,
+            ..self
         }
     }
 
@@ -46,8 +57,10 @@ impl CallTimeouts {
     pub fn defaults_for(caller: &str) -> Self {
         match caller {
             // An operator at a terminal during an outage: every section answers in seconds,
-            // and a hung region costs one operation timeout (sections are read at once).
-            "drctl" => Self::ms(2_000, 4_000, 5_000),
+            // and a hung region costs one operation timeout (sections are read at once). Few
+            // attempts: a refused connection is reported as refused, not retried into a
+            // timeout.
+            "drctl" => Self::ms(2_000, 4_000, 5_000).attempts(3),
             // Ten-second probe rounds: a DR call that hangs must not cost the next round,
             // and a failover step retries in the next round anyway.
             "health-checker" => Self::ms(2_000, 3_000, 8_000),
@@ -79,6 +92,9 @@ impl CallTimeouts {
             connect: pick(overrides.connect_ms, self.connect),
             attempt: pick(overrides.attempt_ms, self.attempt),
             operation: pick(overrides.operation_ms, self.operation),
+            max_attempts: overrides
+                .max_attempts
+                .map_or(self.max_attempts, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         }
     }
 }
@@ -110,6 +126,13 @@ pub struct TimeoutOverrides {
         deserialize_with = "crate::topology::optional_count"
     )]
     pub operation_ms: Option<u64>,
+    /// Attempts in all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::topology::optional_count"
+    )]
+    pub max_attempts: Option<u64>,
 }
 
 /// The config key of a caller (`cert-replicator` → `cert_replicator`).
@@ -121,6 +144,9 @@ pub fn config_key(caller: &str) -> String {
 pub fn check(timeouts: &CallTimeouts) -> Result<(), String> {
     if timeouts.connect.is_zero() || timeouts.attempt.is_zero() || timeouts.operation.is_zero() {
         return Err("every timeout must be at least 1 ms".to_owned());
+    }
+    if timeouts.max_attempts == 0 {
+        return Err("max_attempts must be at least 1".to_owned());
     }
     if timeouts.attempt > timeouts.operation {
         return Err(format!(

@@ -3,7 +3,8 @@
 //! capture-and-apply path (same ledger, revoked wins). The position in the walk is
 //! checkpointed after every page, so a fleet too large for one invocation continues in the
 //! next. Reports drift metrics, and a distinct `PrimaryUnreachable` signal when primary
-//! cannot be read — during an outage that is the news, not drift.
+//! cannot be read — during an outage that is the news, not drift, and the invocation ends
+//! within one call's timeout instead of waiting out its own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -110,10 +111,12 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
             emit(metrics, &report);
             Ok(summary(&report))
         }
+        // During a regional outage this is the news, not a failure of the reconciler: the
+        // invocation ends within one call's timeout, says so, and keeps its cursor.
         Err(error @ ReconcileError::SourceUnreachable(_)) => {
             metrics.count("PrimaryUnreachable", 1).emit();
             tracing::error!(%error, "primary unreachable: nothing to compare DR against");
-            Err(error.into())
+            Ok(json!({"primary_unreachable": true, "error": error.to_string()}))
         }
         Err(error) => {
             metrics.count("PrimaryUnreachable", 0).emit();
@@ -175,6 +178,7 @@ fn emit(metrics: MetricLine, report: &ReconcileReport) {
 fn summary(report: &ReconcileReport) -> Value {
     let c = report.counts;
     json!({
+        "primary_unreachable": false,
         "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts,
         "extra": c.extra, "checked": report.checked, "repaired": report.repaired,
         "failed": report.failed.len(),

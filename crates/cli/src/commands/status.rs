@@ -1,82 +1,195 @@
 //! `drctl status`: one screen of where the fleet stands — which side serves, what DNS says,
 //! the health checker's state and last probes, certificate counts on both sides and the
 //! reconciler's last findings, the replication queue and its DLQ, the newest restorable DR
-//! snapshot and its RPO. Each section is read on its own: during an outage primary cannot
-//! be read, and that is shown in its section rather than failing the whole screen.
+//! snapshot and its RPO.
+//!
+//! Every section is read at once and on its own, each call bounded by drctl's timeouts: in a
+//! regional outage primary's sections say, in one line each, which side, region and
+//! service did not answer and how ("primary us-east-1 IoT: no answer within 5 s"), and the
+//! screen still comes back in seconds. Exit 0 when everything was read and nothing needs
+//! attention; 1 when a section could not be read or something needs attention (primary not
+//! healthy, DR serving, dead letters, no restorable snapshot).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::future::Future;
 
 use dr_aws::checkpoint::DynamoCheckpoint;
 use dr_aws::dlq::ReplicationDlq;
 use dr_aws::failover::FailoverPorts;
 use dr_aws::iot::IotRegistry;
+use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::{names, AwsSession};
 use dr_core::failover::{StateStore, Stored, TrafficSwitch};
 use dr_core::reconcile::{count_by_status, CheckpointStore};
-use dr_core::replication::ports::PortError;
+use dr_core::replication::ports::NoAnswer;
+use dr_core::replication::PortError;
+use dr_core::snapshots::{decide, DatabaseRestorer};
 use dr_core::time::now_millis;
-use dr_core::{Side, Topology};
+use dr_core::{CallTimeouts, FlipMode, Side, Topology};
 use serde_json::{json, Value};
 
-use super::snapshot::{human, status_rows, Output};
+use super::snapshot::{human, Output};
+
+/// Where a section reads from: the words of its one-line failure.
+#[derive(Debug, Clone, Copy)]
+enum From<'a> {
+    /// A regional service of one side.
+    Side(Side, &'a str, &'static str),
+    /// Route 53's global control plane.
+    Route53,
+}
+
+impl fmt::Display for From<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Side(side, region, service) => write!(f, "{side} {region} {service}"),
+            Self::Route53 => f.write_str("Route 53 (global control plane)"),
+        }
+    }
+}
 
 pub(crate) async fn run(output: Output, topology: &Topology) -> anyhow::Result<()> {
     let session = AwsSession::connect(topology, "drctl").await;
+    let timeouts = *session.timeouts();
     let ports = FailoverPorts::new(&session, topology);
-    // Read once: the traffic and health sections both show it.
-    let stored = ports.store.load().await;
-    let document = json!({
-        "traffic": section(traffic(&ports, topology, stored.as_ref())).await,
-        "health": section(async { health(stored.as_ref()) }).await,
+    let at = |side: Side, service| From::Side(side, topology.side(side).region.as_str(), service);
+    let dns_from = match topology.failover.flip {
+        FlipMode::DataPlane => at(Side::Dr, "CloudWatch"),
+        FlipMode::DnsApi => From::Route53,
+    };
+    // Every section at once: a hung side costs one operation timeout, not one per section.
+    let (stored, dns, primary, dr, reconcile, replication, snapshots) = tokio::join!(
+        read(at(Side::Dr, "DynamoDB"), timeouts, async {
+            Ok(ports.store.load().await?)
+        }),
+        read(dns_from, timeouts, async {
+            Ok(ports.switch.serving().await?)
+        }),
+        read(
+            at(Side::Primary, "IoT"),
+            timeouts,
+            certificate_counts(&session, topology, Side::Primary)
+        ),
+        read(
+            at(Side::Dr, "IoT"),
+            timeouts,
+            certificate_counts(&session, topology, Side::Dr)
+        ),
+        read(
+            at(Side::Dr, "DynamoDB"),
+            timeouts,
+            reconcile(&session, topology)
+        ),
+        read(
+            at(Side::Dr, "SQS"),
+            timeouts,
+            replication(&session, topology)
+        ),
+        read(
+            at(Side::Dr, "RDS"),
+            timeouts,
+            restorable(&session, topology)
+        ),
+    );
+    let mut document = json!({
+        "traffic": section(traffic(topology, stored.as_ref(), dns)),
+        "health": section(stored.as_ref().map(health).map_err(Clone::clone)),
         "certificates": {
-            "primary": section(certificate_counts(&session, topology, Side::Primary)).await,
-            "dr": section(certificate_counts(&session, topology, Side::Dr)).await,
-            "reconcile": section(reconcile(&session, topology)).await,
+            "primary": section(primary),
+            "dr": section(dr),
+            "reconcile": section(reconcile),
         },
-        "replication": section(replication(&session, topology)).await,
-        "snapshots": section(async {
-            Ok(Value::Array(status_rows(&session, topology, &topology.snapshot_policies()).await?))
-        })
-        .await,
+        "replication": section(replication),
+        "snapshots": section(snapshots),
     });
+    let attention = attention(&document);
+    document["attention"] = json!(attention);
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&document)?),
         Output::Table => print_table(&document),
     }
-    Ok(())
+    if attention.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("needs attention: {}", attention.join("; "))
+    }
 }
 
-/// A section's value, or `{"error": …}` when it could not be read.
-async fn section(read: impl Future<Output = anyhow::Result<Value>>) -> Value {
-    read.await
-        .unwrap_or_else(|e| json!({ "error": format!("{e:#}") }))
+/// Read one section, turning a failure into its one line.
+async fn read<T>(
+    from: From<'_>,
+    timeouts: CallTimeouts,
+    section: impl Future<Output = anyhow::Result<T>>,
+) -> Result<T, String> {
+    section.await.map_err(|e| one_line(from, &timeouts, &e))
 }
 
-async fn traffic(
-    ports: &FailoverPorts<'_>,
+/// A section's value, or `{"error": "<where>: <what>"}`.
+fn section(read: Result<Value, String>) -> Value {
+    read.unwrap_or_else(|e| json!({ "error": e }))
+}
+
+/// "primary us-east-1 IoT: no answer within 5 s", never a chain of Debug output.
+fn one_line(from: From<'_>, timeouts: &CallTimeouts, error: &anyhow::Error) -> String {
+    let Some(port) = error.chain().find_map(|e| e.downcast_ref::<PortError>()) else {
+        return format!("{from}: {}", first_line(&format!("{error:#}")));
+    };
+    match port.no_answer {
+        Some(NoAnswer::TimedOut) => format!(
+            "{from}: no answer within {} s",
+            timeouts.operation.as_secs_f64()
+        ),
+        Some(NoAnswer::Unreachable) => format!("{from}: {}", first_line(&port.message)),
+        None if port.access_denied() => {
+            // "User: … is not authorized to perform: X on resource: Y because …"
+            let what = port
+                .message
+                .split("perform: ")
+                .nth(1)
+                .map(|rest| rest.split(" because").next().unwrap_or(rest))
+                .unwrap_or(&port.message);
+            format!("{from}: access denied: {}", first_line(what))
+        }
+        None => format!("{from}: {}: {}", port.operation, first_line(&port.message)),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() > 200 {
+        format!("{}…", line.chars().take(200).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+fn traffic(
     topology: &Topology,
-    stored: Result<&Option<Stored>, &PortError>,
-) -> anyhow::Result<Value> {
+    stored: Result<&Option<Stored>, &String>,
+    dns: Result<Option<Side>, String>,
+) -> Result<Value, String> {
     let state = stored.map_err(Clone::clone)?;
-    let switch = ports.switch.serving().await?;
     Ok(json!({
         "record": topology.dns.record.as_str(),
         "flip": format!("{:?}", topology.failover.flip),
         "state_says": state.as_ref().map_or(Side::Primary, |s| s.record.state.serving()).to_string(),
-        "dns_says": switch.map(|s| s.to_string()),
+        "dns_says": match &dns {
+            Ok(side) => json!(side.map(|s| s.to_string())),
+            Err(e) => json!({"error": e}),
+        },
         "primary_target": topology.dns.primary_target.as_str(),
         "dr_target": topology.dns.dr_target.as_str(),
     }))
 }
 
-fn health(stored: Result<&Option<Stored>, &PortError>) -> anyhow::Result<Value> {
-    let Some(stored) = stored.map_err(Clone::clone)? else {
-        return Ok(json!({"mode": "healthy", "note": "no health-checker round recorded yet"}));
+fn health(stored: &Option<Stored>) -> Value {
+    let Some(stored) = stored else {
+        return json!({"mode": "healthy", "note": "no health-checker round recorded yet"});
     };
     let state = &stored.record.state;
     let now = now_millis();
-    Ok(json!({
+    json!({
         "mode": state.mode.to_string(),
         "since_seconds": (now - state.since_ms) / 1000,
         "down_streak": state.down_streak,
@@ -88,7 +201,7 @@ fn health(stored: Result<&Option<Stored>, &PortError>) -> anyhow::Result<Value> 
         })).collect::<Vec<_>>()),
         "runbook_pending": stored.record.runbook.as_ref().map(|r| json!({"id": r.id, "done": r.done})),
         "fencing_token": stored.version,
-    }))
+    })
 }
 
 async fn certificate_counts(
@@ -148,6 +261,66 @@ async fn replication(session: &AwsSession, topology: &Topology) -> anyhow::Resul
     }))
 }
 
+/// Each protected database's newest restorable DR snapshot and its RPO, from DR's own
+/// copies only: what a failover would restore, readable while primary is down.
+async fn restorable(session: &AwsSession, topology: &Topology) -> anyhow::Result<Value> {
+    let now = now_millis();
+    let mut rows = Vec::new();
+    for (kind, policy) in topology.snapshot_policies() {
+        let store = RdsSnapshotStore::new(session, topology, kind);
+        let plan = decide(now, &policy, &store.restorable(&policy.database).await?);
+        rows.push(json!({
+            "database": policy.database,
+            "newest_restorable": plan.newest_restorable,
+            "rpo_seconds": plan.rpo_ms.map(|ms| ms / 1000),
+        }));
+    }
+    Ok(Value::Array(rows))
+}
+
+/// What an operator should look at, in a word each; empty when all is well.
+fn attention(d: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut unreadable = |v: &Value| {
+        if let Some(e) = v.get("error").and_then(Value::as_str) {
+            out.push(format!("unreadable: {e}"));
+        }
+    };
+    for section in [
+        &d["traffic"],
+        &d["traffic"]["dns_says"],
+        &d["health"],
+        &d["certificates"]["primary"],
+        &d["certificates"]["dr"],
+        &d["certificates"]["reconcile"],
+        &d["replication"],
+        &d["snapshots"],
+    ] {
+        unreadable(section);
+    }
+    if let Some(mode) = d["health"]["mode"].as_str().filter(|m| *m != "healthy") {
+        out.push(format!("primary is {mode}"));
+    }
+    if d["traffic"]["dns_says"] == "dr" {
+        out.push("DR serves traffic".to_owned());
+    }
+    if let Some(n) = d["replication"]["dead_letter_queue"]["waiting"]
+        .as_u64()
+        .filter(|n| *n > 0)
+    {
+        out.push(format!("{n} dead letter(s): drctl dlq list"));
+    }
+    for row in d["snapshots"].as_array().into_iter().flatten() {
+        if row["newest_restorable"].is_null() {
+            out.push(format!(
+                "no restorable DR snapshot of {}",
+                row["database"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    out
+}
+
 fn print_table(d: &Value) {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -160,11 +333,13 @@ fn print_table(d: &Value) {
         Some(e) => println!("  unreadable: {e}"),
         None => {
             let t = &d["traffic"];
+            let dns = error(&t["dns_says"])
+                .map_or_else(|| text(&t["dns_says"]), |e| format!("unknown ({e})"));
             println!(
                 "  {} → serving {} (state) / {} (DNS, {} flip)",
                 text(&t["record"]),
                 text(&t["state_says"]),
-                text(&t["dns_says"]),
+                dns,
                 text(&t["flip"])
             );
         }
@@ -264,6 +439,12 @@ fn print_table(d: &Value) {
                         .unwrap_or_else(|| "-".to_owned())
                 );
             }
+        }
+    }
+    if let Some(items) = d["attention"].as_array().filter(|a| !a.is_empty()) {
+        println!("ATTENTION");
+        for item in items {
+            println!("  {}", text(item));
         }
     }
 }

@@ -19,6 +19,17 @@ pub struct PortError {
     pub operation: String,
     /// What the service said.
     pub message: String,
+    /// Set when the service gave no answer at all: the usual face of a regional outage.
+    pub no_answer: Option<NoAnswer>,
+}
+
+/// How a call went unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// Nothing came back within the caller's timeout (a hung or very slow region).
+    TimedOut,
+    /// The connection failed or closed before an answer (a refused region).
+    Unreachable,
 }
 
 impl PortError {
@@ -28,6 +39,7 @@ impl PortError {
             retryable: true,
             operation: operation.to_owned(),
             message: message.into(),
+            no_answer: None,
         }
     }
 
@@ -37,7 +49,19 @@ impl PortError {
             retryable: false,
             operation: operation.to_owned(),
             message: message.into(),
+            no_answer: None,
         }
+    }
+
+    /// Whether IAM refused the call (a missing permission, not a passing fault).
+    pub fn access_denied(&self) -> bool {
+        [
+            "AccessDenied",
+            "AuthorizationError",
+            "not authorized to perform",
+        ]
+        .iter()
+        .any(|m| self.message.contains(m))
     }
 }
 
