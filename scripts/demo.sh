@@ -68,7 +68,7 @@ step "database snapshots: take one now and drive it into the DR account under DR
 "$DRCTL" snapshot status
 
 step "restore the newest DR snapshot in DR (what failover does), and report the data's age"
-"$DRCTL" snapshot restore --database fleetdb --target fleetdb-demo-restore --timeout 120
+"$DRCTL" snapshot restore --database fleetdb --target fleetdb-restore-demo --timeout 120
 
 step "is DR ready to take over? (drctl readiness: exits non-zero when a check fails)"
 "$DRCTL" readiness

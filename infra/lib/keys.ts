@@ -1,9 +1,10 @@
 // Keys a stack needs but another stack owns (another account or region): named by the ARN
-// that stack outputs, passed as context. Without it the stack still synthesizes, for tests
-// and reviews, with a placeholder ARN that grants nothing, and an error annotation that
-// makes `cdk deploy` refuse it, naming the context to pass.
+// that stack outputs, passed as context. Without it the app still synthesizes (the other
+// stacks can be deployed first, which is the order they need), with a placeholder ARN that
+// grants nothing, a warning, and a CloudFormation rule that fails this stack's deploy at
+// once, naming the context to pass.
 
-import { Annotations, CfnOutput, type Stack } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, CfnRule, Fn, type Stack } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { isAlias, type Topology } from './config';
 import type { Settings } from './settings';
@@ -16,9 +17,13 @@ export function foreignKeyArn(stack: Stack, given: string | undefined, context: 
     }
     return given;
   }
-  Annotations.of(stack).addError(
-    `context ${context} is missing: deploy ${owner} first and pass -c ${context}=<its output ${context.replace(/^./, (c) => c.toUpperCase())}> (IAM grants on a key of another account or region need the key's ARN)`,
-  );
+  const why = `context ${context} is missing: deploy ${owner} first and pass -c ${context}=<its output ${context.replace(/^./, (c) => c.toUpperCase())}> (IAM grants on a key of another account or region need the key's ARN)`;
+  Annotations.of(stack).addWarningV2(`iot-dr:missing-${context}`, `${why}; this stack cannot be deployed until then`);
+  if (!stack.node.tryFindChild(`Missing${context}`)) {
+    new CfnRule(stack, `Missing${context}`, {
+      assertions: [{ assert: Fn.conditionEquals(`missing-${context}`, 'given'), assertDescription: why }],
+    });
+  }
   return `arn:aws:kms:${region}:${account}:key/missing-context-${context}`;
 }
 

@@ -36,8 +36,8 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
     'RestoreDB* authorizes the option, parameter and subnet groups the restore uses (the defaults unless an operator chose others)',
   ],
   [
-    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(db|cluster):[A-Za-z0-9_-]+-drill-\*$/,
-    'drill scratch databases are named <protected database>-drill-<start ms> (drctl drill); restore and delete are limited to those names',
+    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(db|cluster):[A-Za-z0-9_-]+-(drill|restore)-\*$/,
+    'drill scratch databases are named <protected database>-drill-<start ms> (drctl drill) and manual restores <protected database>-restore-<…> (drctl snapshot restore); restore is limited to those names, delete to the drill ones',
   ],
   [
     /^Resource::arn:aws:kms:[a-z0-9-]+:\d{12}:key\/\*$/,

@@ -342,12 +342,16 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
   return statements;
 }
 
-/** What a drill may do with scratch databases: create and delete drill-named ones only. */
+/**
+ * What operators may do with databases in DR beyond failover's restore: drills create and
+ * delete `<identifier>-drill-<ms>` scratch databases (drill.rs); `drctl snapshot restore`
+ * creates `<identifier>-restore-<…>` ones and may never delete them (nor anything else).
+ */
 function drillScratchDatabases(t: Topology): iam.PolicyStatement[] {
   const d = t.dr;
   const dbs = t.snapshots.databases;
-  const scratch = (kind: 'instance' | 'cluster') =>
-    dbs.filter((x) => x.kind === kind).map((x) => rds(d.region, d.accountId, `${kind === 'instance' ? 'db' : 'cluster'}:${x.identifier}-drill-*`));
+  const named = (kind: 'instance' | 'cluster', suffix: string) =>
+    dbs.filter((x) => x.kind === kind).map((x) => rds(d.region, d.accountId, `${kind === 'instance' ? 'db' : 'cluster'}:${x.identifier}-${suffix}-*`));
   const statements = [
     new iam.PolicyStatement({
       sid: 'DrillDescribeDatabases',
@@ -356,21 +360,21 @@ function drillScratchDatabases(t: Topology): iam.PolicyStatement[] {
     }),
   ];
   const groups = ['og:*', 'pg:*', 'cluster-pg:*', 'subgrp:*'].map((g) => rds(d.region, d.accountId, g));
-  if (scratch('instance').length > 0) {
+  for (const [kind, restore, remove, snapshots, sid] of [
+    ['instance', 'rds:RestoreDBInstanceFromDBSnapshot', 'rds:DeleteDBInstance', 'snapshot:*', 'Instances'],
+    ['cluster', 'rds:RestoreDBClusterFromSnapshot', 'rds:DeleteDBCluster', 'cluster-snapshot:*', 'Clusters'],
+  ] as const) {
+    if (named(kind, 'drill').length === 0) continue;
     statements.push(
       new iam.PolicyStatement({
-        sid: 'DrillScratchInstances',
-        actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:DeleteDBInstance', 'rds:AddTagsToResource'],
-        resources: [...scratch('instance'), rds(d.region, d.accountId, 'snapshot:*'), ...groups],
+        sid: `DrillScratch${sid}`,
+        actions: [restore, remove, 'rds:AddTagsToResource'],
+        resources: [...named(kind, 'drill'), rds(d.region, d.accountId, snapshots), ...groups],
       }),
-    );
-  }
-  if (scratch('cluster').length > 0) {
-    statements.push(
       new iam.PolicyStatement({
-        sid: 'DrillScratchClusters',
-        actions: ['rds:RestoreDBClusterFromSnapshot', 'rds:DeleteDBCluster', 'rds:AddTagsToResource'],
-        resources: [...scratch('cluster'), rds(d.region, d.accountId, 'cluster-snapshot:*'), ...groups],
+        sid: `OperatorRestore${sid}`,
+        actions: [restore, 'rds:AddTagsToResource'],
+        resources: [...named(kind, 'restore'), rds(d.region, d.accountId, snapshots), ...groups],
       }),
     );
   }

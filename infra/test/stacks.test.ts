@@ -463,19 +463,27 @@ describe('deploy risks', () => {
     assert.ok(t2[built.primarySnapshotKey.stackName].Outputs?.RegionalSnapshotKeyArn, 'the key stack outputs RegionalSnapshotKeyArn');
   });
 
-  it('refuses to synthesize a stack whose foreign key ARN is missing, naming the context', () => {
+  it('refuses to deploy a stack whose foreign key ARN is missing, naming the context, and synthesizes the others', () => {
     const app = new App();
     const stack = new Stack(app, 'S', { env: { account: '111111111111', region: 'us-east-1' } });
     const arn = foreignKeyArn(stack, undefined, 'replicationKeyArn', 'IotDr-Dr', '222222222222', 'us-west-2');
     assert.match(arn, /^arn:aws:kms:us-west-2:222222222222:key\/missing-context-replicationKeyArn$/);
-    const errors = stack.node.metadata.filter((m) => m.type === 'aws:cdk:error').map((m) => String(m.data));
-    assert.equal(errors.length, 1);
-    assert.match(errors[0], /-c replicationKeyArn=/);
-    assert.throws(() => synth({ replicationKeyArn: '' }), /Validation failed/);
     assert.throws(
       () => foreignKeyArn(stack, 'arn:aws:kms:us-east-1:222222222222:key/x', 'replicationKeyArn', 'IotDr-Dr', '222222222222', 'us-west-2'),
       /expected a key ARN in account 222222222222, region us-west-2/,
     );
+    // The first deploys (the key stack, then DR) need none of the later stacks' outputs.
+    const { templates } = synth({ replicationKeyArn: '', regionalSnapshotKeyArn: '' });
+    const rules = (stack: string) =>
+      JSON.stringify(Object.fromEntries(Object.entries(templates[stack].Rules ?? {}).filter(([id]) => id.startsWith('Missing'))));
+    assert.match(rules('IotDr-Primary'), /-c replicationKeyArn=/);
+    assert.match(rules('IotDr-Primary'), /-c regionalSnapshotKeyArn=/);
+    assert.match(rules('IotDr-Dr'), /-c regionalSnapshotKeyArn=/);
+    assert.doesNotMatch(rules('IotDr-Dr'), /replicationKeyArn/, 'DR owns the replication key');
+    assert.equal(rules('IotDr-PrimarySnapshotKey'), '{}');
+    // An assertion CloudFormation evaluates before it creates anything: always false.
+    const rule = templates['IotDr-Primary'].Rules.MissingreplicationKeyArn;
+    assert.deepEqual(rule.Assertions[0].Assert, { 'Fn::Equals': ['missing-replicationKeyArn', 'given'] });
   });
 
   it('lets drills delete only drill-named scratch databases', () => {

@@ -33,7 +33,7 @@ pub(crate) enum SnapshotCommand {
         /// The protected database whose snapshot to restore.
         #[arg(long)]
         database: String,
-        /// The name of the database to create in DR.
+        /// The name of the database to create in DR: `<database>-restore-<suffix>`.
         #[arg(long)]
         target: String,
         /// How long to wait for it to become available, in seconds.
@@ -85,6 +85,12 @@ pub(crate) async fn run(command: SnapshotCommand, topology: &Topology) -> anyhow
                 .iter()
                 .find(|(_, p)| p.database == database)
                 .with_context(|| format!("{database} is not a configured database"))?;
+            // What the operators' role may create (failover restores the database under its
+            // own name; drills use <database>-drill-…): never another name.
+            let allowed = format!("{database}-restore-");
+            if !target.starts_with(&allowed) || target.len() == allowed.len() {
+                bail!("--target {target}: a manual restore is named {allowed}<suffix> (the operators' role may create only those), e.g. {allowed}incident-42");
+            }
             let store = RdsSnapshotStore::new(&session, topology, *kind);
             let request = RestoreRequest {
                 kind: *kind,
