@@ -2,7 +2,9 @@
 //!
 //! Each subcommand lives in `commands/`; this file parses the command line, loads the
 //! topology once and maps failures to exit codes an operator's script can rely on:
-//! 0 success, 1 the operation failed, 2 usage error, 3 configuration error.
+//! 0 success; 1 the operation failed (for `status` and `readiness`: something could not be
+//! read, or needs attention); 2 usage error; 3 configuration error. Every AWS call is
+//! bounded by drctl's timeouts (`[timeouts.drctl]`), so a hung region costs seconds.
 
 mod commands;
 
