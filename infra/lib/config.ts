@@ -34,6 +34,11 @@ export interface DatabaseConfig {
   readonly intervalMinutes: number;
   readonly keep: number;
   readonly maxAgeHours: number;
+  /** Where restores land in DR (crates/core/src/topology.rs DatabaseConfig). */
+  readonly subnetGroup?: string;
+  readonly parameterGroup?: string;
+  readonly clusterParameterGroup?: string;
+  readonly optionGroup?: string;
 }
 
 export interface Topology {
@@ -102,7 +107,11 @@ const KEYS: Record<string, string[]> = {
   dns: ['zone', 'record', 'drill_record', 'primary_target', 'dr_target', 'ttl_seconds'],
   reconcile: ['max_calls_per_second', 'page_size', 'max_pages_per_invocation'],
   snapshots: ['regional_kms_key', 'dr_kms_key', 'interval_minutes', 'keep', 'max_age_hours', 'databases'],
-  'snapshots.databases': ['identifier', 'kind', 'interval_minutes', 'keep', 'max_age_hours'],
+  'snapshots.databases': [
+    'identifier', 'kind', 'interval_minutes', 'keep', 'max_age_hours', 'subnet_group', 'security_group_ids',
+    'parameter_group', 'cluster_parameter_group', 'option_group', 'instance_class', 'multi_az', 'deletion_protection',
+    'instances',
+  ],
   drill: ['canary'],
   // crates/core/src/timeouts.rs CALLERS, with `_` for `-`.
   timeouts: ['drctl', 'cert_capture', 'cert_replicator', 'reconciler', 'snapshot_controller', 'health_checker', 'sandbox'],
@@ -244,7 +253,7 @@ export function parseTopology(text: string, origin: string): Topology {
     drillRecord: domain(d, 'drill_record', 'dns.drill_record', 'drill.iot.example.com'),
     primaryTarget: domain(d, 'primary_target', 'dns.primary_target', 'primary.iot.example.com'),
     drTarget: domain(d, 'dr_target', 'dns.dr_target', 'dr.iot.example.com'),
-    ttlSeconds: int(d, 'ttl_seconds', 'dns.ttl_seconds', 60, 1),
+    ttlSeconds: int(d, 'ttl_seconds', 'dns.ttl_seconds', 30, 1),
   };
   for (const [field, record] of [['dns.record', dns.record], ['dns.drill_record', dns.drillRecord]]) {
     if (record !== dns.zone && !record.endsWith(`.${dns.zone}`)) fail(field, `${record} is not inside the hosted zone ${dns.zone}`);
@@ -271,12 +280,22 @@ export function parseTopology(text: string, origin: string): Topology {
     checkKeys(db, KEYS['snapshots.databases'], field, fail);
     const kind = str(db, 'kind', `${field}.kind`);
     if (kind !== 'instance' && kind !== 'cluster') fail(`${field}.kind`, `unknown variant ${JSON.stringify(kind)}, expected \`instance\` or \`cluster\``);
+    const optionalName = (key: string) => (db[key] === undefined ? undefined : name(db, key, `${field}.${key}`, ''));
+    const groups = db.security_group_ids ?? [];
+    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || !g.startsWith('sg-'))) {
+      fail(`${field}.security_group_ids`, 'expected security group ids (sg-…)');
+    }
+    if (db.instances !== undefined) int(db, 'instances', `${field}.instances`, 1, 1);
     return {
       identifier: name(db, 'identifier', `${field}.identifier`, undefined as unknown as string),
       kind: kind as DatabaseKind,
       intervalMinutes: int(db, 'interval_minutes', `${field}.interval_minutes`, interval, 1),
       keep: int(db, 'keep', `${field}.keep`, keep),
       maxAgeHours: int(db, 'max_age_hours', `${field}.max_age_hours`, maxAge),
+      subnetGroup: optionalName('subnet_group'),
+      parameterGroup: optionalName('parameter_group'),
+      clusterParameterGroup: optionalName('cluster_parameter_group'),
+      optionGroup: optionalName('option_group'),
     };
   });
   const snapshots = {

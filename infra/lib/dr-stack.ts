@@ -241,11 +241,13 @@ export class DrStack extends Stack {
           metricName: names.SERVING_METRIC.metricName,
           dimensionsMap: { [names.SERVING_METRIC.dimension]: t.dns.record },
           statistic: 'Minimum',
+          // Route 53 follows standard-resolution metrics only: 60 s is the shortest period.
           period: Duration.seconds(60),
         }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: 1,
+        datapointsToAlarm: 1,
         // Missing data keeps the last state: a dead checker neither fails over nor back.
         treatMissingData: cloudwatch.TreatMissingData.IGNORE,
       });

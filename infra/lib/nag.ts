@@ -44,6 +44,11 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
     "the protected database's own key is not in the topology (it is the application's): DescribeKey to refuse aws/rds, and Decrypt/CreateGrant only through RDS (kms:ViaService), in this account and region",
   ],
   [/^Resource::arn:aws:route53:::change\/\*$/, 'GetChange on the change ids ChangeResourceRecordSets returns'],
+  [/^Resource::arn:aws:route53:::healthcheck\/\*$/, "GetHealthCheckStatus for drctl status (operators only): the health check's id is the DR stack's and the checker finds it by the alarm it follows"],
+  [
+    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:db:[A-Za-z0-9_-]+-\*$/,
+    "a restored Aurora cluster's instances are <cluster>-1, <cluster>-2, …: CreateDBInstance is limited to those names",
+  ],
   [/^Resource::<[A-Za-z0-9]+Logs[A-Z0-9]+\.Arn>:log-stream:\*$/, "log streams are created by Lambda per execution environment, inside the function's own log group"],
   [
     /^Action::kms:(GenerateDataKey|ReEncrypt)\*$/,

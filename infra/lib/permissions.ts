@@ -276,11 +276,12 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
       resources: ['*'],
       conditions: { StringEquals: { 'cloudwatch:namespace': names.METRICS_NAMESPACE } },
     }),
-    // PutMetricAlarm: the checker's cold start rewrites the alarm's definition (the same
-    // one this stack deploys); SetAlarmState skips the wait for the next evaluation.
+    // PutMetricAlarm: the checker's setup check (off the failover path, while primary is
+    // healthy) rewrites the alarm's definition, the same one this stack deploys. No
+    // SetAlarmState: Route 53 follows the alarm's data, not its state.
     new iam.PolicyStatement({
       sid: 'DriveServingAlarm',
-      actions: ['cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm', 'cloudwatch:SetAlarmState'],
+      actions: ['cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm'],
       resources: [alarmArn],
     }),
     new iam.PolicyStatement({ sid: 'FindZoneAndHealthCheck', actions: ['route53:ListHostedZonesByName', 'route53:ListHealthChecks'], resources: ['*'] }),
@@ -309,6 +310,11 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
     keyStatement(refs, 'drSnapshotKeyArn', 'RestoreWithDrKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
     keyStatement(refs, 'drSnapshotKeyArn', 'RestoreGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
   ];
+  // The network pieces a restore names (the application's, in DR), exactly when the config
+  // names them; RDS's defaults otherwise.
+  const group = (kind: string, names: Array<string | undefined>) =>
+    names.some((n) => n === undefined) ? [rds(d.region, d.accountId, `${kind}:*`)] : [...new Set(names)].map((n) => rds(d.region, d.accountId, `${kind}:${n}`));
+  const of = (kind: 'instance' | 'cluster') => dbs.filter((x) => x.kind === kind);
   if (instances.length > 0) {
     statements.push(
       new iam.PolicyStatement({
@@ -317,9 +323,9 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
         resources: [
           ...instances,
           rds(d.region, d.accountId, 'snapshot:*'),
-          rds(d.region, d.accountId, 'og:*'),
-          rds(d.region, d.accountId, 'pg:*'),
-          rds(d.region, d.accountId, 'subgrp:*'),
+          ...group('og', of('instance').map((x) => x.optionGroup)),
+          ...group('pg', of('instance').map((x) => x.parameterGroup)),
+          ...group('subgrp', of('instance').map((x) => x.subnetGroup)),
         ],
       }),
     );
@@ -332,9 +338,19 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
         resources: [
           ...clusters,
           rds(d.region, d.accountId, 'cluster-snapshot:*'),
-          rds(d.region, d.accountId, 'cluster-pg:*'),
-          rds(d.region, d.accountId, 'og:*'),
-          rds(d.region, d.accountId, 'subgrp:*'),
+          ...group('cluster-pg', of('cluster').map((x) => x.clusterParameterGroup)),
+          ...group('subgrp', of('cluster').map((x) => x.subnetGroup)),
+        ],
+      }),
+      // A restored cluster serves nothing until it has an instance: <cluster>-1, -2, …
+      new iam.PolicyStatement({
+        sid: 'CreateRestoredClusterInstances',
+        actions: ['rds:CreateDBInstance', 'rds:AddTagsToResource'],
+        resources: [
+          ...of('cluster').map((x) => rds(d.region, d.accountId, `db:${x.identifier}-*`)),
+          ...clusters,
+          ...group('pg', of('cluster').map((x) => x.parameterGroup)),
+          ...group('subgrp', of('cluster').map((x) => x.subnetGroup)),
         ],
       }),
     );
@@ -375,6 +391,24 @@ function drillScratchDatabases(t: Topology): iam.PolicyStatement[] {
         sid: `OperatorRestore${sid}`,
         actions: [restore, 'rds:AddTagsToResource'],
         resources: [...named(kind, 'restore'), rds(d.region, d.accountId, snapshots), ...groups],
+      }),
+    );
+  }
+  // A restored cluster serves through its instances `<cluster>-1`, …; a drill deletes them
+  // before its cluster (RDS refuses a cluster with live members).
+  const clusterMembers = (suffix: string) =>
+    dbs.filter((x) => x.kind === 'cluster').map((x) => rds(d.region, d.accountId, `db:${x.identifier}-${suffix}-*`));
+  if (clusterMembers('drill').length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'DrillScratchClusterInstances',
+        actions: ['rds:CreateDBInstance', 'rds:DeleteDBInstance', 'rds:AddTagsToResource'],
+        resources: [...clusterMembers('drill'), ...named('cluster', 'drill'), ...groups],
+      }),
+      new iam.PolicyStatement({
+        sid: 'OperatorRestoreClusterInstances',
+        actions: ['rds:CreateDBInstance', 'rds:AddTagsToResource'],
+        resources: [...clusterMembers('restore'), ...named('cluster', 'restore'), ...groups],
       }),
     );
   }
@@ -470,6 +504,18 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
         sid: 'Tables',
         actions: ['dynamodb:DescribeTable', 'dynamodb:Scan'],
         resources: [table(t, t.replication.ledgerTable), table(t, t.failover.stateTable)],
+      }),
+      // drctl readiness: the network pieces restores land in exist.
+      new iam.PolicyStatement({
+        sid: 'ReadinessRestoreNetwork',
+        actions: ['rds:DescribeDBSubnetGroups', 'rds:DescribeDBParameterGroups', 'rds:DescribeOptionGroups'],
+        resources: ['subgrp:*', 'pg:*', 'og:*'].map((r) => `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:${r}`),
+      }),
+      // drctl status: what Route 53 sees of PRIMARY's health check (not on the failover path).
+      new iam.PolicyStatement({
+        sid: 'Route53HealthCheckStatus',
+        actions: ['route53:GetHealthCheckStatus'],
+        resources: ['arn:aws:route53:::healthcheck/*'],
       }),
       new iam.PolicyStatement({
         sid: 'DrillRecord',

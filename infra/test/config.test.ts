@@ -85,7 +85,11 @@ describe('names mirror the Rust code', () => {
     assert.match(src, new RegExp(`SERVING_METRIC: &str = "${names.SERVING_METRIC.metricName}"`));
     assert.match(src, new RegExp(`const NAMESPACE: &str = "${names.SERVING_METRIC.namespace}"`));
     assert.match(src, /\.name\("Record"\)/);
-    assert.match(src, /Statistic::Minimum[\s\S]*\.period\(60\)[\s\S]*\.treat_missing_data\("ignore"\)/);
+    assert.match(rust('crates/core/src/failover/rto.rs'), /SERVING_ALARM_PERIOD_SECONDS: u64 = 60;/);
+    assert.match(src, /SERVING_ALARM_PERIOD_SECONDS: i32 =\s*dr_core::failover::rto::SERVING_ALARM_PERIOD_SECONDS as i32;/);
+    assert.match(src, /Statistic::Minimum[\s\S]*\.period\(SERVING_ALARM_PERIOD_SECONDS\)[\s\S]*\.datapoints_to_alarm\(1\)[\s\S]*\.treat_missing_data\("ignore"\)/);
+    assert.match(src, /\.storage_resolution\(60\)/, 'Route 53 follows no high-resolution metric');
+    assert.doesNotMatch(src, /set_alarm_state/, 'Route 53 follows the data stream, not the state');
     assert.match(src, /InsufficientDataHealthStatus::LastKnownStatus/);
     assert.equal(names.servingAlarmName(t), 'iot-dr-primary-serving-iot.example.com');
     assert.equal(names.operatorTopicArn(t), 'arn:aws:sns:us-west-2:222222222222:dr-operators');

@@ -183,6 +183,7 @@ describe('health and failover (DR)', () => {
       Statistic: 'Minimum',
       Period: 60,
       EvaluationPeriods: 1,
+      DatapointsToAlarm: 1,
       Threshold: 1,
       ComparisonOperator: 'LessThanThreshold',
       TreatMissingData: 'ignore',
@@ -202,7 +203,7 @@ describe('health and failover (DR)', () => {
     });
     dr.hasResourceProperties('AWS::Route53::RecordSet', {
       Name: `${t.dns.record}.`, Type: 'CNAME', Failover: 'PRIMARY', SetIdentifier: 'primary',
-      ResourceRecords: [t.dns.primaryTarget], HealthCheckId: { 'Fn::GetAtt': ['PrimaryHealthCheck', 'HealthCheckId'] }, TTL: '60',
+      ResourceRecords: [t.dns.primaryTarget], HealthCheckId: { 'Fn::GetAtt': ['PrimaryHealthCheck', 'HealthCheckId'] }, TTL: '30',
     });
     dr.hasResourceProperties('AWS::Route53::RecordSet', {
       Name: `${t.dns.record}.`, Type: 'CNAME', Failover: 'SECONDARY', SetIdentifier: 'dr', ResourceRecords: [t.dns.drTarget], HealthCheckId: Match.absent(),

@@ -13,7 +13,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   can copy an RDS snapshot the primary account shared with it; IoT certificate ids are
   SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with;
   ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows;
-  ListCACertificates answers; an encrypted database reports its key by ARN.
+  ListCACertificates answers; an encrypted database reports its key by ARN; a health check
+  that follows an alarm reports what the alarm's data stream says.
 """
 
 from __future__ import annotations
@@ -147,6 +148,100 @@ def patch_route53_cloudwatch_health_checks() -> None:
     route53_models.HealthCheck.health_check_config = property(health_check_config)
 
 
+def patch_route53_alarm_health_check_status() -> None:
+    """Answer GetHealthCheckStatus of a CLOUDWATCH_METRIC health check from the alarm's data.
+
+    AWS: "Route 53 monitors the data stream for the corresponding alarm instead of
+    monitoring the alarm state" (developer guide, "How Route 53 determines the status of
+    health checks that monitor CloudWatch alarms"); without enough data the health check
+    takes its InsufficientDataHealthStatus (LastKnownStatus: what it last was). moto 5.2.5
+    answers "Success" for every health check, so the sandbox could not show where DNS points.
+    We evaluate the alarm's metric data over its last period × evaluation periods with its
+    statistic, threshold and comparison, on each call (AWS's checkers re-read the stream
+    every few seconds; here there is no lag at all, which the README notes).
+    """
+    from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+    from moto.core.utils import utcnow
+    from moto.route53 import responses as route53_responses
+    import datetime
+
+    original = route53_responses.Route53.get_health_check_status
+
+    compare = {
+        "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+        "GreaterThanThreshold": lambda v, t: v > t,
+        "LessThanThreshold": lambda v, t: v < t,
+        "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+    }
+    statistics = {
+        "Minimum": min,
+        "Maximum": max,
+        "Sum": sum,
+        "SampleCount": len,
+        "Average": lambda values: sum(values) / len(values),
+    }
+
+    def stream_status(account, identifier, health_check):  # type: ignore[no-untyped-def]
+        backend = cloudwatch_backends[account][identifier["Region"]]
+        alarm = backend.alarms.get(identifier["Name"])
+        if alarm is None:
+            return None, f"the alarm {identifier['Name']} does not exist"
+        since = utcnow() - datetime.timedelta(seconds=int(alarm.period) * int(alarm.evaluation_periods))
+        wanted = {(d.name, d.value) for d in alarm.dimensions}
+        values = [
+            datum.value
+            for datum in backend.metric_data
+            if isinstance(datum, MetricDatum)
+            and datum.namespace == alarm.namespace
+            and datum.name == alarm.metric_name
+            and {(d.name, d.value) for d in datum.dimensions} == wanted
+            and datum.timestamp.replace(tzinfo=None) >= since.replace(tzinfo=None)
+        ]
+        if not values:
+            return None, "insufficient data in the alarm's data stream"
+        value = statistics[alarm.statistic](values)
+        breaching = compare[alarm.comparison_operator](value, float(alarm.threshold))
+        words = f"{alarm.statistic} {value} over {alarm.period} s, threshold {alarm.threshold}"
+        return (not breaching), words
+
+    def get_health_check_status(self):  # type: ignore[no-untyped-def]
+        health_check_id = self._get_param("HealthCheckId")
+        health_check = self.backend.get_health_check(health_check_id)
+        identifier = getattr(health_check, "alarm_identifier", None)
+        if health_check.type_ != "CLOUDWATCH_METRIC" or not identifier:
+            return original(self)
+        healthy, words = stream_status(self.current_account, identifier, health_check)
+        if healthy is None:
+            setting = getattr(health_check, "insufficient_data_health_status", None) or "LastKnownStatus"
+            if setting == "Healthy":
+                healthy = True
+            elif setting == "Unhealthy":
+                healthy = False
+            else:
+                healthy = getattr(health_check, "last_known_healthy", True)
+        health_check.last_known_healthy = healthy
+        status = (
+            f"Success: the alarm's data stream is OK ({words})"
+            if healthy
+            else f"Failure: the alarm's data stream is in ALARM ({words})"
+        )
+        from moto.core.responses import ActionResult
+
+        return ActionResult(
+            {
+                "HealthCheckObservations": [
+                    {
+                        "Region": identifier["Region"],
+                        "IPAddress": "127.0.0.1",
+                        "StatusReport": {"Status": status, "CheckedTime": utcnow()},
+                    }
+                ]
+            }
+        )
+
+    route53_responses.Route53.get_health_check_status = get_health_check_status
+
+
 def patch_iot_list_ca_certificates() -> None:
     """Answer ListCACertificates, as AWS does.
 
@@ -236,6 +331,7 @@ def main() -> int:
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()
     patch_route53_cloudwatch_health_checks()
+    patch_route53_alarm_health_check_status()
     patch_iot_list_ca_certificates()
 
     from moto.server import ThreadedMotoServer

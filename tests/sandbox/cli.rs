@@ -107,7 +107,8 @@ async fn status_shows_a_held_failed_over_fleet_as_a_table_and_as_json() {
     let (_, stdout, _) = drctl(&world.topology, &["status"]).await;
     for expected in [
         "TRAFFIC",
-        "serving dr (state) / dr (DNS",
+        "health checker decided: dr",
+        "Route 53 answers:       dr  (PRIMARY's health check",
         "HELD by oncall: investigating",
         "REPLICATION",
         "SNAPSHOTS",

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use dr_aws::failover::{FailoverPorts, SERVING_METRIC};
+use dr_aws::failover::{FailoverPorts, Switch, SERVING_METRIC};
 use dr_aws::probes::{run_round, Probe};
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
@@ -17,7 +17,7 @@ use dr_core::replication::PortError;
 use dr_core::snapshots::{tick, DatabaseKind, DatabaseRestorer};
 use dr_core::{FlipMode, ProbeConfig, Side, Topology};
 
-use crate::helpers::{admin, as_function, shared_endpoint, topology_for, unique};
+use crate::helpers::{admin, as_function, as_operator, shared_endpoint, topology_for, unique};
 use crate::primary_endpoint::{PrimaryEndpoint, SERVER_NAME};
 
 pub(crate) struct World {
@@ -25,6 +25,9 @@ pub(crate) struct World {
     pub(crate) session: AwsSession,
     /// The health checker's: its probes and ports run under its roles.
     pub(crate) checker: AwsSession,
+    /// An operator's (`drctl`): where Route 53 points is read as `drctl status` reads it;
+    /// the checker's failover path never asks Route 53's control plane.
+    pub(crate) operator: AwsSession,
     pub(crate) topology: Topology,
     probes: Vec<Arc<Probe>>,
     /// Receives what the operator topic publishes.
@@ -50,7 +53,8 @@ impl World {
         topology.failover.operator_topic = format!("{name}-operators").parse().unwrap();
         topology.failover.flip = flip;
         topology.failover.failback_after_healthy_seconds = 0;
-        // The settle wait is the alarm's period (60 s); the sandbox evaluates no periods.
+        // Failback tests that look at Route 53 set their own settle wait (>= the alarm's
+        // 60 s period, or Route 53 still sees the 0s of the failover).
         topology.failover.failback_settle_seconds = 0;
         topology.dns.record = format!("{name}.example.com").parse().unwrap();
         topology.dns.drill_record = format!("drill-{name}.example.com").parse().unwrap();
@@ -62,6 +66,7 @@ impl World {
         dr_sandbox::provision(&topology).await.unwrap();
         let session = admin(&topology).await;
         let checker = as_function(&topology, "health-checker").await;
+        let operator = as_operator(&topology).await;
         let probes = Probe::all(&topology, &checker)
             .unwrap()
             .into_iter()
@@ -71,6 +76,7 @@ impl World {
         Self {
             session,
             checker,
+            operator,
             topology,
             probes,
             inbox,
@@ -80,6 +86,14 @@ impl World {
     /// The health checker's ports.
     pub(crate) fn ports(&self) -> FailoverPorts<'_> {
         FailoverPorts::new(&self.checker, &self.topology)
+    }
+
+    /// The side Route 53 answers with, per PRIMARY's health check (an operator's read).
+    pub(crate) async fn route53_answer(&self) -> Option<Side> {
+        Switch::new(&self.operator, &self.topology)
+            .serving()
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn notifications(&self) -> Vec<String> {
@@ -223,7 +237,7 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
         controller.round(round).await.unwrap();
     }
     assert_eq!(
-        ports.switch.serving().await.unwrap(),
+        world.route53_answer().await,
         Some(Side::Primary),
         "healthy rounds publish 1 and the alarm follows"
     );
@@ -249,7 +263,7 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
     assert!(rounds <= threshold + 1, "after {rounds} rounds");
 
     // The alarm Route 53's PRIMARY health check follows is in ALARM; the metric says DR.
-    assert_eq!(ports.switch.serving().await.unwrap(), Some(Side::Dr));
+    assert_eq!(world.route53_answer().await, Some(Side::Dr));
     let datapoints = world
         .session
         .cloudwatch(Side::Dr)
@@ -322,7 +336,7 @@ async fn the_dns_api_switch_upserts_the_record_to_dr_and_back() {
     let endpoint = PrimaryEndpoint::start().await;
     let world = World::new(&endpoint, FlipMode::DnsApi).await;
     let ports = world.ports();
-    assert_eq!(ports.switch.serving().await.unwrap(), Some(Side::Primary));
+    assert_eq!(world.route53_answer().await, Some(Side::Primary));
 
     let outcome = ports
         .controller()
@@ -330,7 +344,7 @@ async fn the_dns_api_switch_upserts_the_record_to_dr_and_back() {
         .await
         .unwrap();
     assert!(outcome.finished.is_some(), "{outcome:?}");
-    assert_eq!(ports.switch.serving().await.unwrap(), Some(Side::Dr));
+    assert_eq!(world.route53_answer().await, Some(Side::Dr));
     let audits = world.audits().await;
     assert_eq!(audits[0].runbook.by, "oncall");
     assert!(audits[0].runbook.evidence.is_none());
@@ -403,11 +417,15 @@ async fn two_concurrent_health_checkers_at_the_threshold_only_one_acts() {
 #[tokio::test]
 async fn a_hold_blocks_automatic_failover_and_failback_waits_for_its_preconditions() {
     let mut endpoint = PrimaryEndpoint::start().await;
-    let world = World::new(&endpoint, FlipMode::DataPlane).await;
+    let mut world = World::new(&endpoint, FlipMode::DataPlane).await;
+    // Route 53 reads the alarm's data over its 60 s period (the sandbox evaluates it as
+    // Route 53 does): failback keeps publishing "primary serves" until no DR datapoint is
+    // left in it, or DNS would still answer DR.
+    world.topology.failover.failback_settle_seconds = 62;
     let ports = world.ports();
     let controller = ports.controller();
     controller
-        .hold("oncall", "primary maintenance window", now())
+        .hold("oncall", "primary maintenance window", None, now())
         .await
         .unwrap();
     endpoint.stop().await;
@@ -445,7 +463,7 @@ async fn a_hold_blocks_automatic_failover_and_failback_waits_for_its_preconditio
     controller.reverse_reconciled(now()).await.unwrap();
     let outcome = controller.failback("oncall", now()).await.unwrap();
     assert_eq!(outcome.record.state.mode, Mode::Healthy);
-    assert_eq!(ports.switch.serving().await.unwrap(), Some(Side::Primary));
+    assert_eq!(world.route53_answer().await, Some(Side::Primary));
     let kinds: Vec<_> = world
         .audits()
         .await

@@ -39,12 +39,8 @@ impl Fixture {
     async fn protecting(more: &[(&str, DatabaseKind)]) -> Self {
         let mut topology = topology_for(&shared_endpoint());
         let database = unique("fleetdb");
-        let protect = |identifier: &str, kind| dr_core::topology::DatabaseConfig {
-            identifier: identifier.parse().unwrap(),
-            kind,
-            interval_minutes: None,
-            keep: None,
-            max_age_hours: None,
+        let protect = |identifier: &str, kind| {
+            dr_core::topology::DatabaseConfig::named(identifier.parse().unwrap(), kind)
         };
         topology.snapshots.databases = vec![protect(&database, DatabaseKind::Instance)];
         dr_sandbox::provision(&topology).await.unwrap();
@@ -321,6 +317,7 @@ async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() 
         target: &target,
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(60),
+        settings: f.policy.restore.for_scratch(),
     };
     let restored = restore_newest(&f.operator_store, &request, now(), tokio::time::sleep)
         .await
@@ -362,6 +359,7 @@ async fn restoring_before_any_copy_reached_dr_says_what_to_do() {
         target: &target,
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(5),
+        settings: f.policy.restore.for_scratch(),
     };
     let error = restore_newest(&f.operator_store, &request, now(), tokio::time::sleep)
         .await
@@ -425,6 +423,7 @@ async fn an_aurora_cluster_travels_and_restores_the_same_way() {
         target: &target,
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(60),
+        settings: policy.restore.for_scratch(),
     };
     let restored = restore_newest(&operator_store, &request, now(), tokio::time::sleep)
         .await

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, StandardUnit, StateValue, Statistic};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StandardUnit, Statistic};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_route53::types::{
     AlarmIdentifier, Change, ChangeAction, ChangeBatch, ChangeStatus, CloudWatchRegion,
@@ -197,7 +197,16 @@ impl DatabaseRecovery for RdsRecovery<'_> {
             let store = RdsSnapshotStore::new(self.session, self.topology, kind);
             let now = dr_core::time::now_millis();
             notes.push(
-                match start_restore(&store, kind, &policy, &policy.database, now).await {
+                match start_restore(
+                    &store,
+                    kind,
+                    &policy,
+                    &policy.database,
+                    &policy.restore,
+                    now,
+                )
+                .await
+                {
                     Ok((snapshot, rpo_ms)) => format!(
                         "{}: restoring from {snapshot} (data age {} s)",
                         policy.database,
@@ -229,7 +238,16 @@ impl DatabaseRecovery for RdsRecovery<'_> {
                 Some(_) => return Ok(None),
                 None => {
                     let now = dr_core::time::now_millis();
-                    match start_restore(&store, kind, &policy, &policy.database, now).await {
+                    match start_restore(
+                        &store,
+                        kind,
+                        &policy,
+                        &policy.database,
+                        &policy.restore,
+                        now,
+                    )
+                    .await
+                    {
                         Ok(_) => return Ok(None),
                         // Nothing will ever appear by waiting: finish, loudly.
                         Err(RestoreError::NothingToRestore(database)) => notes.push(format!(
@@ -416,9 +434,14 @@ impl Zone {
 }
 
 /// The default switch: Route 53 failover records whose PRIMARY carries a health check that
-/// follows a CloudWatch alarm in the DR region; the checker drives the alarm's metric.
-/// Failing over is a PutMetricData (and a SetAlarmState to skip the wait for the next
-/// evaluation) in DR — data-plane calls only, none to Route 53's control plane.
+/// follows a CloudWatch alarm in the DR region; the checker publishes the alarm's metric.
+/// Failing over is one PutMetricData in DR — a data-plane call, none to Route 53's control
+/// plane. Route 53 follows the alarm's *data stream*, not its state (Route 53 developer
+/// guide, "How Route 53 determines the status of health checks that monitor CloudWatch
+/// alarms"), so nothing here sets the alarm's state: what moves traffic is the datapoint.
+/// The metric is standard-resolution, as Route 53 requires of an alarm it follows (the
+/// `AlarmIdentifier` API reference: high-resolution metrics are not supported), so the
+/// alarm's period is 60 s.
 #[derive(Debug, Clone)]
 pub struct DataPlaneSwitch {
     zone: Zone,
@@ -428,7 +451,25 @@ pub struct DataPlaneSwitch {
     alarm: String,
     dr_region: String,
     failback_settle: Duration,
+    /// Found once: our health check's id never changes.
+    health_check: tokio::sync::OnceCell<String>,
 }
+
+/// What Route 53's health checkers say of PRIMARY's health check (GetHealthCheckStatus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route53View {
+    /// The health check's id.
+    pub health_check_id: String,
+    /// Whether most checkers report it healthy (then DNS answers PRIMARY).
+    pub healthy: bool,
+    /// The checkers' own words, first one.
+    pub report: String,
+}
+
+/// The serving alarm's period: the shortest a standard-resolution metric allows, and what
+/// Route 53 supports ([`dr_core::failover::rto::SERVING_ALARM_PERIOD_SECONDS`]).
+pub const SERVING_ALARM_PERIOD_SECONDS: i32 =
+    dr_core::failover::rto::SERVING_ALARM_PERIOD_SECONDS as i32;
 
 impl DataPlaneSwitch {
     /// The switch of the topology.
@@ -443,7 +484,68 @@ impl DataPlaneSwitch {
             alarm: serving_alarm_name(topology),
             dr_region: topology.dr.region.to_string(),
             failback_settle: Duration::from_secs(topology.failover.failback_settle_seconds),
+            health_check: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The serving alarm's state, as CloudWatch evaluates it (not what Route 53 reads).
+    pub async fn alarm_state(&self) -> Result<Option<String>, PortError> {
+        let output = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(&self.alarm)
+            .send()
+            .await
+            .map_err(|e| port_error("DescribeAlarms", e))?;
+        Ok(output
+            .metric_alarms()
+            .first()
+            .and_then(|a| a.state_value())
+            .map(|s| s.as_str().to_owned()))
+    }
+
+    /// What Route 53 sees of PRIMARY's health check: a Route 53 API call (its control plane,
+    /// us-east-1), for operators only — never on the failover path.
+    pub async fn route53_view(&self) -> Result<Route53View, PortError> {
+        let id = self
+            .health_check
+            .get_or_try_init(|| self.find_health_check())
+            .await?
+            .clone();
+        let status = self
+            .zone
+            .route53
+            .get_health_check_status()
+            .health_check_id(&id)
+            .send()
+            .await
+            .map_err(|e| port_error("GetHealthCheckStatus", e))?;
+        let reports: Vec<&str> = status
+            .health_check_observations()
+            .iter()
+            .filter_map(|o| o.status_report().and_then(|r| r.status()))
+            .collect();
+        let healthy = reports.iter().filter(|r| r.starts_with("Success")).count();
+        Ok(Route53View {
+            health_check_id: id,
+            healthy: healthy * 2 > reports.len(),
+            report: reports
+                .first()
+                .map_or_else(|| "no observations".to_owned(), |r| (*r).to_owned()),
+        })
+    }
+
+    /// Our health check, found by the alarm it follows; an error if there is none.
+    async fn find_health_check(&self) -> Result<String, PortError> {
+        self.existing_health_check().await?.ok_or_else(|| {
+            PortError::permanent(
+                "ListHealthChecks",
+                format!(
+                    "no Route 53 health check follows {}: deploy the DR stack",
+                    self.alarm
+                ),
+            )
+        })
     }
 
     async fn publish(&self, side: Side) -> Result<(), PortError> {
@@ -460,6 +562,8 @@ impl DataPlaneSwitch {
                     .dimensions(self.dimension.clone())
                     .value(value)
                     .unit(StandardUnit::None)
+                    // Standard resolution: Route 53 follows no high-resolution metric.
+                    .storage_resolution(60)
                     .build(),
             )
             .send()
@@ -471,6 +575,13 @@ impl DataPlaneSwitch {
     /// Our health check: the CLOUDWATCH_METRIC one that follows our alarm (found by what it
     /// follows, so a deleted one is simply created again).
     async fn health_check_id(&self) -> Result<String, PortError> {
+        if let Some(found) = self.existing_health_check().await? {
+            return Ok(found);
+        }
+        self.create_health_check().await
+    }
+
+    async fn existing_health_check(&self) -> Result<Option<String>, PortError> {
         let mut marker = None;
         loop {
             let page = self
@@ -490,13 +601,16 @@ impl DataPlaneSwitch {
                 })
             });
             if let Some(found) = ours {
-                return Ok(found.id().to_owned());
+                return Ok(Some(found.id().to_owned()));
             }
             marker = page.next_marker().map(str::to_owned);
             if !page.is_truncated() || marker.is_none() {
-                break;
+                return Ok(None);
             }
         }
+    }
+
+    async fn create_health_check(&self) -> Result<String, PortError> {
         let config = HealthCheckConfig::builder()
             .r#type(HealthCheckType::CloudwatchMetric)
             .alarm_identifier(
@@ -562,8 +676,9 @@ impl TrafficSwitch for DataPlaneSwitch {
             .metric_name(SERVING_METRIC)
             .dimensions(self.dimension.clone())
             .statistic(Statistic::Minimum)
-            .period(60)
+            .period(SERVING_ALARM_PERIOD_SECONDS)
             .evaluation_periods(1)
+            .datapoints_to_alarm(1)
             .threshold(1.0)
             .comparison_operator(ComparisonOperator::LessThanThreshold)
             .treat_missing_data("ignore")
@@ -598,56 +713,30 @@ impl TrafficSwitch for DataPlaneSwitch {
     async fn point_to(&self, side: Side) -> Result<(), PortError> {
         self.publish(side).await?;
         if side == Side::Primary {
-            // The alarm takes the Minimum over its period: while a DR datapoint (0) is in
-            // it, forcing OK would be undone at the next evaluation, bouncing traffic back
-            // to DR. Publish 1 until the period holds nothing else.
+            // Route 53 reads the alarm's data stream: Minimum over the 60 s period. While a
+            // DR datapoint (0) is in that period it still says ALARM; keep publishing 1 until
+            // the period holds nothing else, so the failback is in effect when this returns.
             let settled = std::time::Instant::now() + self.failback_settle;
             while std::time::Instant::now() < settled {
                 tokio::time::sleep(Duration::from_secs(10).min(self.failback_settle)).await;
                 self.publish(side).await?;
             }
         }
-        let (state, reason) = match side {
-            Side::Dr => (
-                StateValue::Alarm,
-                "failover: the health checker moved traffic to DR",
-            ),
-            Side::Primary => (
-                StateValue::Ok,
-                "failback: the operator moved traffic to primary",
-            ),
-        };
-        self.cloudwatch
-            .set_alarm_state()
-            .alarm_name(&self.alarm)
-            .state_value(state)
-            .state_reason(reason)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error("SetAlarmState", e))
+        Ok(())
     }
 
     async fn heartbeat(&self, side: Side) -> Result<(), PortError> {
         self.publish(side).await
     }
 
+    /// What Route 53 answers: PRIMARY while its health check is healthy, else DR.
     async fn serving(&self) -> Result<Option<Side>, PortError> {
-        let output = self
-            .cloudwatch
-            .describe_alarms()
-            .alarm_names(&self.alarm)
-            .send()
-            .await
-            .map_err(|e| port_error("DescribeAlarms", e))?;
-        Ok(output
-            .metric_alarms()
-            .first()
-            .and_then(|a| match a.state_value() {
-                Some(StateValue::Alarm) => Some(Side::Dr),
-                Some(StateValue::Ok) => Some(Side::Primary),
-                _ => None,
-            }))
+        let view = self.route53_view().await?;
+        Ok(Some(if view.healthy {
+            Side::Primary
+        } else {
+            Side::Dr
+        }))
     }
 }
 

@@ -13,8 +13,8 @@ use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
 use dr_core::replication::PortError;
 use dr_core::snapshots::{
-    DatabaseEndpoint, DatabaseKind, DatabaseRestorer, Location, Snapshot, SnapshotState,
-    SnapshotStore,
+    DatabaseEndpoint, DatabaseKind, DatabaseRestorer, Location, RestoreSettings, Snapshot,
+    SnapshotState, SnapshotStore,
 };
 use dr_core::{Side, Topology};
 
@@ -195,6 +195,55 @@ impl RdsSnapshotStore {
             .flat_map(|(_, values)| values)
             .collect())
     }
+}
+
+/// `None` for an empty list, so the SDK leaves the parameter out (RDS's default applies).
+fn some(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
+}
+
+impl RdsSnapshotStore {
+    /// Starts deleting every instance of the DR cluster `cluster` (none if it is gone).
+    async fn delete_cluster_members(&self, cluster: &str) -> Result<(), PortError> {
+        let members: Vec<String> = match self
+            .dr
+            .describe_db_clusters()
+            .db_cluster_identifier(cluster)
+            .send()
+            .await
+        {
+            Ok(output) => output
+                .db_clusters()
+                .iter()
+                .flat_map(|c| c.db_cluster_members())
+                .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
+                .collect(),
+            Err(e) if code(&e) == Some("DBClusterNotFoundFault") => return Ok(()),
+            Err(e) => return Err(port_error("DescribeDBClusters", e)),
+        };
+        for member in members {
+            match self
+                .dr
+                .delete_db_instance()
+                .db_instance_identifier(&member)
+                .skip_final_snapshot(true)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if code(&e) == Some("DBInstanceNotFound") => {}
+                // Already deleting: what we asked for.
+                Err(e) if code(&e) == Some("InvalidDBInstanceState") => {}
+                Err(e) => return Err(port_error("DeleteDBInstance", e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `n`th DB instance of a restored Aurora cluster (1: the writer).
+pub fn cluster_instance(cluster: &str, n: u32) -> String {
+    format!("{cluster}-{n}")
 }
 
 fn millis(time: Option<&aws_smithy_types::DateTime>) -> i64 {
@@ -441,47 +490,101 @@ impl DatabaseRestorer for RdsSnapshotStore {
         kind: DatabaseKind,
         snapshot_id: &str,
         target: &str,
+        settings: &RestoreSettings,
     ) -> Result<(), PortError> {
         self.count();
-        let result = match kind {
-            DatabaseKind::Instance => self
-                .dr
-                .restore_db_instance_from_db_snapshot()
-                .db_snapshot_identifier(snapshot_id)
-                .db_instance_identifier(target)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code(&e).map(str::to_owned),
-                        port_error("RestoreDBInstanceFromDBSnapshot", e),
-                    )
-                }),
-            DatabaseKind::Cluster => self
-                .dr
-                .restore_db_cluster_from_snapshot()
-                .snapshot_identifier(snapshot_id)
-                .db_cluster_identifier(target)
-                .engine("aurora-postgresql")
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code(&e).map(str::to_owned),
-                        port_error("RestoreDBClusterFromSnapshot", e),
-                    )
-                }),
+        let exists = |code: Option<&str>| {
+            matches!(
+                code,
+                Some("DBInstanceAlreadyExists" | "DBClusterAlreadyExistsFault")
+            )
         };
-        match result {
-            Ok(()) => Ok(()),
-            Err((Some(code), _))
-                if code == "DBInstanceAlreadyExists" || code == "DBClusterAlreadyExistsFault" =>
-            {
+        match kind {
+            DatabaseKind::Instance => {
+                let result = self
+                    .dr
+                    .restore_db_instance_from_db_snapshot()
+                    .db_snapshot_identifier(snapshot_id)
+                    .db_instance_identifier(target)
+                    .set_db_subnet_group_name(settings.subnet_group.clone())
+                    .set_vpc_security_group_ids(some(&settings.security_group_ids))
+                    .set_db_parameter_group_name(settings.parameter_group.clone())
+                    .set_option_group_name(settings.option_group.clone())
+                    .set_db_instance_class(settings.instance_class.clone())
+                    .multi_az(settings.multi_az)
+                    .deletion_protection(settings.deletion_protection)
+                    // A patient database is never reachable from the internet.
+                    .publicly_accessible(false)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) if exists(code(&e)) => Ok(()),
+                    Err(e) => Err(port_error("RestoreDBInstanceFromDBSnapshot", e)),
+                }
+            }
+            DatabaseKind::Cluster => {
+                // The snapshot says which engine (and version) the cluster runs.
+                self.count();
+                let snapshot = self
+                    .dr
+                    .describe_db_cluster_snapshots()
+                    .db_cluster_snapshot_identifier(snapshot_id)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("DescribeDBClusterSnapshots", e))?;
+                let snapshot = snapshot.db_cluster_snapshots().first().ok_or_else(|| {
+                    PortError::permanent(
+                        "DescribeDBClusterSnapshots",
+                        format!("no cluster snapshot {snapshot_id} in DR"),
+                    )
+                })?;
+                let engine = snapshot.engine().unwrap_or("aurora-postgresql").to_owned();
+                let result = self
+                    .dr
+                    .restore_db_cluster_from_snapshot()
+                    .snapshot_identifier(snapshot_id)
+                    .db_cluster_identifier(target)
+                    .engine(&engine)
+                    .set_engine_version(snapshot.engine_version().map(str::to_owned))
+                    .set_db_subnet_group_name(settings.subnet_group.clone())
+                    .set_vpc_security_group_ids(some(&settings.security_group_ids))
+                    .set_db_cluster_parameter_group_name(settings.cluster_parameter_group.clone())
+                    .deletion_protection(settings.deletion_protection)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => {}
+                    Err(e) if exists(code(&e)) => {}
+                    Err(e) => return Err(port_error("RestoreDBClusterFromSnapshot", e)),
+                }
+                // A cluster without an instance serves nothing: the writer first, then readers.
+                for n in 1..=settings.instances.max(1) {
+                    self.count();
+                    let result = self
+                        .dr
+                        .create_db_instance()
+                        .db_instance_identifier(cluster_instance(target, n))
+                        .db_cluster_identifier(target)
+                        .engine(&engine)
+                        .db_instance_class(
+                            settings
+                                .instance_class
+                                .as_deref()
+                                .unwrap_or(RestoreSettings::DEFAULT_CLUSTER_INSTANCE_CLASS),
+                        )
+                        .set_db_parameter_group_name(settings.parameter_group.clone())
+                        .publicly_accessible(false)
+                        .send()
+                        .await;
+                    match result {
+                        Ok(_) => {}
+                        Err(e) if exists(code(&e)) => {}
+                        Err(e) => return Err(port_error("CreateDBInstance", e)),
+                    }
+                }
                 Ok(())
             }
-            Err((_, error)) => Err(error),
         }
     }
 
@@ -529,7 +632,12 @@ impl DatabaseRestorer for RdsSnapshotStore {
                             .and_then(|p| u16::try_from(p).ok())
                             .unwrap_or(5432),
                     });
-                    (db.status().unwrap_or_default().to_owned(), endpoint)
+                    // Available with no instance is not serving: say so, and wait.
+                    let status = match db.status().unwrap_or_default() {
+                        "available" if db.db_cluster_members().is_empty() => "creating-instances",
+                        other => other,
+                    };
+                    (status.to_owned(), endpoint)
                 })),
                 Err(e) if code(&e) == Some("DBClusterNotFoundFault") => Ok(None),
                 Err(e) => Err(port_error("DescribeDBClusters", e)),
@@ -554,20 +662,23 @@ impl DatabaseRestorer for RdsSnapshotStore {
                         port_error("DeleteDBInstance", e),
                     )
                 }),
-            DatabaseKind::Cluster => self
-                .dr
-                .delete_db_cluster()
-                .db_cluster_identifier(target)
-                .skip_final_snapshot(true)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        code(&e).map(str::to_owned),
-                        port_error("DeleteDBCluster", e),
-                    )
-                }),
+            DatabaseKind::Cluster => {
+                // RDS refuses to delete a cluster whose instances are not already deleting.
+                self.delete_cluster_members(target).await?;
+                self.dr
+                    .delete_db_cluster()
+                    .db_cluster_identifier(target)
+                    .skip_final_snapshot(true)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        (
+                            code(&e).map(str::to_owned),
+                            port_error("DeleteDBCluster", e),
+                        )
+                    })
+            }
         };
         match result {
             Ok(()) => Ok(()),

@@ -49,7 +49,7 @@ fn error_check(name: &str, error: impl std::fmt::Display) -> Check {
 /// Run every check, all at once: with a side unreachable, each of its checks fails after
 /// one operation timeout, together rather than one after another.
 pub async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
-    let (replication, cas, policies, primary_domain, dr_domain, alarm, coverage) = tokio::join!(
+    let (replication, cas, policies, primary_domain, dr_domain, alarm, coverage, network) = tokio::join!(
         replication_resources(session, topology),
         certificate_authorities(session, topology),
         policies(session, topology),
@@ -63,11 +63,99 @@ pub async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> 
             }
         },
         reconcile_coverage(session, topology),
+        restore_networks(session, topology),
     );
     let mut checks = replication;
     checks.extend([cas, policies, primary_domain, dr_domain]);
     checks.extend(alarm);
     checks.push(coverage);
+    checks.extend(network);
+    checks
+}
+
+/// Where each protected database would be restored in DR: its subnet group (the
+/// application's VPC), parameter and option groups must exist there; without a subnet group
+/// RDS would use the default VPC, or fail where there is none.
+async fn restore_networks(session: &AwsSession, topology: &Topology) -> Vec<Check> {
+    let rds = session.rds_in(Side::Dr, &topology.dr.region);
+    let mut checks = Vec::new();
+    for db in &topology.snapshots.databases {
+        let name = format!("restore network of {}", db.identifier);
+        let Some(group) = &db.subnet_group else {
+            checks.push(check(&name, Verdict::Fail, format!(
+                "no subnet_group for {} in [[snapshots.databases]]: a failover restore would land in DR's default VPC (or fail where there is none), not the application's network",
+                db.identifier
+            )));
+            continue;
+        };
+        let mut missing = Vec::new();
+        let mut found = match rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(group.as_str())
+            .send()
+            .await
+        {
+            Ok(answer) => answer
+                .db_subnet_groups()
+                .first()
+                .map(|g| format!("subnet group {group} in {}", g.vpc_id().unwrap_or("?"))),
+            Err(e) if crate::error::code(&e) == Some("DBSubnetGroupNotFoundFault") => None,
+            Err(e) => {
+                checks.push(error_check(
+                    &name,
+                    crate::error::port_error("DescribeDBSubnetGroups", e),
+                ));
+                continue;
+            }
+        };
+        if found.is_none() {
+            missing.push(format!("subnet group {group}"));
+        }
+        if let Some(pg) = &db.parameter_group {
+            match rds
+                .describe_db_parameter_groups()
+                .db_parameter_group_name(pg.as_str())
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if crate::error::code(&e) == Some("DBParameterGroupNotFound") => {
+                    missing.push(format!("parameter group {pg}"))
+                }
+                Err(e) => missing.push(format!(
+                    "parameter group {pg} ({})",
+                    crate::error::port_error("DescribeDBParameterGroups", e)
+                )),
+            }
+        }
+        if let Some(og) = &db.option_group {
+            match rds
+                .describe_option_groups()
+                .option_group_name(og.as_str())
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if crate::error::code(&e) == Some("OptionGroupNotFoundFault") => {
+                    missing.push(format!("option group {og}"))
+                }
+                Err(e) => missing.push(format!(
+                    "option group {og} ({})",
+                    crate::error::port_error("DescribeOptionGroups", e)
+                )),
+            }
+        }
+        if !missing.is_empty() {
+            checks.push(check(&name, Verdict::Fail, format!("missing in DR: {}; create them (the application's network) or fix [[snapshots.databases]]", missing.join(", "))));
+            continue;
+        }
+        let detail = found.take().unwrap_or_default();
+        checks.push(if db.security_group_ids.is_empty() {
+            check(&name, Verdict::Warn, format!("{detail}; no security_group_ids: the VPC's default group applies (never publicly accessible either way)"))
+        } else {
+            check(&name, Verdict::Ok, format!("{detail}, security groups {}, never publicly accessible", db.security_group_ids.join(" ")))
+        });
+    }
     checks
 }
 

@@ -42,20 +42,25 @@ fn main() {
             );
         }
     }
-    // RTO on paper for DNS with production settings: detection (threshold rounds after the
-    // outage starts, plus up to one interval until the first failed round), the alarm
-    // (set directly, so no evaluation period), Route 53's health check (it polls the alarm
-    // state; about 30 s in AWS's documentation of CloudWatch-alarm health checks is an
-    // assumption noted here, not measured), and resolvers holding the old answer for a TTL.
-    let detection: f64 = 40.0; // 3 rounds × 10 s + up to one 10 s interval
-    let health_check = 30.0;
-    let ttl = 60.0;
+    // RTO on paper for DNS with the production defaults (crates/core/src/failover/rto.rs):
+    // detection, the alarm's 60 s period (Route 53 follows standard-resolution metrics
+    // only), Route 53 reading the alarm's data (assumed), and resolvers holding the answer.
+    let config = dr_core::FailoverConfig::default();
+    let rto = dr_core::failover::DnsRto::new(
+        config.failure_threshold,
+        config.round_interval_seconds,
+        dr_core::DnsConfig::default().ttl_seconds,
+    );
     println!();
-    println!("RTO on paper (DNS part), production settings:");
-    println!("| detection (≤ 3 rounds + 1 interval) | Route 53 health check follows the alarm (assumed) | record TTL | total |");
-    println!("|---|---|---|---|");
+    println!("RTO on paper (DNS part), production defaults:");
+    println!("| detection (threshold rounds + 1 interval) | the alarm's period | Route 53 reads the alarm's data (assumed) | record TTL | total |");
+    println!("|---|---|---|---|---|");
     println!(
-        "| {detection:.0} s | {health_check:.0} s | {ttl:.0} s | {:.0} s |",
-        detection + health_check + ttl
+        "| {} s | {} s | {} s | {} s | {} s |",
+        rto.detection,
+        rto.alarm_period,
+        rto.route53_read,
+        rto.ttl,
+        rto.total()
     );
 }

@@ -282,7 +282,7 @@ impl Default for DnsConfig {
             drill_record: parse("drill.iot.example.com"),
             primary_target: parse("primary.iot.example.com"),
             dr_target: parse("dr.iot.example.com"),
-            ttl_seconds: 60,
+            ttl_seconds: 30,
         }
     }
 }
@@ -347,6 +347,79 @@ pub struct DatabaseConfig {
     /// Maximum age in hours.
     #[serde(default)]
     pub max_age_hours: Option<u32>,
+    /// Restores in DR go into this DB subnet group: the application's VPC there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_group: Option<ResourceName>,
+    /// …with these VPC security groups (ids, `sg-…`); none: the VPC's default group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    /// DB parameter group in DR (an instance, or a cluster's instances).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<ResourceName>,
+    /// DB cluster parameter group in DR (Aurora).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_parameter_group: Option<ResourceName>,
+    /// Option group in DR (instances).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_group: Option<ResourceName>,
+    /// Instance class of the restored instance (or of each Aurora instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<String>,
+    /// Multi-AZ (instances).
+    #[serde(default)]
+    pub multi_az: bool,
+    /// Deletion protection on the restored database (a patient database: on by default).
+    #[serde(default = "yes")]
+    pub deletion_protection: bool,
+    /// Aurora: DB instances the restored cluster gets (at least 1).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_count"
+    )]
+    pub instances: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl DatabaseConfig {
+    /// A database protected with every default (tests, simple configs).
+    pub fn named(identifier: ResourceName, kind: crate::snapshots::DatabaseKind) -> Self {
+        Self {
+            identifier,
+            kind,
+            interval_minutes: None,
+            keep: None,
+            max_age_hours: None,
+            subnet_group: None,
+            security_group_ids: Vec::new(),
+            parameter_group: None,
+            cluster_parameter_group: None,
+            option_group: None,
+            instance_class: None,
+            multi_az: false,
+            deletion_protection: true,
+            instances: None,
+        }
+    }
+
+    /// What a restore of it in DR needs.
+    pub fn restore_settings(&self) -> crate::snapshots::RestoreSettings {
+        let name = |n: &Option<ResourceName>| n.as_ref().map(ToString::to_string);
+        crate::snapshots::RestoreSettings {
+            subnet_group: name(&self.subnet_group),
+            security_group_ids: self.security_group_ids.clone(),
+            parameter_group: name(&self.parameter_group),
+            cluster_parameter_group: name(&self.cluster_parameter_group),
+            option_group: name(&self.option_group),
+            instance_class: self.instance_class.clone(),
+            multi_az: self.multi_az,
+            deletion_protection: self.deletion_protection,
+            instances: self.instances.map_or(1, |n| n as u32),
+        }
+    }
 }
 
 /// Flow B: how hard the reconciler may lean on the IoT APIs.
@@ -771,6 +844,21 @@ impl Topology {
                 "must differ from dns.record, or a drill would flip production routing".to_owned(),
             ));
         }
+        for (i, db) in self.snapshots.databases.iter().enumerate() {
+            if db.instances == Some(0) {
+                return Err(field_error(
+                    &format!("snapshots.databases[{i}].instances"),
+                    "must be at least 1: a restored cluster without an instance serves nothing"
+                        .to_owned(),
+                ));
+            }
+            if let Some(bad) = db.security_group_ids.iter().find(|g| !g.starts_with("sg-")) {
+                return Err(field_error(
+                    &format!("snapshots.databases[{i}].security_group_ids"),
+                    format!("{bad:?} is not a security group id (sg-…)"),
+                ));
+            }
+        }
         let snapshots = &self.snapshots;
         if self.primary.account_id == self.dr.account_id
             && snapshots.regional_kms_key.starts_with("alias/")
@@ -841,6 +929,7 @@ impl Topology {
                     dr_kms_key: config.dr_kms_key.clone(),
                     dr_account: self.dr.account_id.to_string(),
                     max_copies_in_flight: crate::snapshots::MAX_COPIES_IN_FLIGHT,
+                    restore: db.restore_settings(),
                 };
                 (db.kind, policy)
             })

@@ -1,9 +1,11 @@
 //! health-checker (DR, scheduled every minute): probes primary in several rounds per
 //! invocation, folds each round into the persisted failover state (hysteresis, quorum,
-//! dwell, operator hold), and when the decision is to fail over runs the runbook: start the
-//! database restore, flip traffic, notify operators, write the audit record. A runbook cut
-//! short is continued by the next invocation. Every state change is a conditional write on
-//! the state's version, so overlapping invocations never both act.
+//! dwell, operator hold), and when the decision is to fail over runs the runbook: flip
+//! traffic, notify operators, start the database restore from DR's own copies, write the
+//! audit record. Every call on that path is in the DR region's data plane; nothing waits on
+//! primary's region or Route 53's control plane, cold start included. A runbook cut short
+//! is continued by the next invocation. Every state change is a conditional write on the
+//! state's version, so overlapping invocations never both act.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,7 +15,7 @@ use dr_aws::failover::FailoverPorts;
 use dr_aws::metrics::MetricLine;
 use dr_aws::probes::{run_round, Probe};
 use dr_aws::{runtime, AwsSession};
-use dr_core::failover::{Decision, FailoverError, Outcome, TrafficSwitch};
+use dr_core::failover::{Decision, FailoverError, Outcome, StateStore, TrafficSwitch};
 use dr_core::Topology;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
@@ -45,19 +47,44 @@ async fn main() -> Result<(), Error> {
         topology,
         probes,
     };
-    // Create or verify the records, health check and alarm once per cold start; a failure
-    // is reported, not fatal: the flip itself may still work.
-    if let Err(error) = FailoverPorts::new(&deps.session, &deps.topology)
-        .switch
-        .ensure()
-        .await
-    {
-        tracing::error!(%error, "the traffic switch's setup could not be verified");
-    }
+    // Verify the switch's setup (alarm, health check, records) off the failover path: in
+    // the background, never before a round, and only while primary is healthy and no
+    // runbook runs. Its calls are Route 53's control plane, which lives in us-east-1 and
+    // may be down with primary's region; the deploy made the setup, this only repairs drift.
+    tokio::spawn(verify_switch_setup(
+        deps.session.clone(),
+        deps.topology.clone(),
+    ));
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &deps)
     }))
     .await
+}
+
+/// The switch's setup, verified when nothing is at stake; a failure is logged, not fatal.
+async fn verify_switch_setup(session: AwsSession, topology: Topology) {
+    let ports = FailoverPorts::new(&session, &topology);
+    let calm = match ports.store.load().await {
+        Ok(stored) => stored.is_none_or(|s| {
+            s.record.state.mode == dr_core::failover::Mode::Healthy && s.record.runbook.is_none()
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "failover state unreadable: the switch's setup is not verified now");
+            false
+        }
+    };
+    if !calm {
+        tracing::info!("primary is not healthy: the switch's setup is left alone this time");
+        return;
+    }
+    let budget = Duration::from_secs(30);
+    match tokio::time::timeout(budget, ports.switch.ensure()).await {
+        Ok(Ok(())) => tracing::info!("traffic switch setup verified"),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "the traffic switch's setup could not be verified")
+        }
+        Err(_) => tracing::error!("the traffic switch's setup was not verified within 30 s"),
+    }
 }
 
 async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {

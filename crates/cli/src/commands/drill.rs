@@ -63,6 +63,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
             target: &target,
             poll: Duration::from_secs(10),
             timeout: Duration::from_secs(args.restore_timeout),
+            settings: policy.restore.for_scratch(),
         };
         let phase_started = Instant::now();
         eprintln!("drill: restoring {} into {target}…", policy.database);

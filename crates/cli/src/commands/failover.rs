@@ -17,6 +17,10 @@ pub(crate) struct FailoverArgs {
     /// Why (goes into the notification and the audit record).
     #[arg(long, default_value = "operator decision")]
     reason: String,
+    /// Continue the runbook in progress from the step it stopped at (one that failed, or
+    /// that the health checker has not reached), instead of starting one.
+    #[arg(long)]
+    resume: bool,
     /// Do not ask for confirmation.
     #[arg(long)]
     yes: bool,
@@ -27,6 +31,35 @@ pub(crate) struct HoldArgs {
     /// Why automatic failover is held (shown to whoever looks at the state).
     #[arg(long)]
     reason: String,
+    /// Lapse by itself after this long (`90m`, `2h`, `1d`, or seconds): a maintenance
+    /// window that nobody has to remember to release.
+    #[arg(long = "for", value_parser = parse_duration)]
+    for_: Option<std::time::Duration>,
+}
+
+/// `90m`, `2h`, `1d`, `30s` or a number of seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |at| text.split_at(at));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit, e.g. 90m or 2h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3_600,
+        "d" => n * 86_400,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use s, m, h or d"
+            ))
+        }
+    };
+    if seconds == 0 {
+        return Err("a hold must last longer than 0 s".to_owned());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +75,9 @@ fn operator() -> String {
 }
 
 pub(crate) async fn failover(args: FailoverArgs, topology: &Topology) -> anyhow::Result<()> {
+    if args.resume {
+        return resume(topology).await;
+    }
     confirm(
         args.yes,
         &format!(
@@ -56,6 +92,25 @@ pub(crate) async fn failover(args: FailoverArgs, topology: &Topology) -> anyhow:
         .controller()
         .force_failover(&operator(), &args.reason, now_millis())
         .await?;
+    report(&outcome);
+    Ok(())
+}
+
+/// `drctl failover --resume`: run the pending runbook's remaining steps now, each as the
+/// health checker would (fenced), and say where it stopped if a step fails again.
+async fn resume(topology: &Topology) -> anyhow::Result<()> {
+    let session = AwsSession::connect(topology, "drctl").await;
+    let ports = FailoverPorts::new(&session, topology);
+    let controller = ports.controller();
+    let pending = controller.current(now_millis()).await?.record.runbook;
+    let Some(pending) = pending else {
+        anyhow::bail!("no runbook in progress: nothing to resume");
+    };
+    println!(
+        "resuming runbook {} ({:?}, by {}): done so far {:?}",
+        pending.id, pending.kind, pending.by, pending.done
+    );
+    let outcome = controller.resume(now_millis()).await?;
     report(&outcome);
     Ok(())
 }
@@ -79,11 +134,23 @@ pub(crate) async fn failback(args: FailbackArgs, topology: &Topology) -> anyhow:
 pub(crate) async fn hold(args: HoldArgs, topology: &Topology) -> anyhow::Result<()> {
     let session = AwsSession::connect(topology, "drctl").await;
     let ports = FailoverPorts::new(&session, topology);
+    let now = now_millis();
+    let until = args.for_.map(|d| now + d.as_millis() as i64);
     let record = ports
         .controller()
-        .hold(&operator(), &args.reason, now_millis())
+        .hold(&operator(), &args.reason, until, now)
         .await?;
-    println!("automatic failover HELD: {}", args.reason);
+    match args.for_ {
+        Some(d) => println!(
+            "automatic failover HELD for {} min: {}",
+            d.as_secs() / 60,
+            args.reason
+        ),
+        None => println!(
+            "automatic failover HELD until `drctl release`: {}",
+            args.reason
+        ),
+    }
     print_state(&record);
     Ok(())
 }
@@ -126,6 +193,9 @@ fn report(outcome: &Outcome) {
         println!("runbook {} finished", runbook.id);
         for note in &runbook.notes {
             println!("  {note}");
+        }
+        if runbook.notes_omitted > 0 {
+            println!("  ({} more notes omitted)", runbook.notes_omitted);
         }
     } else if let Some(runbook) = &outcome.record.runbook {
         println!(

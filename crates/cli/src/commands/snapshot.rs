@@ -98,6 +98,7 @@ pub(crate) async fn run(command: SnapshotCommand, topology: &Topology) -> anyhow
                 target: &target,
                 poll: Duration::from_secs(5),
                 timeout: Duration::from_secs(timeout),
+                settings: policy.restore.clone(),
             };
             eprintln!("restoring the newest DR snapshot of {database} into {target}…");
             let restored = restore_newest(

@@ -16,7 +16,7 @@ use std::future::Future;
 
 use dr_aws::checkpoint::DynamoCheckpoint;
 use dr_aws::dlq::ReplicationDlq;
-use dr_aws::failover::FailoverPorts;
+use dr_aws::failover::{FailoverPorts, Switch};
 use dr_aws::iot::IotRegistry;
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::{names, AwsSession};
@@ -26,7 +26,7 @@ use dr_core::replication::ports::NoAnswer;
 use dr_core::replication::PortError;
 use dr_core::snapshots::{decide, DatabaseRestorer};
 use dr_core::time::now_millis;
-use dr_core::{CallTimeouts, FlipMode, Side, Topology};
+use dr_core::{CallTimeouts, Side, Topology};
 use serde_json::{json, Value};
 
 use super::snapshot::{human, Output};
@@ -54,18 +54,16 @@ pub(crate) async fn run(output: Output, topology: &Topology) -> anyhow::Result<(
     let timeouts = *session.timeouts();
     let ports = FailoverPorts::new(&session, topology);
     let at = |side: Side, service| From::Side(side, topology.side(side).region.as_str(), service);
-    let dns_from = match topology.failover.flip {
-        FlipMode::DataPlane => at(Side::Dr, "CloudWatch"),
-        FlipMode::DnsApi => From::Route53,
-    };
+    let alarm_from = at(Side::Dr, "CloudWatch");
     // Every section at once: a hung side costs one operation timeout, not one per section.
-    let (stored, dns, primary, dr, reconcile, replication, snapshots) = tokio::join!(
+    let (stored, dns, alarm, primary, dr, reconcile, replication, snapshots) = tokio::join!(
         read(at(Side::Dr, "DynamoDB"), timeouts, async {
             Ok(ports.store.load().await?)
         }),
-        read(dns_from, timeouts, async {
-            Ok(ports.switch.serving().await?)
-        }),
+        // What Route 53 answers: the health check's status (data-plane flip) or the record
+        // (dns-api), from Route 53's global API; "unknown" while that is down.
+        read(From::Route53, timeouts, route53_answer(&ports.switch)),
+        read(alarm_from, timeouts, alarm_state(&ports.switch)),
         read(
             at(Side::Primary, "IoT"),
             timeouts,
@@ -93,7 +91,7 @@ pub(crate) async fn run(output: Output, topology: &Topology) -> anyhow::Result<(
         ),
     );
     let mut document = json!({
-        "traffic": section(traffic(topology, stored.as_ref(), dns)),
+        "traffic": section(traffic(topology, stored.as_ref(), dns, alarm)),
         "health": section(stored.as_ref().map(health).map_err(Clone::clone)),
         "certificates": {
             "primary": section(primary),
@@ -164,20 +162,51 @@ fn first_line(text: &str) -> String {
     }
 }
 
+/// What Route 53 answers for the record now, and why.
+async fn route53_answer(switch: &Switch) -> anyhow::Result<Value> {
+    Ok(match switch {
+        Switch::DataPlane(s) => {
+            let view = s.route53_view().await?;
+            json!({
+                "side": if view.healthy { "primary" } else { "dr" },
+                "source": format!("PRIMARY's health check {} (GetHealthCheckStatus)", view.health_check_id),
+                "report": view.report,
+            })
+        }
+        Switch::DnsApi(s) => json!({
+            "side": s.serving().await?.map(|side| side.to_string()),
+            "source": "the record's value (ListResourceRecordSets)",
+        }),
+    })
+}
+
+/// The serving alarm's state (data-plane flip only): CloudWatch's evaluation, which Route 53
+/// does not read — shown beside what Route 53 answers, never in its place.
+async fn alarm_state(switch: &Switch) -> anyhow::Result<Value> {
+    Ok(match switch {
+        Switch::DataPlane(s) => json!(s.alarm_state().await?),
+        Switch::DnsApi(_) => Value::Null,
+    })
+}
+
 fn traffic(
     topology: &Topology,
     stored: Result<&Option<Stored>, &String>,
-    dns: Result<Option<Side>, String>,
+    dns: Result<Value, String>,
+    alarm: Result<Value, String>,
 ) -> Result<Value, String> {
     let state = stored.map_err(Clone::clone)?;
+    let or_unknown = |read: Result<Value, String>| read.unwrap_or_else(|e| json!({"unknown": e}));
+    let dns = or_unknown(dns);
     Ok(json!({
         "record": topology.dns.record.as_str(),
         "flip": format!("{:?}", topology.failover.flip),
+        // The health checker's own decision (the state table).
         "state_says": state.as_ref().map_or(Side::Primary, |s| s.record.state.serving()).to_string(),
-        "dns_says": match &dns {
-            Ok(side) => json!(side.map(|s| s.to_string())),
-            Err(e) => json!({"error": e}),
-        },
+        // What Route 53 answers devices ("unknown" while its API cannot be read).
+        "dns_says": dns.get("side").cloned().unwrap_or_else(|| json!("unknown")),
+        "route53": dns,
+        "alarm": or_unknown(alarm),
         "primary_target": topology.dns.primary_target.as_str(),
         "dr_target": topology.dns.dr_target.as_str(),
     }))
@@ -288,7 +317,6 @@ fn attention(d: &Value) -> Vec<String> {
     };
     for section in [
         &d["traffic"],
-        &d["traffic"]["dns_says"],
         &d["health"],
         &d["certificates"]["primary"],
         &d["certificates"]["dr"],
@@ -303,6 +331,12 @@ fn attention(d: &Value) -> Vec<String> {
     }
     if d["traffic"]["dns_says"] == "dr" {
         out.push("DR serves traffic".to_owned());
+    }
+    if let Some(e) = d["traffic"]["route53"]
+        .get("unknown")
+        .and_then(Value::as_str)
+    {
+        out.push(format!("what Route 53 answers is unknown: {e}"));
     }
     if let Some(n) = d["replication"]["dead_letter_queue"]["waiting"]
         .as_u64()
@@ -333,15 +367,26 @@ fn print_table(d: &Value) {
         Some(e) => println!("  unreadable: {e}"),
         None => {
             let t = &d["traffic"];
-            let dns = error(&t["dns_says"])
-                .map_or_else(|| text(&t["dns_says"]), |e| format!("unknown ({e})"));
-            println!(
-                "  {} → serving {} (state) / {} (DNS, {} flip)",
-                text(&t["record"]),
-                text(&t["state_says"]),
-                dns,
-                text(&t["flip"])
-            );
+            println!("  {} ({} flip)", text(&t["record"]), text(&t["flip"]));
+            println!("  health checker decided: {}", text(&t["state_says"]));
+            match t["route53"].get("unknown") {
+                Some(e) => println!("  Route 53 answers:       unknown ({})", text(e)),
+                None => println!(
+                    "  Route 53 answers:       {}  ({}{})",
+                    text(&t["dns_says"]),
+                    text(&t["route53"]["source"]),
+                    t["route53"]
+                        .get("report")
+                        .map(|r| format!(": {}", text(r)))
+                        .unwrap_or_default()
+                ),
+            }
+            if !t["alarm"].is_null() {
+                let alarm = t["alarm"]
+                    .get("unknown")
+                    .map_or_else(|| text(&t["alarm"]), |e| format!("unknown ({})", text(e)));
+                println!("  serving alarm:          {alarm} (CloudWatch's evaluation; Route 53 reads the data, not this)");
+            }
         }
     }
     println!("HEALTH");

@@ -78,6 +78,16 @@ pub struct Hold {
     pub reason: String,
     /// When.
     pub at_ms: EpochMillis,
+    /// When it lapses by itself (a maintenance window); `None`: until released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<EpochMillis>,
+}
+
+impl Hold {
+    /// Whether the hold still holds at `now`.
+    pub fn holds_at(&self, now: EpochMillis) -> bool {
+        self.until_ms.is_none_or(|until| now < until)
+    }
 }
 
 /// Everything the machine remembers between rounds (persisted by the state store).
@@ -108,6 +118,9 @@ pub struct State {
     pub reverse_reconciled_ms: Option<EpochMillis>,
     /// Rounds observed, ever.
     pub rounds: u64,
+    /// Whether operators were told that failover is held during this run of down rounds.
+    #[serde(default)]
+    pub held_alerted: bool,
 }
 
 impl State {
@@ -125,6 +138,7 @@ impl State {
             last_flip_ms: None,
             reverse_reconciled_ms: None,
             rounds: 0,
+            held_alerted: false,
         }
     }
 
@@ -167,6 +181,12 @@ pub fn observe(state: &mut State, round: &Round, settings: &Settings) -> Decisio
     } else {
         state.up_streak += 1;
         state.down_streak = 0;
+        state.held_alerted = false;
+    }
+    // A hold with an expiry lapses by itself: the maintenance window is over.
+    if state.hold.as_ref().is_some_and(|h| !h.holds_at(now)) {
+        state.hold = None;
+        state.held_alerted = false;
     }
     if round.all_healthy() {
         state.primary_up_since_ms.get_or_insert(now);
@@ -216,13 +236,13 @@ fn decide_failover(state: &mut State, round: &Round, settings: &Settings) -> Dec
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// Failing over when DR already serves.
-    #[error("already {0}: DR serves traffic")]
+    #[error("already {0}: DR serves traffic (a runbook still pending? `drctl failover --resume` continues it)")]
     AlreadyFailedOver(Mode),
     /// Failing back when primary serves.
     #[error("primary already serves traffic ({0}); nothing to fail back")]
     NotFailedOver(Mode),
     /// A runbook is still running.
-    #[error("runbook {0} has not finished; let the health checker finish it (or `drctl failover` resumes it) first")]
+    #[error("runbook {0} has not finished; let the health checker finish it, or `drctl failover --resume` first")]
     RunbookPending(String),
     /// The health checker has not probed recently.
     #[error("no probe round for {age_s} s: the health checker is not running, so primary's health is unknown")]

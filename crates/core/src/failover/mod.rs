@@ -5,14 +5,16 @@
 
 pub mod machine;
 pub mod probe;
+pub mod rto;
 pub mod runbook;
 pub mod simulation;
 
 pub use machine::{Decision, Hold, Mode, Refused, Settings, State};
 pub use probe::{ProbeOutcome, Round};
+pub use rto::DnsRto;
 pub use runbook::{
     AuditEntry, Controller, DatabaseRecovery, FailoverError, FailoverRecord, Notifier, Outcome,
-    Runbook, RunbookKind, StateStore, Step, Stored, TrafficSwitch,
+    Runbook, RunbookKind, StateStore, Step, Stored, TrafficSwitch, NOTES_KEPT,
 };
 
 #[cfg(test)]

@@ -10,12 +10,17 @@
 //! fenced save as it finishes, so a runbook cut short (timeout, crash) is continued by the
 //! next invocation from the step it stopped at — level-triggered, like the other flows.
 //!
-//! Failover: start the database restore → flip → notify operators → audit record →
-//! database ready. The restore is *started* first, as the design orders, but the flip does
-//! not wait for it: an RDS restore takes longer than devices should stay disconnected,
-//! and IoT in DR accepts them without the database. A missing snapshot never blocks the
-//! flip; it is reported. Failback: flip back → notify → audit, then primary is Healthy
-//! and fenced against flapping by the dwell time.
+//! Failover puts traffic first: flip → notify operators → start the database restore →
+//! audit record → database ready. Every step calls the DR region's data plane only (the
+//! flip is a PutMetricData in DR, the restore lists and restores DR's own copies), so a
+//! primary region that hangs or refuses cannot stop it, and nothing waits for RDS before
+//! devices are steered away: IoT in DR accepts them without the database. A missing
+//! snapshot never blocks anything; it is reported. Failback: flip back → notify → audit,
+//! then primary is Healthy and fenced against flapping by the dwell time.
+//!
+//! The record stays small whatever happens: a runbook keeps its first and last notes and
+//! counts the ones between (a step failing every round for hours must not grow the state
+//! item towards DynamoDB's 400 KB limit), and probe reasons are cut to a line.
 
 use std::future::Future;
 
@@ -68,10 +73,10 @@ pub enum RunbookKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
-    /// Start restoring the newest DR snapshot of every protected database.
-    StartRestore,
     /// Point traffic at the runbook's side.
     Flip,
+    /// Start restoring the newest DR copy of every protected database.
+    StartRestore,
     /// Tell operators.
     Notify,
     /// Write the audit record.
@@ -85,9 +90,9 @@ impl RunbookKind {
     pub fn steps(self) -> &'static [Step] {
         match self {
             RunbookKind::Failover => &[
-                Step::StartRestore,
                 Step::Flip,
                 Step::Notify,
+                Step::StartRestore,
                 Step::Audit,
                 Step::DatabaseReady,
             ],
@@ -121,8 +126,30 @@ pub struct Runbook {
     pub started_ms: EpochMillis,
     /// Steps finished.
     pub done: Vec<Step>,
-    /// What the steps found (snapshot restored, database endpoint, errors that did not stop it).
+    /// What the steps found (snapshot restored, database endpoint, errors that did not stop
+    /// it): the first [`NOTES_KEPT`]` / 2` and the last ones, see [`Runbook::note`].
     pub notes: Vec<String>,
+    /// Notes dropped from the middle.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub notes_omitted: u64,
+}
+
+/// Notes a runbook keeps: the first half of these and the latest half.
+pub const NOTES_KEPT: usize = 20;
+/// The longest note or probe reason kept, in characters.
+pub const NOTE_CHARS: usize = 300;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// `text` cut to [`NOTE_CHARS`].
+fn bounded(text: &str) -> String {
+    if text.chars().count() <= NOTE_CHARS {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(NOTE_CHARS).collect::<String>())
+    }
 }
 
 impl Runbook {
@@ -137,16 +164,45 @@ impl Runbook {
             RunbookKind::Failover => "failover",
             RunbookKind::Failback => "failback",
         };
+        let evidence = evidence.map(|mut round| {
+            for outcome in &mut round.outcomes {
+                outcome.reason = bounded(&outcome.reason);
+            }
+            round
+        });
         Self {
             id: format!("{prefix}-{now}"),
             kind,
             by: by.to_owned(),
-            reason,
+            reason: bounded(&reason),
             evidence,
             started_ms: now,
             done: Vec::new(),
             notes: Vec::new(),
+            notes_omitted: 0,
         }
+    }
+
+    /// Keep a note: the first `NOTES_KEPT / 2` stay, then the latest ones roll, the ones
+    /// in between are counted in `notes_omitted`.
+    pub fn note(&mut self, text: impl AsRef<str>) {
+        if self.notes.len() >= NOTES_KEPT {
+            self.notes.remove(NOTES_KEPT / 2);
+            self.notes_omitted += 1;
+        }
+        self.notes.push(bounded(text.as_ref()));
+    }
+
+    /// The notes as one line, with the omitted count where it belongs.
+    pub fn notes_line(&self) -> String {
+        if self.notes.is_empty() {
+            return "none".to_owned();
+        }
+        let mut notes: Vec<String> = self.notes.clone();
+        if self.notes_omitted > 0 {
+            notes.insert(NOTES_KEPT / 2, format!("… {} more …", self.notes_omitted));
+        }
+        notes.join("; ")
     }
 
     fn next_step(&self) -> Option<Step> {
@@ -319,6 +375,15 @@ where
             mut version,
         } = self.load(now).await?;
         let decision = machine::observe(&mut record.state, &round, &self.settings);
+        if decision == Decision::Held && !record.state.held_alerted {
+            // Primary is down past the threshold and nothing will move: operators must know
+            // now, once per outage, not when they next look (best effort, like every notice).
+            record.state.held_alerted = true;
+            let (subject, message) = self.held_message(&record.state, &round);
+            if let Err(error) = self.notifier.notify(&subject, &message).await {
+                tracing::error!(%error, "operators could not be told that failover is held");
+            }
+        }
         if let Decision::FailOver(reason) = &decision {
             record.runbook = Some(Runbook::new(
                 RunbookKind::Failover,
@@ -398,19 +463,23 @@ where
         self.finish(record, version, Decision::Stay, now).await
     }
 
-    /// Hold automatic failover (`drctl hold`).
+    /// Hold automatic failover (`drctl hold`), until released or, with `until_ms`, until
+    /// then.
     pub async fn hold(
         &self,
         by: &str,
         reason: &str,
+        until_ms: Option<EpochMillis>,
         now: EpochMillis,
     ) -> Result<FailoverRecord, FailoverError> {
         self.update(now, |state| {
             state.hold = Some(Hold {
                 by: by.to_owned(),
-                reason: reason.to_owned(),
+                reason: bounded(reason),
                 at_ms: now,
+                until_ms,
             });
+            state.held_alerted = false;
         })
         .await
     }
@@ -500,7 +569,9 @@ where
     ) -> Result<StepResult, PortError> {
         match step {
             Step::StartRestore => {
-                runbook.notes.extend(self.database.start().await);
+                for note in self.database.start().await {
+                    runbook.note(note);
+                }
             }
             Step::Flip => self.switch.point_to(runbook.kind.to()).await?,
             Step::Notify => {
@@ -509,7 +580,7 @@ where
                 let (subject, message) = self.message(runbook);
                 if let Err(error) = self.notifier.notify(&subject, &message).await {
                     tracing::error!(%error, runbook = %runbook.id, "operators could not be notified");
-                    runbook.notes.push(format!("notification FAILED: {error}"));
+                    runbook.note(format!("notification FAILED: {error}"));
                 }
             }
             Step::Audit => {
@@ -522,17 +593,23 @@ where
             }
             Step::DatabaseReady => match self.database.ready().await {
                 Ok(Some(note)) => {
-                    runbook.notes.push(note.clone());
-                    self.notifier
+                    runbook.note(&note);
+                    // Best effort too: the databases are ready whether or not SNS answers.
+                    if let Err(error) = self
+                        .notifier
                         .notify(
                             "IoT DR: restored database available in DR",
                             &format!("{}: {note}", runbook.id),
                         )
-                        .await?;
+                        .await
+                    {
+                        tracing::error!(%error, runbook = %runbook.id, "operators could not be notified");
+                        runbook.note(format!("notification FAILED: {error}"));
+                    }
                 }
                 Ok(None) => return Ok(StepResult::NotYet),
                 Err(error) => {
-                    runbook.notes.push(format!("database not ready: {error}"));
+                    runbook.note(format!("database not ready: {error}"));
                     return Err(error);
                 }
             },
@@ -558,11 +635,25 @@ where
             runbook.id,
             runbook.by,
             runbook.reason,
-            if runbook.notes.is_empty() {
-                "none".to_owned()
-            } else {
-                runbook.notes.join("; ")
-            },
+            runbook.notes_line(),
+        );
+        (subject, message)
+    }
+
+    fn held_message(&self, state: &State, round: &Round) -> (String, String) {
+        let hold = state.hold.as_ref();
+        let subject = "IoT DR: primary DOWN, failover HELD".to_owned();
+        let message = format!(
+            "{subject}\n{} consecutive rounds down (threshold {}), but automatic failover is held by {}: {}{}.\nlast round: {}\nNext: `drctl failover --reason …` to move traffic to DR ({}), or `drctl release` to let the health checker do it.",
+            state.down_streak,
+            self.settings.failure_threshold,
+            hold.map_or("?", |h| h.by.as_str()),
+            hold.map_or("", |h| h.reason.as_str()),
+            hold.and_then(|h| h.until_ms)
+                .map(|until| format!(" (until {until} ms)"))
+                .unwrap_or_default(),
+            round.summary(),
+            self.dr_region,
         );
         (subject, message)
     }

@@ -98,6 +98,7 @@ fn a_hold_stops_automatic_failover_and_force_still_works() {
         by: "oncall".into(),
         reason: "primary maintenance".into(),
         at_ms: 0,
+        until_ms: None,
     });
     for t in 1..=10 {
         let decision = observe(&mut state, &round(t, DOWN), &s);
@@ -334,7 +335,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 #[test]
-fn an_outage_runs_the_whole_runbook_restore_flip_notify_audit_then_waits_for_the_database() {
+fn an_outage_runs_the_whole_runbook_flip_notify_restore_audit_then_waits_for_the_database() {
     block_on(async {
         let world = World::new();
         *world.database.polls.lock().unwrap() = 1;
@@ -347,8 +348,8 @@ fn an_outage_runs_the_whole_runbook_restore_flip_notify_audit_then_waits_for_the
         assert!(matches!(outcome.decision, Decision::FailOver(_)));
         assert_eq!(
             outcome.steps,
-            [Step::StartRestore, Step::Flip, Step::Notify, Step::Audit],
-            "the database is still restoring"
+            [Step::Flip, Step::Notify, Step::StartRestore, Step::Audit],
+            "traffic first; the database is still restoring"
         );
         assert_eq!(*world.switch.flips.lock().unwrap(), [Side::Dr]);
         let audits = world.store.audits.lock().unwrap().clone();
@@ -406,11 +407,17 @@ fn a_failed_step_leaves_the_runbook_pending_and_the_next_call_continues_from_it(
             "{error}"
         );
         let pending = c.current(2_000).await.unwrap().record.runbook.unwrap();
-        assert_eq!(pending.done, [Step::StartRestore]);
+        assert_eq!(pending.done, [], "the flip comes first, and failed");
         let outcome = c.resume(2_000).await.unwrap();
         assert_eq!(
             outcome.steps,
-            [Step::Flip, Step::Notify, Step::Audit, Step::DatabaseReady]
+            [
+                Step::Flip,
+                Step::Notify,
+                Step::StartRestore,
+                Step::Audit,
+                Step::DatabaseReady
+            ]
         );
         assert_eq!(*world.switch.flips.lock().unwrap(), [Side::Dr]);
     });
@@ -485,7 +492,7 @@ fn hold_and_release_are_recorded_and_a_held_checker_does_not_act() {
     block_on(async {
         let world = World::new();
         let c = world.controller();
-        c.hold("oncall", "planned primary maintenance", 0)
+        c.hold("oncall", "planned primary maintenance", None, 0)
             .await
             .unwrap();
         for t in 1..=5 {
@@ -496,5 +503,133 @@ fn hold_and_release_are_recorded_and_a_held_checker_does_not_act() {
         assert_eq!(released.state.hold, None);
         let outcome = c.round(round(7, DOWN)).await.unwrap();
         assert!(matches!(outcome.decision, Decision::FailOver(_)));
+    });
+}
+
+/// A database that never becomes ready: its readiness check fails every round.
+struct BrokenDatabase;
+
+impl DatabaseRecovery for BrokenDatabase {
+    async fn start(&self) -> Vec<String> {
+        vec!["fleetdb: restoring fleetdb-dr-1".to_owned()]
+    }
+
+    async fn ready(&self) -> Result<Option<String>, PortError> {
+        Err(PortError::transient(
+            "DescribeDBInstances",
+            "no answer in time ".repeat(40),
+        ))
+    }
+}
+
+#[test]
+fn ten_thousand_failed_rounds_keep_the_state_item_small() {
+    block_on(async {
+        let world = World::new();
+        let c = Controller {
+            store: &world.store,
+            switch: &world.switch,
+            notifier: &world.notifier,
+            database: &BrokenDatabase,
+            settings: settings(),
+            dr_region: "us-west-2".into(),
+        };
+        let mut failures = 0;
+        for t in 1..=10_000_i64 {
+            match c.round(round(t * 10_000, DOWN)).await {
+                Err(FailoverError::Step {
+                    step: Step::DatabaseReady,
+                    ..
+                }) => failures += 1,
+                Ok(_) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert!(failures > 9_990, "{failures}");
+        let stored = world.store.stored.lock().unwrap().clone().unwrap();
+        let runbook = stored.record.runbook.as_ref().unwrap();
+        assert_eq!(runbook.notes.len(), NOTES_KEPT);
+        assert!(runbook.notes_omitted > 9_900, "{}", runbook.notes_omitted);
+        assert!(
+            runbook.notes[0].contains("restoring"),
+            "the first notes stay"
+        );
+        let size = serde_json::to_string(&stored.record).unwrap().len();
+        // DynamoDB's limit is 400 KB; this stays under 16 KiB after hours of failures.
+        assert!(size < 16 * 1024, "{size} bytes");
+        eprintln!("state record after 10,000 failed rounds: {size} bytes");
+        assert!(runbook.notes_line().contains("more …"));
+    });
+}
+
+#[test]
+fn a_hold_with_an_expiry_lapses_and_a_held_outage_alerts_once() {
+    block_on(async {
+        let world = World::new();
+        let c = world.controller();
+        c.hold("oncall", "maintenance window", Some(100_000), 0)
+            .await
+            .unwrap();
+        for t in 1..=6 {
+            let outcome = c.round(round(t * 10_000, DOWN)).await.unwrap();
+            assert_ne!(outcome.record.state.mode, Mode::FailedOver);
+        }
+        let held: Vec<_> = world
+            .notifier
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n.contains("HELD"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            held,
+            ["IoT DR: primary DOWN, failover HELD"],
+            "once, not every round"
+        );
+        // The window is over: the next down round fails over.
+        let outcome = c.round(round(110_000, DOWN)).await.unwrap();
+        assert!(
+            matches!(outcome.decision, Decision::FailOver(_)),
+            "{:?}",
+            outcome.decision
+        );
+        assert!(outcome.record.state.hold.is_none());
+    });
+}
+
+/// A notifier that always fails.
+struct DeadNotifier;
+
+impl Notifier for DeadNotifier {
+    async fn notify(&self, _subject: &str, _message: &str) -> Result<(), PortError> {
+        Err(PortError::transient("Publish", "no answer in time"))
+    }
+}
+
+#[test]
+fn a_notifier_that_never_answers_holds_no_step_of_the_runbook() {
+    block_on(async {
+        let world = World::new();
+        let c = Controller {
+            store: &world.store,
+            switch: &world.switch,
+            notifier: &DeadNotifier,
+            database: &world.database,
+            settings: settings(),
+            dr_region: "us-west-2".into(),
+        };
+        let outcome = c.force_failover("oncall", "drill", 1_000).await.unwrap();
+        assert!(outcome.finished.is_some(), "{outcome:?}");
+        let notes = outcome.finished.unwrap().notes;
+        assert_eq!(
+            notes
+                .iter()
+                .filter(|n| n.starts_with("notification FAILED"))
+                .count(),
+            2,
+            "{notes:?}"
+        );
     });
 }

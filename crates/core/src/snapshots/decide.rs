@@ -274,6 +274,7 @@ mod tests {
             dr_kms_key: "arn:aws:kms:us-west-2:222222222222:key/dr".to_owned(),
             dr_account: "222222222222".to_owned(),
             max_copies_in_flight: 20,
+            restore: crate::snapshots::RestoreSettings::default(),
         }
     }
 

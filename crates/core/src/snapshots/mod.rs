@@ -135,6 +135,48 @@ pub struct SnapshotPolicy {
     pub dr_account: String,
     /// Copies allowed in flight into one region (RDS's quota is 20).
     pub max_copies_in_flight: usize,
+    /// Where and how a restore of this database lands in DR.
+    pub restore: RestoreSettings,
+}
+
+/// Where and how a restored database lands in DR: in the application's own network (its
+/// DB subnet group and security groups), with its parameter and option groups, never
+/// publicly accessible. Unset groups leave RDS's defaults (for a subnet group: the default
+/// VPC, which `drctl readiness` reports as a failure).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RestoreSettings {
+    /// The DB subnet group in DR (the application's VPC and subnets).
+    pub subnet_group: Option<String>,
+    /// VPC security group ids in DR; none: the VPC's default group.
+    pub security_group_ids: Vec<String>,
+    /// DB parameter group (an instance, or a cluster's instances).
+    pub parameter_group: Option<String>,
+    /// DB cluster parameter group (Aurora).
+    pub cluster_parameter_group: Option<String>,
+    /// Option group (instances).
+    pub option_group: Option<String>,
+    /// Instance class; unset: the snapshot's (instances) or `db.r6g.large` (Aurora).
+    pub instance_class: Option<String>,
+    /// Multi-AZ (instances).
+    pub multi_az: bool,
+    /// Deletion protection (off for drills' scratch databases, which are deleted after).
+    pub deletion_protection: bool,
+    /// Aurora: how many DB instances the restored cluster gets (a cluster with none
+    /// serves nothing); the first is the writer.
+    pub instances: u32,
+}
+
+impl RestoreSettings {
+    /// The instance class an Aurora cluster's instances get when none is configured.
+    pub const DEFAULT_CLUSTER_INSTANCE_CLASS: &'static str = "db.r6g.large";
+
+    /// The same for a drill's scratch database: deleted after, so no deletion protection.
+    pub fn for_scratch(&self) -> Self {
+        Self {
+            deletion_protection: false,
+            ..self.clone()
+        }
+    }
 }
 
 /// Whether the database is an RDS instance or an Aurora cluster: the APIs differ.

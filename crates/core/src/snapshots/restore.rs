@@ -25,13 +25,16 @@ pub trait DatabaseRestorer {
         &self,
         database: &str,
     ) -> impl Future<Output = Result<Vec<super::Snapshot>, PortError>> + Send;
-    /// Start restoring `snapshot_id` into a new database named `target`. A database of that
-    /// name that already exists is success (an earlier, interrupted restore).
+    /// Start restoring `snapshot_id` into a new database named `target`, placed and sized
+    /// as `settings` say, never publicly accessible. A database of that name that already
+    /// exists is success (an earlier, interrupted restore); an Aurora cluster also gets its
+    /// instances.
     fn restore(
         &self,
         kind: DatabaseKind,
         snapshot_id: &str,
         target: &str,
+        settings: &super::RestoreSettings,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// The database's status and, once available, its endpoint; `None` if it does not exist.
     fn database(
@@ -94,6 +97,8 @@ pub struct RestoreRequest<'a> {
     pub poll: Duration,
     /// How long to wait at most.
     pub timeout: Duration,
+    /// Where and how it lands (the policy's, or its scratch variant for a drill).
+    pub settings: super::RestoreSettings,
 }
 
 /// Start restoring the newest restorable DR snapshot of `policy`'s database into `target`,
@@ -104,6 +109,7 @@ pub async fn start_restore<R>(
     kind: DatabaseKind,
     policy: &SnapshotPolicy,
     target: &str,
+    settings: &super::RestoreSettings,
     now: EpochMillis,
 ) -> Result<(String, EpochMillis), RestoreError>
 where
@@ -114,7 +120,9 @@ where
     let (Some(snapshot_id), Some(rpo_ms)) = (plan.newest_restorable, plan.rpo_ms) else {
         return Err(RestoreError::NothingToRestore(policy.database.clone()));
     };
-    restorer.restore(kind, &snapshot_id, target).await?;
+    restorer
+        .restore(kind, &snapshot_id, target, settings)
+        .await?;
     Ok((snapshot_id, rpo_ms))
 }
 
@@ -131,8 +139,15 @@ where
     R: DatabaseRestorer + Sync,
     F: Future<Output = ()>,
 {
-    let (snapshot_id, rpo_ms) =
-        start_restore(restorer, request.kind, request.policy, request.target, now).await?;
+    let (snapshot_id, rpo_ms) = start_restore(
+        restorer,
+        request.kind,
+        request.policy,
+        request.target,
+        &request.settings,
+        now,
+    )
+    .await?;
     let started = std::time::Instant::now();
     let mut status = String::from("unknown");
     while started.elapsed() < request.timeout {

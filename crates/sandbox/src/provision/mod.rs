@@ -19,6 +19,7 @@ use dr_core::{Side, Topology};
 pub mod failover;
 pub mod iam;
 mod kms;
+pub mod network;
 pub mod replication;
 pub mod snapshots;
 
@@ -87,6 +88,7 @@ pub async fn provision(topology: &Topology) -> Result<Vec<Provisioned>, Provisio
     report.extend(replication::provision(&session, &admin).await?);
     report.extend(snapshots::provision(&session, &admin).await?);
     report.extend(failover::provision(&session, &admin).await?);
+    report.extend(network::provision(&session, &admin).await?);
     report.push(iam::provision(&session, topology).await?);
     Ok(report)
 }
