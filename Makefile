@@ -54,6 +54,8 @@ demo: setup infra-build ## The local two-account drill, end to end.
 bench: setup ## Benchmarks; prints tables of measured figures.
 	@# Dev profile: the figures are bound by the sandbox (a Python server), not by our code,
 	@# and a release build of the AWS SDK would cost ten minutes on two cores.
+	@# The game day runs the real Lambda binaries.
+	cargo build --workspace --bins --locked
 	cargo bench --locked --profile dev -p sandbox-tests
 	@# Our own CPU-bound code: measure it optimised (dr-core builds fast).
 	cargo bench --locked -p dr-core --bench diff

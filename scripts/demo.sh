@@ -5,8 +5,9 @@
 #
 # The story: provision both accounts, register a fleet in primary and watch it replicate
 # to DR through the real Lambda binaries, snapshot the database into DR, check readiness,
-# run a drill (with a canary device connecting to DR), then take primary down and watch the
-# health checker fail over on its own.
+# run a drill (with a canary device connecting to DR), then the game day: primary's whole
+# region fails, the health checker fails over on its own from DR alone, the region comes
+# back, and an operator fails back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DRCTL:?set by make demo}" "${CONFIG:?set by make demo}"
@@ -96,11 +97,22 @@ echo "drctl status took $(( ($(date +%s%N) - started) / 1000000 )) ms with prima
 "$DRCTL" sandbox outage status
 "$DRCTL" sandbox outage end --scope primary
 
-step "primary's region fails: the real health-checker Lambda probes it every round and fails over on its own"
-"$DRCTL" sandbox outage simulate --work-dir "$demo_dir/outage"
+step "game day: primary's whole region hangs, its IoT endpoint and Route 53's control plane with it; the real health-checker Lambda (cold-started mid-outage) fails over from DR alone, then the region comes back"
+"$DRCTL" sandbox outage simulate --mode hang --route53-down --work-dir "$demo_dir/outage"
 
-step "failback is refused until primary has been probed healthy and a DR -> primary reconcile ran"
+step "where the fleet stands (drctl status; --output json for machines; exit 1: DR serves, which needs attention)"
+"$DRCTL" status || true
+
+# Scaled down: production waits 15 minutes of healthy primary before failback.
+export DRCTL__FAILOVER__FAILBACK_AFTER_HEALTHY_SECONDS=0
+step "failback is refused until primary has caught up with what changed in DR"
 if "$DRCTL" failback --yes; then echo "unexpected: failback allowed" >&2; exit 1; fi
 
-step "where the fleet stands now (drctl status; --output json for machines; exit 1: DR serves, which needs attention)"
+step "reverse reconcile: DR -> primary (recorded in the failover state: failback's precondition)"
+"$DRCTL" reconcile --direction dr-to-primary --apply
+
+step "failback: publish 'primary serves' until Route 53 has seen a whole alarm period of it (~70 s), then fence"
+"$DRCTL" failback --yes
+
+step "where the fleet stands now: primary serves again"
 "$DRCTL" status || true

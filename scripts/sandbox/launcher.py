@@ -297,6 +297,42 @@ def patch_rds_kms_key_arns() -> None:
     rds_models.RDSBackend.create_db_cluster = create_db_cluster
 
 
+def patch_rds_restore_false_settings() -> None:
+    """Keep a restore's explicit `false` settings (PubliclyAccessible, DeletionProtection…).
+
+    AWS applies every setting a RestoreDBInstanceFromDBSnapshot or
+    RestoreDBClusterFromSnapshot call names; left out, PubliclyAccessible depends on the
+    subnet group (a default VPC's makes it public), which is why our restores always say
+    false. moto 5.2.5 copies the source database's settings and then applies only the
+    truthy overrides (`if value:`), so an explicit false was lost and the restored database
+    reported the source's value, or none. We apply the explicit false values afterwards.
+    """
+    from moto.rds import models as rds_models
+
+    flags = ("publicly_accessible", "deletion_protection", "multi_az", "copy_tags_to_snapshot")
+
+    def keep_false(restored, overrides):  # type: ignore[no-untyped-def]
+        for flag in flags:
+            if overrides.get(flag) is False and hasattr(restored, flag):
+                try:
+                    setattr(restored, flag, False)
+                except AttributeError:  # a computed property (a cluster's multi_az)
+                    pass
+        return restored
+
+    original_instance = rds_models.RDSBackend.restore_db_instance_from_db_snapshot
+    original_cluster = rds_models.RDSBackend.restore_db_cluster_from_snapshot
+
+    def restore_db_instance_from_db_snapshot(self, from_snapshot_id, overrides):  # type: ignore[no-untyped-def]
+        return keep_false(original_instance(self, from_snapshot_id, overrides), overrides)
+
+    def restore_db_cluster_from_snapshot(self, from_snapshot_id, overrides):  # type: ignore[no-untyped-def]
+        return keep_false(original_cluster(self, from_snapshot_id, overrides), overrides)
+
+    rds_models.RDSBackend.restore_db_instance_from_db_snapshot = restore_db_instance_from_db_snapshot
+    rds_models.RDSBackend.restore_db_cluster_from_snapshot = restore_db_cluster_from_snapshot
+
+
 def use_real_certificate_ids() -> None:
     """Make moto derive IoT certificate ids as AWS does: SHA-256 of the certificate's DER.
 
@@ -327,6 +363,7 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     patch_rds_cross_account_snapshot_lookup()
     patch_rds_kms_key_arns()
+    patch_rds_restore_false_settings()
     use_real_certificate_ids()
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()

@@ -47,7 +47,17 @@ impl World {
         flip: FlipMode,
         database: Option<&str>,
     ) -> Self {
-        let mut topology = topology_for(&shared_endpoint());
+        Self::protecting_on(&shared_endpoint(), endpoint, flip, database).await
+    }
+
+    /// The same on the sandbox at `sandbox` (a test's own, when it changes what others see).
+    pub(crate) async fn protecting_on(
+        sandbox: &dr_core::Endpoint,
+        endpoint: &PrimaryEndpoint,
+        flip: FlipMode,
+        database: Option<&str>,
+    ) -> Self {
+        let mut topology = topology_for(sandbox);
         let name = unique("fo");
         topology.failover.state_table = format!("{name}-state").parse().unwrap();
         topology.failover.operator_topic = format!("{name}-operators").parse().unwrap();
@@ -86,6 +96,20 @@ impl World {
     /// The health checker's ports.
     pub(crate) fn ports(&self) -> FailoverPorts<'_> {
         FailoverPorts::new(&self.checker, &self.topology)
+    }
+
+    /// Make `database` in primary (the application's) and run the snapshot controller
+    /// until a copy of it is restorable in DR.
+    pub(crate) async fn with_dr_snapshot(&self, database: &str) {
+        dr_sandbox::provision::snapshots::ensure_instance(&self.session, &self.topology, database)
+            .await
+            .unwrap();
+        let (kind, policy) = self.topology.snapshot_policies().remove(0);
+        let controller = as_function(&self.topology, "snapshot-controller").await;
+        let snapshots = RdsSnapshotStore::new(&controller, &self.topology, kind);
+        for _ in 0..6 {
+            tick(&snapshots, &policy, now()).await.unwrap();
+        }
     }
 
     /// The side Route 53 answers with, per PRIMARY's health check (an operator's read).
@@ -215,15 +239,8 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
     // A protected database with a snapshot already in DR, so the runbook restores for real.
     let database = unique("fleetdb");
     let world = World::protecting(&endpoint, FlipMode::DataPlane, Some(&database)).await;
-    dr_sandbox::provision::snapshots::ensure_instance(&world.session, &world.topology, &database)
-        .await
-        .unwrap();
-    let (kind, policy) = world.topology.snapshot_policies().remove(0);
-    let controller = as_function(&world.topology, "snapshot-controller").await;
-    let snapshots = RdsSnapshotStore::new(&controller, &world.topology, kind);
-    for _ in 0..6 {
-        tick(&snapshots, &policy, now()).await.unwrap();
-    }
+    world.with_dr_snapshot(&database).await;
+    let kind = world.topology.snapshot_policies()[0].0;
 
     let ports = world.ports();
     let controller = ports.controller();

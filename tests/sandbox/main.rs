@@ -9,6 +9,7 @@ mod chaos;
 mod cli;
 mod e2e;
 mod failover;
+mod game_day;
 mod launcher;
 mod outage;
 mod primary_endpoint;

@@ -124,6 +124,8 @@ impl LocalIotEndpoint {
 
     /// Listen (again) — on the same port after a stop, as a recovered endpoint would.
     pub async fn resume(&mut self) -> Result<(), EndpointError> {
+        // A hung endpoint holds the port: let it go first.
+        self.stop().await;
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await?;
         self.port = listener.local_addr()?.port();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.config));
@@ -175,6 +177,20 @@ impl LocalIotEndpoint {
             task.abort();
             let _ = task.await;
         }
+    }
+
+    /// Accept connections and never answer, as an endpoint in a failing region most often
+    /// behaves (a client waits for its own timeout). `resume` serves again.
+    pub async fn hang(&mut self) -> Result<(), EndpointError> {
+        self.stop().await;
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await?;
+        self.task = Some(tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                held.push(tcp);
+            }
+        }));
+        Ok(())
     }
 }
 

@@ -200,5 +200,9 @@ fn summary(outcome: &Outcome, down: bool) -> Value {
         },
         "steps": outcome.steps.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>(),
         "runbook_pending": outcome.record.runbook.as_ref().map(|r| r.id.clone()),
+        "finished": outcome.finished.as_ref().map(|r| json!({
+            "kind": format!("{:?}", r.kind),
+            "notes": r.notes_line(),
+        })),
     })
 }

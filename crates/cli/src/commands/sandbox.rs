@@ -24,7 +24,7 @@ use dr_sandbox::fleet::{simulate_fleet, FleetPlan, LambdaPaths, ReplicationWirin
 use dr_sandbox::identity::as_admin;
 use dr_sandbox::iot_endpoint::{DeviceAuth, LocalIotEndpoint};
 use dr_sandbox::launcher::{self, ProxyCommand, Started};
-use dr_sandbox::outage::{simulate_outage, OutagePlan};
+use dr_sandbox::outage::{simulate_outage, OutagePlan, Phase};
 use dr_sandbox::LauncherPaths;
 
 #[derive(Debug, Subcommand)]
@@ -118,12 +118,22 @@ pub(crate) struct FleetArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct OutageArgs {
+    /// How primary's region fails: `hang` (accepted, never answered) or `refuse`.
+    #[arg(long, default_value = "hang")]
+    mode: String,
+    /// Route 53's control plane fails too.
+    #[arg(long)]
+    route53_down: bool,
     /// Healthy rounds before the outage.
     #[arg(long, default_value_t = 3)]
     healthy_rounds: usize,
-    /// Give up after this many rounds of outage without a failover.
+    /// Give up after this many rounds of outage without a finished failover.
     #[arg(long, default_value_t = 10)]
     max_outage_rounds: usize,
+    /// Then bring the region back and let the checker probe it this many rounds
+    /// (failback's first precondition); 0 leaves the outage in force.
+    #[arg(long, default_value_t = 2)]
+    recovery_rounds: usize,
     /// Pause between rounds, in milliseconds (the one-minute schedule, sped up).
     #[arg(long, default_value_t = 1000)]
     pause_ms: u64,
@@ -212,7 +222,7 @@ pub(crate) async fn run(
         }
         SandboxCommand::Fleet(args) => fleet(args, topology, config).await,
         SandboxCommand::Outage(command) => {
-            outage_command(command, topology, &sandbox.endpoint, config).await
+            outage_command(command, topology, &sandbox.endpoint).await
         }
         SandboxCommand::Endpoint(args) => endpoint(args, topology).await,
         SandboxCommand::Proxy(args) => proxy(&args).await,
@@ -298,18 +308,38 @@ async fn fleet(args: FleetArgs, topology: &Topology, config: &Path) -> anyhow::R
     }
 }
 
-async fn outage(args: OutageArgs, config: &Path) -> anyhow::Result<()> {
+async fn outage(args: OutageArgs, topology: &Topology) -> anyhow::Result<()> {
+    let mode = match args.mode.as_str() {
+        "hang" => OutageMode::Hang,
+        "refuse" => OutageMode::Refuse,
+        other => anyhow::bail!("--mode {other}: expected hang or refuse"),
+    };
     let plan = OutagePlan {
+        topology: topology.clone(),
+        mode,
+        route53_down: args.route53_down,
         healthy_rounds: args.healthy_rounds,
         max_outage_rounds: args.max_outage_rounds,
+        recovery_rounds: args.recovery_rounds,
         pause: Duration::from_millis(args.pause_ms),
-        base_config: config.to_owned(),
         work_dir: args.work_dir,
     };
     println!("outage   health-checker behind the Runtime API emulator, probing a stand-in for primary's endpoint");
+    let mut phase = Phase::Healthy;
     let report = simulate_outage(&lambda_paths()?, &plan, |round| {
-        if round.number == plan.healthy_rounds + 1 {
-            println!("outage   ── primary's endpoint stops answering (the region fails) ──");
+        if round.phase != phase {
+            phase = round.phase;
+            match phase {
+                Phase::Outage => println!(
+                    "outage   ── primary's region {mode}s: every call signed for {}{} and its IoT endpoint; the checker cold-starts ──",
+                    plan.topology.primary.region,
+                    if plan.route53_down { ", Route 53's control plane" } else { "" },
+                ),
+                Phase::Recovered => println!(
+                    "outage   ── the region is back; DR serves until an operator fails back ──"
+                ),
+                Phase::Healthy => {}
+            }
         }
         let a = &round.answer;
         let steps = a["steps"]
@@ -325,7 +355,7 @@ async fn outage(args: OutageArgs, config: &Path) -> anyhow::Result<()> {
             (decision, _) => decision.unwrap_or_default().to_owned(),
         };
         println!(
-            "round {:>2} {:<5} mode {:<12} {}{}{}",
+            "round {:>2} {:<5} mode {:<12} {}{}{}{}",
             round.number,
             if a["down"] == true { "DOWN" } else { "up" },
             a["mode"].as_str().unwrap_or("?"),
@@ -334,15 +364,26 @@ async fn outage(args: OutageArgs, config: &Path) -> anyhow::Result<()> {
             a["error"]
                 .as_str()
                 .map(|e| format!("  error: {e}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            a["finished"]["notes"]
+                .as_str()
+                .map(|n| format!("\n         runbook finished: {n}"))
+                .unwrap_or_default(),
         );
     })
     .await?;
     println!(
-        "failover automatic: decided in outage round {} ({:.1} s after the outage began), DR serving after {:.1} s",
+        "failover automatic: decided in outage round {} ({:.1} s after the outage began), runbook finished after {:.1} s",
         report.decided_in_round,
         report.to_decision.as_secs_f64(),
         report.to_failed_over.as_secs_f64()
+    );
+    println!(
+        "outage   calls that reached {} while it was down: {} (the failover path calls DR only); Route 53's control plane: {} ({} swallowed, off the failover path)",
+        plan.topology.primary.region,
+        report.primary_calls.attempted,
+        report.route53_calls.attempted,
+        report.route53_calls.swallowed,
     );
     Ok(())
 }
@@ -406,7 +447,6 @@ async fn outage_command(
     command: OutageCommand,
     topology: &Topology,
     endpoint: &Endpoint,
-    config: &Path,
 ) -> anyhow::Result<()> {
     let proxy = ProxyClient::new(endpoint.as_str());
     match command {
@@ -448,7 +488,7 @@ async fn outage_command(
                 );
             }
         }
-        OutageCommand::Simulate(args) => outage(args, config).await?,
+        OutageCommand::Simulate(args) => outage(args, topology).await?,
     }
     Ok(())
 }

@@ -1,0 +1,144 @@
+//! The game day, timed: primary's whole region hangs or refuses under the real
+//! health-checker binary (IAM enforced), with 1 and 3 protected databases. From the
+//! outage's start: the checker's decision, Route 53 answering DR (PRIMARY's health check,
+//! polled every 100 ms as an operator reads it), and the runbook finished (every database
+//! restored in DR). Rounds follow each other at once (the schedule sped up; production
+//! rounds are `round_interval_seconds` apart), so decision time here is probe timeouts
+//! and the checker's own work. Then the DNS RTO on paper, which the sandbox cannot show
+//! (its Route 53 reads the alarm's data with no lag). `make bench` prints the table.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dr_aws::failover::Switch;
+use dr_aws::rds::RdsSnapshotStore;
+use dr_aws::AwsSession;
+use dr_core::failover::TrafficSwitch;
+use dr_core::snapshots::tick;
+use dr_core::{Side, Topology};
+use dr_sandbox::fault_proxy::OutageMode;
+use dr_sandbox::fleet::LambdaPaths;
+use dr_sandbox::outage::{simulate_outage, OutagePlan};
+use dr_sandbox::{LauncherPaths, SandboxServer};
+
+#[tokio::main]
+async fn main() {
+    let log = std::env::temp_dir().join(format!("drctl-bench-gameday-{}.log", std::process::id()));
+    let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let paths = LambdaPaths::new(exe.parent().unwrap().parent().unwrap());
+    let work = tempfile::tempdir().unwrap();
+
+    println!("game day in the sandbox: primary's region down, real health-checker binary, rounds back to back");
+    println!("| outage | protected databases | deciding round answered (s) | Route 53 answers DR (s) | runbook finished (s) | calls to primary while down |");
+    println!("|---|---|---|---|---|---|");
+    let mut run = 0;
+    for mode in [OutageMode::Hang, OutageMode::Refuse] {
+        for databases in [1, 3] {
+            run += 1;
+            let topology = world(server.endpoint(), run, databases).await;
+            let plan = OutagePlan {
+                topology: topology.clone(),
+                mode,
+                route53_down: false,
+                healthy_rounds: 2,
+                max_outage_rounds: 8,
+                recovery_rounds: 1,
+                pause: Duration::ZERO,
+                work_dir: work.path().join(run.to_string()),
+            };
+            let operator =
+                AwsSession::connect(&dr_sandbox::identity::as_operator(&topology), "bench").await;
+            let dr_seen: Arc<Mutex<Option<Instant>>> = Arc::default();
+            let watcher = tokio::spawn(watch_route53(
+                operator,
+                topology.clone(),
+                Arc::clone(&dr_seen),
+            ));
+            let report = simulate_outage(&paths, &plan, |_| {}).await.unwrap();
+            watcher.abort();
+            let dns = dr_seen
+                .lock()
+                .unwrap()
+                .map(|seen| seen.saturating_duration_since(report.began).as_secs_f64());
+            println!(
+                "| {mode} | {databases} | {:.1} | {} | {:.1} | {} |",
+                report.to_decision.as_secs_f64(),
+                dns.map_or("not seen".to_owned(), |s| format!("{s:.1}")),
+                report.to_failed_over.as_secs_f64(),
+                report.primary_calls.attempted,
+            );
+        }
+    }
+
+    let config = dr_core::FailoverConfig::default();
+    let rto = dr_core::failover::DnsRto::new(
+        config.failure_threshold,
+        config.round_interval_seconds,
+        dr_core::DnsConfig::default().ttl_seconds,
+    );
+    println!();
+    println!("DNS RTO on paper with production defaults: {rto}");
+    server.stop().await.unwrap();
+}
+
+/// A world of its own on the bench's sandbox: failover state, operator topic, DNS record
+/// and `databases` protected instances, each with a copy restorable in DR.
+async fn world(endpoint: &dr_core::Endpoint, run: usize, databases: usize) -> Topology {
+    let name = format!("gd{run}");
+    let mut topology = Topology::parse(
+        include_str!("../../config/sandbox.toml"),
+        "config/sandbox.toml",
+        [
+            ("DRCTL__SANDBOX__ENDPOINT".to_owned(), endpoint.to_string()),
+            ("DRCTL__SANDBOX__WORLD".to_owned(), name.clone()),
+        ],
+    )
+    .unwrap();
+    topology.failover.state_table = format!("{name}-state").parse().unwrap();
+    topology.failover.operator_topic = format!("{name}-operators").parse().unwrap();
+    topology.dns.record = format!("{name}.example.com").parse().unwrap();
+    topology.dns.drill_record = format!("drill-{name}.example.com").parse().unwrap();
+    let template = topology.snapshots.databases[0].clone();
+    topology.snapshots.databases = (1..=databases)
+        .map(|i| {
+            let mut db = template.clone();
+            db.identifier = format!("{name}db{i}").parse().unwrap();
+            db.deletion_protection = false;
+            db
+        })
+        .collect();
+    dr_sandbox::provision(&topology).await.unwrap();
+    let admin = AwsSession::connect(&dr_sandbox::identity::as_admin(&topology), "bench").await;
+    let controller = AwsSession::connect(
+        &dr_sandbox::identity::as_function(&topology, "snapshot-controller"),
+        "bench",
+    )
+    .await;
+    for (kind, policy) in topology.snapshot_policies() {
+        dr_sandbox::provision::snapshots::ensure_instance(&admin, &topology, &policy.database)
+            .await
+            .unwrap();
+        let store = RdsSnapshotStore::new(&controller, &topology, kind);
+        for _ in 0..6 {
+            tick(&store, &policy, dr_core::time::now_millis())
+                .await
+                .unwrap();
+        }
+    }
+    topology
+}
+
+/// Record when Route 53 first answers DR for the topology's record.
+async fn watch_route53(session: AwsSession, topology: Topology, seen: Arc<Mutex<Option<Instant>>>) {
+    let switch = Switch::new(&session, &topology);
+    loop {
+        if let Ok(Some(Side::Dr)) = switch.serving().await {
+            *seen.lock().unwrap() = Some(Instant::now());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
