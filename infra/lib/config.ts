@@ -39,6 +39,12 @@ export interface DatabaseConfig {
   readonly parameterGroup?: string;
   readonly clusterParameterGroup?: string;
   readonly optionGroup?: string;
+  /** RDS cross-Region automated backup replication into the DR region (primary's account). */
+  readonly backupReplication?: {
+    readonly subnetGroup: string;
+    readonly parameterGroup?: string;
+    readonly optionGroup?: string;
+  };
 }
 
 export interface Topology {
@@ -110,8 +116,9 @@ const KEYS: Record<string, string[]> = {
   'snapshots.databases': [
     'identifier', 'kind', 'interval_minutes', 'keep', 'max_age_hours', 'subnet_group', 'security_group_ids',
     'parameter_group', 'cluster_parameter_group', 'option_group', 'instance_class', 'multi_az', 'deletion_protection',
-    'instances',
+    'instances', 'backup_replication',
   ],
+  'snapshots.databases.backup_replication': ['retention_days', 'subnet_group', 'security_group_ids', 'parameter_group', 'option_group'],
   drill: ['canary'],
   // crates/core/src/timeouts.rs CALLERS, with `_` for `-`.
   timeouts: ['drctl', 'cert_capture', 'cert_replicator', 'reconciler', 'snapshot_controller', 'health_checker', 'sandbox'],
@@ -286,6 +293,24 @@ export function parseTopology(text: string, origin: string): Topology {
       fail(`${field}.security_group_ids`, 'expected security group ids (sg-…)');
     }
     if (db.instances !== undefined) int(db, 'instances', `${field}.instances`, 1, 1);
+    let backupReplication: DatabaseConfig['backupReplication'];
+    if (db.backup_replication !== undefined) {
+      const r = table(db, 'backup_replication', field, true);
+      const rf = `${field}.backup_replication`;
+      checkKeys(r, KEYS['snapshots.databases.backup_replication'], rf, fail);
+      if (kind !== 'instance') fail(rf, 'RDS replicates automated backups across regions for DB instances only');
+      const days = int(r, 'retention_days', `${rf}.retention_days`, 7, 1);
+      if (days > 35) fail(`${rf}.retention_days`, `${days} is outside RDS's 1–35 days`);
+      const rGroups = r.security_group_ids ?? [];
+      if (!Array.isArray(rGroups) || rGroups.some((g) => typeof g !== 'string' || !g.startsWith('sg-'))) {
+        fail(`${rf}.security_group_ids`, 'expected security group ids (sg-…)');
+      }
+      backupReplication = {
+        subnetGroup: name(r, 'subnet_group', `${rf}.subnet_group`, undefined as unknown as string),
+        parameterGroup: r.parameter_group === undefined ? undefined : name(r, 'parameter_group', `${rf}.parameter_group`, ''),
+        optionGroup: r.option_group === undefined ? undefined : name(r, 'option_group', `${rf}.option_group`, ''),
+      };
+    }
     return {
       identifier: name(db, 'identifier', `${field}.identifier`, undefined as unknown as string),
       kind: kind as DatabaseKind,
@@ -296,6 +321,7 @@ export function parseTopology(text: string, origin: string): Topology {
       parameterGroup: optionalName('parameter_group'),
       clusterParameterGroup: optionalName('cluster_parameter_group'),
       optionGroup: optionalName('option_group'),
+      backupReplication,
     };
   });
   const snapshots = {

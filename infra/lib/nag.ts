@@ -32,6 +32,10 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
     'only Describe* (listing every manual snapshot, then filtering by the dr:* tags); creating snapshots and restoring name the protected databases exactly',
   ],
   [
+    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:auto-backup:\*$/,
+    "replicated automated backups are named by RDS (ab-…) when replication starts; reads, and restores into the protected database's own name only",
+  ],
+  [
     /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(og|pg|cluster-pg|subgrp):\*$/,
     'RestoreDB* authorizes the option, parameter and subnet groups the restore uses (the defaults unless an operator chose others)',
   ],

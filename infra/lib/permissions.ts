@@ -218,6 +218,7 @@ function snapshotControllerPrimary(t: Topology, refs: LocalRefs): iam.PolicyStat
       }),
     );
   }
+  statements.push(...keepBackupsReplicated(t));
   return statements;
 }
 
@@ -243,16 +244,81 @@ function snapshotControllerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement
 
 // ---- Flow D (crates/aws/src/failover.rs, probes.rs) ----
 
-function healthCheckerPrimary(t: Topology): iam.PolicyStatement[] {
-  const alarms = [...new Set(t.failover.probes.flatMap((p) => p.alarmNames))];
-  if (alarms.length === 0) return []; // no `alarm` probe: the checker never calls primary
+/**
+ * RDS's replicated automated backups (backups.rs): in primary's account, in the DR region.
+ * Reading them (snapshot controller, health checker); the controller keeps replication on.
+ */
+function replicatedBackupsRead(t: Topology): iam.PolicyStatement[] {
+  const dbs = t.snapshots.databases.filter((d) => d.backupReplication);
+  if (dbs.length === 0) return [];
+  const inDr = (r: string) => rds(t.dr.region, t.primary.accountId, r);
   return [
     new iam.PolicyStatement({
-      sid: 'ReadProbedAlarms',
-      actions: ['cloudwatch:DescribeAlarms'],
-      resources: alarms.map((a) => `arn:aws:cloudwatch:${t.primary.region}:${t.primary.accountId}:alarm:${a}`),
+      sid: 'ReadReplicatedBackups',
+      actions: ['rds:DescribeDBInstanceAutomatedBackups'],
+      resources: [inDr('auto-backup:*'), ...dbs.map((d) => inDr(`db:${d.identifier}`))],
     }),
   ];
+}
+
+function keepBackupsReplicated(t: Topology): iam.PolicyStatement[] {
+  const dbs = t.snapshots.databases.filter((d) => d.backupReplication);
+  if (dbs.length === 0) return [];
+  return [
+    ...replicatedBackupsRead(t),
+    new iam.PolicyStatement({
+      sid: 'ReplicateAutomatedBackups',
+      actions: ['rds:StartDBInstanceAutomatedBackupsReplication'],
+      resources: dbs.map((d) => rds(t.primary.region, t.primary.accountId, `db:${d.identifier}`)),
+    }),
+  ];
+}
+
+/** Failover's restore from replicated backups: the database under its own name, there. */
+function restoreFromReplicatedBackups(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
+  const dbs = t.snapshots.databases.filter((d) => d.backupReplication);
+  if (dbs.length === 0) return [];
+  const inDr = (r: string) => rds(t.dr.region, t.primary.accountId, r);
+  const group = (kind: string, names: Array<string | undefined>) =>
+    names.some((n) => n === undefined) ? [inDr(`${kind}:*`)] : [...new Set(names)].map((n) => inDr(`${kind}:${n}`));
+  return [
+    ...replicatedBackupsRead(t),
+    new iam.PolicyStatement({
+      sid: 'RestoreReplicatedBackups',
+      actions: ['rds:RestoreDBInstanceToPointInTime', 'rds:AddTagsToResource'],
+      resources: [
+        inDr('auto-backup:*'),
+        ...dbs.map((d) => inDr(`db:${d.identifier}`)),
+        ...group('subgrp', dbs.map((d) => d.backupReplication?.subnetGroup)),
+        ...group('pg', dbs.map((d) => d.backupReplication?.parameterGroup)),
+        ...group('og', dbs.map((d) => d.backupReplication?.optionGroup)),
+      ],
+    }),
+    new iam.PolicyStatement({
+      sid: 'DescribeRestoredFromBackups',
+      actions: ['rds:DescribeDBInstances'],
+      resources: dbs.map((d) => inDr(`db:${d.identifier}`)),
+    }),
+    // The replicated backups are encrypted with primary's key in the DR region.
+    keyStatement(refs, 'regionalSnapshotKeyArn', 'ReplicatedBackupsKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
+    keyStatement(refs, 'regionalSnapshotKeyArn', 'ReplicatedBackupsKeyGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
+  ];
+}
+
+function healthCheckerPrimary(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
+  const alarms = [...new Set(t.failover.probes.flatMap((p) => p.alarmNames))];
+  const statements = restoreFromReplicatedBackups(t, refs);
+  // No `alarm` probe and no replicated backups: the checker never calls primary's account.
+  if (alarms.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'ReadProbedAlarms',
+        actions: ['cloudwatch:DescribeAlarms'],
+        resources: alarms.map((a) => `arn:aws:cloudwatch:${t.primary.region}:${t.primary.accountId}:alarm:${a}`),
+      }),
+    );
+  }
+  return statements;
 }
 
 function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
@@ -460,7 +526,7 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
     case 'snapshot-controller/dr':
       return snapshotControllerDr(t, refs);
     case 'health-checker/primary':
-      return healthCheckerPrimary(t);
+      return healthCheckerPrimary(t, refs);
     case 'health-checker/dr':
       return healthCheckerDr(t, refs);
     default:
@@ -479,6 +545,17 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
     // Failback's `drctl reconcile --direction dr-to-primary --apply` repairs primary's
     // registry from DR's (the functions only read primary's).
     ...(side === 'primary' ? iotApply(t, 'primary', 'FailbackIotApply') : []),
+    // drctl readiness: the subnet group restores of replicated backups land in (primary's
+    // account, DR region).
+    ...(side === 'primary' && t.snapshots.databases.some((d) => d.backupReplication)
+      ? [
+          new iam.PolicyStatement({
+            sid: 'ReadinessReplicatedRestoreNetwork',
+            actions: ['rds:DescribeDBSubnetGroups'],
+            resources: [rds(t.dr.region, t.primary.accountId, 'subgrp:*')],
+          }),
+        ]
+      : []),
     new iam.PolicyStatement({
       sid: 'ReadinessIotLists',
       actions: ['iot:ListCACertificates', 'iot:ListPolicies', 'iot:ListDomainConfigurations'],

@@ -307,7 +307,16 @@ describe('functions', () => {
     const reconciler = actionsOf('ReconcilerPrimaryRole');
     assert.ok(reconciler.length > 0);
     for (const a of reconciler) assert.match(a, /^iot:(Describe|List|Get)/, `reconciler primary role: ${a} is not read-only`);
-    assert.deepEqual(actionsOf('HealthCheckerPrimaryRole'), ['cloudwatch:DescribeAlarms']);
+    // In primary's own region the checker may only read the probed alarms; everything else it
+    // holds there is the restore from replicated backups, which lives in the DR region.
+    const checker = primary.filter((x) => x.where.startsWith('HealthCheckerPrimaryRole'));
+    const inRegion = (region: string) => (x: (typeof checker)[number]) => array<unknown>(x.s.Resource).every((r) => JSON.stringify(r).includes(`:${region}:`));
+    const primaryRegion = checker.filter((x) => !inRegion(built.topology.dr.region)(x));
+    assert.deepEqual(primaryRegion.flatMap((x) => array<string>(x.s.Action)), ['cloudwatch:DescribeAlarms']);
+    assert.ok(primaryRegion.every(inRegion(built.topology.primary.region)));
+    for (const x of checker.filter(inRegion(built.topology.dr.region))) {
+      for (const a of array<string>(x.s.Action)) assert.match(a, /^(rds:(Describe|RestoreDBInstanceToPointInTime$|AddTagsToResource$)|kms:)/, `checker in DR region: ${a}`);
+    }
     const capture = actionsOf('CertCapturePrimaryRole');
     for (const a of capture) assert.match(a, /^(iot:(Describe|List|Get)|sns:Publish$|kms:(GenerateDataKey|Decrypt)$)/, `capture: ${a}`);
     const publish = primary.filter((x) => x.where.startsWith('CertCapturePrimaryRole') && array(x.s.Action).includes('sns:Publish'));

@@ -26,6 +26,10 @@ import sys
 import threading
 
 
+# How far a replicated automated backup's latest restorable time trails the present.
+REPLICATION_LAG_SECONDS = 300
+
+
 def patch_rds_cross_account_snapshot_lookup() -> None:
     """Let an account read an RDS snapshot that another account shared with it.
 
@@ -333,6 +337,172 @@ def patch_rds_restore_false_settings() -> None:
     rds_models.RDSBackend.restore_db_cluster_from_snapshot = restore_db_cluster_from_snapshot
 
 
+def patch_rds_automated_backup_replication() -> None:
+    """Cross-Region automated backup replication, which moto 5.2.5 does not have.
+
+    AWS (RDS user guide, "Replicating automated backups to another AWS Region", and the
+    StartDBInstanceAutomatedBackupsReplication, DescribeDBInstanceAutomatedBackups and
+    RestoreDBInstanceToPointInTime references): replication is started in the destination
+    Region for a source instance of the same account (its ARN names the source Region); RDS
+    copies the instance's snapshots and transaction logs there, encrypted with a key of the
+    destination Region (required for an encrypted source). DescribeDBInstanceAutomatedBackups
+    in the destination Region reports them (`Region` is the source's, `Status` is
+    `replicating`, `RestoreWindow` the restorable span), and RestoreDBInstanceToPointInTime
+    with `SourceDBInstanceAutomatedBackupsArn` restores them there, source Region or not.
+
+    Modelled: the latest restorable time trails the present by REPLICATION_LAG_SECONDS
+    (transaction logs are shipped every five minutes, then copied), never before the start;
+    a restore takes the source instance's settings as they were when replication began
+    (moto keeps no history) and the call's, an explicit false included; the subnet group,
+    parameter and option groups must exist in the destination. Not modelled: replication
+    stalling while the source's Region is down (outages live in the sandbox's proxy, which
+    moto does not see), so the RPO measured during an outage is the lag, not lag + outage.
+    """
+    import copy
+    import datetime
+
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.rds import models as rds_models
+    from moto.rds import responses as rds_responses
+    from moto.rds.exceptions import (
+        DBInstanceAlreadyExists,
+        DBInstanceNotFoundError,
+        InvalidParameterCombination,
+        InvalidParameterValue,
+        RDSClientError,
+    )
+
+    lag = datetime.timedelta(seconds=REPLICATION_LAG_SECONDS)
+    # (account, destination region) -> {arn: replication}
+    replications: dict = {}
+
+    class NotFound(RDSClientError):
+        def __init__(self, arn):  # type: ignore[no-untyped-def]
+            super().__init__("DBInstanceAutomatedBackupNotFound", f"Automated backup {arn} not found.")
+
+    def record(r):  # type: ignore[no-untyped-def]
+        now = utcnow()
+        latest = max(r["started"], now - lag)
+        return {
+            "DBInstanceArn": r["source_arn"],
+            "DbiResourceId": r["source"].dbi_resource_id,
+            "Region": r["source_region"],
+            "DBInstanceIdentifier": r["source"].db_instance_identifier,
+            "RestoreWindow": {"EarliestTime": r["started"], "LatestTime": latest},
+            "AllocatedStorage": r["source"].allocated_storage,
+            "Status": "replicating",
+            "Port": r["source"].port,
+            "Engine": r["source"].engine,
+            "EngineVersion": r["source"].engine_version,
+            "Encrypted": bool(r["kms_key_id"]),
+            "KmsKeyId": r["kms_key_id"],
+            "BackupRetentionPeriod": r["retention"],
+            "DBInstanceAutomatedBackupsArn": r["arn"],
+            "InstanceCreateTime": r["started"],
+        }
+
+    def start_db_instance_automated_backups_replication(self):  # type: ignore[no-untyped-def]
+        source_arn = self._get_param("SourceDBInstanceArn") or ""
+        parts = source_arn.split(":")
+        if len(parts) != 7 or parts[5] != "db":
+            raise InvalidParameterValue(f"{source_arn} is not a DB instance ARN")
+        region, account, identifier = parts[3], parts[4], parts[6]
+        if account != self.current_account:
+            raise InvalidParameterValue("backups are replicated within the source's own account")
+        if region == self.region:
+            raise InvalidParameterCombination("the destination must be another Region than the source")
+        source = rds_models.rds_backends[account][region].databases.get(identifier)
+        if source is None:
+            raise DBInstanceNotFoundError(identifier)
+        if not source.backup_retention_period:
+            raise InvalidParameterCombination(
+                "automated backups must be on (BackupRetentionPeriod > 0) to replicate them"
+            )
+        kms = self._get_param("KmsKeyId")
+        if source.storage_encrypted and not kms:
+            raise InvalidParameterCombination("an encrypted source needs KmsKeyId, a key of the destination Region")
+        kms_arn = self.backend._validate_kms_key(kms) if kms else None
+        mine = replications.setdefault((self.current_account, self.region), {})
+        if any(r["source_arn"] == source_arn for r in mine.values()):
+            raise InvalidParameterCombination(f"{source_arn} is already replicated to {self.region}")
+        arn = f"arn:aws:rds:{self.region}:{account}:auto-backup:ab-{identifier}-{len(mine) + 1}"
+        mine[arn] = {
+            "arn": arn,
+            "source": source,
+            "source_props": copy.copy(source.__dict__),
+            "source_arn": source_arn,
+            "source_region": region,
+            "kms_key_id": kms_arn,
+            "retention": int(self._get_param("BackupRetentionPeriod") or 7),
+            "started": utcnow(),
+        }
+        return ActionResult({"DBInstanceAutomatedBackup": record(mine[arn])})
+
+    def describe_db_instance_automated_backups(self):  # type: ignore[no-untyped-def]
+        local = self.backend.describe_db_instance_automated_backups(**self.params)
+        wanted_arn = self._get_param("DBInstanceAutomatedBackupsArn")
+        wanted_id = self._get_param("DBInstanceIdentifier")
+        mine = replications.get((self.current_account, self.region), {})
+        replicated = [
+            record(r)
+            for r in mine.values()
+            if (not wanted_arn or r["arn"] == wanted_arn)
+            and (not wanted_id or r["source"].db_instance_identifier == wanted_id)
+        ]
+        if wanted_arn and not replicated:
+            raise NotFound(wanted_arn)
+        if wanted_arn:
+            local = []
+        return ActionResult({"DBInstanceAutomatedBackups": list(local) + replicated})
+
+    original_pitr = rds_responses.RDSResponse.restore_db_instance_to_point_in_time
+
+    def restore_db_instance_to_point_in_time(self):  # type: ignore[no-untyped-def]
+        arn = self._get_param("SourceDBInstanceAutomatedBackupsArn")
+        if not arn:
+            return original_pitr(self)
+        r = replications.get((self.current_account, self.region), {}).get(arn)
+        if r is None:
+            raise NotFound(arn)
+        if self._get_param("RestoreTime") is not None and self._get_param("UseLatestRestorableTime"):
+            raise InvalidParameterCombination("RestoreTime and UseLatestRestorableTime exclude each other")
+        target = self._get_param("TargetDBInstanceIdentifier")
+        if target in self.backend.databases:
+            raise DBInstanceAlreadyExists()
+        props = {}
+        for key, value in r["source_props"].items():
+            key = key[1:] if key.startswith("_") else key
+            if key in (
+                "backend", "db_subnet_group", "db_subnet_group_name", "max_allocated_storage",
+                "vpc_security_group_ids", "db_parameter_group_name", "availability_zone",
+                "region", "account_id", "arn", "tags", "publicly_accessible",
+            ):
+                continue
+            props[key] = copy.deepcopy(value)
+        if not r["source"].option_group_supplied:
+            props.pop("option_group_name", None)
+        skip = {
+            "source_db_instance_automated_backups_arn", "use_latest_restorable_time",
+            "restore_time", "target_db_instance_identifier", "source_db_instance_identifier",
+            "source_dbi_resource_id",
+        }
+        for key, value in self.params.items():
+            if key not in skip and value is not None:
+                props[key] = value
+        props["db_instance_identifier"] = target
+        props["kms_key_id"] = r["kms_key_id"]
+        props["storage_encrypted"] = bool(r["kms_key_id"])
+        props.setdefault("publicly_accessible", False)
+        return ActionResult({"DBInstance": self.backend.create_db_instance(props)})
+
+    rds_responses.RDSResponse.start_db_instance_automated_backups_replication = (
+        start_db_instance_automated_backups_replication
+    )
+    rds_responses.RDSResponse.describe_db_instance_automated_backups = describe_db_instance_automated_backups
+    rds_responses.RDSResponse.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
+
+
 def use_real_certificate_ids() -> None:
     """Make moto derive IoT certificate ids as AWS does: SHA-256 of the certificate's DER.
 
@@ -364,6 +534,7 @@ def main() -> int:
     patch_rds_cross_account_snapshot_lookup()
     patch_rds_kms_key_arns()
     patch_rds_restore_false_settings()
+    patch_rds_automated_backup_replication()
     use_real_certificate_ids()
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()

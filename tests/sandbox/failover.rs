@@ -615,3 +615,115 @@ fn by_kind_in(round: &dr_core::failover::Round, kind: &str) -> dr_core::failover
         .unwrap()
         .clone()
 }
+
+/// RDS's replicated automated backups as a restore source: the snapshot controller turns
+/// replication on (as its own role, in the DR region); with no DR copy yet the failover
+/// restores from them, into primary's account in the DR region and the network the config
+/// names, never publicly; once a DR copy is newer than their latest restorable time, a
+/// failover would take the copy. All read in the DR region, as the checker's roles allow.
+#[tokio::test]
+async fn a_failover_restores_from_replicated_backups_when_they_hold_newer_data() {
+    use dr_aws::backups::RdsReplicatedBackups;
+    use dr_core::failover::DatabaseRecovery;
+    use dr_core::snapshots::{
+        ensure_backup_replication, observe_sources, ReplicationState, REPLICATED_BACKUPS,
+        SNAPSHOT_COPY,
+    };
+
+    let endpoint = PrimaryEndpoint::start().await;
+    let database = unique("pitrdb");
+    let world = World::protecting(&endpoint, FlipMode::DataPlane, Some(&database)).await;
+    let t = &world.topology;
+    let (kind, policy) = t.snapshot_policies().remove(0);
+    let replication = policy
+        .backup_replication
+        .clone()
+        .expect("the sandbox config replicates fleetdb's backups");
+    dr_sandbox::provision::snapshots::ensure_instance(&world.session, t, &database)
+        .await
+        .unwrap();
+
+    let controller = as_function(t, "snapshot-controller").await;
+    let backups = RdsReplicatedBackups::new(&controller, t);
+    assert_eq!(
+        ensure_backup_replication(&backups, &policy)
+            .await
+            .unwrap()
+            .unwrap(),
+        ReplicationState::Started
+    );
+    assert!(matches!(
+        ensure_backup_replication(&backups, &policy)
+            .await
+            .unwrap()
+            .unwrap(),
+        ReplicationState::Replicating {
+            latest_restorable_ms: Some(_)
+        }
+    ));
+
+    // No snapshot copy in DR: the replicated backups are the only source.
+    let recovery = dr_aws::failover::RdsRecovery::new(&world.checker, t);
+    let notes = recovery.start().await;
+    assert!(
+        notes[0].contains("replicated automated backups")
+            && notes[0].contains("into primary's account"),
+        "{notes:?}"
+    );
+    let ready = recovery
+        .ready()
+        .await
+        .unwrap()
+        .expect("available at once in the sandbox");
+    assert!(
+        ready.contains(&format!("{database} available at")),
+        "{ready}"
+    );
+    let restored = world
+        .session
+        .rds_in(Side::Primary, &t.dr.region)
+        .describe_db_instances()
+        .db_instance_identifier(&database)
+        .send()
+        .await
+        .unwrap();
+    let restored = &restored.db_instances()[0];
+    assert_eq!(
+        restored
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name()),
+        replication.restore.subnet_group.as_deref()
+    );
+    assert_eq!(restored.publicly_accessible(), Some(false));
+    assert!(
+        restored
+            .kms_key_id()
+            .is_some_and(|k| k.starts_with(&format!(
+                "arn:aws:kms:{}:{}:key/",
+                t.dr.region, t.primary.account_id
+            ))),
+        "encrypted with primary's key in the DR region: {:?}",
+        restored.kms_key_id()
+    );
+    // Not in DR's account: that is where a restore of a snapshot copy would land.
+    let in_dr = RdsSnapshotStore::new(&world.session, t, kind)
+        .database(kind, &database)
+        .await
+        .unwrap();
+    assert!(in_dr.is_none());
+
+    // A fresh DR copy: newer than the backups' latest restorable time (minutes behind).
+    world.with_dr_snapshot(&database).await;
+    let copies = RdsSnapshotStore::new(&world.checker, t, kind);
+    let checker_backups = RdsReplicatedBackups::new(&world.checker, t);
+    let report = observe_sources(&copies, Some(&checker_backups), &policy, now()).await;
+    assert_eq!(
+        report.chosen().map(|s| s.kind_name()),
+        Some(SNAPSHOT_COPY),
+        "{report:?}"
+    );
+    assert!(
+        matches!(&report.replicated, Some(Ok(Some(s))) if s.kind_name() == REPLICATED_BACKUPS),
+        "{report:?}"
+    );
+}

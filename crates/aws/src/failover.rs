@@ -15,9 +15,13 @@ use dr_core::failover::{
     AuditEntry, DatabaseRecovery, FailoverRecord, Notifier, StateStore, Stored, TrafficSwitch,
 };
 use dr_core::replication::ports::PortError;
-use dr_core::snapshots::{start_restore, DatabaseRestorer, RestoreError};
+use dr_core::snapshots::{
+    start_failover_restore, DatabaseEndpoint, DatabaseKind, DatabaseRestorer,
+    ReplicatedBackupStore, RestoreError, RestoreSource, SnapshotPolicy,
+};
 use dr_core::{Side, Topology};
 
+use crate::backups::RdsReplicatedBackups;
 use crate::error::port_error;
 use crate::rds::RdsSnapshotStore;
 use crate::versioned::VersionedItem;
@@ -175,18 +179,47 @@ impl Notifier for SnsNotifier {
     }
 }
 
-/// Restores every protected database in DR from its newest DR snapshot, under the same
-/// identifier it has in primary (the DR account has no database of that name otherwise).
+/// Restores every protected database in the DR region under the same identifier it has in
+/// primary, from the source holding the newest data: DR's snapshot copy (into DR's
+/// account) or RDS's replicated automated backups (into primary's account in the DR
+/// region). Both are read and restored in the DR region only.
 #[derive(Debug)]
 pub struct RdsRecovery<'a> {
     session: &'a AwsSession,
     topology: &'a Topology,
+    replicated: RdsReplicatedBackups,
 }
 
 impl<'a> RdsRecovery<'a> {
     /// Recovery of the topology's `[snapshots]` databases.
     pub fn new(session: &'a AwsSession, topology: &'a Topology) -> Self {
-        Self { session, topology }
+        Self {
+            session,
+            topology,
+            replicated: RdsReplicatedBackups::new(session, topology),
+        }
+    }
+
+    /// The replicated backups' store, when any database has them configured.
+    fn replicated_for(&self, policy: &SnapshotPolicy) -> Option<&RdsReplicatedBackups> {
+        policy.backup_replication.as_ref().map(|_| &self.replicated)
+    }
+
+    /// The restored database wherever a restore put it: DR's account, then (when backups
+    /// are replicated) primary's account in the DR region.
+    async fn restored(
+        &self,
+        store: &RdsSnapshotStore,
+        kind: DatabaseKind,
+        policy: &SnapshotPolicy,
+    ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+        if let Some(found) = store.database(kind, &policy.database).await? {
+            return Ok(Some(found));
+        }
+        match self.replicated_for(policy) {
+            Some(replicated) => replicated.database(&policy.database).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -196,25 +229,29 @@ impl DatabaseRecovery for RdsRecovery<'_> {
         for (kind, policy) in self.topology.snapshot_policies() {
             let store = RdsSnapshotStore::new(self.session, self.topology, kind);
             let now = dr_core::time::now_millis();
-            notes.push(
-                match start_restore(
-                    &store,
-                    kind,
-                    &policy,
-                    &policy.database,
-                    &policy.restore,
-                    now,
-                )
-                .await
-                {
-                    Ok((snapshot, rpo_ms)) => format!(
-                        "{}: restoring from {snapshot} (data age {} s)",
+            let started =
+                start_failover_restore(&store, self.replicated_for(&policy), kind, &policy, now)
+                    .await;
+            notes.push(match started {
+                Ok(started) => {
+                    let mut note = format!(
+                        "{}: restoring from {} (data age {} s){}",
                         policy.database,
-                        rpo_ms / 1000
-                    ),
-                    Err(error) => format!("{}: restore not started: {error}", policy.database),
-                },
-            );
+                        started.source.describe(),
+                        started.rpo_ms / 1000,
+                        match started.source {
+                            RestoreSource::ReplicatedBackups { .. } =>
+                                format!(" into primary's account in {}", self.topology.dr.region),
+                            RestoreSource::SnapshotCopy { .. } => String::new(),
+                        }
+                    );
+                    for extra in &started.notes {
+                        note.push_str(&format!("; {extra}"));
+                    }
+                    note
+                }
+                Err(error) => format!("{}: restore not started: {error}", policy.database),
+            });
         }
         notes
     }
@@ -223,7 +260,7 @@ impl DatabaseRecovery for RdsRecovery<'_> {
         let mut notes = Vec::new();
         for (kind, policy) in self.topology.snapshot_policies() {
             let store = RdsSnapshotStore::new(self.session, self.topology, kind);
-            match store.database(kind, &policy.database).await? {
+            match self.restored(&store, kind, &policy).await? {
                 Some((status, Some(endpoint))) if status == "available" => notes.push(format!(
                     "{} available at {}:{}",
                     policy.database, endpoint.address, endpoint.port
@@ -238,12 +275,11 @@ impl DatabaseRecovery for RdsRecovery<'_> {
                 Some(_) => return Ok(None),
                 None => {
                     let now = dr_core::time::now_millis();
-                    match start_restore(
+                    match start_failover_restore(
                         &store,
+                        self.replicated_for(&policy),
                         kind,
                         &policy,
-                        &policy.database,
-                        &policy.restore,
                         now,
                     )
                     .await
@@ -251,7 +287,7 @@ impl DatabaseRecovery for RdsRecovery<'_> {
                         Ok(_) => return Ok(None),
                         // Nothing will ever appear by waiting: finish, loudly.
                         Err(RestoreError::NothingToRestore(database)) => notes.push(format!(
-                            "{database}: NO restorable snapshot in DR; restore it by hand"
+                            "{database}: NOTHING restorable in DR (no snapshot copy, no replicated backups); restore it by hand"
                         )),
                         Err(RestoreError::Port(error)) => return Err(error),
                         Err(other) => {

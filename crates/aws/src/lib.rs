@@ -18,6 +18,7 @@
 //! * [`error`] — SDK errors mapped to retryable or not.
 //! * [`throttling`] — the throttling errors the SDK would not retry, retried.
 
+pub mod backups;
 pub mod bus;
 pub mod checkpoint;
 pub mod dlq;

@@ -1,15 +1,20 @@
 //! Is DR ready to take over? Checks of what failover depends on, each with a verdict and
 //! what to do: replication resources in place and encrypted, the fleet's CAs registered in
 //! DR, policies equal modulo ARNs, the custom domain configured in both regions, the
-//! failover switch's alarm, and whether the reconciler can cover the fleet at its rate.
+//! failover switch's alarm, whether the reconciler can cover the fleet at its rate, where
+//! each database would be restored and from which source.
 
 use aws_sdk_iot::types::CaCertificateStatus;
 use dr_core::reconcile::{count_by_status, PolicyDigest};
 use dr_core::replication::CertificateRegistry;
 use dr_core::{FlipMode, Side, Topology};
 
+use dr_core::snapshots::observe_sources;
+
+use crate::backups::RdsReplicatedBackups;
 use crate::failover::{operator_topic_arn, serving_alarm_name};
 use crate::iot::IotRegistry;
+use crate::rds::RdsSnapshotStore;
 use crate::{names, AwsSession};
 
 /// A check's verdict.
@@ -63,7 +68,13 @@ pub async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> 
             }
         },
         reconcile_coverage(session, topology),
-        restore_networks(session, topology),
+        async {
+            let (networks, sources) = tokio::join!(
+                restore_networks(session, topology),
+                restore_sources(session, topology)
+            );
+            networks.into_iter().chain(sources).collect::<Vec<_>>()
+        },
     );
     let mut checks = replication;
     checks.extend([cas, policies, primary_domain, dr_domain]);
@@ -71,6 +82,103 @@ pub async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> 
     checks.push(coverage);
     checks.extend(network);
     checks
+}
+
+/// What a failover would restore each database from now, and how old its data would be:
+/// DR's snapshot copy or RDS's replicated backups (the newer); a configured replication
+/// that is not replicating, or its restore network missing, is named.
+async fn restore_sources(session: &AwsSession, topology: &Topology) -> Vec<Check> {
+    let replicated = RdsReplicatedBackups::new(session, topology);
+    let now = dr_core::time::now_millis();
+    let mut checks = Vec::new();
+    for (kind, policy) in topology.snapshot_policies() {
+        let name = format!("restore source of {}", policy.database);
+        let copies = RdsSnapshotStore::new(session, topology, kind);
+        let store = policy.backup_replication.as_ref().map(|_| &replicated);
+        let report = observe_sources(&copies, store, &policy, now).await;
+        let mut detail = match report.chosen() {
+            Some(source) => format!(
+                "a failover now restores from {} (data age {} s)",
+                source.describe(),
+                source.rpo_ms(now) / 1000
+            ),
+            None => "NOTHING restorable in DR: no snapshot copy, no replicated backups".to_owned(),
+        };
+        let mut verdict = if report.chosen().is_some() {
+            Verdict::Ok
+        } else {
+            Verdict::Fail
+        };
+        for unreadable in report.unreadable() {
+            detail.push_str(&format!("; could not read {unreadable}"));
+            verdict = verdict.max_with(Verdict::Warn);
+        }
+        if let Some(replication) = &policy.backup_replication {
+            match &report.replicated {
+                Some(Ok(Some(source))) => detail.push_str(&format!(
+                    "; replicated backups: data age {} s",
+                    source.rpo_ms(now) / 1000
+                )),
+                Some(Ok(None)) => {
+                    detail.push_str(&format!(
+                        "; backup_replication is configured but RDS replicates nothing restorable of {} into {} yet (the snapshot controller starts it; check its errors)",
+                        policy.database, topology.dr.region
+                    ));
+                    verdict = verdict.max_with(Verdict::Warn);
+                }
+                _ => {}
+            }
+            let group = replication
+                .restore
+                .subnet_group
+                .as_deref()
+                .unwrap_or_default();
+            match session
+                .rds_in(Side::Primary, &topology.dr.region)
+                .describe_db_subnet_groups()
+                .db_subnet_group_name(group)
+                .send()
+                .await
+            {
+                Ok(_) => detail.push_str(&format!(
+                    "; their restores land in subnet group {group} (primary's account, {})",
+                    topology.dr.region
+                )),
+                Err(e) if crate::error::code(&e) == Some("DBSubnetGroupNotFoundFault") => {
+                    detail.push_str(&format!(
+                        "; subnet group {group} is MISSING in primary's account in {}: a restore from replicated backups would fail",
+                        topology.dr.region
+                    ));
+                    verdict = Verdict::Fail;
+                }
+                Err(e) => {
+                    detail.push_str(&format!(
+                        "; could not check subnet group {group}: {}",
+                        crate::error::port_error("DescribeDBSubnetGroups", e)
+                    ));
+                    verdict = verdict.max_with(Verdict::Warn);
+                }
+            }
+        }
+        checks.push(check(&name, verdict, detail));
+    }
+    checks
+}
+
+impl Verdict {
+    /// The worse of the two.
+    fn max_with(self, other: Verdict) -> Verdict {
+        let rank = |v: Verdict| match v {
+            Verdict::Ok => 0,
+            Verdict::Warn => 1,
+            Verdict::Fail => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// Where each protected database would be restored in DR: its subnet group (the

@@ -23,6 +23,11 @@ use dr_core::{CallTimeouts, Region, Side, Topology};
 pub struct AwsSession {
     primary: SdkConfig,
     dr: SdkConfig,
+    /// Primary's role, assumed through STS in the DR region: what primary's account does
+    /// in the DR region (regional snapshot copies, replicated backups) must not need STS
+    /// in primary's region, which may be the one that failed.
+    primary_in_dr: SdkConfig,
+    dr_region: Region,
     timeouts: CallTimeouts,
 }
 
@@ -39,11 +44,38 @@ impl AwsSession {
     pub async fn connect(topology: &Topology, caller: &str) -> Self {
         let timeouts = topology.timeouts_of(caller);
         let base = base_config(topology, &timeouts).await;
-        let primary = assumed_config(&base, topology, Side::Primary, caller, &timeouts).await;
-        let dr = assumed_config(&base, topology, Side::Dr, caller, &timeouts).await;
+        let primary = assumed_config(
+            &base,
+            topology,
+            Side::Primary,
+            &topology.primary.region,
+            caller,
+            &timeouts,
+        )
+        .await;
+        let dr = assumed_config(
+            &base,
+            topology,
+            Side::Dr,
+            &topology.dr.region,
+            caller,
+            &timeouts,
+        )
+        .await;
+        let primary_in_dr = assumed_config(
+            &base,
+            topology,
+            Side::Primary,
+            &topology.dr.region,
+            caller,
+            &timeouts,
+        )
+        .await;
         Self {
             primary,
             dr,
+            primary_in_dr,
+            dr_region: topology.dr.region.clone(),
             timeouts,
         }
     }
@@ -62,9 +94,14 @@ impl AwsSession {
     }
 
     /// The SDK configuration of one side's account in another region (e.g. primary's
-    /// account in the DR region, where snapshot copies land). Credentials are shared.
+    /// account in the DR region, where snapshot copies and replicated backups live). In
+    /// the DR region its role is assumed through STS there, never through primary's.
     pub fn config_in(&self, side: Side, region: &Region) -> SdkConfig {
-        self.config(side)
+        let config = match side {
+            Side::Primary if *region == self.dr_region => &self.primary_in_dr,
+            _ => self.config(side),
+        };
+        config
             .to_builder()
             .region(SdkRegion::new(region.as_str().to_owned()))
             .build()
@@ -209,15 +246,17 @@ async fn base_config(topology: &Topology, timeouts: &CallTimeouts) -> SdkConfig 
     }
 }
 
+/// `side`'s role, assumed through STS in `region`, for calls in `region`.
 async fn assumed_config(
     base: &SdkConfig,
     topology: &Topology,
     side: Side,
+    region: &Region,
     caller: &str,
     timeouts: &CallTimeouts,
 ) -> SdkConfig {
     let side_config = topology.side(side);
-    let region = SdkRegion::new(side_config.region.as_str().to_owned());
+    let region = SdkRegion::new(region.as_str().to_owned());
     let provider = AssumeRoleProvider::builder(side_config.role_arn.as_str())
         .session_name(format!("{caller}-{side}"))
         .region(region.clone())

@@ -378,10 +378,43 @@ pub struct DatabaseConfig {
         deserialize_with = "optional_count"
     )]
     pub instances: Option<u64>,
+    /// RDS cross-Region automated backup replication into the DR region (instances only):
+    /// a second restore source, point in time with an RPO of minutes, beside the snapshot
+    /// copies (which alone survive losing primary's account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_replication: Option<BackupReplicationConfig>,
+}
+
+/// `[snapshots.databases.backup_replication]`: RDS replicates the instance's automated
+/// backups (snapshots and transaction logs) into the DR region *within primary's account*
+/// (RDS replicates no backups across accounts). A restore from them lands there, in the
+/// network named here, which the application in DR must reach (a shared VPC subnet, or
+/// peering): say so in the runbook of the application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupReplicationConfig {
+    /// Days of replicated backups RDS keeps in the DR region (1–35).
+    #[serde(default = "seven")]
+    pub retention_days: u32,
+    /// The DB subnet group (primary's account, DR region) a restore from them goes into.
+    pub subnet_group: ResourceName,
+    /// …with these VPC security groups (ids, `sg-…`); none: the VPC's default group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    /// DB parameter group there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<ResourceName>,
+    /// Option group there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_group: Option<ResourceName>,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn seven() -> u32 {
+    7
 }
 
 impl DatabaseConfig {
@@ -402,7 +435,25 @@ impl DatabaseConfig {
             multi_az: false,
             deletion_protection: true,
             instances: None,
+            backup_replication: None,
         }
+    }
+
+    /// How and where a restore from its replicated automated backups lands: the
+    /// replication's network and groups, the rest as for a restore of a snapshot copy.
+    pub fn backup_replication_policy(&self) -> Option<crate::snapshots::BackupReplicationPolicy> {
+        let replication = self.backup_replication.as_ref()?;
+        let name = |n: &Option<ResourceName>| n.as_ref().map(ToString::to_string);
+        Some(crate::snapshots::BackupReplicationPolicy {
+            retention_days: replication.retention_days,
+            restore: crate::snapshots::RestoreSettings {
+                subnet_group: Some(replication.subnet_group.to_string()),
+                security_group_ids: replication.security_group_ids.clone(),
+                parameter_group: name(&replication.parameter_group),
+                option_group: name(&replication.option_group),
+                ..self.restore_settings()
+            },
+        })
     }
 
     /// What a restore of it in DR needs.
@@ -858,6 +909,34 @@ impl Topology {
                     format!("{bad:?} is not a security group id (sg-…)"),
                 ));
             }
+            if let Some(replication) = &db.backup_replication {
+                let field = |key: &str| format!("snapshots.databases[{i}].backup_replication{key}");
+                if db.kind != crate::snapshots::DatabaseKind::Instance {
+                    return Err(field_error(
+                        &field(""),
+                        "RDS replicates automated backups across regions for DB instances \
+                         only; an Aurora cluster's cross-region option is Aurora Global \
+                         Database"
+                            .to_owned(),
+                    ));
+                }
+                if !(1..=35).contains(&replication.retention_days) {
+                    return Err(field_error(
+                        &field(".retention_days"),
+                        format!("{} is outside RDS's 1–35 days", replication.retention_days),
+                    ));
+                }
+                if let Some(bad) = replication
+                    .security_group_ids
+                    .iter()
+                    .find(|g| !g.starts_with("sg-"))
+                {
+                    return Err(field_error(
+                        &field(".security_group_ids"),
+                        format!("{bad:?} is not a security group id (sg-…)"),
+                    ));
+                }
+            }
         }
         let snapshots = &self.snapshots;
         if self.primary.account_id == self.dr.account_id
@@ -930,6 +1009,7 @@ impl Topology {
                     dr_account: self.dr.account_id.to_string(),
                     max_copies_in_flight: crate::snapshots::MAX_COPIES_IN_FLIGHT,
                     restore: db.restore_settings(),
+                    backup_replication: db.backup_replication_policy(),
                 };
                 (db.kind, policy)
             })

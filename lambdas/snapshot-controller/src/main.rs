@@ -1,5 +1,6 @@
 //! snapshot-controller (scheduled): one level-triggered tick per protected database —
-//! snapshot, copy to the DR region, share, DR's own copy, prune — and the RPO metric.
+//! snapshot, copy to the DR region, share, DR's own copy, prune — keeping RDS's cross-Region
+//! backup replication on where configured, and the RPO metric per restore source.
 //!
 //! A failed step is logged and retried by the next tick; a database that cannot even be
 //! observed fails the invocation, so Lambda's error metric and alarm fire.
@@ -7,16 +8,21 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
+use dr_aws::backups::RdsReplicatedBackups;
 use dr_aws::metrics::MetricLine;
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::{runtime, AwsSession};
-use dr_core::snapshots::{tick, Blocked, DatabaseKind, SnapshotPolicy};
+use dr_core::snapshots::{
+    ensure_backup_replication, tick, Blocked, DatabaseKind, ReplicationState, SnapshotPolicy,
+    REPLICATED_BACKUPS, SNAPSHOT_COPY,
+};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
 struct Deps {
     databases: Vec<(DatabaseKind, SnapshotPolicy)>,
     stores: HashMap<&'static str, RdsSnapshotStore>,
+    replicated: RdsReplicatedBackups,
 }
 
 fn blocked_reason(blocked: &Blocked) -> String {
@@ -45,6 +51,7 @@ async fn main() -> Result<(), Error> {
     let deps = Deps {
         databases: topology.snapshot_policies(),
         stores,
+        replicated: RdsReplicatedBackups::new(&session, &topology),
     };
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &deps)
@@ -57,7 +64,31 @@ async fn handler(_schedule: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
     let mut unobservable = Vec::new();
     for (kind, policy) in &deps.databases {
         let store = &deps.stores[key(*kind)];
-        match tick(store, policy, dr_core::time::now_millis()).await {
+        let now = dr_core::time::now_millis();
+        // Replicated backups: kept on, and their RPO; a failure here never stops the tick.
+        let replication = ensure_backup_replication(&deps.replicated, policy).await;
+        let replicated_rpo_ms = match &replication {
+            Some(Ok(ReplicationState::Replicating {
+                latest_restorable_ms: Some(latest),
+            })) => Some((now - latest).max(0)),
+            _ => None,
+        };
+        let replication_summary = replication.map(|r| match r {
+            Ok(state) => {
+                tracing::info!(database = %policy.database, ?state, "backup replication");
+                format!("{state:?}")
+            }
+            Err(error) => {
+                tracing::error!(database = %policy.database, %error, "backup replication");
+                MetricLine::for_function("snapshot-controller")
+                    .dimension("Database", &policy.database)
+                    .dimension("Reason", &error.operation)
+                    .count("FailuresByReason", 1)
+                    .emit();
+                format!("error: {error}")
+            }
+        });
+        match tick(store, policy, now).await {
             Ok(report) => {
                 let blocked: Vec<String> = report
                     .plan
@@ -73,10 +104,28 @@ async fn handler(_schedule: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
                     .count("CopiesInFlight", report.plan.copies_in_flight as u64)
                     .count("Failures", report.failed.len() as u64)
                     .count("Blocked", blocked.len() as u64);
-                if let Some(rpo) = report.plan.rpo_ms {
+                // RpoSeconds: what a failover now would lose, from the best source; and
+                // per source, so an alarm can tell a stalled replication from old copies.
+                let best = [report.plan.rpo_ms, replicated_rpo_ms]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                if let Some(rpo) = best {
                     line = line.seconds("RpoSeconds", rpo as f64 / 1000.0);
                 }
                 line.emit();
+                for (source, rpo) in [
+                    (SNAPSHOT_COPY, report.plan.rpo_ms),
+                    (REPLICATED_BACKUPS, replicated_rpo_ms),
+                ] {
+                    if let Some(rpo) = rpo {
+                        MetricLine::for_function("snapshot-controller")
+                            .dimension("Database", &policy.database)
+                            .dimension("Source", source)
+                            .seconds("RpoSeconds", rpo as f64 / 1000.0)
+                            .emit();
+                    }
+                }
                 // Failures by reason: one line per failing operation or blocking cause, so
                 // an alarm can tell a KMS policy mistake from a quota wait.
                 let reasons = report
@@ -93,7 +142,10 @@ async fn handler(_schedule: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
                 }
                 summary.push(json!({
                     "database": policy.database,
-                    "rpo_seconds": report.plan.rpo_ms.map(|ms| ms / 1000),
+                    "rpo_seconds": best.map(|ms| ms / 1000),
+                    "snapshot_copy_rpo_seconds": report.plan.rpo_ms.map(|ms| ms / 1000),
+                    "replicated_backups_rpo_seconds": replicated_rpo_ms.map(|ms| ms / 1000),
+                    "backup_replication": replication_summary,
                     "newest_restorable": report.plan.newest_restorable,
                     "done": report.done.len(),
                     "failed": report.failed.iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>(),

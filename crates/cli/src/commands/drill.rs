@@ -3,13 +3,16 @@
 //! compare the certificate registries, flip the separate drill record to DR, connect a
 //! canary device to DR's endpoint (when `[drill.canary]` is configured), time every
 //! phase, tear everything down, and write a JSON and a Markdown report with the measured
-//! RTO and RPO and a verdict per check. Exit 1 when any check fails.
+//! RTO and RPO and a verdict per check, and which source (DR's snapshot copy or RDS's
+//! replicated backups) a failover now would restore each database from. Exit 1 when any
+//! check fails.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use dr_aws::backups::RdsReplicatedBackups;
 use dr_aws::failover::DnsApiSwitch;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
@@ -20,7 +23,9 @@ use dr_core::failover::TrafficSwitch;
 use dr_core::reconcile::{Reconciler, MAX_PAGE_SIZE};
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::ArnRewrite;
-use dr_core::snapshots::{restore_newest, DatabaseRestorer, RestoreRequest};
+use dr_core::snapshots::{
+    observe_sources, restore_newest, DatabaseRestorer, RestoreRequest, RestoreSource,
+};
 use dr_core::time::now_millis;
 use dr_core::{Side, Topology};
 use serde_json::{json, Value};
@@ -52,6 +57,16 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
     let mut phases = Vec::new();
     let mut rpo_seconds = None;
     let mut scratch = Vec::new();
+
+    // 0. Which source a failover now would restore each database from (read only).
+    let failover_sources = failover_sources(&session, topology).await;
+    for source in &failover_sources {
+        println!(
+            "source {}: {}",
+            source["database"].as_str().unwrap_or_default(),
+            source["detail"].as_str().unwrap_or_default()
+        );
+    }
 
     // 1. Database: restore every protected database into a scratch one.
     for (kind, policy) in topology.snapshot_policies() {
@@ -257,6 +272,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         "rto_seconds": round(rto_seconds),
         "rto_measured_to": rto_measured_to,
         "rpo_seconds": rpo_seconds,
+        "failover_sources": failover_sources,
         "phases": phases.iter().map(|p| json!({
             "check": p.name, "passed": p.passed, "skipped": p.skipped, "seconds": round(p.seconds), "detail": p.detail,
         })).collect::<Vec<_>>(),
@@ -307,6 +323,42 @@ fn waiting(message: &str) -> Option<indicatif::ProgressBar> {
     Some(spinner)
 }
 
+/// Per database: the source a failover now would restore from (DR's snapshot copy or RDS's
+/// replicated backups, the newer), each source's data age, and what could not be read.
+async fn failover_sources(session: &AwsSession, topology: &Topology) -> Vec<Value> {
+    let replicated = RdsReplicatedBackups::new(session, topology);
+    let now = now_millis();
+    let mut out = Vec::new();
+    for (kind, policy) in topology.snapshot_policies() {
+        let copies = RdsSnapshotStore::new(session, topology, kind);
+        let store = policy.backup_replication.as_ref().map(|_| &replicated);
+        let report = observe_sources(&copies, store, &policy, now).await;
+        let age = |r: &Result<Option<RestoreSource>, _>| {
+            r.as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map(|s| s.rpo_ms(now) / 1000)
+        };
+        let chosen = report.chosen();
+        let mut detail = chosen.map_or_else(
+            || "nothing restorable in DR".to_owned(),
+            |s| format!("{} (data age {} s)", s.describe(), s.rpo_ms(now) / 1000),
+        );
+        for unreadable in report.unreadable() {
+            detail.push_str(&format!("; could not read {unreadable}"));
+        }
+        out.push(json!({
+            "database": policy.database,
+            "source": chosen.map(RestoreSource::kind_name),
+            "rpo_seconds": chosen.map(|s| s.rpo_ms(now) / 1000),
+            "snapshot_copy_rpo_seconds": age(&report.copy),
+            "replicated_backups_rpo_seconds": report.replicated.as_ref().and_then(age),
+            "detail": detail,
+        }));
+    }
+    out
+}
+
 fn round(seconds: f64) -> f64 {
     (seconds * 100.0).round() / 100.0
 }
@@ -321,12 +373,20 @@ fn write_reports(
     let markdown_path = dir.join(format!("drill-{started_ms}.md"));
     std::fs::write(&json_path, serde_json::to_string_pretty(report)?)?;
     let mut markdown = format!(
-        "# Failover drill {started_ms}\n\n**{}** — RTO {} s (start to {}), RPO {} s\n\n| check | result | seconds | detail |\n|---|---|---|---|\n",
+        "# Failover drill {started_ms}\n\n**{}** — RTO {} s (start to {}), RPO {} s (of the snapshot copies the drill restored)\n\n",
         if report["passed"] == true { "PASSED" } else { "FAILED" },
         report["rto_seconds"],
         report["rto_measured_to"].as_str().unwrap_or_default(),
         report["rpo_seconds"]
     );
+    for source in report["failover_sources"].as_array().into_iter().flatten() {
+        markdown.push_str(&format!(
+            "A failover now restores **{}** from {}.\n\n",
+            source["database"].as_str().unwrap_or_default(),
+            source["detail"].as_str().unwrap_or_default()
+        ));
+    }
+    markdown.push_str("| check | result | seconds | detail |\n|---|---|---|---|\n");
     for phase in report["phases"].as_array().into_iter().flatten() {
         markdown.push_str(&format!(
             "| {} | {} | {} | {} |\n",

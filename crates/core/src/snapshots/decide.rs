@@ -275,6 +275,7 @@ mod tests {
             dr_account: "222222222222".to_owned(),
             max_copies_in_flight: 20,
             restore: crate::snapshots::RestoreSettings::default(),
+            backup_replication: None,
         }
     }
 

@@ -12,12 +12,18 @@
 
 mod decide;
 mod restore;
+mod sources;
 mod tick;
 
 pub use decide::{decide, Action, Blocked, Plan};
 pub use restore::{
     restore_newest, start_restore, DatabaseEndpoint, DatabaseRestorer, RestoreError,
     RestoreRequest, Restored,
+};
+pub use sources::{
+    ensure_backup_replication, observe_sources, start_failover_restore, FailoverRestore,
+    ReplicatedBackup, ReplicatedBackupStore, ReplicationState, RestoreSource, SourceReport,
+    REPLICATED_BACKUPS, SNAPSHOT_COPY,
 };
 pub use tick::{tick, SnapshotStore, TickReport};
 
@@ -136,6 +142,17 @@ pub struct SnapshotPolicy {
     /// Copies allowed in flight into one region (RDS's quota is 20).
     pub max_copies_in_flight: usize,
     /// Where and how a restore of this database lands in DR.
+    pub restore: RestoreSettings,
+    /// RDS's cross-Region replication of its automated backups, if configured.
+    pub backup_replication: Option<BackupReplicationPolicy>,
+}
+
+/// A database's automated backups replicated into the DR region (primary's account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupReplicationPolicy {
+    /// Days RDS keeps them there.
+    pub retention_days: u32,
+    /// Where and how a point-in-time restore from them lands.
     pub restore: RestoreSettings,
 }
 

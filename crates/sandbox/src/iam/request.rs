@@ -378,8 +378,24 @@ fn rds_resources(call: &ApiRequest, region: &str, account: &str) -> Result<Vec<S
             "cluster-pg",
         ),
         "DescribeOptionGroups" => or_all(vec![opt("OptionGroupName", "og")], "og"),
-        "DescribeDBInstanceAutomatedBackups" | "DescribeDBClusterAutomatedBackups" => {
-            vec!["*".to_owned()]
+        "DescribeDBInstanceAutomatedBackups" => or_all(
+            vec![
+                opt("DBInstanceAutomatedBackupsArn", "auto-backup"),
+                opt("DBInstanceIdentifier", "db"),
+            ],
+            "auto-backup",
+        ),
+        "StartDBInstanceAutomatedBackupsReplication" => {
+            vec![need("SourceDBInstanceArn", "db")?]
+        }
+        "RestoreDBInstanceToPointInTime" => {
+            let mut r = vec![need("TargetDBInstanceIdentifier", "db")?];
+            r.extend(opt("SourceDBInstanceAutomatedBackupsArn", "auto-backup"));
+            r.extend(opt("SourceDBInstanceIdentifier", "db"));
+            r.extend(opt("DBSubnetGroupName", "subgrp"));
+            r.extend(opt("DBParameterGroupName", "pg"));
+            r.extend(opt("OptionGroupName", "og"));
+            r
         }
         _ => return Err(no_model(call)),
     })
@@ -489,6 +505,15 @@ const MODELLED: &[(&str, &[&str])] = &[
         &["db", "og", "pg", "snapshot", "subgrp"],
     ),
     ("rds:DeleteDBInstance", &["db"]),
+    (
+        "rds:DescribeDBInstanceAutomatedBackups",
+        &["auto-backup", "db"],
+    ),
+    ("rds:StartDBInstanceAutomatedBackupsReplication", &["db"]),
+    (
+        "rds:RestoreDBInstanceToPointInTime",
+        &["auto-backup", "db", "og", "pg", "subgrp"],
+    ),
     ("kms:DescribeKey", &["key"]),
 ];
 

@@ -1,6 +1,7 @@
 //! The application's network in DR, as the sandbox's stand-in for it: a VPC with two
 //! subnets, the DB subnet group each protected database names (`subnet_group`), and a
-//! security group per database. In AWS these are the application's own (the CDK app only
+//! security group per database; the same in primary's account in the DR region for the
+//! databases whose backups RDS replicates there (`backup_replication.subnet_group`). In AWS these are the application's own (the CDK app only
 //! references them); here provisioning makes them, so restores land in a network as they
 //! must, not in a default VPC.
 
@@ -25,26 +26,68 @@ pub(super) async fn provision(
     session: &AwsSession,
     topology: &Topology,
 ) -> Result<Vec<Provisioned>, ProvisionError> {
-    let groups: Vec<_> = topology
-        .snapshots
-        .databases
-        .iter()
-        .filter_map(|db| {
-            db.subnet_group
-                .as_ref()
-                .map(|g| (db.identifier.to_string(), g.to_string()))
-        })
-        .collect();
+    let databases = &topology.snapshots.databases;
+    // DR's account: where restores of the snapshot copies land.
+    let mut report = provision_in(
+        session,
+        topology,
+        Side::Dr,
+        databases
+            .iter()
+            .filter_map(|db| {
+                Some((
+                    db.identifier.to_string(),
+                    db.subnet_group.as_ref()?.to_string(),
+                ))
+            })
+            .collect(),
+    )
+    .await?;
+    // Primary's account in the DR region: where restores of replicated backups land.
+    report.extend(
+        provision_in(
+            session,
+            topology,
+            Side::Primary,
+            databases
+                .iter()
+                .filter_map(|db| {
+                    let replication = db.backup_replication.as_ref()?;
+                    Some((
+                        db.identifier.to_string(),
+                        replication.subnet_group.to_string(),
+                    ))
+                })
+                .collect(),
+        )
+        .await?,
+    );
+    Ok(report)
+}
+
+/// The network in `side`'s account in the DR region, for `(database, subnet group)`s.
+async fn provision_in(
+    session: &AwsSession,
+    topology: &Topology,
+    side: Side,
+    groups: Vec<(String, String)>,
+) -> Result<Vec<Provisioned>, ProvisionError> {
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let ec2 = aws_sdk_ec2::Client::new(session.config(Side::Dr));
-    let failed = |what: &str, e: String| ProvisionError::new(Side::Dr, what, e);
+    let ec2 = aws_sdk_ec2::Client::new(&session.config_in(side, &topology.dr.region));
+    let failed = |what: &str, e: String| ProvisionError::new(side, what, e);
+    let provisioned = |kind, id, outcome| Provisioned {
+        side,
+        kind,
+        id,
+        outcome,
+    };
     let mut report = Vec::new();
     let (vpc, outcome) = ensure_vpc(&ec2).await.map_err(|e| failed("vpc", e))?;
     report.push(provisioned(
         "vpc",
-        format!("{vpc} ({VPC_NAME}, {VPC_CIDR})"),
+        format!("{vpc} ({VPC_NAME}, {VPC_CIDR}, {})", topology.dr.region),
         outcome,
     ));
     let mut subnets = Vec::new();
@@ -60,12 +103,15 @@ pub(super) async fn provision(
         ));
         subnets.push(subnet);
     }
-    let rds = session.rds_in(Side::Dr, &topology.dr.region);
+    let rds = session.rds_in(side, &topology.dr.region);
     for (database, group) in groups {
         let created = rds
             .create_db_subnet_group()
             .db_subnet_group_name(&group)
-            .db_subnet_group_description(format!("where restores of {database} land in DR"))
+            .db_subnet_group_description(format!(
+                "where restores of {database} land in {}",
+                topology.dr.region
+            ))
             .set_subnet_ids(Some(subnets.clone()))
             .send()
             .await;
@@ -98,6 +144,23 @@ pub async fn security_group_id(
     database: &str,
 ) -> Result<Option<String>, String> {
     let ec2 = aws_sdk_ec2::Client::new(session.config(Side::Dr));
+    security_group_in(&ec2, database).await
+}
+
+/// The same in primary's account in the DR region (restores of replicated backups).
+pub async fn replicated_restore_security_group_id(
+    session: &AwsSession,
+    topology: &Topology,
+    database: &str,
+) -> Result<Option<String>, String> {
+    let ec2 = aws_sdk_ec2::Client::new(&session.config_in(Side::Primary, &topology.dr.region));
+    security_group_in(&ec2, database).await
+}
+
+async fn security_group_in(
+    ec2: &aws_sdk_ec2::Client,
+    database: &str,
+) -> Result<Option<String>, String> {
     let found = ec2
         .describe_security_groups()
         .filters(
@@ -114,15 +177,6 @@ pub async fn security_group_id(
         .first()
         .and_then(|g| g.group_id())
         .map(str::to_owned))
-}
-
-fn provisioned(kind: &'static str, id: String, outcome: Outcome) -> Provisioned {
-    Provisioned {
-        side: Side::Dr,
-        kind,
-        id,
-        outcome,
-    }
 }
 
 fn named(resource: ResourceType, name: &str) -> TagSpecification {

@@ -110,6 +110,8 @@ pub async fn ensure_instance(
         // password in Secrets Manager.
         .master_user_password("sandbox-only-not-a-secret")
         .allocated_storage(20)
+        // Automated backups on: point-in-time restore, and their replication into DR.
+        .backup_retention_period(7)
         .storage_encrypted(true)
         .kms_key_id(DATABASE_KEY_ALIAS)
         .send()
