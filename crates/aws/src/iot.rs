@@ -654,6 +654,9 @@ impl CertificateLister for IotRegistry {
             .client
             .list_certificates()
             .page_size(page_size.clamp(1, MAX_PAGE_SIZE) as i32)
+            // Creation order on both sides: DR registers a certificate soon after primary
+            // did, so the two listings nearly agree and a status pass holds little.
+            .ascending_order(true)
             .set_marker(marker.map(str::to_owned))
             .send()
             .await

@@ -31,6 +31,18 @@ impl CertificateId {
         Self(hex::encode(Sha256::digest(der)))
     }
 
+    /// The id's 32 bytes: half the memory of its text, for indexes over a whole fleet.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(&self.0, &mut bytes).expect("validated as 64 hex digits");
+        bytes
+    }
+
+    /// The id whose bytes [`CertificateId::to_bytes`] gave.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        Self(hex::encode(bytes))
+    }
+
     /// The id at the end of a certificate ARN (`arn:aws:iot:<region>:<account>:cert/<id>`).
     pub fn from_arn(arn: &str) -> Option<Self> {
         let (prefix, id) = arn.rsplit_once(":cert/")?;

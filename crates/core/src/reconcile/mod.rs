@@ -443,9 +443,14 @@ mod tests {
 }
 
 mod run;
+mod status_pass;
 
 pub use run::{
     count_by_status, CertificateLister, CertificatePage, Checkpoint, CheckpointStore,
     CompletedPass, MemoryCheckpoint, NoLedger, PassCursor, PassTotals, Phase, ReconcileError,
     ReconcileReport, Reconciler, MAX_PAGE_SIZE, REPORTED_DRIFTS,
+};
+pub use status_pass::{
+    ReportOnly, StatusDrift, StatusDriftCounts, StatusPass, StatusPassReport, StatusRepair,
+    DEFERRED_REPAIRS,
 };

@@ -18,6 +18,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::status_pass::{ReportOnly, StatusDrift, StatusPass, StatusPassReport, StatusRepair};
 use super::{diff, Drift, DriftCounts, InventoryEntry, PolicyDigest};
 use crate::certificate::{CertificateId, CertificateStatus};
 use crate::ids::{AccountId, PolicyName, Region};
@@ -466,24 +467,71 @@ where
         if !(self.apply_repairs && repairable) {
             return;
         }
+        match self.repair(triggers, now).await {
+            Ok(()) => report.repaired += 1,
+            Err(error) => report.failed.push((id, error.to_string())),
+        }
+    }
+
+    /// Repair through the replicator's own path: capture the source's state now, apply it
+    /// to the target (idempotent, ledger-guarded, revoked wins).
+    async fn repair(
+        &self,
+        triggers: Vec<Trigger>,
+        now: &(impl Fn() -> EpochMillis + ?Sized),
+    ) -> Result<(), PortError> {
         let event = CaptureEvent {
             cause: "reconcile".to_owned(),
             event_time_ms: now(),
             triggers,
         };
-        let outcome = async {
-            for message in capture(&event, self.source, &self.source_ref, now).await? {
-                apply(&message, &self.rewrite, self.target, self.ledger)
-                    .await
-                    .map_err(|e| PortError::permanent("apply", e.to_string()))?;
-            }
-            Ok::<(), PortError>(())
+        for message in capture(&event, self.source, &self.source_ref, now).await? {
+            apply(&message, &self.rewrite, self.target, self.ledger)
+                .await
+                .map_err(|e| PortError::permanent("apply", e.to_string()))?;
         }
-        .await;
-        match outcome {
-            Ok(()) => report.repaired += 1,
-            Err(error) => report.failed.push((id, error.to_string())),
+        Ok(())
+    }
+
+    /// The status tier: both listings compared by id and status only, repairs (revocations
+    /// first) through the same path as the deep pass; see [`StatusPass`].
+    pub async fn status_pass(
+        &self,
+        keep_going: impl FnMut() -> bool,
+        now: &(dyn Fn() -> EpochMillis + Sync),
+    ) -> Result<StatusPassReport, ReconcileError> {
+        let pass = StatusPass {
+            source: self.source,
+            target: self.target,
+            page_size: self.page_size,
+        };
+        if self.apply_repairs {
+            let repairer = CaptureAndApply {
+                reconciler: self,
+                now,
+            };
+            pass.run(&repairer, keep_going, now).await
+        } else {
+            pass.run(&ReportOnly, keep_going, now).await
         }
+    }
+}
+
+/// A status pass's repairs, through [`Reconciler`]'s capture-and-apply path.
+struct CaptureAndApply<'r, 'a, S, T, L> {
+    reconciler: &'r Reconciler<'a, S, T, L>,
+    now: &'r (dyn Fn() -> EpochMillis + Sync),
+}
+
+impl<S, T, L> StatusRepair for CaptureAndApply<'_, '_, S, T, L>
+where
+    S: CertificateRegistry + CertificateLister + Sync,
+    T: CertificateRegistry + CertificateLister + Sync,
+    L: ApplyLedger + Sync,
+{
+    async fn repair(&self, drift: &StatusDrift) -> Result<(), PortError> {
+        let trigger = Trigger::Certificate(drift.certificate_id().clone());
+        self.reconciler.repair(vec![trigger], self.now).await
     }
 }
 
