@@ -60,6 +60,7 @@ bench: setup ## Benchmarks; prints tables of measured figures.
 	@# Our own CPU-bound code: measure it optimised (dr-core builds fast).
 	cargo bench --locked -p dr-core --bench diff
 	cargo bench --locked -p dr-core --bench failover_simulation
+	cargo bench --locked -p dr-core --bench status_pass
 
 chaos: setup ## The chaos suite at the issue's size (2,000 certificates; make test runs 100).
 	cargo build --workspace --bins --locked

@@ -73,7 +73,7 @@ export interface Topology {
     readonly drTarget: string;
     readonly ttlSeconds: number;
   };
-  readonly reconcile: { readonly maxCallsPerSecond: number; readonly pageSize: number };
+  readonly reconcile: { readonly maxCallsPerSecond: number; readonly pageSize: number; readonly statusPassEveryMinutes: number };
   readonly snapshots: {
     readonly regionalKmsKey: string;
     readonly drKmsKey: string;
@@ -111,7 +111,7 @@ const KEYS: Record<string, string[]> = {
     'failback_after_healthy_seconds', 'failback_settle_seconds', 'probes',
   ],
   dns: ['zone', 'record', 'drill_record', 'primary_target', 'dr_target', 'ttl_seconds'],
-  reconcile: ['max_calls_per_second', 'page_size', 'max_pages_per_invocation'],
+  reconcile: ['max_calls_per_second', 'page_size', 'max_pages_per_invocation', 'status_pass_every_minutes'],
   snapshots: ['regional_kms_key', 'dr_kms_key', 'interval_minutes', 'keep', 'max_age_hours', 'databases'],
   'snapshots.databases': [
     'identifier', 'kind', 'interval_minutes', 'keep', 'max_age_hours', 'subnet_group', 'security_group_ids',
@@ -275,6 +275,10 @@ export function parseTopology(text: string, origin: string): Topology {
   }
   const pageSize = int(rc, 'page_size', 'reconcile.page_size', 250);
   if (pageSize < 1 || pageSize > 250) fail('reconcile.page_size', "must be 1 to 250 (ListCertificates' largest page)");
+  const statusPassEveryMinutes = int(rc, 'status_pass_every_minutes', 'reconcile.status_pass_every_minutes', 60);
+  if (statusPassEveryMinutes < 1 || statusPassEveryMinutes > 1440) {
+    fail('reconcile.status_pass_every_minutes', 'must be 1 to 1440 (at least one status pass a day)');
+  }
 
   const sn = table(root, 'snapshots', '', false);
   const interval = int(sn, 'interval_minutes', 'snapshots.interval_minutes', 240, 1);
@@ -361,7 +365,7 @@ export function parseTopology(text: string, origin: string): Topology {
     replication,
     failover,
     dns,
-    reconcile: { maxCallsPerSecond: rate as number, pageSize },
+    reconcile: { maxCallsPerSecond: rate as number, pageSize, statusPassEveryMinutes },
     snapshots,
     hasSandbox: Object.keys(sandbox).length > 0 || root.sandbox !== undefined,
   };

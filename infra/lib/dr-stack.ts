@@ -417,16 +417,21 @@ export class DrStack extends Stack {
       });
     }
     // Drift the reconciler keeps finding hour after hour means capture or apply is broken
-    // (one pass's drift is repaired by that pass).
+    // (one pass's drift is repaired by that pass). Both tiers count.
+    const statusTier = { Tier: 'status' };
     alarm('DriftAlarm', {
       alarmName: 'iot-dr-registry-drift',
       alarmDescription: 'The reconciler found missing, mismatched or conflicting certificates in DR for 3 hours running',
       metric: new cloudwatch.MathExpression({
-        expression: 'FILL(missing, 0) + FILL(mismatched, 0) + FILL(conflicts, 0)',
+        expression:
+          'FILL(missing, 0) + FILL(mismatched, 0) + FILL(conflicts, 0) + FILL(statusMissing, 0) + FILL(statusWrong, 0) + FILL(statusConflicts, 0)',
         usingMetrics: {
           missing: metric('reconciler', 'Missing', 'Sum', Duration.hours(1)),
           mismatched: metric('reconciler', 'Mismatched', 'Sum', Duration.hours(1)),
           conflicts: metric('reconciler', 'Conflicts', 'Sum', Duration.hours(1)),
+          statusMissing: metric('reconciler', 'Missing', 'Sum', Duration.hours(1), statusTier),
+          statusWrong: metric('reconciler', 'WrongStatus', 'Sum', Duration.hours(1), statusTier),
+          statusConflicts: metric('reconciler', 'Conflicts', 'Sum', Duration.hours(1), statusTier),
         },
         period: Duration.hours(1),
         label: 'drift',
@@ -436,6 +441,19 @@ export class DrStack extends Stack {
       evaluationPeriods: 3,
       datapointsToAlarm: 3,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    // The guarantee behind "nothing lost" is a pass that completes: when the status tier has
+    // not verified every certificate for two of its intervals (primary unreachable, a pass
+    // cut short, throttling, a reconciler that does not run), say so. No data breaches.
+    const unverifiedMinutes = 2 * t.reconcile.statusPassEveryMinutes + settings.reconcileEveryMinutes;
+    alarm('StatusTierFreshnessAlarm', {
+      alarmName: 'iot-dr-reconcile-status-tier-stale',
+      alarmDescription: `No completed reconcile status pass for ${unverifiedMinutes} minutes: a certificate missing or wrongly ACTIVE in DR could go unseen (OldestUnverifiedSeconds, Tier=status)`,
+      metric: metric('reconciler', 'OldestUnverifiedSeconds', 'Maximum', Duration.hours(1), statusTier),
+      threshold: unverifiedMinutes * 60,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
     alarm('HealthCheckerErrorsAlarm', {
       alarmName: 'iot-dr-health-checker-errors',

@@ -242,6 +242,7 @@ describe('health and failover (DR)', () => {
       'iot-dr-rpo-fleetdb',
       'iot-dr-rpo-fleet-aurora',
       'iot-dr-registry-drift',
+      'iot-dr-reconcile-status-tier-stale',
       'iot-dr-health-checker-errors',
       'iot-dr-health-checker-not-running',
     ]) {
@@ -253,6 +254,15 @@ describe('health and failover (DR)', () => {
     const rpo = byName.get('iot-dr-rpo-fleet-aurora');
     assert.deepEqual([rpo.MetricName, rpo.Namespace, rpo.Threshold, rpo.TreatMissingData], ['RpoSeconds', 'IotDr', (60 + 60) * 60, 'breaching']);
     assert.deepEqual(rpo.Dimensions, [{ Name: 'Database', Value: 'fleet-aurora' }, { Name: 'Function', Value: 'snapshot-controller' }]);
+    // Two status-pass intervals (60 min in the config) and one reconciler period (15 min).
+    const stale = byName.get('iot-dr-reconcile-status-tier-stale');
+    assert.deepEqual(
+      [stale.MetricName, stale.Statistic, stale.Threshold, stale.TreatMissingData],
+      ['OldestUnverifiedSeconds', 'Maximum', (2 * 60 + 15) * 60, 'breaching'],
+    );
+    assert.deepEqual(stale.Dimensions, [{ Name: 'Function', Value: 'reconciler' }, { Name: 'Tier', Value: 'status' }]);
+    const drift = JSON.stringify(byName.get('iot-dr-registry-drift').Metrics);
+    for (const m of ['"MetricName":"WrongStatus"', '"Name":"Tier","Value":"status"']) assert.ok(drift.includes(m), `drift alarm lacks ${m}`);
   });
 });
 

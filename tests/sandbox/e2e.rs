@@ -225,7 +225,7 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
         .await
         .unwrap();
     let p = Pipeline::on(server.endpoint()).await;
-    // A "fleet too large for one invocation": pages of 2, one page per invocation.
+    // A "fleet too large for one invocation": pages of 2, one deep page per invocation.
     let mut env = lambda_env(&p);
     env.push(("DRCTL__RECONCILE__PAGE_SIZE".into(), "2".into()));
     env.push((
@@ -248,34 +248,43 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
             .await
             .unwrap();
     }
+    // And one revoked in primary whose revocation DR missed: still ACTIVE there.
+    let stolen = Device::self_signed(&unique("stolen-device"));
+    for (side, status) in [
+        (Side::Primary, SdkStatus::Revoked),
+        (Side::Dr, SdkStatus::Active),
+    ] {
+        p.session
+            .iot(side)
+            .register_certificate_without_ca()
+            .certificate_pem(&stolen.pem)
+            .status(status)
+            .send()
+            .await
+            .unwrap();
+    }
 
+    // The first invocation's status pass (none recorded yet: due) repairs all of it from the
+    // two listings alone, revocation first.
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
     let first = reconciler.invoke(&scheduled).await;
+    let status = &first["status_pass"];
     assert_eq!(
         (
-            first["repaired"].as_u64(),
-            first["pass_completed"].as_bool()
+            status["counts"]["missing"].as_u64(),
+            status["counts"]["status"].as_u64(),
+            status["repaired"].as_u64(),
+            status["completed_ms"].is_i64(),
         ),
-        (Some(2), Some(false)),
+        (Some(3), Some(1), Some(4), true),
         "{first}"
     );
-    let second = reconciler.invoke(&scheduled).await;
+    let revoked = p.dr.certificate(&stolen.id).await.unwrap().expect("in DR");
     assert_eq!(
-        second["repaired"], 1,
-        "the second invocation continues where the first stopped: {second}"
+        revoked.status,
+        CertificateStatus::Revoked,
+        "the revocation reached DR"
     );
-    // Then the extras phase over DR's 3 certificates (2 pages) completes the pass.
-    let third = reconciler.invoke(&scheduled).await;
-    let fourth = reconciler.invoke(&scheduled).await;
-    assert_eq!(
-        (
-            third["pass_completed"].as_bool(),
-            fourth["pass_completed"].as_bool()
-        ),
-        (Some(false), Some(true)),
-        "{third} {fourth}"
-    );
-    assert_eq!(fourth["cursor"]["phase"], "source", "{fourth}");
     for device in &devices {
         let in_dr =
             p.dr.certificate(&device.id)
@@ -284,6 +293,32 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
                 .expect("repaired into DR");
         assert_eq!(in_dr.status, CertificateStatus::Active);
     }
+    // The deep pass walks behind it, one page per invocation from its checkpoint, and
+    // finds nothing left to repair; the next status pass is not due for an hour.
+    assert_eq!(
+        (
+            first["repaired"].as_u64(),
+            first["pass_completed"].as_bool()
+        ),
+        (Some(0), Some(false)),
+        "{first}"
+    );
+    let mut completed = Vec::new();
+    for _ in 0..3 {
+        let next = reconciler.invoke(&scheduled).await;
+        assert!(next["status_pass"].is_null(), "not due again: {next}");
+        assert_eq!(next["repaired"], 0, "{next}");
+        completed.push(next["pass_completed"].as_bool());
+        if completed.last() == Some(&Some(true)) {
+            assert_eq!(next["cursor"]["phase"], "source", "{next}");
+            assert!(
+                next["cursor"]["last_status_pass"]["started_ms"].is_i64(),
+                "both tiers' freshness kept: {next}"
+            );
+        }
+    }
+    // Source (4 certificates) and extras (4 in DR) phases: two pages each.
+    assert_eq!(completed, [Some(false), Some(false), Some(true)]);
 
     let again = reconciler.invoke(&scheduled).await;
     assert_eq!(again["missing"], 0, "{again}");

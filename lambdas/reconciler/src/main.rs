@@ -1,10 +1,17 @@
-//! reconciler (DR, scheduled): anti-entropy. Walks both registries a page at a time at a
-//! bounded API rate, diffs them and repairs DR through the replicator's own
-//! capture-and-apply path (same ledger, revoked wins). The position in the walk is
-//! checkpointed after every page, so a fleet too large for one invocation continues in the
-//! next. Reports drift metrics, and a distinct `PrimaryUnreachable` signal when primary
-//! cannot be read — during an outage that is the news, not drift, and the invocation ends
-//! within one call's timeout instead of waiting out its own.
+//! reconciler (DR, scheduled): anti-entropy in two tiers, both repairing DR through the
+//! replicator's own capture-and-apply path (same ledger, revoked wins).
+//!
+//! 1. The **status pass**, when due (`[reconcile] status_pass_every_minutes`): both
+//!    listings compared by id and status only (≈ 4,000 calls per side for 1M
+//!    certificates); missing certificates and wrong statuses repaired, revocations first.
+//! 2. The **deep pass** with the time left: things, links and policies, a page at a time,
+//!    checkpointed after every page so a fleet too large for one invocation continues in
+//!    the next.
+//!
+//! Reports drift by kind and tier, each tier's "oldest unverified" age, and a distinct
+//! `PrimaryUnreachable` signal when primary cannot be read — during an outage that is the
+//! news, not drift, and the invocation ends within one call's timeout instead of waiting
+//! out its own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,7 +25,10 @@ use dr_aws::metrics::MetricLine;
 use dr_aws::{runtime, AwsSession};
 use dr_core::failover::StateStore;
 use dr_core::ratelimit::TokenBucket;
-use dr_core::reconcile::{ReconcileError, ReconcileReport, Reconciler};
+use dr_core::reconcile::{
+    record_status_pass, CheckpointStore, PassCursor, ReconcileError, ReconcileReport, Reconciler,
+    StatusPassReport,
+};
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::ArnRewrite;
 use dr_core::Side;
@@ -35,6 +45,7 @@ struct Deps {
     source: SourceRef,
     page_size: u32,
     max_pages: Option<u64>,
+    status_pass_every_ms: i64,
 }
 
 #[tokio::main]
@@ -62,6 +73,7 @@ async fn main() -> Result<(), Error> {
         source: SourceRef::of(&topology, Side::Primary),
         page_size: topology.reconcile.page_size,
         max_pages: topology.reconcile.max_pages_per_invocation,
+        status_pass_every_ms: i64::from(topology.reconcile.status_pass_every_minutes) * 60_000,
     };
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(event, &deps)
@@ -81,6 +93,12 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
         rewrite: deps.rewrite.clone(),
         apply_repairs,
         page_size: deps.page_size,
+    };
+    let metrics =
+        MetricLine::for_function("reconciler").count("RepairsPaused", u64::from(!apply_repairs));
+    let status = match status_tier(&reconciler, deps, deadline).await {
+        Ok(status) => status,
+        Err(error) => return unreachable_or_fail(error, metrics),
     };
     let mut slowest_page = Duration::ZERO;
     let mut page_started = Instant::now();
@@ -103,24 +121,112 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
             dr_core::time::now_millis,
         )
         .await;
-    let metrics = MetricLine::for_function("reconciler")
-        .millis("DurationMs", started.elapsed().as_secs_f64() * 1000.0)
-        .count("RepairsPaused", u64::from(!apply_repairs));
+    let metrics = metrics.millis("DurationMs", started.elapsed().as_secs_f64() * 1000.0);
     match result {
         Ok(report) => {
             emit(metrics, &report);
-            Ok(summary(&report))
+            let mut summary = summary(&report);
+            summary["status_pass"] = status.map_or(Value::Null, |s| json!(s));
+            Ok(summary)
         }
-        // During a regional outage this is the news, not a failure of the reconciler: the
-        // invocation ends within one call's timeout, says so, and keeps its cursor.
-        Err(error @ ReconcileError::SourceUnreachable(_)) => {
+        Err(error) => unreachable_or_fail(error, metrics),
+    }
+}
+
+/// During a regional outage primary being unreadable is the news, not a failure of the
+/// reconciler: the invocation ends within one call's timeout, says so, and keeps its
+/// cursor (the freshness metrics keep growing, and their alarm says what it means).
+fn unreachable_or_fail(error: ReconcileError, metrics: MetricLine) -> Result<Value, Error> {
+    match error {
+        ReconcileError::SourceUnreachable(_) => {
             metrics.count("PrimaryUnreachable", 1).emit();
             tracing::error!(%error, "primary unreachable: nothing to compare DR against");
             Ok(json!({"primary_unreachable": true, "error": error.to_string()}))
         }
-        Err(error) => {
+        error => {
             metrics.count("PrimaryUnreachable", 0).emit();
             Err(error.into())
+        }
+    }
+}
+
+/// The status pass when one is due, recorded in the checkpoint when it completes; then
+/// each tier's freshness. `Ok(None)`: none was due.
+async fn status_tier(
+    reconciler: &Reconciler<'_, IotRegistry, IotRegistry, DynamoLedger>,
+    deps: &Deps,
+    deadline: SystemTime,
+) -> Result<Option<StatusPassReport>, ReconcileError> {
+    let now = dr_core::time::now_millis;
+    let cursor = deps
+        .checkpoint
+        .load()
+        .await
+        .map_err(ReconcileError::Checkpoint)?
+        .map(|c| c.cursor)
+        .unwrap_or_default();
+    let mut report = None;
+    if cursor.status_pass_due(now(), deps.status_pass_every_ms) {
+        // Leave a minute for the deep pass to checkpoint and for the metrics.
+        let keep_going = || {
+            deadline
+                .duration_since(SystemTime::now())
+                .is_ok_and(|left| left > Duration::from_secs(60))
+        };
+        let pass = reconciler.status_pass(keep_going, &now).await?;
+        record_status_pass(&deps.checkpoint, &pass).await?;
+        emit_status(&pass);
+        report = Some(pass);
+    }
+    let cursor = match &report {
+        Some(_) => deps
+            .checkpoint
+            .load()
+            .await
+            .map_err(ReconcileError::Checkpoint)?
+            .map(|c| c.cursor)
+            .unwrap_or_default(),
+        None => cursor,
+    };
+    emit_freshness(&cursor);
+    Ok(report)
+}
+
+/// The status tier's drift by kind (dimension `Tier=status`).
+fn emit_status(report: &StatusPassReport) {
+    let c = report.counts;
+    MetricLine::for_function("reconciler")
+        .dimension("Tier", "status")
+        .count("Missing", c.missing)
+        .count("WrongStatus", c.status)
+        .count("Conflicts", c.conflicts)
+        .count("Extra", c.extra)
+        .count("Checked", report.source_certificates)
+        .count("Repaired", report.repaired)
+        .count("RepairFailures", report.failed.len() as u64)
+        .count("RepairsLeftForNextPass", report.left_for_next_pass)
+        .count("ListCalls", report.source_calls + report.target_calls)
+        .count("PassesCompleted", u64::from(report.completed_ms.is_some()))
+        .emit();
+    for drift in &report.first {
+        tracing::info!(certificate_id = %drift.certificate_id(), ?drift, tier = "status", "drift");
+    }
+    for (id, error) in &report.failed {
+        tracing::warn!(certificate_id = %id, %error, "status repair failed; the next pass retries");
+    }
+}
+
+/// "Oldest unverified certificate" per tier: how long ago the last completed pass of that
+/// tier started (nothing until a tier has completed once; its alarm treats that as
+/// breaching).
+fn emit_freshness(cursor: &PassCursor) {
+    let (status, deep) = cursor.oldest_unverified_ms(dr_core::time::now_millis());
+    for (tier, age) in [("status", status), ("deep", deep)] {
+        if let Some(age) = age {
+            MetricLine::for_function("reconciler")
+                .dimension("Tier", tier)
+                .seconds("OldestUnverifiedSeconds", age as f64 / 1000.0)
+                .emit();
         }
     }
 }
@@ -153,6 +259,9 @@ fn emit(metrics: MetricLine, report: &ReconcileReport) {
         .count("PrimaryUnreachable", 0)
         .count("Missing", c.missing)
         .count("Mismatched", c.mismatched)
+        .count("WrongStatus", c.status)
+        .count("ThingLinks", c.thing_links)
+        .count("Policies", c.policies)
         .count("Conflicts", c.conflicts)
         .count("Extra", c.extra)
         .count("Checked", report.checked)

@@ -1,5 +1,6 @@
 //! `drctl reconcile`: diff both registries and, with `--apply`, repair the target through
-//! the replicator's apply path. A dry run only reports.
+//! the replicator's apply path. A dry run only reports. Two tiers, as the reconciler runs
+//! them: the status pass (both listings, ids and statuses) first, then the deep pass.
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -11,7 +12,7 @@ use std::io::IsTerminal;
 use dr_core::failover::StateStore;
 use dr_core::reconcile::{
     count_by_status, Drift, MemoryCheckpoint, NoLedger, PassTotals, Phase, ReconcileReport,
-    Reconciler,
+    Reconciler, StatusDrift, StatusPassReport,
 };
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::ports::ApplyLedger;
@@ -30,9 +31,23 @@ pub(crate) struct ReconcileArgs {
     /// Which registry is the source of truth.
     #[arg(long, value_enum, default_value_t = DirectionArg::PrimaryToDr)]
     direction: DirectionArg,
+    /// Which tier: `status` (ids and statuses from the listings: minutes at any fleet size),
+    /// `deep` (things, links, policies: about three calls per certificate per side), or both.
+    #[arg(long, value_enum, default_value_t = TierArg::Both)]
+    tier: TierArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TierArg {
+    /// The status pass only.
+    Status,
+    /// The deep pass only.
+    Deep,
+    /// The status pass, then the deep pass.
+    Both,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -67,13 +82,17 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
         }
     }
     // A bar only when repairing and a person is watching (it draws on stderr's terminal).
-    let bar = if args.apply && args.output == Output::Table && std::io::stderr().is_terminal() {
+    let bar = if args.apply
+        && args.tier != TierArg::Status
+        && args.output == Output::Table
+        && std::io::stderr().is_terminal()
+    {
         Some(progress_bar(&source, &target).await?)
     } else {
         None
     };
     let source_ref = SourceRef::of(topology, source_side);
-    let report = match args.direction {
+    let (status, report) = match args.direction {
         DirectionArg::PrimaryToDr => {
             // The same ledger as the replicator, so a repair never undoes a newer message.
             let ledger = DynamoLedger::new(
@@ -89,7 +108,7 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
                 apply_repairs: args.apply,
                 page_size: topology.reconcile.page_size,
             };
-            walk(&reconciler, bar.as_ref()).await?
+            tiers(&reconciler, args.tier, bar.as_ref()).await?
         }
         DirectionArg::DrToPrimary => {
             let reconciler = Reconciler {
@@ -101,22 +120,24 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
                 apply_repairs: args.apply,
                 page_size: topology.reconcile.page_size,
             };
-            walk(&reconciler, bar.as_ref()).await?
+            tiers(&reconciler, args.tier, bar.as_ref()).await?
         }
     };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     print(
-        &report,
+        status.as_ref(),
+        report.as_ref(),
         args.apply,
         args.output,
         source.calls() + target.calls(),
     );
-    if !report.failed.is_empty() {
+    let failed = status.as_ref().map_or(0, |s| s.failed.len())
+        + report.as_ref().map_or(0, |r| r.failed.len());
+    if failed > 0 {
         anyhow::bail!(
-            "{} repairs failed; run again (transient errors) or check the errors above",
-            report.failed.len()
+            "{failed} repairs failed; run again (transient errors) or check the errors above"
         );
     }
     if args.apply && matches!(args.direction, DirectionArg::DrToPrimary) {
@@ -129,6 +150,27 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
         println!("recorded: DR → primary reconcile complete (failback may proceed)");
     }
     Ok(())
+}
+
+/// The tiers asked for, the status pass first (revocations are repaired soonest there).
+async fn tiers<L: ApplyLedger + Sync>(
+    reconciler: &Reconciler<'_, IotRegistry, IotRegistry, L>,
+    tier: TierArg,
+    bar: Option<&ProgressBar>,
+) -> anyhow::Result<(Option<StatusPassReport>, Option<ReconcileReport>)> {
+    let status = match tier {
+        TierArg::Status | TierArg::Both => Some(
+            reconciler
+                .status_pass(|| true, &dr_core::time::now_millis)
+                .await?,
+        ),
+        TierArg::Deep => None,
+    };
+    let deep = match tier {
+        TierArg::Deep | TierArg::Both => Some(walk(reconciler, bar).await?),
+        TierArg::Status => None,
+    };
+    Ok((status, deep))
 }
 
 /// One whole pass (its own in-memory checkpoint: `drctl` runs to the end), moving `bar`.
@@ -197,45 +239,122 @@ fn describe(drift: &Drift) -> (&'static str, String) {
     }
 }
 
-fn print(report: &ReconcileReport, applied: bool, output: Output, api_calls: u64) {
+fn describe_status(drift: &StatusDrift) -> (&'static str, String) {
+    match drift {
+        StatusDrift::Missing { certificate_id, source } => {
+            ("missing", format!("{certificate_id} ({source}) absent from the target"))
+        }
+        StatusDrift::Status { certificate_id, source, target } => (
+            "status",
+            format!("{certificate_id}: {target} in the target, should be {}", source.in_dr()),
+        ),
+        StatusDrift::RevokedConflict { certificate_id, source } => (
+            "conflict",
+            format!("{certificate_id} is REVOKED in the target but {source} in the source; kept revoked"),
+        ),
+        StatusDrift::Extra { certificate_id, target } => (
+            "extra",
+            format!("{certificate_id} ({target}) only in the target; reported, never deleted"),
+        ),
+    }
+}
+
+fn status_json(report: &StatusPassReport) -> serde_json::Value {
     let c = report.counts;
+    json!({
+        "missing": c.missing, "status": c.status, "conflicts": c.conflicts, "extra": c.extra,
+        "repaired": report.repaired,
+        "left_for_next_pass": report.left_for_next_pass,
+        "source_certificates": report.source_certificates,
+        "target_certificates": report.target_certificates,
+        "list_calls": {"source": report.source_calls, "target": report.target_calls},
+        "failed": report.failed.iter().map(|(id, e)| json!({"certificate_id": id.as_str(), "error": e})).collect::<Vec<_>>(),
+        "first": report.first.iter().map(|d| {
+            let (kind, detail) = describe_status(d);
+            json!({"kind": kind, "certificate_id": d.certificate_id().as_str(), "detail": detail})
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn print(
+    status: Option<&StatusPassReport>,
+    report: Option<&ReconcileReport>,
+    applied: bool,
+    output: Output,
+    api_calls: u64,
+) {
+    let mode = if applied { "apply" } else { "dry-run" };
     match output {
         Output::Json => {
-            let drifts: Vec<_> = report
-                .first
-                .iter()
-                .map(|d| {
-                    let (kind, detail) = describe(d);
-                    json!({"kind": kind, "certificate_id": d.certificate_id().as_str(), "detail": detail})
-                })
-                .collect();
-            let document = json!({
-                "mode": if applied { "apply" } else { "dry-run" },
-                "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts, "extra": c.extra,
-                "repaired": report.repaired,
-                "checked": report.checked,
-                "failed": report.failed.iter().map(|(id, e)| json!({"certificate_id": id.as_str(), "error": e})).collect::<Vec<_>>(),
-                "first": drifts,
-                "iot_api_calls": api_calls,
+            let mut document = report.map_or_else(|| json!({}), deep_json);
+            document["mode"] = json!(mode);
+            document["tier"] = json!(match (status, report) {
+                (Some(_), Some(_)) => "both",
+                (Some(_), None) => "status",
+                _ => "deep",
             });
+            document["status_pass"] = status.map_or(serde_json::Value::Null, status_json);
+            document["iot_api_calls"] = json!(api_calls);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&document).unwrap_or_default()
             );
         }
         Output::Table => {
-            println!(
-                "{}: missing {}  mismatched {}  conflicts {}  extra {}  repaired {}  ({} certificates checked, {} IoT calls)",
-                if applied { "apply" } else { "dry run" },
-                c.missing, c.mismatched, c.conflicts, c.extra, report.repaired, report.checked, api_calls
-            );
-            for drift in &report.first {
-                let (kind, detail) = describe(drift);
-                println!("  {kind:<9} {detail}");
+            if let Some(s) = status {
+                let c = s.counts;
+                println!(
+                    "status pass ({mode}): missing {}  wrong status {}  conflicts {}  extra {}  repaired {}  left for the next pass {}  ({} / {} certificates listed, {} + {} ListCertificates calls)",
+                    c.missing, c.status, c.conflicts, c.extra, s.repaired, s.left_for_next_pass,
+                    s.source_certificates, s.target_certificates, s.source_calls, s.target_calls
+                );
+                for drift in &s.first {
+                    let (kind, detail) = describe_status(drift);
+                    println!("  {kind:<9} {detail}");
+                }
+                for (id, error) in &s.failed {
+                    eprintln!("  failed    {id}: {error}");
+                }
             }
-            for (id, error) in &report.failed {
-                eprintln!("  failed    {id}: {error}");
+            if let Some(report) = report {
+                print_deep_table(report, mode);
             }
+            println!("{api_calls} IoT calls in all");
         }
+    }
+}
+
+fn deep_json(report: &ReconcileReport) -> serde_json::Value {
+    let c = report.counts;
+    let drifts: Vec<_> = report
+        .first
+        .iter()
+        .map(|d| {
+            let (kind, detail) = describe(d);
+            json!({"kind": kind, "certificate_id": d.certificate_id().as_str(), "detail": detail})
+        })
+        .collect();
+    json!({
+        "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts, "extra": c.extra,
+        "by_kind": {"status": c.status, "thing_links": c.thing_links, "policies": c.policies},
+        "repaired": report.repaired,
+        "checked": report.checked,
+        "failed": report.failed.iter().map(|(id, e)| json!({"certificate_id": id.as_str(), "error": e})).collect::<Vec<_>>(),
+        "first": drifts,
+    })
+}
+
+fn print_deep_table(report: &ReconcileReport, mode: &str) {
+    let c = report.counts;
+    println!(
+        "deep pass ({mode}): missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  repaired {}  ({} certificates checked)",
+        c.missing, c.mismatched, c.status, c.thing_links, c.policies, c.conflicts, c.extra, report.repaired, report.checked
+    );
+    for drift in &report.first {
+        let (kind, detail) = describe(drift);
+        println!("  {kind:<9} {detail}");
+    }
+    for (id, error) in &report.failed {
+        eprintln!("  failed    {id}: {error}");
     }
 }

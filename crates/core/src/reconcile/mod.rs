@@ -215,14 +215,33 @@ pub struct DriftCounts {
     pub conflicts: u64,
     /// In target only.
     pub extra: u64,
+    /// Of the mismatched: a wrong status.
+    #[serde(default)]
+    pub status: u64,
+    /// Of the mismatched: thing links differ.
+    #[serde(default)]
+    pub thing_links: u64,
+    /// Of the mismatched: attached policies or their documents differ.
+    #[serde(default)]
+    pub policies: u64,
 }
 
 impl DriftCounts {
-    /// Count one drift.
+    /// Count one drift (a mismatch once, and once under each way it differs).
     pub fn add(&mut self, drift: &Drift) {
         match drift {
             Drift::Missing(_) => self.missing += 1,
-            Drift::Mismatch { .. } => self.mismatched += 1,
+            Drift::Mismatch {
+                status,
+                things,
+                policies,
+                ..
+            } => {
+                self.mismatched += 1;
+                self.status += u64::from(status.is_some());
+                self.thing_links += u64::from(*things);
+                self.policies += u64::from(*policies);
+            }
             Drift::RevokedConflict { .. } => self.conflicts += 1,
             Drift::Extra(_) => self.extra += 1,
         }
@@ -446,9 +465,9 @@ mod run;
 mod status_pass;
 
 pub use run::{
-    count_by_status, CertificateLister, CertificatePage, Checkpoint, CheckpointStore,
-    CompletedPass, MemoryCheckpoint, NoLedger, PassCursor, PassTotals, Phase, ReconcileError,
-    ReconcileReport, Reconciler, MAX_PAGE_SIZE, REPORTED_DRIFTS,
+    count_by_status, record_status_pass, CertificateLister, CertificatePage, Checkpoint,
+    CheckpointStore, CompletedPass, CompletedStatusPass, MemoryCheckpoint, NoLedger, PassCursor,
+    PassTotals, Phase, ReconcileError, ReconcileReport, Reconciler, MAX_PAGE_SIZE, REPORTED_DRIFTS,
 };
 pub use status_pass::{
     ReportOnly, StatusDrift, StatusDriftCounts, StatusPass, StatusPassReport, StatusRepair,

@@ -18,7 +18,9 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::status_pass::{ReportOnly, StatusDrift, StatusPass, StatusPassReport, StatusRepair};
+use super::status_pass::{
+    ReportOnly, StatusDrift, StatusDriftCounts, StatusPass, StatusPassReport, StatusRepair,
+};
 use super::{diff, Drift, DriftCounts, InventoryEntry, PolicyDigest};
 use crate::certificate::{CertificateId, CertificateStatus};
 use crate::ids::{AccountId, PolicyName, Region};
@@ -124,6 +126,9 @@ impl PassTotals {
                 mismatched: d.mismatched + r.mismatched,
                 conflicts: d.conflicts + r.conflicts,
                 extra: d.extra + r.extra,
+                status: d.status + r.status,
+                thing_links: d.thing_links + r.thing_links,
+                policies: d.policies + r.policies,
             },
             repaired: self.repaired + report.repaired,
             failed: self.failed + report.failed.len() as u64,
@@ -145,6 +150,74 @@ pub struct PassCursor {
     /// The last completed pass: when it started and ended, and what it found.
     #[serde(default)]
     pub last_pass: Option<CompletedPass>,
+    /// The last completed status pass (the other tier), kept here so both tiers' freshness
+    /// lives in one fenced item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status_pass: Option<CompletedStatusPass>,
+}
+
+/// A status pass that reached its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedStatusPass {
+    /// When its walk began: every certificate listed was verified at least then.
+    pub started_ms: EpochMillis,
+    /// When it completed.
+    pub completed_ms: EpochMillis,
+    /// What it found.
+    pub counts: StatusDriftCounts,
+    /// Repairs it applied.
+    pub repaired: u64,
+    /// Certificates the source listed.
+    pub source_certificates: u64,
+}
+
+impl PassCursor {
+    /// How long ago each tier last verified every certificate (`None`: never): the status
+    /// tier, the deep tier. A pass verifies a certificate no later than when it started.
+    pub fn oldest_unverified_ms(&self, now: EpochMillis) -> (Option<i64>, Option<i64>) {
+        let age = |started_ms: EpochMillis| now.saturating_sub(started_ms).max(0);
+        (
+            self.last_status_pass.map(|p| age(p.started_ms)),
+            self.last_pass.map(|p| age(p.started_ms)),
+        )
+    }
+
+    /// Whether a status pass is due, `every_ms` after the last one started.
+    pub fn status_pass_due(&self, now: EpochMillis, every_ms: i64) -> bool {
+        self.last_status_pass
+            .is_none_or(|p| now.saturating_sub(p.started_ms) >= every_ms)
+    }
+}
+
+/// Keep a completed status pass in the checkpoint (fenced like every save); a pass cut
+/// short records nothing.
+pub async fn record_status_pass<C: CheckpointStore>(
+    store: &C,
+    report: &StatusPassReport,
+) -> Result<(), ReconcileError> {
+    let Some(completed_ms) = report.completed_ms else {
+        return Ok(());
+    };
+    let (mut cursor, version) = match store.load().await.map_err(ReconcileError::Checkpoint)? {
+        Some(checkpoint) => (checkpoint.cursor, checkpoint.version),
+        None => (PassCursor::start(report.started_ms), 0),
+    };
+    cursor.last_status_pass = Some(CompletedStatusPass {
+        started_ms: report.started_ms,
+        completed_ms,
+        counts: report.counts,
+        repaired: report.repaired,
+        source_certificates: report.source_certificates,
+    });
+    if store
+        .save(&cursor, version)
+        .await
+        .map_err(ReconcileError::Checkpoint)?
+    {
+        Ok(())
+    } else {
+        Err(ReconcileError::Fenced(version))
+    }
 }
 
 /// A pass that reached its end.
@@ -328,6 +401,7 @@ where
                             completed_ms,
                             totals: cursor.totals,
                         }),
+                        last_status_pass: cursor.last_status_pass,
                         ..PassCursor::start(completed_ms)
                     };
                 }
