@@ -89,9 +89,9 @@ def patch_iot_list_certificates_pagination() -> None:
 
     moto 5.2.5 ignores both and returns every certificate at once, so a reconciler that
     checkpoints between pages could never be tested. Pages follow creation order (AWS's
-    default order); the marker names the last certificate of the previous page by creation
-    time and id, so deleting a certificate mid-listing skips nothing. Without `pageSize`
-    the whole list comes back, as before.
+    default order), or newest first with `isAscendingOrder=false`; the marker names the last
+    certificate of the previous page by creation time and id, so deleting a certificate
+    mid-listing skips nothing. Without `pageSize` the whole list comes back, as before.
     """
     from moto.core.responses import ActionResult
     from moto.iot import responses as iot_responses
@@ -99,15 +99,13 @@ def patch_iot_list_certificates_pagination() -> None:
     def list_certificates(self):  # type: ignore[no-untyped-def]
         page_size = self._get_int_param("pageSize")
         marker = self._get_param("marker")
-        ordered = sorted(
-            self.iot_backend.list_certificates(),
-            key=lambda c: (c.creation_date.isoformat(), c.certificate_id),
-        )
+        # `isAscendingOrder=false`: newest first (the marker then counts down).
+        descending = str(self._get_param("isAscendingOrder", "true")).lower() == "false"
+        key = lambda c: (c.creation_date.isoformat(), c.certificate_id)  # noqa: E731
+        ordered = sorted(self.iot_backend.list_certificates(), key=key, reverse=descending)
         if marker:
             after = tuple(marker.split("|", 1))
-            ordered = [
-                c for c in ordered if (c.creation_date.isoformat(), c.certificate_id) > after
-            ]
+            ordered = [c for c in ordered if (key(c) < after if descending else key(c) > after)]
         result = {"certificates": [c.to_dict() for c in ordered[:page_size]]}
         if page_size and len(ordered) > page_size:
             last = ordered[page_size - 1]

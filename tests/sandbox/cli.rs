@@ -506,3 +506,119 @@ async fn status_answers_in_seconds_with_primary_s_region_hung_or_refusing() {
         "{status:#}"
     );
 }
+
+#[tokio::test]
+async fn reconcile_s_status_tier_finds_drift_from_the_listings_and_repairs_it_revocation_included()
+{
+    use aws_sdk_iot::types::CertificateStatus as SdkStatus;
+    use dr_core::replication::CertificateRegistry;
+    // Its own sandbox: reconcile lists whole registries.
+    let log = std::env::temp_dir().join(format!("{}.log", crate::helpers::unique("tiers")));
+    let server = dr_sandbox::SandboxServer::start(&dr_sandbox::LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let p = crate::pipeline::Pipeline::on(server.endpoint()).await;
+    let register = |side, pem: String, status| {
+        let iot = p.session.iot(side);
+        async move {
+            iot.register_certificate_without_ca()
+                .certificate_pem(pem)
+                .status(status)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let lost: Vec<_> = (0..2)
+        .map(|i| crate::pipeline::Device::self_signed(&crate::helpers::unique(&format!("lost{i}"))))
+        .collect();
+    for device in &lost {
+        register(
+            dr_core::Side::Primary,
+            device.pem.clone(),
+            SdkStatus::Active,
+        )
+        .await;
+    }
+    let stolen = crate::pipeline::Device::self_signed(&crate::helpers::unique("stolen"));
+    register(
+        dr_core::Side::Primary,
+        stolen.pem.clone(),
+        SdkStatus::Revoked,
+    )
+    .await;
+    register(dr_core::Side::Dr, stolen.pem.clone(), SdkStatus::Active).await;
+
+    let (ok, stdout, stderr) = drctl(
+        &p.topology,
+        &["reconcile", "--tier", "status", "--output", "json"],
+    )
+    .await;
+    assert!(ok, "{stdout}\n{stderr}");
+    let dry: Value = serde_json::from_str(&stdout).unwrap();
+    let s = &dry["status_pass"];
+    assert_eq!(
+        (
+            &s["missing"],
+            &s["status"],
+            &s["repaired"],
+            &dry["mode"],
+            &dry["tier"]
+        ),
+        (
+            &2.into(),
+            &1.into(),
+            &0.into(),
+            &"dry-run".into(),
+            &"status".into()
+        ),
+        "{dry:#}"
+    );
+    assert_eq!(
+        s["list_calls"],
+        serde_json::json!({"source": 1, "target": 1}),
+        "{dry:#}"
+    );
+    assert_eq!(
+        p.dr.certificate(&stolen.id).await.unwrap().unwrap().status,
+        dr_core::CertificateStatus::Active,
+        "a dry run changes nothing"
+    );
+
+    let (ok, stdout, stderr) = drctl(
+        &p.topology,
+        &[
+            "reconcile",
+            "--tier",
+            "status",
+            "--apply",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert!(ok, "{stdout}\n{stderr}");
+    let applied: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(applied["status_pass"]["repaired"], 3, "{applied:#}");
+    assert_eq!(
+        p.dr.certificate(&stolen.id).await.unwrap().unwrap().status,
+        dr_core::CertificateStatus::Revoked,
+        "the revocation reached DR"
+    );
+
+    // Both tiers agree afterwards.
+    let (ok, stdout, stderr) = drctl(&p.topology, &["reconcile", "--output", "json"]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    let after: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (
+            &after["status_pass"]["missing"],
+            &after["status_pass"]["status"],
+            &after["missing"],
+            &after["mismatched"]
+        ),
+        (&0.into(), &0.into(), &0.into(), &0.into()),
+        "{after:#}"
+    );
+    server.stop().await.unwrap();
+}

@@ -12,7 +12,7 @@ use aws_sdk_iot::Client;
 use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
 use dr_core::ratelimit::TokenBucket;
-use dr_core::reconcile::{CertificateLister, CertificatePage, MAX_PAGE_SIZE};
+use dr_core::reconcile::{CertificateLister, CertificatePage, ListOrder, MAX_PAGE_SIZE};
 use dr_core::replication::message::{PolicyRecord, ThingRecord};
 use dr_core::replication::ports::{CertificateView, PortError, Registration};
 use dr_core::replication::CertificateRegistry;
@@ -648,15 +648,16 @@ impl CertificateLister for IotRegistry {
         &self,
         marker: Option<&str>,
         page_size: u32,
+        order: ListOrder,
     ) -> Result<CertificatePage, PortError> {
         self.call().await;
         let page = self
             .client
             .list_certificates()
             .page_size(page_size.clamp(1, MAX_PAGE_SIZE) as i32)
-            // Creation order on both sides: DR registers a certificate soon after primary
-            // did, so the two listings nearly agree and a status pass holds little.
-            .ascending_order(true)
+            // Always explicit (AWS documents no default): the status tier joins both sides
+            // oldest first, the deep tier walks newest first.
+            .ascending_order(order == ListOrder::OldestFirst)
             .set_marker(marker.map(str::to_owned))
             .send()
             .await

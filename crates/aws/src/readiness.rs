@@ -493,8 +493,9 @@ async fn serving_alarm(session: &AwsSession, topology: &Topology) -> Check {
 }
 
 /// The fleet against the IoT control-plane budget (`[reconcile] max_calls_per_second`, the
-/// share of the account's IoT API quota the control plane may use): a reconcile pass costs
-/// about 3 calls per certificate per side; rebuilding DR's registry from scratch (a lost or
+/// share of the account's IoT API quota the control plane may use): a status pass costs one
+/// listing call per page per side (both at once), a deep pass about 3 calls per certificate
+/// per side; rebuilding DR's registry from scratch (a lost or
 /// new DR account) about 4 DR calls per certificate (register, thing, attach thing, attach
 /// policy — measured by the replication benchmark).
 async fn reconcile_coverage(session: &AwsSession, topology: &Topology) -> Check {
@@ -506,13 +507,20 @@ async fn reconcile_coverage(session: &AwsSession, topology: &Topology) -> Check 
     };
     let rate = topology.reconcile.max_calls_per_second;
     let hours = |calls_per_certificate: f64| fleet as f64 * calls_per_certificate / rate / 3600.0;
-    let (pass, rebuild) = (hours(3.0), hours(4.0));
+    // The status tier lists both sides at once: one call per page per side.
+    let page = f64::from(topology.reconcile.page_size);
+    let status_minutes = (fleet as f64 / page).ceil().max(1.0) / rate / 60.0;
+    let every = topology.reconcile.status_pass_every_minutes;
+    let (deep, rebuild) = (hours(3.0), hours(4.0));
     let detail = format!(
-        "{fleet} certificates at {rate} IoT calls/s: a reconcile pass takes about {pass:.1} h, \
+        "{fleet} certificates at {rate} IoT calls/s: a status pass (ids and statuses) takes about \
+         {status_minutes:.1} min, every {every} min; a deep pass (things, policies) about {deep:.1} h; \
          rebuilding DR's registry about {rebuild:.1} h"
     );
-    if pass > 24.0 || rebuild > 24.0 {
-        check(NAME, Verdict::Warn, format!("{detail}: over a day; ask for a higher IoT quota and raise the rate, or use fleet indexing for the pass"))
+    if status_minutes > f64::from(every) || status_minutes > 12.0 {
+        check(NAME, Verdict::Fail, format!("{detail}: the status pass cannot finish in its interval or in one invocation (15 min with a margin); ask for a higher IoT quota and raise the rate"))
+    } else if deep > 24.0 || rebuild > 24.0 {
+        check(NAME, Verdict::Warn, format!("{detail}: over a day; revocations and missing certificates are still found by the status pass, but for a faster deep pass or rebuild ask for a higher IoT quota and raise the rate"))
     } else {
         check(NAME, Verdict::Ok, detail)
     }

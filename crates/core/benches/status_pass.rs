@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use dr_core::certificate::{CertificateId, CertificateStatus};
 use dr_core::reconcile::{
-    CertificateLister, CertificatePage, ReportOnly, StatusPass, MAX_PAGE_SIZE,
+    CertificateLister, CertificatePage, ListOrder, ReportOnly, StatusPass, MAX_PAGE_SIZE,
 };
 use dr_core::replication::ports::PortError;
 
@@ -40,6 +40,7 @@ impl CertificateLister for Listing {
         &self,
         marker: Option<&str>,
         page_size: u32,
+        _order: ListOrder,
     ) -> Result<CertificatePage, PortError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let start: usize = marker.map_or(0, |m| m.parse().expect("our own marker"));

@@ -159,11 +159,7 @@ async fn tiers<L: ApplyLedger + Sync>(
     bar: Option<&ProgressBar>,
 ) -> anyhow::Result<(Option<StatusPassReport>, Option<ReconcileReport>)> {
     let status = match tier {
-        TierArg::Status | TierArg::Both => Some(
-            reconciler
-                .status_pass(|| true, &dr_core::time::now_millis)
-                .await?,
-        ),
+        TierArg::Status | TierArg::Both => Some(backfill(reconciler).await?),
         TierArg::Deep => None,
     };
     let deep = match tier {
@@ -171,6 +167,62 @@ async fn tiers<L: ApplyLedger + Sync>(
         TierArg::Status => None,
     };
     Ok((status, deep))
+}
+
+/// Status passes until nothing is left to repair: one pass on a fleet in step, and on a
+/// first deploy (DR empty: the backfill) as many as it takes, each repairing up to
+/// [`dr_core::reconcile::DEFERRED_REPAIRS`] so memory stays bounded. Resumable by
+/// construction: stopped at any point, a rerun lists both sides again (minutes) and
+/// repairs what is still missing. With `--apply` and a person watching, a bar with an ETA.
+async fn backfill<L: ApplyLedger + Sync>(
+    reconciler: &Reconciler<'_, IotRegistry, IotRegistry, L>,
+) -> anyhow::Result<StatusPassReport> {
+    let now = dr_core::time::now_millis;
+    let watching = reconciler.apply_repairs && std::io::stderr().is_terminal();
+    let bar = watching.then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message("status pass: listing both registries");
+        bar
+    });
+    let on_repair = |_: &StatusDrift| {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    };
+    let mut total = reconciler
+        .status_pass_observed(|| true, &now, &on_repair)
+        .await?;
+    while reconciler.apply_repairs && total.left_for_next_pass > 0 {
+        if let Some(bar) = &bar {
+            if bar.length().is_none() {
+                bar.set_length(total.counts.missing + total.counts.status);
+                bar.set_position(total.repaired);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{bar:40} {pos}/{len} certificates repaired into the target ({elapsed}, about {eta} left)",
+                    )
+                    .expect("a valid template"),
+                );
+            }
+        }
+        let next = reconciler
+            .status_pass_observed(|| true, &now, &on_repair)
+            .await?;
+        let stuck = next.repaired == 0;
+        total.repaired += next.repaired;
+        total.failed.extend(next.failed);
+        total.left_for_next_pass = next.left_for_next_pass;
+        total.source_calls += next.source_calls;
+        total.target_calls += next.target_calls;
+        total.completed_ms = next.completed_ms;
+        if stuck {
+            break; // every repair failed: report instead of looping
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(total)
 }
 
 /// One whole pass (its own in-memory checkpoint: `drctl` runs to the end), moving `bar`.

@@ -271,11 +271,29 @@ async fn reconcile(session: &AwsSession, topology: &Topology) -> anyhow::Result<
             "checked": p.totals.checked,
             "missing": p.totals.drift.missing,
             "mismatched": p.totals.drift.mismatched,
+            "wrong_status": p.totals.drift.status,
+            "thing_links": p.totals.drift.thing_links,
+            "policies": p.totals.drift.policies,
             "conflicts": p.totals.drift.conflicts,
             "extra": p.totals.drift.extra,
             "repaired": p.totals.repaired,
             "failed": p.totals.failed,
         })),
+        // The status tier: every certificate's id and status, from both listings.
+        "last_status_pass": cursor.last_status_pass.map(|p| json!({
+            "completed_seconds_ago": (now - p.completed_ms) / 1000,
+            "took_seconds": (p.completed_ms - p.started_ms) / 1000,
+            "listed": p.source_certificates,
+            "missing": p.counts.missing,
+            "wrong_status": p.counts.status,
+            "conflicts": p.counts.conflicts,
+            "extra": p.counts.extra,
+            "repaired": p.repaired,
+        })),
+        "oldest_unverified_seconds": {
+            "status": cursor.oldest_unverified_ms(now).0.map(|ms| ms / 1000),
+            "deep": cursor.oldest_unverified_ms(now).1.map(|ms| ms / 1000),
+        },
     }))
 }
 
@@ -443,18 +461,36 @@ fn print_table(d: &Value) {
         }
     }
     let r = &d["certificates"]["reconcile"];
-    match (error(r), r.get("last_pass")) {
+    match (error(r), r.get("last_status_pass")) {
         (Some(e), _) => println!("  reconcile unreadable: {e}"),
         (None, Some(p)) if !p.is_null() => println!(
-            "  last reconcile {} s ago: missing {}  mismatched {}  conflicts {}  extra {}  repaired {}",
+            "  status pass {} s ago ({} listed, took {} s): missing {}  wrong status {}  conflicts {}  extra {}  repaired {}",
             text(&p["completed_seconds_ago"]),
+            text(&p["listed"]),
+            text(&p["took_seconds"]),
             text(&p["missing"]),
-            text(&p["mismatched"]),
+            text(&p["wrong_status"]),
             text(&p["conflicts"]),
             text(&p["extra"]),
             text(&p["repaired"])
         ),
-        _ => println!("  no completed reconcile pass yet"),
+        _ => println!("  no completed status pass yet"),
+    }
+    match (error(r), r.get("last_pass")) {
+        (Some(_), _) => {}
+        (None, Some(p)) if !p.is_null() => println!(
+            "  deep pass {} s ago: missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  repaired {}",
+            text(&p["completed_seconds_ago"]),
+            text(&p["missing"]),
+            text(&p["mismatched"]),
+            text(&p["wrong_status"]),
+            text(&p["thing_links"]),
+            text(&p["policies"]),
+            text(&p["conflicts"]),
+            text(&p["extra"]),
+            text(&p["repaired"])
+        ),
+        _ => println!("  no completed deep pass yet"),
     }
     println!("REPLICATION");
     match error(&d["replication"]) {

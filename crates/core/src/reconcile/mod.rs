@@ -466,8 +466,9 @@ mod status_pass;
 
 pub use run::{
     count_by_status, record_status_pass, CertificateLister, CertificatePage, Checkpoint,
-    CheckpointStore, CompletedPass, CompletedStatusPass, MemoryCheckpoint, NoLedger, PassCursor,
-    PassTotals, Phase, ReconcileError, ReconcileReport, Reconciler, MAX_PAGE_SIZE, REPORTED_DRIFTS,
+    CheckpointStore, CompletedPass, CompletedStatusPass, ListOrder, MemoryCheckpoint, NoLedger,
+    PassCursor, PassTotals, Phase, ReconcileError, ReconcileReport, Reconciler, MAX_PAGE_SIZE,
+    REPORTED_DRIFTS,
 };
 pub use status_pass::{
     ReportOnly, StatusDrift, StatusDriftCounts, StatusPass, StatusPassReport, StatusRepair,

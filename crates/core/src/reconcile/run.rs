@@ -42,13 +42,26 @@ pub struct CertificatePage {
     pub next_marker: Option<String>,
 }
 
+/// Which end of the listing comes first (ListCertificates orders by creation date).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Oldest first: the order in which DR receives certificates (the status tier's join).
+    #[default]
+    OldestFirst,
+    /// Newest first: the deep tier reaches recent registrations (the likeliest to have
+    /// drifted) before the old fleet.
+    NewestFirst,
+}
+
 /// A registry that can list its certificates a page at a time.
 pub trait CertificateLister {
-    /// The page starting at `marker` (`None`: the first page), at most `page_size` long.
+    /// The page starting at `marker` (`None`: the first page), at most `page_size` long,
+    /// in `order`; a marker belongs to the order it was given in.
     fn certificate_page(
         &self,
         marker: Option<&str>,
         page_size: u32,
+        order: ListOrder,
     ) -> impl Future<Output = Result<CertificatePage, PortError>> + Send;
 }
 
@@ -61,7 +74,7 @@ pub async fn count_by_status<L: CertificateLister + Sync>(
     let mut marker = None;
     loop {
         let page = lister
-            .certificate_page(marker.as_deref(), MAX_PAGE_SIZE)
+            .certificate_page(marker.as_deref(), MAX_PAGE_SIZE, ListOrder::OldestFirst)
             .await?;
         for (_, status) in page.certificates {
             *counts.entry(status).or_default() += 1;
@@ -331,6 +344,11 @@ pub const REPORTED_DRIFTS: usize = 20;
 /// ListCertificates' largest page.
 pub const MAX_PAGE_SIZE: u32 = 250;
 
+/// The deep tier walks newest first: recent registrations are the likeliest to have
+/// drifted (a thing or policy attached after the certificate), and the status tier already
+/// covers the whole fleet's ids and statuses within minutes.
+const DEEP_ORDER: ListOrder = ListOrder::NewestFirst;
+
 /// One direction of reconciliation: who is the source of truth, who is repaired, how.
 #[derive(Debug)]
 pub struct Reconciler<'a, S, T, L> {
@@ -443,7 +461,7 @@ where
     ) -> Result<Option<String>, ReconcileError> {
         let page = self
             .source
-            .certificate_page(cursor.marker.as_deref(), self.page_size)
+            .certificate_page(cursor.marker.as_deref(), self.page_size, DEEP_ORDER)
             .await
             .map_err(ReconcileError::SourceUnreachable)?;
         let mut listed = page.certificates;
@@ -496,7 +514,7 @@ where
     ) -> Result<Option<String>, ReconcileError> {
         let page = self
             .target
-            .certificate_page(cursor.marker.as_deref(), self.page_size)
+            .certificate_page(cursor.marker.as_deref(), self.page_size, DEEP_ORDER)
             .await
             .map_err(ReconcileError::TargetUnreachable)?;
         report.checked += page.certificates.len() as u64;
@@ -574,6 +592,17 @@ where
         keep_going: impl FnMut() -> bool,
         now: &(dyn Fn() -> EpochMillis + Sync),
     ) -> Result<StatusPassReport, ReconcileError> {
+        self.status_pass_observed(keep_going, now, &|_| {}).await
+    }
+
+    /// [`Reconciler::status_pass`], telling `on_repair` of each repair attempted (progress
+    /// for a person watching a backfill).
+    pub async fn status_pass_observed(
+        &self,
+        keep_going: impl FnMut() -> bool,
+        now: &(dyn Fn() -> EpochMillis + Sync),
+        on_repair: &(dyn Fn(&StatusDrift) + Sync),
+    ) -> Result<StatusPassReport, ReconcileError> {
         let pass = StatusPass {
             source: self.source,
             target: self.target,
@@ -583,6 +612,7 @@ where
             let repairer = CaptureAndApply {
                 reconciler: self,
                 now,
+                on_repair,
             };
             pass.run(&repairer, keep_going, now).await
         } else {
@@ -595,6 +625,7 @@ where
 struct CaptureAndApply<'r, 'a, S, T, L> {
     reconciler: &'r Reconciler<'a, S, T, L>,
     now: &'r (dyn Fn() -> EpochMillis + Sync),
+    on_repair: &'r (dyn Fn(&StatusDrift) + Sync),
 }
 
 impl<S, T, L> StatusRepair for CaptureAndApply<'_, '_, S, T, L>
@@ -605,7 +636,9 @@ where
 {
     async fn repair(&self, drift: &StatusDrift) -> Result<(), PortError> {
         let trigger = Trigger::Certificate(drift.certificate_id().clone());
-        self.reconciler.repair(vec![trigger], self.now).await
+        let outcome = self.reconciler.repair(vec![trigger], self.now).await;
+        (self.on_repair)(drift);
+        outcome
     }
 }
 
@@ -822,6 +855,29 @@ mod tests {
                 "the next pass starts afresh"
             );
             assert_eq!(fresh.last_pass.map(|p| p.totals), Some(completed));
+        });
+    }
+
+    #[test]
+    fn the_deep_pass_reaches_the_newest_certificates_first() {
+        block_on(async {
+            // The fake lists by id: "newest" is the highest id.
+            let (primary, dr, pems) = fleet(5).await;
+            let ledger = FakeLedger::default();
+            let store = MemoryCheckpoint::default();
+            let first = reconciler(&primary, &dr, &ledger, true, 2)
+                .run(&store, |pages| pages < 1, |_, _| {}, || 1)
+                .await
+                .unwrap();
+            assert_eq!(first.repaired, 2);
+            let mut ids: Vec<_> = pems.iter().map(|p| p.id().clone()).collect();
+            ids.sort();
+            let repaired: Vec<_> = dr.snapshot().certificates.into_keys().collect();
+            assert_eq!(
+                repaired,
+                ids[3..].to_vec(),
+                "the two newest, before the rest"
+            );
         });
     }
 

@@ -30,7 +30,7 @@ use std::future::Future;
 use futures_util::future::join;
 use serde::{Deserialize, Serialize};
 
-use super::run::{CertificateLister, ReconcileError, REPORTED_DRIFTS};
+use super::run::{CertificateLister, ListOrder, ReconcileError, REPORTED_DRIFTS};
 use crate::certificate::{CertificateId, CertificateStatus};
 use crate::replication::ports::PortError;
 use crate::time::EpochMillis;
@@ -222,7 +222,7 @@ impl Walk {
             return Ok(Vec::new());
         }
         let page = lister
-            .certificate_page(self.marker.as_deref(), page_size)
+            .certificate_page(self.marker.as_deref(), page_size, ListOrder::OldestFirst)
             .await?;
         self.calls += 1;
         self.listed += page.certificates.len() as u64;
@@ -398,6 +398,7 @@ mod tests {
             &self,
             marker: Option<&str>,
             page_size: u32,
+            _order: ListOrder,
         ) -> Result<CertificatePage, PortError> {
             let start: usize = marker.map_or(0, |m| m.parse().unwrap());
             let end = (start + page_size as usize).min(self.0.len());

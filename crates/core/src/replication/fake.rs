@@ -283,11 +283,13 @@ impl ApplyLedger for FakeLedger {
 }
 
 impl crate::reconcile::CertificateLister for FakeRegistry {
-    /// Pages in id order; the marker is the last id of the page before.
+    /// Pages in id order (oldest first) or reverse id order (newest first); the marker is
+    /// the last id of the page before.
     async fn certificate_page(
         &self,
         marker: Option<&str>,
         page_size: u32,
+        order: crate::reconcile::ListOrder,
     ) -> Result<crate::reconcile::CertificatePage, PortError> {
         if self.unreachable.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(PortError::transient(
@@ -296,10 +298,16 @@ impl crate::reconcile::CertificateLister for FakeRegistry {
             ));
         }
         let world = self.snapshot();
-        let after = |id: &CertificateId| marker.is_none_or(|m| id.as_str() > m);
-        let mut certificates: Vec<_> = world
-            .certificates
-            .iter()
+        let newest_first = order == crate::reconcile::ListOrder::NewestFirst;
+        let after = |id: &CertificateId| {
+            marker.is_none_or(|m| id.as_str() != m && (id.as_str() > m) != newest_first)
+        };
+        let listed: Box<dyn Iterator<Item = _>> = if newest_first {
+            Box::new(world.certificates.iter().rev())
+        } else {
+            Box::new(world.certificates.iter())
+        };
+        let mut certificates: Vec<_> = listed
             .filter(|(id, _)| after(id))
             .take(page_size as usize + 1)
             .map(|(id, (_, status))| (id.clone(), *status))
