@@ -134,27 +134,6 @@ impl ReplicatedBackupStore for RdsReplicatedBackups {
         &self,
         target: &str,
     ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
-        match self
-            .client
-            .describe_db_instances()
-            .db_instance_identifier(target)
-            .send()
-            .await
-        {
-            Ok(output) => Ok(output.db_instances().first().map(|db| {
-                let endpoint = db.endpoint().and_then(|e| {
-                    Some(DatabaseEndpoint {
-                        address: e.address()?.to_owned(),
-                        port: u16::try_from(e.port()?).ok()?,
-                    })
-                });
-                (
-                    db.db_instance_status().unwrap_or_default().to_owned(),
-                    endpoint,
-                )
-            })),
-            Err(e) if code(&e) == Some("DBInstanceNotFound") => Ok(None),
-            Err(e) => Err(port_error("DescribeDBInstances", e)),
-        }
+        crate::rds::instance_status(&self.client, target).await
     }
 }

@@ -595,28 +595,7 @@ impl DatabaseRestorer for RdsSnapshotStore {
     ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
         self.count();
         match kind {
-            DatabaseKind::Instance => match self
-                .dr
-                .describe_db_instances()
-                .db_instance_identifier(target)
-                .send()
-                .await
-            {
-                Ok(output) => Ok(output.db_instances().first().map(|db| {
-                    let endpoint = db.endpoint().and_then(|e| {
-                        Some(DatabaseEndpoint {
-                            address: e.address()?.to_owned(),
-                            port: u16::try_from(e.port()?).ok()?,
-                        })
-                    });
-                    (
-                        db.db_instance_status().unwrap_or_default().to_owned(),
-                        endpoint,
-                    )
-                })),
-                Err(e) if code(&e) == Some("DBInstanceNotFound") => Ok(None),
-                Err(e) => Err(port_error("DescribeDBInstances", e)),
-            },
+            DatabaseKind::Instance => instance_status(&self.dr, target).await,
             DatabaseKind::Cluster => match self
                 .dr
                 .describe_db_clusters()
@@ -689,5 +668,34 @@ impl DatabaseRestorer for RdsSnapshotStore {
             }
             Err((_, error)) => Err(error),
         }
+    }
+}
+
+/// A DB instance's status and endpoint, `None` if there is none by that name: what a
+/// restore waits on, whichever source it came from.
+pub(crate) async fn instance_status(
+    client: &aws_sdk_rds::Client,
+    target: &str,
+) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+    match client
+        .describe_db_instances()
+        .db_instance_identifier(target)
+        .send()
+        .await
+    {
+        Ok(output) => Ok(output.db_instances().first().map(|db| {
+            let endpoint = db.endpoint().and_then(|e| {
+                Some(DatabaseEndpoint {
+                    address: e.address()?.to_owned(),
+                    port: u16::try_from(e.port()?).ok()?,
+                })
+            });
+            (
+                db.db_instance_status().unwrap_or_default().to_owned(),
+                endpoint,
+            )
+        })),
+        Err(e) if code(&e) == Some("DBInstanceNotFound") => Ok(None),
+        Err(e) => Err(port_error("DescribeDBInstances", e)),
     }
 }

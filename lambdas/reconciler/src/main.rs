@@ -165,31 +165,21 @@ async fn status_tier(
         .map_err(ReconcileError::Checkpoint)?
         .map(|c| c.cursor)
         .unwrap_or_default();
-    let mut report = None;
-    if cursor.status_pass_due(now(), deps.status_pass_every_ms) {
-        // Leave a minute for the deep pass to checkpoint and for the metrics.
-        let keep_going = || {
-            deadline
-                .duration_since(SystemTime::now())
-                .is_ok_and(|left| left > Duration::from_secs(60))
-        };
-        let pass = reconciler.status_pass(keep_going, &now).await?;
-        record_status_pass(&deps.checkpoint, &pass).await?;
-        emit_status(&pass);
-        report = Some(pass);
+    if !cursor.status_pass_due(now(), deps.status_pass_every_ms) {
+        emit_freshness(&cursor);
+        return Ok(None);
     }
-    let cursor = match &report {
-        Some(_) => deps
-            .checkpoint
-            .load()
-            .await
-            .map_err(ReconcileError::Checkpoint)?
-            .map(|c| c.cursor)
-            .unwrap_or_default(),
-        None => cursor,
+    // Leave a minute for the deep pass to checkpoint and for the metrics.
+    let keep_going = || {
+        deadline
+            .duration_since(SystemTime::now())
+            .is_ok_and(|left| left > Duration::from_secs(60))
     };
-    emit_freshness(&cursor);
-    Ok(report)
+    let pass = reconciler.status_pass(keep_going, &now).await?;
+    let saved = record_status_pass(&deps.checkpoint, &pass).await?;
+    emit_status(&pass);
+    emit_freshness(saved.as_ref().unwrap_or(&cursor));
+    Ok(Some(pass))
 }
 
 /// The status tier's drift by kind (dimension `Tier=status`).

@@ -258,6 +258,7 @@ async fn reconcile(session: &AwsSession, topology: &Topology) -> anyhow::Result<
     };
     let cursor = saved.cursor;
     let now = now_millis();
+    let (status_age_ms, deep_age_ms) = cursor.oldest_unverified_ms(now);
     Ok(json!({
         "current_pass": {
             "phase": cursor.phase,
@@ -291,8 +292,8 @@ async fn reconcile(session: &AwsSession, topology: &Topology) -> anyhow::Result<
             "repaired": p.repaired,
         })),
         "oldest_unverified_seconds": {
-            "status": cursor.oldest_unverified_ms(now).0.map(|ms| ms / 1000),
-            "deep": cursor.oldest_unverified_ms(now).1.map(|ms| ms / 1000),
+            "status": status_age_ms.map(|ms| ms / 1000),
+            "deep": deep_age_ms.map(|ms| ms / 1000),
         },
     }))
 }

@@ -202,14 +202,14 @@ impl PassCursor {
     }
 }
 
-/// Keep a completed status pass in the checkpoint (fenced like every save); a pass cut
-/// short records nothing.
+/// Keep a completed status pass in the checkpoint (fenced like every save) and return the
+/// cursor as saved; a pass cut short records nothing (`None`).
 pub async fn record_status_pass<C: CheckpointStore>(
     store: &C,
     report: &StatusPassReport,
-) -> Result<(), ReconcileError> {
+) -> Result<Option<PassCursor>, ReconcileError> {
     let Some(completed_ms) = report.completed_ms else {
-        return Ok(());
+        return Ok(None);
     };
     let (mut cursor, version) = match store.load().await.map_err(ReconcileError::Checkpoint)? {
         Some(checkpoint) => (checkpoint.cursor, checkpoint.version),
@@ -227,7 +227,7 @@ pub async fn record_status_pass<C: CheckpointStore>(
         .await
         .map_err(ReconcileError::Checkpoint)?
     {
-        Ok(())
+        Ok(Some(cursor))
     } else {
         Err(ReconcileError::Fenced(version))
     }

@@ -512,15 +512,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn costs_one_listing_call_per_page_per_side_and_holds_nothing_when_the_orders_agree() {
-        let ids: Vec<_> = (0..10_000u32)
+    /// `n` ACTIVE certificates with distinct ids, in one order.
+    fn active(n: u32) -> Vec<(CertificateId, CertificateStatus)> {
+        (0..n)
             .map(|i| {
                 let mut b = [0u8; 32];
                 b[..4].copy_from_slice(&i.to_be_bytes());
                 (CertificateId::from_bytes(&b), CertificateStatus::Active)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn costs_one_listing_call_per_page_per_side_and_holds_nothing_when_the_orders_agree() {
+        let ids = active(10_000);
         let (source, target) = (Listing(ids.clone()), Listing(ids));
         let report = block_on(
             StatusPass {
@@ -538,13 +543,7 @@ mod tests {
 
     #[test]
     fn against_an_empty_target_everything_is_missing_and_nothing_waits() {
-        let ids: Vec<_> = (0..1_000u32)
-            .map(|i| {
-                let mut b = [0u8; 32];
-                b[..4].copy_from_slice(&i.to_be_bytes());
-                (CertificateId::from_bytes(&b), CertificateStatus::Active)
-            })
-            .collect();
+        let ids = active(1_000);
         let (source, target) = (Listing(ids), Listing::default());
         let report = block_on(
             StatusPass {

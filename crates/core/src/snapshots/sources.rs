@@ -519,6 +519,20 @@ mod tests {
             .block_on(f)
     }
 
+    /// A failover's restore of an instance with replication configured, at `NOW`.
+    fn restore(
+        copies: &Copies,
+        backups: Option<&Backups>,
+    ) -> Result<FailoverRestore, RestoreError> {
+        run(start_failover_restore(
+            copies,
+            backups,
+            DatabaseKind::Instance,
+            &policy(true),
+            NOW,
+        ))
+    }
+
     #[test]
     fn the_source_with_the_newest_data_is_restored_in_its_own_network() {
         let copies = Copies {
@@ -529,14 +543,7 @@ mod tests {
             backup: Some(replicating(6)),
             ..Backups::default()
         };
-        let started = run(start_failover_restore(
-            &copies,
-            Some(&backups),
-            DatabaseKind::Instance,
-            &policy(true),
-            NOW,
-        ))
-        .unwrap();
+        let started = restore(&copies, Some(&backups)).unwrap();
         assert_eq!(started.source.kind_name(), REPLICATED_BACKUPS);
         assert_eq!(started.rpo_ms, 6 * MINUTE);
         assert_eq!(
@@ -550,14 +557,7 @@ mod tests {
             ages: vec![2 * MINUTE],
             ..Copies::default()
         };
-        let started = run(start_failover_restore(
-            &fresh,
-            Some(&backups),
-            DatabaseKind::Instance,
-            &policy(true),
-            NOW,
-        ))
-        .unwrap();
+        let started = restore(&fresh, Some(&backups)).unwrap();
         assert_eq!(started.source.kind_name(), SNAPSHOT_COPY);
         assert_eq!(
             *fresh.restored.lock().unwrap(),
@@ -575,14 +575,7 @@ mod tests {
             fail: true,
             ..Backups::default()
         };
-        let started = run(start_failover_restore(
-            &copies,
-            Some(&unreadable),
-            DatabaseKind::Instance,
-            &policy(true),
-            NOW,
-        ))
-        .unwrap();
+        let started = restore(&copies, Some(&unreadable)).unwrap();
         assert_eq!(started.source.kind_name(), SNAPSHOT_COPY);
         assert!(
             started.notes[0].starts_with("replicated-backups: ")
@@ -600,14 +593,7 @@ mod tests {
             backup: Some(replicating(6)),
             ..Backups::default()
         };
-        let started = run(start_failover_restore(
-            &refusing,
-            Some(&backups),
-            DatabaseKind::Instance,
-            &policy(true),
-            NOW,
-        ))
-        .unwrap();
+        let started = restore(&refusing, Some(&backups)).unwrap();
         assert_eq!(started.source.kind_name(), REPLICATED_BACKUPS);
         assert!(
             started.notes[0].contains("AccessDenied"),
@@ -627,14 +613,7 @@ mod tests {
             }),
             ..Backups::default()
         };
-        let error = run(start_failover_restore(
-            &copies,
-            Some(&pending),
-            DatabaseKind::Instance,
-            &policy(true),
-            NOW,
-        ))
-        .unwrap_err();
+        let error = restore(&copies, Some(&pending)).unwrap_err();
         assert!(
             matches!(error, RestoreError::NothingToRestore(ref db) if db == "fleetdb"),
             "{error}"
