@@ -413,6 +413,38 @@ impl FromStr for ThingName {
 }
 
 string_newtype!(
+    /// An AWS IoT thing group name: 1–128 of letters, digits, `:`, `_` and `-`.
+    ThingGroupName
+);
+
+impl FromStr for ThingGroupName {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        if (1..=128).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":_-".contains(&b))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId::new(
+                "thing group name",
+                s,
+                "expected 1-128 characters of letters, digits, ':', '_' and '-'",
+            ))
+        }
+    }
+}
+
+impl ThingGroupName {
+    /// The name in a thing group ARN (`arn:aws:iot:<region>:<account>:thinggroup/<name>`).
+    pub fn from_arn(arn: &str) -> Option<Self> {
+        let (prefix, name) = arn.rsplit_once(":thinggroup/")?;
+        prefix.starts_with("arn:").then_some(())?;
+        name.parse().ok()
+    }
+}
+
+string_newtype!(
     /// An AWS IoT policy name: 1–128 of letters, digits and `+=,.@-_`.
     PolicyName
 );

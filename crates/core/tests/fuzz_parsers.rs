@@ -91,6 +91,10 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("timestamp".to_owned()),
                     Just("subject".to_owned()),
                     Just("kind".to_owned()),
+                    Just("thingGroupName".to_owned()),
+                    Just("group_name".to_owned()),
+                    Just("ancestors".to_owned()),
+                    Just("groups".to_owned()),
                 ],
                 inner,
                 0..5
@@ -203,6 +207,49 @@ proptest! {
         let wrapped = json!({"Type": "Notification", "MessageId": "m", "Message": raw}).to_string();
         prop_assert_eq!(decode_delivery(&raw), direct.clone());
         prop_assert_eq!(decode_delivery(&wrapped), direct);
+    }
+
+    #[test]
+    fn valid_group_messages_round_trip_and_their_mutations_never_panic(
+        group in "[a-zA-Z0-9:_-]{1,128}",
+        ancestors in prop::collection::vec("[a-z]{1,8}", 0..7),
+        members in prop::collection::vec(("[a-z0-9]{1,12}", any::<bool>()), 0..11),
+        attributes in prop::collection::btree_map("[a-zA-Z0-9_.,@/:#-]{1,16}", "[a-zA-Z0-9_.,@/:#=\\[\\]-]{0,16}", 0..5),
+        pick in any::<usize>(),
+        replacement in json_value(),
+    ) {
+        let mut seen = std::collections::BTreeSet::from([group.clone()]);
+        prop_assume!(ancestors.iter().all(|a| seen.insert(a.clone())));
+        let message = |subject: Value| json!({
+            "schema_version": 1,
+            "source": {"account_id": "111111111111", "region": "us-east-1"},
+            "cause": "CreateThingGroup",
+            "event_time_ms": 1,
+            "observed_at_ms": 2,
+            "subject": subject,
+        });
+        let document = json!({"Version": "2012-10-17", "Statement": []}).to_string();
+        let group_message = message(json!({
+            "kind": "thing_group", "group_name": group, "ancestors": ancestors,
+            "description": "ward", "attributes": attributes,
+            "policies": [{"policy_name": "ward", "document": document}],
+        }));
+        let thing_message = message(json!({
+            "kind": "thing", "thing_name": "w-1", "attributes": {},
+            "groups": members.iter().map(|(name, dynamic)| json!({
+                "group_name": name, "ancestors": [], "dynamic": dynamic,
+            })).collect::<Vec<_>>(),
+        }));
+        for mut value in [group_message, thing_message] {
+            let decoded = ReplicationMessage::decode(&value.to_string());
+            prop_assert!(decoded.is_ok(), "{:?}", decoded);
+            let decoded = decoded.unwrap();
+            prop_assert_eq!(ReplicationMessage::decode(&decoded.encode().unwrap()).unwrap(), decoded);
+            mutate(&mut value, pick, replacement.clone());
+            if let Ok(mutated) = ReplicationMessage::decode(&value.to_string()) {
+                prop_assert_eq!(ReplicationMessage::decode(&mutated.encode().unwrap()).unwrap(), mutated);
+            }
+        }
     }
 
     #[test]

@@ -12,14 +12,22 @@
 //!
 //! Revoked wins: if primary, DR, or the ledger has ever seen the certificate REVOKED, DR
 //! sets and keeps REVOKED, whatever an older or confused message says.
+//!
+//! Deleted stays deleted: a message about one subject that names another (a certificate's
+//! thing, a thing's group, a group's parent) never recreates it when DR applied its deletion
+//! after the message was read (the ledger's tombstones say when).
 
 use std::collections::BTreeSet;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
+use crate::ids::{ThingGroupName, ThingName};
 use crate::replication::arn::ArnRewrite;
-use crate::replication::message::{CertificateRecord, PolicyRecord, ReplicationMessage, Subject};
+use crate::replication::message::{
+    CertificateRecord, GroupRef, PolicyRecord, ReplicationMessage, Subject, ThingGroupRecord,
+};
 use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded, Registration,
+    ApplyLedger, CertificateRegistry, GroupWrite, LedgerEntry, PortError, Recorded, Registration,
+    ThingGroupRegistry,
 };
 use crate::time::EpochMillis;
 
@@ -62,6 +70,23 @@ pub enum Change {
     DeletedThing(String),
     /// A thing not recreated: DR applied its deletion after this message was read.
     SkippedDeletedThing(String),
+    /// A thing group created or its properties set.
+    ThingGroup(String),
+    /// A thing group deleted and created again: DR had it under another parent or of
+    /// another kind (AWS fixes both at creation), so primary must have recreated it.
+    RecreatedThingGroup(String),
+    /// A thing group deleted.
+    DeletedThingGroup(String),
+    /// A thing group not recreated: DR applied its deletion after this message was read.
+    SkippedDeletedThingGroup(String),
+    /// A policy attached to a thing group.
+    AttachedGroupPolicy(String),
+    /// A policy detached from a thing group.
+    DetachedGroupPolicy(String),
+    /// A thing added to a thing group.
+    AddedToGroup(String),
+    /// A thing removed from a thing group.
+    RemovedFromGroup(String),
 }
 
 /// Why a message could not be applied. The message stays on the queue (retried, then
@@ -97,7 +122,7 @@ pub async fn apply<R, L>(
     ledger: &L,
 ) -> Result<Outcome, ApplyError>
 where
-    R: CertificateRegistry + Sync,
+    R: CertificateRegistry + ThingGroupRegistry + Sync,
     L: ApplyLedger + Sync,
 {
     let key = message.subject.key();
@@ -125,6 +150,13 @@ where
         Subject::Thing(thing) => {
             dr.put_thing(thing).await.map_err(ApplyError::Registry)?;
             changes.push(Change::Thing(thing.thing_name.to_string()));
+            if let Some(groups) = &thing.groups {
+                let tombstones = Tombstones {
+                    observed_ms: message.observed_at_ms,
+                    ledger,
+                };
+                sync_memberships(&thing.thing_name, groups, &tombstones, dr, &mut changes).await?;
+            }
             false
         }
         Subject::ThingDeleted { thing_name } => {
@@ -151,11 +183,25 @@ where
             changes.push(Change::Policy(policy.policy_name.to_string()));
             false
         }
+        Subject::ThingGroup(group) => {
+            let tombstones = Tombstones {
+                observed_ms: message.observed_at_ms,
+                ledger,
+            };
+            apply_group(group, &tombstones, rewrite, dr, &mut changes).await?;
+            false
+        }
+        Subject::ThingGroupDeleted { group_name } => {
+            delete_group(group_name, dr, &mut changes).await?;
+            false
+        }
     };
 
     let deleted = matches!(
         message.subject,
-        Subject::CertificateDeleted { .. } | Subject::ThingDeleted { .. }
+        Subject::CertificateDeleted { .. }
+            | Subject::ThingDeleted { .. }
+            | Subject::ThingGroupDeleted { .. }
     );
     let entry = LedgerEntry {
         version,
@@ -392,6 +438,165 @@ async fn delete_certificate<R: CertificateRegistry + Sync>(
         .map_err(ApplyError::Registry)?;
     changes.push(Change::DeletedCertificate);
     Ok(current.status == CertificateStatus::Revoked)
+}
+
+/// The ledger's deletions, seen from a message read at `observed_ms`.
+struct Tombstones<'a, L> {
+    observed_ms: EpochMillis,
+    ledger: &'a L,
+}
+
+impl<L: ApplyLedger + Sync> Tombstones<'_, L> {
+    /// Whether DR applied the group's deletion after the message was read.
+    async fn group_deleted_since(&self, group: &ThingGroupName) -> Result<bool, ApplyError> {
+        let key = Subject::ThingGroupDeleted {
+            group_name: group.clone(),
+        }
+        .key();
+        let entry = self.ledger.entry(&key).await.map_err(ApplyError::Ledger)?;
+        Ok(entry.is_some_and(|t| t.deleted && t.version.observed_ms > self.observed_ms))
+    }
+}
+
+/// Create the missing ancestors of a group, root first, each under its own parent. `false`
+/// when one was deleted in DR after the message was read: the message is older news.
+async fn ensure_ancestry<R: ThingGroupRegistry + Sync, L: ApplyLedger + Sync>(
+    ancestors: &[ThingGroupName],
+    tombstones: &Tombstones<'_, L>,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<bool, ApplyError> {
+    for (depth, ancestor) in ancestors.iter().enumerate() {
+        if tombstones.group_deleted_since(ancestor).await? {
+            changes.push(Change::SkippedDeletedThingGroup(ancestor.to_string()));
+            return Ok(false);
+        }
+        let parent = depth.checked_sub(1).map(|d| &ancestors[d]);
+        dr.ensure_thing_group(ancestor, parent)
+            .await
+            .map_err(ApplyError::Registry)?;
+    }
+    Ok(true)
+}
+
+/// Bring a group to the record: its ancestors exist, its properties set (recreated when DR
+/// has it in another place), exactly its policies attached.
+async fn apply_group<R, L>(
+    record: &ThingGroupRecord,
+    tombstones: &Tombstones<'_, L>,
+    rewrite: &ArnRewrite,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<(), ApplyError>
+where
+    R: CertificateRegistry + ThingGroupRegistry + Sync,
+    L: ApplyLedger + Sync,
+{
+    let name = &record.group_name;
+    if !ensure_ancestry(&record.ancestors, tombstones, dr, changes).await? {
+        return Ok(());
+    }
+    let registry = ApplyError::Registry;
+    if dr.put_thing_group(record).await.map_err(registry)? == GroupWrite::Misplaced {
+        delete_group(name, dr, changes).await?;
+        if dr.put_thing_group(record).await.map_err(registry)? == GroupWrite::Misplaced {
+            return Err(ApplyError::Invalid(format!(
+                "thing group {name} is still misplaced in DR after recreating it"
+            )));
+        }
+        changes.push(Change::RecreatedThingGroup(name.to_string()));
+    } else {
+        changes.push(Change::ThingGroup(name.to_string()));
+    }
+
+    let attached = dr.thing_group_policy_names(name).await.map_err(registry)?;
+    let wanted: BTreeSet<_> = record.policies.iter().map(|p| &p.policy_name).collect();
+    for policy in &record.policies {
+        if attached.contains(&policy.policy_name) {
+            continue;
+        }
+        dr.ensure_policy(&rewritten(policy, rewrite)?)
+            .await
+            .map_err(registry)?;
+        dr.attach_group_policy(&policy.policy_name, name)
+            .await
+            .map_err(registry)?;
+        changes.push(Change::AttachedGroupPolicy(policy.policy_name.to_string()));
+    }
+    for policy in attached.iter().filter(|p| !wanted.contains(p)) {
+        dr.detach_group_policy(policy, name)
+            .await
+            .map_err(registry)?;
+        changes.push(Change::DetachedGroupPolicy(policy.to_string()));
+    }
+    Ok(())
+}
+
+/// Detach a group's policies and delete it; a group DR lacks is already deleted.
+async fn delete_group<R: ThingGroupRegistry + Sync>(
+    name: &ThingGroupName,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<(), ApplyError> {
+    let registry = ApplyError::Registry;
+    if dr.thing_group(name).await.map_err(registry)?.is_none() {
+        return Ok(());
+    }
+    for policy in dr.thing_group_policy_names(name).await.map_err(registry)? {
+        dr.detach_group_policy(&policy, name)
+            .await
+            .map_err(registry)?;
+        changes.push(Change::DetachedGroupPolicy(policy.to_string()));
+    }
+    dr.delete_thing_group(name).await.map_err(registry)?;
+    changes.push(Change::DeletedThingGroup(name.to_string()));
+    Ok(())
+}
+
+/// Make a thing's static memberships exactly `groups` (creating groups DR has not seen yet
+/// in their place), except groups deleted in DR after the message was read. Dynamic groups
+/// are DR's fleet index's business: never added to, never removed from.
+async fn sync_memberships<R: ThingGroupRegistry + Sync, L: ApplyLedger + Sync>(
+    thing: &ThingName,
+    groups: &[GroupRef],
+    tombstones: &Tombstones<'_, L>,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<(), ApplyError> {
+    let registry = ApplyError::Registry;
+    let current = dr.thing_group_names(thing).await.map_err(registry)?;
+    for group in groups.iter().filter(|g| !g.dynamic) {
+        let name = &group.group_name;
+        if current.contains(name) {
+            continue;
+        }
+        if tombstones.group_deleted_since(name).await? {
+            changes.push(Change::SkippedDeletedThingGroup(name.to_string()));
+            continue;
+        }
+        if !ensure_ancestry(&group.ancestors, tombstones, dr, changes).await? {
+            continue;
+        }
+        dr.ensure_thing_group(name, group.ancestors.last())
+            .await
+            .map_err(registry)?;
+        dr.add_to_group(thing, name).await.map_err(registry)?;
+        changes.push(Change::AddedToGroup(name.to_string()));
+    }
+    let wanted: BTreeSet<_> = groups.iter().map(|g| &g.group_name).collect();
+    for name in current.iter().filter(|name| !wanted.contains(name)) {
+        let dynamic = dr
+            .thing_group(name)
+            .await
+            .map_err(registry)?
+            .is_some_and(|g| g.query.is_some());
+        if dynamic {
+            continue;
+        }
+        dr.remove_from_group(thing, name).await.map_err(registry)?;
+        changes.push(Change::RemovedFromGroup(name.to_string()));
+    }
+    Ok(())
 }
 
 fn rewritten(policy: &PolicyRecord, rewrite: &ArnRewrite) -> Result<PolicyRecord, ApplyError> {

@@ -3,7 +3,8 @@
 //! Three event families reach the capture Lambda: JITR registrations
 //! (`$aws/events/certificates/registered/<caId>`), registry events
 //! (`$aws/events/thing/<name>/created|updated|deleted`) and EventBridge "AWS API Call via
-//! CloudTrail" events from `aws.iot`. Events only say *what* to look at: capture then reads
+//! CloudTrail" events from `aws.iot` (certificate, principal, policy-version, thing-group
+//! and group-membership calls). Events only say *what* to look at: capture then reads
 //! the subject's current state in primary, so a late, duplicated or reordered event still
 //! yields a correct message.
 
@@ -12,11 +13,11 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::certificate::CertificateId;
-use crate::ids::{PolicyName, ThingName};
+use crate::ids::{PolicyName, ThingGroupName, ThingName};
 use crate::replication::message::{
     CaRecord, CertificateRecord, ReplicationMessage, SourceRef, Subject, SCHEMA_VERSION,
 };
-use crate::replication::ports::{CertificateRegistry, PortError};
+use crate::replication::ports::{CertificateRegistry, PortError, ThingGroupRegistry};
 use crate::time::{parse_rfc3339, EpochMillis};
 
 /// A subject an event touched.
@@ -28,6 +29,9 @@ pub enum Trigger {
     Thing(ThingName),
     /// A policy's default version changed.
     Policy(PolicyName),
+    /// A thing group was created, updated or deleted, or a policy attached to or
+    /// detached from it.
+    ThingGroup(ThingGroupName),
 }
 
 /// A parsed capture event.
@@ -48,7 +52,7 @@ pub enum EventError {
     #[error("unrecognised event: not a JITR registration, a registry thing event, or a CloudTrail aws.iot API call")]
     Unrecognised,
     /// A CloudTrail event for an API capture does not handle.
-    #[error("unsupported aws.iot API call {0:?}; only certificate, principal and policy-version calls are captured")]
+    #[error("unsupported aws.iot API call {0:?}; only certificate, principal, policy-version, thing-group and group-membership calls are captured")]
     UnsupportedApiCall(String),
     /// A known family with a missing or malformed field.
     #[error("malformed {family} event: {problem}")]
@@ -160,14 +164,36 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
                 )
             })
     };
-    // A principal or target may be a certificate, or something we do not replicate
-    // (a thing group, a Cognito identity): those yield no trigger.
+    // A principal or target may be a certificate, a thing group (policy targets), or
+    // something we do not replicate (a Cognito identity): that yields no trigger.
     let principal = |value: &Value, field: &str| -> Result<Vec<Trigger>, EventError> {
         let raw = text(value, field, FAMILY)?;
         Ok(CertificateId::from_arn(raw)
             .map(Trigger::Certificate)
+            .or_else(|| ThingGroupName::from_arn(raw).map(Trigger::ThingGroup))
             .into_iter()
             .collect())
+    };
+    let group = |value: &Value| -> Result<Trigger, EventError> {
+        text(value, "thingGroupName", FAMILY)?
+            .parse()
+            .map(Trigger::ThingGroup)
+            .map_err(|e| malformed(FAMILY, format!("{name}: thingGroupName: {e}")))
+    };
+    // Membership calls name the thing by name or by ARN.
+    let member = |value: &Value| -> Result<Trigger, EventError> {
+        let raw = match value.get("thingName").and_then(Value::as_str) {
+            Some(name) => name,
+            None => text(value, "thingArn", FAMILY)?
+                .rsplit_once(":thing/")
+                .map(|(_, name)| name)
+                .ok_or_else(|| {
+                    malformed(FAMILY, format!("{name}: `thingArn` is not a thing ARN"))
+                })?,
+        };
+        raw.parse()
+            .map(Trigger::Thing)
+            .map_err(|e| malformed(FAMILY, format!("{name}: thingName: {e}")))
     };
     let policy = |value: &Value| -> Result<Trigger, EventError> {
         text(value, "policyName", FAMILY)?
@@ -198,6 +224,15 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
             | "AttachThingPrincipal"
             | "DetachThingPrincipal" => principal(request, "principal")?,
             "CreatePolicyVersion" | "SetDefaultPolicyVersion" => vec![policy(request)?],
+            "CreateThingGroup"
+            | "UpdateThingGroup"
+            | "DeleteThingGroup"
+            | "CreateDynamicThingGroup"
+            | "UpdateDynamicThingGroup"
+            | "DeleteDynamicThingGroup" => vec![group(request)?],
+            "AddThingToThingGroup" | "RemoveThingFromThingGroup" | "UpdateThingGroupsForThing" => {
+                vec![member(request)?]
+            }
             other => return Err(EventError::UnsupportedApiCall(other.to_owned())),
         }
     };
@@ -210,7 +245,7 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
 
 /// Read the current state of every subject an event touched and build one message each.
 /// `now` is read before each subject's reads: the state seen is at least that new.
-pub async fn capture<S: CertificateRegistry + Sync>(
+pub async fn capture<S: CertificateRegistry + ThingGroupRegistry + Sync>(
     event: &CaptureEvent,
     primary: &S,
     source: &SourceRef,
@@ -223,9 +258,21 @@ pub async fn capture<S: CertificateRegistry + Sync>(
         let subject = match trigger {
             Trigger::Certificate(id) => certificate_subject(id, primary).await?,
             Trigger::Thing(name) => match primary.thing(name).await? {
-                Some(thing) => Subject::Thing(thing),
+                Some(mut thing) => {
+                    thing.groups = Some(primary.thing_memberships(name).await?);
+                    Subject::Thing(thing)
+                }
                 None => Subject::ThingDeleted {
                     thing_name: name.clone(),
+                },
+            },
+            Trigger::ThingGroup(name) => match primary.thing_group(name).await? {
+                Some(mut group) => {
+                    group.policies = primary.thing_group_policies(name).await?;
+                    Subject::ThingGroup(group)
+                }
+                None => Subject::ThingGroupDeleted {
+                    group_name: name.clone(),
                 },
             },
             Trigger::Policy(name) => match primary.policy(name).await? {
@@ -304,6 +351,7 @@ mod tests {
     fn every_captured_event_kind_parses_from_its_real_shape() {
         let thing = || vec![Trigger::Thing("wearable-0042".parse().unwrap())];
         let policy = || vec![Trigger::Policy("wearable-policy".parse().unwrap())];
+        let group = || vec![Trigger::ThingGroup("ward-7".parse().unwrap())];
         let cases: Vec<(Value, &str, Vec<Trigger>)> = vec![
             (fixture!("jitr-registered"), "jitr", certificate()),
             (fixture!("thing-created"), "thing-created", thing()),
@@ -369,6 +417,36 @@ mod tests {
                 "SetDefaultPolicyVersion",
                 policy(),
             ),
+            (
+                fixture!("cloudtrail-CreateThingGroup"),
+                "CreateThingGroup",
+                group(),
+            ),
+            (
+                fixture!("cloudtrail-UpdateThingGroup"),
+                "UpdateThingGroup",
+                group(),
+            ),
+            (
+                fixture!("cloudtrail-DeleteThingGroup"),
+                "DeleteThingGroup",
+                group(),
+            ),
+            (
+                fixture!("cloudtrail-AddThingToThingGroup"),
+                "AddThingToThingGroup",
+                thing(),
+            ),
+            (
+                fixture!("cloudtrail-RemoveThingFromThingGroup"),
+                "RemoveThingFromThingGroup",
+                thing(),
+            ),
+            (
+                fixture!("cloudtrail-UpdateThingGroupsForThing"),
+                "UpdateThingGroupsForThing",
+                thing(),
+            ),
         ];
         for (event, cause, triggers) in cases {
             let parsed = parse_event(&event).unwrap_or_else(|e| panic!("{cause}: {e}"));
@@ -390,10 +468,24 @@ mod tests {
     }
 
     #[test]
-    fn a_policy_attached_to_a_thing_group_triggers_nothing() {
+    fn a_policy_attached_to_a_thing_group_triggers_the_group() {
+        for call in ["cloudtrail-AttachPolicy", "cloudtrail-DetachPolicy"] {
+            let mut event = match call {
+                "cloudtrail-AttachPolicy" => fixture!("cloudtrail-AttachPolicy"),
+                _ => fixture!("cloudtrail-DetachPolicy"),
+            };
+            event["detail"]["requestParameters"]["target"] =
+                "arn:aws:iot:us-east-1:111111111111:thinggroup/ward-7".into();
+            assert_eq!(
+                parse_event(&event).unwrap().triggers,
+                vec![Trigger::ThingGroup("ward-7".parse().unwrap())],
+                "{call}"
+            );
+        }
+        // A Cognito identity is still nothing we replicate.
         let mut event = fixture!("cloudtrail-AttachPolicy");
         event["detail"]["requestParameters"]["target"] =
-            "arn:aws:iot:us-east-1:111111111111:thinggroup/ward-7".into();
+            "us-east-1:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into();
         assert!(parse_event(&event).unwrap().triggers.is_empty());
     }
 

@@ -5,12 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
-use crate::ids::{PolicyName, ThingName};
+use crate::ids::{PolicyName, ThingGroupName, ThingName};
 use crate::replication::arn::ArnRewrite;
-use crate::replication::message::{PolicyRecord, SourceRef, ThingRecord};
+use crate::replication::message::{
+    GroupRef, PolicyRecord, SourceRef, ThingGroupRecord, ThingRecord,
+};
 use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, CertificateView, LedgerEntry, PortError, Recorded,
-    Registration,
+    ApplyLedger, CertificateRegistry, CertificateView, GroupWrite, LedgerEntry, PortError,
+    Recorded, Registration, ThingGroupRegistry,
 };
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,6 +23,10 @@ pub(crate) struct World {
     pub(crate) things: BTreeMap<ThingName, ThingRecord>,
     pub(crate) policy_links: BTreeSet<(CertificateId, PolicyName)>,
     pub(crate) thing_links: BTreeSet<(CertificateId, ThingName)>,
+    /// Groups as stored (their `policies` always empty: attachments live below).
+    pub(crate) groups: BTreeMap<ThingGroupName, ThingGroupRecord>,
+    pub(crate) group_policies: BTreeSet<(ThingGroupName, PolicyName)>,
+    pub(crate) memberships: BTreeSet<(ThingName, ThingGroupName)>,
 }
 
 #[derive(Debug, Default)]
@@ -203,7 +209,11 @@ impl CertificateRegistry for FakeRegistry {
     }
 
     async fn put_thing(&self, thing: &ThingRecord) -> Result<(), PortError> {
-        self.with(|w| w.things.insert(thing.thing_name.clone(), thing.clone()));
+        let stored = ThingRecord {
+            groups: None,
+            ..thing.clone()
+        };
+        self.with(|w| w.things.insert(thing.thing_name.clone(), stored));
         Ok(())
     }
 
@@ -213,6 +223,7 @@ impl CertificateRegistry for FakeRegistry {
                 return Err(PortError::permanent("DeleteThing", "thing has principals"));
             }
             w.things.remove(name);
+            w.memberships.retain(|(t, _)| t != name);
             Ok(())
         })
     }
@@ -255,6 +266,199 @@ impl CertificateRegistry for FakeRegistry {
 
     async fn detach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
         self.with(|w| w.thing_links.remove(&(id.clone(), name.clone())));
+        Ok(())
+    }
+}
+
+impl World {
+    fn group_ref(&self, name: &ThingGroupName) -> GroupRef {
+        self.groups[name].membership()
+    }
+}
+
+/// AWS's rules for groups, strictly: a parent must exist, a group with children cannot be
+/// deleted, nothing is added to a dynamic group by hand.
+impl ThingGroupRegistry for FakeRegistry {
+    async fn thing_group(
+        &self,
+        name: &ThingGroupName,
+    ) -> Result<Option<ThingGroupRecord>, PortError> {
+        Ok(self.with(|w| w.groups.get(name).cloned()))
+    }
+
+    async fn thing_group_policies(
+        &self,
+        name: &ThingGroupName,
+    ) -> Result<Vec<PolicyRecord>, PortError> {
+        Ok(self.with(|w| {
+            w.group_policies
+                .iter()
+                .filter(|(g, _)| g == name)
+                .map(|(_, p)| PolicyRecord {
+                    policy_name: p.clone(),
+                    document: w.policies[p].clone(),
+                })
+                .collect()
+        }))
+    }
+
+    async fn thing_group_policy_names(
+        &self,
+        name: &ThingGroupName,
+    ) -> Result<BTreeSet<PolicyName>, PortError> {
+        Ok(self.with(|w| {
+            w.group_policies
+                .iter()
+                .filter(|(g, _)| g == name)
+                .map(|(_, p)| p.clone())
+                .collect()
+        }))
+    }
+
+    async fn ensure_thing_group(
+        &self,
+        name: &ThingGroupName,
+        parent: Option<&ThingGroupName>,
+    ) -> Result<(), PortError> {
+        self.with(|w| {
+            if w.groups.contains_key(name) {
+                return Ok(());
+            }
+            let ancestors = match parent {
+                None => Vec::new(),
+                Some(parent) => match w.groups.get(parent) {
+                    Some(p) => p.ancestors.iter().chain([parent]).cloned().collect(),
+                    None => return Err(PortError::permanent("CreateThingGroup", "no such parent")),
+                },
+            };
+            w.groups.insert(
+                name.clone(),
+                ThingGroupRecord {
+                    group_name: name.clone(),
+                    ancestors,
+                    description: None,
+                    attributes: BTreeMap::new(),
+                    query: None,
+                    policies: Vec::new(),
+                },
+            );
+            Ok(())
+        })
+    }
+
+    async fn put_thing_group(&self, group: &ThingGroupRecord) -> Result<GroupWrite, PortError> {
+        if let Some(existing) = self.thing_group(&group.group_name).await? {
+            if existing.ancestors != group.ancestors
+                || existing.query.is_some() != group.query.is_some()
+            {
+                return Ok(GroupWrite::Misplaced);
+            }
+        } else {
+            self.ensure_thing_group(&group.group_name, group.parent())
+                .await?;
+        }
+        self.with(|w| {
+            let stored = w.groups.get_mut(&group.group_name).expect("ensured");
+            *stored = ThingGroupRecord {
+                policies: Vec::new(),
+                ancestors: stored.ancestors.clone(),
+                ..group.clone()
+            };
+        });
+        Ok(GroupWrite::Done)
+    }
+
+    async fn delete_thing_group(&self, name: &ThingGroupName) -> Result<(), PortError> {
+        self.with(|w| {
+            if w.groups.values().any(|g| g.parent() == Some(name)) {
+                return Err(PortError::transient(
+                    "DeleteThingGroup",
+                    "the group still has child groups",
+                ));
+            }
+            w.groups.remove(name);
+            w.memberships.retain(|(_, g)| g != name);
+            w.group_policies.retain(|(g, _)| g != name);
+            Ok(())
+        })
+    }
+
+    async fn attach_group_policy(
+        &self,
+        policy: &PolicyName,
+        group: &ThingGroupName,
+    ) -> Result<(), PortError> {
+        self.with(|w| {
+            if !w.policies.contains_key(policy) || !w.groups.contains_key(group) {
+                return Err(PortError::permanent(
+                    "AttachPolicy",
+                    "no such policy or group",
+                ));
+            }
+            w.group_policies.insert((group.clone(), policy.clone()));
+            Ok(())
+        })
+    }
+
+    async fn detach_group_policy(
+        &self,
+        policy: &PolicyName,
+        group: &ThingGroupName,
+    ) -> Result<(), PortError> {
+        self.with(|w| w.group_policies.remove(&(group.clone(), policy.clone())));
+        Ok(())
+    }
+
+    async fn thing_memberships(&self, thing: &ThingName) -> Result<Vec<GroupRef>, PortError> {
+        Ok(self.with(|w| {
+            w.memberships
+                .iter()
+                .filter(|(t, _)| t == thing)
+                .map(|(_, g)| w.group_ref(g))
+                .collect()
+        }))
+    }
+
+    async fn thing_group_names(
+        &self,
+        thing: &ThingName,
+    ) -> Result<BTreeSet<ThingGroupName>, PortError> {
+        Ok(self.with(|w| {
+            w.memberships
+                .iter()
+                .filter(|(t, _)| t == thing)
+                .map(|(_, g)| g.clone())
+                .collect()
+        }))
+    }
+
+    async fn add_to_group(
+        &self,
+        thing: &ThingName,
+        group: &ThingGroupName,
+    ) -> Result<(), PortError> {
+        self.with(|w| match w.groups.get(group) {
+            Some(g) if g.query.is_some() => Err(PortError::permanent(
+                "AddThingToThingGroup",
+                "cannot add to a dynamic group",
+            )),
+            Some(_) if w.things.contains_key(thing) => {
+                w.memberships.insert((thing.clone(), group.clone()));
+                Ok(())
+            }
+            _ => Err(PortError::permanent(
+                "AddThingToThingGroup",
+                "no such thing or group",
+            )),
+        })
+    }
+
+    async fn remove_from_group(
+        &self,
+        thing: &ThingName,
+        group: &ThingGroupName,
+    ) -> Result<(), PortError> {
+        self.with(|w| w.memberships.remove(&(thing.clone(), group.clone())));
         Ok(())
     }
 }

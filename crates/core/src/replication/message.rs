@@ -8,8 +8,10 @@
 //!
 //! Ownership rule that keeps subjects independent: a certificate message carries its
 //! things and policies in full (it is self-contained: DR can create what is missing), but
-//! only *thing* messages change a thing's attributes and only *policy* messages change a
-//! policy's document. Otherwise an old certificate message could overwrite a newer thing.
+//! only *thing* messages change a thing's attributes and group memberships, only *thing
+//! group* messages change a group's properties and the policies attached to it, and only
+//! *policy* messages change a policy's document. Otherwise an old certificate message could
+//! overwrite a newer thing.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,7 +22,7 @@ use sha2::Digest;
 use crate::certificate::{
     contains_private_key, CertificateId, CertificatePem, CertificateStatus, PemError,
 };
-use crate::ids::{AccountId, PolicyName, Region, ThingName};
+use crate::ids::{AccountId, PolicyName, Region, ThingGroupName, ThingName};
 use crate::time::EpochMillis;
 
 /// The schema this code writes and accepts.
@@ -90,6 +92,14 @@ pub enum Subject {
     },
     /// A policy whose default version changed in primary (the document is authoritative).
     Policy(PolicyRecord),
+    /// A thing group that exists in primary (properties and attached policies are
+    /// authoritative here; its members are carried by their thing messages).
+    ThingGroup(ThingGroupRecord),
+    /// A thing group primary no longer has.
+    ThingGroupDeleted {
+        /// Its name.
+        group_name: ThingGroupName,
+    },
 }
 
 /// A certificate as primary has it.
@@ -138,7 +148,86 @@ pub struct ThingRecord {
     /// Its attributes.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// The thing groups it belongs to, read only for thing messages: `None` (certificate
+    /// messages) leaves DR's memberships alone, `Some` is the whole set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupRef>>,
 }
+
+/// A thing group a thing belongs to, with what DR needs to create it in the right place
+/// if it has not seen the group yet (AWS fixes a group's parent when it is created).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRef {
+    /// The group.
+    pub group_name: ThingGroupName,
+    /// Its ancestors, root first (AWS's `rootToParentThingGroups`); empty for a root group.
+    #[serde(default)]
+    pub ancestors: Vec<ThingGroupName>,
+    /// A dynamic group: membership follows its query, DR computes it, nothing to add.
+    #[serde(default)]
+    pub dynamic: bool,
+}
+
+/// A thing group as primary has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThingGroupRecord {
+    /// Its name.
+    pub group_name: ThingGroupName,
+    /// Its ancestors, root first; the last is its parent.
+    #[serde(default)]
+    pub ancestors: Vec<ThingGroupName>,
+    /// Its description, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Set for a dynamic group: DR recreates it from the same fleet-indexing query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<DynamicGroupQuery>,
+    /// Policies attached to the group, with their default documents (ARNs not yet
+    /// rewritten). Devices whose things are in the group, or a group below it, get them.
+    #[serde(default)]
+    pub policies: Vec<PolicyRecord>,
+}
+
+impl ThingGroupRecord {
+    /// The group's parent, if it has one.
+    pub fn parent(&self) -> Option<&ThingGroupName> {
+        self.ancestors.last()
+    }
+
+    /// The group as a member would name it.
+    pub fn membership(&self) -> GroupRef {
+        GroupRef {
+            group_name: self.group_name.clone(),
+            ancestors: self.ancestors.clone(),
+            dynamic: self.query.is_some(),
+        }
+    }
+}
+
+/// A dynamic thing group's fleet-indexing query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicGroupQuery {
+    /// The query, e.g. `attributes.ward:7`.
+    pub query_string: String,
+    /// The index (only `AWS_Things` today).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_name: Option<String>,
+    /// The query language version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_version: Option<String>,
+}
+
+/// AWS nests thing groups at most seven levels deep.
+pub const MAX_GROUP_DEPTH: usize = 7;
+
+/// AWS lets a thing belong to at most ten thing groups.
+pub const MAX_GROUPS_PER_THING: usize = 10;
 
 /// A policy and its default version's document, as primary has it (ARNs not yet rewritten).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +316,8 @@ impl Subject {
             Subject::Thing(record) => format!("thing#{}", record.thing_name),
             Subject::ThingDeleted { thing_name } => format!("thing#{thing_name}"),
             Subject::Policy(record) => format!("policy#{}", record.policy_name),
+            Subject::ThingGroup(record) => format!("group#{}", record.group_name),
+            Subject::ThingGroupDeleted { group_name } => format!("group#{group_name}"),
         }
     }
 
@@ -262,6 +353,8 @@ impl Subject {
             Subject::Thing(_) => "thing",
             Subject::ThingDeleted { .. } => "thing_deleted",
             Subject::Policy(_) => "policy",
+            Subject::ThingGroup(_) => "thing_group",
+            Subject::ThingGroupDeleted { .. } => "thing_group_deleted",
         }
     }
 }
@@ -350,9 +443,11 @@ impl ReplicationMessage {
                 }
             }
             Subject::Policy(policy) => check_policy_document(policy)?,
-            Subject::Thing(_)
-            | Subject::ThingDeleted { .. }
-            | Subject::CertificateDeleted { .. } => {}
+            Subject::Thing(thing) => check_groups(thing)?,
+            Subject::ThingGroup(group) => check_group(group)?,
+            Subject::ThingDeleted { .. }
+            | Subject::CertificateDeleted { .. }
+            | Subject::ThingGroupDeleted { .. } => {}
         }
         Ok(())
     }
@@ -368,6 +463,61 @@ fn holds_private_key(value: &serde_json::Value) -> bool {
             .any(|(key, value)| contains_private_key(key) || holds_private_key(value)),
         _ => false,
     }
+}
+
+fn check_groups(thing: &ThingRecord) -> Result<(), Rejection> {
+    let Some(groups) = &thing.groups else {
+        return Ok(());
+    };
+    if groups.len() > MAX_GROUPS_PER_THING {
+        return Err(Rejection::Malformed(format!(
+            "thing {} is in {} groups; AWS allows at most {MAX_GROUPS_PER_THING}",
+            thing.thing_name,
+            groups.len()
+        )));
+    }
+    for group in groups {
+        check_ancestry(&group.group_name, &group.ancestors)?;
+    }
+    Ok(())
+}
+
+fn check_group(group: &ThingGroupRecord) -> Result<(), Rejection> {
+    check_ancestry(&group.group_name, &group.ancestors)?;
+    if group.query.is_some() && !group.ancestors.is_empty() {
+        return Err(Rejection::Malformed(format!(
+            "dynamic thing group {} has a parent; AWS keeps dynamic groups out of hierarchies",
+            group.group_name
+        )));
+    }
+    if group.description.as_ref().is_some_and(|d| d.len() > 2028) {
+        return Err(Rejection::Malformed(format!(
+            "thing group {} has a description over AWS's 2028 characters",
+            group.group_name
+        )));
+    }
+    for policy in &group.policies {
+        check_policy_document(policy)?;
+    }
+    Ok(())
+}
+
+/// A group's ancestors: at most [`MAX_GROUP_DEPTH`] levels, never the group itself, no
+/// repeats (a cycle would make DR create groups forever).
+fn check_ancestry(group: &ThingGroupName, ancestors: &[ThingGroupName]) -> Result<(), Rejection> {
+    if ancestors.len() >= MAX_GROUP_DEPTH {
+        return Err(Rejection::Malformed(format!(
+            "thing group {group} is {} levels deep; AWS allows {MAX_GROUP_DEPTH}",
+            ancestors.len() + 1
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::from([group]);
+    if let Some(repeated) = ancestors.iter().find(|a| !seen.insert(a)) {
+        return Err(Rejection::Malformed(format!(
+            "thing group {group} names {repeated} twice in its ancestry"
+        )));
+    }
+    Ok(())
 }
 
 fn check_policy_document(policy: &PolicyRecord) -> Result<(), Rejection> {
@@ -406,6 +556,7 @@ mod tests {
                     thing_name: "wearable-1".parse().unwrap(),
                     thing_type: None,
                     attributes: BTreeMap::from([("model".to_owned(), "w2".to_owned())]),
+                    groups: None,
                 }],
                 policies: vec![PolicyRecord {
                     policy_name: "wearable".parse().unwrap(),

@@ -17,10 +17,15 @@ pub mod service;
 #[cfg(test)]
 pub(crate) mod fake;
 #[cfg(test)]
+mod group_tests;
+#[cfg(test)]
 mod tests;
 
 pub use apply::{apply, ApplyError, Change, Outcome};
 pub use arn::ArnRewrite;
 pub use capture::{capture, parse_event, CaptureEvent, EventError, Trigger};
 pub use message::{Rejection, ReplicationMessage, Subject, Version};
-pub use ports::{ApplyLedger, CertificateRegistry, LedgerEntry, PortError, ReplicationBus};
+pub use ports::{
+    ApplyLedger, CertificateRegistry, GroupWrite, LedgerEntry, PortError, ReplicationBus,
+    ThingGroupRegistry,
+};

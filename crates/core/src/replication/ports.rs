@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
-use crate::ids::{PolicyName, ThingName};
-use crate::replication::message::{PolicyRecord, ReplicationMessage, ThingRecord, Version};
+use crate::ids::{PolicyName, ThingGroupName, ThingName};
+use crate::replication::message::{
+    GroupRef, PolicyRecord, ReplicationMessage, ThingGroupRecord, ThingRecord, Version,
+};
 use crate::time::EpochMillis;
 
 /// A failed call to a registry, ledger or bus, and whether trying again may help.
@@ -190,6 +192,87 @@ pub trait CertificateRegistry {
         &self,
         name: &ThingName,
         id: &CertificateId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Whether DR's group could be brought to a record's properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupWrite {
+    /// Created, or its properties set.
+    Done,
+    /// It exists with another parent, or is dynamic where the record is static (or the
+    /// reverse): AWS changes neither after creation, so only delete-and-create fixes it.
+    Misplaced,
+}
+
+/// The thing-group side of an AWS IoT registry. Like [`CertificateRegistry`], "already
+/// exists" and "not found" on idempotent writes are success.
+pub trait ThingGroupRegistry {
+    /// A group's properties, ancestors and query, without its policies; `None` if absent.
+    fn thing_group(
+        &self,
+        name: &ThingGroupName,
+    ) -> impl Future<Output = Result<Option<ThingGroupRecord>, PortError>> + Send;
+    /// The policies attached to a group, with their default documents.
+    fn thing_group_policies(
+        &self,
+        name: &ThingGroupName,
+    ) -> impl Future<Output = Result<Vec<PolicyRecord>, PortError>> + Send;
+    /// The names of the policies attached to a group (no documents).
+    fn thing_group_policy_names(
+        &self,
+        name: &ThingGroupName,
+    ) -> impl Future<Output = Result<BTreeSet<PolicyName>, PortError>> + Send;
+    /// Create a static group under `parent` if it does not exist; leave an existing one.
+    fn ensure_thing_group(
+        &self,
+        name: &ThingGroupName,
+        parent: Option<&ThingGroupName>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Create the group as the record has it, or set an existing one's description,
+    /// attributes (the whole set) and query. The record's policies are not touched.
+    fn put_thing_group(
+        &self,
+        group: &ThingGroupRecord,
+    ) -> impl Future<Output = Result<GroupWrite, PortError>> + Send;
+    /// Delete a group (static or dynamic); missing is success.
+    fn delete_thing_group(
+        &self,
+        name: &ThingGroupName,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Attach a policy to a group (idempotent).
+    fn attach_group_policy(
+        &self,
+        policy: &PolicyName,
+        group: &ThingGroupName,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Detach a policy from a group (idempotent).
+    fn detach_group_policy(
+        &self,
+        policy: &PolicyName,
+        group: &ThingGroupName,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The groups a thing belongs to, each with its ancestors and kind.
+    fn thing_memberships(
+        &self,
+        thing: &ThingName,
+    ) -> impl Future<Output = Result<Vec<GroupRef>, PortError>> + Send;
+    /// The names of the groups a thing belongs to (no ancestry: cheaper).
+    fn thing_group_names(
+        &self,
+        thing: &ThingName,
+    ) -> impl Future<Output = Result<BTreeSet<ThingGroupName>, PortError>> + Send;
+    /// Add a thing to a static group (idempotent).
+    fn add_to_group(
+        &self,
+        thing: &ThingName,
+        group: &ThingGroupName,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Remove a thing from a static group (idempotent).
+    fn remove_from_group(
+        &self,
+        thing: &ThingName,
+        group: &ThingGroupName,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 

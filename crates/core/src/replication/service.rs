@@ -10,7 +10,9 @@ use crate::replication::apply::{apply, ApplyError, Outcome};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::capture::{capture, parse_event, EventError};
 use crate::replication::message::{Rejection, ReplicationMessage, SourceRef};
-use crate::replication::ports::{ApplyLedger, CertificateRegistry, PortError, ReplicationBus};
+use crate::replication::ports::{
+    ApplyLedger, CertificateRegistry, PortError, ReplicationBus, ThingGroupRegistry,
+};
 use crate::time::EpochMillis;
 
 /// Why a capture invocation failed. Lambda's async retries and the capture DLQ take it
@@ -35,7 +37,7 @@ pub async fn capture_and_publish<S, B>(
     now: impl Fn() -> EpochMillis,
 ) -> Result<Vec<ReplicationMessage>, CaptureFailure>
 where
-    S: CertificateRegistry + Sync,
+    S: CertificateRegistry + ThingGroupRegistry + Sync,
     B: ReplicationBus + Sync,
 {
     let event = parse_event(event)?;
@@ -187,7 +189,7 @@ pub async fn apply_batch<R, L>(
     now: impl Fn() -> EpochMillis,
 ) -> BatchReport
 where
-    R: CertificateRegistry + Sync,
+    R: CertificateRegistry + ThingGroupRegistry + Sync,
     L: ApplyLedger + Sync,
 {
     let now = &now;
@@ -304,7 +306,7 @@ async fn apply_one<R, L>(
     now: &impl Fn() -> EpochMillis,
 ) -> Handled
 where
-    R: CertificateRegistry + Sync,
+    R: CertificateRegistry + ThingGroupRegistry + Sync,
     L: ApplyLedger + Sync,
 {
     let message = match decode_delivery(delivery.body) {

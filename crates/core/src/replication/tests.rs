@@ -110,6 +110,7 @@ impl Primary {
                     thing_name: thing.clone(),
                     thing_type: None,
                     attributes: BTreeMap::from([("model".to_owned(), "w2".to_owned())]),
+                    groups: None,
                 };
                 r.ensure_thing(&record).await.unwrap();
                 r.attach_thing(thing, id).await.is_ok()
@@ -306,6 +307,7 @@ fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
             thing_name: name.clone(),
             thing_type: None,
             attributes: BTreeMap::from([("model".to_owned(), "w3".to_owned())]),
+            groups: None,
         };
         let mut thing_message = with_thing.clone();
         thing_message.subject = Subject::Thing(updated.clone());
@@ -702,7 +704,7 @@ proptest! {
 }
 
 /// A deterministic Fisher–Yates shuffle (xorshift), so a failing seed replays exactly.
-fn shuffle<T>(items: &mut [T], seed: u64) {
+pub(super) fn shuffle<T>(items: &mut [T], seed: u64) {
     let mut state = seed | 1;
     for i in (1..items.len()).rev() {
         state ^= state << 13;
