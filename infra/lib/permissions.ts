@@ -70,7 +70,13 @@ function iotRead(t: Topology, side: Side, sid: string, list: boolean): iam.Polic
     }),
     new iam.PolicyStatement({ sid: `${sid}CaCertificates`, actions: ['iot:DescribeCACertificate'], resources: [iot(t, side, 'cacert/*')] }),
     new iam.PolicyStatement({ sid: `${sid}Policies`, actions: ['iot:GetPolicy'], resources: [iot(t, side, 'policy/*')] }),
-    new iam.PolicyStatement({ sid: `${sid}Things`, actions: ['iot:DescribeThing', 'iot:ListThingPrincipals'], resources: [iot(t, side, 'thing/*')] }),
+    new iam.PolicyStatement({
+      sid: `${sid}Things`,
+      actions: ['iot:DescribeThing', 'iot:ListThingPrincipals', 'iot:ListThingGroupsForThing'],
+      resources: [iot(t, side, 'thing/*')],
+    }),
+    // crates/aws/src/iot/thing_groups.rs, read half.
+    new iam.PolicyStatement({ sid: `${sid}ThingGroups`, actions: ['iot:DescribeThingGroup'], resources: [iot(t, side, 'thinggroup/*')] }),
     new iam.PolicyStatement({
       sid: `${sid}Unscoped`,
       actions: ['iot:ListAttachedPolicies', ...(list ? ['iot:ListCertificates'] : [])],
@@ -111,6 +117,23 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
       resources: [iot(t, side, 'thing/*')],
     }),
     new iam.PolicyStatement({ sid: `${sid}ThingTypes`, actions: ['iot:CreateThingType'], resources: [iot(t, side, 'thingtype/*')] }),
+    // crates/aws/src/iot/thing_groups.rs: groups (static and dynamic share the thinggroup/
+    // ARN), their policies, memberships.
+    new iam.PolicyStatement({
+      sid: `${sid}ThingGroups`,
+      actions: [
+        'iot:DescribeThingGroup', 'iot:CreateThingGroup', 'iot:UpdateThingGroup', 'iot:DeleteThingGroup',
+        'iot:CreateDynamicThingGroup', 'iot:UpdateDynamicThingGroup', 'iot:DeleteDynamicThingGroup',
+        'iot:AttachPolicy', 'iot:DetachPolicy',
+      ],
+      resources: [iot(t, side, 'thinggroup/*')],
+    }),
+    new iam.PolicyStatement({
+      sid: `${sid}GroupMemberships`,
+      actions: ['iot:AddThingToThingGroup', 'iot:RemoveThingFromThingGroup'],
+      resources: [iot(t, side, 'thing/*'), iot(t, side, 'thinggroup/*')],
+    }),
+    new iam.PolicyStatement({ sid: `${sid}ThingMemberships`, actions: ['iot:ListThingGroupsForThing'], resources: [iot(t, side, 'thing/*')] }),
     new iam.PolicyStatement({
       sid: `${sid}Unscoped`,
       actions: ['iot:RegisterCertificate', 'iot:RegisterCertificateWithoutCA', 'iot:ListAttachedPolicies', 'iot:ListCertificates'],

@@ -50,6 +50,15 @@ export const CAPTURED_API_CALLS = [
   'DetachThingPrincipal',
   'CreatePolicyVersion',
   'SetDefaultPolicyVersion',
+  'CreateThingGroup',
+  'UpdateThingGroup',
+  'DeleteThingGroup',
+  'CreateDynamicThingGroup',
+  'UpdateDynamicThingGroup',
+  'DeleteDynamicThingGroup',
+  'AddThingToThingGroup',
+  'RemoveThingFromThingGroup',
+  'UpdateThingGroupsForThing',
 ];
 
 /** IoT topics capture listens on (capture.rs: JITR and registry thing events). */

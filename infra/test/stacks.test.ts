@@ -333,6 +333,29 @@ describe('functions', () => {
     assert.deepEqual(publish.map((x) => x.s.Resource), [names.replicationTopicArn(built.topology)]);
   });
 
+  it('lets capture read thing groups in primary and the replicator write them in DR, on group and thing ARNs only', () => {
+    const { templates, built } = production();
+    const t = built.topology;
+    const grants = (template: string, roleId: string) => statements(templates[template])
+      .filter((x) => x.kind === 'identity' && x.where.startsWith(roleId))
+      .flatMap((x) => array<string>(x.s.Action).map((action) => [action, array<string>(x.s.Resource).sort()] as const));
+    const on = (found: ReturnType<typeof grants>, action: string) => found.filter(([a]) => a === action).map(([, r]) => r);
+    const group = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:thinggroup/*`;
+    const thing = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:thing/*`;
+    const capture = grants(built.primary.stackName, 'CertCapturePrimaryRole');
+    assert.deepEqual(on(capture, 'iot:DescribeThingGroup'), [[group('primary')]]);
+    assert.deepEqual(on(capture, 'iot:ListThingGroupsForThing'), [[thing('primary')]]);
+    assert.ok(!capture.some(([a]) => /ThingGroup$|ToThingGroup$/.test(a) && !/^iot:(Describe|List)/.test(a)), 'capture writes no groups');
+    const replicator = grants(built.dr.stackName, 'CertReplicatorDrRole');
+    for (const action of ['iot:CreateThingGroup', 'iot:UpdateThingGroup', 'iot:DeleteThingGroup', 'iot:CreateDynamicThingGroup', 'iot:DescribeThingGroup']) {
+      assert.deepEqual(on(replicator, action), [[group('dr')]], action);
+    }
+    // Group policies: AttachPolicy on groups as well as certificates, in DR only.
+    assert.deepEqual(on(replicator, 'iot:AttachPolicy').flat().sort(), [`arn:aws:iot:${t.dr.region}:${t.dr.accountId}:cert/*`, group('dr')].sort());
+    assert.deepEqual(on(replicator, 'iot:AddThingToThingGroup'), [[group('dr'), thing('dr')].sort()]);
+    assert.deepEqual(on(replicator, 'iot:RemoveThingFromThingGroup'), [[group('dr'), thing('dr')].sort()]);
+  });
+
   it('lets the replicator send only to the DLQ (parking poison), never to the replication queue', () => {
     const { templates, built } = production();
     const dr = statements(templates[built.dr.stackName]).filter((x) => x.kind === 'identity' && x.where.startsWith('CertReplicatorDrRole'));

@@ -19,6 +19,8 @@ use dr_core::replication::CertificateRegistry;
 
 use crate::error::{already_so, code, port_error};
 
+mod thing_groups;
+
 /// AWS keeps at most five versions of a policy.
 const MAX_POLICY_VERSIONS: usize = 5;
 
@@ -116,6 +118,14 @@ impl IotRegistry {
     }
 
     /// Before every API call: wait for the rate limiter, if any, and count the call.
+    /// Forget that a policy exists here (it was deleted behind our back).
+    fn forget_policy(&self, name: &PolicyName) {
+        self.known_policies
+            .lock()
+            .expect("not poisoned")
+            .remove(name);
+    }
+
     async fn call(&self) {
         if let Some(limiter) = &self.limiter {
             limiter.take(tokio::time::sleep).await;
@@ -521,6 +531,7 @@ impl CertificateRegistry for IotRegistry {
                     .attributes()
                     .map(|a| a.clone().into_iter().collect())
                     .unwrap_or_default(),
+                groups: None,
             })),
             Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(port_error("DescribeThing", e)),

@@ -1,0 +1,405 @@
+//! [`ThingGroupRegistry`] on the same IoT client: groups, their hierarchy, memberships and
+//! the policies attached to them.
+//!
+//! AWS fixes a group's parent and kind (static or dynamic) when it is created, so
+//! `put_thing_group` reports a group found elsewhere as [`GroupWrite::Misplaced`] instead of
+//! pretending to move it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_iot::types::ThingGroupProperties;
+use dr_core::ids::{PolicyName, ThingGroupName, ThingName};
+use dr_core::replication::message::{DynamicGroupQuery, GroupRef, PolicyRecord, ThingGroupRecord};
+use dr_core::replication::ports::{GroupWrite, PortError};
+use dr_core::replication::{CertificateRegistry, ThingGroupRegistry};
+
+use super::{attribute_payload, IotRegistry};
+use crate::error::{already_so, code, port_error};
+
+impl IotRegistry {
+    /// A thing group's ARN in this registry's account and region (policy targets).
+    pub fn thing_group_arn(&self, name: &ThingGroupName) -> String {
+        format!(
+            "arn:aws:iot:{}:{}:thinggroup/{name}",
+            self.region, self.account
+        )
+    }
+
+    fn group_properties(group: &ThingGroupRecord) -> ThingGroupProperties {
+        ThingGroupProperties::builder()
+            // An empty description clears one DR still has.
+            .thing_group_description(group.description.clone().unwrap_or_default())
+            .attribute_payload(attribute_payload(&group.attributes))
+            .build()
+    }
+
+    async fn create_group(&self, group: &ThingGroupRecord) -> Result<bool, PortError> {
+        self.call().await;
+        let properties = Self::group_properties(group);
+        let (result, operation) = match &group.query {
+            None => (
+                self.client
+                    .create_thing_group()
+                    .thing_group_name(group.group_name.as_str())
+                    .set_parent_group_name(group.parent().map(|p| p.as_str().to_owned()))
+                    .thing_group_properties(properties)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        (
+                            code(&e) == Some("ResourceAlreadyExistsException"),
+                            port_error("CreateThingGroup", e),
+                        )
+                    }),
+                "CreateThingGroup",
+            ),
+            Some(query) => (
+                self.client
+                    .create_dynamic_thing_group()
+                    .thing_group_name(group.group_name.as_str())
+                    .query_string(&query.query_string)
+                    .set_index_name(query.index_name.clone())
+                    .set_query_version(query.query_version.clone())
+                    .thing_group_properties(properties)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        (
+                            code(&e) == Some("ResourceAlreadyExistsException"),
+                            port_error("CreateDynamicThingGroup", e),
+                        )
+                    }),
+                "CreateDynamicThingGroup",
+            ),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err((true, _)) => Ok(false),
+            Err((false, e)) => Err(PortError {
+                operation: operation.to_owned(),
+                ..e
+            }),
+        }
+    }
+
+    async fn update_group(&self, group: &ThingGroupRecord) -> Result<(), PortError> {
+        self.call().await;
+        let properties = Self::group_properties(group);
+        match &group.query {
+            None => self
+                .client
+                .update_thing_group()
+                .thing_group_name(group.group_name.as_str())
+                .thing_group_properties(properties)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| port_error("UpdateThingGroup", e)),
+            Some(query) => self
+                .client
+                .update_dynamic_thing_group()
+                .thing_group_name(group.group_name.as_str())
+                .query_string(&query.query_string)
+                .set_index_name(query.index_name.clone())
+                .set_query_version(query.query_version.clone())
+                .thing_group_properties(properties)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| port_error("UpdateDynamicThingGroup", e)),
+        }
+    }
+
+    async fn group_names_of(&self, thing: &ThingName) -> Result<Vec<ThingGroupName>, PortError> {
+        self.call().await;
+        let listed: Result<Vec<_>, _> = self
+            .client
+            .list_thing_groups_for_thing()
+            .thing_name(thing.as_str())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await;
+        match listed {
+            Ok(groups) => Ok(groups
+                .iter()
+                .filter_map(|g| g.group_name())
+                .filter_map(|name| name.parse().ok())
+                .collect()),
+            // A thing deleted meanwhile belongs to nothing; its deletion event follows.
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(Vec::new()),
+            Err(e) => Err(port_error("ListThingGroupsForThing", e)),
+        }
+    }
+}
+
+impl ThingGroupRegistry for IotRegistry {
+    async fn thing_group(
+        &self,
+        name: &ThingGroupName,
+    ) -> Result<Option<ThingGroupRecord>, PortError> {
+        self.call().await;
+        let output = match self
+            .client
+            .describe_thing_group()
+            .thing_group_name(name.as_str())
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(port_error("DescribeThingGroup", e)),
+        };
+        let properties = output.thing_group_properties();
+        let ancestors = output
+            .thing_group_metadata()
+            .map(|m| m.root_to_parent_thing_groups())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|g| g.group_name())
+            .map(|g| {
+                g.parse().map_err(|e| {
+                    PortError::permanent("DescribeThingGroup", format!("group {name}: {e}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(ThingGroupRecord {
+            group_name: name.clone(),
+            ancestors,
+            description: properties
+                .and_then(|p| p.thing_group_description())
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+            attributes: properties
+                .and_then(|p| p.attribute_payload())
+                .and_then(|a| a.attributes())
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_else(BTreeMap::new),
+            query: output.query_string().map(|query| DynamicGroupQuery {
+                query_string: query.to_owned(),
+                index_name: output.index_name().map(str::to_owned),
+                query_version: output.query_version().map(str::to_owned),
+            }),
+            policies: Vec::new(),
+        }))
+    }
+
+    async fn thing_group_policies(
+        &self,
+        name: &ThingGroupName,
+    ) -> Result<Vec<PolicyRecord>, PortError> {
+        let mut policies = Vec::new();
+        for policy in self.thing_group_policy_names(name).await? {
+            if let Some(policy) = self.policy(&policy).await? {
+                policies.push(policy);
+            }
+        }
+        Ok(policies)
+    }
+
+    async fn thing_group_policy_names(
+        &self,
+        name: &ThingGroupName,
+    ) -> Result<BTreeSet<PolicyName>, PortError> {
+        self.call().await;
+        let listed: Result<Vec<_>, _> = self
+            .client
+            .list_attached_policies()
+            .target(self.thing_group_arn(name))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await;
+        match listed {
+            Ok(policies) => Ok(policies
+                .iter()
+                .filter_map(|p| p.policy_name())
+                .filter_map(|name| name.parse().ok())
+                .collect()),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(BTreeSet::new()),
+            Err(e) => Err(port_error("ListAttachedPolicies", e)),
+        }
+    }
+
+    async fn ensure_thing_group(
+        &self,
+        name: &ThingGroupName,
+        parent: Option<&ThingGroupName>,
+    ) -> Result<(), PortError> {
+        self.call().await;
+        already_so(
+            self.client
+                .create_thing_group()
+                .thing_group_name(name.as_str())
+                .set_parent_group_name(parent.map(|p| p.as_str().to_owned()))
+                .send()
+                .await,
+            "CreateThingGroup",
+            "ResourceAlreadyExistsException",
+        )
+    }
+
+    async fn put_thing_group(&self, group: &ThingGroupRecord) -> Result<GroupWrite, PortError> {
+        // Twice at most: a group created by someone else between our read and our create
+        // is then read and set as ours.
+        for _ in 0..2 {
+            if let Some(existing) = self.thing_group(&group.group_name).await? {
+                if existing.ancestors != group.ancestors
+                    || existing.query.is_some() != group.query.is_some()
+                {
+                    return Ok(GroupWrite::Misplaced);
+                }
+                self.update_group(group).await?;
+                return Ok(GroupWrite::Done);
+            }
+            if self.create_group(group).await? {
+                return Ok(GroupWrite::Done);
+            }
+        }
+        Err(PortError::transient(
+            "CreateThingGroup",
+            format!(
+                "thing group {} exists and then does not; retrying",
+                group.group_name
+            ),
+        ))
+    }
+
+    async fn delete_thing_group(&self, name: &ThingGroupName) -> Result<(), PortError> {
+        let Some(existing) = self.thing_group(name).await? else {
+            return Ok(());
+        };
+        self.call().await;
+        let (result, operation) = if existing.query.is_some() {
+            (
+                self.client
+                    .delete_dynamic_thing_group()
+                    .thing_group_name(name.as_str())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| port_error("DeleteDynamicThingGroup", e)),
+                "DeleteDynamicThingGroup",
+            )
+        } else {
+            (
+                self.client
+                    .delete_thing_group()
+                    .thing_group_name(name.as_str())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| port_error("DeleteThingGroup", e)),
+                "DeleteThingGroup",
+            )
+        };
+        match result {
+            // A parent goes after its children; their deletions are in their own message
+            // groups and may not have arrived yet: worth retrying, not a poison message.
+            Err(e) if e.message.contains("child groups") => Err(PortError::transient(
+                operation,
+                format!("thing group {name} still has child groups in DR; retrying once their deletions arrive"),
+            )),
+            other => other,
+        }
+    }
+
+    async fn attach_group_policy(
+        &self,
+        policy: &PolicyName,
+        group: &ThingGroupName,
+    ) -> Result<(), PortError> {
+        self.call().await;
+        match self
+            .client
+            .attach_policy()
+            .policy_name(policy.as_str())
+            .target(self.thing_group_arn(group))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => {
+                self.forget_policy(policy);
+                Err(PortError::transient(
+                    "AttachPolicy",
+                    format!("policy {policy} or thing group {group} is gone from this account; retrying recreates them"),
+                ))
+            }
+            Err(e) => Err(port_error("AttachPolicy", e)),
+        }
+    }
+
+    async fn detach_group_policy(
+        &self,
+        policy: &PolicyName,
+        group: &ThingGroupName,
+    ) -> Result<(), PortError> {
+        self.call().await;
+        already_so(
+            self.client
+                .detach_policy()
+                .policy_name(policy.as_str())
+                .target(self.thing_group_arn(group))
+                .send()
+                .await,
+            "DetachPolicy",
+            "ResourceNotFoundException",
+        )
+    }
+
+    async fn thing_memberships(&self, thing: &ThingName) -> Result<Vec<GroupRef>, PortError> {
+        let mut memberships = Vec::new();
+        for name in self.group_names_of(thing).await? {
+            if let Some(group) = self.thing_group(&name).await? {
+                memberships.push(group.membership());
+            }
+        }
+        Ok(memberships)
+    }
+
+    async fn thing_group_names(
+        &self,
+        thing: &ThingName,
+    ) -> Result<BTreeSet<ThingGroupName>, PortError> {
+        Ok(self.group_names_of(thing).await?.into_iter().collect())
+    }
+
+    async fn add_to_group(
+        &self,
+        thing: &ThingName,
+        group: &ThingGroupName,
+    ) -> Result<(), PortError> {
+        self.call().await;
+        self.client
+            .add_thing_to_thing_group()
+            .thing_name(thing.as_str())
+            .thing_group_name(group.as_str())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("AddThingToThingGroup", e))
+    }
+
+    async fn remove_from_group(
+        &self,
+        thing: &ThingName,
+        group: &ThingGroupName,
+    ) -> Result<(), PortError> {
+        self.call().await;
+        already_so(
+            self.client
+                .remove_thing_from_thing_group()
+                .thing_name(thing.as_str())
+                .thing_group_name(group.as_str())
+                .send()
+                .await,
+            "RemoveThingFromThingGroup",
+            "ResourceNotFoundException",
+        )
+    }
+}
