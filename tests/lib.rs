@@ -2,7 +2,7 @@
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use dr_core::replication::service::{apply_batch, BatchReport, Delivery};
-use dr_core::replication::{ApplyLedger, ArnRewrite, CertificateRegistry, ThingGroupRegistry};
+use dr_core::replication::{ApplyLedger, ArnRewrite, DeviceRegistry};
 
 /// Lambda's SQS event source mapping, played by the harness: receive up to ten messages,
 /// hand them to the replicator's use case, delete the successes with one
@@ -16,7 +16,7 @@ pub async fn deliver_batch<R, L>(
     ledger: &L,
 ) -> Option<BatchReport>
 where
-    R: CertificateRegistry + ThingGroupRegistry + Sync,
+    R: DeviceRegistry + Sync,
     L: ApplyLedger + Sync,
 {
     let received = sqs

@@ -16,8 +16,8 @@ import { STAR_RESOURCE_ACTIONS } from './permissions';
 /** Why a wildcard in an IAM resource or action is needed, by the finding it produces. */
 export const WILDCARD_REASONS: Array<[RegExp, string]> = [
   [
-    /^Resource::arn:aws:iot:[a-z0-9-]+:\d{12}:(cert|cacert|policy|thing|thingtype|thinggroup)\/\*$/,
-    "IoT certificates, CAs, things, thing types, thing groups and policies are the fleet's, created at run time under ids no deploy knows; scoped to this account and region",
+    /^Resource::arn:aws:iot:[a-z0-9-]+:\d{12}:(cert|cacert|policy|thing|thingtype|thinggroup|rolealias)\/\*$/,
+    "IoT certificates, CAs, things, thing types, thing groups, role aliases and policies are the fleet's, created at run time under ids no deploy knows; scoped to this account and region",
   ],
   [
     /^Resource::arn:aws:iot:[a-z0-9-]+:\d{12}:domainconfiguration\/\*$/,
@@ -46,6 +46,10 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
   [
     /^Resource::arn:aws:kms:[a-z0-9-]+:\d{12}:key\/\*$/,
     "the protected database's own key is not in the topology (it is the application's): DescribeKey to refuse aws/rds, and Decrypt/CreateGrant only through RDS (kms:ViaService), in this account and region",
+  ],
+  [
+    /^Resource::arn:aws:iam::\d{12}:role\/\*$/,
+    "iam:PassRole for role aliases (replicated from primary, their roles named at run time): this account's roles only, passed only to credentials.iot.amazonaws.com (iam:PassedToService)",
   ],
   [/^Resource::arn:aws:route53:::change\/\*$/, 'GetChange on the change ids ChangeResourceRecordSets returns'],
   [/^Resource::arn:aws:route53:::healthcheck\/\*$/, "GetHealthCheckStatus for drctl status (operators only): the health check's id is the DR stack's and the checker finds it by the alarm it follows"],

@@ -77,6 +77,8 @@ function iotRead(t: Topology, side: Side, sid: string, list: boolean): iam.Polic
     }),
     // crates/aws/src/iot/thing_groups.rs, read half.
     new iam.PolicyStatement({ sid: `${sid}ThingGroups`, actions: ['iot:DescribeThingGroup'], resources: [iot(t, side, 'thinggroup/*')] }),
+    // crates/aws/src/iot/role_aliases.rs, read half.
+    new iam.PolicyStatement({ sid: `${sid}RoleAliases`, actions: ['iot:DescribeRoleAlias'], resources: [iot(t, side, 'rolealias/*')] }),
     new iam.PolicyStatement({
       sid: `${sid}Unscoped`,
       actions: ['iot:ListAttachedPolicies', ...(list ? ['iot:ListCertificates'] : [])],
@@ -134,6 +136,19 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
       resources: [iot(t, side, 'thing/*'), iot(t, side, 'thinggroup/*')],
     }),
     new iam.PolicyStatement({ sid: `${sid}ThingMemberships`, actions: ['iot:ListThingGroupsForThing'], resources: [iot(t, side, 'thing/*')] }),
+    // crates/aws/src/iot/role_aliases.rs. Creating or updating an alias passes its role:
+    // only roles of this account, only to IoT's credentials provider.
+    new iam.PolicyStatement({
+      sid: `${sid}RoleAliases`,
+      actions: ['iot:DescribeRoleAlias', 'iot:CreateRoleAlias', 'iot:UpdateRoleAlias', 'iot:DeleteRoleAlias'],
+      resources: [iot(t, side, 'rolealias/*')],
+    }),
+    new iam.PolicyStatement({
+      sid: `${sid}PassRoleAliasRoles`,
+      actions: ['iam:PassRole'],
+      resources: [`arn:aws:iam::${t[side].accountId}:role/*`],
+      conditions: { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } },
+    }),
     new iam.PolicyStatement({
       sid: `${sid}Unscoped`,
       actions: ['iot:RegisterCertificate', 'iot:RegisterCertificateWithoutCA', 'iot:ListAttachedPolicies', 'iot:ListCertificates'],

@@ -59,6 +59,9 @@ export const CAPTURED_API_CALLS = [
   'AddThingToThingGroup',
   'RemoveThingFromThingGroup',
   'UpdateThingGroupsForThing',
+  'CreateRoleAlias',
+  'UpdateRoleAlias',
+  'DeleteRoleAlias',
 ];
 
 /** IoT topics capture listens on (capture.rs: JITR and registry thing events). */

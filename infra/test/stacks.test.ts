@@ -354,6 +354,16 @@ describe('functions', () => {
     assert.deepEqual(on(replicator, 'iot:AttachPolicy').flat().sort(), [`arn:aws:iot:${t.dr.region}:${t.dr.accountId}:cert/*`, group('dr')].sort());
     assert.deepEqual(on(replicator, 'iot:AddThingToThingGroup'), [[group('dr'), thing('dr')].sort()]);
     assert.deepEqual(on(replicator, 'iot:RemoveThingFromThingGroup'), [[group('dr'), thing('dr')].sort()]);
+    // Role aliases: read in primary, written in DR, their roles passed only to IoT's
+    // credentials provider and only DR's own.
+    const alias = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:rolealias/*`;
+    assert.deepEqual(on(capture, 'iot:DescribeRoleAlias'), [[alias('primary')]]);
+    assert.deepEqual(on(replicator, 'iot:CreateRoleAlias'), [[alias('dr')]]);
+    const passRole = statements(templates[built.dr.stackName])
+      .filter((x) => x.kind === 'identity' && x.where.startsWith('CertReplicatorDrRole') && array(x.s.Action).includes('iam:PassRole'));
+    assert.deepEqual(passRole.map((x) => [x.s.Resource, x.s.Condition]), [
+      [`arn:aws:iam::${t.dr.accountId}:role/*`, { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } }],
+    ]);
   });
 
   it('lets the replicator send only to the DLQ (parking poison), never to the replication queue', () => {

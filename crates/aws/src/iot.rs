@@ -19,6 +19,7 @@ use dr_core::replication::CertificateRegistry;
 
 use crate::error::{already_so, code, port_error};
 
+mod role_aliases;
 mod thing_groups;
 
 /// AWS keeps at most five versions of a policy.

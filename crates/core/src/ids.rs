@@ -445,6 +445,29 @@ impl ThingGroupName {
 }
 
 string_newtype!(
+    /// An AWS IoT role alias: 1–128 of letters, digits and `=,@-_`.
+    RoleAliasName
+);
+
+impl FromStr for RoleAliasName {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        if (1..=128).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"=,@-_".contains(&b))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId::new(
+                "role alias",
+                s,
+                "expected 1-128 characters of letters, digits and '=,@-_'",
+            ))
+        }
+    }
+}
+
+string_newtype!(
     /// An AWS IoT policy name: 1–128 of letters, digits and `+=,.@-_`.
     PolicyName
 );

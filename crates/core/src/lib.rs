@@ -28,8 +28,8 @@ pub mod topology;
 
 pub use certificate::{CertificateId, CertificatePem, CertificateStatus};
 pub use ids::{
-    AccountId, DomainName, Endpoint, InvalidId, PolicyName, Region, ResourceName, RoleArn,
-    ThingGroupName, ThingName,
+    AccountId, DomainName, Endpoint, InvalidId, PolicyName, Region, ResourceName, RoleAliasName,
+    RoleArn, ThingGroupName, ThingName,
 };
 pub use timeouts::CallTimeouts;
 pub use topology::{

@@ -5,15 +5,17 @@
 //!
 //! With [`DeviceAuth`] it also does what AWS IoT does with a device: the TLS handshake
 //! requires a client certificate signed by a registered CA, and CONNECT is accepted only
-//! when that certificate is ACTIVE in the account's registry (CONNACK return code 5, "not
-//! authorized", otherwise). A canary connecting to the DR stand-in therefore proves its
-//! certificate reached DR's registry and is usable there.
+//! when that certificate is ACTIVE in the account's registry and the policies in effect —
+//! the certificate's own, and its thing's groups' when the client id is the thing's name —
+//! allow `iot:Connect` for the client id ([`crate::iot_policy`]); CONNACK return code 5,
+//! "not authorized", otherwise. A canary connecting to the DR stand-in therefore proves its
+//! certificate and its permissions reached DR and are usable there.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dr_aws::iot::IotRegistry;
-use dr_core::replication::CertificateRegistry;
+use dr_core::replication::{CertificateRegistry, ThingGroupRegistry};
 use dr_core::{CertificateId, CertificateStatus};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -30,6 +32,8 @@ pub struct DeviceAuth {
     pub device_ca_pem: String,
     /// The registry that says whether a certificate may connect.
     pub registry: IotRegistry,
+    /// `arn:aws:iot:<region>:<account>` of that registry: the ARNs policies must name.
+    pub arn_prefix: String,
 }
 
 /// The running stand-in.
@@ -39,7 +43,7 @@ pub struct LocalIotEndpoint {
     /// The server CA to trust, as a PEM file.
     pub ca_file: PathBuf,
     config: Arc<rustls::ServerConfig>,
-    registry: Option<Arc<IotRegistry>>,
+    registry: Option<Arc<(IotRegistry, String)>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -99,7 +103,7 @@ impl LocalIotEndpoint {
                 .map_err(|e| tls(&e))?;
                 (
                     builder.with_client_cert_verifier(verifier),
-                    Some(Arc::new(auth.registry)),
+                    Some(Arc::new((auth.registry, auth.arn_prefix))),
                 )
             }
         };
@@ -152,7 +156,10 @@ impl LocalIotEndpoint {
                     // URL); a bare handshake just closes.
                     let reply: &[u8] = match tls.read_exact(&mut first).await {
                         Ok(_) if first[0] == 0x10 => {
-                            if authorized(registry.as_deref(), device.as_ref()).await {
+                            let Some(client_id) = read_client_id(&mut tls).await else {
+                                return;
+                            };
+                            if authorized(registry.as_deref(), device.as_ref(), &client_id).await {
                                 &[0x20, 0x02, 0x00, 0x00]
                             } else {
                                 &[0x20, 0x02, 0x00, 0x05]
@@ -194,19 +201,97 @@ impl LocalIotEndpoint {
     }
 }
 
+/// The rest of an MQTT CONNECT after its first byte: the client id, or `None` for a packet
+/// that is not one.
+async fn read_client_id<S: AsyncReadExt + Unpin>(stream: &mut S) -> Option<String> {
+    let mut remaining = 0usize;
+    for shift in 0..4 {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.ok()?;
+        remaining |= usize::from(byte[0] & 0x7f) << (7 * shift);
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; remaining.min(64 * 1024)];
+    stream.read_exact(&mut body).await.ok()?;
+    // Protocol name (length-prefixed), level, flags, keep-alive; then the client id.
+    let name_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    let at = 2 + name_len + 4;
+    let id_len = usize::from(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]));
+    String::from_utf8(body.get(at + 2..at + 2 + id_len)?.to_vec()).ok()
+}
+
 /// Without device authentication every CONNECT is accepted; with it, only an ACTIVE
-/// certificate's (a registry that cannot be read refuses, as IoT would fail closed).
-async fn authorized(registry: Option<&IotRegistry>, device: Option<&CertificateId>) -> bool {
-    let Some(registry) = registry else {
+/// certificate's whose policies allow the client id (a registry that cannot be read
+/// refuses, as IoT would fail closed).
+async fn authorized(
+    auth: Option<&(IotRegistry, String)>,
+    device: Option<&CertificateId>,
+    client_id: &str,
+) -> bool {
+    let Some((registry, arn_prefix)) = auth else {
         return true;
     };
     let Some(id) = device else {
         return false;
     };
-    matches!(
+    if !matches!(
         registry.certificate(id).await,
         Ok(Some(view)) if view.status == CertificateStatus::Active
+    ) {
+        return false;
+    }
+    let Ok(documents) = policies_in_effect(registry, id, client_id).await else {
+        return false;
+    };
+    let thing = documents.1.as_deref();
+    crate::iot_policy::allows_connect(
+        &documents.0,
+        &crate::iot_policy::Connection {
+            arn_prefix,
+            client_id,
+            certificate_id: id.as_str(),
+            thing_name: thing,
+        },
     )
+}
+
+/// The documents of the certificate's policies and, when the client id names a thing
+/// attached to it, of that thing's groups and their ancestors; and that thing's name.
+async fn policies_in_effect(
+    registry: &IotRegistry,
+    id: &CertificateId,
+    client_id: &str,
+) -> Result<(Vec<String>, Option<String>), dr_core::replication::PortError> {
+    let mut documents: Vec<String> = registry
+        .certificate_policies(id)
+        .await?
+        .into_iter()
+        .map(|p| p.document)
+        .collect();
+    let thing = registry
+        .certificate_things(id)
+        .await?
+        .into_iter()
+        .find(|t| t.as_str() == client_id);
+    if let Some(thing) = &thing {
+        let mut groups = std::collections::BTreeSet::new();
+        for membership in registry.thing_memberships(thing).await? {
+            groups.extend(membership.ancestors);
+            groups.insert(membership.group_name);
+        }
+        for group in groups {
+            documents.extend(
+                registry
+                    .thing_group_policies(&group)
+                    .await?
+                    .into_iter()
+                    .map(|p| p.document),
+            );
+        }
+    }
+    Ok((documents, thing.map(|t| t.to_string())))
 }
 
 impl Drop for LocalIotEndpoint {

@@ -23,6 +23,7 @@ pub mod fleet;
 pub mod iam;
 pub mod identity;
 pub mod iot_endpoint;
+pub mod iot_policy;
 pub mod launcher;
 pub mod local_lambda;
 pub mod outage;

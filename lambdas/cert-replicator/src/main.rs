@@ -93,6 +93,7 @@ async fn handler(event: LambdaEvent<SqsEvent>, deps: &Deps) -> Result<SqsBatchRe
         .count("Rejected", report.rejected)
         .count("Parked", report.parked)
         .count("Retried", report.retried + report.held_back)
+        .count("RegisteredWithoutCa", report.registered_without_ca)
         .millis("LagMax", lag_max as f64)
         .emit();
 

@@ -400,6 +400,10 @@ async fn endpoint(args: EndpointArgs, topology: &Topology) -> anyhow::Result<()>
     let auth = DeviceAuth {
         device_ca_pem,
         registry: IotRegistry::for_side(&session, topology, Side::Dr),
+        arn_prefix: format!(
+            "arn:aws:iot:{}:{}",
+            topology.dr.region, topology.dr.account_id
+        ),
     };
     let endpoint = LocalIotEndpoint::start(&args.dir, args.port, Some(auth)).await?;
     println!(

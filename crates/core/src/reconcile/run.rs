@@ -28,7 +28,7 @@ use crate::replication::apply::apply;
 use crate::replication::capture::{capture, CaptureEvent, Trigger};
 use crate::replication::message::SourceRef;
 use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded, ThingGroupRegistry,
+    ApplyLedger, CertificateRegistry, DeviceRegistry, LedgerEntry, PortError, Recorded,
 };
 use crate::replication::ArnRewrite;
 use crate::time::EpochMillis;
@@ -370,8 +370,8 @@ pub struct Reconciler<'a, S, T, L> {
 
 impl<S, T, L> Reconciler<'_, S, T, L>
 where
-    S: CertificateRegistry + ThingGroupRegistry + CertificateLister + Sync,
-    T: CertificateRegistry + ThingGroupRegistry + CertificateLister + Sync,
+    S: DeviceRegistry + CertificateLister + Sync,
+    T: DeviceRegistry + CertificateLister + Sync,
     L: ApplyLedger + Sync,
 {
     /// Continue the pass saved in `store` (or start one), a page at a time, while
@@ -630,8 +630,8 @@ struct CaptureAndApply<'r, 'a, S, T, L> {
 
 impl<S, T, L> StatusRepair for CaptureAndApply<'_, '_, S, T, L>
 where
-    S: CertificateRegistry + ThingGroupRegistry + CertificateLister + Sync,
-    T: CertificateRegistry + ThingGroupRegistry + CertificateLister + Sync,
+    S: DeviceRegistry + CertificateLister + Sync,
+    T: DeviceRegistry + CertificateLister + Sync,
     L: ApplyLedger + Sync,
 {
     async fn repair(&self, drift: &StatusDrift) -> Result<(), PortError> {

@@ -26,8 +26,8 @@ use crate::replication::message::{
     CertificateRecord, GroupRef, PolicyRecord, ReplicationMessage, Subject, ThingGroupRecord,
 };
 use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, GroupWrite, LedgerEntry, PortError, Recorded, Registration,
-    ThingGroupRegistry,
+    ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, PortError, Recorded,
+    Registration, ThingGroupRegistry,
 };
 use crate::time::EpochMillis;
 
@@ -48,6 +48,12 @@ pub enum Outcome {
 pub enum Change {
     /// A certificate registered with this status.
     Registered(CertificateStatus),
+    /// Registered without a CA (RegisterCertificateWithoutCA): devices must send SNI to
+    /// connect with it in DR. Names primary's CA when DR lacks it (register it in DR).
+    RegisteredWithoutCa {
+        /// Primary's CA for this certificate that DR does not have, if any.
+        missing_ca: Option<CertificateId>,
+    },
     /// A certificate's status set.
     Status(CertificateStatus),
     /// A primary status other than REVOKED was overruled because the certificate was revoked.
@@ -87,6 +93,10 @@ pub enum Change {
     AddedToGroup(String),
     /// A thing removed from a thing group.
     RemovedFromGroup(String),
+    /// A role alias created or updated, with the role it now stands for in DR.
+    RoleAlias(String),
+    /// A role alias deleted.
+    DeletedRoleAlias(String),
 }
 
 /// Why a message could not be applied. The message stays on the queue (retried, then
@@ -122,7 +132,7 @@ pub async fn apply<R, L>(
     ledger: &L,
 ) -> Result<Outcome, ApplyError>
 where
-    R: CertificateRegistry + ThingGroupRegistry + Sync,
+    R: DeviceRegistry + Sync,
     L: ApplyLedger + Sync,
 {
     let key = message.subject.key();
@@ -195,6 +205,29 @@ where
             delete_group(group_name, dr, &mut changes).await?;
             false
         }
+        Subject::RoleAlias(alias) => {
+            // The same role name in DR's account: DR's stack (or its operators) keep a role
+            // of that name with DR's permissions; readiness checks it is there.
+            let in_dr = crate::replication::message::RoleAliasRecord {
+                role_arn: rewrite.rewrite_arn(&alias.role_arn),
+                ..alias.clone()
+            };
+            dr.put_role_alias(&in_dr)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::RoleAlias(format!(
+                "{} -> {}",
+                in_dr.role_alias, in_dr.role_arn
+            )));
+            false
+        }
+        Subject::RoleAliasDeleted { role_alias } => {
+            dr.delete_role_alias(role_alias)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::DeletedRoleAlias(role_alias.to_string()));
+            false
+        }
     };
 
     let deleted = matches!(
@@ -202,6 +235,7 @@ where
         Subject::CertificateDeleted { .. }
             | Subject::ThingDeleted { .. }
             | Subject::ThingGroupDeleted { .. }
+            | Subject::RoleAliasDeleted { .. }
     );
     let entry = LedgerEntry {
         version,
@@ -259,6 +293,11 @@ async fn apply_certificate<R: CertificateRegistry + Sync, L: ApplyLedger + Sync>
     let revoked = match registration {
         Registration::New => {
             changes.push(Change::Registered(wanted));
+            if ca_pem.is_none() {
+                changes.push(Change::RegisteredWithoutCa {
+                    missing_ca: record.ca.as_ref().map(|ca| ca.ca_certificate_id.clone()),
+                });
+            }
             wanted == CertificateStatus::Revoked
         }
         Registration::AlreadyExisted => {
@@ -489,7 +528,7 @@ async fn apply_group<R, L>(
     changes: &mut Vec<Change>,
 ) -> Result<(), ApplyError>
 where
-    R: CertificateRegistry + ThingGroupRegistry + Sync,
+    R: DeviceRegistry + Sync,
     L: ApplyLedger + Sync,
 {
     let name = &record.group_name;

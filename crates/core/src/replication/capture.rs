@@ -13,11 +13,11 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::certificate::CertificateId;
-use crate::ids::{PolicyName, ThingGroupName, ThingName};
+use crate::ids::{PolicyName, RoleAliasName, ThingGroupName, ThingName};
 use crate::replication::message::{
     CaRecord, CertificateRecord, ReplicationMessage, SourceRef, Subject, SCHEMA_VERSION,
 };
-use crate::replication::ports::{CertificateRegistry, PortError, ThingGroupRegistry};
+use crate::replication::ports::{CertificateRegistry, DeviceRegistry, PortError};
 use crate::time::{parse_rfc3339, EpochMillis};
 
 /// A subject an event touched.
@@ -32,6 +32,8 @@ pub enum Trigger {
     /// A thing group was created, updated or deleted, or a policy attached to or
     /// detached from it.
     ThingGroup(ThingGroupName),
+    /// A role alias was created, updated or deleted.
+    RoleAlias(RoleAliasName),
 }
 
 /// A parsed capture event.
@@ -52,7 +54,7 @@ pub enum EventError {
     #[error("unrecognised event: not a JITR registration, a registry thing event, or a CloudTrail aws.iot API call")]
     Unrecognised,
     /// A CloudTrail event for an API capture does not handle.
-    #[error("unsupported aws.iot API call {0:?}; only certificate, principal, policy-version, thing-group and group-membership calls are captured")]
+    #[error("unsupported aws.iot API call {0:?}; only certificate, principal, policy-version, thing-group, group-membership and role-alias calls are captured")]
     UnsupportedApiCall(String),
     /// A known family with a missing or malformed field.
     #[error("malformed {family} event: {problem}")]
@@ -233,6 +235,12 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
             "AddThingToThingGroup" | "RemoveThingFromThingGroup" | "UpdateThingGroupsForThing" => {
                 vec![member(request)?]
             }
+            "CreateRoleAlias" | "UpdateRoleAlias" | "DeleteRoleAlias" => {
+                vec![text(request, "roleAlias", FAMILY)?
+                    .parse()
+                    .map(Trigger::RoleAlias)
+                    .map_err(|e| malformed(FAMILY, format!("{name}: roleAlias: {e}")))?]
+            }
             other => return Err(EventError::UnsupportedApiCall(other.to_owned())),
         }
     };
@@ -245,15 +253,28 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
 
 /// Read the current state of every subject an event touched and build one message each.
 /// `now` is read before each subject's reads: the state seen is at least that new.
-pub async fn capture<S: CertificateRegistry + ThingGroupRegistry + Sync>(
+pub async fn capture<S: DeviceRegistry + Sync>(
     event: &CaptureEvent,
     primary: &S,
     source: &SourceRef,
     now: impl Fn() -> EpochMillis,
 ) -> Result<Vec<ReplicationMessage>, PortError> {
     let mut messages = Vec::new();
-    let triggers: BTreeSet<&Trigger> = event.triggers.iter().collect();
-    for trigger in triggers {
+    let mut triggers: BTreeSet<Trigger> = event.triggers.iter().cloned().collect();
+    // Fleet provisioning's RegisterThing (and its CreateKeysAndCertificate) are device-side
+    // MQTT calls, which CloudTrail does not record; the registry's thing-created event is
+    // the only trace. So a new thing brings its certificates along (the reconciler's status
+    // pass catches one attached after the event).
+    if event.cause == "thing-created" {
+        for trigger in &event.triggers {
+            if let Trigger::Thing(name) = trigger {
+                for id in primary.thing_certificates(name).await? {
+                    triggers.insert(Trigger::Certificate(id));
+                }
+            }
+        }
+    }
+    for trigger in &triggers {
         let observed_at_ms = now();
         let subject = match trigger {
             Trigger::Certificate(id) => certificate_subject(id, primary).await?,
@@ -273,6 +294,12 @@ pub async fn capture<S: CertificateRegistry + ThingGroupRegistry + Sync>(
                 }
                 None => Subject::ThingGroupDeleted {
                     group_name: name.clone(),
+                },
+            },
+            Trigger::RoleAlias(name) => match primary.role_alias(name).await? {
+                Some(alias) => Subject::RoleAlias(alias),
+                None => Subject::RoleAliasDeleted {
+                    role_alias: name.clone(),
                 },
             },
             Trigger::Policy(name) => match primary.policy(name).await? {
@@ -352,6 +379,7 @@ mod tests {
         let thing = || vec![Trigger::Thing("wearable-0042".parse().unwrap())];
         let policy = || vec![Trigger::Policy("wearable-policy".parse().unwrap())];
         let group = || vec![Trigger::ThingGroup("ward-7".parse().unwrap())];
+        let alias = || vec![Trigger::RoleAlias("wearable-uploads".parse().unwrap())];
         let cases: Vec<(Value, &str, Vec<Trigger>)> = vec![
             (fixture!("jitr-registered"), "jitr", certificate()),
             (fixture!("thing-created"), "thing-created", thing()),
@@ -446,6 +474,21 @@ mod tests {
                 fixture!("cloudtrail-UpdateThingGroupsForThing"),
                 "UpdateThingGroupsForThing",
                 thing(),
+            ),
+            (
+                fixture!("cloudtrail-CreateRoleAlias"),
+                "CreateRoleAlias",
+                alias(),
+            ),
+            (
+                fixture!("cloudtrail-UpdateRoleAlias"),
+                "UpdateRoleAlias",
+                alias(),
+            ),
+            (
+                fixture!("cloudtrail-DeleteRoleAlias"),
+                "DeleteRoleAlias",
+                alias(),
             ),
         ];
         for (event, cause, triggers) in cases {

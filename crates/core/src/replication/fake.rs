@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
-use crate::ids::{PolicyName, ThingGroupName, ThingName};
+use crate::ids::{PolicyName, RoleAliasName, ThingGroupName, ThingName};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::message::{
-    GroupRef, PolicyRecord, SourceRef, ThingGroupRecord, ThingRecord,
+    GroupRef, PolicyRecord, RoleAliasRecord, SourceRef, ThingGroupRecord, ThingRecord,
 };
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, CertificateView, GroupWrite, LedgerEntry, PortError,
-    Recorded, Registration, ThingGroupRegistry,
+    Recorded, Registration, RoleAliasRegistry, ThingGroupRegistry,
 };
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -27,6 +27,7 @@ pub(crate) struct World {
     pub(crate) groups: BTreeMap<ThingGroupName, ThingGroupRecord>,
     pub(crate) group_policies: BTreeSet<(ThingGroupName, PolicyName)>,
     pub(crate) memberships: BTreeSet<(ThingName, ThingGroupName)>,
+    pub(crate) role_aliases: BTreeMap<RoleAliasName, RoleAliasRecord>,
 }
 
 #[derive(Debug, Default)]
@@ -459,6 +460,25 @@ impl ThingGroupRegistry for FakeRegistry {
         group: &ThingGroupName,
     ) -> Result<(), PortError> {
         self.with(|w| w.memberships.remove(&(thing.clone(), group.clone())));
+        Ok(())
+    }
+}
+
+impl RoleAliasRegistry for FakeRegistry {
+    async fn role_alias(&self, name: &RoleAliasName) -> Result<Option<RoleAliasRecord>, PortError> {
+        Ok(self.with(|w| w.role_aliases.get(name).cloned()))
+    }
+
+    async fn put_role_alias(&self, alias: &RoleAliasRecord) -> Result<(), PortError> {
+        self.with(|w| {
+            w.role_aliases
+                .insert(alias.role_alias.clone(), alias.clone())
+        });
+        Ok(())
+    }
+
+    async fn delete_role_alias(&self, name: &RoleAliasName) -> Result<(), PortError> {
+        self.with(|w| w.role_aliases.remove(name));
         Ok(())
     }
 }

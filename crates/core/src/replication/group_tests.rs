@@ -1,5 +1,6 @@
-//! Thing groups end to end on in-memory registries: hierarchy, memberships and group
-//! policies captured from a fake primary and applied to a fake DR, in any order.
+//! Thing groups and role aliases end to end on in-memory registries: hierarchy,
+//! memberships and group policies captured from a fake primary and applied to a fake DR, in
+//! any order; role aliases mapped to DR's account.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -10,7 +11,7 @@ use super::fake::{rewrite, source_ref, FakeLedger, FakeRegistry, World};
 use super::*;
 use crate::ids::{PolicyName, ThingGroupName, ThingName};
 use crate::replication::message::{PolicyRecord, ThingRecord};
-use crate::replication::ports::{CertificateRegistry, ThingGroupRegistry};
+use crate::replication::ports::{CertificateRegistry, RoleAliasRegistry, ThingGroupRegistry};
 
 const WARD_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
 
@@ -414,4 +415,40 @@ proptest! {
             assert!(members.iter().all(|t| dr.things.contains_key(t)));
         });
     }
+}
+
+#[test]
+fn a_role_alias_reaches_dr_naming_dr_s_role_and_goes_when_primary_deletes_it() {
+    block_on(async {
+        let primary = Primary::new();
+        let alias = message::RoleAliasRecord {
+            role_alias: "wearable-uploads".parse().unwrap(),
+            role_arn: "arn:aws:iam::111111111111:role/wearable-uploads".to_owned(),
+            credential_duration_seconds: 3600,
+        };
+        primary.registry.put_role_alias(&alias).await.unwrap();
+        let created = primary
+            .capture(Trigger::RoleAlias(alias.role_alias.clone()))
+            .await;
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        deliver_all(created.clone(), &dr, &ledger).await;
+        assert_eq!(
+            dr.snapshot().role_aliases[&alias.role_alias].role_arn,
+            "arn:aws:iam::222222222222:role/wearable-uploads"
+        );
+
+        primary
+            .registry
+            .delete_role_alias(&alias.role_alias)
+            .await
+            .unwrap();
+        let deleted = primary
+            .capture(Trigger::RoleAlias(alias.role_alias.clone()))
+            .await;
+        assert_eq!(deleted[0].subject.kind(), "role_alias_deleted");
+        // The deletion, then the creation again out of order: deleted stays deleted.
+        deliver_all(deleted, &dr, &ledger).await;
+        deliver_all(created, &dr, &ledger).await;
+        assert!(dr.snapshot().role_aliases.is_empty());
+    });
 }

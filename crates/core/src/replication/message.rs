@@ -22,7 +22,7 @@ use sha2::Digest;
 use crate::certificate::{
     contains_private_key, CertificateId, CertificatePem, CertificateStatus, PemError,
 };
-use crate::ids::{AccountId, PolicyName, Region, ThingGroupName, ThingName};
+use crate::ids::{AccountId, PolicyName, Region, RoleAliasName, ThingGroupName, ThingName};
 use crate::time::EpochMillis;
 
 /// The schema this code writes and accepts.
@@ -100,6 +100,25 @@ pub enum Subject {
         /// Its name.
         group_name: ThingGroupName,
     },
+    /// A role alias (devices' credential provider) as primary has it.
+    RoleAlias(RoleAliasRecord),
+    /// A role alias primary no longer has.
+    RoleAliasDeleted {
+        /// Its name.
+        role_alias: RoleAliasName,
+    },
+}
+
+/// A role alias: what devices name to get temporary AWS credentials for an IAM role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAliasRecord {
+    /// Its name (devices ask the credential provider for it).
+    pub role_alias: RoleAliasName,
+    /// The IAM role it stands for, as primary has it (DR maps it to DR's account).
+    pub role_arn: String,
+    /// How long the credentials last, 900–43,200 s.
+    pub credential_duration_seconds: u32,
 }
 
 /// A certificate as primary has it.
@@ -318,6 +337,8 @@ impl Subject {
             Subject::Policy(record) => format!("policy#{}", record.policy_name),
             Subject::ThingGroup(record) => format!("group#{}", record.group_name),
             Subject::ThingGroupDeleted { group_name } => format!("group#{group_name}"),
+            Subject::RoleAlias(record) => format!("rolealias#{}", record.role_alias),
+            Subject::RoleAliasDeleted { role_alias } => format!("rolealias#{role_alias}"),
         }
     }
 
@@ -355,6 +376,8 @@ impl Subject {
             Subject::Policy(_) => "policy",
             Subject::ThingGroup(_) => "thing_group",
             Subject::ThingGroupDeleted { .. } => "thing_group_deleted",
+            Subject::RoleAlias(_) => "role_alias",
+            Subject::RoleAliasDeleted { .. } => "role_alias_deleted",
         }
     }
 }
@@ -445,9 +468,11 @@ impl ReplicationMessage {
             Subject::Policy(policy) => check_policy_document(policy)?,
             Subject::Thing(thing) => check_groups(thing)?,
             Subject::ThingGroup(group) => check_group(group)?,
+            Subject::RoleAlias(alias) => check_role_alias(alias)?,
             Subject::ThingDeleted { .. }
             | Subject::CertificateDeleted { .. }
-            | Subject::ThingGroupDeleted { .. } => {}
+            | Subject::ThingGroupDeleted { .. }
+            | Subject::RoleAliasDeleted { .. } => {}
         }
         Ok(())
     }
@@ -463,6 +488,31 @@ fn holds_private_key(value: &serde_json::Value) -> bool {
             .any(|(key, value)| contains_private_key(key) || holds_private_key(value)),
         _ => false,
     }
+}
+
+fn check_role_alias(alias: &RoleAliasRecord) -> Result<(), Rejection> {
+    let fields: Vec<&str> = alias.role_arn.splitn(6, ':').collect();
+    let is_role = fields.len() == 6
+        && fields[0] == "arn"
+        && fields[2] == "iam"
+        && fields[3].is_empty()
+        && fields[4].len() == 12
+        && fields[4].bytes().all(|b| b.is_ascii_digit())
+        && fields[5].starts_with("role/")
+        && fields[5].len() > "role/".len();
+    if !is_role {
+        return Err(Rejection::Malformed(format!(
+            "role alias {} names {:?}, which is not an IAM role ARN",
+            alias.role_alias, alias.role_arn
+        )));
+    }
+    if !(900..=43_200).contains(&alias.credential_duration_seconds) {
+        return Err(Rejection::Malformed(format!(
+            "role alias {} lasts {} s; AWS allows 900-43200",
+            alias.role_alias, alias.credential_duration_seconds
+        )));
+    }
+    Ok(())
 }
 
 fn check_groups(thing: &ThingRecord) -> Result<(), Rejection> {

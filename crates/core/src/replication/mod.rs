@@ -26,6 +26,6 @@ pub use arn::ArnRewrite;
 pub use capture::{capture, parse_event, CaptureEvent, EventError, Trigger};
 pub use message::{Rejection, ReplicationMessage, Subject, Version};
 pub use ports::{
-    ApplyLedger, CertificateRegistry, GroupWrite, LedgerEntry, PortError, ReplicationBus,
-    ThingGroupRegistry,
+    ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, PortError,
+    ReplicationBus, RoleAliasRegistry, ThingGroupRegistry,
 };

@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
-use crate::ids::{PolicyName, ThingGroupName, ThingName};
+use crate::ids::{PolicyName, RoleAliasName, ThingGroupName, ThingName};
 use crate::replication::message::{
-    GroupRef, PolicyRecord, ReplicationMessage, ThingGroupRecord, ThingRecord, Version,
+    GroupRef, PolicyRecord, ReplicationMessage, RoleAliasRecord, ThingGroupRecord, ThingRecord,
+    Version,
 };
 use crate::time::EpochMillis;
 
@@ -275,6 +276,30 @@ pub trait ThingGroupRegistry {
         group: &ThingGroupName,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// The role aliases of an AWS IoT registry (its credential provider).
+pub trait RoleAliasRegistry {
+    /// A role alias, or `None`.
+    fn role_alias(
+        &self,
+        name: &RoleAliasName,
+    ) -> impl Future<Output = Result<Option<RoleAliasRecord>, PortError>> + Send;
+    /// Create the alias or set its role and duration to these.
+    fn put_role_alias(
+        &self,
+        alias: &RoleAliasRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Delete a role alias; missing is success.
+    fn delete_role_alias(
+        &self,
+        name: &RoleAliasName,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Everything replication reads in primary and writes in DR: one registry, three faces.
+pub trait DeviceRegistry: CertificateRegistry + ThingGroupRegistry + RoleAliasRegistry {}
+
+impl<T: CertificateRegistry + ThingGroupRegistry + RoleAliasRegistry> DeviceRegistry for T {}
 
 /// What DR has applied for one subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

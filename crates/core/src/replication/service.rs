@@ -6,13 +6,11 @@ use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 
-use crate::replication::apply::{apply, ApplyError, Outcome};
+use crate::replication::apply::{apply, ApplyError, Change, Outcome};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::capture::{capture, parse_event, EventError};
 use crate::replication::message::{Rejection, ReplicationMessage, SourceRef};
-use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, PortError, ReplicationBus, ThingGroupRegistry,
-};
+use crate::replication::ports::{ApplyLedger, DeviceRegistry, PortError, ReplicationBus};
 use crate::time::EpochMillis;
 
 /// Why a capture invocation failed. Lambda's async retries and the capture DLQ take it
@@ -37,7 +35,7 @@ pub async fn capture_and_publish<S, B>(
     now: impl Fn() -> EpochMillis,
 ) -> Result<Vec<ReplicationMessage>, CaptureFailure>
 where
-    S: CertificateRegistry + ThingGroupRegistry + Sync,
+    S: DeviceRegistry + Sync,
     B: ReplicationBus + Sync,
 {
     let event = parse_event(event)?;
@@ -84,6 +82,8 @@ pub struct BatchReport {
     pub held_back: u64,
     /// Replication lag of each applied message: now − source event time.
     pub lag_ms: Vec<EpochMillis>,
+    /// Certificates registered in DR without a CA (devices need SNI to use them there).
+    pub registered_without_ca: u64,
     /// The failed messages that no retry can cure (refused at the boundary, or impossible
     /// to apply whatever DR's state), with the reason: [`park_poison`] moves them to the
     /// DLQ at once. A DR call refused for good is not among them: an IAM or configuration
@@ -189,7 +189,7 @@ pub async fn apply_batch<R, L>(
     now: impl Fn() -> EpochMillis,
 ) -> BatchReport
 where
-    R: CertificateRegistry + ThingGroupRegistry + Sync,
+    R: DeviceRegistry + Sync,
     L: ApplyLedger + Sync,
 {
     let now = &now;
@@ -219,9 +219,10 @@ where
     let mut report = BatchReport::default();
     for (index, result) in handled {
         match result {
-            Handled::Applied { lag_ms } => {
+            Handled::Applied { lag_ms, without_ca } => {
                 report.applied += 1;
                 report.lag_ms.push(lag_ms);
+                report.registered_without_ca += u64::from(without_ca);
                 continue;
             }
             Handled::Stale => {
@@ -272,6 +273,7 @@ fn group_chains(deliveries: &[Delivery<'_>]) -> Vec<Vec<usize>> {
 enum Handled {
     Applied {
         lag_ms: EpochMillis,
+        without_ca: bool,
     },
     Stale,
     /// Not attempted: an earlier message of its group failed.
@@ -306,7 +308,7 @@ async fn apply_one<R, L>(
     now: &impl Fn() -> EpochMillis,
 ) -> Handled
 where
-    R: CertificateRegistry + ThingGroupRegistry + Sync,
+    R: DeviceRegistry + Sync,
     L: ApplyLedger + Sync,
 {
     let message = match decode_delivery(delivery.body) {
@@ -341,7 +343,26 @@ where
                 changes = ?changes,
                 "applied"
             );
-            Handled::Applied { lag_ms }
+            let without_ca = changes.iter().find_map(|change| match change {
+                Change::RegisteredWithoutCa { missing_ca } => Some(missing_ca),
+                _ => None,
+            });
+            match without_ca {
+                Some(Some(ca)) => tracing::warn!(
+                    certificate_id,
+                    ca_certificate_id = %ca,
+                    "registered without its CA: DR does not have CA {ca}; register it in DR (drctl readiness checks) — until then the device must send SNI to connect in DR"
+                ),
+                Some(None) => tracing::info!(
+                    certificate_id,
+                    "registered without a CA: the device must send SNI (the endpoint's name) to connect in DR"
+                ),
+                None => {}
+            }
+            Handled::Applied {
+                lag_ms,
+                without_ca: without_ca.is_some(),
+            }
         }
         Err(error) if error.retryable() => {
             tracing::warn!(message_id = delivery.message_id, error = %error, "transient failure; SQS will redeliver");

@@ -201,6 +201,47 @@ fn a_new_certificate_arrives_with_its_policy_and_thing() {
 }
 
 #[test]
+fn a_fleet_provisioned_device_is_captured_from_its_thing_created_event_alone() {
+    block_on(async {
+        // RegisterThing over MQTT: certificate, thing, link and policy, with no CloudTrail
+        // record of any of it — only the registry's thing-created event.
+        let primary = Primary::new();
+        let thing: ThingName = "wearable-fp-1".parse().unwrap();
+        let id = primary
+            .register(&pems()[1], CertificateStatus::Active)
+            .await;
+        primary.perform(&id, &thing, Op::AttachPolicy).await;
+        primary.perform(&id, &thing, Op::AttachThing).await;
+        let event = CaptureEvent {
+            cause: "thing-created".to_owned(),
+            event_time_ms: 1_000,
+            triggers: vec![Trigger::Thing(thing.clone())],
+        };
+        let messages = capture(&event, &primary.registry, &source(), || 2_000)
+            .await
+            .unwrap();
+        let kinds: Vec<_> = messages.iter().map(|m| m.subject.kind()).collect();
+        assert_eq!(kinds, vec!["certificate", "thing"]);
+
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        for message in &messages {
+            apply(message, &rewrite(), &dr, &ledger).await.unwrap();
+        }
+        assert_dr_matches(&primary.registry.snapshot(), &dr.snapshot());
+
+        // An update of the same thing reads only the thing.
+        let updated = CaptureEvent {
+            cause: "thing-updated".to_owned(),
+            ..event
+        };
+        let messages = capture(&updated, &primary.registry, &source(), || 3_000)
+            .await
+            .unwrap();
+        assert_eq!(messages.len(), 1);
+    });
+}
+
+#[test]
 fn a_revoked_certificate_never_comes_back() {
     block_on(async {
         let primary = Primary::new();

@@ -73,6 +73,32 @@ pub fn authorization(
                 | "ListTargetsForPolicy" => {
                     vec![arn("iot", &format!("policy/{}", nth(1)?))]
                 }
+                "DescribeThingGroup"
+                | "CreateThingGroup"
+                | "UpdateThingGroup"
+                | "DeleteThingGroup"
+                | "ListThingsInThingGroup"
+                | "CreateDynamicThingGroup"
+                | "UpdateDynamicThingGroup"
+                | "DeleteDynamicThingGroup" => {
+                    vec![arn("iot", &format!("thinggroup/{}", nth(1)?))]
+                }
+                "ListThingGroupsForThing" => vec![arn("iot", &format!("thing/{}", nth(1)?))],
+                "DescribeRoleAlias" | "CreateRoleAlias" | "UpdateRoleAlias" | "DeleteRoleAlias" => {
+                    vec![arn("iot", &format!("rolealias/{}", nth(1)?))]
+                }
+                // The thing and the group, each named or given by ARN.
+                "AddThingToThingGroup" | "RemoveThingFromThingGroup" => {
+                    let thing = match call.param("thingArn") {
+                        Some(arn) => arn.to_owned(),
+                        None => arn("iot", &format!("thing/{}", need("thingName")?)),
+                    };
+                    let group = match call.param("thingGroupArn") {
+                        Some(arn) => arn.to_owned(),
+                        None => arn("iot", &format!("thinggroup/{}", need("thingGroupName")?)),
+                    };
+                    vec![thing, group]
+                }
                 "CreateThingType" | "DescribeThingType" => {
                     vec![arn("iot", &format!("thingtype/{}", nth(1)?))]
                 }
@@ -87,6 +113,7 @@ pub fn authorization(
                 | "ListThingTypes"
                 | "ListDomainConfigurations"
                 | "ListAttachedPolicies"
+                | "ListRoleAliases"
                 | "RegisterCertificate"
                 | "RegisterCertificateWithoutCA"
                 | "DescribeEventConfigurations"
@@ -445,8 +472,8 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:ListPrincipalThings", &["cert"]),
     ("iot:AttachThingPrincipal", &["cert"]),
     ("iot:DetachThingPrincipal", &["cert"]),
-    ("iot:AttachPolicy", &["cert"]),
-    ("iot:DetachPolicy", &["cert"]),
+    ("iot:AttachPolicy", &["cert", "thinggroup"]),
+    ("iot:DetachPolicy", &["cert", "thinggroup"]),
     ("iot:ListThingPrincipals", &["thing"]),
     ("iot:DescribeThing", &["thing"]),
     ("iot:CreateThing", &["thing"]),
@@ -458,6 +485,22 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:DeletePolicyVersion", &["policy"]),
     ("iot:ListPolicyVersions", &["policy"]),
     ("iot:CreateThingType", &["thingtype"]),
+    ("iot:DescribeThingGroup", &["thinggroup"]),
+    ("iot:CreateThingGroup", &["thinggroup"]),
+    ("iot:UpdateThingGroup", &["thinggroup"]),
+    ("iot:DeleteThingGroup", &["thinggroup"]),
+    ("iot:ListThingsInThingGroup", &["thinggroup"]),
+    ("iot:CreateDynamicThingGroup", &["dynamicthinggroup"]),
+    ("iot:UpdateDynamicThingGroup", &["dynamicthinggroup"]),
+    ("iot:DeleteDynamicThingGroup", &["dynamicthinggroup"]),
+    ("iot:ListThingGroupsForThing", &["thing"]),
+    ("iot:DescribeRoleAlias", &["rolealias"]),
+    ("iot:CreateRoleAlias", &["rolealias"]),
+    ("iot:UpdateRoleAlias", &["rolealias"]),
+    ("iot:DeleteRoleAlias", &["rolealias"]),
+    ("iot:ListRoleAliases", &[]),
+    ("iot:AddThingToThingGroup", &["thing", "thinggroup"]),
+    ("iot:RemoveThingFromThingGroup", &["thing", "thinggroup"]),
     ("iot:DescribeDomainConfiguration", &["domainconfiguration"]),
     ("iot:ListCertificates", &[]),
     ("iot:ListCACertificates", &[]),

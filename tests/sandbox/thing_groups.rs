@@ -1,0 +1,328 @@
+//! Thing groups through the real capture and replicator binaries: a device whose only
+//! permission comes from its thing group's parent connects to DR's endpoint stand-in once
+//! the group tree, the group policy and the membership have replicated, and is refused again
+//! when primary takes it out of the group.
+
+use aws_sdk_iot::types::CertificateStatus as SdkStatus;
+use dr_aws::iot::IotRegistry;
+use dr_core::replication::{CertificateRegistry, ThingGroupRegistry};
+use dr_core::topology::ProbeConfig;
+use dr_core::{Side, ThingGroupName};
+use dr_sandbox::devices::FleetCa;
+use dr_sandbox::events::EventSource;
+use dr_sandbox::iot_endpoint::{DeviceAuth, LocalIotEndpoint, SERVER_NAME};
+use dr_sandbox::local_lambda::{LocalFunction, SqsEventSource};
+use serde_json::{json, Value};
+
+use crate::e2e::{lambda_env, lambda_paths};
+use crate::helpers::{admin, unique};
+use crate::pipeline::Pipeline;
+
+pub(crate) struct Wiring {
+    capture: LocalFunction,
+    replicator: LocalFunction,
+    queue: SqsEventSource,
+    events: EventSource,
+}
+
+impl Wiring {
+    pub(crate) async fn start(p: &Pipeline) -> Self {
+        let env = lambda_env(p);
+        let paths = lambda_paths();
+        let queue = dr_aws::names::replication_queue_name(&p.topology);
+        Self {
+            capture: paths
+                .start("cert-capture", &p.topology, &env)
+                .await
+                .unwrap(),
+            replicator: paths
+                .start("cert-replicator", &p.topology, &env)
+                .await
+                .unwrap(),
+            queue: SqsEventSource {
+                sqs: p.sqs.clone(),
+                queue_url: p.queue_url.clone(),
+                queue_arn: dr_aws::names::dr_queue_arn(&p.topology, &queue),
+                region: p.topology.dr.region.as_str().to_owned(),
+                retry_failures_at_once: true,
+            },
+            events: EventSource {
+                account: p.topology.primary.account_id.to_string(),
+                region: p.topology.primary.region.to_string(),
+            },
+        }
+    }
+
+    /// EventBridge hands capture the CloudTrail event of a successful call.
+    pub(crate) async fn called(&self, name: &str, request: Value, response: Value) -> Vec<String> {
+        let event = self
+            .events
+            .api_call(name, request, response, dr_core::time::now_millis());
+        let answer = self.capture.invoke(&event).await.unwrap();
+        answer["published"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {answer}"))
+            .iter()
+            .map(|key| key.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The IoT rule on `$aws/events/thing/+/+` hands capture a registry event.
+    pub(crate) async fn registry(&self, operation: &str, thing: &str) -> Vec<String> {
+        let event =
+            self.events
+                .thing_event(operation, thing, &json!({}), dr_core::time::now_millis());
+        let answer = self.capture.invoke(&event).await.unwrap();
+        answer["published"]
+            .as_array()
+            .unwrap_or_else(|| panic!("thing-{operation}: {answer}"))
+            .iter()
+            .map(|key| key.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The event source mapping, until `done` or 30 polls.
+    pub(crate) async fn deliver_until(&self, mut done: impl AsyncFnMut() -> bool) {
+        for _ in 0..30 {
+            self.queue.poll(&self.replicator).await.unwrap();
+            if done().await {
+                return;
+            }
+        }
+        panic!("DR did not converge within 30 polls");
+    }
+}
+
+#[tokio::test]
+async fn a_device_whose_only_policy_comes_from_its_thing_group_connects_in_dr() {
+    let p = Pipeline::new().await;
+    let wiring = Wiring::start(&p).await;
+    let iot = p.session.iot(Side::Primary);
+    let (hospital, ward, policy) = (unique("hospital"), unique("ward"), unique("ward-connect"));
+    let group_arn = |name: &str| p.primary.thing_group_arn(&name.parse().unwrap());
+
+    // Primary: hospital > ward; the connect policy on the hospital (inherited by the ward),
+    // a wearable in the ward whose certificate has no policy of its own.
+    let document = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "iot:Connect",
+        "Resource": format!("arn:aws:iot:{}:{}:client/${{iot:Connection.Thing.ThingName}}",
+            p.topology.primary.region, p.topology.primary.account_id)}]});
+    iot.create_policy()
+        .policy_name(&policy)
+        .policy_document(document.to_string())
+        .send()
+        .await
+        .unwrap();
+    iot.create_thing_group()
+        .thing_group_name(&hospital)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wiring
+            .called(
+                "CreateThingGroup",
+                json!({"thingGroupName": hospital}),
+                Value::Null
+            )
+            .await,
+        vec![format!("group#{hospital}")]
+    );
+    iot.create_thing_group()
+        .thing_group_name(&ward)
+        .parent_group_name(&hospital)
+        .send()
+        .await
+        .unwrap();
+    wiring
+        .called(
+            "CreateThingGroup",
+            json!({"thingGroupName": ward, "parentGroupName": hospital}),
+            Value::Null,
+        )
+        .await;
+    iot.attach_policy()
+        .policy_name(&policy)
+        .target(group_arn(&hospital))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wiring
+            .called(
+                "AttachPolicy",
+                json!({"policyName": policy, "target": group_arn(&hospital)}),
+                Value::Null,
+            )
+            .await,
+        vec![format!("group#{hospital}")],
+        "a policy attached to a group triggers the group"
+    );
+
+    let ca = FleetCa::new(&unique("ward-ca"));
+    let thing = unique("wearable");
+    let device = ca.sign_canary(&thing);
+    iot.register_certificate_without_ca()
+        .certificate_pem(&device.device.pem)
+        .status(SdkStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    iot.create_thing().thing_name(&thing).send().await.unwrap();
+    let certificate_arn = p.primary.certificate_arn(&device.device.id);
+    iot.attach_thing_principal()
+        .thing_name(&thing)
+        .principal(&certificate_arn)
+        .send()
+        .await
+        .unwrap();
+    wiring
+        .called(
+            "AttachThingPrincipal",
+            json!({"thingName": thing, "principal": certificate_arn}),
+            Value::Null,
+        )
+        .await;
+    iot.add_thing_to_thing_group()
+        .thing_group_name(&ward)
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wiring
+            .called(
+                "AddThingToThingGroup",
+                json!({"thingGroupName": ward, "thingName": thing}),
+                Value::Null,
+            )
+            .await,
+        vec![format!("thing#{thing}")]
+    );
+
+    let (hospital_name, ward_name): (ThingGroupName, ThingGroupName) =
+        (hospital.parse().unwrap(), ward.parse().unwrap());
+    let thing_name = thing.parse().unwrap();
+    wiring
+        .deliver_until(async || {
+            let members = p.dr.thing_group_names(&thing_name).await.unwrap();
+            let policies = p.dr.thing_group_policy_names(&hospital_name).await.unwrap();
+            members.contains(&ward_name) && !policies.is_empty()
+        })
+        .await;
+    let in_dr = p.dr.thing_group(&ward_name).await.unwrap().unwrap();
+    assert_eq!(in_dr.ancestors, vec![hospital_name.clone()], "the tree");
+    let dr_document =
+        p.dr.thing_group_policies(&hospital_name)
+            .await
+            .unwrap()
+            .remove(0)
+            .document;
+    assert!(
+        dr_document.contains(&format!(
+            "arn:aws:iot:{}:{}:client/",
+            p.topology.dr.region, p.topology.dr.account_id
+        )),
+        "the group policy is rewritten for DR: {dr_document}"
+    );
+    assert!(p
+        .dr
+        .certificate_policy_names(&device.device.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // DR's endpoint stand-in, authorizing as AWS IoT does.
+    let work = tempfile::tempdir().unwrap();
+    let session = admin(&p.topology).await;
+    let endpoint = LocalIotEndpoint::start(
+        work.path(),
+        0,
+        Some(DeviceAuth {
+            device_ca_pem: ca.pem.clone(),
+            registry: IotRegistry::for_side(&session, &p.topology, Side::Dr),
+            arn_prefix: format!(
+                "arn:aws:iot:{}:{}",
+                p.topology.dr.region, p.topology.dr.account_id
+            ),
+        }),
+    )
+    .await
+    .unwrap();
+    let (cert_file, key_file) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+    std::fs::write(&cert_file, &device.device.pem).unwrap();
+    std::fs::write(&key_file, &device.key_pem).unwrap();
+    let connect = |client_id: &str| {
+        let mut topology = p.topology.clone();
+        topology.drill.canary = Some(ProbeConfig::Mqtt {
+            host: "127.0.0.1".to_owned(),
+            port: endpoint.port,
+            server_name: Some(SERVER_NAME.to_owned()),
+            alpn: Some("x-amzn-mqtt-ca".to_owned()),
+            ca_file: Some(endpoint.ca_file.clone()),
+            client_cert_file: cert_file.clone(),
+            client_key_file: key_file.clone(),
+            client_id: client_id.to_owned(),
+            timeout_ms: 5_000,
+        });
+        let session = &session;
+        async move {
+            dr_aws::probes::Probe::drill_canary(&topology, session)
+                .unwrap()
+                .unwrap()
+                .check()
+                .await
+        }
+    };
+    let allowed = connect(&thing).await;
+    assert!(allowed.healthy, "{allowed:?}");
+    // Group policies apply only when the client id is the thing's name.
+    let other = connect("someone-else").await;
+    assert!(!other.healthy, "{other:?}");
+
+    // Primary takes the wearable out of the ward: DR follows, and the device is refused.
+    iot.remove_thing_from_thing_group()
+        .thing_group_name(&ward)
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap();
+    wiring
+        .called(
+            "RemoveThingFromThingGroup",
+            json!({"thingGroupName": ward, "thingName": thing}),
+            Value::Null,
+        )
+        .await;
+    wiring
+        .deliver_until(async || {
+            p.dr.thing_group_names(&thing_name)
+                .await
+                .unwrap()
+                .is_empty()
+        })
+        .await;
+    let refused = connect(&thing).await;
+    assert!(!refused.healthy, "{refused:?}");
+
+    // And deleting the ward in primary deletes it in DR.
+    iot.delete_thing_group()
+        .thing_group_name(&ward)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wiring
+            .called(
+                "DeleteThingGroup",
+                json!({"thingGroupName": ward}),
+                Value::Null
+            )
+            .await,
+        vec![format!("group#{ward}")]
+    );
+    wiring
+        .deliver_until(async || p.dr.thing_group(&ward_name).await.unwrap().is_none())
+        .await;
+    assert!(p.dead_letters().await.is_empty(), "nothing dead-lettered");
+}
