@@ -26,6 +26,8 @@ export const STAR_RESOURCE_ACTIONS: Record<string, string> = {
   'iot:ListCACertificates': 'listing has no resource type (drctl readiness)',
   'iot:ListPolicies': 'listing has no resource type (drctl readiness)',
   'iot:ListDomainConfigurations': 'listing has no resource type (drctl readiness)',
+  'iot:ListThingGroups': 'listing has no resource type (drctl readiness)',
+  'iot:ListRoleAliases': 'listing has no resource type (drctl readiness)',
   'route53:ListHostedZonesByName': 'listing has no resource type',
   'route53:ListHealthChecks': 'listing has no resource type',
   'cloudwatch:PutMetricData': 'scoped by the cloudwatch:namespace condition instead',
@@ -596,7 +598,7 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
       : []),
     new iam.PolicyStatement({
       sid: 'ReadinessIotLists',
-      actions: ['iot:ListCACertificates', 'iot:ListPolicies', 'iot:ListDomainConfigurations'],
+      actions: ['iot:ListCACertificates', 'iot:ListPolicies', 'iot:ListDomainConfigurations', 'iot:ListThingGroups', 'iot:ListRoleAliases'],
       resources: ['*'],
     }),
     new iam.PolicyStatement({

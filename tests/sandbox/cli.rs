@@ -1,7 +1,7 @@
 //! `drctl` as an operator runs it: the real binary against the sandbox.
 
 use dr_core::FlipMode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::e2e::{binary, repo_root};
 use crate::failover::World;
@@ -181,6 +181,101 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
     assert!(ok, "{stderr}");
     let (ok, stdout, stderr) = drctl(&p.topology, &["readiness"]).await;
     assert!(ok, "{stdout}\n{stderr}");
+
+    // A thing group with a policy and a role alias in primary that DR has not seen: both
+    // named; once replicated, ready again.
+    let iot = p.session.iot(dr_core::Side::Primary);
+    let policy = json!({"Version": "2012-10-17", "Statement": []}).to_string();
+    iot.create_policy()
+        .policy_name("ward-devices")
+        .policy_document(&policy)
+        .send()
+        .await
+        .unwrap();
+    iot.create_thing_group()
+        .thing_group_name("ward-9")
+        .send()
+        .await
+        .unwrap();
+    let ward_arn = p.primary.thing_group_arn(&"ward-9".parse().unwrap());
+    iot.attach_policy()
+        .policy_name("ward-devices")
+        .target(&ward_arn)
+        .send()
+        .await
+        .unwrap();
+    iot.create_role_alias()
+        .role_alias("uploads")
+        .role_arn(format!(
+            "arn:aws:iam::{}:role/uploads",
+            p.topology.primary.account_id
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (ok, stdout, _) = drctl(&p.topology, &["readiness", "--output", "json"]).await;
+    assert!(!ok);
+    let checks: Value = serde_json::from_str(&stdout).unwrap();
+    let verdict = |checks: &Value, name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("{name} in {checks:#}"))
+            .clone()
+    };
+    let groups = verdict(&checks, "thing groups in DR");
+    assert_eq!(groups["verdict"], "fail", "{groups}");
+    assert!(
+        groups["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ward-9 missing"),
+        "{groups}"
+    );
+    let aliases = verdict(&checks, "role aliases in DR");
+    assert!(
+        aliases["detail"]
+            .as_str()
+            .unwrap()
+            .contains("uploads missing"),
+        "{aliases}"
+    );
+    let source = dr_sandbox::events::EventSource {
+        account: p.topology.primary.account_id.to_string(),
+        region: p.topology.primary.region.to_string(),
+    };
+    let now = dr_core::time::now_millis();
+    for event in [
+        source.api_call(
+            "CreateThingGroup",
+            json!({"thingGroupName": "ward-9"}),
+            Value::Null,
+            now,
+        ),
+        source.api_call(
+            "AttachPolicy",
+            json!({"policyName": "ward-devices", "target": ward_arn}),
+            Value::Null,
+            now,
+        ),
+        source.api_call(
+            "CreateRoleAlias",
+            json!({"roleAlias": "uploads"}),
+            Value::Null,
+            now,
+        ),
+    ] {
+        p.capture(&event).await;
+    }
+    assert!(p.drain().await.failed.is_empty());
+    let (ok, stdout, stderr) = drctl(&p.topology, &["readiness"]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("thing groups in DR") && stdout.contains("role aliases in DR"),
+        "{stdout}"
+    );
 
     p.sqs
         .delete_queue()

@@ -6,7 +6,7 @@
 
 use aws_sdk_iot::types::CaCertificateStatus;
 use dr_core::reconcile::{count_by_status, PolicyDigest};
-use dr_core::replication::CertificateRegistry;
+use dr_core::replication::{CertificateRegistry, RoleAliasRegistry, ThingGroupRegistry};
 use dr_core::{FlipMode, Side, Topology};
 
 use dr_core::snapshots::observe_sources;
@@ -54,10 +54,27 @@ fn error_check(name: &str, error: impl std::fmt::Display) -> Check {
 /// Run every check, all at once: with a side unreachable, each of its checks fails after
 /// one operation timeout, together rather than one after another.
 pub async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
-    let (replication, cas, policies, primary_domain, dr_domain, alarm, coverage, network) = tokio::join!(
+    let (
+        replication,
+        cas,
+        policies,
+        device_setup,
+        primary_domain,
+        dr_domain,
+        alarm,
+        coverage,
+        network,
+    ) = tokio::join!(
         replication_resources(session, topology),
         certificate_authorities(session, topology),
         policies(session, topology),
+        async {
+            let (groups, aliases) = tokio::join!(
+                thing_groups(session, topology),
+                role_aliases(session, topology)
+            );
+            [groups, aliases]
+        },
         domain_configuration(session, topology, Side::Primary),
         domain_configuration(session, topology, Side::Dr),
         async {
@@ -77,7 +94,9 @@ pub async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> 
         },
     );
     let mut checks = replication;
-    checks.extend([cas, policies, primary_domain, dr_domain]);
+    checks.extend([cas, policies]);
+    checks.extend(device_setup);
+    checks.extend([primary_domain, dr_domain]);
     checks.extend(alarm);
     checks.push(coverage);
     checks.extend(network);
@@ -439,6 +458,157 @@ async fn policies(session: &AwsSession, topology: &Topology) -> Check {
             format!(
                 "missing or different in DR: {}; run `drctl reconcile --apply`",
                 differ.join(", ")
+            ),
+        )
+    }
+}
+
+/// Groups compared one by one, at most: each costs four calls, and readiness must stay quick.
+const GROUPS_COMPARED: usize = 200;
+
+/// Every thing group of primary in DR, under the same parent, with the same policies
+/// attached (the first [`GROUPS_COMPARED`] in full; the rest by name).
+async fn thing_groups(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "thing groups in DR";
+    let names = |side: Side| async move {
+        session
+            .iot(side)
+            .list_thing_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map(|groups| {
+                groups
+                    .iter()
+                    .filter_map(|g| g.group_name().and_then(|n| n.parse().ok()))
+                    .collect::<std::collections::BTreeSet<dr_core::ThingGroupName>>()
+            })
+            .map_err(|e| crate::error::port_error("ListThingGroups", e))
+    };
+    let (in_primary, in_dr) = match tokio::join!(names(Side::Primary), names(Side::Dr)) {
+        (Ok(p), Ok(d)) => (p, d),
+        (Err(e), _) | (_, Err(e)) => return error_check(NAME, e),
+    };
+    let mut problems: Vec<String> = in_primary
+        .difference(&in_dr)
+        .map(|g| format!("{g} missing"))
+        .collect();
+    let primary = IotRegistry::for_side(session, topology, Side::Primary);
+    let dr = IotRegistry::for_side(session, topology, Side::Dr);
+    for group in in_primary.intersection(&in_dr).take(GROUPS_COMPARED) {
+        let (p, d) = tokio::join!(primary.thing_group(group), dr.thing_group(group));
+        let (pp, dp) = tokio::join!(
+            primary.thing_group_policy_names(group),
+            dr.thing_group_policy_names(group)
+        );
+        match (p, d, pp, dp) {
+            (Ok(Some(p)), Ok(Some(d)), Ok(pp), Ok(dp)) => {
+                if p.ancestors != d.ancestors {
+                    problems.push(format!(
+                        "{group} sits under {:?} in DR, {:?} in primary",
+                        d.parent(),
+                        p.parent()
+                    ));
+                }
+                if p.query.is_some() != d.query.is_some() {
+                    problems.push(format!("{group} is dynamic on one side only"));
+                }
+                if pp != dp {
+                    problems.push(format!(
+                        "{group} has policies {dp:?} in DR, {pp:?} in primary"
+                    ));
+                }
+            }
+            (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => {
+                return error_check(NAME, e)
+            }
+            _ => {}
+        }
+    }
+    let compared = in_primary.intersection(&in_dr).count().min(GROUPS_COMPARED);
+    if problems.is_empty() {
+        check(
+            NAME,
+            Verdict::Ok,
+            format!(
+                "{} group(s) in DR as in primary ({compared} compared in full: parent, kind, policies)",
+                in_primary.len()
+            ),
+        )
+    } else {
+        let shown: Vec<_> = problems.iter().take(10).cloned().collect();
+        check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "{} problem(s): {}{}; devices whose permissions come from these groups are refused in DR — see the DLQ (`drctl dlq list`), and re-send a group by touching it in primary (UpdateThingGroup)",
+                problems.len(),
+                shown.join("; "),
+                if problems.len() > shown.len() { "; …" } else { "" }
+            ),
+        )
+    }
+}
+
+/// Every role alias of primary in DR, naming DR's role of the same name, lasting as long.
+async fn role_aliases(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "role aliases in DR";
+    let listed = session
+        .iot(Side::Primary)
+        .list_role_aliases()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let aliases: Vec<dr_core::RoleAliasName> = match listed {
+        Ok(aliases) => aliases.iter().filter_map(|a| a.parse().ok()).collect(),
+        Err(e) => return error_check(NAME, crate::error::port_error("ListRoleAliases", e)),
+    };
+    let rewrite = dr_core::replication::ArnRewrite::primary_to_dr(topology);
+    let primary = IotRegistry::for_side(session, topology, Side::Primary);
+    let dr = IotRegistry::for_side(session, topology, Side::Dr);
+    let mut problems = Vec::new();
+    for alias in &aliases {
+        match tokio::join!(primary.role_alias(alias), dr.role_alias(alias)) {
+            (Ok(Some(p)), Ok(Some(d))) => {
+                let wanted = rewrite.rewrite_arn(&p.role_arn);
+                if d.role_arn != wanted {
+                    problems.push(format!(
+                        "{alias} names {} in DR, expected {wanted}",
+                        d.role_arn
+                    ));
+                }
+                if d.credential_duration_seconds != p.credential_duration_seconds {
+                    problems.push(format!(
+                        "{alias} lasts {} s in DR, {} s in primary",
+                        d.credential_duration_seconds, p.credential_duration_seconds
+                    ));
+                }
+            }
+            (Ok(Some(_)), Ok(None)) => problems.push(format!("{alias} missing")),
+            (Ok(None), _) => {}
+            (Err(e), _) | (_, Err(e)) => return error_check(NAME, e),
+        }
+    }
+    if problems.is_empty() {
+        check(
+            NAME,
+            Verdict::Ok,
+            format!(
+                "{} role alias(es) in DR naming DR's roles (that those roles exist in DR's IAM is not checked here)",
+                aliases.len()
+            ),
+        )
+    } else {
+        check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "{}; devices fetching credentials through them fail in DR — re-send one by updating it in primary (UpdateRoleAlias)",
+                problems.join("; ")
             ),
         )
     }

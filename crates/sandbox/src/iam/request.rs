@@ -114,6 +114,7 @@ pub fn authorization(
                 | "ListDomainConfigurations"
                 | "ListAttachedPolicies"
                 | "ListRoleAliases"
+                | "ListThingGroups"
                 | "RegisterCertificate"
                 | "RegisterCertificateWithoutCA"
                 | "DescribeEventConfigurations"
@@ -499,6 +500,7 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:UpdateRoleAlias", &["rolealias"]),
     ("iot:DeleteRoleAlias", &["rolealias"]),
     ("iot:ListRoleAliases", &[]),
+    ("iot:ListThingGroups", &[]),
     ("iot:AddThingToThingGroup", &["thing", "thinggroup"]),
     ("iot:RemoveThingFromThingGroup", &["thing", "thinggroup"]),
     ("iot:DescribeDomainConfiguration", &["domainconfiguration"]),
