@@ -430,6 +430,10 @@ async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_f
         "{stdout}"
     );
     assert!(stdout.contains("parity"), "{stdout}");
+    assert!(
+        stdout.contains("groups   hospital > ward-cardiology") && stdout.contains("all in DR"),
+        "{stdout}"
+    );
     let revoked: dr_core::CertificateId = stdout
         .lines()
         .find_map(|l| l.strip_prefix("revoked  "))

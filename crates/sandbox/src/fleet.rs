@@ -2,8 +2,10 @@
 //!
 //! What a fleet provisioner (and AWS IoT) would do in primary — register a fleet CA,
 //! register device certificates (most by RegisterCertificate, some by just-in-time
-//! registration followed by activation), create things, attach things and a policy, revoke
-//! a certificate — done against the sandbox's primary account. After each API call the
+//! registration followed by activation), create things, attach things and a policy, put
+//! every wearable in its ward's thing group (whose parent carries the alerts policy), keep a
+//! role alias for uploads, revoke a certificate — done against the sandbox's primary
+//! account. After each API call the
 //! event AWS would emit for it is handed to the capture binary, and the replication queue
 //! is fed to the replicator binary, as the SQS event source mapping would. Nothing is
 //! written to DR except by the replicator (and the fleet CA, which operators register in
@@ -12,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use aws_sdk_iot::error::ProvideErrorMetadata;
 use aws_sdk_iot::types::CertificateStatus as SdkStatus;
 use dr_aws::iot::IotRegistry;
 use dr_aws::{names, AwsSession};
@@ -28,6 +31,14 @@ use crate::local_lambda::{LocalFunction, LocalLambdaError, Poll, SqsEventSource}
 pub const FLEET_POLICY: &str = "wearable-telemetry";
 /// The canary's thing name and MQTT client id.
 pub const CANARY: &str = "dr-canary";
+/// The fleet's root thing group; its policy reaches every ward's wearables.
+pub const FLEET_ROOT_GROUP: &str = "hospital";
+/// The ward group every wearable is in, under [`FLEET_ROOT_GROUP`].
+pub const FLEET_WARD_GROUP: &str = "ward-cardiology";
+/// The policy attached to [`FLEET_ROOT_GROUP`]: publishing alerts.
+pub const GROUP_POLICY: &str = "ward-alerts";
+/// The role alias wearables fetch upload credentials through.
+pub const ROLE_ALIAS: &str = "wearable-uploads";
 
 /// Why the simulation stopped.
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +251,9 @@ pub struct FleetReport {
     pub canary: CanaryFiles,
     /// Certificates whose DR status differs from primary's (empty when replication worked).
     pub mismatches: Vec<Mismatch>,
+    /// What of the fleet's groups, group policy and role alias DR lacks (empty when
+    /// replication worked).
+    pub setup_missing: Vec<String>,
     /// Wall time of the whole simulation.
     pub elapsed: Duration,
 }
@@ -261,6 +275,10 @@ pub async fn simulate_fleet(
 
     let mut events = 0;
     let mut published = 0;
+    for event in provisioner.groups_and_role_alias().await? {
+        published += wiring.capture(&event).await?;
+        events += 1;
+    }
     let mut deliveries = Poll::default();
     let mut ids = Vec::new();
     // JITR devices spread through the fleet: every `jitr_every`-th one.
@@ -325,6 +343,7 @@ pub async fn simulate_fleet(
     deliveries.failed += drained.failed;
 
     let mismatches = compare(session, topology, &ids).await?;
+    let setup_missing = missing_setup(session, topology).await?;
     Ok(FleetReport {
         fleet_ca: ca.id,
         registered: ids.len(),
@@ -335,6 +354,7 @@ pub async fn simulate_fleet(
         deliveries,
         canary: canary_files,
         mismatches,
+        setup_missing,
         elapsed: started.elapsed(),
     })
 }
@@ -359,6 +379,58 @@ async fn compare(
         }
     }
     Ok(mismatches)
+}
+
+/// The fleet's groups (with the canary in its ward), the group policy and the role alias
+/// that DR lacks.
+async fn missing_setup(
+    session: &AwsSession,
+    topology: &Topology,
+) -> Result<Vec<String>, FleetError> {
+    use dr_core::replication::{RoleAliasRegistry, ThingGroupRegistry};
+    let dr = IotRegistry::for_side(session, topology, Side::Dr);
+    let failed = |call: &str| {
+        let call = call.to_owned();
+        move |e: dr_core::replication::PortError| call_failed(call)(e.to_string())
+    };
+    let mut missing = Vec::new();
+    let ward: dr_core::ThingGroupName = FLEET_WARD_GROUP.parse().expect("a valid name");
+    let root: dr_core::ThingGroupName = FLEET_ROOT_GROUP.parse().expect("a valid name");
+    match dr
+        .thing_group(&ward)
+        .await
+        .map_err(failed("DescribeThingGroup"))?
+    {
+        Some(group) if group.ancestors == [root.clone()] => {}
+        Some(group) => missing.push(format!("{ward} under {:?}, not {root}", group.parent())),
+        None => missing.push(format!("thing group {ward}")),
+    }
+    let policies = dr
+        .thing_group_policy_names(&root)
+        .await
+        .map_err(failed("ListAttachedPolicies"))?;
+    if !policies.iter().any(|p| p.as_str() == GROUP_POLICY) {
+        missing.push(format!("{GROUP_POLICY} on {root}"));
+    }
+    let canary = CANARY.parse().expect("a valid name");
+    if !dr
+        .thing_group_names(&canary)
+        .await
+        .map_err(failed("ListThingGroupsForThing"))?
+        .contains(&ward)
+    {
+        missing.push(format!("{CANARY} in {ward}"));
+    }
+    let alias = ROLE_ALIAS.parse().expect("a valid name");
+    if dr
+        .role_alias(&alias)
+        .await
+        .map_err(failed("DescribeRoleAlias"))?
+        .is_none()
+    {
+        missing.push(format!("role alias {ROLE_ALIAS}"));
+    }
+    Ok(missing)
 }
 
 async fn status_of(
@@ -481,6 +553,92 @@ impl Provisioner {
         }
     }
 
+    /// The ward tree, the alerts policy on its root and the uploads role alias, as an
+    /// operator sets them up once; the events AWS emits for each.
+    async fn groups_and_role_alias(&self) -> Result<Vec<Value>, FleetError> {
+        let exists =
+            |e: &dyn ProvideErrorMetadata| e.code() == Some("ResourceAlreadyExistsException");
+        let mut events = Vec::new();
+        for (group, parent) in [
+            (FLEET_ROOT_GROUP, None),
+            (FLEET_WARD_GROUP, Some(FLEET_ROOT_GROUP)),
+        ] {
+            match self
+                .iot
+                .create_thing_group()
+                .thing_group_name(group)
+                .set_parent_group_name(parent.map(str::to_owned))
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| exists(s)) => {}
+                Err(e) => return Err(call_failed("CreateThingGroup")(sdk_error(e))),
+            }
+            events.push(self.events.api_call(
+                "CreateThingGroup",
+                json!({"thingGroupName": group, "parentGroupName": parent}),
+                Value::Null,
+                now_millis(),
+            ));
+        }
+        let arn = |resource: &str| {
+            format!(
+                "arn:aws:iot:{}:{}:{resource}",
+                self.events.region, self.events.account
+            )
+        };
+        let document = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "iot:Publish", "Resource": arn("topic/wards/cardiology/alerts")}]});
+        match self
+            .iot
+            .create_policy()
+            .policy_name(GROUP_POLICY)
+            .policy_document(document.to_string())
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| exists(s)) => {}
+            Err(e) => return Err(call_failed("CreatePolicy")(sdk_error(e))),
+        }
+        let root = arn(&format!("thinggroup/{FLEET_ROOT_GROUP}"));
+        self.iot
+            .attach_policy()
+            .policy_name(GROUP_POLICY)
+            .target(&root)
+            .send()
+            .await
+            .map_err(|e| call_failed("AttachPolicy")(sdk_error(e)))?;
+        events.push(self.events.api_call(
+            "AttachPolicy",
+            json!({"policyName": GROUP_POLICY, "target": root}),
+            Value::Null,
+            now_millis(),
+        ));
+        let role = format!("arn:aws:iam::{}:role/{ROLE_ALIAS}", self.events.account);
+        match self
+            .iot
+            .create_role_alias()
+            .role_alias(ROLE_ALIAS)
+            .role_arn(&role)
+            .credential_duration_seconds(3600)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| exists(s)) => {}
+            Err(e) => return Err(call_failed("CreateRoleAlias")(sdk_error(e))),
+        }
+        events.push(self.events.api_call(
+            "CreateRoleAlias",
+            json!({"roleAlias": ROLE_ALIAS, "roleArn": role, "credentialDurationSeconds": 3600}),
+            Value::Null,
+            now_millis(),
+        ));
+        Ok(events)
+    }
+
     /// RegisterCertificate (ACTIVE, against the CA), then the thing and the policy.
     async fn register(
         &self,
@@ -597,6 +755,19 @@ impl Provisioner {
         events.push(self.events.api_call(
             "AttachPolicy",
             json!({"policyName": FLEET_POLICY, "target": arn}),
+            Value::Null,
+            now_millis(),
+        ));
+        self.iot
+            .add_thing_to_thing_group()
+            .thing_group_name(FLEET_WARD_GROUP)
+            .thing_name(thing)
+            .send()
+            .await
+            .map_err(|e| call_failed("AddThingToThingGroup")(sdk_error(e)))?;
+        events.push(self.events.api_call(
+            "AddThingToThingGroup",
+            json!({"thingGroupName": FLEET_WARD_GROUP, "thingName": thing}),
             Value::Null,
             now_millis(),
         ));

@@ -292,6 +292,20 @@ async fn fleet(args: FleetArgs, topology: &Topology, config: &Path) -> anyhow::R
         report.canary.cert_file.display(),
         report.canary.key_file.display()
     );
+    if !report.setup_missing.is_empty() {
+        anyhow::bail!(
+            "DR lacks the fleet's {}; `drctl dlq list` says why",
+            report.setup_missing.join(", ")
+        );
+    }
+    println!(
+        "groups   {} > {} with {} on {}, every wearable in its ward, role alias {}: all in DR",
+        dr_sandbox::fleet::FLEET_ROOT_GROUP,
+        dr_sandbox::fleet::FLEET_WARD_GROUP,
+        dr_sandbox::fleet::GROUP_POLICY,
+        dr_sandbox::fleet::FLEET_ROOT_GROUP,
+        dr_sandbox::fleet::ROLE_ALIAS,
+    );
     if report.mismatches.is_empty() {
         println!(
             "parity   every certificate of the fleet has primary's status in DR (revoked stays revoked)"
