@@ -576,6 +576,7 @@ where
             cause: "reconcile".to_owned(),
             event_time_ms: now(),
             triggers,
+            subjects: Vec::new(),
         };
         for message in capture(&event, self.source, &self.source_ref, now).await? {
             apply(&message, &self.rewrite, self.target, self.ledger)

@@ -97,7 +97,19 @@ pub enum Change {
     RoleAlias(String),
     /// A role alias deleted.
     DeletedRoleAlias(String),
+    /// A shadow brought to primary's update (leaves DR wrote later kept).
+    Shadow(String),
+    /// A shadow update DR already held, or whose every leaf DR rewrote later: nothing sent.
+    ShadowUnchanged(String),
+    /// A shadow deleted.
+    DeletedShadow(String),
+    /// A shadow primary deleted, kept: DR wrote it well after the deletion (after a failover).
+    KeptShadow(String),
 }
+
+/// A shadow DR wrote this long after primary deleted it was written in DR, not replicated
+/// from before the deletion (replication lags seconds, not minutes): it is kept.
+pub const SHADOW_DELETE_MARGIN_SECONDS: i64 = 300;
 
 /// Why a message could not be applied. The message stays on the queue (retried, then
 /// dead-lettered); nothing was recorded as applied.
@@ -228,6 +240,52 @@ where
             changes.push(Change::DeletedRoleAlias(role_alias.to_string()));
             false
         }
+        Subject::Shadow(update) => {
+            let name = update.shadow_name.as_deref();
+            let in_dr = dr
+                .shadow(&update.thing_name, name)
+                .await
+                .map_err(ApplyError::Registry)?;
+            match crate::replication::shadow::merge(
+                update.previous.as_ref(),
+                &update.current,
+                in_dr.as_ref(),
+            ) {
+                Some(patch) => {
+                    dr.update_shadow(&update.thing_name, name, &patch)
+                        .await
+                        .map_err(ApplyError::Registry)?;
+                    changes.push(Change::Shadow(key.clone()));
+                }
+                None => changes.push(Change::ShadowUnchanged(key.clone())),
+            }
+            false
+        }
+        Subject::ShadowDeleted {
+            thing_name,
+            shadow_name,
+            timestamp,
+            ..
+        } => {
+            let name = shadow_name.as_deref();
+            match dr
+                .shadow(thing_name, name)
+                .await
+                .map_err(ApplyError::Registry)?
+            {
+                Some(doc) if doc.timestamp > timestamp + SHADOW_DELETE_MARGIN_SECONDS => {
+                    changes.push(Change::KeptShadow(key.clone()));
+                }
+                Some(_) => {
+                    dr.delete_shadow(thing_name, name)
+                        .await
+                        .map_err(ApplyError::Registry)?;
+                    changes.push(Change::DeletedShadow(key.clone()));
+                }
+                None => {}
+            }
+            false
+        }
     };
 
     let deleted = matches!(
@@ -236,6 +294,7 @@ where
             | Subject::ThingDeleted { .. }
             | Subject::ThingGroupDeleted { .. }
             | Subject::RoleAliasDeleted { .. }
+            | Subject::ShadowDeleted { .. }
     );
     let entry = LedgerEntry {
         version,

@@ -15,9 +15,11 @@ use serde_json::Value;
 use crate::certificate::CertificateId;
 use crate::ids::{PolicyName, RoleAliasName, ThingGroupName, ThingName};
 use crate::replication::message::{
-    CaRecord, CertificateRecord, ReplicationMessage, SourceRef, Subject, SCHEMA_VERSION,
+    CaRecord, CertificateRecord, ReplicationMessage, ShadowUpdate, SourceRef, Subject,
+    SCHEMA_VERSION,
 };
 use crate::replication::ports::{CertificateRegistry, DeviceRegistry, PortError};
+use crate::replication::shadow::ShadowDocument;
 use crate::time::{parse_rfc3339, EpochMillis};
 
 /// A subject an event touched.
@@ -45,6 +47,8 @@ pub struct CaptureEvent {
     pub event_time_ms: EpochMillis,
     /// What to read and publish. Empty for an API call that failed (nothing changed).
     pub triggers: Vec<Trigger>,
+    /// State the event carries whole (a shadow's documents): published as it is, no read.
+    pub subjects: Vec<Subject>,
 }
 
 /// Why an event was refused.
@@ -76,6 +80,11 @@ pub fn parse_event(event: &Value) -> Result<CaptureEvent, EventError> {
     }
     if event.get("certificateStatus").is_some() && event.get("caCertificateId").is_some() {
         return parse_jitr(event);
+    }
+    if let Some(topic) = event.get("topic").and_then(Value::as_str) {
+        if topic.starts_with("$aws/things/") && topic.contains("/shadow/") {
+            return parse_shadow(event, topic);
+        }
     }
     Err(EventError::Unrecognised)
 }
@@ -113,6 +122,80 @@ fn parse_jitr(event: &Value) -> Result<CaptureEvent, EventError> {
         cause: "jitr".to_owned(),
         event_time_ms: millis(event, "timestamp", FAMILY)?,
         triggers: vec![Trigger::Certificate(id)],
+        subjects: Vec::new(),
+    })
+}
+
+/// A shadow's `…/update/documents` or `…/delete/accepted` message, as the topic rules hand
+/// it over (`SELECT *, topic() AS topic`).
+fn parse_shadow(event: &Value, topic: &str) -> Result<CaptureEvent, EventError> {
+    const FAMILY: &str = "shadow";
+    let segments: Vec<&str> = topic.split('/').collect();
+    let (thing, name, action) = match segments.as_slice() {
+        ["$aws", "things", thing, "shadow", rest @ ..] => match rest {
+            ["update", "documents"] => (*thing, None, "update"),
+            ["delete", "accepted"] => (*thing, None, "delete"),
+            ["name", name, "update", "documents"] => (*thing, Some(*name), "update"),
+            ["name", name, "delete", "accepted"] => (*thing, Some(*name), "delete"),
+            _ => {
+                return Err(malformed(
+                    FAMILY,
+                    format!("topic {topic:?} is not a shadow documents or delete topic"),
+                ))
+            }
+        },
+        _ => {
+            return Err(malformed(
+                FAMILY,
+                format!("topic {topic:?} is not a shadow topic"),
+            ))
+        }
+    };
+    let thing_name: ThingName = thing
+        .parse()
+        .map_err(|e| malformed(FAMILY, format!("thing name in topic: {e}")))?;
+    let shadow_name = name.map(str::to_owned);
+    let seconds = |value: &Value| {
+        value
+            .get("timestamp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| malformed(FAMILY, "missing epoch-second field `timestamp`"))
+    };
+    let timestamp = seconds(event)?;
+    let subject = if action == "delete" {
+        Subject::ShadowDeleted {
+            thing_name,
+            shadow_name,
+            version: event
+                .get("version")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| malformed(FAMILY, "missing field `version`"))?,
+            timestamp,
+        }
+    } else {
+        let document = |field: &str| -> Result<Option<ShadowDocument>, EventError> {
+            match event.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => serde_json::from_value(value.clone())
+                    .map(Some)
+                    .map_err(|e| malformed(FAMILY, format!("`{field}`: {e}"))),
+            }
+        };
+        let mut current =
+            document("current")?.ok_or_else(|| malformed(FAMILY, "missing `current`"))?;
+        current.timestamp = timestamp;
+        Subject::Shadow(ShadowUpdate {
+            thing_name,
+            shadow_name,
+            previous: document("previous")?,
+            current,
+        })
+    };
+    Ok(CaptureEvent {
+        cause: format!("shadow-{action}"),
+        event_time_ms: timestamp.saturating_mul(1000),
+        triggers: Vec::new(),
+        subjects: vec![subject],
     })
 }
 
@@ -132,6 +215,7 @@ fn parse_thing_event(event: &Value) -> Result<CaptureEvent, EventError> {
         cause: format!("thing-{}", operation.to_ascii_lowercase()),
         event_time_ms: millis(event, "timestamp", FAMILY)?,
         triggers: vec![Trigger::Thing(name)],
+        subjects: Vec::new(),
     })
 }
 
@@ -248,6 +332,7 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
         cause: name.to_owned(),
         event_time_ms,
         triggers,
+        subjects: Vec::new(),
     })
 }
 
@@ -273,6 +358,16 @@ pub async fn capture<S: DeviceRegistry + Sync>(
                 }
             }
         }
+    }
+    for subject in &event.subjects {
+        messages.push(ReplicationMessage {
+            schema_version: SCHEMA_VERSION,
+            source: source.clone(),
+            cause: event.cause.clone(),
+            event_time_ms: event.event_time_ms,
+            observed_at_ms: now(),
+            subject: subject.clone(),
+        });
     }
     for trigger in &triggers {
         let observed_at_ms = now();
@@ -501,6 +596,33 @@ mod tests {
                 parsed.event_time_ms
             );
         }
+    }
+
+    #[test]
+    fn shadow_documents_and_deletions_parse_into_ready_made_subjects() {
+        let update = parse_event(&fixture!("shadow-update-documents")).unwrap();
+        assert_eq!(update.cause, "shadow-update");
+        assert!(update.triggers.is_empty(), "nothing to read in primary");
+        let Subject::Shadow(shadow) = &update.subjects[0] else {
+            panic!("{update:?}");
+        };
+        assert_eq!(shadow.thing_name.as_str(), "wearable-0042");
+        assert_eq!(shadow.shadow_name, None);
+        assert_eq!(shadow.current.version, 42);
+        assert_eq!(shadow.current.timestamp, 1_763_787_600);
+        assert_eq!(shadow.previous.as_ref().unwrap().version, 41);
+        assert_eq!(update.event_time_ms, 1_763_787_600_000);
+
+        let named = parse_event(&fixture!("shadow-named-update-documents")).unwrap();
+        let Subject::Shadow(shadow) = &named.subjects[0] else {
+            panic!("{named:?}");
+        };
+        assert_eq!(shadow.shadow_name.as_deref(), Some("alerts"));
+        assert_eq!(shadow.previous, None, "the update created the shadow");
+
+        let deleted = parse_event(&fixture!("shadow-delete-accepted")).unwrap();
+        assert_eq!(deleted.subjects[0].kind(), "shadow_deleted");
+        assert_eq!(deleted.subjects[0].key(), "shadow#wearable-0042");
     }
 
     #[test]

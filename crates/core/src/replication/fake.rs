@@ -12,8 +12,9 @@ use crate::replication::message::{
 };
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, CertificateView, GroupWrite, LedgerEntry, PortError,
-    Recorded, Registration, RoleAliasRegistry, ThingGroupRegistry,
+    Recorded, Registration, RoleAliasRegistry, ShadowStore, ThingGroupRegistry,
 };
+use crate::replication::shadow::{apply_patch, ShadowDocument};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct World {
@@ -28,6 +29,9 @@ pub(crate) struct World {
     pub(crate) group_policies: BTreeSet<(ThingGroupName, PolicyName)>,
     pub(crate) memberships: BTreeSet<(ThingName, ThingGroupName)>,
     pub(crate) role_aliases: BTreeMap<RoleAliasName, RoleAliasRecord>,
+    pub(crate) shadows: BTreeMap<(ThingName, Option<String>), ShadowDocument>,
+    /// The fake shadow service's clock (epoch seconds), for the timestamps it stamps.
+    pub(crate) shadow_clock: i64,
 }
 
 #[derive(Debug, Default)]
@@ -479,6 +483,38 @@ impl RoleAliasRegistry for FakeRegistry {
 
     async fn delete_role_alias(&self, name: &RoleAliasName) -> Result<(), PortError> {
         self.with(|w| w.role_aliases.remove(name));
+        Ok(())
+    }
+}
+
+impl ShadowStore for FakeRegistry {
+    async fn shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+    ) -> Result<Option<ShadowDocument>, PortError> {
+        let key = (thing.clone(), name.map(str::to_owned));
+        Ok(self.with(|w| w.shadows.get(&key).cloned()))
+    }
+
+    async fn update_shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+        update: &serde_json::Value,
+    ) -> Result<(), PortError> {
+        let key = (thing.clone(), name.map(str::to_owned));
+        self.with(|w| {
+            let current = w.shadows.get(&key).cloned().unwrap_or_default();
+            let at = w.shadow_clock;
+            w.shadows.insert(key, apply_patch(&current, update, at));
+        });
+        Ok(())
+    }
+
+    async fn delete_shadow(&self, thing: &ThingName, name: Option<&str>) -> Result<(), PortError> {
+        let key = (thing.clone(), name.map(str::to_owned));
+        self.with(|w| w.shadows.remove(&key));
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
-//! Thing groups and role aliases end to end on in-memory registries: hierarchy,
+//! Thing groups, role aliases and shadows end to end on in-memory registries: hierarchy,
 //! memberships and group policies captured from a fake primary and applied to a fake DR, in
-//! any order; role aliases mapped to DR's account.
+//! any order; role aliases mapped to DR's account; shadow updates merged into DR's shadows.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -11,7 +11,9 @@ use super::fake::{rewrite, source_ref, FakeLedger, FakeRegistry, World};
 use super::*;
 use crate::ids::{PolicyName, ThingGroupName, ThingName};
 use crate::replication::message::{PolicyRecord, ThingRecord};
-use crate::replication::ports::{CertificateRegistry, RoleAliasRegistry, ThingGroupRegistry};
+use crate::replication::ports::{
+    CertificateRegistry, RoleAliasRegistry, ShadowStore, ThingGroupRegistry,
+};
 
 const WARD_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
 
@@ -60,6 +62,7 @@ impl Primary {
             cause: "test".to_owned(),
             event_time_ms: self.clock.load(Ordering::SeqCst),
             triggers: vec![trigger],
+            subjects: Vec::new(),
         };
         capture(&event, &self.registry, &source_ref(), || {
             self.clock.fetch_add(1, Ordering::SeqCst)
@@ -450,5 +453,93 @@ fn a_role_alias_reaches_dr_naming_dr_s_role_and_goes_when_primary_deletes_it() {
         deliver_all(deleted, &dr, &ledger).await;
         deliver_all(created, &dr, &ledger).await;
         assert!(dr.snapshot().role_aliases.is_empty());
+    });
+}
+
+/// A shadow documents event for `wearable-9`'s classic shadow, as the topic rule hands it.
+fn shadow_event(
+    previous: Option<serde_json::Value>,
+    desired: serde_json::Value,
+    version: u64,
+    at: i64,
+) -> serde_json::Value {
+    let meta: serde_json::Map<String, serde_json::Value> = desired
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (k.clone(), serde_json::json!({"timestamp": at})))
+        .collect();
+    serde_json::json!({
+        "previous": previous,
+        "current": {"state": {"desired": desired}, "metadata": {"desired": meta}, "version": version},
+        "timestamp": at,
+        "topic": "$aws/things/wearable-9/shadow/update/documents",
+    })
+}
+
+#[test]
+fn shadow_updates_reach_dr_in_any_order_and_never_undo_a_newer_write_made_in_dr() {
+    block_on(async {
+        let first = shadow_event(None, serde_json::json!({"hr_high": 120}), 1, 100);
+        let second = shadow_event(
+            Some(first["current"].clone()),
+            serde_json::json!({"hr_high": 110}),
+            2,
+            101,
+        );
+        let messages: Vec<ReplicationMessage> = [&first, &second]
+            .into_iter()
+            .map(|event| {
+                let parsed = parse_event(event).unwrap();
+                ReplicationMessage {
+                    schema_version: message::SCHEMA_VERSION,
+                    source: source_ref(),
+                    cause: parsed.cause.clone(),
+                    event_time_ms: parsed.event_time_ms,
+                    observed_at_ms: 1,
+                    subject: parsed.subjects[0].clone(),
+                }
+            })
+            .map(|m| ReplicationMessage::decode(&m.encode().unwrap()).unwrap())
+            .collect();
+        let thing = thing("wearable-9");
+        let desired = |dr: &FakeRegistry| {
+            dr.snapshot().shadows[&(thing.clone(), None)]
+                .state
+                .desired
+                .clone()
+                .unwrap()["hr_high"]
+                .clone()
+        };
+        // In order, replicated at DR times after both of primary's writes (the lag).
+        for order in [[0, 1], [1, 0]] {
+            let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+            dr.world.lock().unwrap().shadow_clock = 200;
+            for i in order {
+                apply(&messages[i], &rewrite(), &dr, &ledger).await.unwrap();
+            }
+            assert_eq!(desired(&dr), 110, "order {order:?}");
+        }
+
+        // After a failover, a clinician sets 100 in DR at 300; primary's second update,
+        // stuck in the queue, arrives late: DR keeps 100.
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        dr.world.lock().unwrap().shadow_clock = 200;
+        apply(&messages[0], &rewrite(), &dr, &ledger).await.unwrap();
+        dr.world.lock().unwrap().shadow_clock = 300;
+        dr.update_shadow(
+            &thing,
+            None,
+            &serde_json::json!({"state": {"desired": {"hr_high": 100}}}),
+        )
+        .await
+        .unwrap();
+        let outcome = apply(&messages[1], &rewrite(), &dr, &ledger).await.unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Applied { changes }
+                if matches!(changes[..], [Change::ShadowUnchanged(_)])),
+            "{outcome:?}"
+        );
+        assert_eq!(desired(&dr), 100);
     });
 }

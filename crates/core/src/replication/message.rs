@@ -107,6 +107,37 @@ pub enum Subject {
         /// Its name.
         role_alias: RoleAliasName,
     },
+    /// A device shadow update, as primary's shadow service published it.
+    Shadow(ShadowUpdate),
+    /// A device shadow primary deleted.
+    ShadowDeleted {
+        /// Which shadow.
+        thing_name: ThingName,
+        /// The named shadow, or `None` for the classic one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shadow_name: Option<String>,
+        /// Primary's version of the deleted shadow.
+        version: u64,
+        /// When primary deleted it, epoch seconds.
+        timestamp: i64,
+    },
+}
+
+/// A shadow update: what the shadow was and became in primary (`…/update/documents`). Carried
+/// whole, so capture reads nothing in primary, and DR can merge without a base of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowUpdate {
+    /// The thing.
+    pub thing_name: ThingName,
+    /// The named shadow, or `None` for the classic one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_name: Option<String>,
+    /// The document before the update (`None` when the update created the shadow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<crate::replication::shadow::ShadowDocument>,
+    /// The document after it; its `timestamp` is the update's.
+    pub current: crate::replication::shadow::ShadowDocument,
 }
 
 /// A role alias: what devices name to get temporary AWS credentials for an IAM role.
@@ -339,6 +370,19 @@ impl Subject {
             Subject::ThingGroupDeleted { group_name } => format!("group#{group_name}"),
             Subject::RoleAlias(record) => format!("rolealias#{}", record.role_alias),
             Subject::RoleAliasDeleted { role_alias } => format!("rolealias#{role_alias}"),
+            Subject::Shadow(ShadowUpdate {
+                thing_name,
+                shadow_name,
+                ..
+            })
+            | Subject::ShadowDeleted {
+                thing_name,
+                shadow_name,
+                ..
+            } => match shadow_name {
+                Some(name) => format!("shadow#{thing_name}#{name}"),
+                None => format!("shadow#{thing_name}"),
+            },
         }
     }
 
@@ -378,6 +422,8 @@ impl Subject {
             Subject::ThingGroupDeleted { .. } => "thing_group_deleted",
             Subject::RoleAlias(_) => "role_alias",
             Subject::RoleAliasDeleted { .. } => "role_alias_deleted",
+            Subject::Shadow(_) => "shadow",
+            Subject::ShadowDeleted { .. } => "shadow_deleted",
         }
     }
 }
@@ -385,13 +431,27 @@ impl Subject {
 impl ReplicationMessage {
     /// The message's place in its subject's history.
     pub fn version(&self) -> Version {
-        let source_ms = match &self.subject {
-            Subject::Certificate(record) => record.last_modified_ms,
-            _ => self.observed_at_ms,
-        };
-        Version {
-            source_ms,
-            observed_ms: self.observed_at_ms,
+        match &self.subject {
+            // Primary's shadow service orders a shadow's updates: by second, then by its
+            // version within one (seconds are all its timestamps carry).
+            Subject::Shadow(update) => Version {
+                source_ms: update.current.timestamp.saturating_mul(1000),
+                observed_ms: i64::try_from(update.current.version).unwrap_or(i64::MAX),
+            },
+            Subject::ShadowDeleted {
+                version, timestamp, ..
+            } => Version {
+                source_ms: timestamp.saturating_mul(1000),
+                observed_ms: i64::try_from(*version).unwrap_or(i64::MAX),
+            },
+            Subject::Certificate(record) => Version {
+                source_ms: record.last_modified_ms,
+                observed_ms: self.observed_at_ms,
+            },
+            _ => Version {
+                source_ms: self.observed_at_ms,
+                observed_ms: self.observed_at_ms,
+            },
         }
     }
 
@@ -469,12 +529,52 @@ impl ReplicationMessage {
             Subject::Thing(thing) => check_groups(thing)?,
             Subject::ThingGroup(group) => check_group(group)?,
             Subject::RoleAlias(alias) => check_role_alias(alias)?,
+            Subject::Shadow(ShadowUpdate {
+                shadow_name,
+                previous,
+                current,
+                ..
+            }) => {
+                for document in previous.iter().chain([current]) {
+                    for part in [
+                        &document.state.desired,
+                        &document.state.reported,
+                        &document.metadata.desired,
+                        &document.metadata.reported,
+                    ] {
+                        if part
+                            .as_ref()
+                            .is_some_and(|v| !v.is_object() && !v.is_null())
+                        {
+                            return Err(Rejection::Malformed(
+                                "a shadow's desired, reported and metadata must be JSON objects"
+                                    .to_owned(),
+                            ));
+                        }
+                    }
+                }
+                check_shadow_name(shadow_name.as_deref())?;
+            }
+            Subject::ShadowDeleted { shadow_name, .. } => {
+                check_shadow_name(shadow_name.as_deref())?;
+            }
             Subject::ThingDeleted { .. }
             | Subject::CertificateDeleted { .. }
             | Subject::ThingGroupDeleted { .. }
             | Subject::RoleAliasDeleted { .. } => {}
         }
         Ok(())
+    }
+}
+
+fn check_shadow_name(shadow_name: Option<&str>) -> Result<(), Rejection> {
+    match shadow_name {
+        Some(name) if !crate::replication::shadow::valid_shadow_name(name) => {
+            Err(Rejection::Malformed(format!(
+                "shadow name {name:?}: expected 1-64 characters of letters, digits, ':', '_' and '-'"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -5,6 +5,8 @@
 //! * [`apply`] — the idempotent, never-regressing, revoked-wins apply in DR.
 //! * [`arn`] — account and region rewriting inside policy documents.
 //! * [`service`] — the Lambda use cases: capture-and-publish, apply-a-batch.
+//! * [`shadow`] — device shadows: their documents and the merge that never undoes DR's own
+//!   newer writes.
 //! * [`ports`] — the registry, ledger and bus interfaces the adapters implement.
 
 pub mod apply;
@@ -13,6 +15,7 @@ pub mod capture;
 pub mod message;
 pub mod ports;
 pub mod service;
+pub mod shadow;
 
 #[cfg(test)]
 pub(crate) mod fake;
@@ -27,5 +30,5 @@ pub use capture::{capture, parse_event, CaptureEvent, EventError, Trigger};
 pub use message::{Rejection, ReplicationMessage, Subject, Version};
 pub use ports::{
     ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, PortError,
-    ReplicationBus, RoleAliasRegistry, ThingGroupRegistry,
+    ReplicationBus, RoleAliasRegistry, ShadowStore, ThingGroupRegistry,
 };

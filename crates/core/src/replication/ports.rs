@@ -10,6 +10,7 @@ use crate::replication::message::{
     GroupRef, PolicyRecord, ReplicationMessage, RoleAliasRecord, ThingGroupRecord, ThingRecord,
     Version,
 };
+use crate::replication::shadow::ShadowDocument;
 use crate::time::EpochMillis;
 
 /// A failed call to a registry, ledger or bus, and whether trying again may help.
@@ -296,10 +297,39 @@ pub trait RoleAliasRegistry {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// Everything replication reads in primary and writes in DR: one registry, three faces.
-pub trait DeviceRegistry: CertificateRegistry + ThingGroupRegistry + RoleAliasRegistry {}
+/// Device shadows, on the IoT data plane of one account and region.
+pub trait ShadowStore {
+    /// A shadow's document (state, metadata, version, timestamp), or `None`.
+    fn shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ShadowDocument>, PortError>> + Send;
+    /// Send an update (`{"state": {...}}`; nulls delete leaves).
+    fn update_shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+        update: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Delete a shadow; missing is success.
+    fn delete_shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
 
-impl<T: CertificateRegistry + ThingGroupRegistry + RoleAliasRegistry> DeviceRegistry for T {}
+/// Everything replication reads in primary and writes in DR: one registry, four faces.
+pub trait DeviceRegistry:
+    CertificateRegistry + ThingGroupRegistry + RoleAliasRegistry + ShadowStore
+{
+}
+
+impl<T: CertificateRegistry + ThingGroupRegistry + RoleAliasRegistry + ShadowStore> DeviceRegistry
+    for T
+{
+}
 
 /// What DR has applied for one subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
