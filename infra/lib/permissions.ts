@@ -138,6 +138,12 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
       resources: [iot(t, side, 'thing/*'), iot(t, side, 'thinggroup/*')],
     }),
     new iam.PolicyStatement({ sid: `${sid}ThingMemberships`, actions: ['iot:ListThingGroupsForThing'], resources: [iot(t, side, 'thing/*')] }),
+    // crates/aws/src/iot/shadows.rs: the data plane's shadows (classic and named).
+    new iam.PolicyStatement({
+      sid: `${sid}Shadows`,
+      actions: ['iot:GetThingShadow', 'iot:UpdateThingShadow', 'iot:DeleteThingShadow'],
+      resources: [iot(t, side, 'thing/*')],
+    }),
     // crates/aws/src/iot/role_aliases.rs. Creating or updating an alias passes its role:
     // only roles of this account, only to IoT's credentials provider.
     new iam.PolicyStatement({

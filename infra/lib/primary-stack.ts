@@ -67,6 +67,16 @@ export const CAPTURED_API_CALLS = [
 /** IoT topics capture listens on (capture.rs: JITR and registry thing events). */
 export const JITR_TOPIC = '$aws/events/certificates/registered/#';
 export const THING_EVENTS_TOPIC = '$aws/events/thing/+/+';
+/**
+ * Shadow topics capture listens on (capture.rs `parse_shadow`): each update's documents and
+ * each deletion, classic and named. `topic()` tells capture which shadow it was.
+ */
+export const SHADOW_TOPICS: Array<[string, string]> = [
+  ['ShadowDocumentsRule', '$aws/things/+/shadow/update/documents'],
+  ['NamedShadowDocumentsRule', '$aws/things/+/shadow/name/+/update/documents'],
+  ['ShadowDeletedRule', '$aws/things/+/shadow/delete/accepted'],
+  ['NamedShadowDeletedRule', '$aws/things/+/shadow/name/+/delete/accepted'],
+];
 
 export interface IotDrStackProps extends StackProps {
   readonly topology: Topology;
@@ -150,14 +160,15 @@ export class PrimaryStack extends Stack {
       description: 'Lets the IoT DR topic rules keep what they could not deliver to capture',
     });
     captureFailures.grantSendMessages(ruleErrorsRole);
-    for (const [id, topic, description] of [
-      ['JitrRule', JITR_TOPIC, 'Just-in-time registrations to the IoT DR capture Lambda'],
-      ['ThingEventsRule', THING_EVENTS_TOPIC, 'Registry thing events to the IoT DR capture Lambda'],
+    for (const [id, description, sql] of [
+      ['JitrRule', 'Just-in-time registrations to the IoT DR capture Lambda', `SELECT * FROM '${JITR_TOPIC}'`],
+      ['ThingEventsRule', 'Registry thing events to the IoT DR capture Lambda', `SELECT * FROM '${THING_EVENTS_TOPIC}'`],
+      ...SHADOW_TOPICS.map(([id, topic]) => [id, 'Device shadow documents and deletions to the IoT DR capture Lambda', `SELECT *, topic() AS topic FROM '${topic}'`]),
     ]) {
       const rule = new iot.CfnTopicRule(this, id, {
         topicRulePayload: {
           description,
-          sql: `SELECT * FROM '${topic}'`,
+          sql,
           awsIotSqlVersion: '2016-03-23',
           ruleDisabled: false,
           actions: [{ lambda: { functionArn: captureFn.functionArn } }],

@@ -10,7 +10,7 @@ import { foreignKeyArn } from '../lib/keys';
 import { loadTopology } from '../lib/config';
 import * as names from '../lib/names';
 import { STAR_RESOURCE_ACTIONS } from '../lib/permissions';
-import { CAPTURED_API_CALLS, JITR_TOPIC, THING_EVENTS_TOPIC } from '../lib/primary-stack';
+import { CAPTURED_API_CALLS, JITR_TOPIC, SHADOW_TOPICS, THING_EVENTS_TOPIC } from '../lib/primary-stack';
 import { array, productionConfig, REPO_DIR, resources, SANDBOX_CONFIG, statements, synth } from './helpers';
 
 const sandbox = () => synth();
@@ -137,6 +137,20 @@ describe('capture (primary)', () => {
     for (const topic of [JITR_TOPIC, THING_EVENTS_TOPIC]) {
       primary.hasResourceProperties('AWS::IoT::TopicRule', {
         TopicRulePayload: Match.objectLike({ Sql: `SELECT * FROM '${topic}'`, Actions: [{ Lambda: Match.anyValue() }], ErrorAction: { Sqs: Match.anyValue() } }),
+      });
+    }
+    // Shadows: the documents of every update and every deletion, classic and named, with
+    // the topic (capture reads the thing and shadow names from it).
+    const shadowTopics = SHADOW_TOPICS.map(([, topic]) => topic);
+    assert.deepEqual(shadowTopics.sort(), [
+      '$aws/things/+/shadow/delete/accepted',
+      '$aws/things/+/shadow/name/+/delete/accepted',
+      '$aws/things/+/shadow/name/+/update/documents',
+      '$aws/things/+/shadow/update/documents',
+    ]);
+    for (const topic of shadowTopics) {
+      primary.hasResourceProperties('AWS::IoT::TopicRule', {
+        TopicRulePayload: Match.objectLike({ Sql: `SELECT *, topic() AS topic FROM '${topic}'`, Actions: [{ Lambda: Match.anyValue() }], ErrorAction: { Sqs: Match.anyValue() } }),
       });
     }
     const custom = resources(templates[built.primary.stackName], 'Custom::AWS');
@@ -358,6 +372,11 @@ describe('functions', () => {
     // credentials provider and only DR's own.
     const alias = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:rolealias/*`;
     assert.deepEqual(on(capture, 'iot:DescribeRoleAlias'), [[alias('primary')]]);
+    // Shadows: capture reads none (the documents carry them); the replicator writes DR's.
+    assert.deepEqual(on(capture, 'iot:GetThingShadow'), []);
+    for (const action of ['iot:GetThingShadow', 'iot:UpdateThingShadow', 'iot:DeleteThingShadow']) {
+      assert.deepEqual(on(replicator, action), [[thing('dr')]], action);
+    }
     assert.deepEqual(on(replicator, 'iot:CreateRoleAlias'), [[alias('dr')]]);
     const passRole = statements(templates[built.dr.stackName])
       .filter((x) => x.kind === 'identity' && x.where.startsWith('CertReplicatorDrRole') && array(x.s.Action).includes('iam:PassRole'));

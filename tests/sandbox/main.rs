@@ -17,6 +17,7 @@ mod primary_endpoint;
 mod reconcile;
 mod replication;
 mod session;
+mod shadows;
 mod snapshot_pipeline;
 mod snapshots;
 mod thing_groups;

@@ -148,6 +148,25 @@ impl Pipeline {
         total
     }
 
+    /// Whether the replication queue holds nothing, visible or in flight.
+    pub(crate) async fn queue_is_empty(&self) -> bool {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let counts = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        counts
+            .attributes()
+            .into_iter()
+            .flat_map(|a| a.values())
+            .all(|v| v == "0")
+    }
+
     /// Bodies waiting in the DLQ.
     pub(crate) async fn dead_letters(&self) -> Vec<String> {
         let mut bodies = Vec::new();

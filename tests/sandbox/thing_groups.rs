@@ -67,6 +67,17 @@ impl Wiring {
             .collect()
     }
 
+    /// A topic rule hands capture `event` as it is; the subject keys capture published.
+    pub(crate) async fn capture_raw(&self, event: &Value) -> Vec<String> {
+        let answer = self.capture.invoke(event).await.unwrap();
+        answer["published"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .map(|key| key.as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// The IoT rule on `$aws/events/thing/+/+` hands capture a registry event.
     pub(crate) async fn registry(&self, operation: &str, thing: &str) -> Vec<String> {
         let event =

@@ -20,6 +20,7 @@ use dr_core::replication::CertificateRegistry;
 use crate::error::{already_so, code, port_error};
 
 mod role_aliases;
+mod shadows;
 mod thing_groups;
 
 /// AWS keeps at most five versions of a policy.
@@ -29,6 +30,8 @@ const MAX_POLICY_VERSIONS: usize = 5;
 #[derive(Debug)]
 pub struct IotRegistry {
     client: Client,
+    /// The data plane, for device shadows (`None`: built without one; shadow calls fail).
+    data: Option<aws_sdk_iotdataplane::Client>,
     account: AccountId,
     region: Region,
     calls: AtomicU64,
@@ -49,6 +52,7 @@ impl IotRegistry {
     pub fn new(client: Client, account: AccountId, region: Region) -> Self {
         Self {
             client,
+            data: None,
             account,
             region,
             calls: AtomicU64::new(0),
@@ -70,6 +74,13 @@ impl IotRegistry {
             topology.side(side).account_id.clone(),
             topology.side(side).region.clone(),
         )
+        .with_data_plane(session.iot_data(side))
+    }
+
+    /// Use `data` for device shadows.
+    pub fn with_data_plane(mut self, data: aws_sdk_iotdataplane::Client) -> Self {
+        self.data = Some(data);
+        self
     }
 
     /// DR's registry as the replicator writes it: registrations paced at

@@ -117,6 +117,11 @@ impl AwsSession {
         client!(aws_sdk_iot, self.config(side))
     }
 
+    /// An IoT data-plane client (device shadows) of one side.
+    pub fn iot_data(&self, side: Side) -> aws_sdk_iotdataplane::Client {
+        client!(aws_sdk_iotdataplane, self.config(side))
+    }
+
     /// An IAM client of one side.
     pub fn iam(&self, side: Side) -> aws_sdk_iam::Client {
         client!(aws_sdk_iam, self.config(side))

@@ -214,6 +214,10 @@ pub fn rest_operation(method: &str, path: &str) -> String {
         ("PATCH", ["dynamic-thing-groups", _]) => "UpdateDynamicThingGroup",
         ("DELETE", ["dynamic-thing-groups", _]) => "DeleteDynamicThingGroup",
         ("GET", ["things", _, "thing-groups"]) => "ListThingGroupsForThing",
+        // The data plane (iotdata): device shadows, classic and named (`?name=`).
+        ("GET", ["things", _, "shadow"]) => "GetThingShadow",
+        ("POST", ["things", _, "shadow"]) => "UpdateThingShadow",
+        ("DELETE", ["things", _, "shadow"]) => "DeleteThingShadow",
         ("GET", ["role-aliases"]) => "ListRoleAliases",
         ("GET", ["role-aliases", _]) => "DescribeRoleAlias",
         ("POST", ["role-aliases", _]) => "CreateRoleAlias",

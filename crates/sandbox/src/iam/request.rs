@@ -39,7 +39,7 @@ pub fn authorization(
             "AssumeRole" => ("AssumeRole".into(), vec![need("RoleArn")?.to_owned()]),
             _ => return Err(no_model(call)),
         },
-        "iot" => {
+        "iot" | "iotdata" | "iot-data" => {
             let seg = call.segments();
             let nth = |i: usize| seg.get(i).cloned().ok_or_else(|| missing("a path segment"));
             let resources = match op {
@@ -84,6 +84,9 @@ pub fn authorization(
                     vec![arn("iot", &format!("thinggroup/{}", nth(1)?))]
                 }
                 "ListThingGroupsForThing" => vec![arn("iot", &format!("thing/{}", nth(1)?))],
+                "GetThingShadow" | "UpdateThingShadow" | "DeleteThingShadow" => {
+                    vec![arn("iot", &format!("thing/{}", nth(1)?))]
+                }
                 "DescribeRoleAlias" | "CreateRoleAlias" | "UpdateRoleAlias" | "DeleteRoleAlias" => {
                     vec![arn("iot", &format!("rolealias/{}", nth(1)?))]
                 }
@@ -501,6 +504,9 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:DeleteRoleAlias", &["rolealias"]),
     ("iot:ListRoleAliases", &[]),
     ("iot:ListThingGroups", &[]),
+    ("iot:GetThingShadow", &["thing"]),
+    ("iot:UpdateThingShadow", &["thing"]),
+    ("iot:DeleteThingShadow", &["thing"]),
     ("iot:AddThingToThingGroup", &["thing", "thinggroup"]),
     ("iot:RemoveThingFromThingGroup", &["thing", "thinggroup"]),
     ("iot:DescribeDomainConfiguration", &["domainconfiguration"]),
