@@ -22,10 +22,16 @@ pub fn security_group_name(database: &str) -> String {
     format!("iot-dr-{database}-db")
 }
 
+/// One provisioning of the shared network at a time in this process: the sandbox's tests
+/// provision their worlds concurrently, and describe-then-create would race (two VPCs of
+/// one name, a subnet refused as a conflict with the one just made).
+static NETWORK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub(super) async fn provision(
     session: &AwsSession,
     topology: &Topology,
 ) -> Result<Vec<Provisioned>, ProvisionError> {
+    let _one_at_a_time = NETWORK.lock().await;
     let databases = &topology.snapshots.databases;
     // DR's account: where restores of the snapshot copies land.
     let mut report = provision_in(
@@ -226,14 +232,38 @@ async fn ensure_subnet(
     if let Some(id) = found.subnets().first().and_then(|s| s.subnet_id()) {
         return Ok((id.to_owned(), Outcome::Existed));
     }
-    let created = ec2
+    let created = match ec2
         .create_subnet()
         .vpc_id(vpc)
         .cidr_block(cidr)
         .availability_zone(az)
         .send()
         .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
+    {
+        Ok(created) => created,
+        // Another process made it between our read and our create: it is the one.
+        Err(e) if e.code() == Some("InvalidSubnet.Conflict") => {
+            let found = ec2
+                .describe_subnets()
+                .filters(Filter::builder().name("vpc-id").values(vpc).build())
+                .filters(Filter::builder().name("cidr-block").values(cidr).build())
+                .send()
+                .await
+                .map_err(|e| DisplayErrorContext(e).to_string())?;
+            return found
+                .subnets()
+                .first()
+                .and_then(|s| s.subnet_id())
+                .map(|id| (id.to_owned(), Outcome::Existed))
+                .ok_or_else(|| {
+                    format!(
+                        "{cidr} conflicts with a subnet that cannot be found: {}",
+                        DisplayErrorContext(e)
+                    )
+                });
+        }
+        Err(e) => return Err(DisplayErrorContext(e).to_string()),
+    };
     let id = created
         .subnet()
         .and_then(|s| s.subnet_id())
