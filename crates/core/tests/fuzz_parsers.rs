@@ -95,6 +95,9 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("group_name".to_owned()),
                     Just("ancestors".to_owned()),
                     Just("groups".to_owned()),
+                    Just("topic".to_owned()),
+                    Just("current".to_owned()),
+                    Just("previous".to_owned()),
                 ],
                 inner,
                 0..5
@@ -250,6 +253,46 @@ proptest! {
                 prop_assert_eq!(ReplicationMessage::decode(&mutated.encode().unwrap()).unwrap(), mutated);
             }
         }
+    }
+
+    #[test]
+    fn shadow_documents_events_parse_and_their_messages_round_trip(
+        thing in "[a-zA-Z0-9:_-]{1,128}",
+        name in prop::option::of("[a-zA-Z0-9:_-]{1,64}"),
+        desired in prop::collection::btree_map("[a-z_]{1,12}", any::<i32>(), 0..6),
+        version in 1u64..1_000_000,
+        timestamp in 1i64..4_000_000_000,
+        pick in any::<usize>(),
+        replacement in json_value(),
+    ) {
+        let topic = match &name {
+            Some(name) => format!("$aws/things/{thing}/shadow/name/{name}/update/documents"),
+            None => format!("$aws/things/{thing}/shadow/update/documents"),
+        };
+        let meta: serde_json::Map<String, Value> = desired
+            .keys()
+            .map(|k| (k.clone(), json!({"timestamp": timestamp})))
+            .collect();
+        let mut event = json!({
+            "previous": null,
+            "current": {"state": {"desired": desired}, "metadata": {"desired": meta}, "version": version},
+            "timestamp": timestamp,
+            "topic": topic,
+        });
+        let parsed = parse_event(&event);
+        prop_assert!(parsed.is_ok(), "{:?}", parsed);
+        let parsed = parsed.unwrap();
+        let message = ReplicationMessage {
+            schema_version: 1,
+            source: serde_json::from_value(json!({"account_id": "111111111111", "region": "us-east-1"})).unwrap(),
+            cause: parsed.cause.clone(),
+            event_time_ms: parsed.event_time_ms,
+            observed_at_ms: 1,
+            subject: parsed.subjects[0].clone(),
+        };
+        prop_assert_eq!(ReplicationMessage::decode(&message.encode().unwrap()).unwrap(), message);
+        mutate(&mut event, pick, replacement);
+        let _ = parse_event(&event);
     }
 
     #[test]
