@@ -74,7 +74,7 @@ step "restore the newest DR snapshot in DR (what failover does), and report the 
 step "is DR ready to take over? (drctl readiness: exits non-zero when a check fails)"
 "$DRCTL" readiness
 
-step "DR's IoT endpoint (a local stand-in that lets in only devices ACTIVE in DR's registry)"
+step "DR's IoT endpoint (a local stand-in that lets in only devices ACTIVE in DR's registry whose policies — their own, or their thing groups' — allow the connection)"
 "$DRCTL" sandbox endpoint --port "$dr_endpoint_port" --device-ca "$demo_dir/fleet/fleet-ca.pem" \
     --dir "$demo_dir/dr-endpoint" > "$demo_dir/dr-endpoint.out" &
 endpoint_pid=$!
