@@ -474,6 +474,8 @@ async fn thing_groups(session: &AwsSession, topology: &Topology) -> Check {
         session
             .iot(side)
             .list_thing_groups()
+            // Children too: without it AWS may list root groups only.
+            .recursive(true)
             .into_paginator()
             .items()
             .send()
