@@ -98,3 +98,25 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
         items.swap(i, (state % (i as u64 + 1)) as usize);
     }
 }
+
+/// The committed sandbox topology pointed at `endpoint` (a benchmark's own sandbox).
+pub fn sandbox_topology(endpoint: &str) -> dr_core::Topology {
+    dr_core::Topology::parse(
+        include_str!("../config/sandbox.toml"),
+        "config/sandbox.toml",
+        [("DRCTL__SANDBOX__ENDPOINT".to_owned(), endpoint.to_owned())],
+    )
+    .expect("the committed sandbox config is valid")
+}
+
+/// The URL of the queue named `queue_name` (e.g. `dr_aws::names::replication_queue_name`).
+pub async fn queue_url(sqs: &aws_sdk_sqs::Client, queue_name: &str) -> String {
+    sqs.get_queue_url()
+        .queue_name(queue_name)
+        .send()
+        .await
+        .expect("GetQueueUrl (is the sandbox provisioned?)")
+        .queue_url()
+        .expect("a queue URL")
+        .to_owned()
+}

@@ -14,21 +14,12 @@ use dr_aws::{names, AwsSession};
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::service::capture_and_publish;
 use dr_core::replication::ArnRewrite;
-use dr_core::{Side, Topology};
+use dr_core::Side;
 use dr_sandbox::events::EventSource;
 use dr_sandbox::identity::{as_admin, as_function};
 use dr_sandbox::{LauncherPaths, SandboxServer};
 use sandbox_tests::deliver_batch;
 use serde_json::{json, Value};
-
-fn topology(endpoint: &str) -> Topology {
-    Topology::parse(
-        include_str!("../../config/sandbox.toml"),
-        "config/sandbox.toml",
-        [("DRCTL__SANDBOX__ENDPOINT".to_owned(), endpoint.to_owned())],
-    )
-    .unwrap()
-}
 
 #[tokio::main]
 async fn main() {
@@ -36,7 +27,7 @@ async fn main() {
     let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
         .await
         .expect("the sandbox starts (run `make setup`)");
-    let t = topology(server.endpoint().as_str());
+    let t = sandbox_tests::sandbox_topology(server.endpoint().as_str());
     dr_sandbox::provision(&t).await.unwrap();
     let admin = AwsSession::connect(&as_admin(&t), "bench").await;
     let capture = AwsSession::connect(&as_function(&t, "cert-capture"), "bench").await;
@@ -50,15 +41,7 @@ async fn main() {
     );
     let rewrite = ArnRewrite::primary_to_dr(&t);
     let sqs = admin.sqs(Side::Dr);
-    let queue_url = sqs
-        .get_queue_url()
-        .queue_name(names::replication_queue_name(&t))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue_url = sandbox_tests::queue_url(&sqs, &names::replication_queue_name(&t)).await;
     let source = SourceRef::of(&t, Side::Primary);
     let events = EventSource {
         account: t.primary.account_id.to_string(),

@@ -17,7 +17,7 @@ use dr_aws::{names, AwsSession};
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::service::capture_and_publish;
 use dr_core::replication::{ArnRewrite, ShadowStore};
-use dr_core::{Side, Topology};
+use dr_core::Side;
 use dr_sandbox::identity::{as_admin, as_function};
 use dr_sandbox::{LauncherPaths, SandboxServer};
 use sandbox_tests::deliver_batch;
@@ -38,15 +38,7 @@ async fn main() {
     let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
         .await
         .expect("the sandbox starts (run `make setup`)");
-    let t = Topology::parse(
-        include_str!("../../config/sandbox.toml"),
-        "config/sandbox.toml",
-        [(
-            "DRCTL__SANDBOX__ENDPOINT".to_owned(),
-            server.endpoint().as_str().to_owned(),
-        )],
-    )
-    .unwrap();
+    let t = sandbox_tests::sandbox_topology(server.endpoint().as_str());
     dr_sandbox::provision(&t).await.unwrap();
     let admin = AwsSession::connect(&as_admin(&t), "bench").await;
     let capture = AwsSession::connect(&as_function(&t, "cert-capture"), "bench").await;
@@ -60,15 +52,7 @@ async fn main() {
     ));
     let rewrite = Arc::new(ArnRewrite::primary_to_dr(&t));
     let sqs = admin.sqs(Side::Dr);
-    let queue_url = sqs
-        .get_queue_url()
-        .queue_name(names::replication_queue_name(&t))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue_url = sandbox_tests::queue_url(&sqs, &names::replication_queue_name(&t)).await;
     let source = SourceRef::of(&t, Side::Primary);
     // The things, in both registries (a shadow's thing replicates first; not timed).
     let things: Vec<String> = (0..updates)

@@ -18,7 +18,7 @@ use dr_aws::{names, AwsSession};
 use dr_core::replication::message::SourceRef;
 use dr_core::replication::service::capture_and_publish;
 use dr_core::replication::{ArnRewrite, CertificateRegistry};
-use dr_core::{CertificatePem, Side, Topology};
+use dr_core::{CertificatePem, Side};
 use dr_sandbox::fault_proxy::{FaultProxy, FaultRule};
 use dr_sandbox::identity::{as_admin, as_function};
 use dr_sandbox::{LauncherPaths, SandboxServer};
@@ -37,15 +37,6 @@ fn certificates() -> usize {
 const APPLY_WORKERS: usize = 4;
 const QUOTA_PER_SECOND: f64 = 10.0;
 
-fn topology(endpoint: &str) -> Topology {
-    Topology::parse(
-        include_str!("../../config/sandbox.toml"),
-        "config/sandbox.toml",
-        [("DRCTL__SANDBOX__ENDPOINT".to_owned(), endpoint.to_owned())],
-    )
-    .unwrap()
-}
-
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -59,7 +50,7 @@ async fn main() {
     let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
         .await
         .expect("the sandbox starts (run `make setup`)");
-    let direct_topology = topology(server.endpoint().as_str());
+    let direct_topology = sandbox_tests::sandbox_topology(server.endpoint().as_str());
     dr_sandbox::provision(&direct_topology).await.unwrap();
     // The fleet's own calls and the event source mapping are the administrator's; capture
     // and the apply run under their Lambdas' roles.
@@ -110,7 +101,7 @@ async fn main() {
             ..FaultRule::operation("iot", "RegisterCertificateWithoutCA")
         }]);
     }
-    let mut behind = topology(&proxy.url());
+    let mut behind = sandbox_tests::sandbox_topology(&proxy.url());
     // PACED=0 measures the unpaced replicator (throttling retried with backoff only).
     let paced = quota && std::env::var("PACED").map_or(true, |v| v != "0");
     if paced {
@@ -121,15 +112,7 @@ async fn main() {
     let session = AwsSession::connect(&as_function(&behind, "cert-replicator"), "bench").await;
     // Lambda's event source mapping: AWS's own, not behind our faults.
     let sqs = direct.sqs(Side::Dr);
-    let queue_url = sqs
-        .get_queue_url()
-        .queue_name(names::replication_queue_name(&behind))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue_url = sandbox_tests::queue_url(&sqs, &names::replication_queue_name(&behind)).await;
     let dr = Arc::new(IotRegistry::replication_target(&session, &behind));
     let ledger = Arc::new(DynamoLedger::new(
         session.dynamodb(Side::Dr),

@@ -10,42 +10,29 @@ use dr_core::topology::ProbeConfig;
 use dr_core::{Side, ThingGroupName};
 use dr_sandbox::devices::FleetCa;
 use dr_sandbox::events::EventSource;
+use dr_sandbox::fleet::ReplicationWiring;
 use dr_sandbox::iot_endpoint::{DeviceAuth, LocalIotEndpoint, SERVER_NAME};
-use dr_sandbox::local_lambda::{LocalFunction, SqsEventSource};
 use serde_json::{json, Value};
 
 use crate::e2e::{lambda_env, lambda_paths};
 use crate::helpers::{admin, unique};
 use crate::pipeline::Pipeline;
 
+/// The capture and replicator binaries as AWS wires them, and the events AWS would hand
+/// capture; every answer checked.
 pub(crate) struct Wiring {
-    capture: LocalFunction,
-    replicator: LocalFunction,
-    queue: SqsEventSource,
+    binaries: ReplicationWiring,
     events: EventSource,
 }
 
 impl Wiring {
     pub(crate) async fn start(p: &Pipeline) -> Self {
-        let env = lambda_env(p);
-        let paths = lambda_paths();
-        let queue = dr_aws::names::replication_queue_name(&p.topology);
+        let binaries =
+            ReplicationWiring::start(&lambda_paths(), &lambda_env(p), &p.session, &p.topology)
+                .await
+                .unwrap();
         Self {
-            capture: paths
-                .start("cert-capture", &p.topology, &env)
-                .await
-                .unwrap(),
-            replicator: paths
-                .start("cert-replicator", &p.topology, &env)
-                .await
-                .unwrap(),
-            queue: SqsEventSource {
-                sqs: p.sqs.clone(),
-                queue_url: p.queue_url.clone(),
-                queue_arn: dr_aws::names::dr_queue_arn(&p.topology, &queue),
-                region: p.topology.dr.region.as_str().to_owned(),
-                retry_failures_at_once: true,
-            },
+            binaries,
             events: EventSource {
                 account: p.topology.primary.account_id.to_string(),
                 region: p.topology.primary.region.to_string(),
@@ -58,24 +45,12 @@ impl Wiring {
         let event = self
             .events
             .api_call(name, request, response, dr_core::time::now_millis());
-        let answer = self.capture.invoke(&event).await.unwrap();
-        answer["published"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{name}: {answer}"))
-            .iter()
-            .map(|key| key.as_str().unwrap().to_owned())
-            .collect()
+        self.capture_raw(&event).await
     }
 
     /// A topic rule hands capture `event` as it is; the subject keys capture published.
     pub(crate) async fn capture_raw(&self, event: &Value) -> Vec<String> {
-        let answer = self.capture.invoke(event).await.unwrap();
-        answer["published"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{answer}"))
-            .iter()
-            .map(|key| key.as_str().unwrap().to_owned())
-            .collect()
+        self.binaries.publish(event).await.unwrap()
     }
 
     /// The IoT rule on `$aws/events/thing/+/+` hands capture a registry event.
@@ -83,19 +58,13 @@ impl Wiring {
         let event =
             self.events
                 .thing_event(operation, thing, &json!({}), dr_core::time::now_millis());
-        let answer = self.capture.invoke(&event).await.unwrap();
-        answer["published"]
-            .as_array()
-            .unwrap_or_else(|| panic!("thing-{operation}: {answer}"))
-            .iter()
-            .map(|key| key.as_str().unwrap().to_owned())
-            .collect()
+        self.capture_raw(&event).await
     }
 
     /// The event source mapping, until `done` or 30 polls.
     pub(crate) async fn deliver_until(&self, mut done: impl AsyncFnMut() -> bool) {
         for _ in 0..30 {
-            self.queue.poll(&self.replicator).await.unwrap();
+            self.binaries.deliver().await.unwrap();
             if done().await {
                 return;
             }

@@ -120,6 +120,23 @@ where
     }
 }
 
+/// The outcome of a create: `true` when it created, `false` when the resource already
+/// existed (ResourceAlreadyExistsException), any other error as a [`PortError`].
+pub fn created<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    operation: &str,
+) -> Result<bool, PortError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(false),
+        Err(e) => Err(port_error(operation, e)),
+    }
+}
+
 /// The HTTP status of a raw response.
 pub trait HttpStatus {
     /// The status code.

@@ -130,6 +130,49 @@ impl IotRegistry {
     }
 
     /// Before every API call: wait for the rate limiter, if any, and count the call.
+    /// The names of the policies attached to `target` (a certificate's or a thing group's
+    /// ARN); `None` when IoT has no such target.
+    async fn attached_policy_names(
+        &self,
+        target: String,
+    ) -> Result<Option<BTreeSet<PolicyName>>, PortError> {
+        self.call().await;
+        let listed: Result<Vec<_>, _> = self
+            .client
+            .list_attached_policies()
+            .target(target)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await;
+        match listed {
+            Ok(policies) => Ok(Some(
+                policies
+                    .iter()
+                    .filter_map(|p| p.policy_name())
+                    .filter_map(|name| name.parse().ok())
+                    .collect(),
+            )),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(port_error("ListAttachedPolicies", e)),
+        }
+    }
+
+    /// Each named policy with its default document (one deleted meanwhile is left out).
+    async fn with_documents(
+        &self,
+        names: BTreeSet<PolicyName>,
+    ) -> Result<Vec<PolicyRecord>, PortError> {
+        let mut policies = Vec::new();
+        for name in names {
+            if let Some(policy) = self.policy(&name).await? {
+                policies.push(policy);
+            }
+        }
+        Ok(policies)
+    }
+
     /// Forget that a policy exists here (it was deleted behind our back).
     fn forget_policy(&self, name: &PolicyName) {
         self.known_policies
@@ -172,11 +215,7 @@ impl IotRegistry {
             .attribute_payload(attribute_payload(&thing.attributes))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(false),
-            Err(e) => Err(port_error("CreateThing", e)),
-        }
+        crate::error::created(result, "CreateThing")
     }
 
     async fn policy_versions_make_room(&self, name: &PolicyName) -> Result<(), PortError> {
@@ -380,35 +419,22 @@ impl CertificateRegistry for IotRegistry {
         &self,
         id: &CertificateId,
     ) -> Result<Vec<PolicyRecord>, PortError> {
-        let mut policies = Vec::new();
-        for name in self.certificate_policy_names(id).await? {
-            if let Some(policy) = self.policy(&name).await? {
-                policies.push(policy);
-            }
-        }
-        Ok(policies)
+        let names = self.certificate_policy_names(id).await?;
+        self.with_documents(names).await
     }
 
     async fn certificate_policy_names(
         &self,
         id: &CertificateId,
     ) -> Result<BTreeSet<PolicyName>, PortError> {
-        self.call().await;
-        let policies: Vec<_> = self
-            .client
-            .list_attached_policies()
-            .target(self.certificate_arn(id))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| port_error("ListAttachedPolicies", e))?;
-        Ok(policies
-            .iter()
-            .filter_map(|p| p.policy_name())
-            .filter_map(|name| name.parse().ok())
-            .collect())
+        self.attached_policy_names(self.certificate_arn(id))
+            .await?
+            .ok_or_else(|| {
+                PortError::permanent(
+                    "ListAttachedPolicies",
+                    format!("certificate {id} not found"),
+                )
+            })
     }
 
     async fn policy(&self, name: &PolicyName) -> Result<Option<PolicyRecord>, PortError> {

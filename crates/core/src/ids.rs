@@ -389,6 +389,14 @@ mod domain_tests {
     }
 }
 
+/// The names AWS IoT gives things, thing groups and named shadows: 1 to `max` of letters,
+/// digits, `:`, `_` and `-`.
+pub fn is_iot_name(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":_-".contains(&b))
+}
+
 string_newtype!(
     /// An AWS IoT thing name: 1–128 of letters, digits, `:`, `_` and `-`.
     ThingName
@@ -397,10 +405,7 @@ string_newtype!(
 impl FromStr for ThingName {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
-        if (1..=128).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b":_-".contains(&b))
-        {
+        if is_iot_name(s, 128) {
             Ok(Self(s.to_owned()))
         } else {
             Err(InvalidId::new(
@@ -420,10 +425,7 @@ string_newtype!(
 impl FromStr for ThingGroupName {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
-        if (1..=128).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b":_-".contains(&b))
-        {
+        if is_iot_name(s, 128) {
             Ok(Self(s.to_owned()))
         } else {
             Err(InvalidId::new(

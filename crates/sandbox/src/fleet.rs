@@ -147,11 +147,21 @@ impl ReplicationWiring {
 
     /// Hand one event to the capture function; how many messages it published.
     pub async fn capture(&self, event: &Value) -> Result<usize, FleetError> {
+        Ok(self.publish(event).await?.len())
+    }
+
+    /// Hand one event to the capture function; the subject keys it published.
+    pub async fn publish(&self, event: &Value) -> Result<Vec<String>, FleetError> {
         let answer = self.capture.invoke(event).await?;
-        match answer["published"].as_array() {
-            Some(published) => Ok(published.len()),
-            None => Err(call_failed("cert-capture")(answer.to_string())),
-        }
+        answer["published"]
+            .as_array()
+            .and_then(|published| {
+                published
+                    .iter()
+                    .map(|key| key.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .ok_or_else(|| call_failed("cert-capture")(answer.to_string()))
     }
 
     /// One poll of the event source mapping.

@@ -10,7 +10,7 @@ use dr_core::replication::ports::PortError;
 use dr_core::replication::RoleAliasRegistry;
 
 use super::IotRegistry;
-use crate::error::{already_so, code, port_error};
+use crate::error::{already_so, code, created, port_error};
 
 impl RoleAliasRegistry for IotRegistry {
     async fn role_alias(&self, name: &RoleAliasName) -> Result<Option<RoleAliasRecord>, PortError> {
@@ -42,7 +42,7 @@ impl RoleAliasRegistry for IotRegistry {
     async fn put_role_alias(&self, alias: &RoleAliasRecord) -> Result<(), PortError> {
         let duration = i32::try_from(alias.credential_duration_seconds).unwrap_or(i32::MAX);
         self.call().await;
-        let created = self
+        let result = self
             .client
             .create_role_alias()
             .role_alias(alias.role_alias.as_str())
@@ -50,10 +50,8 @@ impl RoleAliasRegistry for IotRegistry {
             .credential_duration_seconds(duration)
             .send()
             .await;
-        match created {
-            Ok(_) => return Ok(()),
-            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => {}
-            Err(e) => return Err(port_error("CreateRoleAlias", e)),
+        if created(result, "CreateRoleAlias")? {
+            return Ok(());
         }
         self.call().await;
         self.client

@@ -11,10 +11,10 @@ use aws_sdk_iot::types::ThingGroupProperties;
 use dr_core::ids::{PolicyName, ThingGroupName, ThingName};
 use dr_core::replication::message::{DynamicGroupQuery, GroupRef, PolicyRecord, ThingGroupRecord};
 use dr_core::replication::ports::{GroupWrite, PortError};
-use dr_core::replication::{CertificateRegistry, ThingGroupRegistry};
+use dr_core::replication::ThingGroupRegistry;
 
 use super::{attribute_payload, IotRegistry};
-use crate::error::{already_so, code, port_error};
+use crate::error::{already_so, code, created, port_error};
 
 impl IotRegistry {
     /// A thing group's ARN in this registry's account and region (policy targets).
@@ -36,25 +36,18 @@ impl IotRegistry {
     async fn create_group(&self, group: &ThingGroupRecord) -> Result<bool, PortError> {
         self.call().await;
         let properties = Self::group_properties(group);
-        let (result, operation) = match &group.query {
-            None => (
+        match &group.query {
+            None => created(
                 self.client
                     .create_thing_group()
                     .thing_group_name(group.group_name.as_str())
                     .set_parent_group_name(group.parent().map(|p| p.as_str().to_owned()))
                     .thing_group_properties(properties)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            code(&e) == Some("ResourceAlreadyExistsException"),
-                            port_error("CreateThingGroup", e),
-                        )
-                    }),
+                    .await,
                 "CreateThingGroup",
             ),
-            Some(query) => (
+            Some(query) => created(
                 self.client
                     .create_dynamic_thing_group()
                     .thing_group_name(group.group_name.as_str())
@@ -63,24 +56,9 @@ impl IotRegistry {
                     .set_query_version(query.query_version.clone())
                     .thing_group_properties(properties)
                     .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            code(&e) == Some("ResourceAlreadyExistsException"),
-                            port_error("CreateDynamicThingGroup", e),
-                        )
-                    }),
+                    .await,
                 "CreateDynamicThingGroup",
             ),
-        };
-        match result {
-            Ok(()) => Ok(true),
-            Err((true, _)) => Ok(false),
-            Err((false, e)) => Err(PortError {
-                operation: operation.to_owned(),
-                ..e
-            }),
         }
     }
 
@@ -191,38 +169,19 @@ impl ThingGroupRegistry for IotRegistry {
         &self,
         name: &ThingGroupName,
     ) -> Result<Vec<PolicyRecord>, PortError> {
-        let mut policies = Vec::new();
-        for policy in self.thing_group_policy_names(name).await? {
-            if let Some(policy) = self.policy(&policy).await? {
-                policies.push(policy);
-            }
-        }
-        Ok(policies)
+        let names = self.thing_group_policy_names(name).await?;
+        self.with_documents(names).await
     }
 
     async fn thing_group_policy_names(
         &self,
         name: &ThingGroupName,
     ) -> Result<BTreeSet<PolicyName>, PortError> {
-        self.call().await;
-        let listed: Result<Vec<_>, _> = self
-            .client
-            .list_attached_policies()
-            .target(self.thing_group_arn(name))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await;
-        match listed {
-            Ok(policies) => Ok(policies
-                .iter()
-                .filter_map(|p| p.policy_name())
-                .filter_map(|name| name.parse().ok())
-                .collect()),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(BTreeSet::new()),
-            Err(e) => Err(port_error("ListAttachedPolicies", e)),
-        }
+        // A group deleted meanwhile has nothing attached.
+        Ok(self
+            .attached_policy_names(self.thing_group_arn(name))
+            .await?
+            .unwrap_or_default())
     }
 
     async fn ensure_thing_group(

@@ -596,8 +596,7 @@ fn check_role_alias(alias: &RoleAliasRecord) -> Result<(), Rejection> {
         && fields[0] == "arn"
         && fields[2] == "iam"
         && fields[3].is_empty()
-        && fields[4].len() == 12
-        && fields[4].bytes().all(|b| b.is_ascii_digit())
+        && fields[4].parse::<AccountId>().is_ok()
         && fields[5].starts_with("role/")
         && fields[5].len() > "role/".len();
     if !is_role {

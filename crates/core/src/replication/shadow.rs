@@ -17,10 +17,7 @@ use crate::ids::ThingName;
 /// A named shadow's name: 1–64 of letters, digits, `:`, `_` and `-`. `None` is the classic
 /// (unnamed) shadow.
 pub fn valid_shadow_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b":_-".contains(&b))
+    crate::ids::is_iot_name(name, 64)
 }
 
 /// Which shadow: a thing's classic shadow, or one of its named shadows.
