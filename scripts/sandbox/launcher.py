@@ -14,7 +14,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with;
   ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows;
   ListCACertificates answers; an encrypted database reports its key by ARN; a health check
-  that follows an alarm reports what the alarm's data stream says.
+  that follows an alarm reports what the alarm's data stream says; IoT fleet-provisioning
+  templates and their versions exist.
 """
 
 from __future__ import annotations
@@ -262,6 +263,388 @@ def patch_iot_list_ca_certificates() -> None:
         return ActionResult({"certificates": certificates})
 
     iot_responses.IoTResponse.list_ca_certificates = list_ca_certificates
+
+
+def patch_iot_provisioning_templates() -> None:
+    """Fleet-provisioning templates and their versions, which moto 5.2.5 does not have.
+
+    AWS (IoT API reference: CreateProvisioningTemplate, DescribeProvisioningTemplate,
+    ListProvisioningTemplates, UpdateProvisioningTemplate, DeleteProvisioningTemplate,
+    CreateProvisioningTemplateVersion, DescribeProvisioningTemplateVersion,
+    ListProvisioningTemplateVersions, DeleteProvisioningTemplateVersion, ProvisioningHook;
+    developer guide, "Provisioning templates" and "Pre-provisioning hooks"): a template is
+    named 1-36 characters of [0-9A-Za-z_-] and has the ARN
+    arn:aws:iot:<region>:<account>:provisioningtemplate/<name>; it is created disabled
+    unless `enabled` says otherwise, of type FLEET_PROVISIONING unless JITP is asked for (the
+    type never changes), with version 1 as its default; a pre-provisioning hook (payload
+    version "2020-04-01", the only one there is) is only for FLEET_PROVISIONING templates and
+    its target must be a Lambda function. A template has at most five versions (the sixth is
+    VersionsLimitExceededException) and its default version cannot be deleted
+    (DeleteConflictException, the 409 that call documents).
+
+    Modelled: the documented length and pattern constraints and the JSON-ness of a template
+    body (InvalidRequestException), unknown templates and versions (ResourceNotFoundException,
+    also for UpdateProvisioningTemplate's defaultVersionId), duplicate names
+    (ResourceAlreadyExistsException), a hook and removePreProvisioningHook in one update
+    (InvalidRequestException), maxResults/nextToken paging in creation order. State lives on
+    the account's and Region's IoT backend, so Regions are separate and a moto reset empties
+    it. Not modelled: whether the provisioning role or the hook's Lambda function exist or
+    may be assumed/invoked (AWS documents no such check at creation: the hook "must exist in
+    your account before you provision a device"), the template body's resources and
+    parameters beyond being a JSON object, tags beyond keeping them (moto has no IoT
+    tagging), RegisterThing / CreateKeysAndCertificate over MQTT, and
+    ConflictingResourceUpdateException (calls here are serialized, nothing is ever pending).
+    """
+    import functools
+    import itertools
+    import json
+    import re
+    from urllib.parse import parse_qs, unquote
+
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.core.utils import utcnow
+    from moto.iot import responses as iot_responses
+    from moto.iot.exceptions import (
+        DeleteConflictException,
+        InvalidRequestException,
+        IoTClientError,
+        ResourceAlreadyExistsException,
+        ResourceNotFoundException,
+    )
+
+    max_versions = 5
+    payload_version = "2020-04-01"
+    name_pattern = re.compile(r"^[0-9A-Za-z_-]{1,36}$")
+    lambda_arn = re.compile(
+        r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$"
+    )
+    # The server answers requests on several threads; one lock serializes these calls.
+    lock = threading.Lock()
+    # Creation order across every backend, for ListProvisioningTemplates and its nextToken.
+    sequence = itertools.count(1)
+
+    class VersionsLimitExceeded(IoTClientError):
+        def __init__(self, name):  # type: ignore[no-untyped-def]
+            self.code = 409
+            super().__init__(
+                "VersionsLimitExceededException",
+                f"The provisioning template {name} already has the maximum number of versions "
+                f"({max_versions})",
+            )
+
+    def locked(handler):  # type: ignore[no-untyped-def]
+        @functools.wraps(handler)
+        def run(self):  # type: ignore[no-untyped-def]
+            with lock:
+                return handler(self)
+
+        return run
+
+    def templates(response):  # type: ignore[no-untyped-def]
+        # On the backend object: moto's reset replaces every backend, and with it this.
+        backend = response.iot_backend
+        if not hasattr(backend, "provisioning_templates"):
+            backend.provisioning_templates = {}
+        return backend.provisioning_templates
+
+    def body(response):  # type: ignore[no-untyped-def]
+        if not response.body:
+            return {}
+        try:
+            parsed = json.loads(response.body)
+        except ValueError:
+            raise InvalidRequestException("The request body is not valid JSON.")
+        if not isinstance(parsed, dict):
+            raise InvalidRequestException("The request body is not a JSON object.")
+        return parsed
+
+    def query(response, name):  # type: ignore[no-untyped-def]
+        # The URL's own query string: moto's querystring falls back to the headers.
+        values = parse_qs(response.parsed_url.query, keep_blank_values=True).get(name)
+        return values[0] if values else None
+
+    def check_name(name):  # type: ignore[no-untyped-def]
+        if not isinstance(name, str) or not name_pattern.match(name):
+            raise InvalidRequestException(
+                f"templateName {name!r} must be 1-36 characters of [0-9A-Za-z_-]."
+            )
+        return name
+
+    def path_name(response):  # type: ignore[no-untyped-def]
+        return check_name(unquote(response.uri_match.get("templateName") or ""))
+
+    def path_version(response):  # type: ignore[no-untyped-def]
+        raw = unquote(str(response.uri_match.get("versionId") or ""))
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidRequestException(f"versionId {raw!r} is not an integer.")
+
+    def lookup(response, name):  # type: ignore[no-untyped-def]
+        template = templates(response).get(name)
+        if template is None:
+            raise ResourceNotFoundException(f"The provisioning template {name} does not exist.")
+        return template
+
+    def check_body(template_body):  # type: ignore[no-untyped-def]
+        if not isinstance(template_body, str):
+            raise InvalidRequestException("templateBody is required.")
+        if len(template_body) > 10240:
+            raise InvalidRequestException("templateBody is longer than 10240 characters.")
+        try:
+            parsed = json.loads(template_body)
+        except ValueError as error:
+            raise InvalidRequestException(f"templateBody is not valid JSON: {error}")
+        if not isinstance(parsed, dict):
+            raise InvalidRequestException("templateBody must be a JSON object.")
+        return template_body
+
+    def check_description(description):  # type: ignore[no-untyped-def]
+        if description is not None and (not isinstance(description, str) or len(description) > 500):
+            raise InvalidRequestException("description must be a string of at most 500 characters.")
+        return description
+
+    def check_role(role_arn):  # type: ignore[no-untyped-def]
+        if not isinstance(role_arn, str) or not 20 <= len(role_arn) <= 2048:
+            raise InvalidRequestException("provisioningRoleArn must be 20-2048 characters.")
+        return role_arn
+
+    def check_hook(hook, template_type):  # type: ignore[no-untyped-def]
+        if hook is None:
+            return None
+        if template_type != "FLEET_PROVISIONING":
+            raise InvalidRequestException(
+                "A pre-provisioning hook is only supported by templates of type FLEET_PROVISIONING."
+            )
+        if not isinstance(hook, dict) or not isinstance(hook.get("targetArn"), str):
+            raise InvalidRequestException("preProvisioningHook.targetArn is required.")
+        target = hook["targetArn"]
+        if len(target) > 2048 or not lambda_arn.match(target):
+            raise InvalidRequestException(
+                f"preProvisioningHook.targetArn {target} is not a Lambda function ARN."
+            )
+        version = hook.get("payloadVersion") or payload_version
+        if version != payload_version:
+            raise InvalidRequestException(
+                f"preProvisioningHook.payloadVersion {version} is not supported (only {payload_version})."
+            )
+        return {"payloadVersion": version, "targetArn": target}
+
+    def summary(t):  # type: ignore[no-untyped-def]
+        return {
+            "templateArn": t["templateArn"],
+            "templateName": t["templateName"],
+            "description": t["description"],
+            "creationDate": t["creationDate"],
+            "lastModifiedDate": t["lastModifiedDate"],
+            "enabled": t["enabled"],
+            "type": t["type"],
+        }
+
+    def version_summary(t, v):  # type: ignore[no-untyped-def]
+        return {
+            "versionId": v["versionId"],
+            "creationDate": v["creationDate"],
+            "isDefaultVersion": v["versionId"] == t["defaultVersionId"],
+        }
+
+    def page(items, response):  # type: ignore[no-untyped-def]
+        """Items (in order, each with a "seq") from nextToken on, maxResults of them."""
+        raw_max = query(response, "maxResults")
+        try:
+            max_results = int(raw_max) if raw_max is not None else None
+        except ValueError:
+            raise InvalidRequestException(f"maxResults {raw_max!r} is not an integer.")
+        if max_results is not None and not 1 <= max_results <= 250:
+            raise InvalidRequestException("maxResults must be between 1 and 250.")
+        token = query(response, "nextToken")
+        if token:
+            try:
+                after = int(token)
+            except ValueError:
+                raise InvalidRequestException("The nextToken is not valid.")
+            items = [i for i in items if i["seq"] > after]
+        if max_results is None or len(items) <= max_results:
+            return items, None
+        return items[:max_results], str(items[max_results - 1]["seq"])
+
+    def create_provisioning_template(self):  # type: ignore[no-untyped-def]
+        params = body(self)
+        name = check_name(params.get("templateName"))
+        template_body = check_body(params.get("templateBody"))
+        description = check_description(params.get("description"))
+        role_arn = check_role(params.get("provisioningRoleArn"))
+        template_type = params.get("type") or "FLEET_PROVISIONING"
+        if template_type not in ("FLEET_PROVISIONING", "JITP"):
+            raise InvalidRequestException(f"type {template_type} is not FLEET_PROVISIONING or JITP.")
+        hook = check_hook(params.get("preProvisioningHook"), template_type)
+        arn = f"arn:{self.partition}:iot:{self.region}:{self.current_account}:provisioningtemplate/{name}"
+        store = templates(self)
+        if name in store:
+            raise ResourceAlreadyExistsException(
+                f"The provisioning template {name} already exists.", name, arn
+            )
+        now = utcnow()
+        store[name] = {
+            "seq": next(sequence),
+            "templateArn": arn,
+            "templateName": name,
+            "description": description,
+            "creationDate": now,
+            "lastModifiedDate": now,
+            "defaultVersionId": 1,
+            "enabled": bool(params.get("enabled", False)),
+            "provisioningRoleArn": role_arn,
+            "preProvisioningHook": hook,
+            "type": template_type,
+            "tags": list(params.get("tags") or []),
+            "versions": {1: {"seq": 1, "versionId": 1, "creationDate": now, "templateBody": template_body}},
+            "lastVersionId": 1,
+        }
+        return ActionResult({"templateArn": arn, "templateName": name, "defaultVersionId": 1})
+
+    def describe_provisioning_template(self):  # type: ignore[no-untyped-def]
+        t = lookup(self, path_name(self))
+        result = dict(summary(t))
+        result.update(
+            {
+                "defaultVersionId": t["defaultVersionId"],
+                "templateBody": t["versions"][t["defaultVersionId"]]["templateBody"],
+                "provisioningRoleArn": t["provisioningRoleArn"],
+            }
+        )
+        if t["preProvisioningHook"] is not None:
+            result["preProvisioningHook"] = dict(t["preProvisioningHook"])
+        return ActionResult(result)
+
+    def list_provisioning_templates(self):  # type: ignore[no-untyped-def]
+        ordered = sorted(templates(self).values(), key=lambda t: t["seq"])
+        items, token = page(ordered, self)
+        result = {"templates": [summary(t) for t in items]}
+        if token:
+            result["nextToken"] = token
+        return ActionResult(result)
+
+    def update_provisioning_template(self):  # type: ignore[no-untyped-def]
+        name = path_name(self)
+        params = body(self)
+        description = check_description(params.get("description"))
+        remove_hook = params.get("removePreProvisioningHook") is True
+        if remove_hook and params.get("preProvisioningHook") is not None:
+            raise InvalidRequestException(
+                "preProvisioningHook and removePreProvisioningHook cannot be given together."
+            )
+        t = lookup(self, name)
+        hook = check_hook(params.get("preProvisioningHook"), t["type"])
+        role_arn = params.get("provisioningRoleArn")
+        if role_arn is not None:
+            check_role(role_arn)
+        default = params.get("defaultVersionId")
+        if default is not None:
+            if isinstance(default, bool) or not isinstance(default, int):
+                raise InvalidRequestException("defaultVersionId must be an integer.")
+            if default not in t["versions"]:
+                raise ResourceNotFoundException(
+                    f"Version {default} of the provisioning template {name} does not exist."
+                )
+        if description is not None:
+            t["description"] = description
+        if params.get("enabled") is not None:
+            t["enabled"] = bool(params["enabled"])
+        if default is not None:
+            t["defaultVersionId"] = default
+        if role_arn is not None:
+            t["provisioningRoleArn"] = role_arn
+        if hook is not None:
+            t["preProvisioningHook"] = hook
+        if remove_hook:
+            t["preProvisioningHook"] = None
+        t["lastModifiedDate"] = utcnow()
+        return EmptyResult()
+
+    def delete_provisioning_template(self):  # type: ignore[no-untyped-def]
+        name = path_name(self)
+        lookup(self, name)
+        del templates(self)[name]
+        return EmptyResult()
+
+    def create_provisioning_template_version(self):  # type: ignore[no-untyped-def]
+        name = path_name(self)
+        template_body = check_body(body(self).get("templateBody"))
+        set_as_default = str(query(self, "setAsDefault") or "false").lower() == "true"
+        t = lookup(self, name)
+        if len(t["versions"]) >= max_versions:
+            raise VersionsLimitExceeded(name)
+        version_id = t["lastVersionId"] + 1
+        now = utcnow()
+        t["lastVersionId"] = version_id
+        t["versions"][version_id] = {
+            "seq": version_id,
+            "versionId": version_id,
+            "creationDate": now,
+            "templateBody": template_body,
+        }
+        if set_as_default:
+            t["defaultVersionId"] = version_id
+        t["lastModifiedDate"] = now
+        return ActionResult(
+            {
+                "templateArn": t["templateArn"],
+                "templateName": name,
+                "versionId": version_id,
+                "isDefaultVersion": set_as_default,
+            }
+        )
+
+    def version_of(response):  # type: ignore[no-untyped-def]
+        name = path_name(response)
+        version_id = path_version(response)
+        t = lookup(response, name)
+        v = t["versions"].get(version_id)
+        if v is None:
+            raise ResourceNotFoundException(
+                f"Version {version_id} of the provisioning template {name} does not exist."
+            )
+        return t, v
+
+    def describe_provisioning_template_version(self):  # type: ignore[no-untyped-def]
+        t, v = version_of(self)
+        result = version_summary(t, v)
+        result["templateBody"] = v["templateBody"]
+        return ActionResult(result)
+
+    def list_provisioning_template_versions(self):  # type: ignore[no-untyped-def]
+        t = lookup(self, path_name(self))
+        ordered = sorted(t["versions"].values(), key=lambda v: v["versionId"])
+        items, token = page(ordered, self)
+        result = {"versions": [version_summary(t, v) for v in items]}
+        if token:
+            result["nextToken"] = token
+        return ActionResult(result)
+
+    def delete_provisioning_template_version(self):  # type: ignore[no-untyped-def]
+        t, v = version_of(self)
+        if v["versionId"] == t["defaultVersionId"]:
+            raise DeleteConflictException(
+                f"Version {v['versionId']} is the default version of the provisioning template "
+                f"{t['templateName']} and cannot be deleted."
+            )
+        del t["versions"][v["versionId"]]
+        t["lastModifiedDate"] = utcnow()
+        return EmptyResult()
+
+    for handler in (
+        create_provisioning_template,
+        describe_provisioning_template,
+        list_provisioning_templates,
+        update_provisioning_template,
+        delete_provisioning_template,
+        create_provisioning_template_version,
+        describe_provisioning_template_version,
+        list_provisioning_template_versions,
+        delete_provisioning_template_version,
+    ):
+        setattr(iot_responses.IoTResponse, handler.__name__, locked(handler))
 
 
 def patch_rds_kms_key_arns() -> None:
@@ -539,6 +922,7 @@ def main() -> int:
     patch_route53_cloudwatch_health_checks()
     patch_route53_alarm_health_check_status()
     patch_iot_list_ca_certificates()
+    patch_iot_provisioning_templates()
 
     from moto.server import ThreadedMotoServer
 

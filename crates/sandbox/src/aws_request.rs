@@ -223,6 +223,19 @@ pub fn rest_operation(method: &str, path: &str) -> String {
         ("POST", ["role-aliases", _]) => "CreateRoleAlias",
         ("PUT", ["role-aliases", _]) => "UpdateRoleAlias",
         ("DELETE", ["role-aliases", _]) => "DeleteRoleAlias",
+        ("GET", ["provisioning-templates"]) => "ListProvisioningTemplates",
+        ("POST", ["provisioning-templates"]) => "CreateProvisioningTemplate",
+        ("GET", ["provisioning-templates", _]) => "DescribeProvisioningTemplate",
+        ("PATCH", ["provisioning-templates", _]) => "UpdateProvisioningTemplate",
+        ("DELETE", ["provisioning-templates", _]) => "DeleteProvisioningTemplate",
+        ("GET", ["provisioning-templates", _, "versions"]) => "ListProvisioningTemplateVersions",
+        ("POST", ["provisioning-templates", _, "versions"]) => "CreateProvisioningTemplateVersion",
+        ("GET", ["provisioning-templates", _, "versions", _]) => {
+            "DescribeProvisioningTemplateVersion"
+        }
+        ("DELETE", ["provisioning-templates", _, "versions", _]) => {
+            "DeleteProvisioningTemplateVersion"
+        }
         ("GET", ["thing-types"]) => "ListThingTypes",
         ("GET", ["thing-types", _]) => "DescribeThingType",
         ("POST", ["thing-types", _]) => "CreateThingType",

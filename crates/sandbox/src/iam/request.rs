@@ -90,6 +90,22 @@ pub fn authorization(
                 "DescribeRoleAlias" | "CreateRoleAlias" | "UpdateRoleAlias" | "DeleteRoleAlias" => {
                     vec![arn("iot", &format!("rolealias/{}", nth(1)?))]
                 }
+                // The name is in the body on creation, in the path after.
+                "CreateProvisioningTemplate" => {
+                    vec![arn(
+                        "iot",
+                        &format!("provisioningtemplate/{}", need("templateName")?),
+                    )]
+                }
+                "DescribeProvisioningTemplate"
+                | "UpdateProvisioningTemplate"
+                | "DeleteProvisioningTemplate"
+                | "ListProvisioningTemplateVersions"
+                | "CreateProvisioningTemplateVersion"
+                | "DescribeProvisioningTemplateVersion"
+                | "DeleteProvisioningTemplateVersion" => {
+                    vec![arn("iot", &format!("provisioningtemplate/{}", nth(1)?))]
+                }
                 // The thing and the group, each named or given by ARN.
                 "AddThingToThingGroup" | "RemoveThingFromThingGroup" => {
                     let thing = match call.param("thingArn") {
@@ -117,6 +133,7 @@ pub fn authorization(
                 | "ListDomainConfigurations"
                 | "ListAttachedPolicies"
                 | "ListRoleAliases"
+                | "ListProvisioningTemplates"
                 | "ListThingGroups"
                 | "RegisterCertificate"
                 | "RegisterCertificateWithoutCA"
@@ -503,6 +520,30 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:UpdateRoleAlias", &["rolealias"]),
     ("iot:DeleteRoleAlias", &["rolealias"]),
     ("iot:ListRoleAliases", &[]),
+    ("iot:CreateProvisioningTemplate", &["provisioningtemplate"]),
+    (
+        "iot:DescribeProvisioningTemplate",
+        &["provisioningtemplate"],
+    ),
+    ("iot:UpdateProvisioningTemplate", &["provisioningtemplate"]),
+    ("iot:DeleteProvisioningTemplate", &["provisioningtemplate"]),
+    (
+        "iot:ListProvisioningTemplateVersions",
+        &["provisioningtemplate"],
+    ),
+    (
+        "iot:CreateProvisioningTemplateVersion",
+        &["provisioningtemplate"],
+    ),
+    (
+        "iot:DescribeProvisioningTemplateVersion",
+        &["provisioningtemplate"],
+    ),
+    (
+        "iot:DeleteProvisioningTemplateVersion",
+        &["provisioningtemplate"],
+    ),
+    ("iot:ListProvisioningTemplates", &[]),
     ("iot:ListThingGroups", &[]),
     ("iot:GetThingShadow", &["thing"]),
     ("iot:UpdateThingShadow", &["thing"]),
