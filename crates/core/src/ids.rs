@@ -470,6 +470,29 @@ impl FromStr for RoleAliasName {
 }
 
 string_newtype!(
+    /// An AWS IoT provisioning template name: 1–36 of letters, digits, `-` and `_`.
+    TemplateName
+);
+
+impl FromStr for TemplateName {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, InvalidId> {
+        if (1..=36).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId::new(
+                "provisioning template",
+                s,
+                "expected 1-36 characters of letters, digits, '-' and '_'",
+            ))
+        }
+    }
+}
+
+string_newtype!(
     /// An AWS IoT policy name: 1–128 of letters, digits and `+=,.@-_`.
     PolicyName
 );

@@ -29,7 +29,7 @@ pub mod topology;
 pub use certificate::{CertificateId, CertificatePem, CertificateStatus};
 pub use ids::{
     AccountId, DomainName, Endpoint, InvalidId, PolicyName, Region, ResourceName, RoleAliasName,
-    RoleArn, ThingGroupName, ThingName,
+    RoleArn, TemplateName, ThingGroupName, ThingName,
 };
 pub use timeouts::CallTimeouts;
 pub use topology::{

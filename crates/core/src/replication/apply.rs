@@ -97,6 +97,10 @@ pub enum Change {
     RoleAlias(String),
     /// A role alias deleted.
     DeletedRoleAlias(String),
+    /// A provisioning template created or brought to primary's, with DR's role.
+    ProvisioningTemplate(String),
+    /// A provisioning template deleted.
+    DeletedProvisioningTemplate(String),
     /// A shadow brought to primary's update (leaves DR wrote later kept).
     Shadow(String),
     /// A shadow update DR already held, or whose every leaf DR rewrote later: nothing sent.
@@ -240,6 +244,33 @@ where
             changes.push(Change::DeletedRoleAlias(role_alias.to_string()));
             false
         }
+        Subject::ProvisioningTemplate(template) => {
+            let in_dr = template.in_dr(rewrite).map_err(ApplyError::Invalid)?;
+            // The policies it attaches by name must exist before a device provisions;
+            // their documents stay owned by policy messages.
+            for policy in &in_dr.policies {
+                dr.ensure_policy(policy)
+                    .await
+                    .map_err(ApplyError::Registry)?;
+            }
+            dr.put_provisioning_template(&in_dr)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::ProvisioningTemplate(format!(
+                "{} -> {}",
+                in_dr.template_name, in_dr.provisioning_role_arn
+            )));
+            false
+        }
+        Subject::ProvisioningTemplateDeleted { template_name } => {
+            dr.delete_provisioning_template(template_name)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::DeletedProvisioningTemplate(
+                template_name.to_string(),
+            ));
+            false
+        }
         Subject::Shadow(update) => {
             let name = update.shadow_name.as_deref();
             let in_dr = dr
@@ -294,6 +325,7 @@ where
             | Subject::ThingDeleted { .. }
             | Subject::ThingGroupDeleted { .. }
             | Subject::RoleAliasDeleted { .. }
+            | Subject::ProvisioningTemplateDeleted { .. }
             | Subject::ShadowDeleted { .. }
     );
     let entry = LedgerEntry {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::certificate::CertificateId;
-use crate::ids::{PolicyName, RoleAliasName, ThingGroupName, ThingName};
+use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingName};
 use crate::replication::message::{
     CaRecord, CertificateRecord, ReplicationMessage, ShadowUpdate, SourceRef, Subject,
     SCHEMA_VERSION,
@@ -36,6 +36,8 @@ pub enum Trigger {
     ThingGroup(ThingGroupName),
     /// A role alias was created, updated or deleted.
     RoleAlias(RoleAliasName),
+    /// A provisioning template, or one of its versions, was created, updated or deleted.
+    ProvisioningTemplate(TemplateName),
 }
 
 /// A parsed capture event.
@@ -58,7 +60,7 @@ pub enum EventError {
     #[error("unrecognised event: not a JITR registration, a registry thing event, or a CloudTrail aws.iot API call")]
     Unrecognised,
     /// A CloudTrail event for an API capture does not handle.
-    #[error("unsupported aws.iot API call {0:?}; only certificate, principal, policy-version, thing-group, group-membership and role-alias calls are captured")]
+    #[error("unsupported aws.iot API call {0:?}; only certificate, principal, policy-version, thing-group, group-membership, role-alias and provisioning-template calls are captured")]
     UnsupportedApiCall(String),
     /// A known family with a missing or malformed field.
     #[error("malformed {family} event: {problem}")]
@@ -325,6 +327,16 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
                     .map(Trigger::RoleAlias)
                     .map_err(|e| malformed(FAMILY, format!("{name}: roleAlias: {e}")))?]
             }
+            "CreateProvisioningTemplate"
+            | "UpdateProvisioningTemplate"
+            | "DeleteProvisioningTemplate"
+            | "CreateProvisioningTemplateVersion"
+            | "DeleteProvisioningTemplateVersion" => {
+                vec![text(request, "templateName", FAMILY)?
+                    .parse()
+                    .map(Trigger::ProvisioningTemplate)
+                    .map_err(|e| malformed(FAMILY, format!("{name}: templateName: {e}")))?]
+            }
             other => return Err(EventError::UnsupportedApiCall(other.to_owned())),
         }
     };
@@ -397,6 +409,23 @@ pub async fn capture<S: DeviceRegistry + Sync>(
                     role_alias: name.clone(),
                 },
             },
+            Trigger::ProvisioningTemplate(name) => {
+                match primary.provisioning_template(name).await? {
+                    Some(mut template) => {
+                        for policy in template.named_policies() {
+                            // A policy the body names but primary lacks fails provisioning
+                            // there too: nothing to carry for it.
+                            if let Some(record) = primary.policy(&policy).await? {
+                                template.policies.push(record);
+                            }
+                        }
+                        Subject::ProvisioningTemplate(template)
+                    }
+                    None => Subject::ProvisioningTemplateDeleted {
+                        template_name: name.clone(),
+                    },
+                }
+            }
             Trigger::Policy(name) => match primary.policy(name).await? {
                 Some(policy) => Subject::Policy(policy),
                 // Deleted policies are detached everywhere first; nothing left to carry.
@@ -475,6 +504,11 @@ mod tests {
         let policy = || vec![Trigger::Policy("wearable-policy".parse().unwrap())];
         let group = || vec![Trigger::ThingGroup("ward-7".parse().unwrap())];
         let alias = || vec![Trigger::RoleAlias("wearable-uploads".parse().unwrap())];
+        let template = || {
+            vec![Trigger::ProvisioningTemplate(
+                "wearable-enrolment".parse().unwrap(),
+            )]
+        };
         let cases: Vec<(Value, &str, Vec<Trigger>)> = vec![
             (fixture!("jitr-registered"), "jitr", certificate()),
             (fixture!("thing-created"), "thing-created", thing()),
@@ -584,6 +618,31 @@ mod tests {
                 fixture!("cloudtrail-DeleteRoleAlias"),
                 "DeleteRoleAlias",
                 alias(),
+            ),
+            (
+                fixture!("cloudtrail-CreateProvisioningTemplate"),
+                "CreateProvisioningTemplate",
+                template(),
+            ),
+            (
+                fixture!("cloudtrail-UpdateProvisioningTemplate"),
+                "UpdateProvisioningTemplate",
+                template(),
+            ),
+            (
+                fixture!("cloudtrail-DeleteProvisioningTemplate"),
+                "DeleteProvisioningTemplate",
+                template(),
+            ),
+            (
+                fixture!("cloudtrail-CreateProvisioningTemplateVersion"),
+                "CreateProvisioningTemplateVersion",
+                template(),
+            ),
+            (
+                fixture!("cloudtrail-DeleteProvisioningTemplateVersion"),
+                "DeleteProvisioningTemplateVersion",
+                template(),
             ),
         ];
         for (event, cause, triggers) in cases {

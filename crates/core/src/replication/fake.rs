@@ -5,16 +5,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
-use crate::ids::{PolicyName, RoleAliasName, ThingGroupName, ThingName};
+use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingName};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::message::{
     GroupRef, PolicyRecord, RoleAliasRecord, SourceRef, ThingGroupRecord, ThingRecord,
 };
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, CertificateView, GroupWrite, LedgerEntry, PortError,
-    Recorded, Registration, RoleAliasRegistry, ShadowStore, ThingGroupRegistry,
+    ProvisioningTemplateRegistry, Recorded, Registration, RoleAliasRegistry, ShadowStore,
+    ThingGroupRegistry,
 };
 use crate::replication::shadow::{apply_patch, ShadowDocument};
+use crate::replication::template::ProvisioningTemplateRecord;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct World {
@@ -29,6 +31,8 @@ pub(crate) struct World {
     pub(crate) group_policies: BTreeSet<(ThingGroupName, PolicyName)>,
     pub(crate) memberships: BTreeSet<(ThingName, ThingGroupName)>,
     pub(crate) role_aliases: BTreeMap<RoleAliasName, RoleAliasRecord>,
+    /// Templates as stored (their `policies` always empty).
+    pub(crate) templates: BTreeMap<TemplateName, ProvisioningTemplateRecord>,
     pub(crate) shadows: BTreeMap<(ThingName, Option<String>), ShadowDocument>,
     /// The fake shadow service's clock (epoch seconds), for the timestamps it stamps.
     pub(crate) shadow_clock: i64,
@@ -483,6 +487,31 @@ impl RoleAliasRegistry for FakeRegistry {
 
     async fn delete_role_alias(&self, name: &RoleAliasName) -> Result<(), PortError> {
         self.with(|w| w.role_aliases.remove(name));
+        Ok(())
+    }
+}
+
+impl ProvisioningTemplateRegistry for FakeRegistry {
+    async fn provisioning_template(
+        &self,
+        name: &TemplateName,
+    ) -> Result<Option<ProvisioningTemplateRecord>, PortError> {
+        Ok(self.with(|w| w.templates.get(name).cloned()))
+    }
+
+    async fn put_provisioning_template(
+        &self,
+        template: &ProvisioningTemplateRecord,
+    ) -> Result<(), PortError> {
+        self.with(|w| {
+            w.templates
+                .insert(template.template_name.clone(), template.with_no_policies())
+        });
+        Ok(())
+    }
+
+    async fn delete_provisioning_template(&self, name: &TemplateName) -> Result<(), PortError> {
+        self.with(|w| w.templates.remove(name));
         Ok(())
     }
 }

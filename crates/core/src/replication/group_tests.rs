@@ -12,7 +12,8 @@ use super::*;
 use crate::ids::{PolicyName, ThingGroupName, ThingName};
 use crate::replication::message::{PolicyRecord, ThingRecord};
 use crate::replication::ports::{
-    CertificateRegistry, RoleAliasRegistry, ShadowStore, ThingGroupRegistry,
+    CertificateRegistry, ProvisioningTemplateRegistry, RoleAliasRegistry, ShadowStore,
+    ThingGroupRegistry,
 };
 
 const WARD_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
@@ -453,6 +454,62 @@ fn a_role_alias_reaches_dr_naming_dr_s_role_and_goes_when_primary_deletes_it() {
         deliver_all(deleted, &dr, &ledger).await;
         deliver_all(created, &dr, &ledger).await;
         assert!(dr.snapshot().role_aliases.is_empty());
+    });
+}
+
+#[test]
+fn a_provisioning_template_reaches_dr_mapped_with_the_policies_it_names_and_goes_when_deleted() {
+    block_on(async {
+        let primary = Primary::new();
+        let template = super::template::tests::wearable_template();
+        let named = template.policies[0].clone();
+        primary.registry.put_policy(&named).await.unwrap();
+        primary
+            .registry
+            .put_provisioning_template(&template)
+            .await
+            .unwrap();
+        let trigger = || Trigger::ProvisioningTemplate(template.template_name.clone());
+        let created = primary.capture(trigger()).await;
+        let super::Subject::ProvisioningTemplate(carried) = &created[0].subject else {
+            panic!("{created:?}");
+        };
+        assert_eq!(
+            carried.policies,
+            vec![named.clone()],
+            "the named policy travels"
+        );
+        assert_eq!(
+            ReplicationMessage::decode(&created[0].encode().unwrap()).unwrap(),
+            created[0]
+        );
+
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        deliver_all(created.clone(), &dr, &ledger).await;
+        let world = dr.snapshot();
+        let in_dr = &world.templates[&template.template_name];
+        assert_eq!(
+            in_dr,
+            &template.in_dr(&rewrite()).unwrap().with_no_policies()
+        );
+        assert_eq!(
+            in_dr.provisioning_role_arn,
+            "arn:aws:iam::222222222222:role/iot-provisioning"
+        );
+        assert!(!in_dr.template_body.contains("111111111111"));
+        assert!(world.policies[&named.policy_name].contains("222222222222"));
+
+        primary
+            .registry
+            .delete_provisioning_template(&template.template_name)
+            .await
+            .unwrap();
+        let deleted = primary.capture(trigger()).await;
+        assert_eq!(deleted[0].subject.kind(), "provisioning_template_deleted");
+        // The deletion, then the creation again out of order: deleted stays deleted.
+        deliver_all(deleted, &dr, &ledger).await;
+        deliver_all(created, &dr, &ledger).await;
+        assert!(dr.snapshot().templates.is_empty());
     });
 }
 

@@ -22,7 +22,9 @@ use sha2::Digest;
 use crate::certificate::{
     contains_private_key, CertificateId, CertificatePem, CertificateStatus, PemError,
 };
-use crate::ids::{AccountId, PolicyName, Region, RoleAliasName, ThingGroupName, ThingName};
+use crate::ids::{
+    AccountId, PolicyName, Region, RoleAliasName, TemplateName, ThingGroupName, ThingName,
+};
 use crate::time::EpochMillis;
 
 /// The schema this code writes and accepts.
@@ -106,6 +108,13 @@ pub enum Subject {
     RoleAliasDeleted {
         /// Its name.
         role_alias: RoleAliasName,
+    },
+    /// A fleet-provisioning template as primary has it, with the policies it names.
+    ProvisioningTemplate(crate::replication::template::ProvisioningTemplateRecord),
+    /// A provisioning template primary no longer has.
+    ProvisioningTemplateDeleted {
+        /// Its name.
+        template_name: TemplateName,
     },
     /// A device shadow update, as primary's shadow service published it.
     Shadow(ShadowUpdate),
@@ -370,6 +379,10 @@ impl Subject {
             Subject::ThingGroupDeleted { group_name } => format!("group#{group_name}"),
             Subject::RoleAlias(record) => format!("rolealias#{}", record.role_alias),
             Subject::RoleAliasDeleted { role_alias } => format!("rolealias#{role_alias}"),
+            Subject::ProvisioningTemplate(record) => format!("template#{}", record.template_name),
+            Subject::ProvisioningTemplateDeleted { template_name } => {
+                format!("template#{template_name}")
+            }
             Subject::Shadow(ShadowUpdate {
                 thing_name,
                 shadow_name,
@@ -422,6 +435,8 @@ impl Subject {
             Subject::ThingGroupDeleted { .. } => "thing_group_deleted",
             Subject::RoleAlias(_) => "role_alias",
             Subject::RoleAliasDeleted { .. } => "role_alias_deleted",
+            Subject::ProvisioningTemplate(_) => "provisioning_template",
+            Subject::ProvisioningTemplateDeleted { .. } => "provisioning_template_deleted",
             Subject::Shadow(_) => "shadow",
             Subject::ShadowDeleted { .. } => "shadow_deleted",
         }
@@ -529,6 +544,12 @@ impl ReplicationMessage {
             Subject::Thing(thing) => check_groups(thing)?,
             Subject::ThingGroup(group) => check_group(group)?,
             Subject::RoleAlias(alias) => check_role_alias(alias)?,
+            Subject::ProvisioningTemplate(template) => {
+                template.check().map_err(Rejection::Malformed)?;
+                for policy in &template.policies {
+                    check_policy_document(policy)?;
+                }
+            }
             Subject::Shadow(ShadowUpdate {
                 shadow_name,
                 previous,
@@ -561,7 +582,8 @@ impl ReplicationMessage {
             Subject::ThingDeleted { .. }
             | Subject::CertificateDeleted { .. }
             | Subject::ThingGroupDeleted { .. }
-            | Subject::RoleAliasDeleted { .. } => {}
+            | Subject::RoleAliasDeleted { .. }
+            | Subject::ProvisioningTemplateDeleted { .. } => {}
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! * [`service`] — the Lambda use cases: capture-and-publish, apply-a-batch.
 //! * [`shadow`] — device shadows: their documents and the merge that never undoes DR's own
 //!   newer writes.
+//! * [`template`] — fleet-provisioning templates and their mapping to DR's ARNs.
 //! * [`ports`] — the registry, ledger and bus interfaces the adapters implement.
 
 pub mod apply;
@@ -16,6 +17,7 @@ pub mod message;
 pub mod ports;
 pub mod service;
 pub mod shadow;
+pub mod template;
 
 #[cfg(test)]
 pub(crate) mod fake;
@@ -30,5 +32,6 @@ pub use capture::{capture, parse_event, CaptureEvent, EventError, Trigger};
 pub use message::{Rejection, ReplicationMessage, Subject, Version};
 pub use ports::{
     ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, PortError,
-    ReplicationBus, RoleAliasRegistry, ShadowStore, ThingGroupRegistry,
+    ProvisioningTemplateRegistry, ReplicationBus, RoleAliasRegistry, ShadowStore,
+    ThingGroupRegistry,
 };

@@ -5,12 +5,13 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
-use crate::ids::{PolicyName, RoleAliasName, ThingGroupName, ThingName};
+use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingName};
 use crate::replication::message::{
     GroupRef, PolicyRecord, ReplicationMessage, RoleAliasRecord, ThingGroupRecord, ThingRecord,
     Version,
 };
 use crate::replication::shadow::ShadowDocument;
+use crate::replication::template::ProvisioningTemplateRecord;
 use crate::time::EpochMillis;
 
 /// A failed call to a registry, ledger or bus, and whether trying again may help.
@@ -297,6 +298,27 @@ pub trait RoleAliasRegistry {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// The fleet-provisioning templates of an AWS IoT registry.
+pub trait ProvisioningTemplateRegistry {
+    /// A template with its default version's body (`policies` left empty), or `None`.
+    fn provisioning_template(
+        &self,
+        name: &TemplateName,
+    ) -> impl Future<Output = Result<Option<ProvisioningTemplateRecord>, PortError>> + Send;
+    /// Create the template, or bring it to this one: a new default version when the body
+    /// differs, its settings when they do (recreated when its type differs, which AWS fixes
+    /// at creation).
+    fn put_provisioning_template(
+        &self,
+        template: &ProvisioningTemplateRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Delete a template and its versions; missing is success.
+    fn delete_provisioning_template(
+        &self,
+        name: &TemplateName,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// Device shadows, on the IoT data plane of one account and region.
 pub trait ShadowStore {
     /// A shadow's document (state, metadata, version, timestamp), or `None`.
@@ -320,14 +342,22 @@ pub trait ShadowStore {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// Everything replication reads in primary and writes in DR: one registry, four faces.
+/// Everything replication reads in primary and writes in DR: one registry, five faces.
 pub trait DeviceRegistry:
-    CertificateRegistry + ThingGroupRegistry + RoleAliasRegistry + ShadowStore
+    CertificateRegistry
+    + ThingGroupRegistry
+    + RoleAliasRegistry
+    + ProvisioningTemplateRegistry
+    + ShadowStore
 {
 }
 
-impl<T: CertificateRegistry + ThingGroupRegistry + RoleAliasRegistry + ShadowStore> DeviceRegistry
-    for T
+impl<T> DeviceRegistry for T where
+    T: CertificateRegistry
+        + ThingGroupRegistry
+        + RoleAliasRegistry
+        + ProvisioningTemplateRegistry
+        + ShadowStore
 {
 }
 
