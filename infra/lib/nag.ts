@@ -16,8 +16,8 @@ import { STAR_RESOURCE_ACTIONS } from './permissions';
 /** Why a wildcard in an IAM resource or action is needed, by the finding it produces. */
 export const WILDCARD_REASONS: Array<[RegExp, string]> = [
   [
-    /^Resource::arn:aws:iot:[a-z0-9-]+:\d{12}:(cert|cacert|policy|thing|thingtype|thinggroup|rolealias)\/\*$/,
-    "IoT certificates, CAs, things, thing types, thing groups, role aliases and policies are the fleet's, created at run time under ids no deploy knows; scoped to this account and region",
+    /^Resource::arn:aws:iot:[a-z0-9-]+:\d{12}:(cert|cacert|policy|thing|thingtype|thinggroup|rolealias|provisioningtemplate)\/\*$/,
+    "IoT certificates, CAs, things, thing types, thing groups, role aliases, provisioning templates and policies are the fleet's, created at run time under ids no deploy knows; scoped to this account and region",
   ],
   [
     /^Resource::arn:aws:iot:[a-z0-9-]+:\d{12}:domainconfiguration\/\*$/,

@@ -28,6 +28,7 @@ export const STAR_RESOURCE_ACTIONS: Record<string, string> = {
   'iot:ListDomainConfigurations': 'listing has no resource type (drctl readiness)',
   'iot:ListThingGroups': 'listing has no resource type (drctl readiness)',
   'iot:ListRoleAliases': 'listing has no resource type (drctl readiness)',
+  'iot:ListProvisioningTemplates': 'listing has no resource type (drctl readiness)',
   'route53:ListHostedZonesByName': 'listing has no resource type',
   'route53:ListHealthChecks': 'listing has no resource type',
   'cloudwatch:PutMetricData': 'scoped by the cloudwatch:namespace condition instead',
@@ -81,6 +82,12 @@ function iotRead(t: Topology, side: Side, sid: string, list: boolean): iam.Polic
     new iam.PolicyStatement({ sid: `${sid}ThingGroups`, actions: ['iot:DescribeThingGroup'], resources: [iot(t, side, 'thinggroup/*')] }),
     // crates/aws/src/iot/role_aliases.rs, read half.
     new iam.PolicyStatement({ sid: `${sid}RoleAliases`, actions: ['iot:DescribeRoleAlias'], resources: [iot(t, side, 'rolealias/*')] }),
+    // crates/aws/src/iot/provisioning_templates.rs, read half.
+    new iam.PolicyStatement({
+      sid: `${sid}ProvisioningTemplates`,
+      actions: ['iot:DescribeProvisioningTemplate'],
+      resources: [iot(t, side, 'provisioningtemplate/*')],
+    }),
     new iam.PolicyStatement({
       sid: `${sid}Unscoped`,
       actions: ['iot:ListAttachedPolicies', ...(list ? ['iot:ListCertificates'] : [])],
@@ -156,6 +163,23 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
       actions: ['iam:PassRole'],
       resources: [`arn:aws:iam::${t[side].accountId}:role/*`],
       conditions: { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } },
+    }),
+    // crates/aws/src/iot/provisioning_templates.rs. A template's provisioning role is
+    // passed to IoT itself (it assumes the role to create the body's resources).
+    new iam.PolicyStatement({
+      sid: `${sid}ProvisioningTemplates`,
+      actions: [
+        'iot:DescribeProvisioningTemplate', 'iot:CreateProvisioningTemplate', 'iot:UpdateProvisioningTemplate',
+        'iot:DeleteProvisioningTemplate', 'iot:ListProvisioningTemplateVersions', 'iot:CreateProvisioningTemplateVersion',
+        'iot:DeleteProvisioningTemplateVersion',
+      ],
+      resources: [iot(t, side, 'provisioningtemplate/*')],
+    }),
+    new iam.PolicyStatement({
+      sid: `${sid}PassProvisioningRoles`,
+      actions: ['iam:PassRole'],
+      resources: [`arn:aws:iam::${t[side].accountId}:role/*`],
+      conditions: { StringEquals: { 'iam:PassedToService': 'iot.amazonaws.com' } },
     }),
     new iam.PolicyStatement({
       sid: `${sid}Unscoped`,
@@ -604,7 +628,7 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
       : []),
     new iam.PolicyStatement({
       sid: 'ReadinessIotLists',
-      actions: ['iot:ListCACertificates', 'iot:ListPolicies', 'iot:ListDomainConfigurations', 'iot:ListThingGroups', 'iot:ListRoleAliases'],
+      actions: ['iot:ListCACertificates', 'iot:ListPolicies', 'iot:ListDomainConfigurations', 'iot:ListThingGroups', 'iot:ListRoleAliases', 'iot:ListProvisioningTemplates'],
       resources: ['*'],
     }),
     new iam.PolicyStatement({

@@ -62,6 +62,11 @@ export const CAPTURED_API_CALLS = [
   'CreateRoleAlias',
   'UpdateRoleAlias',
   'DeleteRoleAlias',
+  'CreateProvisioningTemplate',
+  'UpdateProvisioningTemplate',
+  'DeleteProvisioningTemplate',
+  'CreateProvisioningTemplateVersion',
+  'DeleteProvisioningTemplateVersion',
 ];
 
 /** IoT topics capture listens on (capture.rs: JITR and registry thing events). */

@@ -382,7 +382,15 @@ describe('functions', () => {
       .filter((x) => x.kind === 'identity' && x.where.startsWith('CertReplicatorDrRole') && array(x.s.Action).includes('iam:PassRole'));
     assert.deepEqual(passRole.map((x) => [x.s.Resource, x.s.Condition]), [
       [`arn:aws:iam::${t.dr.accountId}:role/*`, { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } }],
+      [`arn:aws:iam::${t.dr.accountId}:role/*`, { StringEquals: { 'iam:PassedToService': 'iot.amazonaws.com' } }],
     ]);
+    // Provisioning templates: read in primary, written (with their versions) in DR only.
+    const template = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:provisioningtemplate/*`;
+    assert.deepEqual(on(capture, 'iot:DescribeProvisioningTemplate'), [[template('primary')]]);
+    assert.ok(!capture.some(([a]) => /ProvisioningTemplate/.test(a) && a !== 'iot:DescribeProvisioningTemplate'), 'capture writes no templates');
+    for (const action of ['iot:CreateProvisioningTemplate', 'iot:UpdateProvisioningTemplate', 'iot:DeleteProvisioningTemplate', 'iot:CreateProvisioningTemplateVersion', 'iot:DeleteProvisioningTemplateVersion']) {
+      assert.deepEqual(on(replicator, action), [[template('dr')]], action);
+    }
   });
 
   it('lets the replicator send only to the DLQ (parking poison), never to the replication queue', () => {

@@ -19,6 +19,7 @@ use dr_core::replication::CertificateRegistry;
 
 use crate::error::{already_so, code, port_error};
 
+mod provisioning_templates;
 mod role_aliases;
 mod shadows;
 mod thing_groups;

@@ -6,7 +6,9 @@
 
 use aws_sdk_iot::types::CaCertificateStatus;
 use dr_core::reconcile::{count_by_status, PolicyDigest};
-use dr_core::replication::{CertificateRegistry, RoleAliasRegistry, ThingGroupRegistry};
+use dr_core::replication::{
+    CertificateRegistry, ProvisioningTemplateRegistry, RoleAliasRegistry, ThingGroupRegistry,
+};
 use dr_core::{FlipMode, Side, Topology};
 
 use dr_core::snapshots::observe_sources;
@@ -69,11 +71,12 @@ pub async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> 
         certificate_authorities(session, topology),
         policies(session, topology),
         async {
-            let (groups, aliases) = tokio::join!(
+            let (groups, aliases, templates) = tokio::join!(
                 thing_groups(session, topology),
-                role_aliases(session, topology)
+                role_aliases(session, topology),
+                provisioning_templates(session, topology)
             );
-            [groups, aliases]
+            [groups, aliases, templates]
         },
         domain_configuration(session, topology, Side::Primary),
         domain_configuration(session, topology, Side::Dr),
@@ -610,6 +613,93 @@ async fn role_aliases(session: &AwsSession, topology: &Topology) -> Check {
             Verdict::Fail,
             format!(
                 "{}; devices fetching credentials through them fail in DR — re-send one by updating it in primary (UpdateRoleAlias)",
+                problems.join("; ")
+            ),
+        )
+    }
+}
+
+/// Every provisioning template of primary in DR, provisioning as primary's would with DR's
+/// ARNs (role, hook, the body's policy documents), and the policies it attaches by name
+/// there: without them no new device enrols during an outage.
+async fn provisioning_templates(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "provisioning templates in DR";
+    let listed = session
+        .iot(Side::Primary)
+        .list_provisioning_templates()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let templates: Vec<dr_core::TemplateName> = match listed {
+        Ok(templates) => templates
+            .iter()
+            .filter_map(|t| t.template_name()?.parse().ok())
+            .collect(),
+        Err(e) => {
+            return error_check(
+                NAME,
+                crate::error::port_error("ListProvisioningTemplates", e),
+            )
+        }
+    };
+    let rewrite = dr_core::replication::ArnRewrite::primary_to_dr(topology);
+    let primary = IotRegistry::for_side(session, topology, Side::Primary);
+    let dr = IotRegistry::for_side(session, topology, Side::Dr);
+    let (mut problems, mut hooks) = (Vec::new(), Vec::new());
+    for name in &templates {
+        let (p, d) = match tokio::join!(
+            primary.provisioning_template(name),
+            dr.provisioning_template(name)
+        ) {
+            (Ok(Some(p)), Ok(Some(d))) => (p, d),
+            (Ok(Some(_)), Ok(None)) => {
+                problems.push(format!("{name} missing"));
+                continue;
+            }
+            (Ok(None), _) => continue,
+            (Err(e), _) | (_, Err(e)) => return error_check(NAME, e),
+        };
+        match p.in_dr(&rewrite) {
+            Ok(wanted) if wanted.provisions_as(&d) => {}
+            Ok(_) => problems.push(format!("{name} differs from primary's")),
+            Err(e) => problems.push(e),
+        }
+        for policy in p.named_policies() {
+            match dr.policy(&policy).await {
+                Ok(Some(_)) => {}
+                Ok(None) => problems.push(format!("{name} attaches policy {policy}, missing")),
+                Err(e) => return error_check(NAME, e),
+            }
+        }
+        if let Some(hook) = d.pre_provisioning_hook {
+            hooks.push(hook.target_arn);
+        }
+    }
+    if problems.is_empty() {
+        let hooks = if hooks.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; their hooks call {} (deploying those functions in DR is not checked here)",
+                hooks.join(", ")
+            )
+        };
+        check(
+            NAME,
+            Verdict::Ok,
+            format!(
+                "{} template(s) in DR with DR's roles and ARNs{hooks}",
+                templates.len()
+            ),
+        )
+    } else {
+        check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "{}; devices cannot enrol in DR with them — re-send one by updating it in primary (UpdateProvisioningTemplate)",
                 problems.join("; ")
             ),
         )

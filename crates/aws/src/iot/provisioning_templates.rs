@@ -1,0 +1,223 @@
+//! [`ProvisioningTemplateRegistry`] on the IoT client: fleet-provisioning templates.
+//!
+//! AWS keeps a template's body in numbered versions (at most five) and provisions with the
+//! default one; settings (enabled, role, hook) live on the template. So a body change
+//! becomes a new default version in DR, deleting DR's oldest non-default version first when
+//! all five are used, and a settings change an UpdateProvisioningTemplate. Creating or
+//! updating a template passes its provisioning role to IoT (`iam:PassRole`, granted for
+//! DR's roles only, towards iot.amazonaws.com).
+
+use aws_sdk_iot::types::{ProvisioningHook as SdkHook, TemplateType as SdkType};
+use dr_core::ids::TemplateName;
+use dr_core::replication::ports::PortError;
+use dr_core::replication::template::{
+    ProvisioningHook, ProvisioningTemplateRecord, TemplateType, HOOK_PAYLOAD_VERSION,
+};
+use dr_core::replication::ProvisioningTemplateRegistry;
+
+use super::IotRegistry;
+use crate::error::{already_so, code, port_error};
+
+/// AWS keeps at most five versions of a provisioning template.
+const MAX_TEMPLATE_VERSIONS: usize = 5;
+
+impl ProvisioningTemplateRegistry for IotRegistry {
+    async fn provisioning_template(
+        &self,
+        name: &TemplateName,
+    ) -> Result<Option<ProvisioningTemplateRecord>, PortError> {
+        self.call().await;
+        let output = match self
+            .client
+            .describe_provisioning_template()
+            .template_name(name.as_str())
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(port_error("DescribeProvisioningTemplate", e)),
+        };
+        Ok(Some(ProvisioningTemplateRecord {
+            template_name: name.clone(),
+            // AWS has no way to clear a description but to set it empty.
+            description: output
+                .description()
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+            template_body: output.template_body().unwrap_or_default().to_owned(),
+            enabled: output.enabled().unwrap_or(false),
+            provisioning_role_arn: output
+                .provisioning_role_arn()
+                .unwrap_or_default()
+                .to_owned(),
+            pre_provisioning_hook: output.pre_provisioning_hook().map(|hook| ProvisioningHook {
+                payload_version: hook
+                    .payload_version()
+                    .unwrap_or(HOOK_PAYLOAD_VERSION)
+                    .to_owned(),
+                target_arn: hook.target_arn().to_owned(),
+            }),
+            template_type: match output.r#type() {
+                Some(SdkType::Jitp) => TemplateType::Jitp,
+                _ => TemplateType::FleetProvisioning,
+            },
+            policies: Vec::new(),
+        }))
+    }
+
+    async fn put_provisioning_template(
+        &self,
+        template: &ProvisioningTemplateRecord,
+    ) -> Result<(), PortError> {
+        let Some(in_place) = self.provisioning_template(&template.template_name).await? else {
+            return self.create_template(template).await;
+        };
+        if in_place.template_type != template.template_type {
+            // AWS fixes a template's type when it is created: primary recreated it.
+            self.delete_provisioning_template(&template.template_name)
+                .await?;
+            return self.create_template(template).await;
+        }
+        if !same_body(&in_place.template_body, &template.template_body) {
+            self.new_default_version(template).await?;
+        }
+        let settings_differ = in_place.description != template.description
+            || in_place.enabled != template.enabled
+            || in_place.provisioning_role_arn != template.provisioning_role_arn
+            || in_place.pre_provisioning_hook != template.pre_provisioning_hook;
+        if !settings_differ {
+            return Ok(());
+        }
+        self.call().await;
+        let mut update = self
+            .client
+            .update_provisioning_template()
+            .template_name(template.template_name.as_str())
+            .description(template.description.clone().unwrap_or_default())
+            .enabled(template.enabled)
+            .provisioning_role_arn(&template.provisioning_role_arn);
+        update = match &template.pre_provisioning_hook {
+            Some(hook) => update.pre_provisioning_hook(sdk_hook(hook)?),
+            None if in_place.pre_provisioning_hook.is_some() => {
+                update.remove_pre_provisioning_hook(true)
+            }
+            None => update,
+        };
+        update
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("UpdateProvisioningTemplate", e))
+    }
+
+    async fn delete_provisioning_template(&self, name: &TemplateName) -> Result<(), PortError> {
+        self.call().await;
+        already_so(
+            self.client
+                .delete_provisioning_template()
+                .template_name(name.as_str())
+                .send()
+                .await,
+            "DeleteProvisioningTemplate",
+            "ResourceNotFoundException",
+        )
+    }
+}
+
+impl IotRegistry {
+    async fn create_template(
+        &self,
+        template: &ProvisioningTemplateRecord,
+    ) -> Result<(), PortError> {
+        self.call().await;
+        let mut create = self
+            .client
+            .create_provisioning_template()
+            .template_name(template.template_name.as_str())
+            .template_body(&template.template_body)
+            .enabled(template.enabled)
+            .provisioning_role_arn(&template.provisioning_role_arn)
+            .r#type(match template.template_type {
+                TemplateType::FleetProvisioning => SdkType::FleetProvisioning,
+                TemplateType::Jitp => SdkType::Jitp,
+            })
+            .set_description(template.description.clone());
+        if let Some(hook) = &template.pre_provisioning_hook {
+            create = create.pre_provisioning_hook(sdk_hook(hook)?);
+        }
+        match create.send().await {
+            Ok(_) => Ok(()),
+            // Created since we looked (a concurrent apply): the retry takes the update path.
+            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Err(
+                PortError::transient("CreateProvisioningTemplate", "created concurrently"),
+            ),
+            Err(e) => Err(port_error("CreateProvisioningTemplate", e)),
+        }
+    }
+
+    /// Make `template`'s body DR's default version, making room when all five are used.
+    async fn new_default_version(
+        &self,
+        template: &ProvisioningTemplateRecord,
+    ) -> Result<(), PortError> {
+        self.call().await;
+        let listed = self
+            .client
+            .list_provisioning_template_versions()
+            .template_name(template.template_name.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error("ListProvisioningTemplateVersions", e))?;
+        let mut old: Vec<i32> = listed
+            .versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+            .filter_map(|v| v.version_id())
+            .collect();
+        old.sort_unstable();
+        let surplus = (listed.versions().len() + 1).saturating_sub(MAX_TEMPLATE_VERSIONS);
+        for version in old.into_iter().take(surplus) {
+            self.call().await;
+            already_so(
+                self.client
+                    .delete_provisioning_template_version()
+                    .template_name(template.template_name.as_str())
+                    .version_id(version)
+                    .send()
+                    .await,
+                "DeleteProvisioningTemplateVersion",
+                "ResourceNotFoundException",
+            )?;
+        }
+        self.call().await;
+        self.client
+            .create_provisioning_template_version()
+            .template_name(template.template_name.as_str())
+            .template_body(&template.template_body)
+            .set_as_default(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("CreateProvisioningTemplateVersion", e))
+    }
+}
+
+fn sdk_hook(hook: &ProvisioningHook) -> Result<SdkHook, PortError> {
+    SdkHook::builder()
+        .payload_version(&hook.payload_version)
+        .target_arn(&hook.target_arn)
+        .build()
+        .map_err(|e| PortError::permanent("ProvisioningHook", e.to_string()))
+}
+
+/// Bodies equal as JSON: DR stores the rewritten body compactly, AWS returns what it was given.
+fn same_body(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
