@@ -93,8 +93,20 @@ function iotRead(t: Topology, side: Side, sid: string, list: boolean): iam.Polic
       actions: ['iot:ListAttachedPolicies', ...(list ? ['iot:ListCertificates'] : [])],
       resources: ['*'],
     }),
+    // The reconciler's shadow comparison (reconcile/run.rs `shadows_page`); capture reads
+    // none, the documents event carries them.
+    ...(list ? [shadowReads(t, side, sid)] : []),
   ];
   return statements;
+}
+
+/** A thing's shadows, classic and named, read (crates/aws/src/iot/shadows.rs). */
+function shadowReads(t: Topology, side: Side, sid: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: `${sid}Shadows`,
+    actions: ['iot:GetThingShadow', 'iot:ListNamedShadowsForThing'],
+    resources: [iot(t, side, 'thing/*')],
+  });
 }
 
 /**
@@ -586,6 +598,9 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
     case 'reconciler/dr':
       return [
         ...iotApply(t),
+        // Failback's reverse reconcile (drctl, the operators' union) reads DR's shadows as
+        // its source.
+        shadowReads(t, 'dr', 'ReconcileSource'),
         // The ledger, and the pass cursor kept in it (checkpoint.rs: a fenced PutItem).
         new iam.PolicyStatement({ sid: 'LedgerAndCursor', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], resources: [ledger] }),
         // Repairs pause while DR serves (reconciler `repairs_allowed`).

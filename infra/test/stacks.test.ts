@@ -384,6 +384,12 @@ describe('functions', () => {
       [`arn:aws:iam::${t.dr.accountId}:role/*`, { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } }],
       [`arn:aws:iam::${t.dr.accountId}:role/*`, { StringEquals: { 'iam:PassedToService': 'iot.amazonaws.com' } }],
     ]);
+    // Shadows compared by the reconciler: read on both sides, written in DR only.
+    const reconcilerPrimary = grants(built.primary.stackName, 'ReconcilerPrimaryRole');
+    assert.deepEqual(on(reconcilerPrimary, 'iot:ListNamedShadowsForThing'), [[thing('primary')]]);
+    assert.deepEqual(on(reconcilerPrimary, 'iot:GetThingShadow'), [[thing('primary')]]);
+    assert.deepEqual(on(reconcilerPrimary, 'iot:UpdateThingShadow'), []);
+    assert.deepEqual(on(grants(built.dr.stackName, 'ReconcilerDrRole'), 'iot:ListNamedShadowsForThing'), [[thing('dr')]]);
     // Provisioning templates: read in primary, written (with their versions) in DR only.
     const template = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:provisioningtemplate/*`;
     assert.deepEqual(on(capture, 'iot:DescribeProvisioningTemplate'), [[template('primary')]]);

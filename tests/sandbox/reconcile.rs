@@ -300,3 +300,148 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn shadows_the_replicator_missed_are_repaired_and_failback_carries_dr_s_newer_writes_back() {
+    use aws_sdk_iotdataplane::primitives::Blob;
+    use dr_core::replication::ShadowStore;
+    use std::time::Duration;
+
+    let log = std::env::temp_dir().join(format!("{}.log", unique("reconcile-shadows")));
+    let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
+        .await
+        .unwrap();
+    let p = Pipeline::on(server.endpoint()).await;
+    let primary_iot = p.session.iot(Side::Primary);
+    let device = Device::self_signed("shadowed-wearable");
+    let thing = "wearable-shadowed";
+    primary_iot
+        .register_certificate_without_ca()
+        .certificate_pem(&device.pem)
+        .status(SdkStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    primary_iot
+        .create_thing()
+        .thing_name(thing)
+        .send()
+        .await
+        .unwrap();
+    let arn = p.primary.certificate_arn(&device.id);
+    primary_iot
+        .attach_thing_principal()
+        .thing_name(thing)
+        .principal(&arn)
+        .send()
+        .await
+        .unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(include_str!(
+        "../fixtures/events/cloudtrail-AttachThingPrincipal.json"
+    ))
+    .unwrap();
+    event["detail"]["requestParameters"] = json!({"thingName": thing, "principal": arn});
+    p.capture(&event).await;
+    p.drain().await;
+
+    // Shadow updates whose documents events never reached capture (a rule's action
+    // failing, say): only the reconciler can find them.
+    let write = async |side: Side, name: Option<&str>, desired: serde_json::Value| {
+        p.session
+            .iot_data(side)
+            .update_thing_shadow()
+            .thing_name(thing)
+            .set_shadow_name(name.map(str::to_owned))
+            .payload(Blob::new(
+                json!({"state": {"desired": desired}}).to_string(),
+            ))
+            .send()
+            .await
+            .unwrap();
+    };
+    write(Side::Primary, None, json!({"rate_hz": 10, "hr_high": 120})).await;
+    write(
+        Side::Primary,
+        Some("alerts"),
+        json!({"escalate_after_s": 30}),
+    )
+    .await;
+
+    let reconciler = Held::of(as_function(&p.topology, "reconciler").await, &p);
+    let dry = forward(&reconciler, &p, false)
+        .run_to_end(dr_core::time::now_millis)
+        .await
+        .unwrap();
+    assert_eq!(dry.counts.shadows, 2, "{:?}", dry.counts);
+    let name: dr_core::ThingName = thing.parse().unwrap();
+    assert!(
+        reconciler.dr.shadow(&name, None).await.unwrap().is_none(),
+        "dry"
+    );
+
+    let applied = forward(&reconciler, &p, true)
+        .run_to_end(dr_core::time::now_millis)
+        .await
+        .unwrap();
+    assert!(applied.failed.is_empty(), "{:?}", applied.failed);
+    for shadow in [None, Some("alerts")] {
+        assert_eq!(
+            reconciler
+                .dr
+                .shadow(&name, shadow)
+                .await
+                .unwrap()
+                .map(|d| d.state),
+            reconciler
+                .primary
+                .shadow(&name, shadow)
+                .await
+                .unwrap()
+                .map(|d| d.state),
+            "{shadow:?}"
+        );
+    }
+
+    // DR serves: a clinician raises the alert threshold there, after primary last wrote it
+    // (shadow timestamps are whole seconds). The forward pass sees the difference and keeps
+    // DR's value; failback's reverse pass carries it to primary.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    write(Side::Dr, None, json!({"hr_high": 140})).await;
+    let again = forward(&reconciler, &p, true)
+        .run_to_end(dr_core::time::now_millis)
+        .await
+        .unwrap();
+    assert_eq!(again.counts.shadows, 1);
+    let desired = |doc: Option<dr_core::replication::shadow::ShadowDocument>| {
+        doc.and_then(|d| d.state.desired).unwrap()
+    };
+    assert_eq!(
+        desired(reconciler.dr.shadow(&name, None).await.unwrap())["hr_high"],
+        140,
+        "a desired state never goes backwards"
+    );
+
+    let operator = Held::of(as_operator(&p.topology).await, &p);
+    let back = Reconciler {
+        source: &operator.dr,
+        target: &operator.primary,
+        ledger: &NoLedger,
+        source_ref: dr_core::replication::message::SourceRef::of(&p.topology, Side::Dr),
+        rewrite: ArnRewrite::primary_to_dr(&p.topology).reversed(),
+        apply_repairs: true,
+        page_size: PAGE_SIZE,
+    }
+    .run_to_end(dr_core::time::now_millis)
+    .await
+    .unwrap();
+    assert!(back.failed.is_empty(), "{:?}", back.failed);
+    let in_primary = desired(reconciler.primary.shadow(&name, None).await.unwrap());
+    assert_eq!(in_primary["hr_high"], 140);
+    assert_eq!(in_primary["rate_hz"], 10);
+    let settled = forward(&reconciler, &p, false)
+        .run_to_end(dr_core::time::now_millis)
+        .await
+        .unwrap();
+    assert_eq!(settled.counts.shadows, 0, "{:?}", settled.counts);
+    server.stop().await.unwrap();
+}

@@ -218,6 +218,9 @@ pub fn rest_operation(method: &str, path: &str) -> String {
         ("GET", ["things", _, "shadow"]) => "GetThingShadow",
         ("POST", ["things", _, "shadow"]) => "UpdateThingShadow",
         ("DELETE", ["things", _, "shadow"]) => "DeleteThingShadow",
+        ("GET", ["api", "things", "shadow", "ListNamedShadowsForThing", _]) => {
+            "ListNamedShadowsForThing"
+        }
         ("GET", ["role-aliases"]) => "ListRoleAliases",
         ("GET", ["role-aliases", _]) => "DescribeRoleAlias",
         ("POST", ["role-aliases", _]) => "CreateRoleAlias",

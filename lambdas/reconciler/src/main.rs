@@ -254,6 +254,7 @@ fn emit(metrics: MetricLine, report: &ReconcileReport) {
         .count("Policies", c.policies)
         .count("Conflicts", c.conflicts)
         .count("Extra", c.extra)
+        .count("Shadows", c.shadows)
         .count("Checked", report.checked)
         .count("Repaired", report.repaired)
         .count("RepairFailures", report.failed.len() as u64);

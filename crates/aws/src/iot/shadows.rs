@@ -77,6 +77,32 @@ impl ShadowStore for IotRegistry {
         }
     }
 
+    async fn shadow_names(&self, thing: &ThingName) -> Result<Vec<String>, PortError> {
+        let data = self.data_plane("ListNamedShadowsForThing")?;
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            self.call().await;
+            let page = match data
+                .list_named_shadows_for_thing()
+                .thing_name(thing.as_str())
+                .page_size(100)
+                .set_next_token(token)
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(names),
+                Err(e) => return Err(port_error("ListNamedShadowsForThing", e)),
+            };
+            names.extend(page.results().iter().cloned());
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(names);
+            }
+        }
+    }
+
     async fn delete_shadow(&self, thing: &ThingName, name: Option<&str>) -> Result<(), PortError> {
         let data = self.data_plane("DeleteThingShadow")?;
         self.call().await;

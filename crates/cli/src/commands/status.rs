@@ -277,6 +277,7 @@ async fn reconcile(session: &AwsSession, topology: &Topology) -> anyhow::Result<
             "policies": p.totals.drift.policies,
             "conflicts": p.totals.drift.conflicts,
             "extra": p.totals.drift.extra,
+            "shadows": p.totals.drift.shadows,
             "repaired": p.totals.repaired,
             "failed": p.totals.failed,
         })),
@@ -480,7 +481,7 @@ fn print_table(d: &Value) {
     match (error(r), r.get("last_pass")) {
         (Some(_), _) => {}
         (None, Some(p)) if !p.is_null() => println!(
-            "  deep pass {} s ago: missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  repaired {}",
+            "  deep pass {} s ago: missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  shadows {}  repaired {}",
             text(&p["completed_seconds_ago"]),
             text(&p["missing"]),
             text(&p["mismatched"]),
@@ -489,6 +490,7 @@ fn print_table(d: &Value) {
             text(&p["policies"]),
             text(&p["conflicts"]),
             text(&p["extra"]),
+            text(&p["shadows"]),
             text(&p["repaired"])
         ),
         _ => println!("  no completed deep pass yet"),

@@ -224,6 +224,10 @@ pub struct DriftCounts {
     /// Of the mismatched: attached policies or their documents differ.
     #[serde(default)]
     pub policies: u64,
+    /// Shadows (classic or named) of the certificates' things whose state differs; not
+    /// certificate drift, so in none of the counts above.
+    #[serde(default)]
+    pub shadows: u64,
 }
 
 impl DriftCounts {

@@ -12,7 +12,7 @@
 //! (repairs are idempotent), and memory stays at one page whatever the fleet size. The
 //! store is fenced by a version, so two reconcilers never walk the same pass at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Mutex;
 
@@ -23,8 +23,8 @@ use super::status_pass::{
 };
 use super::{diff, Drift, DriftCounts, InventoryEntry, PolicyDigest};
 use crate::certificate::{CertificateId, CertificateStatus};
-use crate::ids::{AccountId, PolicyName, Region};
-use crate::replication::apply::apply;
+use crate::ids::{AccountId, PolicyName, Region, ThingName};
+use crate::replication::apply::{apply, bring_shadow};
 use crate::replication::capture::{capture, CaptureEvent, Trigger};
 use crate::replication::message::SourceRef;
 use crate::replication::ports::{
@@ -142,6 +142,7 @@ impl PassTotals {
                 status: d.status + r.status,
                 thing_links: d.thing_links + r.thing_links,
                 policies: d.policies + r.policies,
+                shadows: d.shadows + r.shadows,
             },
             repaired: self.repaired + report.repaired,
             failed: self.failed + report.failed.len() as u64,
@@ -500,10 +501,74 @@ where
             }
         }
         report.checked += source_window.len() as u64;
+        let things: Vec<(CertificateId, ThingName)> = source_window
+            .iter()
+            .flat_map(|e| {
+                e.things
+                    .iter()
+                    .map(|t| (e.certificate_id.clone(), t.clone()))
+            })
+            .collect();
         for drift in diff(source_window, target_window) {
             self.handle(drift, report, now).await;
         }
+        // After the certificate repairs, which create the things shadows belong to.
+        self.shadows_page(things, report).await?;
         Ok(page.next_marker)
+    }
+
+    /// Compare the shadows (classic and named) of the things on one page's certificates
+    /// with the target's, and repair by the replicator's per-leaf merge: a leaf the target
+    /// wrote later than the source is kept (after a failover, DR's devices and apps write
+    /// its shadows), so such a shadow stays counted, pass after pass, until the source
+    /// catches up. A shadow only the target has is left alone, as extra certificates are.
+    async fn shadows_page(
+        &self,
+        things: Vec<(CertificateId, ThingName)>,
+        report: &mut ReconcileReport,
+    ) -> Result<(), ReconcileError> {
+        let mut seen = BTreeSet::new();
+        for (certificate, thing) in things {
+            if !seen.insert(thing.clone()) {
+                continue; // a thing shared by two certificates is compared once
+            }
+            let named = self
+                .source
+                .shadow_names(&thing)
+                .await
+                .map_err(ReconcileError::SourceUnreachable)?;
+            for name in std::iter::once(None).chain(named.into_iter().map(Some)) {
+                let name = name.as_deref();
+                let Some(source) = self
+                    .source
+                    .shadow(&thing, name)
+                    .await
+                    .map_err(ReconcileError::SourceUnreachable)?
+                else {
+                    continue;
+                };
+                let target = self
+                    .target
+                    .shadow(&thing, name)
+                    .await
+                    .map_err(ReconcileError::TargetUnreachable)?;
+                if target.is_some_and(|t| t.state == source.state) {
+                    continue;
+                }
+                report.counts.shadows += 1;
+                if !self.apply_repairs {
+                    continue;
+                }
+                match bring_shadow(self.target, &thing, name, None, &source).await {
+                    Ok(true) => report.repaired += 1,
+                    Ok(false) => {} // every differing leaf is newer in the target
+                    Err(e) => report
+                        .failed
+                        .push((certificate.clone(), format!("shadow of {thing}: {e}"))),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Report the certificates on one page of the target's listing that the source lacks.
@@ -817,6 +882,105 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!((after.counts.missing, after.counts.mismatched), (0, 0));
+        });
+    }
+
+    #[test]
+    fn shadows_of_the_certificates_things_are_compared_and_repaired_without_undoing_dr_s_newer_writes(
+    ) {
+        use crate::replication::message::ThingRecord;
+        use crate::replication::ShadowStore;
+        block_on(async {
+            let (primary, dr, pems) = fleet(1).await;
+            let thing: crate::ids::ThingName = "wearable-1".parse().unwrap();
+            primary
+                .put_thing(&ThingRecord {
+                    thing_name: thing.clone(),
+                    thing_type: None,
+                    attributes: Default::default(),
+                    groups: None,
+                })
+                .await
+                .unwrap();
+            primary.attach_thing(&thing, pems[0].id()).await.unwrap();
+            primary.world.lock().unwrap().shadow_clock = 100;
+            let desired = |v: serde_json::Value| serde_json::json!({"state": {"desired": v}});
+            for (name, state) in [
+                (None, serde_json::json!({"rate_hz": 10, "threshold": 120})),
+                (Some("alerts"), serde_json::json!({"escalate_after_s": 30})),
+            ] {
+                primary
+                    .update_shadow(&thing, name, &desired(state))
+                    .await
+                    .unwrap();
+            }
+            let ledger = FakeLedger::default();
+            let now = || 1_000;
+
+            let dry = reconciler(&primary, &dr, &ledger, false, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!(dry.counts.shadows, 2, "both shadows missing in DR");
+            assert!(
+                dr.snapshot().shadows.is_empty(),
+                "a dry run changes nothing"
+            );
+
+            let applied = reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert!(applied.failed.is_empty(), "{:?}", applied.failed);
+            for name in [None, Some("alerts")] {
+                assert_eq!(
+                    dr.shadow(&thing, name).await.unwrap().unwrap().state,
+                    primary.shadow(&thing, name).await.unwrap().unwrap().state,
+                    "{name:?}"
+                );
+            }
+
+            // DR serves (a failover): an app raises the threshold there, later than primary
+            // last wrote it. The comparison still sees the difference; the repair keeps DR's.
+            dr.world.lock().unwrap().shadow_clock = 200;
+            dr.update_shadow(
+                &thing,
+                None,
+                &desired(serde_json::json!({"threshold": 140})),
+            )
+            .await
+            .unwrap();
+            let again = reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!(again.counts.shadows, 1);
+            let kept = dr.shadow(&thing, None).await.unwrap().unwrap();
+            assert_eq!(
+                kept.state.desired.unwrap()["threshold"],
+                140,
+                "never backwards"
+            );
+
+            // Primary writes later still: the next pass brings DR to it.
+            primary.world.lock().unwrap().shadow_clock = 300;
+            primary
+                .update_shadow(
+                    &thing,
+                    None,
+                    &desired(serde_json::json!({"threshold": 150})),
+                )
+                .await
+                .unwrap();
+            reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            let settled = reconciler(&primary, &dr, &ledger, false, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!(settled.counts.shadows, 0);
         });
     }
 

@@ -27,8 +27,9 @@ use crate::replication::message::{
 };
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, PortError, Recorded,
-    Registration, ThingGroupRegistry,
+    Registration, ShadowStore, ThingGroupRegistry,
 };
+use crate::replication::shadow::ShadowDocument;
 use crate::time::EpochMillis;
 
 /// What applying one message did.
@@ -272,24 +273,20 @@ where
             false
         }
         Subject::Shadow(update) => {
-            let name = update.shadow_name.as_deref();
-            let in_dr = dr
-                .shadow(&update.thing_name, name)
-                .await
-                .map_err(ApplyError::Registry)?;
-            match crate::replication::shadow::merge(
+            let sent = bring_shadow(
+                dr,
+                &update.thing_name,
+                update.shadow_name.as_deref(),
                 update.previous.as_ref(),
                 &update.current,
-                in_dr.as_ref(),
-            ) {
-                Some(patch) => {
-                    dr.update_shadow(&update.thing_name, name, &patch)
-                        .await
-                        .map_err(ApplyError::Registry)?;
-                    changes.push(Change::Shadow(key.clone()));
-                }
-                None => changes.push(Change::ShadowUnchanged(key.clone())),
-            }
+            )
+            .await
+            .map_err(ApplyError::Registry)?;
+            changes.push(if sent {
+                Change::Shadow(key.clone())
+            } else {
+                Change::ShadowUnchanged(key.clone())
+            });
             false
         }
         Subject::ShadowDeleted {
@@ -347,6 +344,28 @@ struct CertificateContext<'a> {
     was_revoked: bool,
     observed_ms: EpochMillis,
     rewrite: &'a ArnRewrite,
+}
+
+/// Bring the target's shadow to `current` by the per-leaf merge ([`shadow::merge`]): `previous`
+/// is what the source's shadow was before (`None`: unknown, as for a reconcile repair, so
+/// every differing leaf goes by its metadata timestamps). Whether an update was sent.
+///
+/// [`shadow::merge`]: crate::replication::shadow::merge
+pub async fn bring_shadow<R: ShadowStore + Sync>(
+    target: &R,
+    thing: &ThingName,
+    name: Option<&str>,
+    previous: Option<&ShadowDocument>,
+    current: &ShadowDocument,
+) -> Result<bool, PortError> {
+    let in_target = target.shadow(thing, name).await?;
+    match crate::replication::shadow::merge(previous, current, in_target.as_ref()) {
+        Some(patch) => {
+            target.update_shadow(thing, name, &patch).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Bring one certificate, its policies and things to the record's state. Returns whether

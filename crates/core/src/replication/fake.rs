@@ -541,6 +541,16 @@ impl ShadowStore for FakeRegistry {
         Ok(())
     }
 
+    async fn shadow_names(&self, thing: &ThingName) -> Result<Vec<String>, PortError> {
+        Ok(self.with(|w| {
+            w.shadows
+                .keys()
+                .filter(|(t, _)| t == thing)
+                .filter_map(|(_, name)| name.clone())
+                .collect()
+        }))
+    }
+
     async fn delete_shadow(&self, thing: &ThingName, name: Option<&str>) -> Result<(), PortError> {
         let key = (thing.clone(), name.map(str::to_owned));
         self.with(|w| w.shadows.remove(&key));

@@ -334,6 +334,12 @@ pub trait ShadowStore {
         name: Option<&str>,
         update: &serde_json::Value,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The names of a thing's named shadows (the classic one is not among them); none for
+    /// a thing the registry lacks.
+    fn shadow_names(
+        &self,
+        thing: &ThingName,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
     /// Delete a shadow; missing is success.
     fn delete_shadow(
         &self,

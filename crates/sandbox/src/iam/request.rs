@@ -87,6 +87,7 @@ pub fn authorization(
                 "GetThingShadow" | "UpdateThingShadow" | "DeleteThingShadow" => {
                     vec![arn("iot", &format!("thing/{}", nth(1)?))]
                 }
+                "ListNamedShadowsForThing" => vec![arn("iot", &format!("thing/{}", nth(4)?))],
                 "DescribeRoleAlias" | "CreateRoleAlias" | "UpdateRoleAlias" | "DeleteRoleAlias" => {
                     vec![arn("iot", &format!("rolealias/{}", nth(1)?))]
                 }
@@ -520,6 +521,7 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:UpdateRoleAlias", &["rolealias"]),
     ("iot:DeleteRoleAlias", &["rolealias"]),
     ("iot:ListRoleAliases", &[]),
+    ("iot:ListNamedShadowsForThing", &["thing"]),
     ("iot:CreateProvisioningTemplate", &["provisioningtemplate"]),
     (
         "iot:DescribeProvisioningTemplate",
