@@ -213,6 +213,29 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
         .send()
         .await
         .unwrap();
+    // An enrolment template naming the ward's policy, with a hook.
+    let body = json!({"Resources": {"policy": {"Type": "AWS::IoT::Policy",
+        "Properties": {"PolicyName": "ward-devices"}}}});
+    iot.create_provisioning_template()
+        .template_name("enrol-9")
+        .template_body(body.to_string())
+        .enabled(true)
+        .provisioning_role_arn(format!(
+            "arn:aws:iam::{}:role/provisioning",
+            p.topology.primary.account_id
+        ))
+        .pre_provisioning_hook(
+            aws_sdk_iot::types::ProvisioningHook::builder()
+                .target_arn(format!(
+                    "arn:aws:lambda:{}:{}:function:vet",
+                    p.topology.primary.region, p.topology.primary.account_id
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     let (ok, stdout, _) = drctl(&p.topology, &["readiness", "--output", "json"]).await;
     assert!(!ok);
     let checks: Value = serde_json::from_str(&stdout).unwrap();
@@ -242,6 +265,14 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
             .contains("uploads missing"),
         "{aliases}"
     );
+    let templates = verdict(&checks, "provisioning templates in DR");
+    assert!(
+        templates["detail"]
+            .as_str()
+            .unwrap()
+            .contains("enrol-9 missing"),
+        "{templates}"
+    );
     let source = dr_sandbox::events::EventSource {
         account: p.topology.primary.account_id.to_string(),
         region: p.topology.primary.region.to_string(),
@@ -266,6 +297,12 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
             Value::Null,
             now,
         ),
+        source.api_call(
+            "CreateProvisioningTemplate",
+            json!({"templateName": "enrol-9"}),
+            Value::Null,
+            now,
+        ),
     ] {
         p.capture(&event).await;
     }
@@ -275,6 +312,13 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
     assert!(
         stdout.contains("thing groups in DR") && stdout.contains("role aliases in DR"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "their hooks call arn:aws:lambda:{}:{}:function:vet",
+            p.topology.dr.region, p.topology.dr.account_id
+        )),
+        "the hook DR's template calls is named: {stdout}"
     );
 
     p.sqs

@@ -39,6 +39,9 @@ pub const FLEET_WARD_GROUP: &str = "ward-cardiology";
 pub const GROUP_POLICY: &str = "ward-alerts";
 /// The role alias wearables fetch upload credentials through.
 pub const ROLE_ALIAS: &str = "wearable-uploads";
+/// The fleet-provisioning template new wearables enrol with (claim certificate, then
+/// `RegisterThing`): a thing in [`FLEET_WARD_GROUP`], its certificate, [`FLEET_POLICY`].
+pub const PROVISIONING_TEMPLATE: &str = "wearable-enrolment";
 
 /// Why the simulation stopped.
 #[derive(Debug, thiserror::Error)]
@@ -285,7 +288,7 @@ pub async fn simulate_fleet(
 
     let mut events = 0;
     let mut published = 0;
-    for event in provisioner.groups_and_role_alias().await? {
+    for event in provisioner.device_setup().await? {
         published += wiring.capture(&event).await?;
         events += 1;
     }
@@ -397,7 +400,9 @@ async fn missing_setup(
     session: &AwsSession,
     topology: &Topology,
 ) -> Result<Vec<String>, FleetError> {
-    use dr_core::replication::{RoleAliasRegistry, ThingGroupRegistry};
+    use dr_core::replication::{
+        ProvisioningTemplateRegistry, RoleAliasRegistry, ThingGroupRegistry,
+    };
     let dr = IotRegistry::for_side(session, topology, Side::Dr);
     let failed = |call: &str| {
         let call = call.to_owned();
@@ -439,6 +444,15 @@ async fn missing_setup(
         .is_none()
     {
         missing.push(format!("role alias {ROLE_ALIAS}"));
+    }
+    let template = PROVISIONING_TEMPLATE.parse().expect("a valid name");
+    if dr
+        .provisioning_template(&template)
+        .await
+        .map_err(failed("DescribeProvisioningTemplate"))?
+        .is_none()
+    {
+        missing.push(format!("provisioning template {PROVISIONING_TEMPLATE}"));
     }
     Ok(missing)
 }
@@ -563,9 +577,9 @@ impl Provisioner {
         }
     }
 
-    /// The ward tree, the alerts policy on its root and the uploads role alias, as an
-    /// operator sets them up once; the events AWS emits for each.
-    async fn groups_and_role_alias(&self) -> Result<Vec<Value>, FleetError> {
+    /// The ward tree, the alerts policy on its root, the uploads role alias and the
+    /// enrolment template, as an operator sets them up once; the events AWS emits for each.
+    async fn device_setup(&self) -> Result<Vec<Value>, FleetError> {
         let exists =
             |e: &dyn ProvideErrorMetadata| e.code() == Some("ResourceAlreadyExistsException");
         let mut events = Vec::new();
@@ -643,6 +657,40 @@ impl Provisioner {
         events.push(self.events.api_call(
             "CreateRoleAlias",
             json!({"roleAlias": ROLE_ALIAS, "roleArn": role, "credentialDurationSeconds": 3600}),
+            Value::Null,
+            now_millis(),
+        ));
+        let body = json!({
+            "Parameters": {"SerialNumber": {"Type": "String"},
+                "AWS::IoT::Certificate::Id": {"Type": "String"}},
+            "Resources": {
+                "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+                    "ThingName": {"Fn::Join": ["", ["wearable-", {"Ref": "SerialNumber"}]]},
+                    "ThingGroups": [FLEET_WARD_GROUP]}},
+                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
+                    "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+                "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": FLEET_POLICY}}
+            }
+        });
+        let provisioning_role =
+            format!("arn:aws:iam::{}:role/iot-provisioning", self.events.account);
+        match self
+            .iot
+            .create_provisioning_template()
+            .template_name(PROVISIONING_TEMPLATE)
+            .template_body(body.to_string())
+            .enabled(true)
+            .provisioning_role_arn(provisioning_role)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| exists(s)) => {}
+            Err(e) => return Err(call_failed("CreateProvisioningTemplate")(sdk_error(e))),
+        }
+        events.push(self.events.api_call(
+            "CreateProvisioningTemplate",
+            json!({"templateName": PROVISIONING_TEMPLATE}),
             Value::Null,
             now_millis(),
         ));
