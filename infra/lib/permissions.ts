@@ -176,8 +176,21 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
       resources: [`arn:aws:iam::${t[side].accountId}:role/*`],
       conditions: { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } },
     }),
-    // crates/aws/src/iot/provisioning_templates.rs. A template's provisioning role is
-    // passed to IoT itself (it assumes the role to create the body's resources).
+    new iam.PolicyStatement({
+      sid: `${sid}Unscoped`,
+      actions: ['iot:RegisterCertificate', 'iot:RegisterCertificateWithoutCA', 'iot:ListAttachedPolicies', 'iot:ListCertificates'],
+      resources: ['*'],
+    }),
+  ];
+}
+
+/**
+ * Provisioning templates in DR (crates/aws/src/iot/provisioning_templates.rs): the
+ * replicator's alone (the reconciler and failback do not carry templates). A template's
+ * provisioning role is passed to IoT itself, which assumes it to create the body's resources.
+ */
+function templateApply(t: Topology, sid = 'IotApply'): iam.PolicyStatement[] {
+  return [
     new iam.PolicyStatement({
       sid: `${sid}ProvisioningTemplates`,
       actions: [
@@ -185,18 +198,13 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
         'iot:DeleteProvisioningTemplate', 'iot:ListProvisioningTemplateVersions', 'iot:CreateProvisioningTemplateVersion',
         'iot:DeleteProvisioningTemplateVersion',
       ],
-      resources: [iot(t, side, 'provisioningtemplate/*')],
+      resources: [iot(t, 'dr', 'provisioningtemplate/*')],
     }),
     new iam.PolicyStatement({
       sid: `${sid}PassProvisioningRoles`,
       actions: ['iam:PassRole'],
-      resources: [`arn:aws:iam::${t[side].accountId}:role/*`],
+      resources: [`arn:aws:iam::${t.dr.accountId}:role/*`],
       conditions: { StringEquals: { 'iam:PassedToService': 'iot.amazonaws.com' } },
-    }),
-    new iam.PolicyStatement({
-      sid: `${sid}Unscoped`,
-      actions: ['iot:RegisterCertificate', 'iot:RegisterCertificateWithoutCA', 'iot:ListAttachedPolicies', 'iot:ListCertificates'],
-      resources: ['*'],
     }),
   ];
 }
@@ -581,6 +589,7 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
     case 'cert-replicator/dr':
       return [
         ...iotApply(t),
+        ...templateApply(t),
         new iam.PolicyStatement({ sid: 'Ledger', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [ledger] }),
         // Poison messages are parked in the DLQ at once with their reason (dlq.rs
         // `SqsDeadLetterSink`); the queue itself is read and deleted by the event source mapping.

@@ -397,6 +397,12 @@ describe('functions', () => {
     for (const action of ['iot:CreateProvisioningTemplate', 'iot:UpdateProvisioningTemplate', 'iot:DeleteProvisioningTemplate', 'iot:CreateProvisioningTemplateVersion', 'iot:DeleteProvisioningTemplateVersion']) {
       assert.deepEqual(on(replicator, action), [[template('dr')]], action);
     }
+    // The reconciler neither writes templates nor passes roles to IoT for them.
+    const reconcilerDr = grants(built.dr.stackName, 'ReconcilerDrRole');
+    assert.ok(!reconcilerDr.some(([a]) => /ProvisioningTemplate/.test(a)), 'the reconciler carries no templates');
+    const reconcilerPassRole = statements(templates[built.dr.stackName])
+      .filter((x) => x.kind === 'identity' && x.where.startsWith('ReconcilerDrRole') && array(x.s.Action).includes('iam:PassRole'));
+    assert.ok(reconcilerPassRole.every((x) => JSON.stringify(x.s.Condition).includes('credentials.iot.amazonaws.com')), 'only role aliases pass roles there');
   });
 
   it('lets the replicator send only to the DLQ (parking poison), never to the replication queue', () => {

@@ -661,6 +661,11 @@ async fn provisioning_templates(session: &AwsSession, topology: &Topology) -> Ch
             (Ok(None), _) => continue,
             (Err(e), _) | (_, Err(e)) => return error_check(NAME, e),
         };
+        if d.names_the_source(&rewrite) {
+            problems.push(format!(
+                "{name} still names primary's account and region in DR (an ARN built with Fn::Join?)"
+            ));
+        }
         match p.in_dr(&rewrite) {
             Ok(wanted) if wanted.provisions_as(&d) => {}
             Ok(_) => problems.push(format!("{name} differs from primary's")),

@@ -256,6 +256,56 @@ proptest! {
     }
 
     #[test]
+    fn valid_template_messages_round_trip_and_their_mutations_never_panic(
+        name in "[a-zA-Z0-9_-]{1,36}",
+        policies in prop::collection::btree_set("[a-zA-Z0-9+=,.@_-]{1,32}", 0..4),
+        hooked in any::<bool>(),
+        enabled in any::<bool>(),
+        description in prop::option::of("[a-zA-Z0-9 .,_-]{0,40}"),
+        pick in any::<usize>(),
+        replacement in json_value(),
+    ) {
+        let document = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "iot:Connect", "Resource": "arn:aws:iot:us-east-1:111111111111:client/*"}]}).to_string();
+        let mut resources = serde_json::Map::new();
+        resources.insert("connect".to_owned(), json!({"Type": "AWS::IoT::Policy",
+            "Properties": {"PolicyDocument": document}}));
+        for (i, policy) in policies.iter().enumerate() {
+            resources.insert(format!("p{i}"), json!({"Type": "AWS::IoT::Policy",
+                "Properties": {"PolicyName": policy}}));
+        }
+        let mut subject = json!({
+            "kind": "provisioning_template", "template_name": name,
+            "template_body": json!({"Resources": resources}).to_string(),
+            "enabled": enabled, "template_type": "FLEET_PROVISIONING",
+            "provisioning_role_arn": "arn:aws:iam::111111111111:role/provisioning",
+            "policies": policies.iter().map(|p| json!({"policy_name": p, "document": document}))
+                .collect::<Vec<_>>(),
+        });
+        if hooked {
+            subject["pre_provisioning_hook"] = json!({"payload_version": "2020-04-01",
+                "target_arn": "arn:aws:lambda:us-east-1:111111111111:function:vet"});
+        }
+        if let Some(description) = description {
+            subject["description"] = json!(description);
+        }
+        let mut value = json!({
+            "schema_version": 1,
+            "source": {"account_id": "111111111111", "region": "us-east-1"},
+            "cause": "CreateProvisioningTemplate", "event_time_ms": 1, "observed_at_ms": 2,
+            "subject": subject,
+        });
+        let decoded = ReplicationMessage::decode(&value.to_string());
+        prop_assert!(decoded.is_ok(), "{:?}", decoded);
+        let decoded = decoded.unwrap();
+        prop_assert_eq!(ReplicationMessage::decode(&decoded.encode().unwrap()).unwrap(), decoded);
+        mutate(&mut value, pick, replacement);
+        if let Ok(mutated) = ReplicationMessage::decode(&value.to_string()) {
+            prop_assert_eq!(ReplicationMessage::decode(&mutated.encode().unwrap()).unwrap(), mutated);
+        }
+    }
+
+    #[test]
     fn shadow_documents_events_parse_and_their_messages_round_trip(
         thing in "[a-zA-Z0-9:_-]{1,128}",
         name in prop::option::of("[a-zA-Z0-9:_-]{1,64}"),

@@ -280,7 +280,7 @@ fn summary(report: &ReconcileReport) -> Value {
     json!({
         "primary_unreachable": false,
         "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts,
-        "extra": c.extra, "checked": report.checked, "repaired": report.repaired,
+        "extra": c.extra, "shadows": c.shadows, "checked": report.checked, "repaired": report.repaired,
         "failed": report.failed.len(),
         "pass_completed": report.completed.is_some(),
         "cursor": report.cursor,

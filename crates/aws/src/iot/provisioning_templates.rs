@@ -157,32 +157,59 @@ impl IotRegistry {
     }
 
     /// Make `template`'s body DR's default version, making room when all five are used.
+    /// A version made meanwhile by a concurrent apply can still fill the fifth slot: then
+    /// the room is made again, once.
     async fn new_default_version(
         &self,
         template: &ProvisioningTemplateRecord,
     ) -> Result<(), PortError> {
+        for attempt in 0..2 {
+            self.make_room_for_a_version(&template.template_name)
+                .await?;
+            self.call().await;
+            match self
+                .client
+                .create_provisioning_template_version()
+                .template_name(template.template_name.as_str())
+                .template_body(&template.template_body)
+                .set_as_default(true)
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt == 0 && code(&e) == Some("VersionsLimitExceededException") => {}
+                Err(e) => return Err(port_error("CreateProvisioningTemplateVersion", e)),
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    /// Delete DR's oldest non-default versions until one more fits under the limit.
+    async fn make_room_for_a_version(&self, name: &TemplateName) -> Result<(), PortError> {
         self.call().await;
-        let listed = self
+        let versions: Vec<_> = self
             .client
             .list_provisioning_template_versions()
-            .template_name(template.template_name.as_str())
+            .template_name(name.as_str())
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| port_error("ListProvisioningTemplateVersions", e))?;
-        let mut old: Vec<i32> = listed
-            .versions()
+        let mut old: Vec<i32> = versions
             .iter()
             .filter(|v| !v.is_default_version())
             .filter_map(|v| v.version_id())
             .collect();
         old.sort_unstable();
-        let surplus = (listed.versions().len() + 1).saturating_sub(MAX_TEMPLATE_VERSIONS);
+        let surplus = (versions.len() + 1).saturating_sub(MAX_TEMPLATE_VERSIONS);
         for version in old.into_iter().take(surplus) {
             self.call().await;
             already_so(
                 self.client
                     .delete_provisioning_template_version()
-                    .template_name(template.template_name.as_str())
+                    .template_name(name.as_str())
                     .version_id(version)
                     .send()
                     .await,
@@ -190,16 +217,7 @@ impl IotRegistry {
                 "ResourceNotFoundException",
             )?;
         }
-        self.call().await;
-        self.client
-            .create_provisioning_template_version()
-            .template_name(template.template_name.as_str())
-            .template_body(&template.template_body)
-            .set_as_default(true)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error("CreateProvisioningTemplateVersion", e))
+        Ok(())
     }
 }
 

@@ -522,6 +522,9 @@ where
     /// wrote later than the source is kept (after a failover, DR's devices and apps write
     /// its shadows), so such a shadow stays counted, pass after pass, until the source
     /// catches up. A shadow only the target has is left alone, as extra certificates are.
+    /// A side that does not answer stops the run as for certificates; any other failure
+    /// (a refused call, an unreadable document) is that thing's alone: recorded, and the
+    /// walk goes on.
     async fn shadows_page(
         &self,
         things: Vec<(CertificateId, ThingName)>,
@@ -532,40 +535,42 @@ where
             if !seen.insert(thing.clone()) {
                 continue; // a thing shared by two certificates is compared once
             }
-            let named = self
-                .source
-                .shadow_names(&thing)
-                .await
-                .map_err(ReconcileError::SourceUnreachable)?;
-            for name in std::iter::once(None).chain(named.into_iter().map(Some)) {
-                let name = name.as_deref();
-                let Some(source) = self
-                    .source
-                    .shadow(&thing, name)
-                    .await
-                    .map_err(ReconcileError::SourceUnreachable)?
-                else {
-                    continue;
-                };
-                let target = self
-                    .target
-                    .shadow(&thing, name)
-                    .await
-                    .map_err(ReconcileError::TargetUnreachable)?;
-                if target.is_some_and(|t| t.state == source.state) {
-                    continue;
-                }
-                report.counts.shadows += 1;
-                if !self.apply_repairs {
-                    continue;
-                }
-                match bring_shadow(self.target, &thing, name, None, &source).await {
-                    Ok(true) => report.repaired += 1,
-                    Ok(false) => {} // every differing leaf is newer in the target
-                    Err(e) => report
+            if let Err(failure) = self.thing_shadows(&thing, report).await {
+                match failure {
+                    ShadowFailure::Stop(error) => return Err(error),
+                    ShadowFailure::Thing(error) => report
                         .failed
-                        .push((certificate.clone(), format!("shadow of {thing}: {e}"))),
+                        .push((certificate, format!("shadows of thing {thing}: {error}"))),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    async fn thing_shadows(
+        &self,
+        thing: &ThingName,
+        report: &mut ReconcileReport,
+    ) -> Result<(), ShadowFailure> {
+        let source = |e| ShadowFailure::of(e, ReconcileError::SourceUnreachable);
+        let target = |e| ShadowFailure::of(e, ReconcileError::TargetUnreachable);
+        let named = self.source.shadow_names(thing).await.map_err(source)?;
+        for name in std::iter::once(None).chain(named.into_iter().map(Some)) {
+            let name = name.as_deref();
+            let Some(in_source) = self.source.shadow(thing, name).await.map_err(source)? else {
+                continue;
+            };
+            let in_target = self.target.shadow(thing, name).await.map_err(target)?;
+            if same_state(Some(&in_source), in_target.as_ref()) {
+                continue;
+            }
+            report.counts.shadows += 1;
+            if self.apply_repairs
+                && bring_shadow(self.target, thing, name, None, &in_source)
+                    .await
+                    .map_err(target)?
+            {
+                report.repaired += 1;
             }
         }
         Ok(())
@@ -706,6 +711,45 @@ where
         (self.on_repair)(drift);
         outcome
     }
+}
+
+/// Why one thing's shadows could not be compared.
+enum ShadowFailure {
+    /// A side did not answer: the run stops, as it does for certificates.
+    Stop(ReconcileError),
+    /// Anything else: this thing's alone.
+    Thing(PortError),
+}
+
+impl ShadowFailure {
+    fn of(error: PortError, unreachable: fn(PortError) -> ReconcileError) -> Self {
+        if error.no_answer.is_some() {
+            Self::Stop(unreachable(error))
+        } else {
+            Self::Thing(error)
+        }
+    }
+}
+
+/// Whether two shadows hold the same desired and reported state; an empty section, and a
+/// shadow with nothing in it, equal an absent one (the shadow service keeps no empty
+/// leaves, so no update could make them differ).
+fn same_state(
+    a: Option<&crate::replication::shadow::ShadowDocument>,
+    b: Option<&crate::replication::shadow::ShadowDocument>,
+) -> bool {
+    fn settled(value: Option<&serde_json::Value>) -> Option<&serde_json::Value> {
+        value.filter(|v| !v.is_null() && v.as_object().is_none_or(|m| !m.is_empty()))
+    }
+    fn sections(
+        d: Option<&crate::replication::shadow::ShadowDocument>,
+    ) -> (Option<&serde_json::Value>, Option<&serde_json::Value>) {
+        (
+            settled(d.and_then(|d| d.state.desired.as_ref())),
+            settled(d.and_then(|d| d.state.reported.as_ref())),
+        )
+    }
+    sections(a) == sections(b)
 }
 
 /// Policy digests read in this run: the source's, the target's.
@@ -883,6 +927,23 @@ mod tests {
                 .unwrap();
             assert_eq!((after.counts.missing, after.counts.mismatched), (0, 0));
         });
+    }
+
+    #[test]
+    fn an_empty_shadow_section_equals_an_absent_one_and_a_value_does_not() {
+        use crate::replication::shadow::ShadowDocument;
+        let with = |desired: Option<serde_json::Value>| {
+            let mut doc = ShadowDocument::default();
+            doc.state.desired = desired;
+            doc
+        };
+        let empty = with(Some(serde_json::json!({})));
+        assert!(same_state(Some(&empty), None));
+        assert!(same_state(Some(&empty), Some(&with(None))));
+        assert!(same_state(Some(&with(Some(serde_json::Value::Null))), None));
+        let set = with(Some(serde_json::json!({"rate_hz": 10})));
+        assert!(!same_state(Some(&set), None));
+        assert!(!same_state(Some(&set), Some(&empty)));
     }
 
     #[test]

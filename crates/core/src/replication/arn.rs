@@ -43,6 +43,11 @@ impl ArnRewrite {
         )
     }
 
+    /// The account and region ARNs are rewritten from.
+    pub fn source(&self) -> (&AccountId, &Region) {
+        (&self.from_account, &self.from_region)
+    }
+
     /// The account and region ARNs are rewritten to.
     pub fn target(&self) -> (&AccountId, &Region) {
         (&self.to_account, &self.to_region)

@@ -126,9 +126,19 @@ impl ProvisioningTemplateRecord {
                     target_arn: rewrite.rewrite_arn(&hook.target_arn),
                 }
             }),
+            // AWS stores a cleared description as "", and reads it back as such.
+            description: self.description.clone().filter(|d| !d.is_empty()),
             policies,
             ..self.clone()
         })
+    }
+
+    /// Whether the body still names `rewrite`'s source account in its region, as a
+    /// fragment the rewrite cannot see as an ARN (one an `Fn::Join` assembles): such a
+    /// template provisions devices with primary's resources, wherever it runs.
+    pub fn names_the_source(&self, rewrite: &ArnRewrite) -> bool {
+        let (account, region) = rewrite.source();
+        self.template_body.contains(&format!("{region}:{account}:"))
     }
 
     /// The template as a registry stores it: without the policies a message carries.
@@ -364,6 +374,34 @@ pub(crate) mod tests {
             let original: Value = serde_json::from_str(&template.template_body).unwrap();
             original["Resources"]["thing"].clone()
         });
+    }
+
+    #[test]
+    fn a_fragment_of_primary_s_arn_the_rewrite_cannot_see_is_noticed() {
+        let mut template = wearable_template();
+        assert!(!template.in_dr(&to_dr()).unwrap().names_the_source(&to_dr()));
+        let uploads = |parts: serde_json::Value| {
+            serde_json::json!({"Resources": {"thing": {"Type": "AWS::IoT::Thing",
+                "Properties": {"AttributePayload": {"uploads": {"Fn::Join": ["", parts]}}}}}})
+            .to_string()
+        };
+        template.policies.clear();
+        template.template_body = uploads(serde_json::json!([format!(
+            "arn:aws:s3:us-east-1:{PRIMARY}:bucket"
+        )]));
+        assert!(!template.in_dr(&to_dr()).unwrap().names_the_source(&to_dr()));
+        template.template_body = uploads(serde_json::json!([
+            "arn:aws:s3:",
+            format!("us-east-1:{PRIMARY}:bucket")
+        ]));
+        assert!(template.in_dr(&to_dr()).unwrap().names_the_source(&to_dr()));
+    }
+
+    #[test]
+    fn an_empty_description_is_no_description() {
+        let mut template = wearable_template();
+        template.description = Some(String::new());
+        assert_eq!(template.in_dr(&to_dr()).unwrap().description, None);
     }
 
     #[test]
