@@ -306,6 +306,33 @@ pub fn authorization(
     })
 }
 
+/// The second authorization a call needs when it hands a role to a service, as IAM's user
+/// guide says ("when a user passes a role ARN as a parameter to any API that uses the role
+/// to assign permissions to the service, the service checks whether that user has the
+/// iam:PassRole permission"): `iam:PassRole` on the role, with the service that will
+/// assume it in `iam:PassedToService`. `None` for a call that passes no role.
+pub fn passed_role(call: &ApiRequest, base: &Request) -> Option<Request> {
+    let (parameter, service) = match (iam_prefix(&call.service), call.operation.as_str()) {
+        // The credentials provider assumes a role alias's role for devices.
+        ("iot", "CreateRoleAlias" | "UpdateRoleAlias") => {
+            ("roleArn", "credentials.iot.amazonaws.com")
+        }
+        // IoT assumes a template's role to create the body's resources.
+        ("iot", "CreateProvisioningTemplate" | "UpdateProvisioningTemplate") => {
+            ("provisioningRoleArn", "iot.amazonaws.com")
+        }
+        _ => return None,
+    };
+    let role = call.param(parameter)?;
+    let mut keys = base.keys.clone();
+    keys.insert("iam:PassedToService".into(), vec![service.to_owned()]);
+    Some(Request {
+        action: "iam:PassRole".to_owned(),
+        resources: vec![role.to_owned()],
+        keys,
+    })
+}
+
 fn no_model(call: &ApiRequest) -> String {
     format!(
         "the sandbox has no IAM model of {}:{} (add it to crates/sandbox/src/iam/request.rs)",

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{evaluate, trusts, PolicyDocument, Trust, Verdict};
-use super::request::authorization;
+use super::request::{authorization, passed_role};
 use crate::aws_request::ApiRequest;
 
 /// One role as the CDK app creates it (`infra/bin/sandbox-iam.ts` writes these).
@@ -303,6 +303,20 @@ impl Iam {
                 session: Some((Some(world_name.to_owned()), target_arn, session_name)),
             };
         }
+        if matches!(identity, Verdict::Allowed { .. }) {
+            if let Some(pass) = passed_role(call, &request) {
+                if !matches!(evaluate(&policies, &pass), Verdict::Allowed { .. }) {
+                    return IamDecision::Deny {
+                        message: format!(
+                            "User: {caller} is not authorized to perform: iam:PassRole on resource: {} (passed to {} by {})",
+                            pass.resources[0],
+                            pass.keys["iam:PassedToService"][0],
+                            request.action
+                        ),
+                    };
+                }
+            }
+        }
         match identity {
             Verdict::Allowed { .. } => IamDecision::Allow { session: None },
             Verdict::ImplicitDeny { resource } => IamDecision::Deny {
@@ -431,6 +445,53 @@ mod tests {
             r#"{"TableName":"ledger"}"#,
         );
         assert_eq!(iam.decide(&admin), IamDecision::Allow { session: None });
+    }
+
+    #[test]
+    fn a_call_that_passes_a_role_needs_iam_pass_role_towards_the_service_that_assumes_it() {
+        let mut world = export();
+        world.roles[1].policies = vec![json!({"Statement": [
+            {"Effect": "Allow", "Action": ["iot:CreateRoleAlias", "iot:CreateProvisioningTemplate"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::222222222222:role/*",
+             "Condition": {"StringEquals": {"iam:PassedToService": "credentials.iot.amazonaws.com"}}}]})];
+        let mut iam = Iam::default();
+        iam.register("w", &world).unwrap();
+        let assume = call("sandbox:w:function:cert-replicator", "sts", None, "Action=AssumeRole&RoleArn=arn:aws:iam::222222222222:role/iot-dr-cert-replicator-dr&RoleSessionName=r");
+        let IamDecision::Allow {
+            session: Some((world, role, name)),
+        } = iam.decide(&assume)
+        else {
+            panic!("AssumeRole refused");
+        };
+        iam.remember_session("ASIA2", world, role, name);
+        let rest = |path: &str, body: serde_json::Value| {
+            let (parts, ()) = hyper::Request::builder()
+                .method("POST")
+                .uri(path)
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=ASIA2/20261203/us-west-2/iot/aws4_request",
+                )
+                .header("content-type", "application/json")
+                .body(())
+                .unwrap()
+                .into_parts();
+            ApiRequest::classify(&parts, body.to_string().as_bytes())
+        };
+        let role = "arn:aws:iam::222222222222:role/uploads";
+        let alias = rest("/role-aliases/uploads", json!({"roleArn": role}));
+        assert_eq!(iam.decide(&alias), IamDecision::Allow { session: None });
+        let template = rest(
+            "/provisioning-templates",
+            json!({"templateName": "enrol", "provisioningRoleArn": role, "templateBody": "{}"}),
+        );
+        let IamDecision::Deny { message } = iam.decide(&template) else {
+            panic!("a role passed to IoT itself under a grant for the credentials provider");
+        };
+        assert!(
+            message.contains("iam:PassRole on resource: arn:aws:iam::222222222222:role/uploads (passed to iot.amazonaws.com"),
+            "{message}"
+        );
     }
 
     #[test]
