@@ -1,4 +1,4 @@
-//! Calls per replicated thing-group change, on each side: what capture reads in primary and
+//! Calls per replicated thing-group change (and provisioning-template change), on each side: what capture reads in primary and
 //! what the replicator calls in DR (IoT only; one ledger read and one write per message
 //! come on top), for each kind of change an operator or a provisioning flow makes, in the
 //! sandbox under the functions' roles. Then the time from the change to DR holding it, per
@@ -93,7 +93,31 @@ async fn main() {
             json!({"thingGroupName": "bench-ward", "thingName": "bench-wearable"}),
         ),
         ("DeleteThingGroup", json!({"thingGroupName": "bench-ward"})),
+        (
+            "CreateProvisioningTemplate",
+            json!({"templateName": "bench-enrol"}),
+        ),
+        (
+            "CreateProvisioningTemplateVersion",
+            json!({"templateName": "bench-enrol"}),
+        ),
+        (
+            "UpdateProvisioningTemplate",
+            json!({"templateName": "bench-enrol"}),
+        ),
+        (
+            "DeleteProvisioningTemplate",
+            json!({"templateName": "bench-enrol"}),
+        ),
     ];
+    let template_body = |marker: u32| {
+        json!({"Resources": {
+            "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+                "ThingName": {"Ref": "AWS::IoT::Certificate::Id"},
+                "AttributePayload": {"revision": marker.to_string()}}},
+            "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "bench-ward"}}}})
+        .to_string()
+    };
     for (call, request) in steps {
         let started = Instant::now();
         match call {
@@ -144,6 +168,43 @@ async fn main() {
             "DeleteThingGroup" => {
                 iot.delete_thing_group()
                     .thing_group_name("bench-ward")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "CreateProvisioningTemplate" => {
+                iot.create_provisioning_template()
+                    .template_name("bench-enrol")
+                    .template_body(template_body(0))
+                    .enabled(true)
+                    .provisioning_role_arn(format!(
+                        "arn:aws:iam::{}:role/iot-provisioning",
+                        t.primary.account_id
+                    ))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "CreateProvisioningTemplateVersion" => {
+                iot.create_provisioning_template_version()
+                    .template_name("bench-enrol")
+                    .template_body(template_body(1))
+                    .set_as_default(true)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "UpdateProvisioningTemplate" => {
+                iot.update_provisioning_template()
+                    .template_name("bench-enrol")
+                    .enabled(false)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "DeleteProvisioningTemplate" => {
+                iot.delete_provisioning_template()
+                    .template_name("bench-enrol")
                     .send()
                     .await
                     .unwrap();
