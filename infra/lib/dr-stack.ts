@@ -526,6 +526,7 @@ export class DrStack extends Stack {
             metric('reconciler', 'Mismatched', 'Sum', Duration.hours(1)),
             metric('reconciler', 'Conflicts', 'Sum', Duration.hours(1)),
             metric('reconciler', 'Extra', 'Maximum', Duration.hours(1)),
+            metric('reconciler', 'Memberships', 'Sum', Duration.hours(1)),
             metric('reconciler', 'Shadows', 'Sum', Duration.hours(1)),
           ]),
           graph('Reconcile repairs and passes', [

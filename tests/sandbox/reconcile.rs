@@ -302,7 +302,8 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
 }
 
 #[tokio::test]
-async fn shadows_the_replicator_missed_are_repaired_and_failback_carries_dr_s_newer_writes_back() {
+async fn shadows_and_memberships_the_replicator_missed_are_repaired_and_failback_carries_dr_s_newer_writes_back(
+) {
     use aws_sdk_iotdataplane::primitives::Blob;
     use dr_core::replication::ShadowStore;
     use std::time::Duration;
@@ -367,12 +368,31 @@ async fn shadows_the_replicator_missed_are_repaired_and_failback_carries_dr_s_ne
     )
     .await;
 
+    // And a ward membership whose CloudTrail event never reached capture.
+    primary_iot
+        .create_thing_group()
+        .thing_group_name("cardiology")
+        .send()
+        .await
+        .unwrap();
+    primary_iot
+        .add_thing_to_thing_group()
+        .thing_group_name("cardiology")
+        .thing_name(thing)
+        .send()
+        .await
+        .unwrap();
     let reconciler = Held::of(as_function(&p.topology, "reconciler").await, &p);
     let dry = forward(&reconciler, &p, false)
         .run_to_end(dr_core::time::now_millis)
         .await
         .unwrap();
-    assert_eq!(dry.counts.shadows, 2, "{:?}", dry.counts);
+    assert_eq!(
+        (dry.counts.shadows, dry.counts.memberships),
+        (2, 1),
+        "{:?}",
+        dry.counts
+    );
     let name: dr_core::ThingName = thing.parse().unwrap();
     assert!(
         reconciler.dr.shadow(&name, None).await.unwrap().is_none(),
@@ -384,6 +404,17 @@ async fn shadows_the_replicator_missed_are_repaired_and_failback_carries_dr_s_ne
         .await
         .unwrap();
     assert!(applied.failed.is_empty(), "{:?}", applied.failed);
+    use dr_core::replication::ThingGroupRegistry;
+    assert!(
+        reconciler
+            .dr
+            .thing_group_names(&name)
+            .await
+            .unwrap()
+            .iter()
+            .any(|g| g.as_str() == "cardiology"),
+        "the membership repaired through the thing's message"
+    );
     for shadow in [None, Some("alerts")] {
         assert_eq!(
             reconciler
@@ -442,6 +473,11 @@ async fn shadows_the_replicator_missed_are_repaired_and_failback_carries_dr_s_ne
         .run_to_end(dr_core::time::now_millis)
         .await
         .unwrap();
-    assert_eq!(settled.counts.shadows, 0, "{:?}", settled.counts);
+    assert_eq!(
+        (settled.counts.shadows, settled.counts.memberships),
+        (0, 0),
+        "{:?}",
+        settled.counts
+    );
     server.stop().await.unwrap();
 }

@@ -254,6 +254,7 @@ fn emit(metrics: MetricLine, report: &ReconcileReport) {
         .count("Policies", c.policies)
         .count("Conflicts", c.conflicts)
         .count("Extra", c.extra)
+        .count("Memberships", c.memberships)
         .count("Shadows", c.shadows)
         .count("Checked", report.checked)
         .count("Repaired", report.repaired)
@@ -280,7 +281,7 @@ fn summary(report: &ReconcileReport) -> Value {
     json!({
         "primary_unreachable": false,
         "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts,
-        "extra": c.extra, "shadows": c.shadows, "checked": report.checked, "repaired": report.repaired,
+        "extra": c.extra, "memberships": c.memberships, "shadows": c.shadows, "checked": report.checked, "repaired": report.repaired,
         "failed": report.failed.len(),
         "pass_completed": report.completed.is_some(),
         "cursor": report.cursor,

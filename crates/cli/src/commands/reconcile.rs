@@ -389,7 +389,7 @@ fn deep_json(report: &ReconcileReport) -> serde_json::Value {
     json!({
         "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts, "extra": c.extra,
         "by_kind": {"status": c.status, "thing_links": c.thing_links, "policies": c.policies},
-        "shadows": c.shadows,
+        "memberships": c.memberships, "shadows": c.shadows,
         "repaired": report.repaired,
         "checked": report.checked,
         "failed": report.failed.iter().map(|(id, e)| json!({"certificate_id": id.as_str(), "error": e})).collect::<Vec<_>>(),
@@ -400,8 +400,8 @@ fn deep_json(report: &ReconcileReport) -> serde_json::Value {
 fn print_deep_table(report: &ReconcileReport, mode: &str) {
     let c = report.counts;
     println!(
-        "deep pass ({mode}): missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  shadows {}  repaired {}  ({} certificates checked)",
-        c.missing, c.mismatched, c.status, c.thing_links, c.policies, c.conflicts, c.extra, c.shadows, report.repaired, report.checked
+        "deep pass ({mode}): missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  group memberships {}  shadows {}  repaired {}  ({} certificates checked)",
+        c.missing, c.mismatched, c.status, c.thing_links, c.policies, c.conflicts, c.extra, c.memberships, c.shadows, report.repaired, report.checked
     );
     for drift in &report.first {
         let (kind, detail) = describe(drift);

@@ -277,6 +277,7 @@ async fn reconcile(session: &AwsSession, topology: &Topology) -> anyhow::Result<
             "policies": p.totals.drift.policies,
             "conflicts": p.totals.drift.conflicts,
             "extra": p.totals.drift.extra,
+            "memberships": p.totals.drift.memberships,
             "shadows": p.totals.drift.shadows,
             "repaired": p.totals.repaired,
             "failed": p.totals.failed,
@@ -481,7 +482,7 @@ fn print_table(d: &Value) {
     match (error(r), r.get("last_pass")) {
         (Some(_), _) => {}
         (None, Some(p)) if !p.is_null() => println!(
-            "  deep pass {} s ago: missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  shadows {}  repaired {}",
+            "  deep pass {} s ago: missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  group memberships {}  shadows {}  repaired {}",
             text(&p["completed_seconds_ago"]),
             text(&p["missing"]),
             text(&p["mismatched"]),
@@ -490,6 +491,7 @@ fn print_table(d: &Value) {
             text(&p["policies"]),
             text(&p["conflicts"]),
             text(&p["extra"]),
+            text(&p["memberships"]),
             text(&p["shadows"]),
             text(&p["repaired"])
         ),

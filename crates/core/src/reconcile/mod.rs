@@ -224,8 +224,12 @@ pub struct DriftCounts {
     /// Of the mismatched: attached policies or their documents differ.
     #[serde(default)]
     pub policies: u64,
+    /// Things of the certificates whose thing-group memberships differ; not certificate
+    /// drift, so in none of the counts above.
+    #[serde(default)]
+    pub memberships: u64,
     /// Shadows (classic or named) of the certificates' things whose state differs; not
-    /// certificate drift, so in none of the counts above.
+    /// certificate drift either.
     #[serde(default)]
     pub shadows: u64,
 }

@@ -142,6 +142,7 @@ impl PassTotals {
                 status: d.status + r.status,
                 thing_links: d.thing_links + r.thing_links,
                 policies: d.policies + r.policies,
+                memberships: d.memberships + r.memberships,
                 shadows: d.shadows + r.shadows,
             },
             repaired: self.repaired + report.repaired,
@@ -512,37 +513,70 @@ where
         for drift in diff(source_window, target_window) {
             self.handle(drift, report, now).await;
         }
-        // After the certificate repairs, which create the things shadows belong to.
-        self.shadows_page(things, report).await?;
+        // After the certificate repairs, which create the things groups and shadows need.
+        self.things_page(things, report, now).await?;
         Ok(page.next_marker)
     }
 
-    /// Compare the shadows (classic and named) of the things on one page's certificates
-    /// with the target's, and repair by the replicator's per-leaf merge: a leaf the target
-    /// wrote later than the source is kept (after a failover, DR's devices and apps write
-    /// its shadows), so such a shadow stays counted, pass after pass, until the source
-    /// catches up. A shadow only the target has is left alone, as extra certificates are.
-    /// A side that does not answer stops the run as for certificates; any other failure
-    /// (a refused call, an unreadable document) is that thing's alone: recorded, and the
-    /// walk goes on.
-    async fn shadows_page(
+    /// Compare what the things on one page's certificates carry beyond the certificate —
+    /// their thing-group memberships and their shadows — with the target's, each thing
+    /// once. Memberships that differ are repaired as the replicator would, by the thing's
+    /// own message (capture reads its groups with their ancestry, apply creates what the
+    /// target lacks and adds or removes it; a thing message read before a group's deletion
+    /// does not bring the group back). Shadows are compared by their desired and reported
+    /// state, classic and named, and repaired by the replicator's per-leaf merge: a leaf
+    /// the target wrote later than the source is kept (after a failover, DR's devices and
+    /// apps write its shadows), so such a shadow stays counted, pass after pass, until the
+    /// source catches up. A shadow only the target has is left alone, as extra certificates
+    /// are. A side that does not answer stops the run as for certificates; any other
+    /// failure (a refused call, an unreadable document) is that thing's alone: recorded,
+    /// and the walk goes on.
+    async fn things_page(
         &self,
         things: Vec<(CertificateId, ThingName)>,
         report: &mut ReconcileReport,
+        now: &impl Fn() -> EpochMillis,
     ) -> Result<(), ReconcileError> {
         let mut seen = BTreeSet::new();
         for (certificate, thing) in things {
             if !seen.insert(thing.clone()) {
                 continue; // a thing shared by two certificates is compared once
             }
-            if let Err(failure) = self.thing_shadows(&thing, report).await {
+            let compared = match self.thing_memberships(&thing, report, now).await {
+                Ok(()) => self.thing_shadows(&thing, report).await,
+                failed => failed,
+            };
+            if let Err(failure) = compared {
                 match failure {
-                    ShadowFailure::Stop(error) => return Err(error),
-                    ShadowFailure::Thing(error) => report
+                    ThingFailure::Stop(error) => return Err(error),
+                    ThingFailure::Thing(error) => report
                         .failed
-                        .push((certificate, format!("shadows of thing {thing}: {error}"))),
+                        .push((certificate, format!("thing {thing}: {error}"))),
                 }
             }
+        }
+        Ok(())
+    }
+
+    async fn thing_memberships(
+        &self,
+        thing: &ThingName,
+        report: &mut ReconcileReport,
+        now: &impl Fn() -> EpochMillis,
+    ) -> Result<(), ThingFailure> {
+        let source = |e| ThingFailure::of(e, ReconcileError::SourceUnreachable);
+        let target = |e| ThingFailure::of(e, ReconcileError::TargetUnreachable);
+        let in_source = self.source.thing_group_names(thing).await.map_err(source)?;
+        let in_target = self.target.thing_group_names(thing).await.map_err(target)?;
+        if in_source == in_target {
+            return Ok(());
+        }
+        report.counts.memberships += 1;
+        if self.apply_repairs {
+            self.repair(vec![Trigger::Thing(thing.clone())], now)
+                .await
+                .map_err(ThingFailure::Thing)?;
+            report.repaired += 1;
         }
         Ok(())
     }
@@ -551,9 +585,9 @@ where
         &self,
         thing: &ThingName,
         report: &mut ReconcileReport,
-    ) -> Result<(), ShadowFailure> {
-        let source = |e| ShadowFailure::of(e, ReconcileError::SourceUnreachable);
-        let target = |e| ShadowFailure::of(e, ReconcileError::TargetUnreachable);
+    ) -> Result<(), ThingFailure> {
+        let source = |e| ThingFailure::of(e, ReconcileError::SourceUnreachable);
+        let target = |e| ThingFailure::of(e, ReconcileError::TargetUnreachable);
         let named = self.source.shadow_names(thing).await.map_err(source)?;
         for name in std::iter::once(None).chain(named.into_iter().map(Some)) {
             let name = name.as_deref();
@@ -713,15 +747,15 @@ where
     }
 }
 
-/// Why one thing's shadows could not be compared.
-enum ShadowFailure {
+/// Why one thing's memberships or shadows could not be compared.
+enum ThingFailure {
     /// A side did not answer: the run stops, as it does for certificates.
     Stop(ReconcileError),
     /// Anything else: this thing's alone.
     Thing(PortError),
 }
 
-impl ShadowFailure {
+impl ThingFailure {
     fn of(error: PortError, unreachable: fn(PortError) -> ReconcileError) -> Self {
         if error.no_answer.is_some() {
             Self::Stop(unreachable(error))
@@ -926,6 +960,74 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!((after.counts.missing, after.counts.mismatched), (0, 0));
+        });
+    }
+
+    #[test]
+    fn group_memberships_the_replicator_missed_are_found_and_repaired_through_the_thing_s_message()
+    {
+        use crate::replication::message::ThingRecord;
+        use crate::replication::ThingGroupRegistry;
+        block_on(async {
+            let (primary, dr, pems) = fleet(1).await;
+            let thing: crate::ids::ThingName = "wearable-1".parse().unwrap();
+            let (hospital, ward) = ("hospital".parse().unwrap(), "ward-7".parse().unwrap());
+            primary
+                .put_thing(&ThingRecord {
+                    thing_name: thing.clone(),
+                    thing_type: None,
+                    attributes: Default::default(),
+                    groups: None,
+                })
+                .await
+                .unwrap();
+            primary.attach_thing(&thing, pems[0].id()).await.unwrap();
+            primary.ensure_thing_group(&hospital, None).await.unwrap();
+            primary
+                .ensure_thing_group(&ward, Some(&hospital))
+                .await
+                .unwrap();
+            primary.add_to_group(&thing, &ward).await.unwrap();
+            let ledger = FakeLedger::default();
+            // Time moves on between passes: a repair is a newer message than the last one.
+            let clock = std::sync::atomic::AtomicI64::new(1_000);
+            let now = || clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+
+            let dry = reconciler(&primary, &dr, &ledger, false, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!(dry.counts.memberships, 1, "{:?}", dry.counts);
+            assert!(
+                dr.snapshot().memberships.is_empty(),
+                "a dry run changes nothing"
+            );
+            let applied = reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!(
+                applied.counts.memberships, 1,
+                "the certificate message carries no groups"
+            );
+            assert!(applied.failed.is_empty(), "{:?}", applied.failed);
+            let world = dr.snapshot();
+            assert!(world.memberships.contains(&(thing.clone(), ward.clone())));
+            assert_eq!(world.groups[&ward].ancestors, vec![hospital.clone()]);
+
+            // Removed in DR behind the replicator's back: found again, repaired again.
+            dr.remove_from_group(&thing, &ward).await.unwrap();
+            let again = reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!(again.counts.memberships, 1);
+            let settled = reconciler(&primary, &dr, &ledger, false, MAX_PAGE_SIZE)
+                .run_to_end(now)
+                .await
+                .unwrap();
+            assert_eq!(settled.counts.memberships, 0);
+            assert!(dr.snapshot().memberships.contains(&(thing, ward)));
         });
     }
 
