@@ -47,13 +47,14 @@ fn real_events() -> Vec<Value> {
         .collect()
 }
 
-/// What each kept bad input must be refused for (`expected-reasons.json`): a fixture
-/// refused for another reason (a typo in it, say) proves nothing about the rule it is for.
-fn expected_reason(kind: &str, name: &str) -> String {
+/// What each kept bad input must be refused for (`expected-reasons.json`, keyed
+/// `<kind>/<file>`): a fixture refused for another reason (a typo in it, say) proves
+/// nothing about the rule it is for. Every fixture has one, and none is for a fixture gone.
+fn expected_reasons() -> std::collections::BTreeMap<String, String> {
     let path = fixtures().join("bad-inputs").join("expected-reasons.json");
     let reasons: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let known: std::collections::BTreeSet<String> = ["events", "messages"]
+    let kept: std::collections::BTreeSet<String> = ["events", "messages"]
         .iter()
         .flat_map(|kind| {
             corpus(kind)
@@ -61,30 +62,25 @@ fn expected_reason(kind: &str, name: &str) -> String {
                 .map(move |(n, _)| format!("{kind}/{n}"))
         })
         .collect();
-    let stale: Vec<_> = reasons.keys().filter(|k| !known.contains(*k)).collect();
-    assert!(
-        stale.is_empty(),
-        "reasons for fixtures that are gone: {stale:?}"
+    let named: std::collections::BTreeSet<String> = reasons.keys().cloned().collect();
+    assert_eq!(
+        named,
+        kept,
+        "{} must name each kept bad input once",
+        path.display()
     );
     reasons
-        .get(&format!("{kind}/{name}"))
-        .unwrap_or_else(|| {
-            panic!(
-                "{kind}/{name}: add its expected reason to {}",
-                path.display()
-            )
-        })
-        .clone()
 }
 
 #[test]
 fn every_kept_bad_event_is_refused_for_its_reason() {
+    let reasons = expected_reasons();
     for (name, text) in corpus("events") {
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
         let error = parse_event(&value).expect_err(&name).to_string();
-        let expected = expected_reason("events", &name);
+        let expected = &reasons[&format!("events/{name}")];
         assert!(
-            error.contains(&expected),
+            error.contains(expected.as_str()),
             "{name}: {error:?} lacks {expected:?}"
         );
     }
@@ -92,13 +88,14 @@ fn every_kept_bad_event_is_refused_for_its_reason() {
 
 #[test]
 fn every_kept_bad_message_is_refused_for_its_reason() {
+    let reasons = expected_reasons();
     for (name, text) in corpus("messages") {
         let rejection = ReplicationMessage::decode(&text)
             .expect_err(&name)
             .to_string();
-        let expected = expected_reason("messages", &name);
+        let expected = &reasons[&format!("messages/{name}")];
         assert!(
-            rejection.contains(&expected),
+            rejection.contains(expected.as_str()),
             "{name}: {rejection:?} lacks {expected:?}"
         );
     }

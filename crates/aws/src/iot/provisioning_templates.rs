@@ -7,6 +7,10 @@
 //! updating a template passes its provisioning role to IoT (`iam:PassRole`, granted for
 //! DR's roles only, towards iot.amazonaws.com).
 
+use aws_sdk_iot::error::SdkError;
+use aws_sdk_iot::operation::create_provisioning_template_version::{
+    CreateProvisioningTemplateVersionError, CreateProvisioningTemplateVersionOutput,
+};
 use aws_sdk_iot::types::{ProvisioningHook as SdkHook, TemplateType as SdkType};
 use dr_core::ids::TemplateName;
 use dr_core::replication::ports::PortError;
@@ -79,14 +83,10 @@ impl ProvisioningTemplateRegistry for IotRegistry {
                 .await?;
             return self.create_template(template).await;
         }
-        if !same_body(&in_place.template_body, &template.template_body) {
+        if !in_place.same_body(template) {
             self.new_default_version(template).await?;
         }
-        let settings_differ = in_place.description != template.description
-            || in_place.enabled != template.enabled
-            || in_place.provisioning_role_arn != template.provisioning_role_arn
-            || in_place.pre_provisioning_hook != template.pre_provisioning_hook;
-        if !settings_differ {
+        if in_place.same_settings(template) {
             return Ok(());
         }
         self.call().await;
@@ -163,25 +163,35 @@ impl IotRegistry {
         &self,
         template: &ProvisioningTemplateRecord,
     ) -> Result<(), PortError> {
-        for attempt in 0..2 {
-            self.make_room_for_a_version(&template.template_name)
-                .await?;
-            self.call().await;
-            match self
-                .client
-                .create_provisioning_template_version()
-                .template_name(template.template_name.as_str())
-                .template_body(&template.template_body)
-                .set_as_default(true)
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if attempt == 0 && code(&e) == Some("VersionsLimitExceededException") => {}
-                Err(e) => return Err(port_error("CreateProvisioningTemplateVersion", e)),
+        self.make_room_for_a_version(&template.template_name)
+            .await?;
+        match self.create_default_version(template).await {
+            Err(e) if code(&e) == Some("VersionsLimitExceededException") => {
+                self.make_room_for_a_version(&template.template_name)
+                    .await?;
+                self.create_default_version(template).await
             }
+            created => created,
         }
-        unreachable!("the second attempt returns")
+        .map(|_| ())
+        .map_err(|e| port_error("CreateProvisioningTemplateVersion", e))
+    }
+
+    async fn create_default_version(
+        &self,
+        template: &ProvisioningTemplateRecord,
+    ) -> Result<
+        CreateProvisioningTemplateVersionOutput,
+        SdkError<CreateProvisioningTemplateVersionError>,
+    > {
+        self.call().await;
+        self.client
+            .create_provisioning_template_version()
+            .template_name(template.template_name.as_str())
+            .template_body(&template.template_body)
+            .set_as_default(true)
+            .send()
+            .await
     }
 
     /// Delete DR's oldest non-default versions until one more fits under the limit.
@@ -227,15 +237,4 @@ fn sdk_hook(hook: &ProvisioningHook) -> Result<SdkHook, PortError> {
         .target_arn(&hook.target_arn)
         .build()
         .map_err(|e| PortError::permanent("ProvisioningHook", e.to_string()))
-}
-
-/// Bodies equal as JSON: DR stores the rewritten body compactly, AWS returns what it was given.
-fn same_body(a: &str, b: &str) -> bool {
-    match (
-        serde_json::from_str::<serde_json::Value>(a),
-        serde_json::from_str::<serde_json::Value>(b),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }

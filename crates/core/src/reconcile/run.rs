@@ -542,17 +542,17 @@ where
             if !seen.insert(thing.clone()) {
                 continue; // a thing shared by two certificates is compared once
             }
-            let compared = match self.thing_memberships(&thing, report, now).await {
-                Ok(()) => self.thing_shadows(&thing, report).await,
-                failed => failed,
-            };
-            if let Err(failure) = compared {
-                match failure {
-                    ThingFailure::Stop(error) => return Err(error),
-                    ThingFailure::Thing(error) => report
-                        .failed
-                        .push((certificate, format!("thing {thing}: {error}"))),
-                }
+            let compared = async {
+                self.thing_memberships(&thing, report, now).await?;
+                self.thing_shadows(&thing, report).await
+            }
+            .await;
+            match compared {
+                Ok(()) => {}
+                Err(ThingFailure::Stop(error)) => return Err(error),
+                Err(ThingFailure::Thing(error)) => report
+                    .failed
+                    .push((certificate, format!("thing {thing}: {error}"))),
             }
         }
         Ok(())
@@ -600,9 +600,16 @@ where
             }
             report.counts.shadows += 1;
             if self.apply_repairs
-                && bring_shadow(self.target, thing, name, None, &in_source)
-                    .await
-                    .map_err(target)?
+                && bring_shadow(
+                    self.target,
+                    thing,
+                    name,
+                    None,
+                    &in_source,
+                    in_target.as_ref(),
+                )
+                .await
+                .map_err(target)?
             {
                 report.repaired += 1;
             }
@@ -880,6 +887,23 @@ mod tests {
         (primary, dr, pems)
     }
 
+    /// Primary with one ACTIVE certificate attached to thing `wearable-1`, DR empty.
+    async fn fleet_with_a_thing() -> (FakeRegistry, FakeRegistry, crate::ids::ThingName) {
+        let (primary, dr, pems) = fleet(1).await;
+        let thing: crate::ids::ThingName = "wearable-1".parse().unwrap();
+        primary
+            .put_thing(&crate::replication::message::ThingRecord {
+                thing_name: thing.clone(),
+                thing_type: None,
+                attributes: Default::default(),
+                groups: None,
+            })
+            .await
+            .unwrap();
+        primary.attach_thing(&thing, pems[0].id()).await.unwrap();
+        (primary, dr, thing)
+    }
+
     fn reconciler<'a>(
         primary: &'a FakeRegistry,
         dr: &'a FakeRegistry,
@@ -966,22 +990,10 @@ mod tests {
     #[test]
     fn group_memberships_the_replicator_missed_are_found_and_repaired_through_the_thing_s_message()
     {
-        use crate::replication::message::ThingRecord;
         use crate::replication::ThingGroupRegistry;
         block_on(async {
-            let (primary, dr, pems) = fleet(1).await;
-            let thing: crate::ids::ThingName = "wearable-1".parse().unwrap();
+            let (primary, dr, thing) = fleet_with_a_thing().await;
             let (hospital, ward) = ("hospital".parse().unwrap(), "ward-7".parse().unwrap());
-            primary
-                .put_thing(&ThingRecord {
-                    thing_name: thing.clone(),
-                    thing_type: None,
-                    attributes: Default::default(),
-                    groups: None,
-                })
-                .await
-                .unwrap();
-            primary.attach_thing(&thing, pems[0].id()).await.unwrap();
             primary.ensure_thing_group(&hospital, None).await.unwrap();
             primary
                 .ensure_thing_group(&ward, Some(&hospital))
@@ -1051,21 +1063,9 @@ mod tests {
     #[test]
     fn shadows_of_the_certificates_things_are_compared_and_repaired_without_undoing_dr_s_newer_writes(
     ) {
-        use crate::replication::message::ThingRecord;
         use crate::replication::ShadowStore;
         block_on(async {
-            let (primary, dr, pems) = fleet(1).await;
-            let thing: crate::ids::ThingName = "wearable-1".parse().unwrap();
-            primary
-                .put_thing(&ThingRecord {
-                    thing_name: thing.clone(),
-                    thing_type: None,
-                    attributes: Default::default(),
-                    groups: None,
-                })
-                .await
-                .unwrap();
-            primary.attach_thing(&thing, pems[0].id()).await.unwrap();
+            let (primary, dr, thing) = fleet_with_a_thing().await;
             primary.world.lock().unwrap().shadow_clock = 100;
             let desired = |v: serde_json::Value| serde_json::json!({"state": {"desired": v}});
             for (name, state) in [

@@ -273,12 +273,18 @@ where
             false
         }
         Subject::Shadow(update) => {
+            let name = update.shadow_name.as_deref();
+            let in_dr = dr
+                .shadow(&update.thing_name, name)
+                .await
+                .map_err(ApplyError::Registry)?;
             let sent = bring_shadow(
                 dr,
                 &update.thing_name,
-                update.shadow_name.as_deref(),
+                name,
                 update.previous.as_ref(),
                 &update.current,
+                in_dr.as_ref(),
             )
             .await
             .map_err(ApplyError::Registry)?;
@@ -346,9 +352,10 @@ struct CertificateContext<'a> {
     rewrite: &'a ArnRewrite,
 }
 
-/// Bring the target's shadow to `current` by the per-leaf merge ([`shadow::merge`]): `previous`
-/// is what the source's shadow was before (`None`: unknown, as for a reconcile repair, so
-/// every differing leaf goes by its metadata timestamps). Whether an update was sent.
+/// Bring the target's shadow, `in_target` as just read, to `current` by the per-leaf merge
+/// ([`shadow::merge`]): `previous` is what the source's shadow was before (`None`: unknown,
+/// as for a reconcile repair, so every differing leaf goes by its metadata timestamps).
+/// Whether an update was sent.
 ///
 /// [`shadow::merge`]: crate::replication::shadow::merge
 pub async fn bring_shadow<R: ShadowStore + Sync>(
@@ -357,9 +364,9 @@ pub async fn bring_shadow<R: ShadowStore + Sync>(
     name: Option<&str>,
     previous: Option<&ShadowDocument>,
     current: &ShadowDocument,
+    in_target: Option<&ShadowDocument>,
 ) -> Result<bool, PortError> {
-    let in_target = target.shadow(thing, name).await?;
-    match crate::replication::shadow::merge(previous, current, in_target.as_ref()) {
+    match crate::replication::shadow::merge(previous, current, in_target) {
         Some(patch) => {
             target.update_shadow(thing, name, &patch).await?;
             Ok(true)

@@ -150,17 +150,32 @@ impl ProvisioningTemplateRecord {
     }
 
     /// Whether `other` provisions exactly as this does: the same settings and the same
-    /// body as JSON (whitespace and key order aside). Carried policies are not compared.
+    /// body. Carried policies are not compared.
     pub fn provisions_as(&self, other: &Self) -> bool {
-        let body = |t: &Self| serde_json::from_str::<Value>(&t.template_body).ok();
         self.template_name == other.template_name
-            && self.description == other.description
+            && self.template_type == other.template_type
+            && self.same_settings(other)
+            && self.same_body(other)
+    }
+
+    /// Whether the bodies are the same JSON (whitespace and key order aside: DR stores the
+    /// rewritten body compactly, AWS returns what it was given); text that is not JSON
+    /// equals only itself.
+    pub fn same_body(&self, other: &Self) -> bool {
+        let parse = |t: &Self| serde_json::from_str::<Value>(&t.template_body);
+        match (parse(self), parse(other)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => self.template_body == other.template_body,
+        }
+    }
+
+    /// Whether the settings UpdateProvisioningTemplate changes are the same: description,
+    /// enabled, provisioning role, pre-provisioning hook.
+    pub fn same_settings(&self, other: &Self) -> bool {
+        self.description == other.description
             && self.enabled == other.enabled
             && self.provisioning_role_arn == other.provisioning_role_arn
             && self.pre_provisioning_hook == other.pre_provisioning_hook
-            && self.template_type == other.template_type
-            && body(self).is_some()
-            && body(self) == body(other)
     }
 
     /// The rules AWS applies to a template, checked at the boundary: a message that breaks
