@@ -3,6 +3,7 @@
 //! Route 53 and RDS in the DR account. Each test has its own state table, operator topic
 //! and DNS record, so tests run in parallel.
 
+use dr_core::port::PortError;
 use std::sync::Arc;
 
 use dr_aws::failover::{FailoverPorts, Switch, SERVING_METRIC};
@@ -13,7 +14,6 @@ use dr_core::failover::{
     AuditEntry, Decision, FailoverError, FailoverRecord, Mode, Refused, RunbookKind, StateStore,
     Stored, TrafficSwitch,
 };
-use dr_core::replication::PortError;
 use dr_core::snapshots::{tick, DatabaseKind, DatabaseRestorer};
 use dr_core::{FlipMode, ProbeConfig, Side, Topology};
 

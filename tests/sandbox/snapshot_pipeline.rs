@@ -1,11 +1,11 @@
 //! The snapshot controller against the sandbox: real RDS and KMS calls in both accounts.
 //! Each test protects a database of its own, so tests run in parallel.
 
+use dr_core::port::PortError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
-use dr_core::replication::PortError;
 use dr_core::snapshots::{
     restore_newest, tick, Blocked, DatabaseKind, DatabaseRestorer, Location, RestoreError,
     RestoreRequest, Snapshot, SnapshotPolicy, SnapshotState, SnapshotStore, TAG_SOURCE_TIME,

@@ -4,7 +4,7 @@
 //! region ([`AwsSession::config_in`]): nothing here needs primary's region.
 
 use aws_sdk_rds::Client;
-use dr_core::replication::PortError;
+use dr_core::port::PortError;
 use dr_core::snapshots::{
     DatabaseEndpoint, ReplicatedBackup, ReplicatedBackupStore, RestoreSettings,
 };

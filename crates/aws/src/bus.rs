@@ -7,7 +7,8 @@
 //! and publishes a new version; the ledger makes that copy harmless.
 
 use aws_sdk_sns::Client;
-use dr_core::replication::ports::{PortError, ReplicationBus};
+use dr_core::port::PortError;
+use dr_core::replication::ports::ReplicationBus;
 use dr_core::replication::ReplicationMessage;
 use sha2::{Digest, Sha256};
 

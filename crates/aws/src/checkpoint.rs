@@ -6,8 +6,8 @@
 //! reconcilers walking the same pass only the first to save goes on.
 
 use aws_sdk_dynamodb::Client;
+use dr_core::port::PortError;
 use dr_core::reconcile::{Checkpoint, CheckpointStore, PassCursor};
-use dr_core::replication::ports::PortError;
 
 use crate::versioned::VersionedItem;
 

@@ -5,7 +5,7 @@
 //! messages are state-based and the replicator's ledger skips anything stale.
 
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
-use dr_core::replication::ports::PortError;
+use dr_core::port::PortError;
 use dr_core::replication::service::{decode_delivery, DeadLetterSink, Delivery};
 use dr_core::{Side, Topology};
 

@@ -3,8 +3,7 @@
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use dr_core::replication::ports::NoAnswer;
-use dr_core::replication::PortError;
+use dr_core::port::{NoAnswer, PortError};
 
 /// Error codes that mean "slow down or try again", across the services we call (with the
 /// throttling codes the SDK itself misses, [`crate::throttling::missed_by_the_sdk`]).

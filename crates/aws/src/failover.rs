@@ -2,6 +2,7 @@
 //! writes), operators' SNS topic, the database restore (RDS), and the two traffic switches
 //! (Route 53 failover records driven by a CloudWatch metric; or a direct record UPSERT).
 
+use dr_core::port::PortError;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StandardUnit, Statistic};
@@ -14,7 +15,6 @@ use aws_sdk_route53::types::{
 use dr_core::failover::{
     AuditEntry, DatabaseRecovery, FailoverRecord, Notifier, StateStore, Stored, TrafficSwitch,
 };
-use dr_core::replication::ports::PortError;
 use dr_core::snapshots::{
     start_failover_restore, DatabaseEndpoint, DatabaseKind, DatabaseRestorer,
     ReplicatedBackupStore, RestoreError, RestoreSource, SnapshotPolicy,

@@ -3,6 +3,7 @@
 //! Idempotency lives here: "already exists" on a create and "not found" on a delete or
 //! detach are success. Every call is counted, so benchmarks can report calls per certificate.
 
+use dr_core::port::PortError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
 use dr_core::ratelimit::TokenBucket;
 use dr_core::reconcile::{CertificateLister, CertificatePage, ListOrder, MAX_PAGE_SIZE};
 use dr_core::replication::message::{PolicyRecord, ThingRecord};
-use dr_core::replication::ports::{CertificateView, PortError, Registration};
+use dr_core::replication::ports::{CertificateView, Registration};
 use dr_core::replication::CertificateRegistry;
 
 use crate::error::{already_so, code, port_error};

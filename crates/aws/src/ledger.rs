@@ -4,11 +4,12 @@
 //! is version order), `revoked` (BOOL, sticky), `deleted` (BOOL, the newest version is a
 //! deletion), `updated_at` (N, epoch ms).
 
+use dr_core::port::PortError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use dr_core::replication::ports::{ApplyLedger, LedgerEntry, PortError, Recorded};
+use dr_core::replication::ports::{ApplyLedger, LedgerEntry, Recorded};
 use dr_core::replication::Version;
 
 use crate::error::{code, port_error};

@@ -6,12 +6,12 @@
 //! Cross-region copies need no `PreSignedUrl` in commercial regions (RDS ignores it there);
 //! GovCloud requires one, which this store does not sign: a GovCloud deployment must add it.
 
+use dr_core::port::PortError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
-use dr_core::replication::PortError;
 use dr_core::snapshots::{
     DatabaseEndpoint, DatabaseKind, DatabaseRestorer, Location, RestoreSettings, Snapshot,
     SnapshotState, SnapshotStore,

@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use dr_core::replication::ports::PortError;
+use dr_core::port::PortError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -5,6 +5,7 @@
 //! resident set the pass adds above the two listings (peak reset through
 //! `/proc/self/clear_refs` before each case; Linux).
 
+use dr_core::port::PortError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -12,7 +13,6 @@ use dr_core::certificate::{CertificateId, CertificateStatus};
 use dr_core::reconcile::{
     CertificateLister, CertificatePage, ListOrder, ReportOnly, StatusPass, MAX_PAGE_SIZE,
 };
-use dr_core::replication::ports::PortError;
 
 /// A `/proc/self/status` figure in KiB (Linux).
 fn proc_status_kib(field: &str) -> u64 {

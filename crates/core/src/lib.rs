@@ -6,6 +6,7 @@
 //!
 //! * [`ids`] — identifiers parsed once at the boundary (account ids, regions, role ARNs, names).
 //! * [`topology`] — the typed two-account topology every binary is configured with.
+//! * [`port`] — the error every port shares: which call failed, and whether to retry.
 //! * [`certificate`] — certificate ids, PEMs and statuses.
 //! * [`failover`] — flow D: probe rounds, the failover state machine, fenced runbooks.
 //! * [`replication`] — flow A: capture events, state messages, the idempotent DR apply.
@@ -18,6 +19,7 @@
 pub mod certificate;
 pub mod failover;
 pub mod ids;
+pub mod port;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod replication;
@@ -31,6 +33,7 @@ pub use ids::{
     AccountId, DomainName, Endpoint, InvalidId, PolicyName, Region, ResourceName, RoleAliasName,
     RoleArn, TemplateName, ThingGroupName, ThingName,
 };
+pub use port::PortError;
 pub use timeouts::CallTimeouts;
 pub use topology::{
     ConfigError, DnsConfig, FailoverConfig, FlipMode, ProbeConfig, SandboxPrincipal, SandboxWorld,

@@ -406,7 +406,7 @@ async fn missing_setup(
     let dr = IotRegistry::for_side(session, topology, Side::Dr);
     let failed = |call: &str| {
         let call = call.to_owned();
-        move |e: dr_core::replication::PortError| call_failed(call)(e.to_string())
+        move |e: dr_core::port::PortError| call_failed(call)(e.to_string())
     };
     let mut missing = Vec::new();
     let ward: dr_core::ThingGroupName = FLEET_WARD_GROUP.parse().expect("a valid name");

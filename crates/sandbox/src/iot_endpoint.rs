@@ -263,7 +263,7 @@ async fn policies_in_effect(
     registry: &IotRegistry,
     id: &CertificateId,
     client_id: &str,
-) -> Result<(Vec<String>, Option<String>), dr_core::replication::PortError> {
+) -> Result<(Vec<String>, Option<String>), dr_core::port::PortError> {
     let mut documents: Vec<String> = registry
         .certificate_policies(id)
         .await?

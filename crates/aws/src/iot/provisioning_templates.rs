@@ -13,7 +13,7 @@ use aws_sdk_iot::operation::create_provisioning_template_version::{
 };
 use aws_sdk_iot::types::{ProvisioningHook as SdkHook, TemplateType as SdkType};
 use dr_core::ids::TemplateName;
-use dr_core::replication::ports::PortError;
+use dr_core::port::PortError;
 use dr_core::replication::template::{
     ProvisioningHook, ProvisioningTemplateRecord, TemplateType, HOOK_PAYLOAD_VERSION,
 };

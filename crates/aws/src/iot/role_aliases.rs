@@ -5,8 +5,8 @@
 //! only towards the credentials service.
 
 use dr_core::ids::RoleAliasName;
+use dr_core::port::PortError;
 use dr_core::replication::message::RoleAliasRecord;
-use dr_core::replication::ports::PortError;
 use dr_core::replication::RoleAliasRegistry;
 
 use super::IotRegistry;

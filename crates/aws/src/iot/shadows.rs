@@ -6,7 +6,7 @@
 
 use aws_sdk_iotdataplane::primitives::Blob;
 use dr_core::ids::ThingName;
-use dr_core::replication::ports::PortError;
+use dr_core::port::PortError;
 use dr_core::replication::shadow::ShadowDocument;
 use dr_core::replication::ShadowStore;
 

@@ -5,12 +5,13 @@
 //! `put_thing_group` reports a group found elsewhere as [`GroupWrite::Misplaced`] instead of
 //! pretending to move it.
 
+use dr_core::port::PortError;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iot::types::ThingGroupProperties;
 use dr_core::ids::{PolicyName, ThingGroupName, ThingName};
 use dr_core::replication::message::{DynamicGroupQuery, GroupRef, PolicyRecord, ThingGroupRecord};
-use dr_core::replication::ports::{GroupWrite, PortError};
+use dr_core::replication::ports::GroupWrite;
 use dr_core::replication::ThingGroupRegistry;
 
 use super::{attribute_payload, IotRegistry};

@@ -10,6 +10,7 @@
 //! attention; 1 when a section could not be read or something needs attention (primary not
 //! healthy, DR serving, dead letters, no restorable snapshot).
 
+use dr_core::port::{NoAnswer, PortError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -22,8 +23,6 @@ use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::{names, AwsSession};
 use dr_core::failover::{StateStore, Stored, TrafficSwitch};
 use dr_core::reconcile::{count_by_status, CheckpointStore};
-use dr_core::replication::ports::NoAnswer;
-use dr_core::replication::PortError;
 use dr_core::snapshots::{decide, DatabaseRestorer};
 use dr_core::time::now_millis;
 use dr_core::{CallTimeouts, Side, Topology};

@@ -22,13 +22,13 @@
 //! counts the ones between (a step failing every round for hours must not grow the state
 //! item towards DynamoDB's 400 KB limit), and probe reasons are cut to a line.
 
+use crate::port::PortError;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
 use super::machine::{self, Decision, Hold, Mode, Refused, Settings, State};
 use super::probe::Round;
-use crate::replication::ports::PortError;
 use crate::time::EpochMillis;
 use crate::Side;
 

@@ -1,9 +1,9 @@
+use crate::port::PortError;
 use std::sync::Mutex;
 
 use super::machine::{begin_failback, force_failover, observe};
 use super::simulation::simulate;
 use super::*;
-use crate::replication::ports::PortError;
 use crate::Side;
 
 /// Production settings: 10 s rounds, threshold 3, recovery 3, all probes must fail.

@@ -12,6 +12,7 @@
 //! (repairs are idempotent), and memory stays at one page whatever the fleet size. The
 //! store is fenced by a version, so two reconcilers never walk the same pass at once.
 
+use crate::port::PortError;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Mutex;
@@ -28,7 +29,7 @@ use crate::replication::apply::{apply, bring_shadow};
 use crate::replication::capture::{capture, CaptureEvent, Trigger};
 use crate::replication::message::SourceRef;
 use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, DeviceRegistry, LedgerEntry, PortError, Recorded,
+    ApplyLedger, CertificateRegistry, DeviceRegistry, LedgerEntry, Recorded,
 };
 use crate::replication::ArnRewrite;
 use crate::time::EpochMillis;

@@ -24,6 +24,7 @@
 //! deploy too. Repairs go through the replicator's capture-and-apply path, which reads the
 //! source afresh: a certificate changed since it was listed is repaired to its new state.
 
+use crate::port::PortError;
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -32,7 +33,6 @@ use serde::{Deserialize, Serialize};
 
 use super::run::{CertificateLister, ListOrder, ReconcileError, REPORTED_DRIFTS};
 use crate::certificate::{CertificateId, CertificateStatus};
-use crate::replication::ports::PortError;
 use crate::time::EpochMillis;
 
 /// Repairs a pass keeps for after its walk; more are left to the next pass.

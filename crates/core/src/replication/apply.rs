@@ -17,6 +17,7 @@
 //! thing, a thing's group, a group's parent) never recreates it when DR applied its deletion
 //! after the message was read (the ledger's tombstones say when).
 
+use crate::port::PortError;
 use std::collections::BTreeSet;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
@@ -26,7 +27,7 @@ use crate::replication::message::{
     CertificateRecord, GroupRef, PolicyRecord, ReplicationMessage, Subject, ThingGroupRecord,
 };
 use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, PortError, Recorded,
+    ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, Recorded,
     Registration, ShadowStore, ThingGroupRegistry,
 };
 use crate::replication::shadow::ShadowDocument;

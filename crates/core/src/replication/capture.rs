@@ -8,6 +8,7 @@
 //! the subject's current state in primary, so a late, duplicated or reordered event still
 //! yields a correct message.
 
+use crate::port::PortError;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
@@ -18,7 +19,7 @@ use crate::replication::message::{
     CaRecord, CertificateRecord, ReplicationMessage, ShadowUpdate, SourceRef, Subject,
     SCHEMA_VERSION,
 };
-use crate::replication::ports::{CertificateRegistry, DeviceRegistry, PortError};
+use crate::replication::ports::{CertificateRegistry, DeviceRegistry};
 use crate::replication::shadow::ShadowDocument;
 use crate::time::{parse_rfc3339, EpochMillis};
 

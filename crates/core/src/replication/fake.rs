@@ -1,6 +1,7 @@
 //! In-memory registry and ledger for the core's tests: small, and strict where AWS is
 //! (no deleting an ACTIVE or attached certificate, no un-revoking).
 
+use crate::port::PortError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
@@ -11,7 +12,7 @@ use crate::replication::message::{
     GroupRef, PolicyRecord, RoleAliasRecord, SourceRef, ThingGroupRecord, ThingRecord,
 };
 use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, CertificateView, GroupWrite, LedgerEntry, PortError,
+    ApplyLedger, CertificateRegistry, CertificateView, GroupWrite, LedgerEntry,
     ProvisioningTemplateRegistry, Recorded, Registration, RoleAliasRegistry, ShadowStore,
     ThingGroupRegistry,
 };

@@ -31,7 +31,7 @@ pub use arn::ArnRewrite;
 pub use capture::{capture, parse_event, CaptureEvent, EventError, Trigger};
 pub use message::{Rejection, ReplicationMessage, Subject, Version};
 pub use ports::{
-    ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, PortError,
+    ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry,
     ProvisioningTemplateRegistry, ReplicationBus, RoleAliasRegistry, ShadowStore,
     ThingGroupRegistry,
 };

@@ -1,6 +1,7 @@
 //! The two Lambda use cases, free of Lambda types: capture-and-publish in primary, and
 //! apply-a-batch in DR with SQS partial-batch semantics.
 
+use crate::port::PortError;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use crate::replication::apply::{apply, ApplyError, Change, Outcome};
 use crate::replication::arn::ArnRewrite;
 use crate::replication::capture::{capture, parse_event, EventError};
 use crate::replication::message::{Rejection, ReplicationMessage, SourceRef};
-use crate::replication::ports::{ApplyLedger, DeviceRegistry, PortError, ReplicationBus};
+use crate::replication::ports::{ApplyLedger, DeviceRegistry, ReplicationBus};
 use crate::time::EpochMillis;
 
 /// Why a capture invocation failed. Lambda's async retries and the capture DLQ take it

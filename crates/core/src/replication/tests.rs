@@ -1,6 +1,7 @@
 //! Flow A end to end on in-memory registries: capture from a fake primary, apply to a fake
 //! DR, in order, out of order and duplicated.
 
+use crate::port::PortError;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
@@ -12,9 +13,7 @@ use super::*;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{PolicyName, ThingName};
 use crate::replication::message::{PolicyRecord, ThingRecord};
-use crate::replication::ports::{
-    ApplyLedger, CertificateRegistry, LedgerEntry, PortError, Recorded,
-};
+use crate::replication::ports::{ApplyLedger, CertificateRegistry, LedgerEntry, Recorded};
 use crate::replication::service::{
     apply_batch, park_poison, BatchReport, DeadLetterSink, Delivery,
 };

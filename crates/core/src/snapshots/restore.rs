@@ -2,11 +2,11 @@
 //! output. The DR account restores its own copy, found by listing DR's own snapshots only:
 //! no call reaches primary, whose region may be the one that failed.
 
+use crate::port::PortError;
 use std::future::Future;
 use std::time::Duration;
 
 use super::{decide, DatabaseKind, SnapshotPolicy};
-use crate::replication::ports::PortError;
 use crate::time::EpochMillis;
 
 /// Where a restored database answers.

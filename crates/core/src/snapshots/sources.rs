@@ -11,11 +11,11 @@
 //! Both are read and restored in the DR region only: neither needs primary's region. A
 //! failover picks the one with the newest data; if starting that restore fails, the other.
 
+use crate::port::PortError;
 use std::future::Future;
 
 use super::{decide, DatabaseEndpoint, DatabaseRestorer, RestoreError, RestoreSettings};
 use super::{DatabaseKind, SnapshotPolicy};
-use crate::replication::ports::PortError;
 use crate::time::EpochMillis;
 
 /// The replicated automated backups of one instance, as the DR region reports them.

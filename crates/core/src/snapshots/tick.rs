@@ -1,10 +1,10 @@
 //! One controller tick: observe, decide, act. The store is the only I/O.
 
+use crate::port::PortError;
 use std::future::Future;
 
 use super::decide::{decide, Action, Plan};
 use super::{Location, Snapshot, SnapshotPolicy};
-use crate::replication::ports::PortError;
 use crate::time::EpochMillis;
 
 /// RDS as the snapshot controller needs it, across primary's and DR's accounts and regions.
