@@ -271,8 +271,8 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
     let status = &first["status_pass"];
     assert_eq!(
         (
-            status["counts"]["missing"].as_u64(),
-            status["counts"]["status"].as_u64(),
+            status["missing"].as_u64(),
+            status["wrong_status"].as_u64(),
             status["repaired"].as_u64(),
             status["completed_ms"].is_i64(),
         ),
@@ -298,9 +298,9 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
     assert_eq!(
         (
             first["repaired"].as_u64(),
-            first["pass_completed"].as_bool()
+            first["passes_completed"].as_u64()
         ),
-        (Some(0), Some(false)),
+        (Some(0), Some(0)),
         "{first}"
     );
     let mut completed = Vec::new();
@@ -308,8 +308,8 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
         let next = reconciler.invoke(&scheduled).await;
         assert!(next["status_pass"].is_null(), "not due again: {next}");
         assert_eq!(next["repaired"], 0, "{next}");
-        completed.push(next["pass_completed"].as_bool());
-        if completed.last() == Some(&Some(true)) {
+        completed.push(next["passes_completed"].as_u64());
+        if completed.last() == Some(&Some(1)) {
             assert_eq!(next["cursor"]["phase"], "source", "{next}");
             assert!(
                 next["cursor"]["last_status_pass"]["started_ms"].is_i64(),
@@ -318,7 +318,7 @@ async fn the_reconciler_binary_repairs_what_dr_lost_across_invocations_from_its_
         }
     }
     // Source (4 certificates) and extras (4 in DR) phases: two pages each.
-    assert_eq!(completed, [Some(false), Some(false), Some(true)]);
+    assert_eq!(completed, [Some(0), Some(0), Some(1)]);
 
     let again = reconciler.invoke(&scheduled).await;
     assert_eq!(again["missing"], 0, "{again}");
@@ -363,8 +363,8 @@ async fn the_snapshot_controller_binary_drives_a_snapshot_into_dr() {
     assert!(database_report["newest_restorable"].is_string(), "{last}");
     assert!(
         database_report["rpo_seconds"]
-            .as_i64()
-            .is_some_and(|s| s < 3600),
+            .as_f64()
+            .is_some_and(|s| s < 3600.0),
         "{last}"
     );
     let _ = std::fs::remove_file(config);

@@ -658,12 +658,13 @@ async fn a_failover_restores_from_replicated_backups_when_they_hold_newer_data()
             .unwrap()
             .unwrap(),
         ReplicationState::Replicating {
-            latest_restorable_ms: Some(_)
+            latest_restorable_ms: Some(_),
+            ..
         }
     ));
 
     // No snapshot copy in DR: the replicated backups are the only source.
-    let recovery = dr_aws::failover::RdsRecovery::new(&world.checker, t);
+    let recovery = dr_aws::failover::rds_recovery(&world.checker, t);
     let notes = recovery.start().await;
     assert!(
         notes[0].contains("replicated automated backups")

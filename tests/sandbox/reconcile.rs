@@ -36,23 +36,23 @@ fn forward<'a>(
     p: &Pipeline,
     apply_repairs: bool,
 ) -> Reconciler<'a, IotRegistry, IotRegistry, DynamoLedger> {
-    Reconciler {
-        source: &r.primary,
-        target: &r.dr,
-        ledger: &r.ledger,
-        source_ref: p.source(),
-        rewrite: ArnRewrite::primary_to_dr(&p.topology),
-        apply_repairs,
-        page_size: PAGE_SIZE,
-    }
+    Reconciler::new(
+        &p.topology,
+        Direction::PrimaryToDr,
+        &r.primary,
+        &r.dr,
+        &r.ledger,
+    )
+    .repairing(apply_repairs)
+    .page_size(PAGE_SIZE)
 }
 
 use aws_sdk_iot::types::CertificateStatus as SdkStatus;
 use dr_aws::checkpoint::DynamoCheckpoint;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
-use dr_core::reconcile::{CheckpointStore, NoLedger, Reconciler};
-use dr_core::replication::{ArnRewrite, CertificateRegistry};
+use dr_core::reconcile::{CheckpointStore, Direction, NoLedger, Reconciler};
+use dr_core::replication::CertificateRegistry;
 use dr_core::{CertificateStatus, Side};
 use dr_sandbox::{LauncherPaths, SandboxServer};
 use serde_json::json;
@@ -276,16 +276,15 @@ async fn injected_drift_is_reported_then_repaired_and_failback_copies_dr_only_ce
     // Failback: the certificate registered in DR during the outage reaches primary, by an
     // operator's `drctl reconcile --direction dr-to-primary --apply`.
     let operator = Held::of(as_operator(&p.topology).await, &p);
-    let dr_ref = dr_core::replication::message::SourceRef::of(&p.topology, Side::Dr);
-    let back = Reconciler {
-        source: &operator.dr,
-        target: &operator.primary,
-        ledger: &NoLedger,
-        source_ref: dr_ref,
-        rewrite: ArnRewrite::primary_to_dr(&p.topology).reversed(),
-        apply_repairs: true,
-        page_size: PAGE_SIZE,
-    }
+    let back = Reconciler::new(
+        &p.topology,
+        Direction::DrToPrimary,
+        &operator.dr,
+        &operator.primary,
+        &NoLedger,
+    )
+    .repairing(true)
+    .page_size(PAGE_SIZE)
     .run_to_end(dr_core::time::now_millis)
     .await
     .unwrap();
@@ -453,15 +452,15 @@ async fn shadows_and_memberships_the_replicator_missed_are_repaired_and_failback
     );
 
     let operator = Held::of(as_operator(&p.topology).await, &p);
-    let back = Reconciler {
-        source: &operator.dr,
-        target: &operator.primary,
-        ledger: &NoLedger,
-        source_ref: dr_core::replication::message::SourceRef::of(&p.topology, Side::Dr),
-        rewrite: ArnRewrite::primary_to_dr(&p.topology).reversed(),
-        apply_repairs: true,
-        page_size: PAGE_SIZE,
-    }
+    let back = Reconciler::new(
+        &p.topology,
+        Direction::DrToPrimary,
+        &operator.dr,
+        &operator.primary,
+        &NoLedger,
+    )
+    .repairing(true)
+    .page_size(PAGE_SIZE)
     .run_to_end(dr_core::time::now_millis)
     .await
     .unwrap();

@@ -12,18 +12,14 @@ use aws_sdk_route53::types::{
     HealthCheckConfig, HealthCheckType, InsufficientDataHealthStatus, ResourceRecord,
     ResourceRecordSet, ResourceRecordSetFailover, RrType,
 };
-use dr_core::failover::{
-    AuditEntry, DatabaseRecovery, FailoverRecord, Notifier, StateStore, Stored, TrafficSwitch,
-};
-use dr_core::snapshots::{
-    start_failover_restore, DatabaseEndpoint, DatabaseKind, DatabaseRestorer,
-    ReplicatedBackupStore, RestoreError, RestoreSource, SnapshotPolicy,
-};
+use dr_core::failover::{AuditEntry, FailoverRecord, Notifier, StateStore, Stored, TrafficSwitch};
+use dr_core::snapshots::SnapshotRecovery;
+use dr_core::time::SystemClock;
 use dr_core::{Side, Topology};
 
 use crate::backups::RdsReplicatedBackups;
 use crate::error::port_error;
-use crate::rds::RdsSnapshotStore;
+use crate::rds::RdsStores;
 use crate::versioned::VersionedItem;
 use crate::AwsSession;
 
@@ -179,145 +175,28 @@ impl Notifier for SnsNotifier {
     }
 }
 
-/// Restores every protected database in the DR region under the same identifier it has in
-/// primary, from the source holding the newest data: DR's snapshot copy (into DR's
-/// account) or RDS's replicated automated backups (into primary's account in the DR
-/// region). Both are read and restored in the DR region only.
-#[derive(Debug)]
-pub struct RdsRecovery<'a> {
-    session: &'a AwsSession,
-    topology: &'a Topology,
-    replicated: RdsReplicatedBackups,
-}
+/// Database recovery in DR: flow C's use case on RDS. Every protected database is restored
+/// in the DR region under the identifier it has in primary, from the source holding the
+/// newest data: DR's snapshot copy (into DR's account) or RDS's replicated automated
+/// backups (into primary's account in the DR region). Both are read and restored in the DR
+/// region only.
+pub type RdsRecovery = SnapshotRecovery<RdsStores, RdsReplicatedBackups, SystemClock>;
 
-impl<'a> RdsRecovery<'a> {
-    /// Recovery of the topology's `[snapshots]` databases.
-    pub fn new(session: &'a AwsSession, topology: &'a Topology) -> Self {
-        Self {
-            session,
-            topology,
-            replicated: RdsReplicatedBackups::new(session, topology),
-        }
-    }
-
-    /// The replicated backups' store, when any database has them configured.
-    fn replicated_for(&self, policy: &SnapshotPolicy) -> Option<&RdsReplicatedBackups> {
-        policy.backup_replication.as_ref().map(|_| &self.replicated)
-    }
-
-    /// The restored database wherever a restore put it: DR's account, then (when backups
-    /// are replicated) primary's account in the DR region.
-    async fn restored(
-        &self,
-        store: &RdsSnapshotStore,
-        kind: DatabaseKind,
-        policy: &SnapshotPolicy,
-    ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
-        if let Some(found) = store.database(kind, &policy.database).await? {
-            return Ok(Some(found));
-        }
-        match self.replicated_for(policy) {
-            Some(replicated) => replicated.database(&policy.database).await,
-            None => Ok(None),
-        }
+/// The recovery of the topology's `[snapshots]` databases.
+pub fn rds_recovery(session: &AwsSession, topology: &Topology) -> RdsRecovery {
+    SnapshotRecovery {
+        stores: RdsStores::new(session, topology),
+        replicated: RdsReplicatedBackups::new(session, topology),
+        databases: topology.snapshot_policies(),
+        dr_region: topology.dr.region.to_string(),
+        clock: SystemClock,
     }
 }
-
-impl DatabaseRecovery for RdsRecovery<'_> {
-    async fn start(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        for (kind, policy) in self.topology.snapshot_policies() {
-            let store = RdsSnapshotStore::new(self.session, self.topology, kind);
-            let now = dr_core::time::now_millis();
-            let started =
-                start_failover_restore(&store, self.replicated_for(&policy), kind, &policy, now)
-                    .await;
-            notes.push(match started {
-                Ok(started) => {
-                    let mut note = format!(
-                        "{}: restoring from {} (data age {} s){}",
-                        policy.database,
-                        started.source.describe(),
-                        started.rpo_ms / 1000,
-                        match started.source {
-                            RestoreSource::ReplicatedBackups { .. } =>
-                                format!(" into primary's account in {}", self.topology.dr.region),
-                            RestoreSource::SnapshotCopy { .. } => String::new(),
-                        }
-                    );
-                    for extra in &started.notes {
-                        note.push_str(&format!("; {extra}"));
-                    }
-                    note
-                }
-                Err(error) => format!("{}: restore not started: {error}", policy.database),
-            });
-        }
-        notes
-    }
-
-    async fn ready(&self) -> Result<Option<String>, PortError> {
-        let mut notes = Vec::new();
-        for (kind, policy) in self.topology.snapshot_policies() {
-            let store = RdsSnapshotStore::new(self.session, self.topology, kind);
-            match self.restored(&store, kind, &policy).await? {
-                Some((status, Some(endpoint))) if status == "available" => notes.push(format!(
-                    "{} available at {}:{}",
-                    policy.database, endpoint.address, endpoint.port
-                )),
-                // States RDS does not leave by itself: finish, loudly, rather than wait.
-                Some((status, _)) if RESTORE_DEAD_ENDS.contains(&status.as_str()) => {
-                    notes.push(format!(
-                        "{}: restore FAILED (status {status}); restore it by hand",
-                        policy.database
-                    ))
-                }
-                Some(_) => return Ok(None),
-                None => {
-                    let now = dr_core::time::now_millis();
-                    match start_failover_restore(
-                        &store,
-                        self.replicated_for(&policy),
-                        kind,
-                        &policy,
-                        now,
-                    )
-                    .await
-                    {
-                        Ok(_) => return Ok(None),
-                        // Nothing will ever appear by waiting: finish, loudly.
-                        Err(RestoreError::NothingToRestore(database)) => notes.push(format!(
-                            "{database}: NOTHING restorable in DR (no snapshot copy, no replicated backups); restore it by hand"
-                        )),
-                        Err(RestoreError::Port(error)) => return Err(error),
-                        Err(other) => {
-                            return Err(PortError::transient(
-                                "RestoreDBInstanceFromDBSnapshot",
-                                other.to_string(),
-                            ))
-                        }
-                    }
-                }
-            }
-        }
-        Ok(Some(notes.join("; ")))
-    }
-}
-
-/// RDS statuses a restore does not recover from on its own.
-const RESTORE_DEAD_ENDS: &[&str] = &[
-    "failed",
-    "incompatible-restore",
-    "incompatible-parameters",
-    "incompatible-network",
-    "storage-full",
-    "inaccessible-encryption-credentials",
-];
 
 /// The metric the data-plane switch publishes: 1 while primary should serve, 0 after
 /// failover. Namespace `IotDr`, dimension `Record` (the switched DNS name).
 pub const SERVING_METRIC: &str = "PrimaryServing";
-const NAMESPACE: &str = "IotDr";
+use dr_core::report::emf::NAMESPACE;
 
 /// The alarm PRIMARY's health check follows.
 pub fn serving_alarm_name(topology: &Topology) -> String {
@@ -899,7 +778,7 @@ pub struct FailoverPorts<'a> {
     /// Operators' topic.
     pub notifier: SnsNotifier,
     /// Database restore in DR.
-    pub recovery: RdsRecovery<'a>,
+    pub recovery: RdsRecovery,
     topology: &'a Topology,
 }
 
@@ -910,7 +789,7 @@ impl<'a> FailoverPorts<'a> {
             store: DynamoStateStore::new(session, topology),
             switch: Switch::new(session, topology),
             notifier: SnsNotifier::new(session, topology),
-            recovery: RdsRecovery::new(session, topology),
+            recovery: rds_recovery(session, topology),
             topology,
         }
     }
@@ -918,8 +797,7 @@ impl<'a> FailoverPorts<'a> {
     /// The controller over these ports, with the topology's thresholds.
     pub fn controller(
         &self,
-    ) -> dr_core::failover::Controller<'_, DynamoStateStore, Switch, SnsNotifier, RdsRecovery<'a>>
-    {
+    ) -> dr_core::failover::Controller<'_, DynamoStateStore, Switch, SnsNotifier, RdsRecovery> {
         dr_core::failover::Controller {
             store: &self.store,
             switch: &self.switch,

@@ -9,7 +9,6 @@
 //! * [`bus`] — the replication topic on SNS FIFO.
 //! * [`names`] — ARNs and URLs of our resources, derived from the topology.
 //! * [`runtime`] — what every Lambda does at cold start: JSON logs, typed config.
-//! * [`metrics`] — CloudWatch embedded-metric log lines.
 //! * [`dlq`] — the replication DLQ for operators: list with reasons, replay.
 //! * [`checkpoint`] — the reconciler's fenced cursor on DynamoDB.
 //! * [`failover`] — flow D's state table, operator topic, database recovery and DNS switches.
@@ -26,7 +25,6 @@ pub mod error;
 pub mod failover;
 pub mod iot;
 pub mod ledger;
-pub mod metrics;
 pub mod names;
 pub mod probes;
 pub mod rds;

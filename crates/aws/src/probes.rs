@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
-use dr_core::failover::{ProbeOutcome, Round};
+use dr_core::failover::{ProbeOutcome, Prober, Round};
 use dr_core::{ProbeConfig, Side, Topology};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -356,6 +356,39 @@ impl Probe {
                 }
             }
         }
+    }
+}
+
+/// Every probe of primary the topology configures, as flow D's [`Prober`]: a round runs
+/// them all at once.
+#[derive(Debug, Clone)]
+pub struct Probes(Vec<Arc<Probe>>);
+
+impl Probes {
+    /// The topology's `[failover] probes`; an error when there are none (a checker with no
+    /// probes would see every round as down) or one is misconfigured.
+    pub fn of(topology: &Topology, session: &crate::AwsSession) -> Result<Self, ProbeConfigError> {
+        if topology.failover.probes.is_empty() {
+            return Err(ProbeConfigError {
+                field: "failover.probes".to_owned(),
+                kind: "empty",
+                message: "configure at least one probe of primary (a checker with no probes \
+                          would see every round as down)"
+                    .to_owned(),
+            });
+        }
+        Ok(Self(
+            Probe::all(topology, session)?
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
+        ))
+    }
+}
+
+impl Prober for Probes {
+    async fn round(&self, at_ms: dr_core::time::EpochMillis) -> Round {
+        run_round(&self.0, at_ms).await
     }
 }
 

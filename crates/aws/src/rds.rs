@@ -14,12 +14,45 @@ use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
 use dr_core::snapshots::{
     DatabaseEndpoint, DatabaseKind, DatabaseRestorer, Location, RestoreSettings, Snapshot,
-    SnapshotState, SnapshotStore,
+    SnapshotState, SnapshotStore, Stores,
 };
 use dr_core::{Side, Topology};
 
 use crate::error::{code, port_error};
 use crate::AwsSession;
+
+/// Both kinds' stores, as flow C's use cases take them.
+#[derive(Debug)]
+pub struct RdsStores {
+    instance: RdsSnapshotStore,
+    cluster: RdsSnapshotStore,
+}
+
+impl RdsStores {
+    /// The stores of `topology`.
+    pub fn new(session: &AwsSession, topology: &Topology) -> Self {
+        Self {
+            instance: RdsSnapshotStore::new(session, topology, DatabaseKind::Instance),
+            cluster: RdsSnapshotStore::new(session, topology, DatabaseKind::Cluster),
+        }
+    }
+
+    /// API calls made by both stores.
+    pub fn calls(&self) -> u64 {
+        self.instance.calls() + self.cluster.calls()
+    }
+}
+
+impl Stores for RdsStores {
+    type Store = RdsSnapshotStore;
+
+    fn of(&self, kind: DatabaseKind) -> &RdsSnapshotStore {
+        match kind {
+            DatabaseKind::Instance => &self.instance,
+            DatabaseKind::Cluster => &self.cluster,
+        }
+    }
+}
 
 /// RDS snapshots of one kind of database, on both sides.
 #[derive(Debug)]

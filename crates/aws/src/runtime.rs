@@ -27,22 +27,39 @@ pub fn topology_from_env() -> Result<Topology, ConfigError> {
     }
 }
 
-/// When an invocation's time is up. Lambda gives the deadline in epoch milliseconds; a
-/// value in the past cannot be one (cargo-lambda's local emulator sends its timeout,
-/// 600000, there), so then assume `fallback` from now.
-pub fn invocation_deadline(
-    deadline_ms: u64,
-    fallback: std::time::Duration,
-) -> std::time::SystemTime {
+/// When an invocation's time is up, on the monotonic clock the use cases' deadlines use. Lambda
+/// gives the deadline in epoch milliseconds; a value in the past cannot be one
+/// (cargo-lambda's local emulator sends its timeout, 600000, there), so then assume
+/// `fallback` from now.
+pub fn invocation_deadline(deadline_ms: u64, fallback: std::time::Duration) -> std::time::Instant {
     let given = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
-    if given > std::time::SystemTime::now() {
-        given
+    if let Ok(left) = given.duration_since(std::time::SystemTime::now()) {
+        std::time::Instant::now() + left
     } else {
         tracing::warn!(
             deadline_ms,
             ?fallback,
             "no usable invocation deadline; assuming the fallback"
         );
-        std::time::SystemTime::now() + fallback
+        std::time::Instant::now() + fallback
     }
+}
+
+/// A report's details (drifts found, repairs that failed…) as log lines, one per detail:
+/// its figures go out as metrics, its details are what a person reads in the logs.
+pub fn log_report(report: &impl dr_core::report::Report) {
+    fn walk(section: &dr_core::report::Section) {
+        for detail in &section.details {
+            match detail.kind {
+                "failed" => {
+                    tracing::warn!(subject = %detail.subject, kind = detail.kind, "{}", detail.text)
+                }
+                _ => {
+                    tracing::info!(subject = %detail.subject, kind = detail.kind, "{}", detail.text)
+                }
+            }
+        }
+        section.children.iter().for_each(walk);
+    }
+    report.sections().iter().for_each(walk);
 }

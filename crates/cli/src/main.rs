@@ -7,6 +7,7 @@
 //! bounded by drctl's timeouts (`[timeouts.drctl]`), so a hung region costs seconds.
 
 mod commands;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,8 +47,8 @@ enum Command {
     /// One screen: which side serves, health, certificates, replication, snapshots.
     Status {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = commands::snapshot::Output::Table)]
-        output: commands::snapshot::Output,
+        #[arg(long, value_enum, default_value_t = output::Output::Table)]
+        output: output::Output,
     },
     /// A failover drill that never touches production routing: restore to scratch,
     /// compare certificates, flip the drill record, tear down, write a timed report.
@@ -55,8 +56,8 @@ enum Command {
     /// Is DR ready to take over? Replication resources, CAs, policies, domains, alarm.
     Readiness {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = commands::snapshot::Output::Table)]
-        output: commands::snapshot::Output,
+        #[arg(long, value_enum, default_value_t = output::Output::Table)]
+        output: output::Output,
     },
     /// The replication dead-letter queue: list (with why), replay.
     #[command(subcommand)]

@@ -12,6 +12,7 @@
 //! * [`replication`] — flow A: capture events, state messages, the idempotent DR apply.
 //! * [`ratelimit`] — a token bucket for bulk API use.
 //! * [`reconcile`] — flow B: the streaming diff of two certificate inventories.
+//! * [`report`] — self-describing reports and their renderers (EMF, JSON, table).
 //! * [`snapshots`] — flow C: the level-triggered snapshot controller's decisions.
 //! * [`time`] — timestamps as the events carry them.
 //! * [`timeouts`] — per-caller bounds on every AWS call.
@@ -23,6 +24,7 @@ pub mod port;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod replication;
+pub mod report;
 pub mod snapshots;
 pub mod time;
 pub mod timeouts;

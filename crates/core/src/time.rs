@@ -12,6 +12,83 @@ pub fn now_millis() -> EpochMillis {
         .unwrap_or_default()
 }
 
+/// Time as a use case sees it: the wall clock for records, a monotonic clock for deadlines,
+/// and waiting. The Lambdas and `drctl` run on [`SystemClock`]; tests on a manual clock
+/// whose sleeps return at once, so a loop over minutes of rounds is checked in
+/// microseconds, deterministically.
+pub trait Clock: Sync {
+    /// The wall-clock time, for records and messages.
+    fn now_ms(&self) -> EpochMillis;
+    /// A monotonic reading, for deadlines and durations.
+    fn instant(&self) -> std::time::Instant;
+    /// Wait for `duration`.
+    fn sleep(&self, duration: std::time::Duration) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// The machine's clocks and tokio's timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> EpochMillis {
+        now_millis()
+    }
+
+    fn instant(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+/// A clock that moves only when slept on or advanced: a test's time.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct ManualClock {
+    start: std::time::Instant,
+    start_ms: EpochMillis,
+    elapsed: std::sync::Mutex<std::time::Duration>,
+}
+
+#[cfg(test)]
+impl ManualClock {
+    /// A clock reading `start_ms`.
+    pub(crate) fn at(start_ms: EpochMillis) -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            start_ms,
+            elapsed: std::sync::Mutex::new(std::time::Duration::ZERO),
+        }
+    }
+
+    /// Move time on by `duration` (a slow call).
+    pub(crate) fn advance(&self, duration: std::time::Duration) {
+        *self.elapsed.lock().expect("not poisoned") += duration;
+    }
+
+    /// How much time has passed.
+    pub(crate) fn elapsed(&self) -> std::time::Duration {
+        *self.elapsed.lock().expect("not poisoned")
+    }
+}
+
+#[cfg(test)]
+impl Clock for ManualClock {
+    fn now_ms(&self) -> EpochMillis {
+        self.start_ms + self.elapsed().as_millis() as EpochMillis
+    }
+
+    fn instant(&self) -> std::time::Instant {
+        self.start + self.elapsed()
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        self.advance(duration);
+    }
+}
+
 /// Parse an RFC 3339 timestamp such as `2026-11-22T05:00:00Z` or
 /// `2026-11-22T05:00:00.123+01:00` into epoch milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<EpochMillis> {

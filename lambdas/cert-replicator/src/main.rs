@@ -9,10 +9,10 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use dr_aws::dlq::SqsDeadLetterSink;
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
-use dr_aws::metrics::MetricLine;
 use dr_aws::{runtime, AwsSession};
 use dr_core::replication::service::{apply_batch, park_poison, Delivery};
 use dr_core::replication::ArnRewrite;
+use dr_core::report::emf;
 use dr_core::{Side, Topology};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use tokio::sync::OnceCell;
@@ -86,16 +86,7 @@ async fn handler(event: LambdaEvent<SqsEvent>, deps: &Deps) -> Result<SqsBatchRe
         }
     }
 
-    let lag_max = report.lag_ms.iter().copied().max().unwrap_or_default();
-    MetricLine::for_function("cert-replicator")
-        .count("Applied", report.applied)
-        .count("SkippedStale", report.stale)
-        .count("Rejected", report.rejected)
-        .count("Parked", report.parked)
-        .count("Retried", report.retried + report.held_back)
-        .count("RegisteredWithoutCa", report.registered_without_ca)
-        .millis("LagMax", lag_max as f64)
-        .emit();
+    emf::emit("cert-replicator", &report, dr_core::time::now_millis());
 
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = report

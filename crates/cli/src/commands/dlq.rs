@@ -6,7 +6,7 @@ use dr_aws::AwsSession;
 use dr_core::Topology;
 use serde_json::json;
 
-use super::snapshot::Output;
+use crate::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DlqCommand {

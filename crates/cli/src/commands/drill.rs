@@ -20,9 +20,7 @@ use dr_aws::probes::Probe;
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
 use dr_core::failover::TrafficSwitch;
-use dr_core::reconcile::{Reconciler, MAX_PAGE_SIZE};
-use dr_core::replication::message::SourceRef;
-use dr_core::replication::ArnRewrite;
+use dr_core::reconcile::{Direction, Reconciler, MAX_PAGE_SIZE};
 use dr_core::snapshots::{
     observe_sources, restore_newest, DatabaseRestorer, RestoreRequest, RestoreSource,
 };
@@ -132,17 +130,10 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         session.dynamodb(Side::Dr),
         topology.replication.ledger_table.as_str(),
     );
-    let comparison = Reconciler {
-        source: &primary,
-        target: &dr,
-        ledger: &ledger,
-        source_ref: SourceRef::of(topology, Side::Primary),
-        rewrite: ArnRewrite::primary_to_dr(topology),
-        apply_repairs: false,
-        page_size: MAX_PAGE_SIZE,
-    }
-    .run_to_end(now_millis)
-    .await;
+    let comparison = Reconciler::new(topology, Direction::PrimaryToDr, &primary, &dr, &ledger)
+        .page_size(MAX_PAGE_SIZE)
+        .run_to_end(now_millis)
+        .await;
     phases.push(match comparison {
         Ok(report) => {
             let c = report.counts;

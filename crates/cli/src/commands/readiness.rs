@@ -5,7 +5,7 @@ use dr_aws::AwsSession;
 use dr_core::Topology;
 use serde_json::json;
 
-use super::snapshot::Output;
+use crate::output::Output;
 
 pub(crate) async fn run(output: Output, topology: &Topology) -> anyhow::Result<()> {
     let session = AwsSession::connect(topology, "drctl").await;

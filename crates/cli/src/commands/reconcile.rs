@@ -1,27 +1,26 @@
-//! `drctl reconcile`: diff both registries and, with `--apply`, repair the target through
-//! the replicator's apply path. A dry run only reports. Two tiers, as the reconciler runs
-//! them: the status pass (both listings, ids and statuses) first, then the deep pass.
+//! `drctl reconcile`: flow B's use case run by hand, to the end: the status tier until
+//! nothing is left to repair (a first deploy's backfill), then the whole deep pass. A dry
+//! run only reports; `--apply` repairs, unless DR serves (then it is refused and says why).
+
+use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use dr_aws::failover::{DynamoStateStore, FailoverPorts};
 use dr_aws::iot::IotRegistry;
 use dr_aws::ledger::DynamoLedger;
 use dr_aws::AwsSession;
-use std::io::IsTerminal;
-
-use dr_core::failover::StateStore;
 use dr_core::reconcile::{
-    count_by_status, Drift, MemoryCheckpoint, NoLedger, PassTotals, Phase, ReconcileReport,
-    Reconciler, StatusDrift, StatusPassReport,
+    self, count_by_status, DeepTier, Direction, MemoryCheckpoint, NoLedger, PassTotals, Phase,
+    Progress, ReconcileInvocation, Reconciler, Repairs, StatusDrift, StatusPassReport, StatusTier,
+    WhenNotAllowed,
 };
-use dr_core::replication::message::SourceRef;
-use dr_core::replication::ports::ApplyLedger;
-use dr_core::replication::ArnRewrite;
+use dr_core::report::{Figure, Report, Section};
+use dr_core::time::SystemClock;
 use dr_core::{Side, Topology};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
-use super::snapshot::Output;
+use crate::output::{self, Output};
 
 #[derive(Debug, Args)]
 pub(crate) struct ReconcileArgs {
@@ -60,89 +59,86 @@ enum DirectionArg {
 
 pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Result<()> {
     let session = AwsSession::connect(topology, "drctl").await;
+    let direction = match args.direction {
+        DirectionArg::PrimaryToDr => Direction::PrimaryToDr,
+        DirectionArg::DrToPrimary => Direction::DrToPrimary,
+    };
+    let (source_side, target_side) = direction.sides();
     let registry = |side: Side| IotRegistry::for_side(&session, topology, side);
-    let (source_side, target_side) = match args.direction {
-        DirectionArg::PrimaryToDr => (Side::Primary, Side::Dr),
-        DirectionArg::DrToPrimary => (Side::Dr, Side::Primary),
-    };
     let (source, target) = (registry(source_side), registry(target_side));
-    if args.apply && matches!(args.direction, DirectionArg::PrimaryToDr) {
-        let ports = dr_aws::failover::FailoverPorts::new(&session, topology);
-        let stored = ports
-            .store
-            .load()
-            .await
-            .context("reading the failover state")?;
-        if let Some(stored) = stored.filter(|s| !s.record.primary_is_source_of_truth()) {
-            anyhow::bail!(
-                "DR serves traffic or a runbook is moving it ({}): repairing DR from primary would undo what changed in DR; \
-                 reconcile --direction dr-to-primary before failing back",
-                stored.record.state.mode
-            );
+    let repairs = match direction {
+        Direction::PrimaryToDr => {
+            let state = DynamoStateStore::new(&session, topology);
+            reconcile::decide_repairs(&state, args.apply, WhenNotAllowed::Refuse).await?
         }
-    }
-    // A bar only when repairing and a person is watching (it draws on stderr's terminal).
-    let bar = if args.apply
-        && args.tier != TierArg::Status
-        && args.output == Output::Table
-        && std::io::stderr().is_terminal()
-    {
-        Some(progress_bar(&source, &target).await?)
-    } else {
-        None
+        // Failback's direction: primary is being rebuilt from DR, nothing to protect.
+        Direction::DrToPrimary if args.apply => Repairs::Apply,
+        Direction::DrToPrimary => Repairs::DryRun,
     };
-    let source_ref = SourceRef::of(topology, source_side);
-    let (status, report) = match args.direction {
-        DirectionArg::PrimaryToDr => {
-            // The same ledger as the replicator, so a repair never undoes a newer message.
+    let (status, deep) = match args.tier {
+        TierArg::Status => (StatusTier::UntilSettled, DeepTier::Skip),
+        TierArg::Deep => (StatusTier::Skip, DeepTier::ToTheEnd),
+        TierArg::Both => (StatusTier::UntilSettled, DeepTier::ToTheEnd),
+    };
+    // Bars only when repairing and a person is watching (they draw on stderr's terminal).
+    let watching =
+        repairs.apply() && args.output == Output::Table && std::io::stderr().is_terminal();
+    let bars = Bars::new(watching, deep != DeepTier::Skip, &source, &target).await?;
+    let invocation = match direction {
+        // The same ledger as the replicator, so a repair never undoes a newer message.
+        Direction::PrimaryToDr => {
             let ledger = DynamoLedger::new(
                 session.dynamodb(Side::Dr),
                 topology.replication.ledger_table.as_str(),
             );
-            let reconciler = Reconciler {
-                source: &source,
-                target: &target,
-                ledger: &ledger,
-                source_ref,
-                rewrite: ArnRewrite::primary_to_dr(topology),
-                apply_repairs: args.apply,
-                page_size: topology.reconcile.page_size,
-            };
-            tiers(&reconciler, args.tier, bar.as_ref()).await?
+            let reconciler = Reconciler::new(topology, direction, &source, &target, &ledger);
+            reconcile::run_invocation(
+                reconciler,
+                repairs,
+                &MemoryCheckpoint::default(),
+                status,
+                deep,
+                &bars,
+                &SystemClock,
+            )
+            .await
         }
-        DirectionArg::DrToPrimary => {
-            let reconciler = Reconciler {
-                source: &source,
-                target: &target,
-                ledger: &NoLedger,
-                source_ref,
-                rewrite: ArnRewrite::primary_to_dr(topology).reversed(),
-                apply_repairs: args.apply,
-                page_size: topology.reconcile.page_size,
-            };
-            tiers(&reconciler, args.tier, bar.as_ref()).await?
+        Direction::DrToPrimary => {
+            let reconciler = Reconciler::new(topology, direction, &source, &target, &NoLedger);
+            reconcile::run_invocation(
+                reconciler,
+                repairs,
+                &MemoryCheckpoint::default(),
+                status,
+                deep,
+                &bars,
+                &SystemClock,
+            )
+            .await
         }
     };
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    print(
-        status.as_ref(),
-        report.as_ref(),
-        args.apply,
+    bars.finish();
+    let failures = invocation.repair_failures();
+    let stopped = invocation.stopped.clone();
+    output::print(
+        &ReconcileOutput {
+            invocation,
+            tier: args.tier,
+            iot_calls: source.calls() + target.calls(),
+        },
         args.output,
-        source.calls() + target.calls(),
     );
-    let failed = status.as_ref().map_or(0, |s| s.failed.len())
-        + report.as_ref().map_or(0, |r| r.failed.len());
-    if failed > 0 {
+    if let Some(stopped) = stopped {
+        anyhow::bail!("{}", stopped.reason());
+    }
+    if failures > 0 {
         anyhow::bail!(
-            "{failed} repairs failed; run again (transient errors) or check the errors above"
+            "{failures} repairs failed; run again (transient errors) or check the errors above"
         );
     }
-    if args.apply && matches!(args.direction, DirectionArg::DrToPrimary) {
+    if args.apply && direction == Direction::DrToPrimary {
         // Failback's precondition: primary has caught up with what DR registered.
-        dr_aws::failover::FailoverPorts::new(&session, topology)
+        FailoverPorts::new(&session, topology)
             .controller()
             .reverse_reconciled(dr_core::time::now_millis())
             .await
@@ -152,86 +148,109 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
     Ok(())
 }
 
-/// The tiers asked for, the status pass first (revocations are repaired soonest there).
-async fn tiers<L: ApplyLedger + Sync>(
-    reconciler: &Reconciler<'_, IotRegistry, IotRegistry, L>,
+/// The invocation's report, the tiers asked for and the IoT calls it cost.
+struct ReconcileOutput {
+    invocation: ReconcileInvocation,
     tier: TierArg,
-    bar: Option<&ProgressBar>,
-) -> anyhow::Result<(Option<StatusPassReport>, Option<ReconcileReport>)> {
-    let status = match tier {
-        TierArg::Status | TierArg::Both => Some(backfill(reconciler).await?),
-        TierArg::Deep => None,
-    };
-    let deep = match tier {
-        TierArg::Deep | TierArg::Both => Some(walk(reconciler, bar).await?),
-        TierArg::Status => None,
-    };
-    Ok((status, deep))
+    iot_calls: u64,
 }
 
-/// Status passes until nothing is left to repair: one pass on a fleet in step, and on a
-/// first deploy (DR empty: the backfill) as many as it takes, each repairing up to
-/// [`dr_core::reconcile::DEFERRED_REPAIRS`] so memory stays bounded. Resumable by
-/// construction: stopped at any point, a rerun lists both sides again (minutes) and
-/// repairs what is still missing. With `--apply` and a person watching, a bar with an ETA.
-async fn backfill<L: ApplyLedger + Sync>(
-    reconciler: &Reconciler<'_, IotRegistry, IotRegistry, L>,
-) -> anyhow::Result<StatusPassReport> {
-    let now = dr_core::time::now_millis;
-    let watching = reconciler.apply_repairs && std::io::stderr().is_terminal();
-    let bar = watching.then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_message("status pass: listing both registries");
-        bar
-    });
-    let on_repair = |_: &StatusDrift| {
-        if let Some(bar) = &bar {
+impl Report for ReconcileOutput {
+    fn sections(&self) -> Vec<Section> {
+        let mut sections = self.invocation.sections();
+        let tier = self
+            .tier
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned());
+        sections.push(
+            Section::top()
+                .figure(Figure::count("IotApiCalls", self.iot_calls))
+                .fact("tier", tier),
+        );
+        sections
+    }
+}
+
+/// Progress for a person: a spinner then a bar for the status tier's repairs, a bar as
+/// long as both listings for the deep tier.
+struct Bars {
+    status: Option<ProgressBar>,
+    deep: Option<ProgressBar>,
+}
+
+impl Bars {
+    async fn new(
+        watching: bool,
+        deep: bool,
+        source: &IotRegistry,
+        target: &IotRegistry,
+    ) -> anyhow::Result<Self> {
+        if !watching {
+            return Ok(Self {
+                status: None,
+                deep: None,
+            });
+        }
+        let status = ProgressBar::new_spinner();
+        status.set_message("status pass: listing both registries");
+        let deep = if deep {
+            // The deep pass looks at every source certificate, then at every target
+            // certificate. Counting costs one call per 250 certificates per side.
+            let mut total = 0;
+            for registry in [source, target] {
+                total += count_by_status(registry).await?.values().sum::<u64>();
+            }
+            let bar = ProgressBar::hidden();
+            bar.set_length(total);
+            bar.set_style(style(
+                "{bar:40} {pos}/{len} certificates checked, {msg} ({elapsed}, about {eta} left)",
+            ));
+            Some(bar)
+        } else {
+            None
+        };
+        Ok(Self {
+            status: Some(status),
+            deep,
+        })
+    }
+
+    fn finish(&self) {
+        for bar in self.status.iter().chain(&self.deep) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("a valid template")
+}
+
+impl Progress for Bars {
+    fn repaired(&self, _drift: &StatusDrift) {
+        if let Some(bar) = &self.status {
             bar.inc(1);
         }
-    };
-    let mut total = reconciler
-        .status_pass_observed(|| true, &now, &on_repair)
-        .await?;
-    while reconciler.apply_repairs && total.left_for_next_pass > 0 {
-        if let Some(bar) = &bar {
-            if bar.length().is_none() {
-                bar.set_length(total.counts.missing + total.counts.status);
-                bar.set_position(total.repaired);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{bar:40} {pos}/{len} certificates repaired into the target ({elapsed}, about {eta} left)",
-                    )
-                    .expect("a valid template"),
-                );
+    }
+
+    fn status_pass_done(&self, report: &StatusPassReport) {
+        if let Some(bar) = &self.status {
+            if bar.length().is_none() && report.left_for_next_pass > 0 {
+                bar.set_length(report.counts.missing + report.counts.status);
+                bar.set_position(report.repaired);
+                bar.set_style(style("{bar:40} {pos}/{len} certificates repaired into the target ({elapsed}, about {eta} left)"));
             }
         }
-        let next = reconciler
-            .status_pass_observed(|| true, &now, &on_repair)
-            .await?;
-        let stuck = next.repaired == 0;
-        total.repaired += next.repaired;
-        total.failed.extend(next.failed);
-        total.left_for_next_pass = next.left_for_next_pass;
-        total.source_calls += next.source_calls;
-        total.target_calls += next.target_calls;
-        total.completed_ms = next.completed_ms;
-        if stuck {
-            break; // every repair failed: report instead of looping
-        }
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(total)
-}
 
-/// One whole pass (its own in-memory checkpoint: `drctl` runs to the end), moving `bar`.
-async fn walk<L: ApplyLedger + Sync>(
-    reconciler: &Reconciler<'_, IotRegistry, IotRegistry, L>,
-    bar: Option<&ProgressBar>,
-) -> anyhow::Result<ReconcileReport> {
-    let on_page = |phase: Phase, totals: &PassTotals| {
-        if let Some(bar) = bar {
+    fn page_done(&self, phase: Phase, totals: &PassTotals) {
+        if let Some(status) = &self.status {
+            status.finish_and_clear();
+        }
+        if let Some(bar) = &self.deep {
+            if bar.is_hidden() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
             let phase = match phase {
                 Phase::Source => "comparing source with target",
                 Phase::Extras => "looking for target-only certificates",
@@ -239,175 +258,5 @@ async fn walk<L: ApplyLedger + Sync>(
             bar.set_position(totals.checked);
             bar.set_message(format!("{phase}, repaired {}", totals.repaired));
         }
-    };
-    Ok(reconciler
-        .run(
-            &MemoryCheckpoint::default(),
-            |_| true,
-            on_page,
-            dr_core::time::now_millis,
-        )
-        .await?)
-}
-
-/// A bar as long as both listings: the pass looks at every source certificate, then at
-/// every target certificate. Counting costs one call per 250 certificates per side.
-async fn progress_bar(source: &IotRegistry, target: &IotRegistry) -> anyhow::Result<ProgressBar> {
-    let mut total = 0;
-    for registry in [source, target] {
-        total += count_by_status(registry).await?.values().sum::<u64>();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} certificates checked, {msg} ({elapsed}, about {eta} left)",
-        )
-        .expect("a valid template"),
-    );
-    Ok(bar)
-}
-
-fn describe(drift: &Drift) -> (&'static str, String) {
-    match drift {
-        Drift::Missing(e) => ("missing", format!("{} ({}) absent from the target", e.certificate_id, e.status)),
-        Drift::Mismatch { source, status, things, policies } => {
-            let mut what = Vec::new();
-            if let Some(status) = status {
-                what.push(format!("status {status} should be {}", source.status.in_dr()));
-            }
-            if *things {
-                what.push("thing links differ".to_owned());
-            }
-            if *policies {
-                what.push("policies differ".to_owned());
-            }
-            ("mismatch", format!("{}: {}", source.certificate_id, what.join(", ")))
-        }
-        Drift::RevokedConflict { certificate_id, source_status } => (
-            "conflict",
-            format!("{certificate_id} is REVOKED in the target but {source_status} in the source; kept revoked"),
-        ),
-        Drift::Extra(id) => ("extra", format!("{id} only in the target; reported, never deleted")),
-    }
-}
-
-fn describe_status(drift: &StatusDrift) -> (&'static str, String) {
-    match drift {
-        StatusDrift::Missing { certificate_id, source } => {
-            ("missing", format!("{certificate_id} ({source}) absent from the target"))
-        }
-        StatusDrift::Status { certificate_id, source, target } => (
-            "status",
-            format!("{certificate_id}: {target} in the target, should be {}", source.in_dr()),
-        ),
-        StatusDrift::RevokedConflict { certificate_id, source } => (
-            "conflict",
-            format!("{certificate_id} is REVOKED in the target but {source} in the source; kept revoked"),
-        ),
-        StatusDrift::Extra { certificate_id, target } => (
-            "extra",
-            format!("{certificate_id} ({target}) only in the target; reported, never deleted"),
-        ),
-    }
-}
-
-fn status_json(report: &StatusPassReport) -> serde_json::Value {
-    let c = report.counts;
-    json!({
-        "missing": c.missing, "status": c.status, "conflicts": c.conflicts, "extra": c.extra,
-        "repaired": report.repaired,
-        "left_for_next_pass": report.left_for_next_pass,
-        "source_certificates": report.source_certificates,
-        "target_certificates": report.target_certificates,
-        "list_calls": {"source": report.source_calls, "target": report.target_calls},
-        "failed": report.failed.iter().map(|(id, e)| json!({"certificate_id": id.as_str(), "error": e})).collect::<Vec<_>>(),
-        "first": report.first.iter().map(|d| {
-            let (kind, detail) = describe_status(d);
-            json!({"kind": kind, "certificate_id": d.certificate_id().as_str(), "detail": detail})
-        }).collect::<Vec<_>>(),
-    })
-}
-
-fn print(
-    status: Option<&StatusPassReport>,
-    report: Option<&ReconcileReport>,
-    applied: bool,
-    output: Output,
-    api_calls: u64,
-) {
-    let mode = if applied { "apply" } else { "dry-run" };
-    match output {
-        Output::Json => {
-            let mut document = report.map_or_else(|| json!({}), deep_json);
-            document["mode"] = json!(mode);
-            document["tier"] = json!(match (status, report) {
-                (Some(_), Some(_)) => "both",
-                (Some(_), None) => "status",
-                _ => "deep",
-            });
-            document["status_pass"] = status.map_or(serde_json::Value::Null, status_json);
-            document["iot_api_calls"] = json!(api_calls);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&document).unwrap_or_default()
-            );
-        }
-        Output::Table => {
-            if let Some(s) = status {
-                let c = s.counts;
-                println!(
-                    "status pass ({mode}): missing {}  wrong status {}  conflicts {}  extra {}  repaired {}  left for the next pass {}  ({} / {} certificates listed, {} + {} ListCertificates calls)",
-                    c.missing, c.status, c.conflicts, c.extra, s.repaired, s.left_for_next_pass,
-                    s.source_certificates, s.target_certificates, s.source_calls, s.target_calls
-                );
-                for drift in &s.first {
-                    let (kind, detail) = describe_status(drift);
-                    println!("  {kind:<9} {detail}");
-                }
-                for (id, error) in &s.failed {
-                    eprintln!("  failed    {id}: {error}");
-                }
-            }
-            if let Some(report) = report {
-                print_deep_table(report, mode);
-            }
-            println!("{api_calls} IoT calls in all");
-        }
-    }
-}
-
-fn deep_json(report: &ReconcileReport) -> serde_json::Value {
-    let c = report.counts;
-    let drifts: Vec<_> = report
-        .first
-        .iter()
-        .map(|d| {
-            let (kind, detail) = describe(d);
-            json!({"kind": kind, "certificate_id": d.certificate_id().as_str(), "detail": detail})
-        })
-        .collect();
-    json!({
-        "missing": c.missing, "mismatched": c.mismatched, "conflicts": c.conflicts, "extra": c.extra,
-        "by_kind": {"status": c.status, "thing_links": c.thing_links, "policies": c.policies},
-        "memberships": c.memberships, "shadows": c.shadows,
-        "repaired": report.repaired,
-        "checked": report.checked,
-        "failed": report.failed.iter().map(|(id, e)| json!({"certificate_id": id.as_str(), "error": e})).collect::<Vec<_>>(),
-        "first": drifts,
-    })
-}
-
-fn print_deep_table(report: &ReconcileReport, mode: &str) {
-    let c = report.counts;
-    println!(
-        "deep pass ({mode}): missing {}  mismatched {} (status {}, thing links {}, policies {})  conflicts {}  extra {}  group memberships {}  shadows {}  repaired {}  ({} certificates checked)",
-        c.missing, c.mismatched, c.status, c.thing_links, c.policies, c.conflicts, c.extra, c.memberships, c.shadows, report.repaired, report.checked
-    );
-    for drift in &report.first {
-        let (kind, detail) = describe(drift);
-        println!("  {kind:<9} {detail}");
-    }
-    for (id, error) in &report.failed {
-        eprintln!("  failed    {id}: {error}");
     }
 }

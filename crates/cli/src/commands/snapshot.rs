@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
 use dr_core::snapshots::{
@@ -12,6 +12,8 @@ use dr_core::snapshots::{
 };
 use dr_core::Topology;
 use serde_json::json;
+
+use crate::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SnapshotCommand {
@@ -40,15 +42,6 @@ pub(crate) enum SnapshotCommand {
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
     },
-}
-
-/// How to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Output {
-    /// A table for people.
-    Table,
-    /// JSON for machines.
-    Json,
 }
 
 pub(crate) async fn run(command: SnapshotCommand, topology: &Topology) -> anyhow::Result<()> {

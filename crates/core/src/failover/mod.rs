@@ -1,12 +1,13 @@
 //! Flow D, health and failover: judging primary from probe rounds, deciding with
 //! hysteresis, and the runbooks that move traffic — all behind ports, so the same code runs
 //! in the health-checker Lambda, in `drctl`, and against in-memory fakes in a 10,000-round
-//! simulation.
+//! simulation. [`service`] is the health checker's invocation over those ports.
 
 pub mod machine;
 pub mod probe;
 pub mod rto;
 pub mod runbook;
+pub mod service;
 pub mod simulation;
 
 pub use machine::{Decision, Hold, Mode, Refused, Settings, State};
@@ -16,6 +17,9 @@ pub use runbook::{
     AuditEntry, Controller, DatabaseRecovery, FailoverError, FailoverRecord, Notifier, Outcome,
     Runbook, RunbookKind, StateStore, Step, Stored, TrafficSwitch, NOTES_KEPT,
 };
+pub use service::{run_rounds, verify_switch_when_calm, HealthCheck, Prober, RoundResult, Rounds};
 
+#[cfg(test)]
+mod fake;
 #[cfg(test)]
 mod tests;

@@ -1,34 +1,10 @@
 use crate::port::PortError;
-use std::sync::Mutex;
 
+use super::fake::*;
 use super::machine::{begin_failback, force_failover, observe};
 use super::simulation::simulate;
 use super::*;
 use crate::Side;
-
-/// Production settings: 10 s rounds, threshold 3, recovery 3, all probes must fail.
-fn settings() -> Settings {
-    crate::FailoverConfig::default().settings()
-}
-
-fn round(at_ms: i64, healthy: &[bool]) -> Round {
-    Round {
-        at_ms,
-        outcomes: healthy
-            .iter()
-            .enumerate()
-            .map(|(i, &healthy)| ProbeOutcome {
-                probe: format!("probe-{i}"),
-                healthy,
-                latency_ms: 5,
-                reason: if healthy { "ok" } else { "connection refused" }.to_owned(),
-            })
-            .collect(),
-    }
-}
-
-const DOWN: &[bool] = &[false, false, false];
-const UP: &[bool] = &[true, true, true];
 
 #[test]
 fn ten_thousand_rounds_of_twenty_percent_probe_noise_never_fail_over() {
@@ -196,136 +172,6 @@ fn failback_needs_a_healthy_primary_for_long_enough_and_a_reverse_reconcile_afte
 }
 
 // ---- the controller over fakes ----
-
-#[derive(Default)]
-struct FakeStore {
-    stored: Mutex<Option<Stored>>,
-    audits: Mutex<Vec<AuditEntry>>,
-    /// Both racing deciders read before either saves.
-    barrier: Option<tokio::sync::Barrier>,
-}
-
-impl StateStore for FakeStore {
-    async fn load(&self) -> Result<Option<Stored>, PortError> {
-        let stored = self.stored.lock().unwrap().clone();
-        if let Some(barrier) = &self.barrier {
-            barrier.wait().await;
-        }
-        Ok(stored)
-    }
-
-    async fn save(&self, record: &FailoverRecord, expected: u64) -> Result<bool, PortError> {
-        let mut stored = self.stored.lock().unwrap();
-        if stored.as_ref().map_or(0, |s| s.version) != expected {
-            return Ok(false);
-        }
-        *stored = Some(Stored {
-            record: record.clone(),
-            version: expected + 1,
-        });
-        Ok(true)
-    }
-
-    async fn audit(&self, entry: &AuditEntry) -> Result<(), PortError> {
-        let mut audits = self.audits.lock().unwrap();
-        audits.retain(|a| a.runbook.id != entry.runbook.id);
-        audits.push(entry.clone());
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct FakeSwitch {
-    flips: Mutex<Vec<Side>>,
-    fail_flips: std::sync::atomic::AtomicU32,
-}
-
-impl TrafficSwitch for FakeSwitch {
-    async fn ensure(&self) -> Result<(), PortError> {
-        Ok(())
-    }
-
-    async fn point_to(&self, side: Side) -> Result<(), PortError> {
-        use std::sync::atomic::Ordering;
-        if self.fail_flips.load(Ordering::Relaxed) > 0 {
-            self.fail_flips.fetch_sub(1, Ordering::Relaxed);
-            return Err(PortError::transient(
-                "ChangeResourceRecordSets",
-                "throttled",
-            ));
-        }
-        self.flips.lock().unwrap().push(side);
-        Ok(())
-    }
-
-    async fn heartbeat(&self, _side: Side) -> Result<(), PortError> {
-        Ok(())
-    }
-
-    async fn serving(&self) -> Result<Option<Side>, PortError> {
-        Ok(self.flips.lock().unwrap().last().copied())
-    }
-}
-
-#[derive(Default)]
-struct FakeNotifier(Mutex<Vec<String>>);
-
-impl Notifier for FakeNotifier {
-    async fn notify(&self, subject: &str, _message: &str) -> Result<(), PortError> {
-        self.0.lock().unwrap().push(subject.to_owned());
-        Ok(())
-    }
-}
-
-/// Restores that become available after `polls` readiness checks.
-#[derive(Default)]
-struct FakeDatabase {
-    polls: Mutex<u32>,
-}
-
-impl DatabaseRecovery for FakeDatabase {
-    async fn start(&self) -> Vec<String> {
-        vec!["fleetdb: restoring fleetdb-dr-1 (RPO 300 s)".to_owned()]
-    }
-
-    async fn ready(&self) -> Result<Option<String>, PortError> {
-        let mut polls = self.polls.lock().unwrap();
-        if *polls == 0 {
-            return Ok(Some("fleetdb available at fleetdb.dr:5432".to_owned()));
-        }
-        *polls -= 1;
-        Ok(None)
-    }
-}
-
-struct World {
-    store: FakeStore,
-    switch: FakeSwitch,
-    notifier: FakeNotifier,
-    database: FakeDatabase,
-}
-
-impl World {
-    fn new() -> Self {
-        Self {
-            store: FakeStore::default(),
-            switch: FakeSwitch::default(),
-            notifier: FakeNotifier::default(),
-            database: FakeDatabase::default(),
-        }
-    }
-
-    fn controller(&self) -> Controller<'_, FakeStore, FakeSwitch, FakeNotifier, FakeDatabase> {
-        Controller {
-            store: &self.store,
-            switch: &self.switch,
-            notifier: &self.notifier,
-            database: &self.database,
-            settings: settings(),
-            dr_region: "us-west-2".into(),
-        }
-    }
-}
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

@@ -24,15 +24,15 @@
 //! deploy too. Repairs go through the replicator's capture-and-apply path, which reads the
 //! source afresh: a certificate changed since it was listed is repaired to its new state.
 
-use crate::port::PortError;
 use std::collections::HashMap;
 use std::future::Future;
 
 use futures_util::future::join;
 use serde::{Deserialize, Serialize};
 
-use super::run::{CertificateLister, ListOrder, ReconcileError, REPORTED_DRIFTS};
+use super::ports::{CertificateLister, ListOrder, ReconcileError, REPORTED_DRIFTS};
 use crate::certificate::{CertificateId, CertificateStatus};
+use crate::port::PortError;
 use crate::time::EpochMillis;
 
 /// Repairs a pass keeps for after its walk; more are left to the next pass.
@@ -119,17 +119,18 @@ impl StatusDrift {
     }
 }
 
-/// Drift by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusDriftCounts {
-    /// In the source only.
-    pub missing: u64,
-    /// A status the target should not have.
-    pub status: u64,
-    /// Revoked in the target only.
-    pub conflicts: u64,
-    /// In the target only.
-    pub extra: u64,
+crate::counts! {
+    /// Drift by kind (the names are the status tier's metrics, dimension `Tier=status`).
+    pub struct StatusDriftCounts {
+        /// In the source only.
+        missing => "Missing",
+        /// A status the target should not have.
+        status => "WrongStatus",
+        /// Revoked in the target only.
+        conflicts => "Conflicts",
+        /// In the target only.
+        extra => "Extra",
+    }
 }
 
 impl StatusDriftCounts {

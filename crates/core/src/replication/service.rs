@@ -94,6 +94,24 @@ pub struct BatchReport {
     pub parked: u64,
 }
 
+impl crate::report::Report for BatchReport {
+    fn sections(&self) -> Vec<crate::report::Section> {
+        use crate::report::{Figure, Section};
+        let lag_max = self.lag_ms.iter().copied().max().unwrap_or_default();
+        vec![Section::top()
+            .figure(Figure::count("Applied", self.applied))
+            .figure(Figure::count("SkippedStale", self.stale))
+            .figure(Figure::count("Rejected", self.rejected))
+            .figure(Figure::count("Parked", self.parked))
+            .figure(Figure::count("Retried", self.retried + self.held_back))
+            .figure(Figure::count(
+                "RegisteredWithoutCa",
+                self.registered_without_ca,
+            ))
+            .figure(Figure::millis("LagMax", lag_max as f64))]
+    }
+}
+
 /// A message that can never be applied as it is, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoisonMessage {

@@ -7,11 +7,14 @@
 //! state lives in snapshot tags, so a crash between any two steps is repaired by the next
 //! tick, and running two ticks at once at worst repeats an idempotent step.
 //!
+//! [`service`] holds the use cases the snapshot controller and a failover run.
+//!
 //! Ours are marked by the [`TAG_MANAGED`] tag; a snapshot without it is never copied,
 //! never pruned and never counted towards the RPO.
 
 mod decide;
 mod restore;
+pub mod service;
 mod sources;
 mod tick;
 
@@ -19,6 +22,10 @@ pub use decide::{decide, Action, Blocked, Plan};
 pub use restore::{
     restore_newest, start_restore, DatabaseEndpoint, DatabaseRestorer, RestoreError,
     RestoreRequest, Restored,
+};
+pub use service::{
+    newest_first, tick_all, DatabaseTick, SnapshotRecovery, SnapshotTicks, Stores,
+    RESTORE_DEAD_ENDS,
 };
 pub use sources::{
     ensure_backup_replication, observe_sources, start_failover_restore, FailoverRestore,

@@ -145,23 +145,17 @@ impl SourceReport {
     /// The sources that can be restored, newest data first (a tie goes to the snapshot
     /// copy: DR's own account).
     pub fn candidates(&self) -> Vec<&RestoreSource> {
-        let mut found: Vec<&RestoreSource> = [
-            self.copy.as_ref().ok().and_then(Option::as_ref),
-            self.replicated
-                .as_ref()
-                .and_then(|r| r.as_ref().ok())
-                .and_then(Option::as_ref),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        found.sort_by_key(|s| {
-            (
-                std::cmp::Reverse(s.data_ms()),
-                matches!(s, RestoreSource::ReplicatedBackups { .. }),
-            )
-        });
-        found
+        super::service::newest_first(
+            [
+                self.copy.as_ref().ok().and_then(Option::as_ref),
+                self.replicated
+                    .as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .and_then(Option::as_ref),
+            ]
+            .into_iter()
+            .flatten(),
+        )
     }
 
     /// The source a failover would restore from now.
@@ -298,6 +292,8 @@ where
 pub enum ReplicationState {
     /// Replicating; restorable to this point.
     Replicating {
+        /// The replicated backups' ARN.
+        arn: String,
         /// The latest restorable time, once RDS has one.
         latest_restorable_ms: Option<EpochMillis>,
     },
@@ -322,6 +318,7 @@ where
             match store.replicated(&policy.database).await? {
                 Some(b) if b.status == "replicating" || b.status == "active" => {
                     Ok(ReplicationState::Replicating {
+                        arn: b.arn,
                         latest_restorable_ms: b.latest_restorable_ms,
                     })
                 }
@@ -650,6 +647,7 @@ mod tests {
                 .unwrap()
                 .unwrap(),
             ReplicationState::Replicating {
+                arn: replicating(5).arn,
                 latest_restorable_ms: Some(NOW - 5 * MINUTE)
             }
         );

@@ -1,0 +1,163 @@
+//! In-memory ports of flow D for the controller's and the use case's tests.
+
+use std::sync::Mutex;
+
+use super::*;
+use crate::port::PortError;
+use crate::Side;
+
+/// Production settings: 10 s rounds, threshold 3, recovery 3, all probes must fail.
+pub(crate) fn settings() -> Settings {
+    crate::FailoverConfig::default().settings()
+}
+
+pub(crate) fn round(at_ms: i64, healthy: &[bool]) -> Round {
+    Round {
+        at_ms,
+        outcomes: healthy
+            .iter()
+            .enumerate()
+            .map(|(i, &healthy)| ProbeOutcome {
+                probe: format!("probe-{i}"),
+                healthy,
+                latency_ms: 5,
+                reason: if healthy { "ok" } else { "connection refused" }.to_owned(),
+            })
+            .collect(),
+    }
+}
+
+pub(crate) const DOWN: &[bool] = &[false, false, false];
+pub(crate) const UP: &[bool] = &[true, true, true];
+
+#[derive(Default)]
+pub(crate) struct FakeStore {
+    pub(crate) stored: Mutex<Option<Stored>>,
+    pub(crate) audits: Mutex<Vec<AuditEntry>>,
+    /// Both racing deciders read before either saves.
+    pub(crate) barrier: Option<tokio::sync::Barrier>,
+}
+
+impl StateStore for FakeStore {
+    async fn load(&self) -> Result<Option<Stored>, PortError> {
+        let stored = self.stored.lock().unwrap().clone();
+        if let Some(barrier) = &self.barrier {
+            barrier.wait().await;
+        }
+        Ok(stored)
+    }
+
+    async fn save(&self, record: &FailoverRecord, expected: u64) -> Result<bool, PortError> {
+        let mut stored = self.stored.lock().unwrap();
+        if stored.as_ref().map_or(0, |s| s.version) != expected {
+            return Ok(false);
+        }
+        *stored = Some(Stored {
+            record: record.clone(),
+            version: expected + 1,
+        });
+        Ok(true)
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), PortError> {
+        let mut audits = self.audits.lock().unwrap();
+        audits.retain(|a| a.runbook.id != entry.runbook.id);
+        audits.push(entry.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct FakeSwitch {
+    pub(crate) flips: Mutex<Vec<Side>>,
+    pub(crate) fail_flips: std::sync::atomic::AtomicU32,
+}
+
+impl TrafficSwitch for FakeSwitch {
+    async fn ensure(&self) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn point_to(&self, side: Side) -> Result<(), PortError> {
+        use std::sync::atomic::Ordering;
+        if self.fail_flips.load(Ordering::Relaxed) > 0 {
+            self.fail_flips.fetch_sub(1, Ordering::Relaxed);
+            return Err(PortError::transient(
+                "ChangeResourceRecordSets",
+                "throttled",
+            ));
+        }
+        self.flips.lock().unwrap().push(side);
+        Ok(())
+    }
+
+    async fn heartbeat(&self, _side: Side) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn serving(&self) -> Result<Option<Side>, PortError> {
+        Ok(self.flips.lock().unwrap().last().copied())
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct FakeNotifier(pub(crate) Mutex<Vec<String>>);
+
+impl Notifier for FakeNotifier {
+    async fn notify(&self, subject: &str, _message: &str) -> Result<(), PortError> {
+        self.0.lock().unwrap().push(subject.to_owned());
+        Ok(())
+    }
+}
+
+/// Restores that become available after `polls` readiness checks.
+#[derive(Default)]
+pub(crate) struct FakeDatabase {
+    pub(crate) polls: Mutex<u32>,
+}
+
+impl DatabaseRecovery for FakeDatabase {
+    async fn start(&self) -> Vec<String> {
+        vec!["fleetdb: restoring fleetdb-dr-1 (RPO 300 s)".to_owned()]
+    }
+
+    async fn ready(&self) -> Result<Option<String>, PortError> {
+        let mut polls = self.polls.lock().unwrap();
+        if *polls == 0 {
+            return Ok(Some("fleetdb available at fleetdb.dr:5432".to_owned()));
+        }
+        *polls -= 1;
+        Ok(None)
+    }
+}
+
+pub(crate) struct World {
+    pub(crate) store: FakeStore,
+    pub(crate) switch: FakeSwitch,
+    pub(crate) notifier: FakeNotifier,
+    pub(crate) database: FakeDatabase,
+}
+
+impl World {
+    pub(crate) fn new() -> Self {
+        Self {
+            store: FakeStore::default(),
+            switch: FakeSwitch::default(),
+            notifier: FakeNotifier::default(),
+            database: FakeDatabase::default(),
+        }
+    }
+
+    pub(crate) fn controller(
+        &self,
+    ) -> Controller<'_, FakeStore, FakeSwitch, FakeNotifier, FakeDatabase> {
+        Controller {
+            store: &self.store,
+            switch: &self.switch,
+            notifier: &self.notifier,
+            database: &self.database,
+            settings: settings(),
+            dr_region: "us-west-2".into(),
+        }
+    }
+}
