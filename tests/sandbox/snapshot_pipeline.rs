@@ -40,7 +40,7 @@ impl Fixture {
         let mut topology = topology_for(&shared_endpoint());
         let database = unique("fleetdb");
         let protect = |identifier: &str, kind| {
-            dr_core::topology::DatabaseConfig::named(identifier.parse().unwrap(), kind)
+            dr_core::config::DatabaseConfig::named(identifier.parse().unwrap(), kind)
         };
         topology.snapshots.databases = vec![protect(&database, DatabaseKind::Instance)];
         dr_sandbox::provision(&topology).await.unwrap();

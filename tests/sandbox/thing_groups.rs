@@ -5,8 +5,8 @@
 
 use aws_sdk_iot::types::CertificateStatus as SdkStatus;
 use dr_aws::iot::IotRegistry;
+use dr_core::config::ProbeConfig;
 use dr_core::replication::{CertificateRegistry, ThingGroupRegistry};
-use dr_core::topology::ProbeConfig;
 use dr_core::{Side, ThingGroupName};
 use dr_sandbox::devices::FleetCa;
 use dr_sandbox::events::EventSource;

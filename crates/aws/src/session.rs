@@ -227,7 +227,7 @@ pub fn timeout_config(timeouts: &CallTimeouts) -> TimeoutConfig {
 
 /// The configuration that signs the AssumeRole calls: ambient credentials in the cloud;
 /// in the sandbox, static keys that name the sandbox principal this process plays (see
-/// [`dr_core::topology::SandboxConfig::access_key_id`]).
+/// [`dr_core::config::SandboxConfig::access_key_id`]).
 async fn base_config(topology: &Topology, timeouts: &CallTimeouts) -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest())
         .region(SdkRegion::new(topology.dr.region.as_str().to_owned()))

@@ -5,7 +5,9 @@
 //! Lambdas and `drctl` wire the two together.
 //!
 //! * [`ids`] — identifiers parsed once at the boundary (account ids, regions, role ARNs, names).
-//! * [`topology`] — the typed two-account topology every binary is configured with.
+//! * [`config`] — the typed two-account topology every binary is configured with, one
+//!   file per section.
+//! * [`side`] — primary and DR.
 //! * [`port`] — the error every port shares: which call failed, and whether to retry.
 //! * [`certificate`] — certificate ids, PEMs and statuses.
 //! * [`failover`] — flow D: probe rounds, the failover state machine, fenced runbooks.
@@ -18,6 +20,7 @@
 //! * [`timeouts`] — per-caller bounds on every AWS call.
 
 pub mod certificate;
+pub mod config;
 pub mod failover;
 pub mod ids;
 pub mod port;
@@ -25,19 +28,20 @@ pub mod ratelimit;
 pub mod reconcile;
 pub mod replication;
 pub mod report;
+pub mod side;
 pub mod snapshots;
 pub mod time;
 pub mod timeouts;
-pub mod topology;
 
 pub use certificate::{CertificateId, CertificatePem, CertificateStatus};
+pub use config::{
+    ConfigError, DnsConfig, FailoverConfig, FlipMode, ProbeConfig, SandboxPrincipal, SandboxWorld,
+    SideConfig, Topology, FUNCTIONS,
+};
 pub use ids::{
     AccountId, DomainName, Endpoint, InvalidId, PolicyName, Region, ResourceName, RoleAliasName,
     RoleArn, TemplateName, ThingGroupName, ThingName,
 };
 pub use port::PortError;
+pub use side::Side;
 pub use timeouts::CallTimeouts;
-pub use topology::{
-    ConfigError, DnsConfig, FailoverConfig, FlipMode, ProbeConfig, SandboxPrincipal, SandboxWorld,
-    Side, SideConfig, Topology, FUNCTIONS,
-};

@@ -109,28 +109,28 @@ pub struct TimeoutOverrides {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::topology::optional_count"
+        deserialize_with = "crate::config::optional_count"
     )]
     pub connect_ms: Option<u64>,
     /// Per-attempt (and read) timeout, milliseconds.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::topology::optional_count"
+        deserialize_with = "crate::config::optional_count"
     )]
     pub attempt_ms: Option<u64>,
     /// Whole-operation timeout, milliseconds.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::topology::optional_count"
+        deserialize_with = "crate::config::optional_count"
     )]
     pub operation_ms: Option<u64>,
     /// Attempts in all.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::topology::optional_count"
+        deserialize_with = "crate::config::optional_count"
     )]
     pub max_attempts: Option<u64>,
 }

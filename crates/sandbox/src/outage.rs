@@ -379,7 +379,7 @@ fn write_checker_config(
     }];
     // The checker's identity comes from its environment (the Lambda's role), not the file.
     if let Some(sandbox) = topology.sandbox.as_mut() {
-        sandbox.principal = dr_core::topology::SandboxPrincipal::default();
+        sandbox.principal = dr_core::config::SandboxPrincipal::default();
     }
     let text = toml::to_string(&topology).map_err(|e| failed(e.to_string()))?;
     std::fs::create_dir_all(&plan.work_dir).map_err(|e| failed(e.to_string()))?;

@@ -1,0 +1,274 @@
+//! Parsing and checking whole configs: what each mistake is told.
+
+use super::*;
+
+const SANDBOX: &str = include_str!("../../../../config/sandbox.toml");
+
+fn parse(text: &str) -> Result<Topology, ConfigError> {
+    Topology::parse(text, "test.toml", std::iter::empty())
+}
+
+fn parse_with_env(text: &str, env: &[(&str, &str)]) -> Result<Topology, ConfigError> {
+    Topology::parse(
+        text,
+        "test.toml",
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+fn error_of(result: Result<Topology, ConfigError>) -> (String, String) {
+    match result {
+        Err(ConfigError::Field { field, message, .. }) => (field, message),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_committed_sandbox_config_parses() {
+    let topology = parse(SANDBOX).unwrap();
+    assert_eq!(topology.primary.account_id.as_str(), "111111111111");
+    assert_eq!(topology.dr.region.as_str(), "us-west-2");
+    assert!(topology.sandbox.is_some());
+}
+
+#[test]
+fn a_bad_account_id_names_the_field() {
+    let text = SANDBOX.replace("\"222222222222\"", "\"22222\"");
+    let (field, message) = error_of(parse(&text));
+    assert_eq!(field, "dr.account_id");
+    assert!(message.contains("12 digits"), "{message}");
+}
+
+#[test]
+fn a_missing_region_names_the_field() {
+    let text = SANDBOX.replace("region = \"us-east-1\"\n", "");
+    let (field, message) = error_of(parse(&text));
+    assert_eq!(field, "primary.region");
+    assert!(message.contains("missing field `region`"), "{message}");
+}
+
+#[test]
+fn an_unknown_key_is_an_error_not_a_silent_default() {
+    let text = SANDBOX.replace("[replication]\n", "[replication]\ntopik = \"oops\"\n");
+    let (field, message) = error_of(parse(&text));
+    assert_eq!(field, "replication.topik");
+    assert!(message.contains("unknown field `topik`"), "{message}");
+}
+
+#[test]
+fn primary_and_dr_in_the_same_account_and_region_is_refused() {
+    let text = SANDBOX
+        .replace("222222222222", "111111111111")
+        .replace("us-west-2", "us-east-1");
+    let (field, message) = error_of(parse(&text));
+    assert_eq!(field, "dr");
+    assert!(message.contains("another account"), "{message}");
+}
+
+#[test]
+fn one_account_in_two_regions_needs_two_snapshot_key_aliases() {
+    let one_account = SANDBOX.replace("222222222222", "111111111111");
+    let (field, message) = error_of(parse(&one_account));
+    assert_eq!(field, "snapshots.dr_kms_key");
+    assert!(message.contains("another alias"), "{message}");
+    let distinct = one_account.replace(
+        "dr_kms_key = \"alias/dr-snapshots\"",
+        "dr_kms_key = \"alias/dr-snapshots-dr\"",
+    );
+    parse(&distinct).unwrap();
+}
+
+#[test]
+fn timeouts_are_per_caller_and_checked() {
+    let text = format!("{SANDBOX}\n[timeouts.drctl]\noperation_ms = 9000\n");
+    let topology = parse(&text).unwrap();
+    assert_eq!(
+        topology.timeouts_of("drctl").operation,
+        std::time::Duration::from_secs(9)
+    );
+    assert_eq!(
+        topology.timeouts_of("reconciler"),
+        crate::CallTimeouts::defaults_for("reconciler")
+    );
+    let env = parse_with_env(
+        SANDBOX,
+        &[("DRCTL__TIMEOUTS__CERT_REPLICATOR__OPERATION_MS", "17000")],
+    )
+    .unwrap();
+    assert_eq!(
+        env.timeouts_of("cert-replicator").operation,
+        std::time::Duration::from_secs(17)
+    );
+    let (field, _) = error_of(parse(&format!(
+        "{SANDBOX}\n[timeouts.nobody]\nconnect_ms = 1\n"
+    )));
+    assert_eq!(field, "timeouts.nobody");
+    let (field, message) = error_of(parse(&format!(
+        "{SANDBOX}\n[timeouts.drctl]\nattempt_ms = 9000\n"
+    )));
+    assert_eq!(field, "timeouts.drctl");
+    assert!(message.contains("must not exceed"), "{message}");
+}
+
+#[test]
+fn the_sandbox_names_its_world_and_principal() {
+    let topology = parse(SANDBOX).unwrap();
+    let sandbox = topology.sandbox.unwrap();
+    assert_eq!(sandbox.access_key_id(), "sandbox:default:operator");
+    let env = parse_with_env(
+        SANDBOX,
+        &[
+            ("DRCTL__SANDBOX__WORLD", "t-1"),
+            ("DRCTL__SANDBOX__PRINCIPAL", "function:cert-capture"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        env.sandbox.unwrap().access_key_id(),
+        "sandbox:t-1:function:cert-capture"
+    );
+    let (field, _) = error_of(parse_with_env(
+        SANDBOX,
+        &[("DRCTL__SANDBOX__PRINCIPAL", "function:nope")],
+    ));
+    assert_eq!(field, "sandbox.principal");
+}
+
+#[test]
+fn a_role_of_the_wrong_account_is_refused() {
+    let text = SANDBOX.replace(
+        "arn:aws:iam::222222222222:role/",
+        "arn:aws:iam::111111111111:role/",
+    );
+    let (field, message) = error_of(parse(&text));
+    assert_eq!(field, "dr.role_arn");
+    assert!(
+        message.contains("belongs to account 111111111111"),
+        "{message}"
+    );
+}
+
+#[test]
+fn environment_overrides_win_and_are_validated() {
+    let topology = parse_with_env(
+        SANDBOX,
+        &[("DRCTL__DR__REGION", "eu-west-1"), ("OTHER", "x")],
+    )
+    .unwrap();
+    assert_eq!(topology.dr.region.as_str(), "eu-west-1");
+
+    let err = parse_with_env(SANDBOX, &[("DRCTL__PRIMARY__ACCOUNT_ID", "nope")]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("primary.account_id"), "{text}");
+    assert!(text.contains("overrides"), "{text}");
+
+    let (field, _) = error_of(parse_with_env(SANDBOX, &[("DRCTL__PRIMARY__TYPO", "x")]));
+    assert_eq!(field, "primary.typo");
+}
+
+#[test]
+fn numeric_values_are_overridden_as_numbers_and_checked() {
+    let topology =
+        parse_with_env(SANDBOX, &[("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND", "25")]).unwrap();
+    assert_eq!(topology.reconcile.max_calls_per_second, 25.0);
+    let (field, _) = error_of(parse_with_env(
+        SANDBOX,
+        &[("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND", "0")],
+    ));
+    assert_eq!(field, "reconcile.max_calls_per_second");
+    let (field, _) = error_of(parse_with_env(
+        SANDBOX,
+        &[("DRCTL__RECONCILE__PAGE_SIZE", "251")],
+    ));
+    assert_eq!(field, "reconcile.page_size");
+    let paced = parse_with_env(
+        SANDBOX,
+        &[("DRCTL__RECONCILE__MAX_PAGES_PER_INVOCATION", "2")],
+    )
+    .unwrap();
+    assert_eq!(paced.reconcile.max_pages_per_invocation, Some(2));
+    let error = parse_with_env(
+        SANDBOX,
+        &[("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND", "fast")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("DRCTL__RECONCILE__MAX_CALLS_PER_SECOND"),
+        "{error}"
+    );
+}
+
+#[test]
+fn syntax_errors_say_where() {
+    let err = parse("[primary\naccount_id = 1").unwrap_err().to_string();
+    assert!(err.contains("test.toml is not valid TOML"), "{err}");
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn a_drill_record_equal_to_production_is_refused() {
+    let text = SANDBOX.replace("drill.iot.example.com", "iot.example.com");
+    let (field, _) = error_of(parse(&text));
+    assert_eq!(field, "dns.drill_record");
+}
+
+#[test]
+fn probes_parse_by_kind_and_the_quorum_must_fit_them() {
+    let with_probes = format!(
+        "{SANDBOX}\n{}",
+        r#"
+[[failover.probes]]
+kind = "tls"
+host = "127.0.0.1"
+port = 8883
+server_name = "iot.example.com"
+
+[[failover.probes]]
+kind = "alarm"
+alarm_names = ["iot-connect-errors"]
+"#
+    );
+    let topology = parse_with_env(&with_probes, &[]).unwrap();
+    assert_eq!(topology.failover.probes.len(), 2);
+    assert!(matches!(
+        &topology.failover.probes[0],
+        ProbeConfig::Tls {
+            port: 8883,
+            timeout_ms: 3_000,
+            ..
+        }
+    ));
+    assert_eq!(topology.failover.settings().quorum, None);
+    let (field, _) = error_of(parse_with_env(
+        &with_probes,
+        &[("DRCTL__FAILOVER__QUORUM", "3")],
+    ));
+    assert_eq!(field, "failover.quorum");
+    let (field, _) = error_of(parse_with_env(
+        SANDBOX,
+        &[("DRCTL__DNS__DR_TARGET", "primary.iot.example.com")],
+    ));
+    assert_eq!(field, "dns.dr_target");
+}
+
+#[test]
+fn a_drill_canary_must_connect_as_a_device() {
+    let canary = |kind: &str, extra: &str| {
+        format!(
+            "{SANDBOX}\n[drill.canary]\nkind = \"{kind}\"\nhost = \"127.0.0.1\"\nport = 8883\n{extra}"
+        )
+    };
+    let mqtt = canary(
+        "mqtt",
+        "client_cert_file = \"c.pem\"\nclient_key_file = \"k.pem\"\nclient_id = \"dr-canary\"\n",
+    );
+    let topology = parse_with_env(&mqtt, &[]).unwrap();
+    assert!(matches!(
+        topology.drill.canary,
+        Some(ProbeConfig::Mqtt { .. })
+    ));
+    let (field, message) = error_of(parse_with_env(&canary("tls", ""), &[]));
+    assert_eq!(field, "drill.canary", "{message}");
+    assert_eq!(parse_with_env(SANDBOX, &[]).unwrap().drill.canary, None);
+}
