@@ -1,5 +1,6 @@
-//! The two-account topology's configuration: which account and region is primary, which is DR, how we reach
-//! each (an IAM role to assume), and the names of the resources the flows share.
+//! The two-account topology's configuration: which account and region is primary, which
+//! is DR, how we reach each (an IAM role to assume), and the names of the resources the
+//! flows share.
 //!
 //! Read once at start-up from a TOML file, with environment overrides, and parsed into
 //! newtypes; every error names the offending field (`dr.account_id: …`) and what to write

@@ -2,9 +2,10 @@
 //!
 //! Both inventories arrive sorted by certificate id, so one merge-join pass finds every
 //! difference in linear time, holding one entry per side in memory: fit for a million
-//! certificates per side. A reconcile pass ([`Reconciler`](super::Reconciler)) feeds it one listing page at a
-//! time and checkpoints between pages, so no invocation needs the whole fleet. Each [`Drift`] carries what repairing
-//! it needs from the source side, so the repair goes through the replicator's apply path.
+//! certificates per side. A reconcile pass ([`Reconciler`](super::Reconciler)) feeds it
+//! one listing page at a time and checkpoints between pages, so no invocation needs the
+//! whole fleet. Each [`Drift`] carries what repairing it needs from the source side, so
+//! the repair goes through the replicator's apply path.
 //!
 //! Rules the diff encodes:
 //! * the target's expected status is the source's, mapped as replication maps it
