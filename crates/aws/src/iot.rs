@@ -14,8 +14,8 @@ use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
 use dr_core::ratelimit::TokenBucket;
 use dr_core::reconcile::{CertificateLister, CertificatePage, ListOrder, MAX_PAGE_SIZE};
-use dr_core::replication::message::{PolicyRecord, ThingRecord};
 use dr_core::replication::ports::{CertificateView, Registration};
+use dr_core::replication::records::{PolicyRecord, ThingRecord};
 use dr_core::replication::CertificateRegistry;
 
 use crate::error::{already_so, code, port_error};

@@ -6,7 +6,7 @@
 
 use dr_core::ids::RoleAliasName;
 use dr_core::port::PortError;
-use dr_core::replication::message::RoleAliasRecord;
+use dr_core::replication::records::RoleAliasRecord;
 use dr_core::replication::RoleAliasRegistry;
 
 use super::IotRegistry;

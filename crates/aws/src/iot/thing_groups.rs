@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iot::types::ThingGroupProperties;
 use dr_core::ids::{PolicyName, ThingGroupName, ThingName};
-use dr_core::replication::message::{DynamicGroupQuery, GroupRef, PolicyRecord, ThingGroupRecord};
 use dr_core::replication::ports::GroupWrite;
+use dr_core::replication::records::{DynamicGroupQuery, GroupRef, PolicyRecord, ThingGroupRecord};
 use dr_core::replication::ThingGroupRegistry;
 
 use super::{attribute_payload, IotRegistry};

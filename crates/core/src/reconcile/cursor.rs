@@ -1,11 +1,15 @@
 //! Where a pass stands between invocations: the phase and marker of its walk, its totals
-//! so far, and each tier's last completed pass (their freshness).
+//! so far, each tier's last completed pass (their freshness), and the fenced store that
+//! keeps it.
+
+use std::future::Future;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use super::diff::DriftCounts;
-use super::ports::{CheckpointStore, ReconcileError};
-use super::status_pass::{StatusDriftCounts, StatusPassReport};
+use super::status_pass::StatusDriftCounts;
+use crate::port::PortError;
 use crate::time::EpochMillis;
 
 /// Which listing a pass is walking.
@@ -108,37 +112,6 @@ impl PassCursor {
     }
 }
 
-/// Keep a completed status pass in the checkpoint (fenced like every save) and return the
-/// cursor as saved; a pass cut short records nothing (`None`).
-pub async fn record_status_pass<C: CheckpointStore>(
-    store: &C,
-    report: &StatusPassReport,
-) -> Result<Option<PassCursor>, ReconcileError> {
-    let Some(completed_ms) = report.completed_ms else {
-        return Ok(None);
-    };
-    let (mut cursor, version) = match store.load().await.map_err(ReconcileError::Checkpoint)? {
-        Some(checkpoint) => (checkpoint.cursor, checkpoint.version),
-        None => (PassCursor::start(report.started_ms), 0),
-    };
-    cursor.last_status_pass = Some(CompletedStatusPass {
-        started_ms: report.started_ms,
-        completed_ms,
-        counts: report.counts,
-        repaired: report.repaired,
-        source_certificates: report.source_certificates,
-    });
-    if store
-        .save(&cursor, version)
-        .await
-        .map_err(ReconcileError::Checkpoint)?
-    {
-        Ok(Some(cursor))
-    } else {
-        Err(ReconcileError::Fenced(version))
-    }
-}
-
 /// A pass that reached its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompletedPass {
@@ -157,5 +130,50 @@ impl PassCursor {
             started_ms: now,
             ..Self::default()
         }
+    }
+}
+
+/// A saved cursor and the version that fences it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The cursor.
+    pub cursor: PassCursor,
+    /// Bumped by every save; a save must name the version it read.
+    pub version: u64,
+}
+
+/// Where a reconciler keeps its cursor between invocations.
+pub trait CheckpointStore {
+    /// The saved checkpoint, if any.
+    fn load(&self) -> impl Future<Output = Result<Option<Checkpoint>, PortError>> + Send;
+    /// Save `cursor` as version `expected + 1`, only if the stored version is still
+    /// `expected` (0: nothing stored). `Ok(false)` when another reconciler saved first.
+    fn save(
+        &self,
+        cursor: &PassCursor,
+        expected: u64,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// A checkpoint that lives as long as the process: for a pass run to its end in one go
+/// (`drctl reconcile`, tests).
+#[derive(Debug, Default)]
+pub struct MemoryCheckpoint(Mutex<Option<Checkpoint>>);
+
+impl CheckpointStore for MemoryCheckpoint {
+    async fn load(&self) -> Result<Option<Checkpoint>, PortError> {
+        Ok(self.0.lock().expect("not poisoned").clone())
+    }
+
+    async fn save(&self, cursor: &PassCursor, expected: u64) -> Result<bool, PortError> {
+        let mut stored = self.0.lock().expect("not poisoned");
+        if stored.as_ref().map_or(0, |c| c.version) != expected {
+            return Ok(false);
+        }
+        *stored = Some(Checkpoint {
+            cursor: cursor.clone(),
+            version: expected + 1,
+        });
+        Ok(true)
     }
 }

@@ -14,12 +14,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::cursor::{CompletedPass, PassCursor, PassTotals, Phase};
-use super::diff::{diff, Drift, DriftCounts, InventoryEntry, PolicyDigest};
-use super::ports::{
-    CertificateLister, CheckpointStore, ListOrder, MemoryCheckpoint, ReconcileError,
-    REPORTED_DRIFTS,
+use super::cursor::{
+    CheckpointStore, CompletedPass, MemoryCheckpoint, PassCursor, PassTotals, Phase,
 };
+use super::diff::{diff, Drift, DriftCounts, InventoryEntry, PolicyDigest};
+use super::ports::{CertificateLister, ListOrder, ReconcileError, REPORTED_DRIFTS};
 use super::status_pass::{ReportOnly, StatusDrift, StatusPass, StatusPassReport, StatusRepair};
 use crate::certificate::{CertificateId, CertificateStatus};
 use crate::ids::{AccountId, PolicyName, Region, ThingName};

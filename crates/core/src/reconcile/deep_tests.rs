@@ -4,8 +4,9 @@ use std::future::Future;
 
 use super::*;
 use crate::certificate::CertificatePem;
+use crate::reconcile::cursor::Checkpoint;
 use crate::reconcile::cursor::PassTotals;
-use crate::reconcile::ports::{Checkpoint, MAX_PAGE_SIZE};
+use crate::reconcile::ports::MAX_PAGE_SIZE;
 use crate::replication::fake::{rewrite, source_ref, FakeLedger, FakeRegistry};
 
 fn pem() -> CertificatePem {
@@ -37,7 +38,7 @@ async fn fleet_with_a_thing() -> (FakeRegistry, FakeRegistry, crate::ids::ThingN
     let (primary, dr, pems) = fleet(1).await;
     let thing: crate::ids::ThingName = "wearable-1".parse().unwrap();
     primary
-        .put_thing(&crate::replication::message::ThingRecord {
+        .put_thing(&crate::replication::records::ThingRecord {
             thing_name: thing.clone(),
             thing_type: None,
             attributes: Default::default(),
@@ -417,7 +418,7 @@ fn a_policy_document_edited_in_the_target_is_put_back() {
     block_on(async {
         let (primary, dr, pems) = fleet(1).await;
         let ledger = FakeLedger::default();
-        let policy = crate::replication::message::PolicyRecord {
+        let policy = crate::replication::records::PolicyRecord {
             policy_name: "fleet".parse().unwrap(),
             document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#.to_owned(),
         };
@@ -430,7 +431,7 @@ fn a_policy_document_edited_in_the_target_is_put_back() {
             .run_to_end(|| 1_000)
             .await
             .unwrap();
-        let edited = crate::replication::message::PolicyRecord {
+        let edited = crate::replication::records::PolicyRecord {
             document: r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned(),
             ..policy.clone()
         };

@@ -7,8 +7,8 @@
 //! * [`deep`] — the deep tier: things, links, policies, groups and shadows, a page at a
 //!   time, checkpointed.
 //! * [`diff`] — the streaming diff of two inventories sorted by id.
-//! * [`cursor`] — where a pass stands between invocations.
-//! * [`ports`] — listings, the checkpoint store, the errors that stop a run.
+//! * [`cursor`] — where a pass stands between invocations, and the store that keeps it.
+//! * [`ports`] — listings and the errors that stop a run.
 
 pub mod cursor;
 pub mod deep;
@@ -18,17 +18,18 @@ pub mod service;
 pub mod status_pass;
 
 pub use cursor::{
-    record_status_pass, CompletedPass, CompletedStatusPass, PassCursor, PassTotals, Phase,
+    Checkpoint, CheckpointStore, CompletedPass, CompletedStatusPass, MemoryCheckpoint, PassCursor,
+    PassTotals, Phase,
 };
 pub use deep::{Direction, ReconcileReport, Reconciler};
 pub use diff::{diff, Diff, Drift, DriftCounts, InventoryEntry, PolicyDigest};
 pub use ports::{
-    count_by_status, CertificateLister, CertificatePage, Checkpoint, CheckpointStore, ListOrder,
-    MemoryCheckpoint, NoLedger, ReconcileError, MAX_PAGE_SIZE, REPORTED_DRIFTS,
+    count_by_status, CertificateLister, CertificatePage, ListOrder, NoLedger, ReconcileError,
+    MAX_PAGE_SIZE, REPORTED_DRIFTS,
 };
 pub use service::{
-    decide_repairs, run_invocation, DeepTier, Progress, ReconcileInvocation, Repairs,
-    RepairsRefused, StatusTier, Stopped, Unwatched, WhenNotAllowed,
+    decide_repairs, record_status_pass, run_invocation, DeepTier, Progress, ReconcileInvocation,
+    Repairs, RepairsRefused, StatusTier, Stopped, Unwatched, WhenNotAllowed,
 };
 pub use status_pass::{
     ReportOnly, StatusDrift, StatusDriftCounts, StatusPass, StatusPassReport, StatusRepair,

@@ -1,11 +1,8 @@
 //! What a reconcile pass needs from the outside world: registries that list their
-//! certificates a page at a time, a fenced store for its cursor, and the errors that stop
-//! a run.
+//! certificates a page at a time; and the errors that stop a run.
 
 use std::future::Future;
-use std::sync::Mutex;
 
-use super::cursor::PassCursor;
 use crate::certificate::{CertificateId, CertificateStatus};
 use crate::port::PortError;
 use crate::replication::ports::{ApplyLedger, LedgerEntry, Recorded};
@@ -75,51 +72,6 @@ impl ApplyLedger for NoLedger {
 
     async fn record(&self, _key: &str, _entry: LedgerEntry) -> Result<Recorded, PortError> {
         Ok(Recorded::Recorded)
-    }
-}
-
-/// A saved cursor and the version that fences it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// The cursor.
-    pub cursor: PassCursor,
-    /// Bumped by every save; a save must name the version it read.
-    pub version: u64,
-}
-
-/// Where a reconciler keeps its cursor between invocations.
-pub trait CheckpointStore {
-    /// The saved checkpoint, if any.
-    fn load(&self) -> impl Future<Output = Result<Option<Checkpoint>, PortError>> + Send;
-    /// Save `cursor` as version `expected + 1`, only if the stored version is still
-    /// `expected` (0: nothing stored). `Ok(false)` when another reconciler saved first.
-    fn save(
-        &self,
-        cursor: &PassCursor,
-        expected: u64,
-    ) -> impl Future<Output = Result<bool, PortError>> + Send;
-}
-
-/// A checkpoint that lives as long as the process: for a pass run to its end in one go
-/// (`drctl reconcile`, tests).
-#[derive(Debug, Default)]
-pub struct MemoryCheckpoint(Mutex<Option<Checkpoint>>);
-
-impl CheckpointStore for MemoryCheckpoint {
-    async fn load(&self) -> Result<Option<Checkpoint>, PortError> {
-        Ok(self.0.lock().expect("not poisoned").clone())
-    }
-
-    async fn save(&self, cursor: &PassCursor, expected: u64) -> Result<bool, PortError> {
-        let mut stored = self.0.lock().expect("not poisoned");
-        if stored.as_ref().map_or(0, |c| c.version) != expected {
-            return Ok(false);
-        }
-        *stored = Some(Checkpoint {
-            cursor: cursor.clone(),
-            version: expected + 1,
-        });
-        Ok(true)
     }
 }
 

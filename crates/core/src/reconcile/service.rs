@@ -19,10 +19,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::cursor::{record_status_pass, PassCursor, PassTotals, Phase};
+use super::cursor::{CheckpointStore, CompletedStatusPass, PassCursor, PassTotals, Phase};
 use super::deep::{ReconcileReport, Reconciler};
 use super::diff::Drift;
-use super::ports::{CertificateLister, CheckpointStore, ReconcileError};
+use super::ports::{CertificateLister, ReconcileError};
 use super::status_pass::{StatusDrift, StatusPassReport};
 use crate::failover::StateStore;
 use crate::replication::ports::{ApplyLedger, DeviceRegistry};
@@ -533,6 +533,37 @@ pub fn describe_status_drift(drift: &StatusDrift) -> Detail {
             id,
             format!("{id} ({target}) only in the target; reported, never deleted"),
         ),
+    }
+}
+
+/// Keep a completed status pass in the checkpoint (fenced like every save) and return the
+/// cursor as saved; a pass cut short records nothing (`None`).
+pub async fn record_status_pass<C: CheckpointStore>(
+    store: &C,
+    report: &StatusPassReport,
+) -> Result<Option<PassCursor>, ReconcileError> {
+    let Some(completed_ms) = report.completed_ms else {
+        return Ok(None);
+    };
+    let (mut cursor, version) = match store.load().await.map_err(ReconcileError::Checkpoint)? {
+        Some(checkpoint) => (checkpoint.cursor, checkpoint.version),
+        None => (PassCursor::start(report.started_ms), 0),
+    };
+    cursor.last_status_pass = Some(CompletedStatusPass {
+        started_ms: report.started_ms,
+        completed_ms,
+        counts: report.counts,
+        repaired: report.repaired,
+        source_certificates: report.source_certificates,
+    });
+    if store
+        .save(&cursor, version)
+        .await
+        .map_err(ReconcileError::Checkpoint)?
+    {
+        Ok(Some(cursor))
+    } else {
+        Err(ReconcileError::Fenced(version))
     }
 }
 

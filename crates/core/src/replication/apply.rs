@@ -23,13 +23,12 @@ use std::collections::BTreeSet;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{ThingGroupName, ThingName};
 use crate::replication::arn::ArnRewrite;
-use crate::replication::message::{
-    CertificateRecord, GroupRef, PolicyRecord, ReplicationMessage, Subject, ThingGroupRecord,
-};
+use crate::replication::message::{ReplicationMessage, Subject};
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry, Recorded,
     Registration, ShadowStore, ThingGroupRegistry,
 };
+use crate::replication::records::{CertificateRecord, GroupRef, PolicyRecord, ThingGroupRecord};
 use crate::replication::shadow::ShadowDocument;
 use crate::time::EpochMillis;
 
@@ -226,7 +225,7 @@ where
         Subject::RoleAlias(alias) => {
             // The same role name in DR's account: DR's stack (or its operators) keep a role
             // of that name with DR's permissions; readiness checks it is there.
-            let in_dr = crate::replication::message::RoleAliasRecord {
+            let in_dr = crate::replication::records::RoleAliasRecord {
                 role_arn: rewrite.rewrite_arn(&alias.role_arn),
                 ..alias.clone()
             };

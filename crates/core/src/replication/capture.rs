@@ -15,11 +15,9 @@ use serde_json::Value;
 
 use crate::certificate::CertificateId;
 use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingName};
-use crate::replication::message::{
-    CaRecord, CertificateRecord, ReplicationMessage, ShadowUpdate, SourceRef, Subject,
-    SCHEMA_VERSION,
-};
+use crate::replication::message::{ReplicationMessage, SourceRef, Subject, SCHEMA_VERSION};
 use crate::replication::ports::{CertificateRegistry, DeviceRegistry};
+use crate::replication::records::{CaRecord, CertificateRecord, ShadowUpdate};
 use crate::replication::shadow::ShadowDocument;
 use crate::time::{parse_rfc3339, EpochMillis};
 

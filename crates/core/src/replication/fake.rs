@@ -8,13 +8,14 @@ use std::sync::Mutex;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingName};
 use crate::replication::arn::ArnRewrite;
-use crate::replication::message::{
-    GroupRef, PolicyRecord, RoleAliasRecord, SourceRef, ThingGroupRecord, ThingRecord,
-};
+use crate::replication::message::SourceRef;
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, CertificateView, GroupWrite, LedgerEntry,
     ProvisioningTemplateRegistry, Recorded, Registration, RoleAliasRegistry, ShadowStore,
     ThingGroupRegistry,
+};
+use crate::replication::records::{
+    GroupRef, PolicyRecord, RoleAliasRecord, ThingGroupRecord, ThingRecord,
 };
 use crate::replication::shadow::{apply_patch, ShadowDocument};
 use crate::replication::template::ProvisioningTemplateRecord;

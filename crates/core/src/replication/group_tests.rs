@@ -10,11 +10,11 @@ use proptest::prelude::*;
 use super::fake::{rewrite, source_ref, FakeLedger, FakeRegistry, World};
 use super::*;
 use crate::ids::{PolicyName, ThingGroupName, ThingName};
-use crate::replication::message::{PolicyRecord, ThingRecord};
 use crate::replication::ports::{
     CertificateRegistry, ProvisioningTemplateRegistry, RoleAliasRegistry, ShadowStore,
     ThingGroupRegistry,
 };
+use crate::replication::records::{PolicyRecord, ThingRecord};
 
 const WARD_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:111111111111:client/${iot:Connection.Thing.ThingName}"}]}"#;
 
@@ -134,7 +134,7 @@ fn a_device_s_group_its_parents_and_the_group_policy_reach_dr_whichever_message_
         p.ensure_thing_group(&group("ward-7"), Some(&group("hospital")))
             .await
             .unwrap();
-        p.put_thing_group(&message::ThingGroupRecord {
+        p.put_thing_group(&records::ThingGroupRecord {
             group_name: group("ward-7"),
             ancestors: vec![group("hospital")],
             description: Some("Ward 7".to_owned()),
@@ -248,12 +248,12 @@ fn a_group_dr_holds_under_another_parent_is_recreated_where_primary_has_it() {
 #[test]
 fn a_dynamic_group_is_recreated_from_its_query_and_never_given_members_by_hand() {
     block_on(async {
-        let record = message::ThingGroupRecord {
+        let record = records::ThingGroupRecord {
             group_name: group("ward-7-low-battery"),
             ancestors: Vec::new(),
             description: None,
             attributes: BTreeMap::new(),
-            query: Some(message::DynamicGroupQuery {
+            query: Some(records::DynamicGroupQuery {
                 query_string: "attributes.ward:7 AND shadow.reported.battery<20".to_owned(),
                 index_name: Some("AWS_Things".to_owned()),
                 query_version: Some("2017-09-30".to_owned()),
@@ -331,7 +331,7 @@ async fn perform(primary: &Primary, op: &GroupOp, created: &mut usize) -> Vec<Tr
                 Some(parent) => p.snapshot().groups[parent].ancestors.len() + 1,
                 None => 0,
             };
-            if depth >= message::MAX_GROUP_DEPTH {
+            if depth >= records::MAX_GROUP_DEPTH {
                 return Vec::new();
             }
             // Names are never reused: see the README on recreated groups.
@@ -366,7 +366,7 @@ async fn perform(primary: &Primary, op: &GroupOp, created: &mut usize) -> Vec<Tr
             let groups = p.thing_group_names(&member).await.unwrap();
             if groups.contains(&name) {
                 p.remove_from_group(&member, &name).await.unwrap();
-            } else if groups.len() < message::MAX_GROUPS_PER_THING {
+            } else if groups.len() < records::MAX_GROUPS_PER_THING {
                 p.add_to_group(&member, &name).await.unwrap();
             }
             vec![Trigger::Thing(member)]
@@ -425,7 +425,7 @@ proptest! {
 fn a_role_alias_reaches_dr_naming_dr_s_role_and_goes_when_primary_deletes_it() {
     block_on(async {
         let primary = Primary::new();
-        let alias = message::RoleAliasRecord {
+        let alias = records::RoleAliasRecord {
             role_alias: "wearable-uploads".parse().unwrap(),
             role_arn: "arn:aws:iam::111111111111:role/wearable-uploads".to_owned(),
             credential_duration_seconds: 3600,

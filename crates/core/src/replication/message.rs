@@ -13,18 +13,17 @@
 //! *policy* messages change a policy's document. Otherwise an old certificate message could
 //! overwrite a newer thing.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::certificate::{
-    contains_private_key, CertificateId, CertificatePem, CertificateStatus, PemError,
+use super::records::{
+    CaRecord, CertificateRecord, PolicyRecord, RoleAliasRecord, ShadowUpdate, ThingGroupRecord,
+    ThingRecord, MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH,
 };
-use crate::ids::{
-    AccountId, PolicyName, Region, RoleAliasName, TemplateName, ThingGroupName, ThingName,
-};
+use crate::certificate::{contains_private_key, CertificateId, CertificatePem, PemError};
+use crate::ids::{AccountId, Region, RoleAliasName, TemplateName, ThingGroupName, ThingName};
 use crate::time::EpochMillis;
 
 /// The schema this code writes and accepts.
@@ -130,172 +129,6 @@ pub enum Subject {
         /// When primary deleted it, epoch seconds.
         timestamp: i64,
     },
-}
-
-/// A shadow update: what the shadow was and became in primary (`…/update/documents`). Carried
-/// whole, so capture reads nothing in primary, and DR can merge without a base of its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShadowUpdate {
-    /// The thing.
-    pub thing_name: ThingName,
-    /// The named shadow, or `None` for the classic one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shadow_name: Option<String>,
-    /// The document before the update (`None` when the update created the shadow).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous: Option<crate::replication::shadow::ShadowDocument>,
-    /// The document after it; its `timestamp` is the update's.
-    pub current: crate::replication::shadow::ShadowDocument,
-}
-
-/// A role alias: what devices name to get temporary AWS credentials for an IAM role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleAliasRecord {
-    /// Its name (devices ask the credential provider for it).
-    pub role_alias: RoleAliasName,
-    /// The IAM role it stands for, as primary has it (DR maps it to DR's account).
-    pub role_arn: String,
-    /// How long the credentials last, 900–43,200 s.
-    pub credential_duration_seconds: u32,
-}
-
-/// A certificate as primary has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertificateRecord {
-    /// SHA-256 of the DER; DR checks the PEM hashes to it.
-    pub certificate_id: CertificateId,
-    /// The public certificate. Never a private key.
-    pub certificate_pem: String,
-    /// Primary's status.
-    pub status: CertificateStatus,
-    /// Primary's lastModifiedDate.
-    pub last_modified_ms: EpochMillis,
-    /// The signing CA, when the certificate was registered with one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca: Option<CaRecord>,
-    /// Things this certificate is attached to.
-    #[serde(default)]
-    pub things: Vec<ThingRecord>,
-    /// Policies attached to this certificate, with their default documents.
-    #[serde(default)]
-    pub policies: Vec<PolicyRecord>,
-}
-
-/// The CA that signed a certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaRecord {
-    /// The CA certificate's id.
-    pub ca_certificate_id: CertificateId,
-    /// The CA's PEM, so DR can register the device certificate against it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_certificate_pem: Option<String>,
-}
-
-/// A thing as primary has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ThingRecord {
-    /// Its name.
-    pub thing_name: ThingName,
-    /// Its thing type, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thing_type: Option<String>,
-    /// Its attributes.
-    #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
-    /// The thing groups it belongs to, read only for thing messages: `None` (certificate
-    /// messages) leaves DR's memberships alone, `Some` is the whole set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<GroupRef>>,
-}
-
-/// A thing group a thing belongs to, with what DR needs to create it in the right place
-/// if it has not seen the group yet (AWS fixes a group's parent when it is created).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupRef {
-    /// The group.
-    pub group_name: ThingGroupName,
-    /// Its ancestors, root first (AWS's `rootToParentThingGroups`); empty for a root group.
-    #[serde(default)]
-    pub ancestors: Vec<ThingGroupName>,
-    /// A dynamic group: membership follows its query, DR computes it, nothing to add.
-    #[serde(default)]
-    pub dynamic: bool,
-}
-
-/// A thing group as primary has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ThingGroupRecord {
-    /// Its name.
-    pub group_name: ThingGroupName,
-    /// Its ancestors, root first; the last is its parent.
-    #[serde(default)]
-    pub ancestors: Vec<ThingGroupName>,
-    /// Its description, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Its attributes.
-    #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
-    /// Set for a dynamic group: DR recreates it from the same fleet-indexing query.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query: Option<DynamicGroupQuery>,
-    /// Policies attached to the group, with their default documents (ARNs not yet
-    /// rewritten). Devices whose things are in the group, or a group below it, get them.
-    #[serde(default)]
-    pub policies: Vec<PolicyRecord>,
-}
-
-impl ThingGroupRecord {
-    /// The group's parent, if it has one.
-    pub fn parent(&self) -> Option<&ThingGroupName> {
-        self.ancestors.last()
-    }
-
-    /// The group as a member would name it.
-    pub fn membership(&self) -> GroupRef {
-        GroupRef {
-            group_name: self.group_name.clone(),
-            ancestors: self.ancestors.clone(),
-            dynamic: self.query.is_some(),
-        }
-    }
-}
-
-/// A dynamic thing group's fleet-indexing query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DynamicGroupQuery {
-    /// The query, e.g. `attributes.ward:7`.
-    pub query_string: String,
-    /// The index (only `AWS_Things` today).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index_name: Option<String>,
-    /// The query language version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query_version: Option<String>,
-}
-
-/// AWS nests thing groups at most seven levels deep.
-pub const MAX_GROUP_DEPTH: usize = 7;
-
-/// AWS lets a thing belong to at most ten thing groups.
-pub const MAX_GROUPS_PER_THING: usize = 10;
-
-/// A policy and its default version's document, as primary has it (ARNs not yet rewritten).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyRecord {
-    /// Its name.
-    pub policy_name: PolicyName,
-    /// The JSON policy document.
-    pub document: String,
 }
 
 /// The order of messages about one subject: newer compares greater.
@@ -703,8 +536,11 @@ fn check_policy_document(policy: &PolicyRecord) -> Result<(), Rejection> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::certificate::tests::generated_pem;
+    use crate::certificate::CertificateStatus;
 
     pub(crate) fn certificate_message(pem: &str, status: CertificateStatus) -> ReplicationMessage {
         let id = CertificatePem::parse(pem).unwrap().id().clone();

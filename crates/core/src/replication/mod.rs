@@ -2,6 +2,7 @@
 //!
 //! * [`capture`] — which subjects a primary event touches, and their state as messages.
 //! * [`message`] — the self-contained, versioned state message and its boundary checks.
+//! * [`records`] — the resource states a message carries (certificate, thing, group…).
 //! * [`apply`] — the idempotent, never-regressing, revoked-wins apply in DR.
 //! * [`arn`] — account and region rewriting inside policy documents.
 //! * [`service`] — the Lambda use cases: capture-and-publish, apply-a-batch.
@@ -15,6 +16,7 @@ pub mod arn;
 pub mod capture;
 pub mod message;
 pub mod ports;
+pub mod records;
 pub mod service;
 pub mod shadow;
 pub mod template;

@@ -7,9 +7,9 @@ use std::future::Future;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingName};
 use crate::port::PortError;
-use crate::replication::message::{
-    GroupRef, PolicyRecord, ReplicationMessage, RoleAliasRecord, ThingGroupRecord, ThingRecord,
-    Version,
+use crate::replication::message::{ReplicationMessage, Version};
+use crate::replication::records::{
+    GroupRef, PolicyRecord, RoleAliasRecord, ThingGroupRecord, ThingRecord,
 };
 use crate::replication::shadow::ShadowDocument;
 use crate::replication::template::ProvisioningTemplateRecord;

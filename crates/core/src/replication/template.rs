@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::{PolicyName, TemplateName};
-use crate::replication::message::PolicyRecord;
+use crate::replication::records::PolicyRecord;
 use crate::replication::ArnRewrite;
 
 /// AWS's limit on a template body (CreateProvisioningTemplate's `templateBody`).

@@ -12,8 +12,8 @@ use super::fake::{rewrite, source_ref as source, FakeLedger, FakeRegistry, World
 use super::*;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{PolicyName, ThingName};
-use crate::replication::message::{PolicyRecord, ThingRecord};
 use crate::replication::ports::{ApplyLedger, CertificateRegistry, LedgerEntry, Recorded};
+use crate::replication::records::{PolicyRecord, ThingRecord};
 use crate::replication::service::{
     apply_batch, park_poison, BatchReport, DeadLetterSink, Delivery,
 };

@@ -24,13 +24,12 @@ pub use restore::{
     RestoreRequest, Restored,
 };
 pub use service::{
-    newest_first, tick_all, DatabaseTick, SnapshotRecovery, SnapshotTicks, Stores,
-    RESTORE_DEAD_ENDS,
+    tick_all, DatabaseTick, SnapshotRecovery, SnapshotTicks, Stores, RESTORE_DEAD_ENDS,
 };
 pub use sources::{
-    ensure_backup_replication, observe_sources, start_failover_restore, FailoverRestore,
-    ReplicatedBackup, ReplicatedBackupStore, ReplicationState, RestoreSource, SourceReport,
-    REPLICATED_BACKUPS, SNAPSHOT_COPY,
+    ensure_backup_replication, newest_first, observe_sources, start_failover_restore,
+    FailoverRestore, ReplicatedBackup, ReplicatedBackupStore, ReplicationState, RestoreSource,
+    SourceReport, REPLICATED_BACKUPS, SNAPSHOT_COPY,
 };
 pub use tick::{tick, SnapshotStore, TickReport};
 

@@ -8,7 +8,7 @@
 //!   database in DR from the source with the newest data, then wait until each is
 //!   available or in a state RDS does not leave by itself.
 
-use super::sources::{ensure_backup_replication, start_failover_restore};
+use super::sources::{ensure_backup_replication, newest_first, start_failover_restore};
 use super::{
     Blocked, DatabaseKind, DatabaseRestorer, ReplicatedBackupStore, ReplicationState, RestoreError,
     RestoreSource, SnapshotPolicy, SnapshotStore, TickReport,
@@ -24,21 +24,6 @@ pub trait Stores {
     type Store: SnapshotStore + DatabaseRestorer + Sync;
     /// The store for `kind`.
     fn of(&self, kind: DatabaseKind) -> &Self::Store;
-}
-
-/// Restorable sources, the newest data first; a tie goes to the snapshot copy (DR's own
-/// account). The rule both the RPO metric and a failover's choice follow.
-pub fn newest_first<'a>(
-    sources: impl IntoIterator<Item = &'a RestoreSource>,
-) -> Vec<&'a RestoreSource> {
-    let mut found: Vec<&RestoreSource> = sources.into_iter().collect();
-    found.sort_by_key(|s| {
-        (
-            std::cmp::Reverse(s.data_ms()),
-            matches!(s, RestoreSource::ReplicatedBackups { .. }),
-        )
-    });
-    found
 }
 
 /// One database's tick.

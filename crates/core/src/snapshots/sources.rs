@@ -96,6 +96,21 @@ impl RestoreSource {
     }
 }
 
+/// Restorable sources, the newest data first; a tie goes to the snapshot copy (DR's own
+/// account). The rule both the RPO metric and a failover's choice follow.
+pub fn newest_first<'a>(
+    sources: impl IntoIterator<Item = &'a RestoreSource>,
+) -> Vec<&'a RestoreSource> {
+    let mut found: Vec<&RestoreSource> = sources.into_iter().collect();
+    found.sort_by_key(|s| {
+        (
+            std::cmp::Reverse(s.data_ms()),
+            matches!(s, RestoreSource::ReplicatedBackups { .. }),
+        )
+    });
+    found
+}
+
 /// [`RestoreSource::kind_name`] of DR's snapshot copies.
 pub const SNAPSHOT_COPY: &str = "snapshot-copy";
 /// [`RestoreSource::kind_name`] of RDS's replicated automated backups.
@@ -145,7 +160,7 @@ impl SourceReport {
     /// The sources that can be restored, newest data first (a tie goes to the snapshot
     /// copy: DR's own account).
     pub fn candidates(&self) -> Vec<&RestoreSource> {
-        super::service::newest_first(
+        newest_first(
             [
                 self.copy.as_ref().ok().and_then(Option::as_ref),
                 self.replicated
