@@ -103,6 +103,8 @@ pub(crate) struct Ec2 {
     credentials: Credentials,
     max_attempts: u32,
     attempt_timeout: Duration,
+    /// All attempts of one call, with their waits.
+    operation_timeout: Duration,
 }
 
 impl Ec2 {
@@ -141,20 +143,35 @@ impl Ec2 {
                 .timeout_config()
                 .and_then(|t| t.operation_attempt_timeout())
                 .unwrap_or(Duration::from_secs(30)),
+            operation_timeout: config
+                .timeout_config()
+                .and_then(|t| t.operation_timeout())
+                .unwrap_or(Duration::from_secs(120)),
         })
     }
 
     /// Call `action` with `params` (already in the protocol's flattened form, e.g.
-    /// `Filter.1.Name`), retrying what the SDK would retry.
+    /// `Filter.1.Name`), retrying what the SDK would retry, within the operation timeout.
     pub(crate) async fn call(
         &self,
         action: &str,
         params: &[(&str, &str)],
     ) -> Result<Answer, Ec2Error> {
         let body = form(action, params);
+        tokio::time::timeout(self.operation_timeout, self.attempts(action, &body))
+            .await
+            .unwrap_or_else(|_| {
+                Err(self.transport(format!(
+                    "{action} unanswered within {:?}",
+                    self.operation_timeout
+                )))
+            })
+    }
+
+    async fn attempts(&self, action: &str, body: &str) -> Result<Answer, Ec2Error> {
         let mut attempt = 1;
         loop {
-            let answer = tokio::time::timeout(self.attempt_timeout, self.attempt(&body))
+            let answer = tokio::time::timeout(self.attempt_timeout, self.attempt(body))
                 .await
                 .unwrap_or_else(|_| {
                     Err(self.transport(format!("no answer within {:?}", self.attempt_timeout)))
@@ -491,6 +508,7 @@ mod tests {
             ),
             max_attempts: 3,
             attempt_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(10),
         }
     }
 
