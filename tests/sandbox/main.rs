@@ -12,6 +12,7 @@ mod enrolment;
 mod failover;
 mod game_day;
 mod launcher;
+mod network;
 mod outage;
 mod primary_endpoint;
 mod reconcile;

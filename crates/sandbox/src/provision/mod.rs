@@ -16,6 +16,7 @@ use std::fmt;
 use dr_aws::AwsSession;
 use dr_core::{Side, Topology};
 
+mod ec2;
 pub mod failover;
 pub mod iam;
 mod kms;

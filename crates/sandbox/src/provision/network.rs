@@ -1,15 +1,17 @@
 //! The application's network in DR, as the sandbox's stand-in for it: a VPC with two
 //! subnets, the DB subnet group each protected database names (`subnet_group`), and a
 //! security group per database; the same in primary's account in the DR region for the
-//! databases whose backups RDS replicates there (`backup_replication.subnet_group`). In AWS these are the application's own (the CDK app only
-//! references them); here provisioning makes them, so restores land in a network as they
-//! must, not in a default VPC.
+//! databases whose backups RDS replicates there (`backup_replication.subnet_group`). In
+//! AWS these are the application's own (the CDK app only references them); here
+//! provisioning makes them, so restores land in a network as they must, not in a default
+//! VPC. EC2 is called through `provision::ec2`'s small Query client, not the SDK's EC2
+//! crate (see there why); the subnet groups through the SDK's RDS client.
 
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use dr_aws::AwsSession;
 use dr_core::{Side, Topology};
 
+use super::ec2::{Ec2, Ec2Error};
 use super::{Outcome, ProvisionError, Provisioned};
 
 /// The stand-in application VPC's `Name` tag and address range.
@@ -81,8 +83,10 @@ async fn provision_in(
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let ec2 = aws_sdk_ec2::Client::new(&session.config_in(side, &topology.dr.region));
-    let failed = |what: &str, e: String| ProvisionError::new(side, what, e);
+    let failed = |what: &str, e: Ec2Error| ProvisionError::new(side, what, e);
+    let ec2 = Ec2::new(&session.config_in(side, &topology.dr.region))
+        .await
+        .map_err(|e| failed("network", e))?;
     let provisioned = |kind, id, outcome| Provisioned {
         side,
         kind,
@@ -125,9 +129,10 @@ async fn provision_in(
             Ok(_) => Outcome::Created,
             Err(e) if e.code() == Some("DBSubnetGroupAlreadyExists") => Outcome::Existed,
             Err(e) => {
-                return Err(failed(
+                return Err(ProvisionError::new(
+                    side,
                     "db subnet group",
-                    DisplayErrorContext(e).to_string(),
+                    DisplayErrorContext(e),
                 ))
             }
         };
@@ -149,8 +154,9 @@ pub async fn security_group_id(
     session: &AwsSession,
     database: &str,
 ) -> Result<Option<String>, String> {
-    let ec2 = aws_sdk_ec2::Client::new(session.config(Side::Dr));
-    security_group_in(&ec2, database).await
+    security_group_in(session.config(Side::Dr), database)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The same in primary's account in the DR region (restores of replicated backups).
@@ -159,143 +165,132 @@ pub async fn replicated_restore_security_group_id(
     topology: &Topology,
     database: &str,
 ) -> Result<Option<String>, String> {
-    let ec2 = aws_sdk_ec2::Client::new(&session.config_in(Side::Primary, &topology.dr.region));
-    security_group_in(&ec2, database).await
+    security_group_in(
+        &session.config_in(Side::Primary, &topology.dr.region),
+        database,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 async fn security_group_in(
-    ec2: &aws_sdk_ec2::Client,
+    config: &aws_types::SdkConfig,
     database: &str,
-) -> Result<Option<String>, String> {
-    let found = ec2
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values(security_group_name(database))
-                .build(),
+) -> Result<Option<String>, Ec2Error> {
+    let name = security_group_name(database);
+    Ec2::new(config)
+        .await?
+        .call(
+            "DescribeSecurityGroups",
+            &[("Filter.1.Name", "group-name"), ("Filter.1.Value.1", &name)],
         )
-        .send()
-        .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
-    Ok(found
-        .security_groups()
-        .first()
-        .and_then(|g| g.group_id())
-        .map(str::to_owned))
+        .await?
+        .first(&["securityGroupInfo", "item", "groupId"])
 }
 
-fn named(resource: ResourceType, name: &str) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(resource)
-        .tags(Tag::builder().key("Name").value(name).build())
-        .build()
-}
-
-async fn ensure_vpc(ec2: &aws_sdk_ec2::Client) -> Result<(String, Outcome), String> {
+async fn ensure_vpc(ec2: &Ec2) -> Result<(String, Outcome), Ec2Error> {
     let found = ec2
-        .describe_vpcs()
-        .filters(Filter::builder().name("tag:Name").values(VPC_NAME).build())
-        .send()
-        .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
-    if let Some(id) = found.vpcs().first().and_then(|v| v.vpc_id()) {
-        return Ok((id.to_owned(), Outcome::Existed));
+        .call(
+            "DescribeVpcs",
+            &[
+                ("Filter.1.Name", "tag:Name"),
+                ("Filter.1.Value.1", VPC_NAME),
+            ],
+        )
+        .await?;
+    if let Some(id) = found.first(&["vpcSet", "item", "vpcId"])? {
+        return Ok((id, Outcome::Existed));
     }
     let created = ec2
-        .create_vpc()
-        .cidr_block(VPC_CIDR)
-        .tag_specifications(named(ResourceType::Vpc, VPC_NAME))
-        .send()
-        .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
-    let id = created
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .ok_or("no VPC id in the answer")?;
-    Ok((id.to_owned(), Outcome::Created))
+        .call(
+            "CreateVpc",
+            &[
+                ("CidrBlock", VPC_CIDR),
+                ("TagSpecification.1.ResourceType", "vpc"),
+                ("TagSpecification.1.Tag.1.Key", "Name"),
+                ("TagSpecification.1.Tag.1.Value", VPC_NAME),
+            ],
+        )
+        .await?;
+    Ok((created.require(&["vpc", "vpcId"])?, Outcome::Created))
 }
 
 async fn ensure_subnet(
-    ec2: &aws_sdk_ec2::Client,
+    ec2: &Ec2,
     vpc: &str,
     az: &str,
     cidr: &str,
-) -> Result<(String, Outcome), String> {
-    let found = ec2
-        .describe_subnets()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .filters(Filter::builder().name("cidr-block").values(cidr).build())
-        .send()
-        .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
-    if let Some(id) = found.subnets().first().and_then(|s| s.subnet_id()) {
-        return Ok((id.to_owned(), Outcome::Existed));
-    }
-    let created = match ec2
-        .create_subnet()
-        .vpc_id(vpc)
-        .cidr_block(cidr)
-        .availability_zone(az)
-        .send()
-        .await
-    {
-        Ok(created) => created,
-        // Another process made it between our read and our create: it is the one.
-        Err(e) if e.code() == Some("InvalidSubnet.Conflict") => {
-            let found = ec2
-                .describe_subnets()
-                .filters(Filter::builder().name("vpc-id").values(vpc).build())
-                .filters(Filter::builder().name("cidr-block").values(cidr).build())
-                .send()
-                .await
-                .map_err(|e| DisplayErrorContext(e).to_string())?;
-            return found
-                .subnets()
-                .first()
-                .and_then(|s| s.subnet_id())
-                .map(|id| (id.to_owned(), Outcome::Existed))
-                .ok_or_else(|| {
-                    format!(
-                        "{cidr} conflicts with a subnet that cannot be found: {}",
-                        DisplayErrorContext(e)
-                    )
-                });
-        }
-        Err(e) => return Err(DisplayErrorContext(e).to_string()),
+) -> Result<(String, Outcome), Ec2Error> {
+    let find = || async {
+        ec2.call(
+            "DescribeSubnets",
+            &[
+                ("Filter.1.Name", "vpc-id"),
+                ("Filter.1.Value.1", vpc),
+                ("Filter.2.Name", "cidr-block"),
+                ("Filter.2.Value.1", cidr),
+            ],
+        )
+        .await?
+        .first(&["subnetSet", "item", "subnetId"])
     };
-    let id = created
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .ok_or("no subnet id in the answer")?;
-    Ok((id.to_owned(), Outcome::Created))
+    if let Some(id) = find().await? {
+        return Ok((id, Outcome::Existed));
+    }
+    let created = ec2
+        .call(
+            "CreateSubnet",
+            &[
+                ("VpcId", vpc),
+                ("CidrBlock", cidr),
+                ("AvailabilityZone", az),
+            ],
+        )
+        .await;
+    match created {
+        Ok(created) => Ok((created.require(&["subnet", "subnetId"])?, Outcome::Created)),
+        // Another process made it between our read and our create: it is the one.
+        Err(e) if e.code() == Some("InvalidSubnet.Conflict") => match find().await? {
+            Some(id) => Ok((id, Outcome::Existed)),
+            None => Err(Ec2Error::Answer(format!(
+                "{cidr} conflicts with a subnet that cannot be found: {e}"
+            ))),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 async fn ensure_security_group(
-    ec2: &aws_sdk_ec2::Client,
+    ec2: &Ec2,
     vpc: &str,
     name: &str,
-) -> Result<(String, Outcome), String> {
+) -> Result<(String, Outcome), Ec2Error> {
     let found = ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("group-name").values(name).build())
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .send()
-        .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
-    if let Some(id) = found.security_groups().first().and_then(|g| g.group_id()) {
-        return Ok((id.to_owned(), Outcome::Existed));
+        .call(
+            "DescribeSecurityGroups",
+            &[
+                ("Filter.1.Name", "group-name"),
+                ("Filter.1.Value.1", name),
+                ("Filter.2.Name", "vpc-id"),
+                ("Filter.2.Value.1", vpc),
+            ],
+        )
+        .await?;
+    if let Some(id) = found.first(&["securityGroupInfo", "item", "groupId"])? {
+        return Ok((id, Outcome::Existed));
     }
     let created = ec2
-        .create_security_group()
-        .group_name(name)
-        .description("The fleet database restored in DR: reachable from the application's VPC only")
-        .vpc_id(vpc)
-        .send()
-        .await
-        .map_err(|e| DisplayErrorContext(e).to_string())?;
-    let id = created
-        .group_id()
-        .ok_or("no security group id in the answer")?;
-    Ok((id.to_owned(), Outcome::Created))
+        .call(
+            "CreateSecurityGroup",
+            &[
+                ("GroupName", name),
+                (
+                    "GroupDescription",
+                    "The fleet database restored in DR: reachable from the application's VPC only",
+                ),
+                ("VpcId", vpc),
+            ],
+        )
+        .await?;
+    Ok((created.require(&["groupId"])?, Outcome::Created))
 }
