@@ -26,6 +26,20 @@ async fn drctl_with(
     )
 }
 
+/// `drctl` on `t`'s resources, with its exit code.
+async fn drctl_exit(t: &dr_core::Topology, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = drctl_command(&repo_root().join("config/sandbox.toml"), t)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 fn drctl_command(config: &std::path::Path, t: &dr_core::Topology) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(binary("drctl"));
     command
@@ -240,16 +254,16 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
     assert!(!ok);
     let checks: Value = serde_json::from_str(&stdout).unwrap();
     let verdict = |checks: &Value, name: &str| {
-        checks
+        checks["details"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|c| c["check"] == name)
+            .find(|c| c["subject"] == name)
             .unwrap_or_else(|| panic!("{name} in {checks:#}"))
             .clone()
     };
     let groups = verdict(&checks, "thing groups in DR");
-    assert_eq!(groups["verdict"], "fail", "{groups}");
+    assert_eq!(groups["kind"], "FAIL", "{groups}");
     assert!(
         groups["detail"]
             .as_str()
@@ -321,6 +335,44 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
         "the hook DR's template calls is named: {stdout}"
     );
 
+    // Primary's region down: "is DR ready?" is asked exactly then. Every check that needs
+    // primary says UNKNOWN and why; DR's own verdicts stand; the exit code tells the two
+    // apart (4: DR passes, primary not compared).
+    {
+        use dr_sandbox::fault_proxy::{FaultProxy, OutageMode, OutageScope};
+        let proxy = FaultProxy::start(server.endpoint().as_str(), 2)
+            .await
+            .unwrap();
+        let mut t = p.topology.clone();
+        t.sandbox.as_mut().unwrap().endpoint = proxy.url().parse().unwrap();
+        proxy.set_outage(
+            OutageScope::Region {
+                region: t.primary.region.to_string(),
+            },
+            Some(OutageMode::Refuse),
+        );
+        let (code, stdout, stderr) = drctl_exit(&t, &["readiness"]).await;
+        assert_eq!(code, Some(4), "{stdout}\n{stderr}");
+        let unknown = format!("primary {} unreachable", t.primary.region);
+        for check in [
+            "CAs in DR",
+            "policies equal modulo ARNs",
+            "thing groups in DR",
+        ] {
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.contains("UNKNOWN") && l.contains(check) && l.contains(&unknown)),
+                "{check}:\n{stdout}"
+            );
+        }
+        assert!(!stdout.contains("FAIL"), "{stdout}");
+        assert!(
+            stderr.contains("DR's own checks pass") && stderr.contains("UNKNOWN"),
+            "{stderr}"
+        );
+    }
+
     p.sqs
         .delete_queue()
         .queue_url(&p.dlq_url)
@@ -333,13 +385,13 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
         "{stderr}"
     );
     let checks: Value = serde_json::from_str(&stdout).unwrap();
-    let dlq = checks
+    let dlq = checks["details"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["check"] == "replication DLQ")
+        .find(|c| c["subject"] == "replication DLQ")
         .unwrap();
-    assert_eq!(dlq["verdict"], "fail", "{checks:#}");
+    assert_eq!(dlq["kind"], "FAIL", "{checks:#}");
     assert!(dlq["detail"].as_str().unwrap().contains("missing"), "{dlq}");
     server.stop().await.unwrap();
 }

@@ -3,7 +3,8 @@
 //! Each subcommand lives in `commands/`; this file parses the command line, loads the
 //! topology once and maps failures to exit codes an operator's script can rely on:
 //! 0 success; 1 the operation failed (for `status` and `readiness`: something could not be
-//! read, or needs attention); 2 usage error; 3 configuration error. Every AWS call is
+//! read, or needs attention); 2 usage error; 3 configuration error; 4 `readiness`: DR's own
+//! checks pass, but primary could not be read to compare with. Every AWS call is
 //! bounded by drctl's timeouts (`[timeouts.drctl]`), so a hung region costs seconds.
 
 mod commands;
@@ -139,7 +140,27 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("drctl: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+/// A failure with an exit code of its own, for an operator's script to tell cases apart.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Exit {
+    code: u8,
+    message: String,
+}
+
+impl Exit {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
         }
     }
 }

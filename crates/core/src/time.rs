@@ -89,6 +89,17 @@ impl Clock for ManualClock {
     }
 }
 
+/// A duration for a person: seconds up to two minutes, minutes up to two hours, then
+/// hours and minutes (`45s`, `12m`, `3h05m`). Never rounds a short duration to nothing.
+pub fn human(ms: i64) -> String {
+    let seconds = ms.max(0) / 1000;
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
 /// Parse an RFC 3339 timestamp such as `2026-11-22T05:00:00Z` or
 /// `2026-11-22T05:00:00.123+01:00` into epoch milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<EpochMillis> {

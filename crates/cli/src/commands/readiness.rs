@@ -1,35 +1,31 @@
-//! `drctl readiness`: is DR ready to take over? Exit 1 when any check fails.
+//! `drctl readiness`: is DR ready to take over? Exit 0 when it is, 1 when a check of DR
+//! fails, 4 when DR's own checks pass but primary could not be read to compare with (as
+//! during an outage: DR's verdicts stand, the comparison waits).
 
-use dr_aws::readiness::{check_all, Verdict};
+use dr_aws::readiness::{self, Verdict};
 use dr_aws::AwsSession;
 use dr_core::Topology;
-use serde_json::json;
 
-use crate::output::Output;
+use crate::output::{self, Output};
+use crate::Exit;
 
 pub(crate) async fn run(output: Output, topology: &Topology) -> anyhow::Result<()> {
     let session = AwsSession::connect(topology, "drctl").await;
-    let checks = check_all(&session, topology).await;
-    let label = |v: Verdict| match v {
-        Verdict::Ok => "ok",
-        Verdict::Warn => "warn",
-        Verdict::Fail => "FAIL",
-    };
-    match output {
-        Output::Json => {
-            let rows: Vec<_> = checks
-                .iter()
-                .map(|c| json!({"check": c.name, "verdict": label(c.verdict).to_lowercase(), "detail": c.detail}))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-        }
-        Output::Table => {
-            for c in &checks {
-                println!("{:<5} {:<32} {}", label(c.verdict), c.name, c.detail);
-            }
-        }
+    let report = readiness::readiness(&session, topology).await;
+    output::print(&report, output);
+    let (failed, unknown) = (report.count(Verdict::Fail), report.count(Verdict::Unknown));
+    if failed > 0 {
+        return Err(Exit::new(1, format!("{failed} readiness check(s) failed")).into());
     }
-    let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
-    anyhow::ensure!(failed == 0, "{failed} readiness check(s) failed");
+    if unknown > 0 {
+        return Err(Exit::new(
+            4,
+            format!(
+                "DR's own checks pass; {unknown} check(s) UNKNOWN: primary {} could not be read to compare with",
+                topology.primary.region
+            ),
+        )
+        .into());
+    }
     Ok(())
 }

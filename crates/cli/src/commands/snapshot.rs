@@ -107,7 +107,7 @@ pub(crate) async fn run(command: SnapshotCommand, topology: &Topology) -> anyhow
                 restored.snapshot_id,
                 restored.endpoint.address,
                 restored.endpoint.port,
-                human(restored.rpo_ms)
+                dr_core::time::human(restored.rpo_ms)
             );
             Ok(())
         }
@@ -176,7 +176,7 @@ fn print_status(rows: Vec<serde_json::Value>, output: Output) -> anyhow::Result<
                     row["newest_restorable"].as_str().unwrap_or("none"),
                     row["rpo_seconds"]
                         .as_i64()
-                        .map(|s| human(s * 1000))
+                        .map(|s| dr_core::time::human(s * 1000))
                         .unwrap_or_else(|| "-".to_owned()),
                     row["copies_in_flight"].as_u64().unwrap_or_default(),
                     format!(
@@ -229,7 +229,7 @@ async fn snapshot_now(store: &RdsSnapshotStore, policy: &SnapshotPolicy) -> anyh
                 report
                     .plan
                     .rpo_ms
-                    .map(human)
+                    .map(dr_core::time::human)
                     .unwrap_or_else(|| "-".to_owned())
             );
             return Ok(());
@@ -274,14 +274,5 @@ fn describe(action: &Action) -> String {
         } => {
             format!("deleted {snapshot_id} ({location:?}): {reason}")
         }
-    }
-}
-
-pub(crate) fn human(ms: i64) -> String {
-    let seconds = ms / 1000;
-    match seconds {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
     }
 }

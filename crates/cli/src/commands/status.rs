@@ -28,8 +28,8 @@ use dr_core::time::now_millis;
 use dr_core::{CallTimeouts, Side, Topology};
 use serde_json::{json, Value};
 
-use super::snapshot::human;
 use crate::output::Output;
+use dr_core::time::human;
 
 /// Where a section reads from: the words of its one-line failure.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,178 @@
+//! Where and from what a failover would restore each protected database in DR.
+
+use dr_core::snapshots::observe_sources;
+use dr_core::{Side, Topology};
+
+use super::{check, unreadable, Check, Verdict};
+use crate::backups::RdsReplicatedBackups;
+use crate::rds::RdsSnapshotStore;
+use crate::AwsSession;
+
+/// What a failover would restore each database from now, and how old its data would be:
+/// DR's snapshot copy or RDS's replicated backups (the newer); a configured replication
+/// that is not replicating, or its restore network missing, is named.
+pub(super) async fn restore_sources(session: &AwsSession, topology: &Topology) -> Vec<Check> {
+    let replicated = RdsReplicatedBackups::new(session, topology);
+    let now = dr_core::time::now_millis();
+    let mut checks = Vec::new();
+    for (kind, policy) in topology.snapshot_policies() {
+        let name = format!("restore source of {}", policy.database);
+        let copies = RdsSnapshotStore::new(session, topology, kind);
+        let store = policy.backup_replication.as_ref().map(|_| &replicated);
+        let report = observe_sources(&copies, store, &policy, now).await;
+        let mut detail = match report.chosen() {
+            Some(source) => format!(
+                "a failover now restores from {} (data age {} s)",
+                source.describe(),
+                source.rpo_ms(now) / 1000
+            ),
+            None => "NOTHING restorable in DR: no snapshot copy, no replicated backups".to_owned(),
+        };
+        let mut verdict = if report.chosen().is_some() {
+            Verdict::Ok
+        } else {
+            Verdict::Fail
+        };
+        for unreadable in report.unreadable() {
+            detail.push_str(&format!("; could not read {unreadable}"));
+            verdict = verdict.max_with(Verdict::Warn);
+        }
+        if let Some(replication) = &policy.backup_replication {
+            match &report.replicated {
+                Some(Ok(Some(source))) => detail.push_str(&format!(
+                    "; replicated backups: data age {} s",
+                    source.rpo_ms(now) / 1000
+                )),
+                Some(Ok(None)) => {
+                    detail.push_str(&format!(
+                        "; backup_replication is configured but RDS replicates nothing restorable of {} into {} yet (the snapshot controller starts it; check its errors)",
+                        policy.database, topology.dr.region
+                    ));
+                    verdict = verdict.max_with(Verdict::Warn);
+                }
+                _ => {}
+            }
+            let group = replication
+                .restore
+                .subnet_group
+                .as_deref()
+                .unwrap_or_default();
+            match session
+                .rds_in(Side::Primary, &topology.dr.region)
+                .describe_db_subnet_groups()
+                .db_subnet_group_name(group)
+                .send()
+                .await
+            {
+                Ok(_) => detail.push_str(&format!(
+                    "; their restores land in subnet group {group} (primary's account, {})",
+                    topology.dr.region
+                )),
+                Err(e) if crate::error::code(&e) == Some("DBSubnetGroupNotFoundFault") => {
+                    detail.push_str(&format!(
+                        "; subnet group {group} is MISSING in primary's account in {}: a restore from replicated backups would fail",
+                        topology.dr.region
+                    ));
+                    verdict = Verdict::Fail;
+                }
+                Err(e) => {
+                    detail.push_str(&format!(
+                        "; could not check subnet group {group}: {}",
+                        crate::error::port_error("DescribeDBSubnetGroups", e)
+                    ));
+                    verdict = verdict.max_with(Verdict::Warn);
+                }
+            }
+        }
+        checks.push(check(&name, verdict, detail));
+    }
+    checks
+}
+
+/// Where each protected database would be restored in DR: its subnet group (the
+/// application's VPC), parameter and option groups must exist there; without a subnet group
+/// RDS would use the default VPC, or fail where there is none.
+pub(super) async fn restore_networks(session: &AwsSession, topology: &Topology) -> Vec<Check> {
+    let rds = session.rds_in(Side::Dr, &topology.dr.region);
+    let mut checks = Vec::new();
+    for db in &topology.snapshots.databases {
+        let name = format!("restore network of {}", db.identifier);
+        let Some(group) = &db.subnet_group else {
+            checks.push(check(&name, Verdict::Fail, format!(
+                "no subnet_group for {} in [[snapshots.databases]]: a failover restore would land in DR's default VPC (or fail where there is none), not the application's network",
+                db.identifier
+            )));
+            continue;
+        };
+        let mut missing = Vec::new();
+        let mut found = match rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(group.as_str())
+            .send()
+            .await
+        {
+            Ok(answer) => answer
+                .db_subnet_groups()
+                .first()
+                .map(|g| format!("subnet group {group} in {}", g.vpc_id().unwrap_or("?"))),
+            Err(e) if crate::error::code(&e) == Some("DBSubnetGroupNotFoundFault") => None,
+            Err(e) => {
+                checks.push(unreadable(
+                    &name,
+                    Side::Dr,
+                    topology,
+                    &crate::error::port_error("DescribeDBSubnetGroups", e),
+                ));
+                continue;
+            }
+        };
+        if found.is_none() {
+            missing.push(format!("subnet group {group}"));
+        }
+        if let Some(pg) = &db.parameter_group {
+            match rds
+                .describe_db_parameter_groups()
+                .db_parameter_group_name(pg.as_str())
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if crate::error::code(&e) == Some("DBParameterGroupNotFound") => {
+                    missing.push(format!("parameter group {pg}"))
+                }
+                Err(e) => missing.push(format!(
+                    "parameter group {pg} ({})",
+                    crate::error::port_error("DescribeDBParameterGroups", e)
+                )),
+            }
+        }
+        if let Some(og) = &db.option_group {
+            match rds
+                .describe_option_groups()
+                .option_group_name(og.as_str())
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if crate::error::code(&e) == Some("OptionGroupNotFoundFault") => {
+                    missing.push(format!("option group {og}"))
+                }
+                Err(e) => missing.push(format!(
+                    "option group {og} ({})",
+                    crate::error::port_error("DescribeOptionGroups", e)
+                )),
+            }
+        }
+        if !missing.is_empty() {
+            checks.push(check(&name, Verdict::Fail, format!("missing in DR: {}; create them (the application's network) or fix [[snapshots.databases]]", missing.join(", "))));
+            continue;
+        }
+        let detail = found.take().unwrap_or_default();
+        checks.push(if db.security_group_ids.is_empty() {
+            check(&name, Verdict::Warn, format!("{detail}; no security_group_ids: the VPC's default group applies (never publicly accessible either way)"))
+        } else {
+            check(&name, Verdict::Ok, format!("{detail}, security groups {}, never publicly accessible", db.security_group_ids.join(" ")))
+        });
+    }
+    checks
+}

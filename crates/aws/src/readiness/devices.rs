@@ -1,0 +1,260 @@
+//! The device setup DR must hold: thing groups, role aliases and provisioning templates.
+
+use dr_core::replication::{
+    CertificateRegistry, ProvisioningTemplateRegistry, RoleAliasRegistry, ThingGroupRegistry,
+};
+use dr_core::{Side, Topology};
+
+use super::{check, unreadable, Check, Verdict};
+use crate::iot::IotRegistry;
+use crate::AwsSession;
+
+/// Groups compared one by one, at most: each costs four calls, and readiness must stay quick.
+const GROUPS_COMPARED: usize = 200;
+
+/// Every thing group of primary in DR, under the same parent, with the same policies
+/// attached (the first [`GROUPS_COMPARED`] in full; the rest by name).
+pub(super) async fn thing_groups(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "thing groups in DR";
+    let names = |side: Side| async move {
+        session
+            .iot(side)
+            .list_thing_groups()
+            // Children too: without it AWS may list root groups only.
+            .recursive(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map(|groups| {
+                groups
+                    .iter()
+                    .filter_map(|g| g.group_name().and_then(|n| n.parse().ok()))
+                    .collect::<std::collections::BTreeSet<dr_core::ThingGroupName>>()
+            })
+            .map_err(|e| crate::error::port_error("ListThingGroups", e))
+    };
+    let (in_primary, in_dr) = match tokio::join!(names(Side::Primary), names(Side::Dr)) {
+        (Ok(p), Ok(d)) => (p, d),
+        (Err(e), _) => return unreadable(NAME, Side::Primary, topology, &e),
+        (_, Err(e)) => return unreadable(NAME, Side::Dr, topology, &e),
+    };
+    let mut problems: Vec<String> = in_primary
+        .difference(&in_dr)
+        .map(|g| format!("{g} missing"))
+        .collect();
+    let primary = IotRegistry::for_side(session, topology, Side::Primary);
+    let dr = IotRegistry::for_side(session, topology, Side::Dr);
+    for group in in_primary.intersection(&in_dr).take(GROUPS_COMPARED) {
+        let (p, d) = tokio::join!(primary.thing_group(group), dr.thing_group(group));
+        let (pp, dp) = tokio::join!(
+            primary.thing_group_policy_names(group),
+            dr.thing_group_policy_names(group)
+        );
+        match (p, d, pp, dp) {
+            (Ok(Some(p)), Ok(Some(d)), Ok(pp), Ok(dp)) => {
+                if p.ancestors != d.ancestors {
+                    problems.push(format!(
+                        "{group} sits under {:?} in DR, {:?} in primary",
+                        d.parent(),
+                        p.parent()
+                    ));
+                }
+                if p.query.is_some() != d.query.is_some() {
+                    problems.push(format!("{group} is dynamic on one side only"));
+                }
+                if pp != dp {
+                    problems.push(format!(
+                        "{group} has policies {dp:?} in DR, {pp:?} in primary"
+                    ));
+                }
+            }
+            (Err(e), ..) | (_, _, Err(e), _) => {
+                return unreadable(NAME, Side::Primary, topology, &e)
+            }
+            (_, Err(e), ..) | (.., Err(e)) => return unreadable(NAME, Side::Dr, topology, &e),
+            _ => {}
+        }
+    }
+    let compared = in_primary.intersection(&in_dr).count().min(GROUPS_COMPARED);
+    if problems.is_empty() {
+        check(
+            NAME,
+            Verdict::Ok,
+            format!(
+                "{} group(s) in DR as in primary ({compared} compared in full: parent, kind, policies)",
+                in_primary.len()
+            ),
+        )
+    } else {
+        let shown: Vec<_> = problems.iter().take(10).cloned().collect();
+        check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "{} problem(s): {}{}; devices whose permissions come from these groups are refused in DR — see the DLQ (`drctl dlq list`), and re-send a group by touching it in primary (UpdateThingGroup)",
+                problems.len(),
+                shown.join("; "),
+                if problems.len() > shown.len() { "; …" } else { "" }
+            ),
+        )
+    }
+}
+
+/// Every role alias of primary in DR, naming DR's role of the same name, lasting as long.
+pub(super) async fn role_aliases(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "role aliases in DR";
+    let listed = session
+        .iot(Side::Primary)
+        .list_role_aliases()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let aliases: Vec<dr_core::RoleAliasName> = match listed {
+        Ok(aliases) => aliases.iter().filter_map(|a| a.parse().ok()).collect(),
+        Err(e) => {
+            let error = crate::error::port_error("ListRoleAliases", e);
+            return unreadable(NAME, Side::Primary, topology, &error);
+        }
+    };
+    let rewrite = dr_core::replication::ArnRewrite::primary_to_dr(topology);
+    let primary = IotRegistry::for_side(session, topology, Side::Primary);
+    let dr = IotRegistry::for_side(session, topology, Side::Dr);
+    let mut problems = Vec::new();
+    for alias in &aliases {
+        match tokio::join!(primary.role_alias(alias), dr.role_alias(alias)) {
+            (Ok(Some(p)), Ok(Some(d))) => {
+                let wanted = rewrite.rewrite_arn(&p.role_arn);
+                if d.role_arn != wanted {
+                    problems.push(format!(
+                        "{alias} names {} in DR, expected {wanted}",
+                        d.role_arn
+                    ));
+                }
+                if d.credential_duration_seconds != p.credential_duration_seconds {
+                    problems.push(format!(
+                        "{alias} lasts {} s in DR, {} s in primary",
+                        d.credential_duration_seconds, p.credential_duration_seconds
+                    ));
+                }
+            }
+            (Ok(Some(_)), Ok(None)) => problems.push(format!("{alias} missing")),
+            (Ok(None), _) => {}
+            (Err(e), _) => return unreadable(NAME, Side::Primary, topology, &e),
+            (_, Err(e)) => return unreadable(NAME, Side::Dr, topology, &e),
+        }
+    }
+    if problems.is_empty() {
+        check(
+            NAME,
+            Verdict::Ok,
+            format!(
+                "{} role alias(es) in DR naming DR's roles (that those roles exist in DR's IAM is not checked here)",
+                aliases.len()
+            ),
+        )
+    } else {
+        check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "{}; devices fetching credentials through them fail in DR — re-send one by updating it in primary (UpdateRoleAlias)",
+                problems.join("; ")
+            ),
+        )
+    }
+}
+
+/// Every provisioning template of primary in DR, provisioning as primary's would with DR's
+/// ARNs (role, hook, the body's policy documents), and the policies it attaches by name
+/// there: without them no new device enrols during an outage.
+pub(super) async fn provisioning_templates(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "provisioning templates in DR";
+    let listed = session
+        .iot(Side::Primary)
+        .list_provisioning_templates()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let templates: Vec<dr_core::TemplateName> = match listed {
+        Ok(templates) => templates
+            .iter()
+            .filter_map(|t| t.template_name()?.parse().ok())
+            .collect(),
+        Err(e) => {
+            let error = crate::error::port_error("ListProvisioningTemplates", e);
+            return unreadable(NAME, Side::Primary, topology, &error);
+        }
+    };
+    let rewrite = dr_core::replication::ArnRewrite::primary_to_dr(topology);
+    let primary = IotRegistry::for_side(session, topology, Side::Primary);
+    let dr = IotRegistry::for_side(session, topology, Side::Dr);
+    let (mut problems, mut hooks) = (Vec::new(), Vec::new());
+    for name in &templates {
+        let (p, d) = match tokio::join!(
+            primary.provisioning_template(name),
+            dr.provisioning_template(name)
+        ) {
+            (Ok(Some(p)), Ok(Some(d))) => (p, d),
+            (Ok(Some(_)), Ok(None)) => {
+                problems.push(format!("{name} missing"));
+                continue;
+            }
+            (Ok(None), _) => continue,
+            (Err(e), _) => return unreadable(NAME, Side::Primary, topology, &e),
+            (_, Err(e)) => return unreadable(NAME, Side::Dr, topology, &e),
+        };
+        if d.names_the_source(&rewrite) {
+            problems.push(format!(
+                "{name} still names primary's account and region in DR (an ARN built with Fn::Join?)"
+            ));
+        }
+        match p.in_dr(&rewrite) {
+            Ok(wanted) if wanted.provisions_as(&d) => {}
+            Ok(_) => problems.push(format!("{name} differs from primary's")),
+            Err(e) => problems.push(e),
+        }
+        for policy in p.named_policies() {
+            match dr.policy(&policy).await {
+                Ok(Some(_)) => {}
+                Ok(None) => problems.push(format!("{name} attaches policy {policy}, missing")),
+                Err(e) => return unreadable(NAME, Side::Dr, topology, &e),
+            }
+        }
+        if let Some(hook) = d.pre_provisioning_hook {
+            hooks.push(hook.target_arn);
+        }
+    }
+    if problems.is_empty() {
+        let hooks = if hooks.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; their hooks call {} (deploying those functions in DR is not checked here)",
+                hooks.join(", ")
+            )
+        };
+        check(
+            NAME,
+            Verdict::Ok,
+            format!(
+                "{} template(s) in DR with DR's roles and ARNs{hooks}",
+                templates.len()
+            ),
+        )
+    } else {
+        check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "{}; devices cannot enrol in DR with them — re-send one by updating it in primary (UpdateProvisioningTemplate)",
+                problems.join("; ")
+            ),
+        )
+    }
+}
