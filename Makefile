@@ -15,6 +15,8 @@ export AWS_EC2_METADATA_DISABLED := true
 VENV    := .venv
 STAMP   := $(VENV)/.installed-$(shell sha256sum scripts/sandbox/requirements.txt | cut -c1-12)
 DRCTL   := $(CARGO_TARGET_DIR)/debug/drctl
+# The sandbox's own tool: the operators' drctl ships none of the test world.
+SANDBOX := $(CARGO_TARGET_DIR)/debug/drctl-sandbox
 CONFIG  := config/sandbox.toml
 
 .PHONY: help setup build test lint fmt demo bench sandbox-up sandbox-down sandbox-reset clean \
@@ -49,7 +51,7 @@ fmt: ## Format the code.
 
 demo: setup infra-build ## The local two-account drill, end to end.
 	cargo build --workspace --locked --bins
-	@DRCTL=$(DRCTL) CONFIG=$(CONFIG) scripts/demo.sh
+	@DRCTL=$(DRCTL) SANDBOX=$(SANDBOX) CONFIG=$(CONFIG) scripts/demo.sh
 
 bench: setup ## Benchmarks; prints tables of measured figures.
 	@# Dev profile: the figures are bound by the sandbox (a Python server), not by our code,
@@ -70,15 +72,15 @@ fuzz: ## The parser fuzz suite for longer (make test runs 256 cases per property
 	PROPTEST_CASES=20000 cargo test --locked --release -p dr-core --test fuzz_parsers
 
 sandbox-up: setup infra-build ## Start the sandbox on the config's endpoint and provision both accounts.
-	cargo build --locked -p drctl
-	$(DRCTL) --config $(CONFIG) sandbox up
+	cargo build --locked -p drctl-sandbox
+	$(SANDBOX) --config $(CONFIG) up
 
 sandbox-down: ## Stop the sandbox started by sandbox-up.
-	cargo build --locked -p drctl
-	$(DRCTL) --config $(CONFIG) sandbox down
+	cargo build --locked -p drctl-sandbox
+	$(SANDBOX) --config $(CONFIG) down
 
 sandbox-reset: ## Empty both accounts and provision them again.
-	$(DRCTL) --config $(CONFIG) sandbox reset
+	$(SANDBOX) --config $(CONFIG) reset
 
 $(INFRA_STAMP): infra/package-lock.json
 	cd infra && npm ci --no-audit --no-fund

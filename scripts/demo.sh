@@ -10,7 +10,7 @@
 # back, and an operator fails back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${DRCTL:?set by make demo}" "${CONFIG:?set by make demo}"
+: "${DRCTL:?set by make demo}" "${SANDBOX:?set by make demo}" "${CONFIG:?set by make demo}"
 
 demo_dir="$PWD/.sandbox/demo"
 rm -rf "$demo_dir" && mkdir -p "$demo_dir"
@@ -45,21 +45,21 @@ cleanup() {
         wait "$endpoint_pid" 2>/dev/null || true
     fi
     step "stop the sandbox"
-    "$DRCTL" sandbox down
+    "$SANDBOX" down
 }
 trap cleanup EXIT
 
 step "start the local AWS world (moto on 127.0.0.1:${port}) and provision both accounts"
-"$DRCTL" sandbox up
+"$SANDBOX" up
 
 step "idempotent: provisioning again changes nothing"
-"$DRCTL" sandbox up
+"$SANDBOX" up
 
 step "who the control plane is on each side (STS AssumeRole into each account)"
 "$DRCTL" whoami
 
 step "a fleet of 200 wearables in primary (40 by just-in-time registration, 1 revoked), replicated to DR by the real capture and replicator Lambdas"
-"$DRCTL" sandbox fleet --out-dir "$demo_dir/fleet"
+"$SANDBOX" fleet --out-dir "$demo_dir/fleet"
 
 step "anti-entropy agrees: diff the two certificate registries (a dry run: reports, changes nothing)"
 "$DRCTL" reconcile
@@ -75,7 +75,7 @@ step "is DR ready to take over? (drctl readiness: exits non-zero when a check fa
 "$DRCTL" readiness
 
 step "DR's IoT endpoint (a local stand-in that lets in only devices ACTIVE in DR's registry whose policies — their own, or their thing groups' — allow the connection)"
-"$DRCTL" sandbox endpoint --port "$dr_endpoint_port" --device-ca "$demo_dir/fleet/fleet-ca.pem" \
+"$SANDBOX" endpoint --port "$dr_endpoint_port" --device-ca "$demo_dir/fleet/fleet-ca.pem" \
     --dir "$demo_dir/dr-endpoint" > "$demo_dir/dr-endpoint.out" &
 endpoint_pid=$!
 for _ in $(seq 100); do grep -q READY "$demo_dir/dr-endpoint.out" 2>/dev/null && break; sleep 0.1; done
@@ -90,15 +90,15 @@ step "failover controls: hold automatic failover, then release it (fenced writes
 "$DRCTL" release
 
 step "primary's whole region hangs (every call signed for it accepted, never answered): drctl status still answers in seconds, naming what it could not read"
-"$DRCTL" sandbox outage start --scope primary --mode hang
+"$SANDBOX" outage start --scope primary --mode hang
 started=$(date +%s%N)
 "$DRCTL" status || true
 echo "drctl status took $(( ($(date +%s%N) - started) / 1000000 )) ms with primary's region hung (exit 1: something is unreadable)"
-"$DRCTL" sandbox outage status
-"$DRCTL" sandbox outage end --scope primary
+"$SANDBOX" outage status
+"$SANDBOX" outage end --scope primary
 
 step "game day: primary's whole region hangs, its IoT endpoint and Route 53's control plane with it; the real health-checker Lambda (cold-started mid-outage) fails over from DR alone, then the region comes back"
-"$DRCTL" sandbox outage simulate --mode hang --route53-down --work-dir "$demo_dir/outage"
+"$SANDBOX" outage simulate --mode hang --route53-down --work-dir "$demo_dir/outage"
 
 step "where the fleet stands (drctl status; --output json for machines; exit 1: DR serves, which needs attention)"
 "$DRCTL" status || true

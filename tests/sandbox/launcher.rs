@@ -55,8 +55,8 @@ async fn detached_start_is_idempotent_and_stop_leaves_no_process() {
     let paths = LauncherPaths::from_build();
 
     let proxy = ProxyCommand {
-        program: crate::e2e::binary("drctl"),
-        args: vec!["sandbox".to_owned(), "proxy".to_owned()],
+        program: crate::e2e::binary("drctl-sandbox"),
+        args: vec!["proxy".to_owned()],
     };
 
     let (first, started) = launcher::start_detached(&paths, &endpoint, dir.path(), &proxy)

@@ -11,8 +11,8 @@
 //! * [`SandboxServer::start`] — owned by this process (tests): stdin is a pipe the launcher
 //!   watches, so the server exits when we do, however we exit; dropping the handle kills it.
 //!   The proxy runs on the caller's runtime.
-//! * [`start_detached`] / [`stop_detached`] — for `drctl sandbox up|down` and the demo: the
-//!   server and a proxy process (`drctl sandbox proxy`) outlive the command, and a state
+//! * [`start_detached`] / [`stop_detached`] — for `drctl-sandbox up|down` and the demo: the
+//!   server and a proxy process (`drctl-sandbox proxy`) outlive the command, and a state
 //!   file records their pids and endpoints so a second `up` reuses them and `down` stops
 //!   exactly them.
 
@@ -230,7 +230,7 @@ fn iam_proxy() -> ProxyOptions {
 }
 
 /// Serve the sandbox's proxy on `listen` in front of `upstream` until this process is
-/// stopped (`drctl sandbox proxy`, started by [`start_detached`]).
+/// stopped (`drctl-sandbox proxy`, started by [`start_detached`]).
 pub async fn serve_proxy(listen: u16, upstream: &Endpoint) -> Result<(), SandboxError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen))
         .await
@@ -246,13 +246,13 @@ pub async fn serve_proxy(listen: u16, upstream: &Endpoint) -> Result<(), Sandbox
 /// How to start the proxy process: a program and its arguments before `--listen`.
 #[derive(Debug, Clone)]
 pub struct ProxyCommand {
-    /// The program (drctl).
+    /// The program (drctl-sandbox).
     pub program: PathBuf,
-    /// Its arguments (`sandbox proxy`).
+    /// Its arguments (`proxy`).
     pub args: Vec<String>,
 }
 
-/// What `drctl sandbox up` leaves behind for `down` and for the next `up`.
+/// What `drctl-sandbox up` leaves behind for `down` and for the next `up`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetachedState {
     /// The server's process id.
@@ -306,7 +306,7 @@ pub async fn start_detached(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log_file)
-        // Its own process group: a Ctrl-C in the terminal that ran `drctl sandbox up`
+        // Its own process group: a Ctrl-C in the terminal that ran `drctl-sandbox up`
         // must not take the sandbox down with it.
         .process_group(0)
         .spawn()
@@ -466,11 +466,11 @@ fn is_our_launcher(pid: i32) -> bool {
         .is_some_and(|args| args.iter().any(|arg| arg.ends_with("sandbox/launcher.py")))
 }
 
-/// Whether `pid` is alive and runs the sandbox's proxy (`… sandbox proxy --listen …`).
+/// Whether `pid` is alive and runs the sandbox's proxy (`drctl-sandbox proxy --listen …`).
 fn is_our_proxy(pid: i32) -> bool {
     command_line(pid).is_some_and(|args| {
         args.windows(2)
-            .any(|w| w[0] == "sandbox" && w[1] == "proxy")
+            .any(|w| w[0].ends_with("drctl-sandbox") && w[1] == "proxy")
     })
 }
 

@@ -5,7 +5,6 @@ pub(crate) mod drill;
 pub(crate) mod failover;
 pub(crate) mod readiness;
 pub(crate) mod reconcile;
-pub(crate) mod sandbox;
 pub(crate) mod snapshot;
 pub(crate) mod status;
 pub(crate) mod whoami;
