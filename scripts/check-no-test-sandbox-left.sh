@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # After `make test`: no sandbox server started by the tests may outlive them. Test-owned
-# servers run with --exit-with-parent; the one `drctl sandbox up` starts does not, and is
+# servers run with --exit-with-parent; the one `drctl-sandbox up` starts does not, and is
 # left alone.
 set -euo pipefail
 # Also the Runtime API emulators and Lambda binaries the end-to-end test starts.

@@ -15,7 +15,7 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows;
   ListCACertificates answers; an encrypted database reports its key by ARN; a health check
   that follows an alarm reports what the alarm's data stream says; IoT fleet-provisioning
-  templates and their versions exist.
+  templates and their versions exist; a DB subnet group's name is taken once.
 """
 
 from __future__ import annotations
@@ -718,6 +718,34 @@ def patch_rds_restore_false_settings() -> None:
     rds_models.RDSBackend.restore_db_cluster_from_snapshot = restore_db_cluster_from_snapshot
 
 
+def patch_rds_subnet_group_exists() -> None:
+    """Refuse a second DB subnet group of a name in use, as AWS does.
+
+    AWS (the CreateDBSubnetGroup API reference) answers DBSubnetGroupAlreadyExists when
+    "DBSubnetGroupName is already used by an existing DB subnet group"; moto 5.2.5 silently
+    replaces the group, so provisioning that runs twice reported "created" the second time
+    and a caller could never learn the name was taken.
+    """
+    from moto.rds import models as rds_models
+    from moto.rds.exceptions import RDSClientError
+
+    class AlreadyExists(RDSClientError):
+        def __init__(self, name):  # type: ignore[no-untyped-def]
+            super().__init__(
+                "DBSubnetGroupAlreadyExists",
+                f"The DB subnet group '{name}' already exists.",
+            )
+
+    original = rds_models.RDSBackend.create_subnet_group
+
+    def create_subnet_group(self, subnet_name, description, subnets, tags):  # type: ignore[no-untyped-def]
+        if subnet_name in self.subnet_groups:
+            raise AlreadyExists(subnet_name)
+        return original(self, subnet_name, description, subnets, tags)
+
+    rds_models.RDSBackend.create_subnet_group = create_subnet_group
+
+
 def patch_rds_automated_backup_replication() -> None:
     """Cross-Region automated backup replication, which moto 5.2.5 does not have.
 
@@ -916,6 +944,7 @@ def main() -> int:
     patch_rds_kms_key_arns()
     patch_rds_restore_false_settings()
     patch_rds_automated_backup_replication()
+    patch_rds_subnet_group_exists()
     use_real_certificate_ids()
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()

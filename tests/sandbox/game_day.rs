@@ -1,4 +1,4 @@
-//! The game day, scaled down (`drctl sandbox outage simulate` in the demo): traffic flows,
+//! The game day, scaled down (`drctl-sandbox outage simulate` in the demo): traffic flows,
 //! then primary's whole region fails — every call signed for it hung or refused, its IoT
 //! endpoint with it, Route 53's control plane too in one run — under the real
 //! health-checker binary with IAM enforced. It must decide within `failure_threshold`

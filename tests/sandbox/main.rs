@@ -14,6 +14,7 @@ mod game_day;
 mod launcher;
 mod network;
 mod outage;
+mod plain;
 mod primary_endpoint;
 mod reconcile;
 mod replication;

@@ -1,5 +1,5 @@
-//! The launcher's one moto patch: DR can copy an RDS snapshot primary shared with it, and
-//! only then, as on AWS.
+//! The launcher's RDS patches: DR can copy an RDS snapshot primary shared with it, and
+//! only then, as on AWS; a DB subnet group's name is taken once.
 
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use dr_core::Side;
@@ -98,4 +98,44 @@ async fn dr_copies_a_shared_snapshot_but_not_an_unshared_one() {
         .await
         .expect_err("a snapshot shared with another account must not be copyable");
     assert_eq!(wrong_account.code(), Some("DBSnapshotNotFound"));
+}
+
+/// Plain moto replaces a DB subnet group of a name in use; AWS refuses the second one, and
+/// provisioning relies on that to tell "created" from "already there".
+#[tokio::test]
+async fn a_second_db_subnet_group_of_one_name_is_refused_as_aws_refuses_it() {
+    let (session, topology) = shared_session().await;
+    let rds = session.rds_in(Side::Dr, &topology.dr.region);
+    // The provisioned application network's subnets.
+    dr_sandbox::provision(&topology).await.unwrap();
+    let provisioned = topology.snapshots.databases[0]
+        .subnet_group
+        .as_ref()
+        .expect("the sandbox config names a subnet group");
+    let described = rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(provisioned.as_str())
+        .send()
+        .await
+        .unwrap();
+    let network: Vec<String> = described.db_subnet_groups()[0]
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier().map(str::to_owned))
+        .collect();
+    let name = unique("app-db");
+    let create = || {
+        rds.create_db_subnet_group()
+            .db_subnet_group_name(&name)
+            .db_subnet_group_description("the application's network")
+            .set_subnet_ids(Some(network.clone()))
+            .send()
+    };
+    create().await.unwrap();
+    let again = create().await.expect_err("the name is taken");
+    assert_eq!(
+        again.code(),
+        Some("DBSubnetGroupAlreadyExists"),
+        "{again:?}"
+    );
 }

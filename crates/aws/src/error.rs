@@ -53,6 +53,22 @@ where
         }
         _ => false,
     };
+    // A role that cannot be assumed fails before the call is sent, as a dispatch failure
+    // carrying the credentials provider's error: that is a refusal, not an outage.
+    let refused = match &error {
+        SdkError::DispatchFailure(failure) => failure
+            .as_connector_error()
+            .and_then(|e| credentials_refused(e)),
+        _ => None,
+    };
+    if let Some(refused) = refused {
+        return PortError {
+            retryable: false,
+            operation: operation.to_owned(),
+            message: format!("{}: {refused}", dr_core::port::ROLE_REFUSED),
+            no_answer: None,
+        };
+    }
     let no_answer = match &error {
         SdkError::TimeoutError(_) => Some(NoAnswer::TimedOut),
         SdkError::DispatchFailure(failure) if failure.is_timeout() => Some(NoAnswer::TimedOut),
@@ -71,7 +87,7 @@ where
             let cause = match other {
                 SdkError::DispatchFailure(failure) => failure
                     .as_connector_error()
-                    .map(|e| innermost(e).unwrap_or_else(|| e.to_string())),
+                    .map(|e| in_words(&innermost(e).unwrap_or_else(|| e.to_string()))),
                 _ => None,
             };
             format!(
@@ -90,6 +106,43 @@ where
         message,
         no_answer,
     }
+}
+
+/// When a call failed because its credentials provider was refused (AssumeRole answered
+/// with an error: the role does not exist, or does not trust the caller), what STS said.
+/// `None` for every other failure, a provider that got no answer (refused connection,
+/// closed connection, timeout) included: that is an outage, not a refusal.
+fn credentials_refused(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let answered = std::iter::once(error)
+        .chain(chain(error))
+        .find_map(|e| e.downcast_ref::<AssumeRoleError>())?;
+    // STS's own words ("User: … is not authorized to perform: sts:AssumeRole on resource:
+    // …"), not the SDK's Debug form of them.
+    Some(match (answered.code(), answered.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => answered.to_string(),
+    })
+}
+
+/// An error's causes, itself excluded.
+fn chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |e| e.source())
+}
+
+/// An OS error as a person says it: `Connection refused (os error 111)` → `connection
+/// refused`.
+fn in_words(cause: &str) -> String {
+    let cause = match cause.rfind(" (os error ") {
+        Some(at) if cause.ends_with(')') => &cause[..at],
+        _ => cause,
+    };
+    let mut chars = cause.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }
 
 /// The innermost cause of an error: what actually failed (e.g. "connection refused").
@@ -145,5 +198,20 @@ pub trait HttpStatus {
 impl HttpStatus for aws_smithy_runtime_api::http::Response {
     fn status_code(&self) -> u16 {
         self.status().as_u16()
+    }
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::in_words;
+
+    #[test]
+    fn an_os_error_reads_as_a_person_says_it() {
+        assert_eq!(
+            in_words("Connection refused (os error 111)"),
+            "connection refused"
+        );
+        assert_eq!(in_words("timed out"), "timed out");
+        assert_eq!(in_words(""), "");
     }
 }

@@ -23,6 +23,7 @@ pub mod checkpoint;
 pub mod dlq;
 pub mod error;
 pub mod failover;
+pub mod identity;
 pub mod iot;
 pub mod ledger;
 pub mod names;

@@ -9,6 +9,7 @@
 
 mod commands;
 mod output;
+mod plain;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,16 +36,17 @@ struct Cli {
     #[arg(long, global = true, env = "AWS_PROFILE")]
     profile: Option<String>,
 
+    /// Say more: the SDK's warnings and each failure's whole chain of causes (by default a
+    /// failure is one line: side, region, service, cause).
+    #[arg(long, short, global = true)]
+    verbose: bool,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The local two-account sandbox (moto server): up, down, reset, status; a simulated
-    /// fleet, a primary outage and a DR endpoint stand-in for the demo.
-    #[command(subcommand)]
-    Sandbox(commands::sandbox::SandboxCommand),
     /// One screen: which side serves, health, certificates, replication, snapshots.
     Status {
         /// Output format.
@@ -98,23 +100,22 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
+    // The SDK's own log lines (a refused AssumeRole, a retry) repeat, in Debug form, what
+    // drctl says in one line; they stay off an operator's terminal unless asked for.
+    let default_filter = if cli.verbose {
+        "info,aws_config=warn,aws_smithy_runtime=warn"
+    } else {
+        "off,drctl=warn,dr_aws=warn,dr_core=warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    // The sandbox's proxy process needs no topology: `drctl sandbox up` gives it all it needs.
-    if let Command::Sandbox(commands::sandbox::SandboxCommand::Proxy(args)) = &cli.command {
-        return match commands::sandbox::proxy(args).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("drctl: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
-    }
+    let verbose = cli.verbose;
     let topology = match Topology::load(&cli.config) {
         Ok(topology) => topology,
         Err(e) => {
@@ -123,7 +124,6 @@ async fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Sandbox(command) => commands::sandbox::run(command, &topology, &cli.config).await,
         Command::Reconcile(args) => commands::reconcile::run(args, &topology).await,
         Command::Snapshot(command) => commands::snapshot::run(command, &topology).await,
         Command::Whoami => commands::whoami::run(&topology).await,
@@ -139,7 +139,13 @@ async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("drctl: {e:#}");
+            eprintln!("drctl: {}", plain::first_line(&format!("{e:#}")));
+            if verbose {
+                eprintln!("drctl: the whole error: {e:?}");
+                if let Some(identity) = e.downcast_ref::<dr_aws::identity::IdentityError>() {
+                    eprintln!("drctl: the SDK's error: {}", identity.debug);
+                }
+            }
             match e.downcast_ref::<Exit>() {
                 Some(exit) => ExitCode::from(exit.code),
                 None => ExitCode::FAILURE,

@@ -16,6 +16,9 @@ pub struct PortError {
     pub no_answer: Option<NoAnswer>,
 }
 
+/// How a [`PortError`]'s message begins when the call's role could not be assumed.
+pub const ROLE_REFUSED: &str = "AccessDenied: the role cannot be assumed";
+
 /// How a call went unanswered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoAnswer {
@@ -44,6 +47,12 @@ impl PortError {
             message: message.into(),
             no_answer: None,
         }
+    }
+
+    /// Whether the call's role could not be assumed (it does not exist, or does not trust
+    /// the caller): the adapters word that refusal with [`ROLE_REFUSED`].
+    pub fn role_refused(&self) -> bool {
+        self.message.starts_with(ROLE_REFUSED)
     }
 
     /// Whether IAM refused the call (a missing permission, not a passing fault).

@@ -90,9 +90,13 @@ impl Clock for ManualClock {
 }
 
 /// A duration for a person: seconds up to two minutes, minutes up to two hours, then
-/// hours and minutes (`45s`, `12m`, `3h05m`). Never rounds a short duration to nothing.
+/// hours and minutes (`45s`, `12m`, `3h05m`). Never rounds a short duration to nothing:
+/// under a second is `<1s`.
 pub fn human(ms: i64) -> String {
-    let seconds = ms.max(0) / 1000;
+    if ms < 1000 {
+        return "<1s".to_owned();
+    }
+    let seconds = ms / 1000;
     match seconds {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),
@@ -168,6 +172,14 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn short_durations_never_read_as_nothing() {
+        assert_eq!(super::human(100), "<1s");
+        assert_eq!(super::human(45_000), "45s");
+        assert_eq!(super::human(12 * 60_000), "12m");
+        assert_eq!(super::human(3 * 3_600_000 + 5 * 60_000), "3h05m");
+    }
+
     use super::*;
 
     #[test]

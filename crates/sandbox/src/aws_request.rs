@@ -49,6 +49,12 @@ pub enum Protocol {
 }
 
 impl ApiRequest {
+    /// Whether the request was signed with SigV4 (it names a region and a service);
+    /// the sandbox's own control calls are not.
+    pub fn signed(&self) -> bool {
+        !(self.service == "unknown" && self.region == "unknown")
+    }
+
     /// Classify a request from its head and body.
     pub fn classify(parts: &hyper::http::request::Parts, body: &[u8]) -> Self {
         let header = |name: &str| {

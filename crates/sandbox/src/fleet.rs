@@ -128,7 +128,7 @@ impl ReplicationWiring {
             .await
             .map_err(|e| {
                 call_failed("GetQueueUrl")(format!(
-                    "{} (is the sandbox provisioned? `drctl sandbox up`)",
+                    "{} (is the sandbox provisioned? `drctl-sandbox up`)",
                     aws_sdk_sqs::error::DisplayErrorContext(e)
                 ))
             })?

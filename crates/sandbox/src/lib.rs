@@ -1,4 +1,4 @@
-//! The local two-account AWS world used by tests, the demo and `drctl sandbox`.
+//! The local two-account AWS world used by tests, the demo and `drctl-sandbox`.
 //!
 //! * [`launcher`] — the moto server on loopback: start, health, stop, reset.
 //! * [`provision`] — the resources every flow needs, in both accounts, idempotently.

@@ -10,9 +10,7 @@
 //! attention; 1 when a section could not be read or something needs attention (primary not
 //! healthy, DR serving, dead letters, no restorable snapshot).
 
-use dr_core::port::{NoAnswer, PortError};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::future::Future;
 
 use dr_aws::checkpoint::DynamoCheckpoint;
@@ -29,63 +27,56 @@ use dr_core::{CallTimeouts, Side, Topology};
 use serde_json::{json, Value};
 
 use crate::output::Output;
+use crate::plain::{one_line, From};
 use dr_core::time::human;
-
-/// Where a section reads from: the words of its one-line failure.
-#[derive(Debug, Clone, Copy)]
-enum From<'a> {
-    /// A regional service of one side.
-    Side(Side, &'a str, &'static str),
-    /// Route 53's global control plane.
-    Route53,
-}
-
-impl fmt::Display for From<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Side(side, region, service) => write!(f, "{side} {region} {service}"),
-            Self::Route53 => f.write_str("Route 53 (global control plane)"),
-        }
-    }
-}
 
 pub(crate) async fn run(output: Output, topology: &Topology) -> anyhow::Result<()> {
     let session = AwsSession::connect(topology, "drctl").await;
     let timeouts = *session.timeouts();
     let ports = FailoverPorts::new(&session, topology);
-    let at = |side: Side, service| From::Side(side, topology.side(side).region.as_str(), service);
+    let at = |side: Side, service| From::at(topology, side, service);
     let alarm_from = at(Side::Dr, "CloudWatch");
     // Every section at once: a hung side costs one operation timeout, not one per section.
     let (stored, dns, alarm, primary, dr, reconcile, replication, snapshots) = tokio::join!(
-        read(at(Side::Dr, "DynamoDB"), timeouts, async {
+        read(at(Side::Dr, "DynamoDB"), topology, timeouts, async {
             Ok(ports.store.load().await?)
         }),
         // What Route 53 answers: the health check's status (data-plane flip) or the record
         // (dns-api), from Route 53's global API; "unknown" while that is down.
-        read(From::Route53, timeouts, route53_answer(&ports.switch)),
-        read(alarm_from, timeouts, alarm_state(&ports.switch)),
+        read(
+            From::Route53,
+            topology,
+            timeouts,
+            route53_answer(&ports.switch)
+        ),
+        read(alarm_from, topology, timeouts, alarm_state(&ports.switch)),
         read(
             at(Side::Primary, "IoT"),
+            topology,
             timeouts,
             certificate_counts(&session, topology, Side::Primary)
         ),
         read(
             at(Side::Dr, "IoT"),
+            topology,
             timeouts,
             certificate_counts(&session, topology, Side::Dr)
         ),
         read(
             at(Side::Dr, "DynamoDB"),
+            topology,
             timeouts,
             reconcile(&session, topology)
         ),
         read(
             at(Side::Dr, "SQS"),
+            topology,
             timeouts,
             replication(&session, topology)
         ),
         read(
             at(Side::Dr, "RDS"),
+            topology,
             timeouts,
             restorable(&session, topology)
         ),
@@ -117,49 +108,18 @@ pub(crate) async fn run(output: Output, topology: &Topology) -> anyhow::Result<(
 /// Read one section, turning a failure into its one line.
 async fn read<T>(
     from: From<'_>,
+    topology: &Topology,
     timeouts: CallTimeouts,
     section: impl Future<Output = anyhow::Result<T>>,
 ) -> Result<T, String> {
-    section.await.map_err(|e| one_line(from, &timeouts, &e))
+    section
+        .await
+        .map_err(|e| one_line(from, topology, &timeouts, &e))
 }
 
 /// A section's value, or `{"error": "<where>: <what>"}`.
 fn section(read: Result<Value, String>) -> Value {
     read.unwrap_or_else(|e| json!({ "error": e }))
-}
-
-/// "primary us-east-1 IoT: no answer within 5 s", never a chain of Debug output.
-fn one_line(from: From<'_>, timeouts: &CallTimeouts, error: &anyhow::Error) -> String {
-    let Some(port) = error.chain().find_map(|e| e.downcast_ref::<PortError>()) else {
-        return format!("{from}: {}", first_line(&format!("{error:#}")));
-    };
-    match port.no_answer {
-        Some(NoAnswer::TimedOut) => format!(
-            "{from}: no answer within {} s",
-            timeouts.operation.as_secs_f64()
-        ),
-        Some(NoAnswer::Unreachable) => format!("{from}: {}", first_line(&port.message)),
-        None if port.access_denied() => {
-            // "User: … is not authorized to perform: X on resource: Y because …"
-            let what = port
-                .message
-                .split("perform: ")
-                .nth(1)
-                .map(|rest| rest.split(" because").next().unwrap_or(rest))
-                .unwrap_or(&port.message);
-            format!("{from}: access denied: {}", first_line(what))
-        }
-        None => format!("{from}: {}: {}", port.operation, first_line(&port.message)),
-    }
-}
-
-fn first_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    if line.chars().count() > 200 {
-        format!("{}…", line.chars().take(200).collect::<String>())
-    } else {
-        line.to_owned()
-    }
 }
 
 /// What Route 53 answers for the record now, and why.
@@ -331,21 +291,35 @@ async fn restorable(session: &AwsSession, topology: &Topology) -> anyhow::Result
 /// What an operator should look at, in a word each; empty when all is well.
 fn attention(d: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    let mut unreadable = |v: &Value| {
-        if let Some(e) = v.get("error").and_then(Value::as_str) {
-            out.push(format!("unreadable: {e}"));
-        }
-    };
-    for section in [
-        &d["traffic"],
-        &d["health"],
-        &d["certificates"]["primary"],
-        &d["certificates"]["dr"],
-        &d["certificates"]["reconcile"],
-        &d["replication"],
-        &d["snapshots"],
+    // Sections that failed for one cause (a role refused, a region down) are one line.
+    let mut unreadable: Vec<(String, Vec<&str>)> = Vec::new();
+    for (name, section) in [
+        ("traffic", &d["traffic"]),
+        ("health", &d["health"]),
+        ("primary certificates", &d["certificates"]["primary"]),
+        ("DR certificates", &d["certificates"]["dr"]),
+        ("reconcile", &d["certificates"]["reconcile"]),
+        ("replication", &d["replication"]),
+        ("snapshots", &d["snapshots"]),
     ] {
-        unreadable(section);
+        let Some(error) = section.get("error").and_then(Value::as_str) else {
+            continue;
+        };
+        // "<side> <region> <service>: <cause>" → "<side> <region>: <cause>"
+        let key = match error.split_once(": ") {
+            Some((from, cause)) => {
+                let place: Vec<&str> = from.split(' ').take(2).collect();
+                format!("{}: {cause}", place.join(" "))
+            }
+            None => error.to_owned(),
+        };
+        match unreadable.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(name),
+            None => unreadable.push((key, vec![name])),
+        }
+    }
+    for (cause, names) in unreadable {
+        out.push(format!("unreadable ({}): {cause}", names.join(", ")));
     }
     if let Some(mode) = d["health"]["mode"].as_str().filter(|m| *m != "healthy") {
         out.push(format!("primary is {mode}"));
@@ -376,6 +350,23 @@ fn attention(d: &Value) -> Vec<String> {
     out
 }
 
+/// Where CloudWatch's evaluation of the serving alarm disagrees with what Route 53 answers
+/// (the alarm moves at its next evaluation, Route 53 with the data), why; else nothing.
+fn alarm_lag(dns_says: &Value, alarm: &Value) -> String {
+    let expected = match dns_says.as_str() {
+        Some("dr") => "ALARM",
+        Some("primary") => "OK",
+        _ => return String::new(),
+    };
+    match alarm.as_str() {
+        Some(state) if state != expected => format!(
+            "; the alarm itself still reads {state}: CloudWatch evaluates it once a period, \
+             Route 53 follows its data"
+        ),
+        _ => String::new(),
+    }
+}
+
 fn print_table(d: &Value) {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -390,23 +381,21 @@ fn print_table(d: &Value) {
             let t = &d["traffic"];
             println!("  {} ({} flip)", text(&t["record"]), text(&t["flip"]));
             println!("  health checker decided: {}", text(&t["state_says"]));
+            // One verdict on where devices go: Route 53's, which follows the serving
+            // alarm's data. CloudWatch's own evaluation of that alarm lags the data by up
+            // to a period; it is named only where it disagrees, and why.
             match t["route53"].get("unknown") {
                 Some(e) => println!("  Route 53 answers:       unknown ({})", text(e)),
                 None => println!(
-                    "  Route 53 answers:       {}  ({}{})",
+                    "  Route 53 answers:       {}  ({}{}){}",
                     text(&t["dns_says"]),
                     text(&t["route53"]["source"]),
                     t["route53"]
                         .get("report")
                         .map(|r| format!(": {}", text(r)))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    alarm_lag(&t["dns_says"], &t["alarm"])
                 ),
-            }
-            if !t["alarm"].is_null() {
-                let alarm = t["alarm"]
-                    .get("unknown")
-                    .map_or_else(|| text(&t["alarm"]), |e| format!("unknown ({})", text(e)));
-                println!("  serving alarm:          {alarm} (CloudWatch's evaluation; Route 53 reads the data, not this)");
             }
         }
     }
@@ -477,7 +466,9 @@ fn print_table(d: &Value) {
             text(&p["extra"]),
             text(&p["repaired"])
         ),
-        _ => println!("  no completed status pass yet"),
+        _ => println!(
+            "  no status pass recorded yet (only the scheduled reconciler records its passes; `drctl reconcile` reports its own)"
+        ),
     }
     match (error(r), r.get("last_pass")) {
         (Some(_), _) => {}
@@ -495,7 +486,9 @@ fn print_table(d: &Value) {
             text(&p["shadows"]),
             text(&p["repaired"])
         ),
-        _ => println!("  no completed deep pass yet"),
+        _ => println!(
+            "  no deep pass recorded yet (only the scheduled reconciler records its passes)"
+        ),
     }
     println!("REPLICATION");
     match error(&d["replication"]) {
@@ -532,5 +525,19 @@ fn print_table(d: &Value) {
         for item in items {
             println!("  {}", text(item));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alarm_lag;
+    use serde_json::json;
+
+    #[test]
+    fn the_alarm_is_named_only_where_it_lags_what_route_53_answers() {
+        assert_eq!(alarm_lag(&json!("dr"), &json!("ALARM")), "");
+        assert_eq!(alarm_lag(&json!("primary"), &json!("OK")), "");
+        assert!(alarm_lag(&json!("dr"), &json!("OK")).contains("still reads OK"));
+        assert_eq!(alarm_lag(&json!("unknown"), &json!("OK")), "");
     }
 }

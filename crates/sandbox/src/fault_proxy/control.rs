@@ -1,5 +1,5 @@
 //! A client of a running proxy's control API (`/__sandbox/…` on its own port), for another
-//! process: `drctl sandbox outage`, the demo, provisioning a world.
+//! process: `drctl-sandbox outage`, the demo, provisioning a world.
 
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ impl ProxyClient {
         &self,
         name: &str,
         export: &WorldExport,
-    ) -> Result<usize, ControlError> {
+    ) -> Result<(usize, String), ControlError> {
         let body = self
             .call(
                 "PUT",
@@ -80,7 +80,10 @@ impl ProxyClient {
             .await?;
         let answer: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| self.error(e.to_string()))?;
-        Ok(answer["roles"].as_u64().unwrap_or_default() as usize)
+        Ok((
+            answer["roles"].as_u64().unwrap_or_default() as usize,
+            answer["outcome"].as_str().unwrap_or("created").to_owned(),
+        ))
     }
 
     /// The last calls IAM refused.

@@ -37,7 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::aws_request::ApiRequest;
-use crate::iam::{Iam, IamDecision, WorldExport};
+use crate::iam::{Iam, IamDecision, Registration, WorldExport};
 use answers::{access_denied, error_answer, server_error, throttling_error, unknown_key, Answer};
 
 /// Where the control API lives on the proxy's own port (no AWS API has this path).
@@ -327,7 +327,11 @@ impl FaultProxy {
 
     /// Register (or replace) a world of roles; an error if this proxy does not enforce IAM
     /// or a policy does not parse.
-    pub fn register_world(&self, name: &str, export: &WorldExport) -> Result<usize, String> {
+    pub fn register_world(
+        &self,
+        name: &str,
+        export: &WorldExport,
+    ) -> Result<(usize, Registration), String> {
         register_world(&mut self.lock(), name, export)
     }
 
@@ -375,7 +379,7 @@ fn register_world(
     control: &mut Control,
     name: &str,
     export: &WorldExport,
-) -> Result<usize, String> {
+) -> Result<(usize, Registration), String> {
     match control.iam.as_mut() {
         Some(iam) => iam.register(name, export),
         None => Err("this proxy does not enforce IAM".to_owned()),
@@ -464,6 +468,11 @@ async fn handle(
 
 /// The outage `call` meets, counted per region and service.
 fn outage_of(control: &Mutex<Control>, call: &ApiRequest) -> Option<OutageMode> {
+    if !call.signed() {
+        // The sandbox's own unsigned calls (moto's health and reset API) belong to no region
+        // and meet no outage; counted, they showed as "unknown unknown".
+        return None;
+    }
     let mut control = lock(control);
     // Route 53's API is global (signed for us-east-1 in AWS, for the client's region with a
     // custom endpoint): it has its own switch, whatever region signed it.
@@ -657,7 +666,10 @@ fn control_answer(method: &str, path: &str, body: &[u8], control: &Mutex<Control
             let name = &world["iam/worlds/".len()..];
             match serde_json::from_slice::<WorldExport>(body) {
                 Ok(export) => match register_world(&mut lock(control), name, &export) {
-                    Ok(roles) => json(StatusCode::OK, serde_json::json!({ "roles": roles })),
+                    Ok((roles, registration)) => json(
+                        StatusCode::OK,
+                        serde_json::json!({ "roles": roles, "outcome": registration.as_str() }),
+                    ),
                     Err(e) => bad(e),
                 },
                 Err(e) => bad(format!("a world export: {e}")),

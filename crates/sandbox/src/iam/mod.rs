@@ -15,4 +15,4 @@ pub mod policy;
 pub mod request;
 pub mod roles;
 
-pub use roles::{Iam, IamDecision, RoleExport, WorldExport};
+pub use roles::{Iam, IamDecision, Registration, RoleExport, WorldExport};

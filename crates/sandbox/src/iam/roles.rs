@@ -89,6 +89,8 @@ pub enum IamDecision {
 #[derive(Debug, Default)]
 pub struct Iam {
     worlds: HashMap<String, World>,
+    /// Each world as it was registered, to tell a repeated registration from a change.
+    exports: HashMap<String, WorldExport>,
     sessions: HashMap<String, Identity>,
     denials: Vec<String>,
 }
@@ -96,9 +98,35 @@ pub struct Iam {
 /// At most this many denials are kept for [`Iam::denials`].
 const DENIALS_KEPT: usize = 1_000;
 
+/// What registering a world did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// A world of that name did not exist.
+    New,
+    /// It existed with the same roles and policies: nothing changed.
+    Unchanged,
+    /// It existed and was replaced (the CDK app's roles changed).
+    Replaced,
+}
+
+impl Registration {
+    /// Its name on the control API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::New => "created",
+            Registration::Unchanged => "unchanged",
+            Registration::Replaced => "updated",
+        }
+    }
+}
+
 impl Iam {
-    /// Register (or replace) a world.
-    pub fn register(&mut self, name: &str, export: &WorldExport) -> Result<usize, String> {
+    /// Register (or replace) a world: how many roles it has, and what changed.
+    pub fn register(
+        &mut self,
+        name: &str,
+        export: &WorldExport,
+    ) -> Result<(usize, Registration), String> {
         let mut world = World {
             operator: export.operator_principal.clone(),
             ..World::default()
@@ -136,11 +164,16 @@ impl Iam {
             }
         }
         let count = world.roles.len();
+        let registration = match self.exports.insert(name.to_owned(), export.clone()) {
+            None => Registration::New,
+            Some(before) if before == *export => Registration::Unchanged,
+            Some(_) => Registration::Replaced,
+        };
         self.worlds.insert(name.to_owned(), world);
-        Ok(count)
+        Ok((count, registration))
     }
 
-    /// The last denials, oldest first (for tests and `drctl sandbox iam`).
+    /// The last denials, oldest first (for tests and `drctl-sandbox iam`).
     pub fn denials(&self) -> &[String] {
         &self.denials
     }

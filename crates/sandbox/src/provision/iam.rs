@@ -39,7 +39,7 @@ pub(super) async fn provision(
     resolve_placeholders(session, topology, &mut export).await?;
     export.roles.push(operator_principal(topology));
     export.operator_principal = Some(operator_principal_arn(topology));
-    let roles = ProxyClient::new(sandbox.endpoint.as_str())
+    let (roles, registration) = ProxyClient::new(sandbox.endpoint.as_str())
         .register_world(sandbox.world.as_str(), &export)
         .await
         .map_err(|e| ProvisionError::new(Side::Dr, "sandbox IAM", e))?;
@@ -47,7 +47,11 @@ pub(super) async fn provision(
         side: Side::Dr,
         kind: "iam world",
         id: format!("{} ({roles} roles of the CDK app, enforced)", sandbox.world),
-        outcome: Outcome::Created,
+        outcome: match registration.as_str() {
+            "unchanged" => Outcome::Existed,
+            "updated" => Outcome::Updated,
+            _ => Outcome::Created,
+        },
     })
 }
 

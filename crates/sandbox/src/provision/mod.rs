@@ -2,7 +2,7 @@
 //!
 //! In AWS the CDK stacks (`infra/`) create these resources; in the sandbox this module does,
 //! with the same names from the same [`Topology`]. Every step is idempotent ("already
-//! exists" is success), so `drctl sandbox up` can run any number of times. Later flows add
+//! exists" is success), so `drctl-sandbox up` can run any number of times. Later flows add
 //! their steps here.
 //!
 //! Provisioning runs as the administrator (`sandbox:<world>:admin`), whom the sandbox's IAM
@@ -44,6 +44,8 @@ pub enum Outcome {
     Created,
     /// Already there; left as it was.
     Existed,
+    /// Already there, and changed to what it must be now.
+    Updated,
 }
 
 impl fmt::Display for Provisioned {
@@ -51,6 +53,7 @@ impl fmt::Display for Provisioned {
         let outcome = match self.outcome {
             Outcome::Created => "created",
             Outcome::Existed => "exists ",
+            Outcome::Updated => "updated",
         };
         write!(
             f,
