@@ -450,3 +450,28 @@ async fn the_health_checker_binary_fails_over_when_the_primary_endpoint_stops() 
         .any(|n| n.contains("FAILED OVER to DR")));
     drop(checker);
 }
+
+/// A Lambda that fails on IAM tells why in its own log, which the harness keeps: what a
+/// test then prints (on a panic, the log's tail) names the AccessDenied, not only that
+/// nothing was replicated.
+#[tokio::test]
+async fn a_lambda_refused_by_iam_says_so_in_the_log_the_harness_keeps() {
+    let p = Pipeline::new().await;
+    let mut env = lambda_env(&p);
+    // A ledger table the reconciler's role may not read: refused at its first call in DR
+    // (the checkpoint lives there).
+    env.push((
+        "DRCTL__REPLICATION__LEDGER_TABLE".into(),
+        "someone-elses-table".into(),
+    ));
+    let reconciler = Function::start("reconciler", &p.topology, &env).await;
+    let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let _ = reconciler.0.invoke(&scheduled).await;
+    let tail = reconciler
+        .0
+        .log_tail(dr_sandbox::local_lambda::LOG_TAIL_LINES);
+    assert!(
+        tail.contains("not authorized") && tail.contains("someone-elses-table"),
+        "the refusal is in the function's log:\n{tail}"
+    );
+}

@@ -32,7 +32,10 @@ pub enum LocalLambdaError {
 }
 
 /// A function running behind its own Runtime API emulator; both processes stop when this
-/// is dropped.
+/// is dropped. What the function logs (its JSON log lines and EMF metrics, CloudWatch
+/// Logs' share in AWS) goes to a file of its own; dropped while a test panics, the function
+/// prints the file's last lines, so a test failing through a real binary shows why (an
+/// AccessDenied, a refused message) and not only what it then missed.
 pub struct LocalFunction {
     name: String,
     port: u16,
@@ -40,6 +43,25 @@ pub struct LocalFunction {
     binary: Child,
     /// How to start the binary again after a crash.
     relaunch: (PathBuf, Vec<(String, String)>),
+    log: PathBuf,
+}
+
+/// Lines of a function's log shown when a test fails with it running.
+pub const LOG_TAIL_LINES: usize = 40;
+
+impl Drop for LocalFunction {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- last {LOG_TAIL_LINES} lines of the {} Lambda's log ({}) ----\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(LOG_TAIL_LINES)
+            );
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
 }
 
 impl LocalFunction {
@@ -82,7 +104,8 @@ impl LocalFunction {
         wait_for_port(port)
             .await
             .map_err(|()| failed(format!("the emulator did not listen on {port}")))?;
-        let process = spawn_binary(binary, port, env)
+        let log = log_path(&name);
+        let process = spawn_binary(binary, port, env, &log)
             .map_err(|e| failed(format!("cannot start the binary: {e}")))?;
         Ok(Self {
             name,
@@ -90,7 +113,15 @@ impl LocalFunction {
             _emulator: emulator,
             binary: process,
             relaunch: (binary.to_owned(), env.to_vec()),
+            log,
         })
+    }
+
+    /// The last `lines` lines the function logged (all of its instances, restarts too).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// `kill -9` the function's process, as a crashed or timed-out Lambda instance, and
@@ -99,11 +130,12 @@ impl LocalFunction {
         let _ = self.binary.start_kill();
         let _ = self.binary.wait().await;
         let (binary, env) = &self.relaunch;
-        self.binary =
-            spawn_binary(binary, self.port, env).map_err(|e| LocalLambdaError::Failed {
+        self.binary = spawn_binary(binary, self.port, env, &self.log).map_err(|e| {
+            LocalLambdaError::Failed {
                 function: self.name.clone(),
                 reason: format!("cannot restart the binary: {e}"),
-            })?;
+            }
+        })?;
         Ok(())
     }
 
@@ -275,8 +307,30 @@ impl SqsEventSource {
     }
 }
 
-/// The function's process, polling the emulator on `port` (SIGKILLed when dropped).
-fn spawn_binary(binary: &Path, port: u16, env: &[(String, String)]) -> std::io::Result<Child> {
+/// Where a function's log goes: one file per function and process, unique in this run.
+fn log_path(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "drctl-lambda-{name}-{}-{}.log",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// The function's process, polling the emulator on `port` (SIGKILLed when dropped), its
+/// output appended to `log`.
+fn spawn_binary(
+    binary: &Path,
+    port: u16,
+    env: &[(String, String)],
+    log: &Path,
+) -> std::io::Result<Child> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let err = out.try_clone()?;
     Command::new(binary)
         .envs(env.iter().cloned())
         // The emulator serves one function, named `_`.
@@ -288,8 +342,8 @@ fn spawn_binary(binary: &Path, port: u16, env: &[(String, String)]) -> std::io::
             format!("http://127.0.0.1:{port}/.rt"),
         )
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
         .kill_on_drop(true)
         .spawn()
 }

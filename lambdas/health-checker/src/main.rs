@@ -62,7 +62,10 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
         failover::run_rounds(&ports.controller(), &deps.probes, rounds, &SystemClock).await;
     emf::emit("health-checker", &report, dr_core::time::now_millis());
     match report.failed() {
-        Some(error) => Err(error.into()),
+        Some(error) => {
+            tracing::error!(%error, "the invocation failed");
+            Err(error.into())
+        }
         None => Ok(json::render(&report)),
     }
 }

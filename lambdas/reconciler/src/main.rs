@@ -84,7 +84,10 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
     runtime::log_report(&report);
     emf::emit("reconciler", &report, dr_core::time::now_millis());
     match report.failed() {
-        Some(error) => Err(error.into()),
+        Some(error) => {
+            tracing::error!(%error, "the invocation failed");
+            Err(error.into())
+        }
         None => Ok(json::render(&report)),
     }
 }

@@ -50,7 +50,9 @@ async fn handler(_schedule: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
     emf::emit("snapshot-controller", &report, dr_core::time::now_millis());
     let unobservable = report.unobservable();
     if !unobservable.is_empty() {
-        return Err(format!("cannot observe: {}", unobservable.join("; ")).into());
+        let error = format!("cannot observe: {}", unobservable.join("; "));
+        tracing::error!(%error, "the invocation failed");
+        return Err(error.into());
     }
     Ok(json::render(&report))
 }
