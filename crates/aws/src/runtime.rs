@@ -45,6 +45,25 @@ pub fn invocation_deadline(deadline_ms: u64, fallback: std::time::Duration) -> s
     }
 }
 
+/// The end of a scheduled Lambda's invocation: the report's details logged, its figures
+/// published as EMF lines, and its JSON summary returned; or, when it `failed`, the failure
+/// logged and returned as the invocation's error, so Lambda's Errors metric and alarm fire.
+pub fn finish(
+    function: &str,
+    report: &impl dr_core::report::Report,
+    failed: Option<String>,
+) -> Result<serde_json::Value, String> {
+    log_report(report);
+    dr_core::report::emf::emit(function, report, dr_core::time::now_millis());
+    match failed {
+        Some(error) => {
+            tracing::error!(%error, "the invocation failed");
+            Err(error)
+        }
+        None => Ok(dr_core::report::json::render(report)),
+    }
+}
+
 /// A report's details (drifts found, repairs that failed…) as log lines, one per detail:
 /// its figures go out as metrics, its details are what a person reads in the logs.
 pub fn log_report(report: &impl dr_core::report::Report) {

@@ -11,7 +11,6 @@ use dr_aws::failover::FailoverPorts;
 use dr_aws::probes::Probes;
 use dr_aws::{runtime, AwsSession};
 use dr_core::failover::{self, Rounds};
-use dr_core::report::{emf, json};
 use dr_core::time::SystemClock;
 use dr_core::Topology;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -60,12 +59,6 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
     let ports = FailoverPorts::new(&deps.session, &deps.topology);
     let report =
         failover::run_rounds(&ports.controller(), &deps.probes, rounds, &SystemClock).await;
-    emf::emit("health-checker", &report, dr_core::time::now_millis());
-    match report.failed() {
-        Some(error) => {
-            tracing::error!(%error, "the invocation failed");
-            Err(error.into())
-        }
-        None => Ok(json::render(&report)),
-    }
+    let failed = report.failed().map(str::to_owned);
+    Ok(runtime::finish("health-checker", &report, failed)?)
 }

@@ -13,7 +13,6 @@ use dr_aws::ledger::DynamoLedger;
 use dr_aws::{runtime, AwsSession};
 use dr_core::ratelimit::TokenBucket;
 use dr_core::reconcile::{self, DeepTier, Direction, Reconciler, StatusTier, WhenNotAllowed};
-use dr_core::report::{emf, json};
 use dr_core::time::SystemClock;
 use dr_core::{Side, Topology};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -81,13 +80,6 @@ async fn handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error>
         &SystemClock,
     )
     .await;
-    runtime::log_report(&report);
-    emf::emit("reconciler", &report, dr_core::time::now_millis());
-    match report.failed() {
-        Some(error) => {
-            tracing::error!(%error, "the invocation failed");
-            Err(error.into())
-        }
-        None => Ok(json::render(&report)),
-    }
+    let failed = report.failed().map(str::to_owned);
+    Ok(runtime::finish("reconciler", &report, failed)?)
 }

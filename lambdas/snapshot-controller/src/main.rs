@@ -10,7 +10,6 @@ use anyhow::Context;
 use dr_aws::backups::RdsReplicatedBackups;
 use dr_aws::rds::RdsStores;
 use dr_aws::{runtime, AwsSession};
-use dr_core::report::{emf, json};
 use dr_core::snapshots::{self, DatabaseKind, SnapshotPolicy};
 use dr_core::time::SystemClock;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -46,13 +45,8 @@ async fn handler(_schedule: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Er
         &SystemClock,
     )
     .await;
-    runtime::log_report(&report);
-    emf::emit("snapshot-controller", &report, dr_core::time::now_millis());
     let unobservable = report.unobservable();
-    if !unobservable.is_empty() {
-        let error = format!("cannot observe: {}", unobservable.join("; "));
-        tracing::error!(%error, "the invocation failed");
-        return Err(error.into());
-    }
-    Ok(json::render(&report))
+    let failed =
+        (!unobservable.is_empty()).then(|| format!("cannot observe: {}", unobservable.join("; ")));
+    Ok(runtime::finish("snapshot-controller", &report, failed)?)
 }
