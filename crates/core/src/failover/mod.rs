@@ -3,20 +3,21 @@
 //! in the health-checker Lambda, in `drctl`, and against in-memory fakes in a 10,000-round
 //! simulation. [`service`] is the health checker's invocation over those ports.
 
+pub mod controller;
 pub mod machine;
+pub mod ports;
 pub mod probe;
 pub mod rto;
 pub mod runbook;
 pub mod service;
 pub mod simulation;
 
+pub use controller::{Controller, FailoverError, Outcome};
 pub use machine::{Decision, Hold, Mode, Refused, Settings, State};
+pub use ports::{DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
 pub use probe::{ProbeOutcome, Round};
 pub use rto::DnsRto;
-pub use runbook::{
-    AuditEntry, Controller, DatabaseRecovery, FailoverError, FailoverRecord, Notifier, Outcome,
-    Runbook, RunbookKind, StateStore, Step, Stored, TrafficSwitch, NOTES_KEPT,
-};
+pub use runbook::{AuditEntry, FailoverRecord, Runbook, RunbookKind, Step, Stored, NOTES_KEPT};
 pub use service::{run_rounds, verify_switch_when_calm, HealthCheck, Prober, RoundResult, Rounds};
 
 #[cfg(test)]

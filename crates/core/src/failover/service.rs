@@ -10,12 +10,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use super::controller::{Controller, FailoverError, Outcome};
 use super::machine::{Decision, Mode};
+use super::ports::{DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
 use super::probe::Round;
-use super::runbook::{
-    Controller, DatabaseRecovery, FailoverError, FailoverRecord, Notifier, Outcome, StateStore,
-    TrafficSwitch,
-};
+use super::runbook::FailoverRecord;
 use crate::report::{Figure, Report, Section};
 use crate::time::{Clock, EpochMillis};
 use crate::Side;

@@ -18,6 +18,17 @@ pub struct ArnRewrite {
 }
 
 impl ArnRewrite {
+    /// `policy` as DR must hold it: its document's ARNs rewritten.
+    pub fn policy(
+        &self,
+        policy: &crate::replication::records::PolicyRecord,
+    ) -> Result<crate::replication::records::PolicyRecord, String> {
+        Ok(crate::replication::records::PolicyRecord {
+            policy_name: policy.policy_name.clone(),
+            document: self.rewrite_document(&policy.document)?,
+        })
+    }
+
     /// Rewrite ARNs of `from_account` in `from_region` to `to_account` in `to_region`.
     pub fn new(
         from_account: AccountId,

@@ -1,0 +1,266 @@
+//! Applying a replication message in DR: idempotent, never regressing, revoked wins.
+//!
+//! 1. The ledger says which version of the subject DR last applied; an older or equal
+//!    message changes nothing ([`Outcome::Stale`]).
+//! 2. Otherwise DR is brought to the message's state with idempotent calls only, so a crash
+//!    at any point is repaired by the redelivery.
+//! 3. Only then is the version recorded (a conditional write that never goes backwards). A
+//!    message whose apply failed is therefore never marked applied.
+//!
+//! The FIFO topic and queue deliver one subject's messages one at a time, in publish order,
+//! so steps 1–3 never race for the same subject.
+//!
+//! Revoked wins: if primary, DR, or the ledger has ever seen the certificate REVOKED, DR
+//! sets and keeps REVOKED, whatever an older or confused message says.
+//!
+//! Deleted stays deleted: a message about one subject that names another (a certificate's
+//! thing, a thing's group, a group's parent) never recreates it when DR applied its deletion
+//! after the message was read (the ledger's tombstones say when).
+
+mod certificate;
+mod groups;
+mod outcome;
+mod tombstones;
+
+pub use outcome::{ApplyError, Change, Outcome};
+
+use crate::ids::ThingName;
+use crate::port::PortError;
+use crate::replication::arn::ArnRewrite;
+use crate::replication::message::{ReplicationMessage, Subject};
+use crate::replication::ports::{ApplyLedger, DeviceRegistry, LedgerEntry, Recorded, ShadowStore};
+use crate::replication::shadow::ShadowDocument;
+use certificate::{apply_certificate, delete_certificate, CertificateContext};
+use groups::{apply_group, delete_group, sync_memberships};
+use tombstones::Tombstones;
+
+/// A shadow DR wrote this long after primary deleted it was written in DR, not replicated
+/// from before the deletion (replication lags seconds, not minutes): it is kept.
+pub const SHADOW_DELETE_MARGIN_SECONDS: i64 = 300;
+
+/// Apply one decoded message to DR.
+pub async fn apply<R, L>(
+    message: &ReplicationMessage,
+    rewrite: &ArnRewrite,
+    dr: &R,
+    ledger: &L,
+) -> Result<Outcome, ApplyError>
+where
+    R: DeviceRegistry + Sync,
+    L: ApplyLedger + Sync,
+{
+    let key = message.subject.key();
+    let version = message.version();
+    let previous = ledger.entry(&key).await.map_err(ApplyError::Ledger)?;
+    if previous.is_some_and(|entry| entry.version >= version) {
+        return Ok(Outcome::Stale);
+    }
+    let was_revoked = previous.is_some_and(|entry| entry.revoked);
+
+    let mut changes = Vec::new();
+    let revoked = match &message.subject {
+        Subject::Certificate(record) => {
+            let context = CertificateContext {
+                was_revoked,
+                observed_ms: message.observed_at_ms,
+                rewrite,
+            };
+            apply_certificate(record, &context, dr, ledger, &mut changes).await?
+        }
+        Subject::CertificateDeleted { certificate_id } => {
+            let dr_revoked = delete_certificate(certificate_id, dr, &mut changes).await?;
+            was_revoked || dr_revoked
+        }
+        Subject::Thing(thing) => {
+            dr.put_thing(thing).await.map_err(ApplyError::Registry)?;
+            changes.push(Change::Thing(thing.thing_name.to_string()));
+            if let Some(groups) = &thing.groups {
+                let tombstones = Tombstones {
+                    observed_ms: message.observed_at_ms,
+                    ledger,
+                };
+                sync_memberships(&thing.thing_name, groups, &tombstones, dr, &mut changes).await?;
+            }
+            false
+        }
+        Subject::ThingDeleted { thing_name } => {
+            for id in dr
+                .thing_certificates(thing_name)
+                .await
+                .map_err(ApplyError::Registry)?
+            {
+                dr.detach_thing(thing_name, &id)
+                    .await
+                    .map_err(ApplyError::Registry)?;
+                changes.push(Change::DetachedThing(thing_name.to_string()));
+            }
+            dr.delete_thing(thing_name)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::DeletedThing(thing_name.to_string()));
+            false
+        }
+        Subject::Policy(policy) => {
+            dr.put_policy(&rewrite.policy(policy).map_err(ApplyError::Invalid)?)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::Policy(policy.policy_name.to_string()));
+            false
+        }
+        Subject::ThingGroup(group) => {
+            let tombstones = Tombstones {
+                observed_ms: message.observed_at_ms,
+                ledger,
+            };
+            apply_group(group, &tombstones, rewrite, dr, &mut changes).await?;
+            false
+        }
+        Subject::ThingGroupDeleted { group_name } => {
+            delete_group(group_name, dr, &mut changes).await?;
+            false
+        }
+        Subject::RoleAlias(alias) => {
+            // The same role name in DR's account: DR's stack (or its operators) keep a role
+            // of that name with DR's permissions; readiness checks it is there.
+            let in_dr = crate::replication::records::RoleAliasRecord {
+                role_arn: rewrite.rewrite_arn(&alias.role_arn),
+                ..alias.clone()
+            };
+            dr.put_role_alias(&in_dr)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::RoleAlias(format!(
+                "{} -> {}",
+                in_dr.role_alias, in_dr.role_arn
+            )));
+            false
+        }
+        Subject::RoleAliasDeleted { role_alias } => {
+            dr.delete_role_alias(role_alias)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::DeletedRoleAlias(role_alias.to_string()));
+            false
+        }
+        Subject::ProvisioningTemplate(template) => {
+            let in_dr = template.in_dr(rewrite).map_err(ApplyError::Invalid)?;
+            // The policies it attaches by name must exist before a device provisions;
+            // their documents stay owned by policy messages.
+            for policy in &in_dr.policies {
+                dr.ensure_policy(policy)
+                    .await
+                    .map_err(ApplyError::Registry)?;
+            }
+            dr.put_provisioning_template(&in_dr)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::ProvisioningTemplate(format!(
+                "{} -> {}",
+                in_dr.template_name, in_dr.provisioning_role_arn
+            )));
+            false
+        }
+        Subject::ProvisioningTemplateDeleted { template_name } => {
+            dr.delete_provisioning_template(template_name)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::DeletedProvisioningTemplate(
+                template_name.to_string(),
+            ));
+            false
+        }
+        Subject::Shadow(update) => {
+            let name = update.shadow_name.as_deref();
+            let in_dr = dr
+                .shadow(&update.thing_name, name)
+                .await
+                .map_err(ApplyError::Registry)?;
+            let sent = bring_shadow(
+                dr,
+                &update.thing_name,
+                name,
+                update.previous.as_ref(),
+                &update.current,
+                in_dr.as_ref(),
+            )
+            .await
+            .map_err(ApplyError::Registry)?;
+            changes.push(if sent {
+                Change::Shadow(key.clone())
+            } else {
+                Change::ShadowUnchanged(key.clone())
+            });
+            false
+        }
+        Subject::ShadowDeleted {
+            thing_name,
+            shadow_name,
+            timestamp,
+            ..
+        } => {
+            let name = shadow_name.as_deref();
+            match dr
+                .shadow(thing_name, name)
+                .await
+                .map_err(ApplyError::Registry)?
+            {
+                Some(doc) if doc.timestamp > timestamp + SHADOW_DELETE_MARGIN_SECONDS => {
+                    changes.push(Change::KeptShadow(key.clone()));
+                }
+                Some(_) => {
+                    dr.delete_shadow(thing_name, name)
+                        .await
+                        .map_err(ApplyError::Registry)?;
+                    changes.push(Change::DeletedShadow(key.clone()));
+                }
+                None => {}
+            }
+            false
+        }
+    };
+
+    let deleted = matches!(
+        message.subject,
+        Subject::CertificateDeleted { .. }
+            | Subject::ThingDeleted { .. }
+            | Subject::ThingGroupDeleted { .. }
+            | Subject::RoleAliasDeleted { .. }
+            | Subject::ProvisioningTemplateDeleted { .. }
+            | Subject::ShadowDeleted { .. }
+    );
+    let entry = LedgerEntry {
+        version,
+        revoked,
+        deleted,
+    };
+    // `NewerExists` means a writer outside the FIFO order (the reconciler) recorded a newer
+    // state meanwhile; ours was applied all the same and the ledger keeps the newer version.
+    let _: Recorded = ledger
+        .record(&key, entry)
+        .await
+        .map_err(ApplyError::Ledger)?;
+    Ok(Outcome::Applied { changes })
+}
+
+/// Bring the target's shadow, `in_target` as just read, to `current` by the per-leaf merge
+/// ([`shadow::merge`]): `previous` is what the source's shadow was before (`None`: unknown,
+/// as for a reconcile repair, so every differing leaf goes by its metadata timestamps).
+/// Whether an update was sent.
+///
+/// [`shadow::merge`]: crate::replication::shadow::merge
+pub async fn bring_shadow<R: ShadowStore + Sync>(
+    target: &R,
+    thing: &ThingName,
+    name: Option<&str>,
+    previous: Option<&ShadowDocument>,
+    current: &ShadowDocument,
+    in_target: Option<&ShadowDocument>,
+) -> Result<bool, PortError> {
+    match crate::replication::shadow::merge(previous, current, in_target) {
+        Some(patch) => {
+            target.update_shadow(thing, name, &patch).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
