@@ -101,41 +101,6 @@ fn innermost(error: &dyn std::error::Error) -> Option<String> {
     Some(cause.to_string())
 }
 
-/// The outcome of an idempotent call: success, or the error code that means "already so"
-/// (a delete of something gone, a create of something there), both count as done.
-pub fn already_so<O, E, R>(
-    result: Result<O, SdkError<E, R>>,
-    operation: &str,
-    already: &str,
-) -> Result<(), PortError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + HttpStatus,
-{
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some(already) => Ok(()),
-        Err(e) => Err(port_error(operation, e)),
-    }
-}
-
-/// The outcome of a create: `true` when it created, `false` when the resource already
-/// existed (ResourceAlreadyExistsException), any other error as a [`PortError`].
-pub fn created<O, E, R>(
-    result: Result<O, SdkError<E, R>>,
-    operation: &str,
-) -> Result<bool, PortError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + HttpStatus,
-{
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(false),
-        Err(e) => Err(port_error(operation, e)),
-    }
-}
-
 /// The HTTP status of a raw response.
 pub trait HttpStatus {
     /// The status code.
