@@ -38,6 +38,11 @@ impl CallError {
     pub(crate) fn is(&self, codes: &[&str]) -> bool {
         self.code.as_deref().is_some_and(|c| codes.contains(&c))
     }
+
+    /// The operation that failed, as [`port_error`] named it.
+    pub(crate) fn operation(&self) -> &str {
+        &self.error.operation
+    }
 }
 
 impl From<CallError> for PortError {
