@@ -142,3 +142,55 @@ impl Calls {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iot::Client;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::testing::{iot, json_error};
+
+    #[tokio::test]
+    async fn given_a_failed_call_when_sent_then_it_is_counted_and_keeps_its_code() {
+        let rule = mock!(Client::describe_thing)
+            .then_http_response(|| json_error(404, "ResourceNotFoundException", "no thing"));
+        let client = iot(&[&rule]);
+        let calls = Calls::default();
+
+        let failed = calls
+            .send(
+                "DescribeThing",
+                client.describe_thing().thing_name("gone").send(),
+            )
+            .await
+            .unwrap_err();
+
+        assert_eq!(calls.made(), 1);
+        assert!(failed.is(&["ResourceNotFoundException"]));
+        assert!(!failed.is(&["ResourceAlreadyExistsException"]));
+        assert_eq!(failed.operation(), "DescribeThing");
+    }
+
+    #[tokio::test]
+    async fn given_a_tolerated_code_when_read_then_none_and_any_other_code_an_error() {
+        let rule = mock!(Client::describe_thing)
+            .then_http_response(|| json_error(404, "ResourceNotFoundException", "no thing"));
+        let client = iot(&[&rule]);
+        let calls = Calls::default();
+        let describe = || {
+            calls.send(
+                "DescribeThing",
+                client.describe_thing().thing_name("gone").send(),
+            )
+        };
+
+        let tolerated = describe().await.none_on(&["ResourceNotFoundException"]);
+        let other = describe()
+            .await
+            .none_on(&["ResourceAlreadyExistsException"]);
+
+        assert_eq!(tolerated.unwrap().map(drop), None);
+        assert_eq!(other.unwrap_err().operation, "DescribeThing");
+    }
+}

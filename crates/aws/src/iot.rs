@@ -23,6 +23,8 @@ use crate::call::{Calls, Tolerate};
 mod provisioning_templates;
 mod role_aliases;
 mod shadows;
+#[cfg(test)]
+mod tests;
 mod thing_groups;
 
 /// AWS keeps at most five versions of a policy.

@@ -33,6 +33,8 @@ pub mod rds;
 pub mod readiness;
 pub mod runtime;
 pub mod session;
+#[cfg(test)]
+mod testing;
 pub mod throttling;
 mod versioned;
 

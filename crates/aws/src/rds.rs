@@ -22,6 +22,8 @@ use crate::call::{Calls, Tolerate};
 use crate::AwsSession;
 
 mod kinds;
+#[cfg(test)]
+mod tests;
 
 pub use kinds::cluster_instance;
 use kinds::{Kind, Listed, Rds, INSTANCES};
