@@ -97,20 +97,24 @@ impl Calls {
     }
 
     /// Send one request: wait for the limiter's token, count it, classify its error.
-    /// `request` is an SDK `send()` future, which sends nothing until it is awaited here.
-    pub(crate) async fn send<T, E>(
+    /// `request` makes the SDK's `send()` future once the token is in hand: taken as a
+    /// closure, not as the future itself, because a future passed in and then awaited is
+    /// held twice in this one's state, and an SDK future is kilobytes (a failover's
+    /// runbook nests dozens of them on one stack).
+    pub(crate) async fn send<T, E, F>(
         &self,
         operation: &str,
-        request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        request: impl FnOnce() -> F,
     ) -> Result<T, CallError>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
         if let Some(limiter) = &self.limiter {
             limiter.take(tokio::time::sleep).await;
         }
         self.made.fetch_add(1, Ordering::Relaxed);
-        request.await.map_err(|e| CallError::new(operation, e))
+        request().await.map_err(|e| CallError::new(operation, e))
     }
 
     /// Every item of a paged listing. `page` sends the request for one page given the
@@ -131,7 +135,7 @@ impl Calls {
         let mut all = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let (items, next) = split(self.send(operation, page(marker.clone())).await?);
+            let (items, next) = split(self.send(operation, || page(marker.clone())).await?);
             all.extend(items);
             match next {
                 Some(next) if !next.is_empty() && marker.as_deref() != Some(next.as_str()) => {
@@ -159,10 +163,9 @@ mod tests {
         let calls = Calls::default();
 
         let failed = calls
-            .send(
-                "DescribeThing",
-                client.describe_thing().thing_name("gone").send(),
-            )
+            .send("DescribeThing", || {
+                client.describe_thing().thing_name("gone").send()
+            })
             .await
             .unwrap_err();
 
@@ -179,10 +182,9 @@ mod tests {
         let client = iot(&[&rule]);
         let calls = Calls::default();
         let describe = || {
-            calls.send(
-                "DescribeThing",
-                client.describe_thing().thing_name("gone").send(),
-            )
+            calls.send("DescribeThing", || {
+                client.describe_thing().thing_name("gone").send()
+            })
         };
 
         let tolerated = describe().await.none_on(&["ResourceNotFoundException"]);

@@ -191,13 +191,12 @@ impl IotRegistry {
 
     async fn create_thing_type(&self, thing_type: &str) -> Result<(), PortError> {
         self.calls
-            .send(
-                "CreateThingType",
+            .send("CreateThingType", || {
                 self.client
                     .create_thing_type()
                     .thing_type_name(thing_type)
-                    .send(),
-            )
+                    .send()
+            })
             .await
             .done_on(ALREADY_EXISTS)
     }
@@ -215,7 +214,7 @@ impl IotRegistry {
             .attribute_payload(attribute_payload(&thing.attributes));
         Ok(self
             .calls
-            .send("CreateThing", request.send())
+            .send("CreateThing", || request.send())
             .await
             .none_on(ALREADY_EXISTS)?
             .is_some())
@@ -224,13 +223,12 @@ impl IotRegistry {
     async fn policy_versions_make_room(&self, name: &PolicyName) -> Result<(), PortError> {
         let versions = self
             .calls
-            .send(
-                "ListPolicyVersions",
+            .send("ListPolicyVersions", || {
                 self.client
                     .list_policy_versions()
                     .policy_name(name.as_str())
-                    .send(),
-            )
+                    .send()
+            })
             .await?;
         let mut old: Vec<_> = versions
             .policy_versions()
@@ -248,7 +246,7 @@ impl IotRegistry {
                 .policy_name(name.as_str())
                 .policy_version_id(oldest);
             self.calls
-                .send("DeletePolicyVersion", request.send())
+                .send("DeletePolicyVersion", || request.send())
                 .await?;
         }
         Ok(())
@@ -282,7 +280,7 @@ impl CertificateRegistry for IotRegistry {
             .certificate_id(id.as_str());
         let Some(output) = self
             .calls
-            .send("DescribeCertificate", request.send())
+            .send("DescribeCertificate", || request.send())
             .await
             .none_on(NOT_FOUND)?
         else {
@@ -314,7 +312,7 @@ impl CertificateRegistry for IotRegistry {
             .certificate_id(ca_id.as_str());
         let Some(output) = self
             .calls
-            .send("DescribeCACertificate", request.send())
+            .send("DescribeCACertificate", || request.send())
             .await
             .none_on(NOT_FOUND)?
         else {
@@ -351,7 +349,7 @@ impl CertificateRegistry for IotRegistry {
                     .ca_certificate_pem(ca_pem)
                     .status(sdk_status(status));
                 self.calls
-                    .send("RegisterCertificate", request.send())
+                    .send("RegisterCertificate", || request.send())
                     .await
                     .map(drop)
             }
@@ -362,7 +360,7 @@ impl CertificateRegistry for IotRegistry {
                     .certificate_pem(pem.as_str())
                     .status(sdk_status(status));
                 self.calls
-                    .send("RegisterCertificateWithoutCA", request.send())
+                    .send("RegisterCertificateWithoutCA", || request.send())
                     .await
                     .map(drop)
             }
@@ -387,19 +385,20 @@ impl CertificateRegistry for IotRegistry {
             .update_certificate()
             .certificate_id(id.as_str())
             .new_status(sdk_status(status));
-        self.calls.send("UpdateCertificate", request.send()).await?;
+        self.calls
+            .send("UpdateCertificate", || request.send())
+            .await?;
         Ok(())
     }
 
     async fn delete_certificate(&self, id: &CertificateId) -> Result<(), PortError> {
         self.calls
-            .send(
-                "DeleteCertificate",
+            .send("DeleteCertificate", || {
                 self.client
                     .delete_certificate()
                     .certificate_id(id.as_str())
-                    .send(),
-            )
+                    .send()
+            })
             .await
             .done_on(NOT_FOUND)
     }
@@ -430,7 +429,7 @@ impl CertificateRegistry for IotRegistry {
         let request = self.client.get_policy().policy_name(name.as_str());
         let Some(output) = self
             .calls
-            .send("GetPolicy", request.send())
+            .send("GetPolicy", || request.send())
             .await
             .none_on(NOT_FOUND)?
         else {
@@ -457,7 +456,7 @@ impl CertificateRegistry for IotRegistry {
             .policy_name(policy.policy_name.as_str())
             .policy_document(&policy.document);
         self.calls
-            .send("CreatePolicy", request.send())
+            .send("CreatePolicy", || request.send())
             .await
             .done_on(ALREADY_EXISTS)?;
         self.known_policies
@@ -487,7 +486,7 @@ impl CertificateRegistry for IotRegistry {
                     .policy_document(&policy.document)
                     .set_as_default(true);
                 self.calls
-                    .send("CreatePolicyVersion", request.send())
+                    .send("CreatePolicyVersion", || request.send())
                     .await?;
                 Ok(())
             }
@@ -502,7 +501,7 @@ impl CertificateRegistry for IotRegistry {
             .target(self.certificate_arn(id));
         let attached = self
             .calls
-            .send("AttachPolicy", request.send())
+            .send("AttachPolicy", || request.send())
             .await
             .none_on(NOT_FOUND)?;
         if attached.is_none() {
@@ -523,7 +522,7 @@ impl CertificateRegistry for IotRegistry {
             .policy_name(name.as_str())
             .target(self.certificate_arn(id));
         self.calls
-            .send("DetachPolicy", request.send())
+            .send("DetachPolicy", || request.send())
             .await
             .done_on(NOT_FOUND)
     }
@@ -532,7 +531,7 @@ impl CertificateRegistry for IotRegistry {
         let request = self.client.describe_thing().thing_name(name.as_str());
         let described = self
             .calls
-            .send("DescribeThing", request.send())
+            .send("DescribeThing", || request.send())
             .await
             .none_on(NOT_FOUND)?;
         Ok(described.map(|output| ThingRecord {
@@ -563,16 +562,15 @@ impl CertificateRegistry for IotRegistry {
             Some(thing_type) => update.thing_type_name(thing_type),
             None => update.remove_thing_type(true),
         };
-        self.calls.send("UpdateThing", update.send()).await?;
+        self.calls.send("UpdateThing", || update.send()).await?;
         Ok(())
     }
 
     async fn delete_thing(&self, name: &ThingName) -> Result<(), PortError> {
         self.calls
-            .send(
-                "DeleteThing",
-                self.client.delete_thing().thing_name(name.as_str()).send(),
-            )
+            .send("DeleteThing", || {
+                self.client.delete_thing().thing_name(name.as_str()).send()
+            })
             .await
             .done_on(NOT_FOUND)
     }
@@ -629,7 +627,7 @@ impl CertificateRegistry for IotRegistry {
             .thing_name(name.as_str())
             .principal(self.certificate_arn(id));
         self.calls
-            .send("AttachThingPrincipal", request.send())
+            .send("AttachThingPrincipal", || request.send())
             .await?;
         Ok(())
     }
@@ -641,7 +639,7 @@ impl CertificateRegistry for IotRegistry {
             .thing_name(name.as_str())
             .principal(self.certificate_arn(id));
         self.calls
-            .send("DetachThingPrincipal", request.send())
+            .send("DetachThingPrincipal", || request.send())
             .await
             .done_on(NOT_FOUND)
     }
@@ -673,7 +671,10 @@ impl CertificateLister for IotRegistry {
             // oldest first, the deep tier walks newest first.
             .ascending_order(order == ListOrder::OldestFirst)
             .set_marker(marker.map(str::to_owned));
-        let page = self.calls.send("ListCertificates", request.send()).await?;
+        let page = self
+            .calls
+            .send("ListCertificates", || request.send())
+            .await?;
         let mut certificates = Vec::with_capacity(page.certificates().len());
         for certificate in page.certificates() {
             let Some(id) = certificate

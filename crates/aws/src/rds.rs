@@ -133,10 +133,9 @@ impl RdsSnapshotStore {
         }
         let described = self
             .calls
-            .send(
-                "DescribeKey",
-                self.source_kms.describe_key().key_id(key).send(),
-            )
+            .send("DescribeKey", || {
+                self.source_kms.describe_key().key_id(key).send()
+            })
             .await
             // A key we cannot describe is one we cannot reason about; the copy will say more.
             .none_on(&["NotFoundException"])?;

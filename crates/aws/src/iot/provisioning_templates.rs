@@ -36,7 +36,7 @@ impl ProvisioningTemplateRegistry for IotRegistry {
             .template_name(name.as_str());
         let Some(output) = self
             .calls
-            .send("DescribeProvisioningTemplate", request.send())
+            .send("DescribeProvisioningTemplate", || request.send())
             .await
             .none_on(NOT_FOUND)?
         else {
@@ -104,7 +104,7 @@ impl ProvisioningTemplateRegistry for IotRegistry {
             None => update,
         };
         self.calls
-            .send("UpdateProvisioningTemplate", update.send())
+            .send("UpdateProvisioningTemplate", || update.send())
             .await?;
         Ok(())
     }
@@ -115,7 +115,7 @@ impl ProvisioningTemplateRegistry for IotRegistry {
             .delete_provisioning_template()
             .template_name(name.as_str());
         self.calls
-            .send("DeleteProvisioningTemplate", request.send())
+            .send("DeleteProvisioningTemplate", || request.send())
             .await
             .done_on(NOT_FOUND)
     }
@@ -143,7 +143,7 @@ impl IotRegistry {
         }
         let created = self
             .calls
-            .send("CreateProvisioningTemplate", create.send())
+            .send("CreateProvisioningTemplate", || create.send())
             .await
             .none_on(ALREADY_EXISTS)?;
         if created.is_none() {
@@ -188,7 +188,7 @@ impl IotRegistry {
             .template_body(&template.template_body)
             .set_as_default(true);
         self.calls
-            .send("CreateProvisioningTemplateVersion", request.send())
+            .send("CreateProvisioningTemplateVersion", || request.send())
             .await
     }
 
@@ -222,7 +222,7 @@ impl IotRegistry {
                 .template_name(name.as_str())
                 .version_id(version);
             self.calls
-                .send("DeleteProvisioningTemplateVersion", request.send())
+                .send("DeleteProvisioningTemplateVersion", || request.send())
                 .await
                 .done_on(NOT_FOUND)?;
         }

@@ -17,7 +17,7 @@ impl RoleAliasRegistry for IotRegistry {
         let request = self.client.describe_role_alias().role_alias(name.as_str());
         let Some(output) = self
             .calls
-            .send("DescribeRoleAlias", request.send())
+            .send("DescribeRoleAlias", || request.send())
             .await
             .none_on(NOT_FOUND)?
         else {
@@ -46,7 +46,7 @@ impl RoleAliasRegistry for IotRegistry {
             .credential_duration_seconds(duration);
         let created = self
             .calls
-            .send("CreateRoleAlias", create.send())
+            .send("CreateRoleAlias", || create.send())
             .await
             .none_on(ALREADY_EXISTS)?;
         if created.is_some() {
@@ -58,19 +58,18 @@ impl RoleAliasRegistry for IotRegistry {
             .role_alias(alias.role_alias.as_str())
             .role_arn(&alias.role_arn)
             .credential_duration_seconds(duration);
-        self.calls.send("UpdateRoleAlias", update.send()).await?;
+        self.calls.send("UpdateRoleAlias", || update.send()).await?;
         Ok(())
     }
 
     async fn delete_role_alias(&self, name: &RoleAliasName) -> Result<(), PortError> {
         self.calls
-            .send(
-                "DeleteRoleAlias",
+            .send("DeleteRoleAlias", || {
                 self.client
                     .delete_role_alias()
                     .role_alias(name.as_str())
-                    .send(),
-            )
+                    .send()
+            })
             .await
             .done_on(NOT_FOUND)
     }

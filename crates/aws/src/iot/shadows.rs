@@ -37,7 +37,7 @@ impl ShadowStore for IotRegistry {
             .set_shadow_name(name.map(str::to_owned));
         let Some(output) = self
             .calls
-            .send("GetThingShadow", request.send())
+            .send("GetThingShadow", || request.send())
             .await
             .none_on(NOT_FOUND)?
         else {
@@ -66,7 +66,7 @@ impl ShadowStore for IotRegistry {
             .payload(Blob::new(update.to_string()));
         let updated = self
             .calls
-            .send("UpdateThingShadow", request.send())
+            .send("UpdateThingShadow", || request.send())
             .await
             .none_on(NOT_FOUND)?;
         if updated.is_none() {
@@ -106,7 +106,7 @@ impl ShadowStore for IotRegistry {
             .thing_name(thing.as_str())
             .set_shadow_name(name.map(str::to_owned));
         self.calls
-            .send("DeleteThingShadow", request.send())
+            .send("DeleteThingShadow", || request.send())
             .await
             .done_on(NOT_FOUND)
     }

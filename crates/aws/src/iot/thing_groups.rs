@@ -46,7 +46,7 @@ impl IotRegistry {
                     .set_parent_group_name(group.parent().map(|p| p.as_str().to_owned()))
                     .thing_group_properties(properties);
                 self.calls
-                    .send("CreateThingGroup", request.send())
+                    .send("CreateThingGroup", || request.send())
                     .await
                     .map(drop)
             }
@@ -60,7 +60,7 @@ impl IotRegistry {
                     .set_query_version(query.query_version.clone())
                     .thing_group_properties(properties);
                 self.calls
-                    .send("CreateDynamicThingGroup", request.send())
+                    .send("CreateDynamicThingGroup", || request.send())
                     .await
                     .map(drop)
             }
@@ -77,7 +77,9 @@ impl IotRegistry {
                     .update_thing_group()
                     .thing_group_name(group.group_name.as_str())
                     .thing_group_properties(properties);
-                self.calls.send("UpdateThingGroup", request.send()).await?;
+                self.calls
+                    .send("UpdateThingGroup", || request.send())
+                    .await?;
             }
             Some(query) => {
                 let request = self
@@ -89,7 +91,7 @@ impl IotRegistry {
                     .set_query_version(query.query_version.clone())
                     .thing_group_properties(properties);
                 self.calls
-                    .send("UpdateDynamicThingGroup", request.send())
+                    .send("UpdateDynamicThingGroup", || request.send())
                     .await?;
             }
         }
@@ -133,7 +135,7 @@ impl ThingGroupRegistry for IotRegistry {
             .thing_group_name(name.as_str());
         let Some(output) = self
             .calls
-            .send("DescribeThingGroup", request.send())
+            .send("DescribeThingGroup", || request.send())
             .await
             .none_on(NOT_FOUND)?
         else {
@@ -203,7 +205,7 @@ impl ThingGroupRegistry for IotRegistry {
             .thing_group_name(name.as_str())
             .set_parent_group_name(parent.map(|p| p.as_str().to_owned()));
         self.calls
-            .send("CreateThingGroup", request.send())
+            .send("CreateThingGroup", || request.send())
             .await
             .done_on(ALREADY_EXISTS)
     }
@@ -244,7 +246,7 @@ impl ThingGroupRegistry for IotRegistry {
                 .delete_dynamic_thing_group()
                 .thing_group_name(name.as_str());
             self.calls
-                .send("DeleteDynamicThingGroup", request.send())
+                .send("DeleteDynamicThingGroup", || request.send())
                 .await
                 .map(drop)
         } else {
@@ -253,7 +255,7 @@ impl ThingGroupRegistry for IotRegistry {
                 .delete_thing_group()
                 .thing_group_name(name.as_str());
             self.calls
-                .send("DeleteThingGroup", request.send())
+                .send("DeleteThingGroup", || request.send())
                 .await
                 .map(drop)
         };
@@ -280,7 +282,7 @@ impl ThingGroupRegistry for IotRegistry {
             .target(self.thing_group_arn(group));
         let attached = self
             .calls
-            .send("AttachPolicy", request.send())
+            .send("AttachPolicy", || request.send())
             .await
             .none_on(NOT_FOUND)?;
         if attached.is_none() {
@@ -304,7 +306,7 @@ impl ThingGroupRegistry for IotRegistry {
             .policy_name(policy.as_str())
             .target(self.thing_group_arn(group));
         self.calls
-            .send("DetachPolicy", request.send())
+            .send("DetachPolicy", || request.send())
             .await
             .done_on(NOT_FOUND)
     }
@@ -337,7 +339,7 @@ impl ThingGroupRegistry for IotRegistry {
             .thing_name(thing.as_str())
             .thing_group_name(group.as_str());
         self.calls
-            .send("AddThingToThingGroup", request.send())
+            .send("AddThingToThingGroup", || request.send())
             .await?;
         Ok(())
     }
@@ -353,7 +355,7 @@ impl ThingGroupRegistry for IotRegistry {
             .thing_name(thing.as_str())
             .thing_group_name(group.as_str());
         self.calls
-            .send("RemoveThingFromThingGroup", request.send())
+            .send("RemoveThingFromThingGroup", || request.send())
             .await
             .done_on(NOT_FOUND)
     }

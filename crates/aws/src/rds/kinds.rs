@@ -28,13 +28,14 @@ pub(super) struct Rds<'a> {
 }
 
 impl Rds<'_> {
-    async fn send<T, E>(
+    async fn send<T, E, F>(
         self,
         operation: &str,
-        request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        request: impl FnOnce() -> F,
     ) -> Result<T, CallError>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
         self.calls.send(operation, request).await
     }
@@ -190,7 +191,7 @@ impl Kind {
                     .describe_db_snapshot_attributes()
                     .db_snapshot_identifier(snapshot_id);
                 let output = rds
-                    .send("DescribeDBSnapshotAttributes", request.send())
+                    .send("DescribeDBSnapshotAttributes", || request.send())
                     .await?;
                 let attributes = output
                     .db_snapshot_attributes_result()
@@ -207,7 +208,7 @@ impl Kind {
                     .describe_db_cluster_snapshot_attributes()
                     .db_cluster_snapshot_identifier(snapshot_id);
                 let output = rds
-                    .send("DescribeDBClusterSnapshotAttributes", request.send())
+                    .send("DescribeDBClusterSnapshotAttributes", || request.send())
                     .await?;
                 let attributes = output
                     .db_cluster_snapshot_attributes_result()
@@ -237,7 +238,9 @@ impl Kind {
                     .db_instance_identifier(database)
                     .db_snapshot_identifier(snapshot_id)
                     .set_tags(Some(tags));
-                rds.send("CreateDBSnapshot", request.send()).await.map(drop)
+                rds.send("CreateDBSnapshot", || request.send())
+                    .await
+                    .map(drop)
             }
             DatabaseKind::Cluster => {
                 let request = rds
@@ -246,7 +249,7 @@ impl Kind {
                     .db_cluster_identifier(database)
                     .db_cluster_snapshot_identifier(snapshot_id)
                     .set_tags(Some(tags));
-                let created = rds.send("CreateDBClusterSnapshot", request.send());
+                let created = rds.send("CreateDBClusterSnapshot", || request.send());
                 created.await.map(drop)
             }
         }
@@ -270,7 +273,9 @@ impl Kind {
                     .target_db_snapshot_identifier(target_id)
                     .kms_key_id(kms_key)
                     .set_tags(Some(tags));
-                rds.send("CopyDBSnapshot", request.send()).await.map(drop)
+                rds.send("CopyDBSnapshot", || request.send())
+                    .await
+                    .map(drop)
             }
             DatabaseKind::Cluster => {
                 let request = rds
@@ -280,7 +285,7 @@ impl Kind {
                     .target_db_cluster_snapshot_identifier(target_id)
                     .kms_key_id(kms_key)
                     .set_tags(Some(tags));
-                let copied = rds.send("CopyDBClusterSnapshot", request.send());
+                let copied = rds.send("CopyDBClusterSnapshot", || request.send());
                 copied.await.map(drop)
             }
         }
@@ -302,7 +307,7 @@ impl Kind {
                     .db_snapshot_identifier(snapshot_id)
                     .attribute_name(name)
                     .values_to_add(value);
-                let modified = rds.send("ModifyDBSnapshotAttribute", request.send());
+                let modified = rds.send("ModifyDBSnapshotAttribute", || request.send());
                 modified.await.map(drop)
             }
             DatabaseKind::Cluster => {
@@ -312,7 +317,7 @@ impl Kind {
                     .db_cluster_snapshot_identifier(snapshot_id)
                     .attribute_name(name)
                     .values_to_add(value);
-                let modified = rds.send("ModifyDBClusterSnapshotAttribute", request.send());
+                let modified = rds.send("ModifyDBClusterSnapshotAttribute", || request.send());
                 modified.await.map(drop)
             }
         }
@@ -330,14 +335,16 @@ impl Kind {
                     .client
                     .delete_db_snapshot()
                     .db_snapshot_identifier(snapshot_id);
-                rds.send("DeleteDBSnapshot", request.send()).await.map(drop)
+                rds.send("DeleteDBSnapshot", || request.send())
+                    .await
+                    .map(drop)
             }
             DatabaseKind::Cluster => {
                 let request = rds
                     .client
                     .delete_db_cluster_snapshot()
                     .db_cluster_snapshot_identifier(snapshot_id);
-                let deleted = rds.send("DeleteDBClusterSnapshot", request.send());
+                let deleted = rds.send("DeleteDBClusterSnapshot", || request.send());
                 deleted.await.map(drop)
             }
         }
@@ -370,7 +377,7 @@ impl Kind {
                     .deletion_protection(settings.deletion_protection)
                     // A patient database is never reachable from the internet.
                     .publicly_accessible(false);
-                let restored = rds.send("RestoreDBInstanceFromDBSnapshot", request.send());
+                let restored = rds.send("RestoreDBInstanceFromDBSnapshot", || request.send());
                 restored.await.done_on(INSTANCE_CODES.database_exists)
             }
             DatabaseKind::Cluster => restore_cluster(rds, snapshot_id, target, settings).await,
@@ -389,7 +396,7 @@ impl Kind {
                     .client
                     .describe_db_instances()
                     .db_instance_identifier(target);
-                let output = rds.send("DescribeDBInstances", request.send()).await?;
+                let output = rds.send("DescribeDBInstances", || request.send()).await?;
                 Ok(output.db_instances().first().map(|db| Described {
                     status: db.db_instance_status().unwrap_or_default().to_owned(),
                     address: db.endpoint().and_then(|e| e.address()).map(str::to_owned),
@@ -438,7 +445,9 @@ impl Kind {
                     .delete_db_instance()
                     .db_instance_identifier(target)
                     .skip_final_snapshot(true);
-                rds.send("DeleteDBInstance", request.send()).await.map(drop)
+                rds.send("DeleteDBInstance", || request.send())
+                    .await
+                    .map(drop)
             }
             DatabaseKind::Cluster => {
                 let request = rds
@@ -446,7 +455,9 @@ impl Kind {
                     .delete_db_cluster()
                     .db_cluster_identifier(target)
                     .skip_final_snapshot(true);
-                rds.send("DeleteDBCluster", request.send()).await.map(drop)
+                rds.send("DeleteDBCluster", || request.send())
+                    .await
+                    .map(drop)
             }
         }
     }
@@ -460,7 +471,7 @@ async fn describe_cluster(
         .client
         .describe_db_clusters()
         .db_cluster_identifier(target);
-    rds.send("DescribeDBClusters", request.send()).await
+    rds.send("DescribeDBClusters", || request.send()).await
 }
 
 /// An Aurora restore: the cluster, on the snapshot's engine, then its DB instances (the
@@ -476,7 +487,7 @@ async fn restore_cluster(
         .describe_db_cluster_snapshots()
         .db_cluster_snapshot_identifier(snapshot_id);
     let described = rds
-        .send("DescribeDBClusterSnapshots", request.send())
+        .send("DescribeDBClusterSnapshots", || request.send())
         .await?;
     let snapshot = described.db_cluster_snapshots().first().ok_or_else(|| {
         PortError::permanent(
@@ -496,7 +507,7 @@ async fn restore_cluster(
         .set_vpc_security_group_ids(some(&settings.security_group_ids))
         .set_db_cluster_parameter_group_name(settings.cluster_parameter_group.clone())
         .deletion_protection(settings.deletion_protection);
-    let restored = rds.send("RestoreDBClusterFromSnapshot", request.send());
+    let restored = rds.send("RestoreDBClusterFromSnapshot", || request.send());
     restored.await.done_on(CLUSTER_CODES.database_exists)?;
     let class = settings.instance_class.as_deref();
     for n in 1..=settings.instances.max(1) {
@@ -509,7 +520,7 @@ async fn restore_cluster(
             .db_instance_class(class.unwrap_or(RestoreSettings::DEFAULT_CLUSTER_INSTANCE_CLASS))
             .set_db_parameter_group_name(settings.parameter_group.clone())
             .publicly_accessible(false);
-        let created = rds.send("CreateDBInstance", request.send());
+        let created = rds.send("CreateDBInstance", || request.send());
         created.await.done_on(INSTANCE_CODES.database_exists)?;
     }
     Ok(())
