@@ -12,6 +12,11 @@ export DRCTL_REPO_ROOT := $(CURDIR)
 # Never let the SDK's default credential chain reach for instance metadata (off loopback).
 export AWS_EC2_METADATA_DISABLED := true
 
+# Every debug build is the whole workspace with all its targets: the adapters' unit tests
+# turn on the SDK's test-util features, and cargo builds the SDK once per feature set, so a
+# narrower build (--bins, -p …) would compile the SDK crates a second time.
+BUILD   := cargo build --workspace --all-targets --locked
+
 VENV    := .venv
 STAMP   := $(VENV)/.installed-$(shell sha256sum scripts/sandbox/requirements.txt | cut -c1-12)
 DRCTL   := $(CARGO_TARGET_DIR)/debug/drctl
@@ -37,7 +42,7 @@ $(STAMP): scripts/sandbox/requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 build: setup ## Build every crate and test.
-	cargo build --workspace --all-targets --locked
+	$(BUILD)
 
 test: setup ## Run every test; starts and stops its own sandbox.
 	@scripts/test.sh
@@ -50,14 +55,14 @@ fmt: ## Format the code.
 	cargo fmt --all
 
 demo: setup infra-build ## The local two-account drill, end to end.
-	cargo build --workspace --locked --bins
+	$(BUILD)
 	@DRCTL=$(DRCTL) SANDBOX=$(SANDBOX) CONFIG=$(CONFIG) scripts/demo.sh
 
 bench: setup ## Benchmarks; prints tables of measured figures.
 	@# Dev profile: the figures are bound by the sandbox (a Python server), not by our code,
 	@# and a release build of the AWS SDK would cost ten minutes on two cores.
 	@# The game day runs the real Lambda binaries.
-	cargo build --workspace --bins --locked
+	$(BUILD)
 	cargo bench --locked --profile dev -p sandbox-tests
 	@# Our own CPU-bound code: measure it optimised (dr-core builds fast).
 	cargo bench --locked -p dr-core --bench diff
@@ -65,18 +70,18 @@ bench: setup ## Benchmarks; prints tables of measured figures.
 	cargo bench --locked -p dr-core --bench status_pass
 
 chaos: setup ## The chaos suite at the issue's size (2,000 certificates; make test runs 100).
-	cargo build --workspace --bins --locked
+	$(BUILD)
 	DRCTL_CHAOS_CERTIFICATES=2000 cargo test --locked -p sandbox-tests --test sandbox -- chaos:: --nocapture
 
 fuzz: ## The parser fuzz suite for longer (make test runs 256 cases per property).
 	PROPTEST_CASES=20000 cargo test --locked --release -p dr-core --test fuzz_parsers
 
 sandbox-up: setup infra-build ## Start the sandbox on the config's endpoint and provision both accounts.
-	cargo build --locked -p drctl-sandbox
+	$(BUILD)
 	$(SANDBOX) --config $(CONFIG) up
 
 sandbox-down: ## Stop the sandbox started by sandbox-up.
-	cargo build --locked -p drctl-sandbox
+	$(BUILD)
 	$(SANDBOX) --config $(CONFIG) down
 
 sandbox-reset: ## Empty both accounts and provision them again.

@@ -8,7 +8,8 @@ mkdir -p "$(dirname "$log")"
 
 # The CDK app first (a minute, no Rust build): its counts join the summary below.
 make --no-print-directory infra-test 2>&1 | tee "$log.infra"
-cargo build --workspace --bins --locked
+# Everything at once, with the tests' features: one build of the SDK crates (see Makefile).
+cargo build --workspace --all-targets --locked
 cargo test --workspace --locked 2>&1 | tee "$log"
 scripts/check-no-test-sandbox-left.sh
 

@@ -154,41 +154,6 @@ fn innermost(error: &dyn std::error::Error) -> Option<String> {
     Some(cause.to_string())
 }
 
-/// The outcome of an idempotent call: success, or the error code that means "already so"
-/// (a delete of something gone, a create of something there), both count as done.
-pub fn already_so<O, E, R>(
-    result: Result<O, SdkError<E, R>>,
-    operation: &str,
-    already: &str,
-) -> Result<(), PortError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + HttpStatus,
-{
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some(already) => Ok(()),
-        Err(e) => Err(port_error(operation, e)),
-    }
-}
-
-/// The outcome of a create: `true` when it created, `false` when the resource already
-/// existed (ResourceAlreadyExistsException), any other error as a [`PortError`].
-pub fn created<O, E, R>(
-    result: Result<O, SdkError<E, R>>,
-    operation: &str,
-) -> Result<bool, PortError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + HttpStatus,
-{
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(false),
-        Err(e) => Err(port_error(operation, e)),
-    }
-}
-
 /// The HTTP status of a raw response.
 pub trait HttpStatus {
     /// The status code.
@@ -213,5 +178,167 @@ mod words_tests {
         );
         assert_eq!(in_words("timed out"), "timed out");
         assert_eq!(in_words(""), "");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_iot::Client;
+    use aws_smithy_http_client::test_util::NeverClient;
+    use aws_smithy_mocks::mock;
+    use aws_smithy_runtime_api::client::http::{
+        http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::retry::RetryConfig;
+    use aws_smithy_types::timeout::TimeoutConfig;
+
+    use super::*;
+    use crate::testing::{iot, json_error};
+
+    /// What ListCertificates fails with when IoT answers `answer`.
+    async fn answered(answer: impl Fn() -> HttpResponse + Send + Sync + 'static) -> PortError {
+        let rule = mock!(Client::list_certificates).then_http_response(answer);
+        let error = iot(&[&rule])
+            .list_certificates()
+            .send()
+            .await
+            .expect_err("the answer is an error");
+        port_error("ListCertificates", error)
+    }
+
+    /// What ListCertificates fails with on `config`'s transport, when nothing answers.
+    async fn unanswered(config: aws_sdk_iot::config::Builder) -> PortError {
+        let client = Client::from_conf(
+            config
+                .with_test_defaults_v2()
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        );
+        let error = client
+            .list_certificates()
+            .send()
+            .await
+            .expect_err("nothing answers");
+        port_error("ListCertificates", error)
+    }
+
+    #[tokio::test]
+    async fn given_a_throttled_call_when_classified_then_it_is_retryable() {
+        let error = answered(|| json_error(400, "ThrottlingException", "Rate exceeded")).await;
+
+        assert!(error.retryable, "{error:?}");
+        assert_eq!(error.message, "ThrottlingException: Rate exceeded");
+        assert_eq!(error.operation, "ListCertificates");
+        assert_eq!(error.no_answer, None);
+    }
+
+    #[tokio::test]
+    async fn given_any_429_or_a_throttling_code_the_sdk_misses_when_classified_then_it_is_retryable(
+    ) {
+        let too_many = answered(|| json_error(429, "SomethingNew", "slow down")).await;
+        let kms = answered(|| json_error(400, "KMSThrottlingException", "slow down")).await;
+
+        assert!(too_many.retryable, "{too_many:?}");
+        assert!(kms.retryable, "{kms:?}");
+    }
+
+    #[tokio::test]
+    async fn given_a_server_error_when_classified_then_it_is_retryable() {
+        for (status, code) in [
+            (500, "InternalFailureException"),
+            (503, "ServiceUnavailableException"),
+            // A status alone says so, whatever the code.
+            (502, "BadGateway"),
+        ] {
+            let error = answered(move || json_error(status, code, "try again")).await;
+
+            assert!(error.retryable, "{status} {code}: {error:?}");
+            assert!(!error.access_denied());
+        }
+    }
+
+    #[tokio::test]
+    async fn given_access_denied_when_classified_then_it_is_permanent_and_says_access_denied() {
+        let error = answered(|| {
+            json_error(
+                403,
+                "AccessDeniedException",
+                "User: arn:aws:sts::222222222222:assumed-role/replicator/x is not authorized \
+                 to perform: iot:ListCertificates",
+            )
+        })
+        .await;
+
+        assert!(!error.retryable, "{error:?}");
+        assert!(error.access_denied());
+    }
+
+    #[tokio::test]
+    async fn given_a_validation_error_when_classified_then_it_is_permanent() {
+        let error = answered(|| json_error(400, "InvalidRequestException", "bad marker")).await;
+
+        assert!(!error.retryable, "{error:?}");
+        assert!(!error.access_denied());
+        assert_eq!(error.message, "InvalidRequestException: bad marker");
+    }
+
+    #[tokio::test]
+    async fn given_a_not_found_answer_when_classified_then_it_is_permanent_and_keeps_its_code() {
+        let rule = mock!(Client::describe_thing)
+            .then_http_response(|| json_error(404, "ResourceNotFoundException", "no thing"));
+        let error = iot(&[&rule])
+            .describe_thing()
+            .thing_name("gone")
+            .send()
+            .await
+            .unwrap_err();
+
+        assert_eq!(code(&error), Some("ResourceNotFoundException"));
+        assert!(!port_error("DescribeThing", error).retryable);
+    }
+
+    /// A transport whose every connection is refused: a region that is down.
+    #[derive(Debug)]
+    struct Refused;
+
+    impl HttpConnector for Refused {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            let refused =
+                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+            HttpConnectorFuture::ready(Err(ConnectorError::io(refused.into())))
+        }
+    }
+
+    #[tokio::test]
+    async fn given_a_refused_connection_when_classified_then_no_answer_unreachable_and_retryable() {
+        let transport = http_client_fn(|_, _| SharedHttpConnector::new(Refused));
+
+        let error = unanswered(aws_sdk_iot::Config::builder().http_client(transport)).await;
+
+        assert_eq!(error.no_answer, Some(NoAnswer::Unreachable));
+        assert!(error.retryable);
+        assert_eq!(error.message, "unreachable: connection refused");
+    }
+
+    #[tokio::test]
+    async fn given_a_call_that_hangs_when_its_timeout_passes_then_no_answer_timed_out() {
+        let timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_millis(50))
+            .build();
+
+        let error = unanswered(
+            aws_sdk_iot::Config::builder()
+                .http_client(NeverClient::new())
+                .timeout_config(timeouts),
+        )
+        .await;
+
+        assert_eq!(error.no_answer, Some(NoAnswer::TimedOut));
+        assert!(error.retryable);
+        assert_eq!(error.message, "no answer in time");
     }
 }

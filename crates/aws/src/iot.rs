@@ -1,11 +1,11 @@
 //! [`CertificateRegistry`] on the AWS IoT control plane of one account and region.
 //!
 //! Idempotency lives here: "already exists" on a create and "not found" on a delete or
-//! detach are success. Every call is counted, so benchmarks can report calls per certificate.
+//! detach are success. Every request goes through [`Calls::send`]: paced, counted (so
+//! benchmarks can report calls per certificate) and its error classified.
 
 use dr_core::port::PortError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
@@ -18,15 +18,22 @@ use dr_core::replication::ports::{CertificateView, Registration};
 use dr_core::replication::records::{PolicyRecord, ThingRecord};
 use dr_core::replication::CertificateRegistry;
 
-use crate::error::{already_so, code, port_error};
+use crate::call::{Calls, Tolerate};
 
 mod provisioning_templates;
 mod role_aliases;
 mod shadows;
+#[cfg(test)]
+mod tests;
 mod thing_groups;
 
 /// AWS keeps at most five versions of a policy.
 const MAX_POLICY_VERSIONS: usize = 5;
+
+/// IoT's answer for a resource that is not there.
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+/// IoT's answer for a create that finds the resource there.
+const ALREADY_EXISTS: &[&str] = &["ResourceAlreadyExistsException"];
 
 /// The IoT registry of one account in one region.
 #[derive(Debug)]
@@ -36,15 +43,15 @@ pub struct IotRegistry {
     data: Option<aws_sdk_iotdataplane::Client>,
     account: AccountId,
     region: Region,
-    calls: AtomicU64,
+    /// Every request, paced under the account's API quotas when a limiter is set (the
+    /// reconciler's registries).
+    calls: Calls,
     /// Policies known to exist here. A fleet shares a handful of policies across millions
     /// of certificates: without this, every new certificate would pay a CreatePolicy call.
     known_policies: Mutex<HashSet<PolicyName>>,
     /// CA certificates known to be registered here, with their PEMs: one fleet CA signs
     /// thousands of devices, and each new device would otherwise pay a DescribeCACertificate.
     known_cas: Mutex<HashMap<CertificateId, String>>,
-    /// Paces every call under the account's API quotas (the reconciler's registries).
-    limiter: Option<Arc<TokenBucket>>,
     /// Paces certificate registrations only (the replicator in DR).
     register_limiter: Option<Arc<TokenBucket>>,
 }
@@ -57,10 +64,9 @@ impl IotRegistry {
             data: None,
             account,
             region,
-            calls: AtomicU64::new(0),
+            calls: Calls::default(),
             known_policies: Mutex::new(HashSet::new()),
             known_cas: Mutex::new(HashMap::new()),
-            limiter: None,
             register_limiter: None,
         }
     }
@@ -109,7 +115,7 @@ impl IotRegistry {
             .retry_config(crate::session::retry_policy())
             .build();
         self.client = Client::from_conf(config);
-        self.limiter = Some(limiter);
+        self.calls.pace_with(limiter);
         self
     }
 
@@ -123,7 +129,7 @@ impl IotRegistry {
 
     /// How many API calls this registry has made.
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.calls.made()
     }
 
     /// The ARN of a certificate in this account and region.
@@ -131,34 +137,34 @@ impl IotRegistry {
         format!("arn:aws:iot:{}:{}:cert/{id}", self.region, self.account)
     }
 
-    /// Before every API call: wait for the rate limiter, if any, and count the call.
     /// The names of the policies attached to `target` (a certificate's or a thing group's
     /// ARN); `None` when IoT has no such target.
     async fn attached_policy_names(
         &self,
         target: String,
     ) -> Result<Option<BTreeSet<PolicyName>>, PortError> {
-        self.call().await;
-        let listed: Result<Vec<_>, _> = self
-            .client
-            .list_attached_policies()
-            .target(target)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await;
-        match listed {
-            Ok(policies) => Ok(Some(
-                policies
-                    .iter()
-                    .filter_map(|p| p.policy_name())
-                    .filter_map(|name| name.parse().ok())
-                    .collect(),
-            )),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(port_error("ListAttachedPolicies", e)),
-        }
+        let policies = self
+            .calls
+            .pages(
+                "ListAttachedPolicies",
+                |marker| {
+                    self.client
+                        .list_attached_policies()
+                        .target(&target)
+                        .set_marker(marker)
+                        .send()
+                },
+                |page| (page.policies.unwrap_or_default(), page.next_marker),
+            )
+            .await
+            .none_on(NOT_FOUND)?;
+        Ok(policies.map(|policies| {
+            policies
+                .iter()
+                .filter_map(|p| p.policy_name())
+                .filter_map(|name| name.parse().ok())
+                .collect()
+        }))
     }
 
     /// Each named policy with its default document (one deleted meanwhile is left out).
@@ -183,24 +189,16 @@ impl IotRegistry {
             .remove(name);
     }
 
-    async fn call(&self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.take(tokio::time::sleep).await;
-        }
-        self.calls.fetch_add(1, Ordering::Relaxed);
-    }
-
     async fn create_thing_type(&self, thing_type: &str) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .create_thing_type()
-                .thing_type_name(thing_type)
-                .send()
-                .await,
-            "CreateThingType",
-            "ResourceAlreadyExistsException",
-        )
+        self.calls
+            .send("CreateThingType", || {
+                self.client
+                    .create_thing_type()
+                    .thing_type_name(thing_type)
+                    .send()
+            })
+            .await
+            .done_on(ALREADY_EXISTS)
     }
 
     /// CreateThing; `Ok(false)` if a thing of that name exists with other settings.
@@ -208,27 +206,30 @@ impl IotRegistry {
         if let Some(thing_type) = &thing.thing_type {
             self.create_thing_type(thing_type).await?;
         }
-        self.call().await;
-        let result = self
+        let request = self
             .client
             .create_thing()
             .thing_name(thing.thing_name.as_str())
             .set_thing_type_name(thing.thing_type.clone())
-            .attribute_payload(attribute_payload(&thing.attributes))
-            .send()
-            .await;
-        crate::error::created(result, "CreateThing")
+            .attribute_payload(attribute_payload(&thing.attributes));
+        Ok(self
+            .calls
+            .send("CreateThing", || request.send())
+            .await
+            .none_on(ALREADY_EXISTS)?
+            .is_some())
     }
 
     async fn policy_versions_make_room(&self, name: &PolicyName) -> Result<(), PortError> {
-        self.call().await;
         let versions = self
-            .client
-            .list_policy_versions()
-            .policy_name(name.as_str())
-            .send()
-            .await
-            .map_err(|e| port_error("ListPolicyVersions", e))?;
+            .calls
+            .send("ListPolicyVersions", || {
+                self.client
+                    .list_policy_versions()
+                    .policy_name(name.as_str())
+                    .send()
+            })
+            .await?;
         let mut old: Vec<_> = versions
             .policy_versions()
             .iter()
@@ -239,14 +240,14 @@ impl IotRegistry {
         }
         old.sort_by_key(|v| v.create_date().map(|d| d.as_nanos()).unwrap_or_default());
         if let Some(oldest) = old.first().and_then(|v| v.version_id()) {
-            self.call().await;
-            self.client
+            let request = self
+                .client
                 .delete_policy_version()
                 .policy_name(name.as_str())
-                .policy_version_id(oldest)
-                .send()
-                .await
-                .map_err(|e| port_error("DeletePolicyVersion", e))?;
+                .policy_version_id(oldest);
+            self.calls
+                .send("DeletePolicyVersion", || request.send())
+                .await?;
         }
         Ok(())
     }
@@ -273,17 +274,17 @@ fn domain_status(status: Option<&SdkStatus>) -> Result<CertificateStatus, PortEr
 
 impl CertificateRegistry for IotRegistry {
     async fn certificate(&self, id: &CertificateId) -> Result<Option<CertificateView>, PortError> {
-        self.call().await;
-        let output = match self
+        let request = self
             .client
             .describe_certificate()
-            .certificate_id(id.as_str())
-            .send()
+            .certificate_id(id.as_str());
+        let Some(output) = self
+            .calls
+            .send("DescribeCertificate", || request.send())
             .await
-        {
-            Ok(output) => output,
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(port_error("DescribeCertificate", e)),
+            .none_on(NOT_FOUND)?
+        else {
+            return Ok(None);
         };
         let Some(description) = output.certificate_description() else {
             return Ok(None);
@@ -305,30 +306,29 @@ impl CertificateRegistry for IotRegistry {
         if let Some(pem) = self.known_cas.lock().expect("not poisoned").get(ca_id) {
             return Ok(Some(pem.clone()));
         }
-        self.call().await;
-        match self
+        let request = self
             .client
             .describe_ca_certificate()
-            .certificate_id(ca_id.as_str())
-            .send()
+            .certificate_id(ca_id.as_str());
+        let Some(output) = self
+            .calls
+            .send("DescribeCACertificate", || request.send())
             .await
-        {
-            Ok(output) => {
-                let pem = output
-                    .certificate_description()
-                    .and_then(|d| d.certificate_pem())
-                    .map(str::to_owned);
-                if let Some(pem) = &pem {
-                    self.known_cas
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(ca_id.clone(), pem.clone());
-                }
-                Ok(pem)
-            }
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(port_error("DescribeCACertificate", e)),
+            .none_on(NOT_FOUND)?
+        else {
+            return Ok(None);
+        };
+        let pem = output
+            .certificate_description()
+            .and_then(|d| d.certificate_pem())
+            .map(str::to_owned);
+        if let Some(pem) = &pem {
+            self.known_cas
+                .lock()
+                .expect("not poisoned")
+                .insert(ca_id.clone(), pem.clone());
         }
+        Ok(pem)
     }
 
     async fn register_certificate(
@@ -340,49 +340,36 @@ impl CertificateRegistry for IotRegistry {
         if let Some(limiter) = &self.register_limiter {
             limiter.take(tokio::time::sleep).await;
         }
-        self.call().await;
-        let (operation, result) = match ca_pem {
-            Some(ca_pem) => (
-                "RegisterCertificate",
-                self.client
+        let registered = match ca_pem {
+            Some(ca_pem) => {
+                let request = self
+                    .client
                     .register_certificate()
                     .certificate_pem(pem.as_str())
                     .ca_certificate_pem(ca_pem)
-                    .status(sdk_status(status))
-                    .send()
+                    .status(sdk_status(status));
+                self.calls
+                    .send("RegisterCertificate", || request.send())
                     .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            code(&e).map(str::to_owned),
-                            port_error("RegisterCertificate", e),
-                        )
-                    }),
-            ),
-            None => (
-                "RegisterCertificateWithoutCA",
-                self.client
+                    .map(drop)
+            }
+            None => {
+                let request = self
+                    .client
                     .register_certificate_without_ca()
                     .certificate_pem(pem.as_str())
-                    .status(sdk_status(status))
-                    .send()
+                    .status(sdk_status(status));
+                self.calls
+                    .send("RegisterCertificateWithoutCA", || request.send())
                     .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            code(&e).map(str::to_owned),
-                            port_error("RegisterCertificateWithoutCA", e),
-                        )
-                    }),
-            ),
-        };
-        match result {
-            Ok(()) => Ok(Registration::New),
-            Err((Some(code), _)) if code == "ResourceAlreadyExistsException" => {
-                Ok(Registration::AlreadyExisted)
+                    .map(drop)
             }
-            Err((_, error)) => {
-                tracing::debug!(operation, %error, "registration failed");
+        };
+        match registered.none_on(ALREADY_EXISTS) {
+            Ok(Some(())) => Ok(Registration::New),
+            Ok(None) => Ok(Registration::AlreadyExisted),
+            Err(error) => {
+                tracing::debug!(operation = %error.operation, %error, "registration failed");
                 Err(error)
             }
         }
@@ -393,28 +380,27 @@ impl CertificateRegistry for IotRegistry {
         id: &CertificateId,
         status: CertificateStatus,
     ) -> Result<(), PortError> {
-        self.call().await;
-        self.client
+        let request = self
+            .client
             .update_certificate()
             .certificate_id(id.as_str())
-            .new_status(sdk_status(status))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error("UpdateCertificate", e))
+            .new_status(sdk_status(status));
+        self.calls
+            .send("UpdateCertificate", || request.send())
+            .await?;
+        Ok(())
     }
 
     async fn delete_certificate(&self, id: &CertificateId) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .delete_certificate()
-                .certificate_id(id.as_str())
-                .send()
-                .await,
-            "DeleteCertificate",
-            "ResourceNotFoundException",
-        )
+        self.calls
+            .send("DeleteCertificate", || {
+                self.client
+                    .delete_certificate()
+                    .certificate_id(id.as_str())
+                    .send()
+            })
+            .await
+            .done_on(NOT_FOUND)
     }
 
     async fn certificate_policies(
@@ -440,21 +426,19 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn policy(&self, name: &PolicyName) -> Result<Option<PolicyRecord>, PortError> {
-        self.call().await;
-        match self
-            .client
-            .get_policy()
-            .policy_name(name.as_str())
-            .send()
+        let request = self.client.get_policy().policy_name(name.as_str());
+        let Some(output) = self
+            .calls
+            .send("GetPolicy", || request.send())
             .await
-        {
-            Ok(output) => Ok(output.policy_document().map(|document| PolicyRecord {
-                policy_name: name.clone(),
-                document: document.to_owned(),
-            })),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(port_error("GetPolicy", e)),
-        }
+            .none_on(NOT_FOUND)?
+        else {
+            return Ok(None);
+        };
+        Ok(output.policy_document().map(|document| PolicyRecord {
+            policy_name: name.clone(),
+            document: document.to_owned(),
+        }))
     }
 
     async fn ensure_policy(&self, policy: &PolicyRecord) -> Result<(), PortError> {
@@ -466,19 +450,15 @@ impl CertificateRegistry for IotRegistry {
         {
             return Ok(());
         }
-        self.call().await;
-        let result = self
+        let request = self
             .client
             .create_policy()
             .policy_name(policy.policy_name.as_str())
-            .policy_document(&policy.document)
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => {}
-            Err(e) => return Err(port_error("CreatePolicy", e)),
-        }
+            .policy_document(&policy.document);
+        self.calls
+            .send("CreatePolicy", || request.send())
+            .await
+            .done_on(ALREADY_EXISTS)?;
         self.known_policies
             .lock()
             .expect("not poisoned")
@@ -499,83 +479,70 @@ impl CertificateRegistry for IotRegistry {
             Some(current) if same_json(&current.document, &policy.document) => Ok(()),
             Some(_) => {
                 self.policy_versions_make_room(&policy.policy_name).await?;
-                self.call().await;
-                self.client
+                let request = self
+                    .client
                     .create_policy_version()
                     .policy_name(policy.policy_name.as_str())
                     .policy_document(&policy.document)
-                    .set_as_default(true)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| port_error("CreatePolicyVersion", e))
+                    .set_as_default(true);
+                self.calls
+                    .send("CreatePolicyVersion", || request.send())
+                    .await?;
+                Ok(())
             }
         }
     }
 
     async fn attach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
-        self.call().await;
-        match self
+        let request = self
             .client
             .attach_policy()
             .policy_name(name.as_str())
-            .target(self.certificate_arn(id))
-            .send()
+            .target(self.certificate_arn(id));
+        let attached = self
+            .calls
+            .send("AttachPolicy", || request.send())
             .await
-        {
-            Ok(_) => Ok(()),
+            .none_on(NOT_FOUND)?;
+        if attached.is_none() {
             // Deleted behind our back: forget it, and let the redelivery create it again.
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => {
-                self.known_policies
-                    .lock()
-                    .expect("not poisoned")
-                    .remove(name);
-                Err(PortError::transient(
-                    "AttachPolicy",
-                    format!(
-                        "policy {name} is gone from this account; it will be recreated on retry"
-                    ),
-                ))
-            }
-            Err(e) => Err(port_error("AttachPolicy", e)),
+            self.forget_policy(name);
+            return Err(PortError::transient(
+                "AttachPolicy",
+                format!("policy {name} is gone from this account; it will be recreated on retry"),
+            ));
         }
+        Ok(())
     }
 
     async fn detach_policy(&self, name: &PolicyName, id: &CertificateId) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .detach_policy()
-                .policy_name(name.as_str())
-                .target(self.certificate_arn(id))
-                .send()
-                .await,
-            "DetachPolicy",
-            "ResourceNotFoundException",
-        )
+        let request = self
+            .client
+            .detach_policy()
+            .policy_name(name.as_str())
+            .target(self.certificate_arn(id));
+        self.calls
+            .send("DetachPolicy", || request.send())
+            .await
+            .done_on(NOT_FOUND)
     }
 
     async fn thing(&self, name: &ThingName) -> Result<Option<ThingRecord>, PortError> {
-        self.call().await;
-        match self
-            .client
-            .describe_thing()
-            .thing_name(name.as_str())
-            .send()
+        let request = self.client.describe_thing().thing_name(name.as_str());
+        let described = self
+            .calls
+            .send("DescribeThing", || request.send())
             .await
-        {
-            Ok(output) => Ok(Some(ThingRecord {
-                thing_name: name.clone(),
-                thing_type: output.thing_type_name().map(str::to_owned),
-                attributes: output
-                    .attributes()
-                    .map(|a| a.clone().into_iter().collect())
-                    .unwrap_or_default(),
-                groups: None,
-            })),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(port_error("DescribeThing", e)),
-        }
+            .none_on(NOT_FOUND)?;
+        Ok(described.map(|output| ThingRecord {
+            thing_name: name.clone(),
+            thing_type: output.thing_type_name().map(str::to_owned),
+            attributes: output
+                .attributes()
+                .map(|a| a.clone().into_iter().collect())
+                .unwrap_or_default(),
+            groups: None,
+        }))
     }
 
     async fn ensure_thing(&self, thing: &ThingRecord) -> Result<(), PortError> {
@@ -586,7 +553,6 @@ impl CertificateRegistry for IotRegistry {
         if self.create_thing(thing).await? {
             return Ok(());
         }
-        self.call().await;
         let mut update = self
             .client
             .update_thing()
@@ -596,60 +562,58 @@ impl CertificateRegistry for IotRegistry {
             Some(thing_type) => update.thing_type_name(thing_type),
             None => update.remove_thing_type(true),
         };
-        update
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error("UpdateThing", e))
+        self.calls.send("UpdateThing", || update.send()).await?;
+        Ok(())
     }
 
     async fn delete_thing(&self, name: &ThingName) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .delete_thing()
-                .thing_name(name.as_str())
-                .send()
-                .await,
-            "DeleteThing",
-            "ResourceNotFoundException",
-        )
+        self.calls
+            .send("DeleteThing", || {
+                self.client.delete_thing().thing_name(name.as_str()).send()
+            })
+            .await
+            .done_on(NOT_FOUND)
     }
 
     async fn certificate_things(
         &self,
         id: &CertificateId,
     ) -> Result<BTreeSet<ThingName>, PortError> {
-        self.call().await;
-        let things: Vec<String> = self
-            .client
-            .list_principal_things()
-            .principal(self.certificate_arn(id))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| port_error("ListPrincipalThings", e))?;
+        let principal = self.certificate_arn(id);
+        let things = self
+            .calls
+            .pages(
+                "ListPrincipalThings",
+                |token| {
+                    self.client
+                        .list_principal_things()
+                        .principal(&principal)
+                        .set_next_token(token)
+                        .send()
+                },
+                |page| (page.things.unwrap_or_default(), page.next_token),
+            )
+            .await?;
         Ok(things.iter().filter_map(|t| t.parse().ok()).collect())
     }
 
     async fn thing_certificates(&self, name: &ThingName) -> Result<Vec<CertificateId>, PortError> {
-        self.call().await;
-        let principals: Vec<String> = match self
-            .client
-            .list_thing_principals()
-            .thing_name(name.as_str())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
+        let principals = self
+            .calls
+            .pages(
+                "ListThingPrincipals",
+                |token| {
+                    self.client
+                        .list_thing_principals()
+                        .thing_name(name.as_str())
+                        .set_next_token(token)
+                        .send()
+                },
+                |page| (page.principals.unwrap_or_default(), page.next_token),
+            )
             .await
-        {
-            Ok(principals) => principals,
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Vec::new(),
-            Err(e) => return Err(port_error("ListThingPrincipals", e)),
-        };
+            .none_on(NOT_FOUND)?
+            .unwrap_or_default();
         Ok(principals
             .iter()
             .filter_map(|p| CertificateId::from_arn(p))
@@ -657,29 +621,27 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn attach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
-        self.call().await;
-        self.client
+        let request = self
+            .client
             .attach_thing_principal()
             .thing_name(name.as_str())
-            .principal(self.certificate_arn(id))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error("AttachThingPrincipal", e))
+            .principal(self.certificate_arn(id));
+        self.calls
+            .send("AttachThingPrincipal", || request.send())
+            .await?;
+        Ok(())
     }
 
     async fn detach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .detach_thing_principal()
-                .thing_name(name.as_str())
-                .principal(self.certificate_arn(id))
-                .send()
-                .await,
-            "DetachThingPrincipal",
-            "ResourceNotFoundException",
-        )
+        let request = self
+            .client
+            .detach_thing_principal()
+            .thing_name(name.as_str())
+            .principal(self.certificate_arn(id));
+        self.calls
+            .send("DetachThingPrincipal", || request.send())
+            .await
+            .done_on(NOT_FOUND)
     }
 }
 
@@ -701,18 +663,18 @@ impl CertificateLister for IotRegistry {
         page_size: u32,
         order: ListOrder,
     ) -> Result<CertificatePage, PortError> {
-        self.call().await;
-        let page = self
+        let request = self
             .client
             .list_certificates()
             .page_size(page_size.clamp(1, MAX_PAGE_SIZE) as i32)
             // Always explicit (AWS documents no default): the status tier joins both sides
             // oldest first, the deep tier walks newest first.
             .ascending_order(order == ListOrder::OldestFirst)
-            .set_marker(marker.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| port_error("ListCertificates", e))?;
+            .set_marker(marker.map(str::to_owned));
+        let page = self
+            .calls
+            .send("ListCertificates", || request.send())
+            .await?;
         let mut certificates = Vec::with_capacity(page.certificates().len());
         for certificate in page.certificates() {
             let Some(id) = certificate

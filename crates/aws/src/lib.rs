@@ -15,10 +15,12 @@
 //! * [`probes`] — TLS, MQTT, HTTPS and CloudWatch-alarm probes of primary.
 //! * [`readiness`] — is DR ready to take over: the checks behind `drctl readiness`.
 //! * [`error`] — SDK errors mapped to retryable or not.
+//! * `call` — one request as every adapter sends it: paced, counted, its error classified.
 //! * [`throttling`] — the throttling errors the SDK would not retry, retried.
 
 pub mod backups;
 pub mod bus;
+mod call;
 pub mod checkpoint;
 pub mod dlq;
 pub mod error;
@@ -32,6 +34,8 @@ pub mod rds;
 pub mod readiness;
 pub mod runtime;
 pub mod session;
+#[cfg(test)]
+mod testing;
 pub mod throttling;
 mod versioned;
 

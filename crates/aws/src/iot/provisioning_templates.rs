@@ -7,10 +7,7 @@
 //! updating a template passes its provisioning role to IoT (`iam:PassRole`, granted for
 //! DR's roles only, towards iot.amazonaws.com).
 
-use aws_sdk_iot::error::SdkError;
-use aws_sdk_iot::operation::create_provisioning_template_version::{
-    CreateProvisioningTemplateVersionError, CreateProvisioningTemplateVersionOutput,
-};
+use aws_sdk_iot::operation::create_provisioning_template_version::CreateProvisioningTemplateVersionOutput;
 use aws_sdk_iot::types::{ProvisioningHook as SdkHook, TemplateType as SdkType};
 use dr_core::ids::TemplateName;
 use dr_core::port::PortError;
@@ -19,28 +16,31 @@ use dr_core::replication::template::{
 };
 use dr_core::replication::ProvisioningTemplateRegistry;
 
-use super::IotRegistry;
-use crate::error::{already_so, code, port_error};
+use super::{IotRegistry, ALREADY_EXISTS, NOT_FOUND};
+use crate::call::{CallError, Tolerate};
 
 /// AWS keeps at most five versions of a provisioning template.
 const MAX_TEMPLATE_VERSIONS: usize = 5;
+
+/// IoT's answer when all of a template's versions are used.
+const VERSIONS_LIMIT: &[&str] = &["VersionsLimitExceededException"];
 
 impl ProvisioningTemplateRegistry for IotRegistry {
     async fn provisioning_template(
         &self,
         name: &TemplateName,
     ) -> Result<Option<ProvisioningTemplateRecord>, PortError> {
-        self.call().await;
-        let output = match self
+        let request = self
             .client
             .describe_provisioning_template()
-            .template_name(name.as_str())
-            .send()
+            .template_name(name.as_str());
+        let Some(output) = self
+            .calls
+            .send("DescribeProvisioningTemplate", || request.send())
             .await
-        {
-            Ok(output) => output,
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(port_error("DescribeProvisioningTemplate", e)),
+            .none_on(NOT_FOUND)?
+        else {
+            return Ok(None);
         };
         Ok(Some(ProvisioningTemplateRecord {
             template_name: name.clone(),
@@ -89,7 +89,6 @@ impl ProvisioningTemplateRegistry for IotRegistry {
         if in_place.same_settings(template) {
             return Ok(());
         }
-        self.call().await;
         let mut update = self
             .client
             .update_provisioning_template()
@@ -104,24 +103,21 @@ impl ProvisioningTemplateRegistry for IotRegistry {
             }
             None => update,
         };
-        update
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error("UpdateProvisioningTemplate", e))
+        self.calls
+            .send("UpdateProvisioningTemplate", || update.send())
+            .await?;
+        Ok(())
     }
 
     async fn delete_provisioning_template(&self, name: &TemplateName) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .delete_provisioning_template()
-                .template_name(name.as_str())
-                .send()
-                .await,
-            "DeleteProvisioningTemplate",
-            "ResourceNotFoundException",
-        )
+        let request = self
+            .client
+            .delete_provisioning_template()
+            .template_name(name.as_str());
+        self.calls
+            .send("DeleteProvisioningTemplate", || request.send())
+            .await
+            .done_on(NOT_FOUND)
     }
 }
 
@@ -130,7 +126,6 @@ impl IotRegistry {
         &self,
         template: &ProvisioningTemplateRecord,
     ) -> Result<(), PortError> {
-        self.call().await;
         let mut create = self
             .client
             .create_provisioning_template()
@@ -146,14 +141,19 @@ impl IotRegistry {
         if let Some(hook) = &template.pre_provisioning_hook {
             create = create.pre_provisioning_hook(sdk_hook(hook)?);
         }
-        match create.send().await {
-            Ok(_) => Ok(()),
+        let created = self
+            .calls
+            .send("CreateProvisioningTemplate", || create.send())
+            .await
+            .none_on(ALREADY_EXISTS)?;
+        if created.is_none() {
             // Created since we looked (a concurrent apply): the retry takes the update path.
-            Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Err(
-                PortError::transient("CreateProvisioningTemplate", "created concurrently"),
-            ),
-            Err(e) => Err(port_error("CreateProvisioningTemplate", e)),
+            return Err(PortError::transient(
+                "CreateProvisioningTemplate",
+                "created concurrently",
+            ));
         }
+        Ok(())
     }
 
     /// Make `template`'s body DR's default version, making room when all five are used.
@@ -165,48 +165,49 @@ impl IotRegistry {
     ) -> Result<(), PortError> {
         self.make_room_for_a_version(&template.template_name)
             .await?;
-        match self.create_default_version(template).await {
-            Err(e) if code(&e) == Some("VersionsLimitExceededException") => {
-                self.make_room_for_a_version(&template.template_name)
-                    .await?;
-                self.create_default_version(template).await
-            }
-            created => created,
+        let created = self
+            .create_default_version(template)
+            .await
+            .none_on(VERSIONS_LIMIT)?;
+        if created.is_none() {
+            self.make_room_for_a_version(&template.template_name)
+                .await?;
+            self.create_default_version(template).await?;
         }
-        .map(|_| ())
-        .map_err(|e| port_error("CreateProvisioningTemplateVersion", e))
+        Ok(())
     }
 
     async fn create_default_version(
         &self,
         template: &ProvisioningTemplateRecord,
-    ) -> Result<
-        CreateProvisioningTemplateVersionOutput,
-        SdkError<CreateProvisioningTemplateVersionError>,
-    > {
-        self.call().await;
-        self.client
+    ) -> Result<CreateProvisioningTemplateVersionOutput, CallError> {
+        let request = self
+            .client
             .create_provisioning_template_version()
             .template_name(template.template_name.as_str())
             .template_body(&template.template_body)
-            .set_as_default(true)
-            .send()
+            .set_as_default(true);
+        self.calls
+            .send("CreateProvisioningTemplateVersion", || request.send())
             .await
     }
 
     /// Delete DR's oldest non-default versions until one more fits under the limit.
     async fn make_room_for_a_version(&self, name: &TemplateName) -> Result<(), PortError> {
-        self.call().await;
-        let versions: Vec<_> = self
-            .client
-            .list_provisioning_template_versions()
-            .template_name(name.as_str())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| port_error("ListProvisioningTemplateVersions", e))?;
+        let versions = self
+            .calls
+            .pages(
+                "ListProvisioningTemplateVersions",
+                |token| {
+                    self.client
+                        .list_provisioning_template_versions()
+                        .template_name(name.as_str())
+                        .set_next_token(token)
+                        .send()
+                },
+                |page| (page.versions.unwrap_or_default(), page.next_token),
+            )
+            .await?;
         let mut old: Vec<i32> = versions
             .iter()
             .filter(|v| !v.is_default_version())
@@ -215,17 +216,15 @@ impl IotRegistry {
         old.sort_unstable();
         let surplus = (versions.len() + 1).saturating_sub(MAX_TEMPLATE_VERSIONS);
         for version in old.into_iter().take(surplus) {
-            self.call().await;
-            already_so(
-                self.client
-                    .delete_provisioning_template_version()
-                    .template_name(name.as_str())
-                    .version_id(version)
-                    .send()
-                    .await,
-                "DeleteProvisioningTemplateVersion",
-                "ResourceNotFoundException",
-            )?;
+            let request = self
+                .client
+                .delete_provisioning_template_version()
+                .template_name(name.as_str())
+                .version_id(version);
+            self.calls
+                .send("DeleteProvisioningTemplateVersion", || request.send())
+                .await
+                .done_on(NOT_FOUND)?;
         }
         Ok(())
     }

@@ -9,22 +9,19 @@ use dr_core::port::PortError;
 use dr_core::replication::records::RoleAliasRecord;
 use dr_core::replication::RoleAliasRegistry;
 
-use super::IotRegistry;
-use crate::error::{already_so, code, created, port_error};
+use super::{IotRegistry, ALREADY_EXISTS, NOT_FOUND};
+use crate::call::Tolerate;
 
 impl RoleAliasRegistry for IotRegistry {
     async fn role_alias(&self, name: &RoleAliasName) -> Result<Option<RoleAliasRecord>, PortError> {
-        self.call().await;
-        let output = match self
-            .client
-            .describe_role_alias()
-            .role_alias(name.as_str())
-            .send()
+        let request = self.client.describe_role_alias().role_alias(name.as_str());
+        let Some(output) = self
+            .calls
+            .send("DescribeRoleAlias", || request.send())
             .await
-        {
-            Ok(output) => output,
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(port_error("DescribeRoleAlias", e)),
+            .none_on(NOT_FOUND)?
+        else {
+            return Ok(None);
         };
         let Some(description) = output.role_alias_description() else {
             return Ok(None);
@@ -41,40 +38,39 @@ impl RoleAliasRegistry for IotRegistry {
 
     async fn put_role_alias(&self, alias: &RoleAliasRecord) -> Result<(), PortError> {
         let duration = i32::try_from(alias.credential_duration_seconds).unwrap_or(i32::MAX);
-        self.call().await;
-        let result = self
+        let create = self
             .client
             .create_role_alias()
             .role_alias(alias.role_alias.as_str())
             .role_arn(&alias.role_arn)
-            .credential_duration_seconds(duration)
-            .send()
-            .await;
-        if created(result, "CreateRoleAlias")? {
+            .credential_duration_seconds(duration);
+        let created = self
+            .calls
+            .send("CreateRoleAlias", || create.send())
+            .await
+            .none_on(ALREADY_EXISTS)?;
+        if created.is_some() {
             return Ok(());
         }
-        self.call().await;
-        self.client
+        let update = self
+            .client
             .update_role_alias()
             .role_alias(alias.role_alias.as_str())
             .role_arn(&alias.role_arn)
-            .credential_duration_seconds(duration)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error("UpdateRoleAlias", e))
+            .credential_duration_seconds(duration);
+        self.calls.send("UpdateRoleAlias", || update.send()).await?;
+        Ok(())
     }
 
     async fn delete_role_alias(&self, name: &RoleAliasName) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .delete_role_alias()
-                .role_alias(name.as_str())
-                .send()
-                .await,
-            "DeleteRoleAlias",
-            "ResourceNotFoundException",
-        )
+        self.calls
+            .send("DeleteRoleAlias", || {
+                self.client
+                    .delete_role_alias()
+                    .role_alias(name.as_str())
+                    .send()
+            })
+            .await
+            .done_on(NOT_FOUND)
     }
 }

@@ -10,8 +10,8 @@ use dr_core::port::PortError;
 use dr_core::replication::shadow::ShadowDocument;
 use dr_core::replication::ShadowStore;
 
-use super::IotRegistry;
-use crate::error::{code, port_error};
+use super::{IotRegistry, NOT_FOUND};
+use crate::call::Tolerate;
 
 impl IotRegistry {
     fn data_plane(&self, operation: &str) -> Result<&aws_sdk_iotdataplane::Client, PortError> {
@@ -30,18 +30,18 @@ impl ShadowStore for IotRegistry {
         thing: &ThingName,
         name: Option<&str>,
     ) -> Result<Option<ShadowDocument>, PortError> {
-        let data = self.data_plane("GetThingShadow")?;
-        self.call().await;
-        let output = match data
+        let request = self
+            .data_plane("GetThingShadow")?
             .get_thing_shadow()
             .thing_name(thing.as_str())
-            .set_shadow_name(name.map(str::to_owned))
-            .send()
+            .set_shadow_name(name.map(str::to_owned));
+        let Some(output) = self
+            .calls
+            .send("GetThingShadow", || request.send())
             .await
-        {
-            Ok(output) => output,
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(port_error("GetThingShadow", e)),
+            .none_on(NOT_FOUND)?
+        else {
+            return Ok(None);
         };
         let payload = output.payload().map(Blob::as_ref).unwrap_or_default();
         serde_json::from_slice(payload).map(Some).map_err(|e| {
@@ -58,64 +58,56 @@ impl ShadowStore for IotRegistry {
         name: Option<&str>,
         update: &serde_json::Value,
     ) -> Result<(), PortError> {
-        let data = self.data_plane("UpdateThingShadow")?;
-        self.call().await;
-        match data
+        let request = self
+            .data_plane("UpdateThingShadow")?
             .update_thing_shadow()
             .thing_name(thing.as_str())
             .set_shadow_name(name.map(str::to_owned))
-            .payload(Blob::new(update.to_string()))
-            .send()
+            .payload(Blob::new(update.to_string()));
+        let updated = self
+            .calls
+            .send("UpdateThingShadow", || request.send())
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Err(PortError::transient(
+            .none_on(NOT_FOUND)?;
+        if updated.is_none() {
+            return Err(PortError::transient(
                 "UpdateThingShadow",
                 format!("thing {thing} is not in DR's registry yet; retrying once its thing message lands"),
-            )),
-            Err(e) => Err(port_error("UpdateThingShadow", e)),
+            ));
         }
+        Ok(())
     }
 
     async fn shadow_names(&self, thing: &ThingName) -> Result<Vec<String>, PortError> {
         let data = self.data_plane("ListNamedShadowsForThing")?;
-        let mut names = Vec::new();
-        let mut token = None;
-        loop {
-            self.call().await;
-            let page = match data
-                .list_named_shadows_for_thing()
-                .thing_name(thing.as_str())
-                .page_size(100)
-                .set_next_token(token)
-                .send()
-                .await
-            {
-                Ok(page) => page,
-                Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(names),
-                Err(e) => return Err(port_error("ListNamedShadowsForThing", e)),
-            };
-            names.extend(page.results().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(names);
-            }
-        }
+        // A thing that is gone has no shadows.
+        Ok(self
+            .calls
+            .pages(
+                "ListNamedShadowsForThing",
+                |token| {
+                    data.list_named_shadows_for_thing()
+                        .thing_name(thing.as_str())
+                        .page_size(100)
+                        .set_next_token(token)
+                        .send()
+                },
+                |page| (page.results.unwrap_or_default(), page.next_token),
+            )
+            .await
+            .none_on(NOT_FOUND)?
+            .unwrap_or_default())
     }
 
     async fn delete_shadow(&self, thing: &ThingName, name: Option<&str>) -> Result<(), PortError> {
-        let data = self.data_plane("DeleteThingShadow")?;
-        self.call().await;
-        match data
+        let request = self
+            .data_plane("DeleteThingShadow")?
             .delete_thing_shadow()
             .thing_name(thing.as_str())
-            .set_shadow_name(name.map(str::to_owned))
-            .send()
+            .set_shadow_name(name.map(str::to_owned));
+        self.calls
+            .send("DeleteThingShadow", || request.send())
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(port_error("DeleteThingShadow", e)),
-        }
+            .done_on(NOT_FOUND)
     }
 }

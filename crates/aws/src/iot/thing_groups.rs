@@ -14,8 +14,8 @@ use dr_core::replication::ports::GroupWrite;
 use dr_core::replication::records::{DynamicGroupQuery, GroupRef, PolicyRecord, ThingGroupRecord};
 use dr_core::replication::ThingGroupRegistry;
 
-use super::{attribute_payload, IotRegistry};
-use crate::error::{already_so, code, created, port_error};
+use super::{attribute_payload, IotRegistry, ALREADY_EXISTS, NOT_FOUND};
+use crate::call::Tolerate;
 
 impl IotRegistry {
     /// A thing group's ARN in this registry's account and region (policy targets).
@@ -34,84 +34,93 @@ impl IotRegistry {
             .build()
     }
 
+    /// Create `group`; `Ok(false)` if a group of that name exists already.
     async fn create_group(&self, group: &ThingGroupRecord) -> Result<bool, PortError> {
-        self.call().await;
         let properties = Self::group_properties(group);
-        match &group.query {
-            None => created(
-                self.client
+        let created = match &group.query {
+            None => {
+                let request = self
+                    .client
                     .create_thing_group()
                     .thing_group_name(group.group_name.as_str())
                     .set_parent_group_name(group.parent().map(|p| p.as_str().to_owned()))
-                    .thing_group_properties(properties)
-                    .send()
-                    .await,
-                "CreateThingGroup",
-            ),
-            Some(query) => created(
-                self.client
+                    .thing_group_properties(properties);
+                self.calls
+                    .send("CreateThingGroup", || request.send())
+                    .await
+                    .map(drop)
+            }
+            Some(query) => {
+                let request = self
+                    .client
                     .create_dynamic_thing_group()
                     .thing_group_name(group.group_name.as_str())
                     .query_string(&query.query_string)
                     .set_index_name(query.index_name.clone())
                     .set_query_version(query.query_version.clone())
-                    .thing_group_properties(properties)
-                    .send()
-                    .await,
-                "CreateDynamicThingGroup",
-            ),
-        }
+                    .thing_group_properties(properties);
+                self.calls
+                    .send("CreateDynamicThingGroup", || request.send())
+                    .await
+                    .map(drop)
+            }
+        };
+        Ok(created.none_on(ALREADY_EXISTS)?.is_some())
     }
 
     async fn update_group(&self, group: &ThingGroupRecord) -> Result<(), PortError> {
-        self.call().await;
         let properties = Self::group_properties(group);
         match &group.query {
-            None => self
-                .client
-                .update_thing_group()
-                .thing_group_name(group.group_name.as_str())
-                .thing_group_properties(properties)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| port_error("UpdateThingGroup", e)),
-            Some(query) => self
-                .client
-                .update_dynamic_thing_group()
-                .thing_group_name(group.group_name.as_str())
-                .query_string(&query.query_string)
-                .set_index_name(query.index_name.clone())
-                .set_query_version(query.query_version.clone())
-                .thing_group_properties(properties)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| port_error("UpdateDynamicThingGroup", e)),
+            None => {
+                let request = self
+                    .client
+                    .update_thing_group()
+                    .thing_group_name(group.group_name.as_str())
+                    .thing_group_properties(properties);
+                self.calls
+                    .send("UpdateThingGroup", || request.send())
+                    .await?;
+            }
+            Some(query) => {
+                let request = self
+                    .client
+                    .update_dynamic_thing_group()
+                    .thing_group_name(group.group_name.as_str())
+                    .query_string(&query.query_string)
+                    .set_index_name(query.index_name.clone())
+                    .set_query_version(query.query_version.clone())
+                    .thing_group_properties(properties);
+                self.calls
+                    .send("UpdateDynamicThingGroup", || request.send())
+                    .await?;
+            }
         }
+        Ok(())
     }
 
     async fn group_names_of(&self, thing: &ThingName) -> Result<Vec<ThingGroupName>, PortError> {
-        self.call().await;
-        let listed: Result<Vec<_>, _> = self
-            .client
-            .list_thing_groups_for_thing()
-            .thing_name(thing.as_str())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await;
-        match listed {
-            Ok(groups) => Ok(groups
-                .iter()
-                .filter_map(|g| g.group_name())
-                .filter_map(|name| name.parse().ok())
-                .collect()),
+        let groups = self
+            .calls
+            .pages(
+                "ListThingGroupsForThing",
+                |token| {
+                    self.client
+                        .list_thing_groups_for_thing()
+                        .thing_name(thing.as_str())
+                        .set_next_token(token)
+                        .send()
+                },
+                |page| (page.thing_groups.unwrap_or_default(), page.next_token),
+            )
+            .await
             // A thing deleted meanwhile belongs to nothing; its deletion event follows.
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(Vec::new()),
-            Err(e) => Err(port_error("ListThingGroupsForThing", e)),
-        }
+            .none_on(NOT_FOUND)?
+            .unwrap_or_default();
+        Ok(groups
+            .iter()
+            .filter_map(|g| g.group_name())
+            .filter_map(|name| name.parse().ok())
+            .collect())
     }
 }
 
@@ -120,17 +129,17 @@ impl ThingGroupRegistry for IotRegistry {
         &self,
         name: &ThingGroupName,
     ) -> Result<Option<ThingGroupRecord>, PortError> {
-        self.call().await;
-        let output = match self
+        let request = self
             .client
             .describe_thing_group()
-            .thing_group_name(name.as_str())
-            .send()
+            .thing_group_name(name.as_str());
+        let Some(output) = self
+            .calls
+            .send("DescribeThingGroup", || request.send())
             .await
-        {
-            Ok(output) => output,
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(port_error("DescribeThingGroup", e)),
+            .none_on(NOT_FOUND)?
+        else {
+            return Ok(None);
         };
         let properties = output.thing_group_properties();
         let ancestors = output
@@ -190,17 +199,15 @@ impl ThingGroupRegistry for IotRegistry {
         name: &ThingGroupName,
         parent: Option<&ThingGroupName>,
     ) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .create_thing_group()
-                .thing_group_name(name.as_str())
-                .set_parent_group_name(parent.map(|p| p.as_str().to_owned()))
-                .send()
-                .await,
-            "CreateThingGroup",
-            "ResourceAlreadyExistsException",
-        )
+        let request = self
+            .client
+            .create_thing_group()
+            .thing_group_name(name.as_str())
+            .set_parent_group_name(parent.map(|p| p.as_str().to_owned()));
+        self.calls
+            .send("CreateThingGroup", || request.send())
+            .await
+            .done_on(ALREADY_EXISTS)
     }
 
     async fn put_thing_group(&self, group: &ThingGroupRecord) -> Result<GroupWrite, PortError> {
@@ -233,35 +240,30 @@ impl ThingGroupRegistry for IotRegistry {
         let Some(existing) = self.thing_group(name).await? else {
             return Ok(());
         };
-        self.call().await;
-        let (result, operation) = if existing.query.is_some() {
-            (
-                self.client
-                    .delete_dynamic_thing_group()
-                    .thing_group_name(name.as_str())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| port_error("DeleteDynamicThingGroup", e)),
-                "DeleteDynamicThingGroup",
-            )
+        let deleted = if existing.query.is_some() {
+            let request = self
+                .client
+                .delete_dynamic_thing_group()
+                .thing_group_name(name.as_str());
+            self.calls
+                .send("DeleteDynamicThingGroup", || request.send())
+                .await
+                .map(drop)
         } else {
-            (
-                self.client
-                    .delete_thing_group()
-                    .thing_group_name(name.as_str())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| port_error("DeleteThingGroup", e)),
-                "DeleteThingGroup",
-            )
+            let request = self
+                .client
+                .delete_thing_group()
+                .thing_group_name(name.as_str());
+            self.calls
+                .send("DeleteThingGroup", || request.send())
+                .await
+                .map(drop)
         };
-        match result {
+        match deleted.map_err(PortError::from) {
             // A parent goes after its children; their deletions are in their own message
             // groups and may not have arrived yet: worth retrying, not a poison message.
             Err(e) if e.message.contains("child groups") => Err(PortError::transient(
-                operation,
+                &e.operation,
                 format!("thing group {name} still has child groups in DR; retrying once their deletions arrive"),
             )),
             other => other,
@@ -273,25 +275,24 @@ impl ThingGroupRegistry for IotRegistry {
         policy: &PolicyName,
         group: &ThingGroupName,
     ) -> Result<(), PortError> {
-        self.call().await;
-        match self
+        let request = self
             .client
             .attach_policy()
             .policy_name(policy.as_str())
-            .target(self.thing_group_arn(group))
-            .send()
+            .target(self.thing_group_arn(group));
+        let attached = self
+            .calls
+            .send("AttachPolicy", || request.send())
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => {
-                self.forget_policy(policy);
-                Err(PortError::transient(
-                    "AttachPolicy",
-                    format!("policy {policy} or thing group {group} is gone from this account; retrying recreates them"),
-                ))
-            }
-            Err(e) => Err(port_error("AttachPolicy", e)),
+            .none_on(NOT_FOUND)?;
+        if attached.is_none() {
+            self.forget_policy(policy);
+            return Err(PortError::transient(
+                "AttachPolicy",
+                format!("policy {policy} or thing group {group} is gone from this account; retrying recreates them"),
+            ));
         }
+        Ok(())
     }
 
     async fn detach_group_policy(
@@ -299,17 +300,15 @@ impl ThingGroupRegistry for IotRegistry {
         policy: &PolicyName,
         group: &ThingGroupName,
     ) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .detach_policy()
-                .policy_name(policy.as_str())
-                .target(self.thing_group_arn(group))
-                .send()
-                .await,
-            "DetachPolicy",
-            "ResourceNotFoundException",
-        )
+        let request = self
+            .client
+            .detach_policy()
+            .policy_name(policy.as_str())
+            .target(self.thing_group_arn(group));
+        self.calls
+            .send("DetachPolicy", || request.send())
+            .await
+            .done_on(NOT_FOUND)
     }
 
     async fn thing_memberships(&self, thing: &ThingName) -> Result<Vec<GroupRef>, PortError> {
@@ -334,15 +333,15 @@ impl ThingGroupRegistry for IotRegistry {
         thing: &ThingName,
         group: &ThingGroupName,
     ) -> Result<(), PortError> {
-        self.call().await;
-        self.client
+        let request = self
+            .client
             .add_thing_to_thing_group()
             .thing_name(thing.as_str())
-            .thing_group_name(group.as_str())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| port_error("AddThingToThingGroup", e))
+            .thing_group_name(group.as_str());
+        self.calls
+            .send("AddThingToThingGroup", || request.send())
+            .await?;
+        Ok(())
     }
 
     async fn remove_from_group(
@@ -350,16 +349,14 @@ impl ThingGroupRegistry for IotRegistry {
         thing: &ThingName,
         group: &ThingGroupName,
     ) -> Result<(), PortError> {
-        self.call().await;
-        already_so(
-            self.client
-                .remove_thing_from_thing_group()
-                .thing_name(thing.as_str())
-                .thing_group_name(group.as_str())
-                .send()
-                .await,
-            "RemoveThingFromThingGroup",
-            "ResourceNotFoundException",
-        )
+        let request = self
+            .client
+            .remove_thing_from_thing_group()
+            .thing_name(thing.as_str())
+            .thing_group_name(group.as_str());
+        self.calls
+            .send("RemoveThingFromThingGroup", || request.send())
+            .await
+            .done_on(NOT_FOUND)
     }
 }

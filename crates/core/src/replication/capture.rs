@@ -185,12 +185,12 @@ fn parse_shadow(event: &Value, topic: &str) -> Result<CaptureEvent, EventError> 
         let mut current =
             document("current")?.ok_or_else(|| malformed(FAMILY, "missing `current`"))?;
         current.timestamp = timestamp;
-        Subject::Shadow(ShadowUpdate {
+        Subject::Shadow(Box::new(ShadowUpdate {
             thing_name,
             shadow_name,
             previous: document("previous")?,
             current,
-        })
+        }))
     };
     Ok(CaptureEvent {
         cause: format!("shadow-{action}"),

@@ -116,7 +116,7 @@ pub enum Subject {
         template_name: TemplateName,
     },
     /// A device shadow update, as primary's shadow service published it.
-    Shadow(ShadowUpdate),
+    Shadow(Box<ShadowUpdate>),
     /// A device shadow primary deleted.
     ShadowDeleted {
         /// Which shadow.
@@ -216,19 +216,14 @@ impl Subject {
             Subject::ProvisioningTemplateDeleted { template_name } => {
                 format!("template#{template_name}")
             }
-            Subject::Shadow(ShadowUpdate {
+            Subject::Shadow(update) => {
+                shadow_key(&update.thing_name, update.shadow_name.as_deref())
+            }
+            Subject::ShadowDeleted {
                 thing_name,
                 shadow_name,
                 ..
-            })
-            | Subject::ShadowDeleted {
-                thing_name,
-                shadow_name,
-                ..
-            } => match shadow_name {
-                Some(name) => format!("shadow#{thing_name}#{name}"),
-                None => format!("shadow#{thing_name}"),
-            },
+            } => shadow_key(thing_name, shadow_name.as_deref()),
         }
     }
 
@@ -383,12 +378,13 @@ impl ReplicationMessage {
                     check_policy_document(policy)?;
                 }
             }
-            Subject::Shadow(ShadowUpdate {
-                shadow_name,
-                previous,
-                current,
-                ..
-            }) => {
+            Subject::Shadow(update) => {
+                let ShadowUpdate {
+                    shadow_name,
+                    previous,
+                    current,
+                    ..
+                } = &**update;
                 for document in previous.iter().chain([current]) {
                     for part in [
                         &document.state.desired,
@@ -419,6 +415,14 @@ impl ReplicationMessage {
             | Subject::ProvisioningTemplateDeleted { .. } => {}
         }
         Ok(())
+    }
+}
+
+/// The ledger key of a thing's classic (`None`) or named shadow.
+fn shadow_key(thing_name: &ThingName, shadow_name: Option<&str>) -> String {
+    match shadow_name {
+        Some(name) => format!("shadow#{thing_name}#{name}"),
+        None => format!("shadow#{thing_name}"),
     }
 }
 
