@@ -277,20 +277,7 @@ impl Probe {
 
     async fn look(&self) -> Result<String, String> {
         match self {
-            Probe::Tls { target, .. } => {
-                let stream = target.0.connect().await?;
-                let (_, session) = stream.get_ref();
-                let alpn = session
-                    .alpn_protocol()
-                    .map(|p| format!(", ALPN {}", String::from_utf8_lossy(p)))
-                    .unwrap_or_default();
-                Ok(format!(
-                    "handshake ok ({:?}{alpn})",
-                    session
-                        .protocol_version()
-                        .unwrap_or(rustls::ProtocolVersion::Unknown(0))
-                ))
-            }
+            Probe::Tls { target, .. } => tls_handshake(&target.0).await,
             Probe::Mqtt {
                 target, client_id, ..
             } => {
@@ -305,56 +292,7 @@ impl Probe {
                 client,
                 alarm_names,
                 ..
-            } => {
-                let output = client
-                    .describe_alarms()
-                    .set_alarm_names(Some(alarm_names.clone()))
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "CloudWatch in primary: {}",
-                            crate::error::port_error("DescribeAlarms", e)
-                        )
-                    })?;
-                let states: Vec<(&str, Option<&StateValue>)> = output
-                    .metric_alarms()
-                    .iter()
-                    .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value()))
-                    .chain(
-                        output
-                            .composite_alarms()
-                            .iter()
-                            .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value())),
-                    )
-                    .collect();
-                // A missing alarm vouches for nothing; neither does one without data (in a
-                // regional outage primary's metrics stop and its alarms go there).
-                let missing: Vec<_> = alarm_names
-                    .iter()
-                    .filter(|n| !states.iter().any(|(found, _)| found == n))
-                    .map(String::as_str)
-                    .collect();
-                let not_ok: Vec<String> = states
-                    .iter()
-                    .filter(|(_, state)| *state != Some(&StateValue::Ok))
-                    .map(|(name, state)| {
-                        format!("{name} {}", state.map_or("UNKNOWN", |s| s.as_str()))
-                    })
-                    .collect();
-                if !missing.is_empty() {
-                    Err(format!(
-                        "alarms not found in primary: {}",
-                        missing.join(", ")
-                    ))
-                } else if !not_ok.is_empty() {
-                    Err(format!("not OK: {}", not_ok.join(", ")))
-                } else {
-                    Ok(format!("{} alarms OK", states.len()))
-                }
-            }
+            } => alarms_ok(client, alarm_names).await,
         }
     }
 }
@@ -493,6 +431,75 @@ fn client_identity(
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| format!("client_key_file {}: {e}", key_file.display()))?;
     Ok((chain, key))
+}
+
+/// A TLS handshake alone: the protocol version and ALPN the peer agreed to.
+async fn tls_handshake(target: &TlsTarget) -> Result<String, String> {
+    let stream = target.connect().await?;
+    let (_, session) = stream.get_ref();
+    let alpn = session
+        .alpn_protocol()
+        .map(|p| format!(", ALPN {}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    Ok(format!(
+        "handshake ok ({:?}{alpn})",
+        session
+            .protocol_version()
+            .unwrap_or(rustls::ProtocolVersion::Unknown(0))
+    ))
+}
+
+/// Every alarm in `alarm_names` found in primary and OK.
+async fn alarms_ok(
+    client: &aws_sdk_cloudwatch::Client,
+    alarm_names: &[String],
+) -> Result<String, String> {
+    let output = client
+        .describe_alarms()
+        .set_alarm_names(Some(alarm_names.to_vec()))
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "CloudWatch in primary: {}",
+                crate::error::port_error("DescribeAlarms", e)
+            )
+        })?;
+    let states: Vec<(&str, Option<&StateValue>)> = output
+        .metric_alarms()
+        .iter()
+        .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value()))
+        .chain(
+            output
+                .composite_alarms()
+                .iter()
+                .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value())),
+        )
+        .collect();
+    // A missing alarm vouches for nothing; neither does one without data (in a
+    // regional outage primary's metrics stop and its alarms go there).
+    let missing: Vec<_> = alarm_names
+        .iter()
+        .filter(|n| !states.iter().any(|(found, _)| found == n))
+        .map(String::as_str)
+        .collect();
+    let not_ok: Vec<String> = states
+        .iter()
+        .filter(|(_, state)| *state != Some(&StateValue::Ok))
+        .map(|(name, state)| format!("{name} {}", state.map_or("UNKNOWN", |s| s.as_str())))
+        .collect();
+    if !missing.is_empty() {
+        Err(format!(
+            "alarms not found in primary: {}",
+            missing.join(", ")
+        ))
+    } else if !not_ok.is_empty() {
+        Err(format!("not OK: {}", not_ok.join(", ")))
+    } else {
+        Ok(format!("{} alarms OK", states.len()))
+    }
 }
 
 /// `https://host[:port][/path]` → (host, port, path).
