@@ -1,5 +1,6 @@
-//! A client of a running proxy's control API (`/__sandbox/…` on its own port), for another
-//! process: `drctl-sandbox outage`, the demo, provisioning a world.
+//! A running proxy's control API (`/__sandbox/…` on its own port): where it lives, and a
+//! client for another process: `drctl-sandbox outage`, the demo, provisioning a world.
+//! Its server side is `control_server`.
 
 use std::time::Duration;
 
@@ -9,8 +10,12 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{Counts, OutageChange, OutageMode, OutageScope, CONTROL_PREFIX};
+use super::counts::Counts;
+use super::outage::{OutageChange, OutageMode, OutageScope};
 use crate::iam::WorldExport;
+
+/// Where the control API lives on the proxy's own port (no AWS API has this path).
+pub const CONTROL_PREFIX: &str = "/__sandbox/";
 
 /// Every control call answers within this (it touches no AWS API).
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
