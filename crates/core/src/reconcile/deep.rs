@@ -12,21 +12,23 @@
 //! (repairs are idempotent), and memory stays at one page whatever the fleet size. The
 //! store is fenced by a version, so two reconcilers never walk the same pass at once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::cursor::{
     CheckpointStore, CompletedPass, MemoryCheckpoint, PassCursor, PassTotals, Phase,
 };
-use super::diff::{diff, Drift, DriftCounts, InventoryEntry, PolicyDigest};
+use super::diff::{diff, Drift, DriftCounts};
+use super::inventory::{entry_of, DigestCaches};
 use super::ports::{CertificateLister, ListOrder, ReconcileError, REPORTED_DRIFTS};
 use super::status_pass::{ReportOnly, StatusDrift, StatusPass, StatusPassReport, StatusRepair};
-use crate::certificate::{CertificateId, CertificateStatus};
-use crate::ids::{AccountId, PolicyName, Region, ThingName};
+use crate::certificate::CertificateId;
+use crate::ids::ThingName;
 use crate::port::PortError;
 use crate::replication::apply::{apply, bring_shadow};
 use crate::replication::capture::{capture, CaptureEvent, Trigger};
 use crate::replication::message::SourceRef;
-use crate::replication::ports::{ApplyLedger, CertificateRegistry, DeviceRegistry};
+use crate::replication::ports::{ApplyLedger, DeviceRegistry};
+use crate::replication::shadow::same_state;
 use crate::replication::ArnRewrite;
 use crate::time::EpochMillis;
 use crate::{Side, Topology};
@@ -540,89 +542,11 @@ impl ThingFailure {
     }
 }
 
-/// Whether two shadows hold the same desired and reported state; an empty section, and a
-/// shadow with nothing in it, equal an absent one (the shadow service keeps no empty
-/// leaves, so no update could make them differ).
-fn same_state(
-    a: Option<&crate::replication::shadow::ShadowDocument>,
-    b: Option<&crate::replication::shadow::ShadowDocument>,
-) -> bool {
-    fn settled(value: Option<&serde_json::Value>) -> Option<&serde_json::Value> {
-        value.filter(|v| !v.is_null() && v.as_object().is_none_or(|m| !m.is_empty()))
-    }
-    fn sections(
-        d: Option<&crate::replication::shadow::ShadowDocument>,
-    ) -> (Option<&serde_json::Value>, Option<&serde_json::Value>) {
-        (
-            settled(d.and_then(|d| d.state.desired.as_ref())),
-            settled(d.and_then(|d| d.state.reported.as_ref())),
-        )
-    }
-    sections(a) == sections(b)
-}
-
-/// Policy digests read in this run: the source's, the target's.
-type DigestCaches = (
-    HashMap<PolicyName, Option<PolicyDigest>>,
-    HashMap<PolicyName, Option<PolicyDigest>>,
-);
-
 fn record_drift(report: &mut ReconcileReport, drift: Drift) {
     report.counts.add(&drift);
     if report.first.len() < REPORTED_DRIFTS {
         report.first.push(drift);
     }
-}
-
-/// A certificate as `registry` has it, reduced to what the diff compares; `None` if the
-/// registry has no such certificate. `listed_status` saves a read when a listing gave it.
-/// `digests` caches policy digests for one run: a fleet shares a handful of policies, so
-/// reading each document once per certificate would double the calls (a document edited
-/// mid-run is compared at the next run).
-async fn entry_of<R: CertificateRegistry + Sync>(
-    registry: &R,
-    digests: &mut HashMap<PolicyName, Option<PolicyDigest>>,
-    id: CertificateId,
-    listed_status: Option<CertificateStatus>,
-    account: &AccountId,
-    region: &Region,
-) -> Result<Option<InventoryEntry>, PortError> {
-    let status = match listed_status {
-        Some(status) => status,
-        None => match registry.certificate(&id).await? {
-            Some(view) => view.status,
-            None => return Ok(None),
-        },
-    };
-    let things = registry
-        .certificate_things(&id)
-        .await?
-        .into_iter()
-        .collect();
-    let mut policies = Vec::new();
-    for name in registry.certificate_policy_names(&id).await? {
-        let digest = match digests.get(&name) {
-            Some(digest) => *digest,
-            None => {
-                let digest = registry
-                    .policy(&name)
-                    .await?
-                    .map(|p| PolicyDigest::of(&p.document, account, region));
-                digests.insert(name.clone(), digest);
-                digest
-            }
-        };
-        // A policy deleted between the two reads is simply not attached any more.
-        if let Some(digest) = digest {
-            policies.push((name, digest));
-        }
-    }
-    Ok(Some(InventoryEntry {
-        certificate_id: id,
-        status,
-        things,
-        policies,
-    }))
 }
 
 #[cfg(test)]

@@ -4,10 +4,13 @@ use std::future::Future;
 
 use super::*;
 use crate::certificate::CertificatePem;
+use crate::certificate::CertificateStatus;
 use crate::reconcile::cursor::Checkpoint;
 use crate::reconcile::cursor::PassTotals;
 use crate::reconcile::ports::MAX_PAGE_SIZE;
 use crate::replication::fake::{rewrite, source_ref, FakeLedger, FakeRegistry};
+use crate::replication::ports::CertificateRegistry;
+use crate::replication::shadow::same_state;
 
 fn pem() -> CertificatePem {
     CertificatePem::parse(&crate::certificate::tests::generated_pem()).unwrap()

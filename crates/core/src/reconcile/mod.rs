@@ -13,6 +13,7 @@
 pub mod cursor;
 pub mod deep;
 pub mod diff;
+mod inventory;
 pub mod ports;
 pub mod service;
 pub mod status_pass;

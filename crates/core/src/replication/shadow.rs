@@ -232,6 +232,24 @@ pub fn apply_patch(dr: &ShadowDocument, patch: &Value, at: i64) -> ShadowDocumen
     next
 }
 
+/// Whether two shadows hold the same desired and reported state; an empty section, and a
+/// shadow with nothing in it, equal an absent one (the shadow service keeps no empty
+/// leaves, so no update could make them differ).
+pub fn same_state(a: Option<&ShadowDocument>, b: Option<&ShadowDocument>) -> bool {
+    fn settled(value: Option<&serde_json::Value>) -> Option<&serde_json::Value> {
+        value.filter(|v| !v.is_null() && v.as_object().is_none_or(|m| !m.is_empty()))
+    }
+    fn sections(
+        d: Option<&ShadowDocument>,
+    ) -> (Option<&serde_json::Value>, Option<&serde_json::Value>) {
+        (
+            settled(d.and_then(|d| d.state.desired.as_ref())),
+            settled(d.and_then(|d| d.state.reported.as_ref())),
+        )
+    }
+    sections(a) == sections(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
