@@ -15,6 +15,7 @@ use dr_core::reconcile::{
     Progress, ReconcileInvocation, Reconciler, Repairs, StatusDrift, StatusPassReport, StatusTier,
     WhenNotAllowed,
 };
+use dr_core::replication::ports::ApplyLedger;
 use dr_core::report::{Figure, Report, Section};
 use dr_core::time::SystemClock;
 use dr_core::{Side, Topology};
@@ -92,29 +93,11 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
                 topology.replication.ledger_table.as_str(),
             );
             let reconciler = Reconciler::new(topology, direction, &source, &target, &ledger);
-            reconcile::run_invocation(
-                reconciler,
-                repairs,
-                &MemoryCheckpoint::default(),
-                status,
-                deep,
-                &bars,
-                &SystemClock,
-            )
-            .await
+            to_the_end(reconciler, repairs, status, deep, &bars).await
         }
         Direction::DrToPrimary => {
             let reconciler = Reconciler::new(topology, direction, &source, &target, &NoLedger);
-            reconcile::run_invocation(
-                reconciler,
-                repairs,
-                &MemoryCheckpoint::default(),
-                status,
-                deep,
-                &bars,
-                &SystemClock,
-            )
-            .await
+            to_the_end(reconciler, repairs, status, deep, &bars).await
         }
     };
     bars.finish();
@@ -146,6 +129,27 @@ pub(crate) async fn run(args: ReconcileArgs, topology: &Topology) -> anyhow::Res
         println!("recorded: DR → primary reconcile complete (failback may proceed)");
     }
     Ok(())
+}
+
+/// One invocation walked to the end: drctl's checkpoint lives as long as the command.
+async fn to_the_end<L: ApplyLedger + Sync>(
+    reconciler: Reconciler<'_, IotRegistry, IotRegistry, L>,
+    repairs: Repairs,
+    status: StatusTier,
+    deep: DeepTier,
+    bars: &Bars,
+) -> ReconcileInvocation {
+    let checkpoint = MemoryCheckpoint::default();
+    reconcile::run_invocation(
+        reconciler,
+        repairs,
+        &checkpoint,
+        status,
+        deep,
+        bars,
+        &SystemClock,
+    )
+    .await
 }
 
 /// The invocation's report, the tiers asked for and the IoT calls it cost.
