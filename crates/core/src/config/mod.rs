@@ -227,8 +227,11 @@ impl Topology {
         self.replication.check()?;
         self.reconcile.check()?;
         self.failover.check()?;
-        self.snapshots
-            .check(one_account.then_some((&self.dr.account_id, &self.dr.region)))?;
+        self.snapshots.check(
+            &self.primary.account_id,
+            &self.dr.account_id,
+            &self.dr.region,
+        )?;
         self.check_timeouts()?;
         self.drill.check()
     }
