@@ -20,7 +20,7 @@ SANDBOX := $(CARGO_TARGET_DIR)/debug/drctl-sandbox
 CONFIG  := config/sandbox.toml
 
 .PHONY: help setup build test lint fmt demo bench sandbox-up sandbox-down sandbox-reset clean \
-	infra-build infra-test lambda-zips synth chaos fuzz
+	infra-build infra-test lambda-zips synth contract-fixtures chaos fuzz
 
 # The CDK app (infra/): its npm packages, reinstalled exactly when the lockfile changes.
 INFRA_STAMP := infra/node_modules/.installed-$(shell sha256sum infra/package-lock.json | cut -c1-12)
@@ -99,6 +99,17 @@ lambda-zips: setup ## Release zips of the Lambdas for the CDK app (ARCH=arm64|x8
 synth: setup $(INFRA_STAMP) ## CDK templates into infra/cdk.out (CONFIG, ARCH; placeholder code without lambda-zips).
 	cd infra && npm run --silent build && node dist/bin/app.js -c config=$(abspath $(CONFIG)) \
 		-c lambdaArchitecture=$(ARCH) -c allowPlaceholderAssets=true
+
+# The contracts the CDK app's tests read, regenerated from their configs (a dr-aws test
+# fails when they differ from what the code exports). No DRCTL__ overrides: the fixtures
+# are the files' own.
+contract-fixtures: ## Regenerate infra/test/fixtures/contract*.json after a change to the contract or its configs.
+	cargo build --locked -p drctl
+	env $$(env | grep -o '^DRCTL__[A-Z0-9_]*' | sed 's/^/-u /') $(DRCTL) --config config/sandbox.toml \
+		config export --json > infra/test/fixtures/contract.json
+	env $$(env | grep -o '^DRCTL__[A-Z0-9_]*' | sed 's/^/-u /') $(DRCTL) \
+		--config infra/test/fixtures/production.toml config export --json \
+		> infra/test/fixtures/contract-production.json
 
 clean: ## Remove the venv and sandbox state (the shared target dir stays).
 	rm -rf $(VENV) .sandbox reports
