@@ -101,15 +101,19 @@ synth: setup $(INFRA_STAMP) ## CDK templates into infra/cdk.out (CONFIG, ARCH; p
 		-c lambdaArchitecture=$(ARCH) -c allowPlaceholderAssets=true
 
 # The contracts the CDK app's tests read, regenerated from their configs (a dr-aws test
-# fails when they differ from what the code exports). No DRCTL__ overrides: the fixtures
-# are the files' own.
+# fails when they differ from what the code exports): config/sandbox.toml's as
+# contract.json, each infra/test/fixtures/<name>.toml's as contract-<name>.json. Without
+# DRCTL__ overrides: the fixtures are the files' own.
+FIXTURES := infra/test/fixtures
 contract-fixtures: ## Regenerate infra/test/fixtures/contract*.json after a change to the contract or its configs.
 	cargo build --locked -p drctl
-	env $$(env | grep -o '^DRCTL__[A-Z0-9_]*' | sed 's/^/-u /') $(DRCTL) --config config/sandbox.toml \
-		config export --json > infra/test/fixtures/contract.json
-	env $$(env | grep -o '^DRCTL__[A-Z0-9_]*' | sed 's/^/-u /') $(DRCTL) \
-		--config infra/test/fixtures/production.toml config export --json \
-		> infra/test/fixtures/contract-production.json
+	@unset $$(env | grep -o '^DRCTL__[A-Z0-9_]*'); set -e; \
+	$(DRCTL) --config config/sandbox.toml config export --json > $(FIXTURES)/contract.json; \
+	for config in $(FIXTURES)/*.toml; do \
+		name=$$(basename $$config .toml); \
+		$(DRCTL) --config $$config config export --json > $(FIXTURES)/contract-$$name.json; \
+	done; \
+	echo "contract-fixtures: $$(ls $(FIXTURES)/contract*.json | tr '\n' ' ')"
 
 clean: ## Remove the venv and sandbox state (the shared target dir stays).
 	rm -rf $(VENV) .sandbox reports

@@ -18,14 +18,31 @@ fn parse(file: &str, env: &[(&str, &str)]) -> Topology {
     .unwrap()
 }
 
-/// The configs whose contracts are committed for the CDK app's tests, and where.
-const FIXTURES: &[(&str, &str)] = &[
-    ("config/sandbox.toml", "infra/test/fixtures/contract.json"),
-    (
-        "infra/test/fixtures/production.toml",
-        "infra/test/fixtures/contract-production.json",
-    ),
-];
+/// Where the CDK app's tests read their contracts.
+const FIXTURES_DIR: &str = "infra/test/fixtures";
+
+/// The configs whose contracts are committed for the CDK app's tests, and where: the sandbox
+/// config's as `contract.json`, each `<name>.toml` of the fixtures' own as
+/// `contract-<name>.json` (what `make contract-fixtures` writes).
+fn fixtures() -> Vec<(String, String)> {
+    let mut fixtures = vec![(
+        "config/sandbox.toml".to_owned(),
+        format!("{FIXTURES_DIR}/contract.json"),
+    )];
+    let mut own: Vec<String> = std::fs::read_dir(repo().join(FIXTURES_DIR))
+        .unwrap()
+        .filter_map(|entry| entry.unwrap().file_name().into_string().ok())
+        .filter_map(|file| file.strip_suffix(".toml").map(str::to_owned))
+        .collect();
+    own.sort();
+    fixtures.extend(own.into_iter().map(|name| {
+        (
+            format!("{FIXTURES_DIR}/{name}.toml"),
+            format!("{FIXTURES_DIR}/contract-{name}.json"),
+        )
+    }));
+    fixtures
+}
 
 #[test]
 fn the_contract_carries_its_version_and_every_section() {
@@ -136,8 +153,8 @@ fn overrides_reach_every_derived_name() {
 
 #[test]
 fn the_lambdas_config_is_the_topology_without_the_sandbox() {
-    for (config, _) in FIXTURES {
-        let t = parse(config, &[]);
+    for (config, _) in fixtures() {
+        let t = parse(&config, &[]);
         let contract = export(&t).unwrap();
         let text = contract["lambda_config"]["toml"].as_str().unwrap();
         assert_eq!(contract["lambda_config"]["variable"], "DRCTL_CONFIG");
@@ -197,7 +214,8 @@ fn a_key_named_by_arn_is_not_created() {
 
 #[test]
 fn the_committed_fixtures_are_what_the_code_exports_now() {
-    for (config, fixture) in FIXTURES {
+    let fixtures = fixtures();
+    for (config, fixture) in &fixtures {
         let now = render(&parse(config, &[])).unwrap();
         let committed = std::fs::read_to_string(repo().join(fixture)).unwrap_or_default();
         if now == committed {
@@ -224,6 +242,17 @@ fn the_committed_fixtures_are_what_the_code_exports_now() {
              the CDK app's tests would test a stale contract. Regenerate it with \
              `make contract-fixtures` (that is, with no DRCTL__ variables set: \
              drctl --config {config} config export --json > {fixture})"
+        );
+    }
+    // A contract whose config is gone would be tested against nothing the code exports.
+    for entry in std::fs::read_dir(repo().join(FIXTURES_DIR)).unwrap() {
+        let file = format!(
+            "{FIXTURES_DIR}/{}",
+            entry.unwrap().file_name().to_string_lossy()
+        );
+        assert!(
+            !file.ends_with(".json") || fixtures.iter().any(|(_, fixture)| *fixture == file),
+            "{file} is no config's contract: delete it, or add the config it came from"
         );
     }
 }
