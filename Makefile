@@ -96,8 +96,15 @@ infra-test: setup $(INFRA_STAMP) ## CDK app tests: stack assertions, cdk-nag, cf
 lambda-zips: setup ## Release zips of the Lambdas for the CDK app (ARCH=arm64|x86_64).
 	scripts/build-lambdas.sh $(ARCH)
 
+# The CDK app reads the topology as drctl does, through its deployment contract (`drctl
+# config export --json`): it parses no TOML of its own.
+CONTRACT := infra/cdk.out/contract.json
+
 synth: setup $(INFRA_STAMP) ## CDK templates into infra/cdk.out (CONFIG, ARCH; placeholder code without lambda-zips).
-	cd infra && npm run --silent build && node dist/bin/app.js -c config=$(abspath $(CONFIG)) \
+	cargo build --locked -p drctl
+	mkdir -p $(dir $(CONTRACT))
+	$(DRCTL) --config $(CONFIG) config export --json > $(CONTRACT)
+	cd infra && npm run --silent build && node dist/bin/app.js -c contract=$(abspath $(CONTRACT)) \
 		-c lambdaArchitecture=$(ARCH) -c allowPlaceholderAssets=true
 
 # The contracts the CDK app's tests read, regenerated from their configs (a dr-aws test

@@ -42,8 +42,9 @@ use overrides::apply_override;
 /// The prefix of environment variables that override the config file.
 pub const ENV_PREFIX: &str = "DRCTL__";
 
-/// The Lambdas of the control plane, by crate name (`lambdas/<name>`); the CDK app's
-/// `FUNCTIONS` (infra/lib/names.ts) lists the same.
+/// The Lambdas of the control plane, by crate name (`lambdas/<name>`). The CDK app reads
+/// them from the deployment contract (`dr_aws::contract`) and refuses a contract that lists
+/// one it does not deploy.
 pub const FUNCTIONS: &[&str] = &[
     "cert-capture",
     "cert-replicator",
