@@ -25,7 +25,7 @@ SANDBOX := $(CARGO_TARGET_DIR)/debug/drctl-sandbox
 CONFIG  := config/sandbox.toml
 
 .PHONY: help setup build test lint fmt demo bench sandbox-up sandbox-down sandbox-reset clean \
-	infra-build infra-test lambda-zips synth chaos fuzz
+	infra-build infra-test lambda-zips synth contract-fixtures chaos fuzz
 
 # The CDK app (infra/): its npm packages, reinstalled exactly when the lockfile changes.
 INFRA_STAMP := infra/node_modules/.installed-$(shell sha256sum infra/package-lock.json | cut -c1-12)
@@ -101,9 +101,31 @@ infra-test: setup $(INFRA_STAMP) ## CDK app tests: stack assertions, cdk-nag, cf
 lambda-zips: setup ## Release zips of the Lambdas for the CDK app (ARCH=arm64|x86_64).
 	scripts/build-lambdas.sh $(ARCH)
 
+# The CDK app reads the topology as drctl does, through its deployment contract (`drctl
+# config export --json`): it parses no TOML of its own.
+CONTRACT := infra/cdk.out/contract.json
+
 synth: setup $(INFRA_STAMP) ## CDK templates into infra/cdk.out (CONFIG, ARCH; placeholder code without lambda-zips).
-	cd infra && npm run --silent build && node dist/bin/app.js -c config=$(abspath $(CONFIG)) \
+	$(BUILD)
+	mkdir -p $(dir $(CONTRACT))
+	$(DRCTL) --config $(CONFIG) config export --json > $(CONTRACT)
+	cd infra && npm run --silent build && node dist/bin/app.js -c contract=$(abspath $(CONTRACT)) \
 		-c lambdaArchitecture=$(ARCH) -c allowPlaceholderAssets=true
+
+# The contracts the CDK app's tests read, regenerated from their configs (a dr-aws test
+# fails when they differ from what the code exports): config/sandbox.toml's as
+# contract.json, each infra/test/fixtures/<name>.toml's as contract-<name>.json. Without
+# DRCTL__ overrides: the fixtures are the files' own.
+FIXTURES := infra/test/fixtures
+contract-fixtures: ## Regenerate infra/test/fixtures/contract*.json after a change to the contract or its configs.
+	$(BUILD)
+	@unset $$(env | grep -o '^DRCTL__[A-Z0-9_]*'); set -e; \
+	$(DRCTL) --config config/sandbox.toml config export --json > $(FIXTURES)/contract.json; \
+	for config in $(FIXTURES)/*.toml; do \
+		name=$$(basename $$config .toml); \
+		$(DRCTL) --config $$config config export --json > $(FIXTURES)/contract-$$name.json; \
+	done; \
+	echo "contract-fixtures: $$(ls $(FIXTURES)/contract*.json | tr '\n' ' ')"
 
 clean: ## Remove the venv and sandbox state (the shared target dir stays).
 	rm -rf $(VENV) .sandbox reports

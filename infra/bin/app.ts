@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The IoT DR stacks from the topology named by `-c config=<path>` (or DRCTL_CONFIG; default
-// config/sandbox.toml). Run by `cdk synth|deploy` (cdk.json) or directly:
-//   node dist/bin/app.js [-c key=value]...   (what `make synth` does; writes cdk.out/)
+// The IoT DR stacks from the deployment contract named by `-c contract=<file>` (or
+// DRCTL_CONTRACT): what `drctl --config <topology.toml> config export --json` prints. Run by
+// `cdk synth|deploy` (cdk.json) or directly:
+//   node dist/bin/app.js -c contract=<file> [-c key=value]...   (what `make synth` does; writes cdk.out/)
 
 import * as path from 'node:path';
 import { buildApp, contextFromArgs } from '../lib/app';

@@ -22,7 +22,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { isAlias, type Topology } from './config';
+import type { Contract, ProbeConfig, Topology } from './config';
 import { outputKeyArn, regionalSnapshotKeyArn } from './keys';
 import { configLayer, RustFunction } from './lambda';
 import * as names from './names';
@@ -42,14 +42,23 @@ export const TIMING = {
 
 /** The health checker's timeout: its rounds plus room for a runbook step (at least 70 s). */
 export function healthCheckerTimeout(t: Topology): Duration {
-  return Duration.seconds(Math.max(90, t.failover.roundsPerInvocation * t.failover.roundIntervalSeconds + 30));
+  return Duration.seconds(Math.max(90, t.failover.rounds_per_invocation * t.failover.round_interval_seconds + 30));
 }
 
 /** How often the snapshot controller ticks: level-triggered, so more often than any interval. */
-export function snapshotScheduleMinutes(t: Topology): number {
-  const intervals = [t.snapshots.intervalMinutes, ...t.snapshots.databases.map((d) => d.intervalMinutes)];
+export function snapshotScheduleMinutes(c: Contract): number {
+  const intervals = [c.topology.snapshots.interval_minutes, ...c.snapshot_policies.map(intervalMinutes)];
   return Math.max(5, Math.min(15, ...intervals));
 }
+
+/** A database's snapshot interval in minutes (its policy has it in milliseconds). */
+export const intervalMinutes = (policy: Contract['snapshot_policies'][number]): number => policy.interval_ms / 60_000;
+
+/** Files a probe reads at run time: not bundled, the health checker's own filesystem. */
+export const probeFiles = (p: ProbeConfig): string[] =>
+  [p.kind === 'alarm' ? undefined : p.ca_file, ...(p.kind === 'mqtt' ? [p.client_cert_file, p.client_key_file] : [])].filter(
+    (f): f is string => f !== undefined,
+  );
 
 export class DrStack extends Stack {
   readonly functions: Record<string, RustFunction> = {};
@@ -58,10 +67,11 @@ export class DrStack extends Stack {
   readonly topic: sns.Topic;
 
   constructor(scope: Construct, id: string, props: IotDrStackProps) {
-    const t = props.topology;
+    const c = props.contract;
+    const t = c.topology;
     super(scope, id, {
       ...props,
-      env: { account: t.dr.accountId, region: t.dr.region },
+      env: { account: t.dr.account_id, region: t.dr.region },
       description: 'IoT DR control plane, DR account and region: replication, reconcile, snapshots, health and failover',
     });
     const { settings } = props;
@@ -69,7 +79,7 @@ export class DrStack extends Stack {
 
     // ---- Keys ----
     const replicationKey = new kms.Key(this, 'ReplicationKey', {
-      alias: names.REPLICATION_KEY_ALIAS,
+      alias: c.names.replication_key_alias,
       description: 'Encrypts the DR certificate-replication topic and queues at rest',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -79,14 +89,14 @@ export class DrStack extends Stack {
     replicationKey.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'PrimaryCapturePublishesToTheEncryptedTopic',
-        principals: [crossAccountPrincipal(t.primary.accountId, [names.captureRoleArn(t)])],
+        principals: [crossAccountPrincipal(t.primary.account_id, [names.captureRoleArn(c)])],
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: ['*'],
         conditions: { StringEquals: { 'kms:ViaService': `sns.${t.dr.region}.amazonaws.com` } },
       }),
     );
     const operatorsKey = new kms.Key(this, 'OperatorsKey', {
-      alias: names.OPERATORS_KEY_ALIAS,
+      alias: c.names.operators_key_alias,
       description: "Encrypts the IoT DR operators' notification topic at rest",
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -97,13 +107,13 @@ export class DrStack extends Stack {
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': t.dr.accountId } },
+        conditions: { StringEquals: { 'aws:SourceAccount': t.dr.account_id } },
       }),
     );
     let drSnapshotKey: kms.Key | undefined;
-    if (isAlias(t.snapshots.drKmsKey)) {
+    if (c.names.dr_snapshot_key_alias !== null) {
       drSnapshotKey = new kms.Key(this, 'DrSnapshotKey', {
-        alias: t.snapshots.drKmsKey,
+        alias: c.names.dr_snapshot_key_alias,
         description: "Encrypts DR's own copies of the fleet database snapshots (customer-managed: restorable in DR only)",
         enableKeyRotation: true,
         removalPolicy: RemovalPolicy.RETAIN,
@@ -112,7 +122,7 @@ export class DrStack extends Stack {
 
     // ---- Replication path (flow A) ----
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      queueName: names.deadLetterQueueName(t),
+      queueName: c.names.dead_letter_queue_name,
       fifo: true,
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: replicationKey,
@@ -124,20 +134,20 @@ export class DrStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.queue = new sqs.Queue(this, 'ReplicationQueue', {
-      queueName: names.replicationQueueName(t),
+      queueName: c.names.replication_queue_name,
       fifo: true,
       contentBasedDeduplication: false,
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: replicationKey,
       retentionPeriod: Duration.days(14),
       visibilityTimeout: TIMING.queueVisibility,
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: names.MAX_RECEIVE_COUNT },
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: c.names.max_receive_count },
       enforceSSL: true,
       // Messages not yet applied are certificate changes DR does not have yet.
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.topic = new sns.Topic(this, 'ReplicationTopic', {
-      topicName: names.replicationTopicName(t),
+      topicName: c.names.replication_topic_name,
       fifo: true,
       contentBasedDeduplication: false,
       masterKey: replicationKey,
@@ -151,7 +161,7 @@ export class DrStack extends Stack {
         statements: [
           new iam.PolicyStatement({
             sid: 'OnlyPrimaryCapturePublishes',
-            principals: [crossAccountPrincipal(t.primary.accountId, [names.captureRoleArn(t)])],
+            principals: [crossAccountPrincipal(t.primary.account_id, [names.captureRoleArn(c)])],
             actions: ['sns:Publish'],
             resources: [this.topic.topicArn],
           }),
@@ -169,7 +179,7 @@ export class DrStack extends Stack {
     // The subscription by hand rather than SqsSubscription: that one names the topic's ARN
     // (a token) in the key policy, and the topic is encrypted with the same key: a cycle.
     // The ARN is known from the topology anyway (names.rs), so the policies name it.
-    const topicArn = names.replicationTopicArn(t);
+    const topicArn = c.names.replication_topic_arn;
     replicationKey.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'SnsEncryptsIntoTheQueues',
@@ -212,51 +222,50 @@ export class DrStack extends Stack {
     });
     // The ledger keeps revoked certificates revoked; the state table holds the fencing token
     // and the audit trail. Losing either is worse than paying for PITR.
-    new dynamodb.Table(this, 'LedgerTable', { tableName: t.replication.ledgerTable, ...tableProps(names.LEDGER_KEY) });
-    new dynamodb.Table(this, 'FailoverStateTable', { tableName: t.failover.stateTable, ...tableProps(names.STATE_KEY) });
+    new dynamodb.Table(this, 'LedgerTable', { tableName: t.replication.ledger_table, ...tableProps(c.names.ledger_table_key) });
+    new dynamodb.Table(this, 'FailoverStateTable', { tableName: t.failover.state_table, ...tableProps(c.names.state_table_key) });
 
     // ---- Operators ----
     const operatorTopic = new sns.Topic(this, 'OperatorTopic', {
-      topicName: t.failover.operatorTopic,
+      topicName: t.failover.operator_topic,
       displayName: 'IoT DR operators',
       masterKey: operatorsKey,
       enforceSSL: true,
     });
-    admitAlarms(operatorTopic, t.dr.accountId, t.dr.region);
+    admitAlarms(operatorTopic, t.dr.account_id, t.dr.region);
     if (settings.operatorEmail) operatorTopic.addSubscription(new subs.EmailSubscription(settings.operatorEmail));
     const alarmAction = new cwActions.SnsAction(operatorTopic);
 
     // ---- DNS failover (flow D) ----
     const zone = hostedZone(this, t, settings);
     if (t.failover.flip === 'data-plane') {
-      // Exactly what DataPlaneSwitch::ensure puts (crates/aws/src/failover.rs): the checker
-      // calls PutMetricAlarm with this definition at every cold start, so any difference
-      // (an alarm action, another period) would be overwritten there. Hence no actions here;
-      // the failover runbook notifies operators itself.
+      // Exactly what DataPlaneSwitch::ensure puts (crates/aws/src/failover/data_plane.rs
+      // `ServingAlarm`, read from the contract): the checker calls PutMetricAlarm with this
+      // definition at every cold start, so any difference (an alarm action) would be
+      // overwritten there. Hence no actions here; the failover runbook notifies operators
+      // itself. Standard resolution, 60 s: Route 53 follows no high-resolution metric.
+      const a = c.serving_alarm;
       const servingAlarm = new cloudwatch.Alarm(this, 'PrimaryServingAlarm', {
-        alarmName: names.servingAlarmName(t),
+        alarmName: a.alarm_name,
         alarmDescription: 'Route 53 sends IoT traffic to DR while this is in ALARM (driven by the DR health checker)',
         metric: new cloudwatch.Metric({
-          namespace: names.SERVING_METRIC.namespace,
-          metricName: names.SERVING_METRIC.metricName,
-          dimensionsMap: { [names.SERVING_METRIC.dimension]: t.dns.record },
-          statistic: 'Minimum',
-          // Route 53 follows standard-resolution metrics only: 60 s is the shortest period.
-          period: Duration.seconds(60),
+          namespace: a.namespace,
+          metricName: a.metric_name,
+          dimensionsMap: { [a.dimension_name]: a.dimension_value },
+          statistic: a.statistic,
+          period: Duration.seconds(a.period_seconds),
         }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        datapointsToAlarm: 1,
-        // Missing data keeps the last state: a dead checker neither fails over nor back.
-        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+        threshold: a.threshold,
+        comparisonOperator: a.comparison_operator as cloudwatch.ComparisonOperator,
+        evaluationPeriods: a.evaluation_periods,
+        datapointsToAlarm: a.datapoints_to_alarm,
+        treatMissingData: a.treat_missing_data as cloudwatch.TreatMissingData,
       });
       const healthCheck = new route53.CfnHealthCheck(this, 'PrimaryHealthCheck', {
         healthCheckConfig: {
           type: 'CLOUDWATCH_METRIC',
-          alarmIdentifier: { name: names.servingAlarmName(t), region: t.dr.region },
-          // The checker silent must not move traffic either way.
-          insufficientDataHealthStatus: 'LastKnownStatus',
+          alarmIdentifier: { name: a.alarm_name, region: t.dr.region },
+          insufficientDataHealthStatus: a.health_check_insufficient_data,
         },
         healthCheckTags: [{ key: 'Name', value: `iot-dr-primary-${t.dns.record}` }],
       });
@@ -266,14 +275,14 @@ export class DrStack extends Stack {
           hostedZoneId: zone.hostedZoneId,
           name: `${t.dns.record}.`,
           type: 'CNAME',
-          ttl: String(t.dns.ttlSeconds),
+          ttl: String(t.dns.ttl_seconds),
           resourceRecords: [target],
           setIdentifier: role === 'PRIMARY' ? 'primary' : 'dr',
           failover: role,
           healthCheckId,
         });
-      record('PrimaryRecord', t.dns.primaryTarget, 'PRIMARY', healthCheck.attrHealthCheckId);
-      record('DrRecord', t.dns.drTarget, 'SECONDARY');
+      record('PrimaryRecord', t.dns.primary_target, 'PRIMARY', healthCheck.attrHealthCheckId);
+      record('DrRecord', t.dns.dr_target, 'SECONDARY');
     }
     // With flip = "dns-api" the checker UPSERTs a plain record at failover; CloudFormation
     // must not own it, or a redeploy during an outage would point devices back at primary.
@@ -281,7 +290,7 @@ export class DrStack extends Stack {
 
     if (settings.drCertificateArn) {
       new iot.CfnDomainConfiguration(this, 'DomainConfiguration', {
-        domainConfigurationName: names.domainConfigurationName(t),
+        domainConfigurationName: c.names.domain_configuration_name,
         domainName: t.dns.record,
         serverCertificateArns: [settings.drCertificateArn],
         serviceType: 'DATA',
@@ -295,9 +304,9 @@ export class DrStack extends Stack {
     }
 
     // ---- Functions ----
-    const layer = configLayer(this, t, props.configText, architecture);
+    const layer = configLayer(this, c, architecture);
     const fn = (id: string, name: names.FunctionName, extra: Partial<ConstructorParameters<typeof RustFunction>[2]>) => {
-      const f = new RustFunction(this, id, { fn: name, topology: t, settings, layer, timeout: Duration.minutes(1), ...extra });
+      const f = new RustFunction(this, id, { fn: name, contract: c, settings, layer, timeout: Duration.minutes(1), ...extra });
       this.functions[name] = f;
       return f;
     };
@@ -330,7 +339,7 @@ export class DrStack extends Stack {
         'failover.probes is empty: the health checker refuses to start without a probe of primary; add [[failover.probes]] to the config before deploying',
       );
     }
-    if (t.failover.probes.some((p) => p.files.length > 0)) {
+    if (t.failover.probes.some((p) => probeFiles(p).length > 0)) {
       Annotations.of(this).addWarningV2(
         'iot-dr:probe-files',
         'a probe names files (ca_file, client_cert_file, client_key_file): they are not bundled; the health checker reads them from its own filesystem (/opt is the config layer)',
@@ -339,11 +348,11 @@ export class DrStack extends Stack {
 
     for (const [id, target, name, minutes] of [
       ['ReconcilerSchedule', reconciler, 'reconciler', settings.reconcileEveryMinutes],
-      ['SnapshotControllerSchedule', snapshotController, 'snapshot-controller', snapshotScheduleMinutes(t)],
+      ['SnapshotControllerSchedule', snapshotController, 'snapshot-controller', snapshotScheduleMinutes(c)],
       ['HealthCheckerSchedule', healthChecker, 'health-checker', 1],
     ] as const) {
       new events.Rule(this, id, {
-        description: `Runs ${names.functionName(name)} every ${minutes} minute(s)`,
+        description: `Runs ${names.fn(c, name).function_name} every ${minutes} minute(s)`,
         schedule: events.Schedule.rate(Duration.minutes(minutes)),
         targets: [new targets.LambdaFunction(target.function, { retryAttempts: 0 })],
       });
@@ -353,29 +362,29 @@ export class DrStack extends Stack {
     // with its primary role), and the operators' role ----
     const refs = {
       replicationKeyArn: replicationKey.keyArn,
-      regionalSnapshotKeyArn: regionalSnapshotKeyArn(this, t, settings),
+      regionalSnapshotKeyArn: regionalSnapshotKeyArn(this, c, settings),
       operatorsKeyArn: operatorsKey.keyArn,
-      drSnapshotKeyArn: drSnapshotKey?.keyArn ?? t.snapshots.drKmsKey,
+      drSnapshotKeyArn: drSnapshotKey?.keyArn ?? t.snapshots.dr_kms_key,
       hostedZoneId: zone.hostedZoneId,
     };
     createSideRoles(
       this,
-      t,
+      c,
       'dr',
       Object.fromEntries(Object.entries(this.functions).map(([k, v]) => [k, v.executionRole])),
       refs,
     );
     // One account: both sides' role_arn may name one role, created here with both shares.
     const operatorSides = operatorRoleSides(t, 'dr');
-    if (settings.operatorPrincipal && operatorSides.length > 0) createOperatorRole(this, t, operatorSides, settings.operatorPrincipal, refs);
+    if (settings.operatorPrincipal && operatorSides.length > 0) createOperatorRole(this, c, operatorSides, settings.operatorPrincipal, refs);
     outputKeyArn(this, 'ReplicationKeyArn', replicationKey, 'The replication key: pass it to the primary stack as -c replicationKeyArn=…');
 
     // ---- Alarms → operators ----
     const metric = (functionName: string, metricName: string, statistic: string, period: Duration, dims: Record<string, string> = {}) =>
       new cloudwatch.Metric({
-        namespace: names.METRICS_NAMESPACE,
+        namespace: c.names.metrics_namespace,
         metricName,
-        dimensionsMap: { Function: functionName, ...dims },
+        dimensionsMap: { [c.names.metrics_function_dimension]: functionName, ...dims },
         statistic,
         period,
       });
@@ -404,12 +413,12 @@ export class DrStack extends Stack {
       datapointsToAlarm: 3,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    for (const db of t.snapshots.databases) {
-      const target = (settings.rpoTargetMinutes ?? db.intervalMinutes + 60) * 60;
-      alarm(`RpoAlarm${db.identifier}`, {
-        alarmName: `iot-dr-rpo-${db.identifier}`,
-        alarmDescription: `No restorable DR snapshot of ${db.identifier} newer than ${target / 60} minutes (RpoSeconds; missing counts as breaching: no restorable snapshot at all)`,
-        metric: metric('snapshot-controller', 'RpoSeconds', 'Maximum', Duration.hours(1), { Database: db.identifier }),
+    for (const db of c.snapshot_policies) {
+      const target = (settings.rpoTargetMinutes ?? intervalMinutes(db) + 60) * 60;
+      alarm(`RpoAlarm${db.database}`, {
+        alarmName: `iot-dr-rpo-${db.database}`,
+        alarmDescription: `No restorable DR snapshot of ${db.database} newer than ${target / 60} minutes (RpoSeconds; missing counts as breaching: no restorable snapshot at all)`,
+        metric: metric('snapshot-controller', 'RpoSeconds', 'Maximum', Duration.hours(1), { Database: db.database }),
         threshold: target,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -445,7 +454,7 @@ export class DrStack extends Stack {
     // The guarantee behind "nothing lost" is a pass that completes: when the status tier has
     // not verified every certificate for two of its intervals (primary unreachable, a pass
     // cut short, throttling, a reconciler that does not run), say so. No data breaches.
-    const unverifiedMinutes = 2 * t.reconcile.statusPassEveryMinutes + settings.reconcileEveryMinutes;
+    const unverifiedMinutes = 2 * t.reconcile.status_pass_every_minutes + settings.reconcileEveryMinutes;
     alarm('StatusTierFreshnessAlarm', {
       alarmName: 'iot-dr-reconcile-status-tier-stale',
       alarmDescription: `No completed reconcile status pass for ${unverifiedMinutes} minutes: a certificate missing or wrongly ACTIVE in DR could go unseen (OldestUnverifiedSeconds, Tier=status)`,
@@ -488,8 +497,8 @@ export class DrStack extends Stack {
       ['SnapshotControllerErrorsAlarm', snapshotController, 'snapshot-controller'],
     ] as const) {
       alarm(id, {
-        alarmName: `${names.functionName(name)}-errors`,
-        alarmDescription: `${names.functionName(name)} invocations failed`,
+        alarmName: `${names.fn(c, name).function_name}-errors`,
+        alarmDescription: `${names.fn(c, name).function_name} invocations failed`,
         metric: f.function.metricErrors({ period: Duration.minutes(15), statistic: 'Sum' }),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -535,7 +544,7 @@ export class DrStack extends Stack {
             metric('reconciler', 'PassesCompleted', 'Sum', Duration.hours(1)),
             metric('reconciler', 'PrimaryUnreachable', 'Maximum', Duration.hours(1)),
           ]),
-          graph('RPO (s) per database', t.snapshots.databases.map((db) => metric('snapshot-controller', 'RpoSeconds', 'Maximum', Duration.minutes(15), { Database: db.identifier }))),
+          graph('RPO (s) per database', c.snapshot_policies.map((db) => metric('snapshot-controller', 'RpoSeconds', 'Maximum', Duration.minutes(15), { Database: db.database }))),
         ],
         [
           graph('Health rounds', [
@@ -546,9 +555,9 @@ export class DrStack extends Stack {
           graph('Slowest probe (ms)', [metric('health-checker', 'SlowestProbeMs', 'Maximum', m5)]),
           graph('Serving (1 = primary)', [
             new cloudwatch.Metric({
-              namespace: names.SERVING_METRIC.namespace,
-              metricName: names.SERVING_METRIC.metricName,
-              dimensionsMap: { [names.SERVING_METRIC.dimension]: t.dns.record },
+              namespace: c.serving_alarm.namespace,
+              metricName: c.serving_alarm.metric_name,
+              dimensionsMap: { [c.serving_alarm.dimension_name]: c.serving_alarm.dimension_value },
               statistic: 'Minimum',
               period: Duration.minutes(1),
             }),

@@ -6,7 +6,7 @@
 
 import { Annotations, CfnOutput, CfnRule, Fn, type Stack } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import { isAlias, type Topology } from './config';
+import type { Contract } from './config';
 import type { Settings } from './settings';
 
 /** The ARN of a key of another stack: `given` (context), or a placeholder and an error. */
@@ -28,10 +28,11 @@ export function foreignKeyArn(stack: Stack, given: string | undefined, context: 
 }
 
 /** The regional snapshot key's ARN (primary's account, DR region), for a stack that grants on it. */
-export function regionalSnapshotKeyArn(stack: Stack, t: Topology, settings: Settings): string {
-  const key = t.snapshots.regionalKmsKey;
-  if (!isAlias(key)) return key; // an existing key, named by ARN in the config
-  return foreignKeyArn(stack, settings.regionalSnapshotKeyArn, 'regionalSnapshotKeyArn', 'IotDr-PrimarySnapshotKey', t.primary.accountId, t.dr.region);
+export function regionalSnapshotKeyArn(stack: Stack, c: Contract, settings: Settings): string {
+  const t = c.topology;
+  // An existing key, named by ARN in the config.
+  if (c.names.regional_snapshot_key_alias === null) return t.snapshots.regional_kms_key;
+  return foreignKeyArn(stack, settings.regionalSnapshotKeyArn, 'regionalSnapshotKeyArn', 'IotDr-PrimarySnapshotKey', t.primary.account_id, t.dr.region);
 }
 
 /** Output a key's ARN under `name`, for the stacks that need it (`-c <name in camelCase>=…`). */

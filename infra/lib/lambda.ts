@@ -3,11 +3,12 @@
 // assume the function's own role on each side it calls.
 //
 // How a function gets its config and credentials (crates/aws/src/runtime.rs, session.rs):
-// `DRCTL_CONFIG` names a TOML file — the deployed topology, in the config layer at
-// /opt/config.toml — and `DRCTL__PRIMARY__ROLE_ARN` / `DRCTL__DR__ROLE_ARN` override the
-// roles in it, so each function assumes its own least-privilege role on each side instead
-// of the operators' `dr-control-plane` roles. The session assumes a side's role on first use
-// only: a function that never calls a side never assumes its role.
+// `DRCTL_CONFIG` names a TOML file — the deployed topology, written by the Rust code into
+// the contract (`lambda_config`), in the config layer at /opt/config.toml — and
+// `DRCTL__PRIMARY__ROLE_ARN` / `DRCTL__DR__ROLE_ARN` (the contract's `role_overrides`)
+// override the roles in it, so each function assumes its own least-privilege role on each
+// side instead of the operators' `dr-control-plane` roles. The session assumes a side's role
+// on first use only: a function that never calls a side never assumes its role.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -18,7 +19,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { stripSandbox, type Topology } from './config';
+import type { Contract } from './config';
 import * as names from './names';
 import { INFRA_DIR, type Settings } from './settings';
 
@@ -40,12 +41,13 @@ export function lambdaCode(settings: Settings, fn: names.FunctionName): { code: 
 }
 
 /**
- * The deployed topology as a layer: the config file without `[sandbox]`. Staged in a
- * directory named by its content hash, so the asset (and the functions) change exactly when
- * the config does.
+ * The deployed topology as a layer: the contract's config file (the resolved topology as
+ * TOML, without `[sandbox]`). Staged in a directory named by its content hash, so the asset
+ * (and the functions) change exactly when the config does.
  */
-export function configLayer(scope: Construct, topology: Topology, configText: string, architecture: lambda.Architecture): lambda.LayerVersion {
-  const text = stripSandbox(configText);
+export function configLayer(scope: Construct, c: Contract, architecture: lambda.Architecture): lambda.LayerVersion {
+  const topology = c.topology;
+  const text = c.lambda_config.toml;
   const hash = crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
   const dir = path.join(os.tmpdir(), `iot-dr-config-layer-${hash}`);
   fs.mkdirSync(dir, { recursive: true });
@@ -54,14 +56,14 @@ export function configLayer(scope: Construct, topology: Topology, configText: st
     code: lambda.Code.fromAsset(dir),
     compatibleRuntimes: [lambda.Runtime.PROVIDED_AL2023],
     compatibleArchitectures: [architecture],
-    description: `IoT DR topology for ${topology.primary.accountId}/${topology.primary.region} -> ${topology.dr.accountId}/${topology.dr.region} at ${CONFIG_PATH_IN_LAMBDA}`,
+    description: `IoT DR topology for ${topology.primary.account_id}/${topology.primary.region} -> ${topology.dr.account_id}/${topology.dr.region} at ${CONFIG_PATH_IN_LAMBDA}`,
     removalPolicy: RemovalPolicy.RETAIN,
   });
 }
 
 export interface RustFunctionProps {
   readonly fn: names.FunctionName;
-  readonly topology: Topology;
+  readonly contract: Contract;
   readonly settings: Settings;
   readonly layer: lambda.ILayerVersion;
   readonly timeout: Duration;
@@ -81,16 +83,16 @@ export class RustFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: RustFunctionProps) {
     super(scope, id);
-    const { fn, topology: t, settings } = props;
+    const { fn, contract: c, settings } = props;
     const logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/lambda/${names.functionName(fn)}`,
+      logGroupName: `/aws/lambda/${names.fn(c, fn).function_name}`,
       retention: logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
-      roleName: names.executionRoleName(fn),
-      description: `Execution role of ${names.functionName(fn)}: logs, and AssumeRole into its own role on each side it calls`,
+      roleName: names.fn(c, fn).execution_role_name,
+      description: `Execution role of ${names.fn(c, fn).function_name}: logs, and AssumeRole into its own role on each side it calls`,
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     });
     // Instead of AWSLambdaBasicExecutionRole (which may create and write any log group).
@@ -101,7 +103,7 @@ export class RustFunction extends Construct {
         resources: [`${logGroup.logGroupArn}:log-stream:*`],
       }),
     );
-    const assumable = names.SIDES_USED[fn].map((side) => names.sideRoleArn(t, fn, side));
+    const assumable = names.fn(c, fn).side_roles.map((role) => role.arn);
     this.executionRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'AssumeOwnSideRoles',
@@ -114,14 +116,9 @@ export class RustFunction extends Construct {
     this.placeholder = placeholder;
     const architecture = settings.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
 
-    // A side the function never calls keeps the config's role (assumed lazily: never). The
-    // topology's check requires every role ARN to be in its side's account, and both
-    // overrides are.
-    const roleOverride = (side: 'primary' | 'dr') =>
-      names.SIDES_USED[fn].includes(side) ? names.sideRoleArn(t, fn, side) : t[side].roleArn;
 
     this.function = new lambda.Function(this, 'Function', {
-      functionName: names.functionName(fn),
+      functionName: names.fn(c, fn).function_name,
       description: `IoT DR ${fn} (Rust, lambdas/${fn})${placeholder ? ' — PLACEHOLDER CODE, build the zips before deploying' : ''}`,
       runtime: lambda.Runtime.PROVIDED_AL2023,
       handler: 'bootstrap',
@@ -136,10 +133,11 @@ export class RustFunction extends Construct {
       retryAttempts: props.retryAttempts,
       maxEventAge: props.maxEventAge,
       onFailure: props.onFailure,
+      // Its own role on each side it calls; on a side it never calls, the config's role
+      // (assumed lazily: never). As the sandbox runs it (crates/sandbox/src/identity.rs).
       environment: {
-        DRCTL_CONFIG: CONFIG_PATH_IN_LAMBDA,
-        DRCTL__PRIMARY__ROLE_ARN: roleOverride('primary'),
-        DRCTL__DR__ROLE_ARN: roleOverride('dr'),
+        [c.lambda_config.variable]: CONFIG_PATH_IN_LAMBDA,
+        ...names.fn(c, fn).role_overrides,
         RUST_LOG: 'info',
       },
     });

@@ -10,7 +10,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import type { IConstruct } from 'constructs';
-import type { Topology } from './config';
 import { STAR_RESOURCE_ACTIONS } from './permissions';
 
 /** Why a wildcard in an IAM resource or action is needed, by the finding it produces. */
@@ -112,7 +111,7 @@ function acknowledge(node: IConstruct, id: string, reason: string): void {
   Validations.of(node).acknowledge({ id, reason });
 }
 
-export function applySuppressions(stack: Stack, _t: Topology): void {
+export function applySuppressions(stack: Stack): void {
   for (const node of stack.node.findAll()) {
     if (!(node instanceof CfnResource)) continue;
     for (const finding of wildcardFindings(stack, node)) {

@@ -11,7 +11,7 @@
 // would be found only in an outage.
 
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { Topology } from './config';
+import type { Contract, Topology } from './config';
 import * as names from './names';
 
 type Side = 'primary' | 'dr';
@@ -48,9 +48,9 @@ export interface LocalRefs {
   readonly hostedZoneId?: string;
 }
 
-const iot = (t: Topology, side: Side, resource: string) => `arn:aws:iot:${t[side].region}:${t[side].accountId}:${resource}`;
+const iot = (t: Topology, side: Side, resource: string) => `arn:aws:iot:${t[side].region}:${t[side].account_id}:${resource}`;
 const rds = (region: string, account: string, resource: string) => `arn:aws:rds:${region}:${account}:${resource}`;
-const table = (t: Topology, name: string) => `arn:aws:dynamodb:${t.dr.region}:${t.dr.accountId}:table/${name}`;
+const table = (t: Topology, name: string) => `arn:aws:dynamodb:${t.dr.region}:${t.dr.account_id}:table/${name}`;
 
 type KeyRef = 'replicationKeyArn' | 'regionalSnapshotKeyArn' | 'operatorsKeyArn' | 'drSnapshotKeyArn';
 
@@ -173,7 +173,7 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
     new iam.PolicyStatement({
       sid: `${sid}PassRoleAliasRoles`,
       actions: ['iam:PassRole'],
-      resources: [`arn:aws:iam::${t[side].accountId}:role/*`],
+      resources: [`arn:aws:iam::${t[side].account_id}:role/*`],
       conditions: { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } },
     }),
     new iam.PolicyStatement({
@@ -203,7 +203,7 @@ function templateApply(t: Topology, sid = 'IotApply'): iam.PolicyStatement[] {
     new iam.PolicyStatement({
       sid: `${sid}PassProvisioningRoles`,
       actions: ['iam:PassRole'],
-      resources: [`arn:aws:iam::${t.dr.accountId}:role/*`],
+      resources: [`arn:aws:iam::${t.dr.account_id}:role/*`],
       conditions: { StringEquals: { 'iam:PassedToService': 'iot.amazonaws.com' } },
     }),
   ];
@@ -211,12 +211,14 @@ function templateApply(t: Topology, sid = 'IotApply'): iam.PolicyStatement[] {
 
 // ---- RDS snapshots (crates/aws/src/rds.rs) ----
 
-const managed = (kind: 'snapshot' | 'cluster-snapshot') => ({
-  StringEquals: { [`rds:${kind}-tag/${names.MANAGED_TAG}`]: 'true' },
+/** Only snapshots the controller manages (`tag` true: `managed_snapshot_tag`). */
+const managed = (tag: string, kind: 'snapshot' | 'cluster-snapshot') => ({
+  StringEquals: { [`rds:${kind}-tag/${tag}`]: 'true' },
 });
 
 /** Snapshot work in one account and region: list, tag, and delete only managed snapshots. */
-function snapshotsIn(sid: string, region: string, account: string): iam.PolicyStatement[] {
+function snapshotsIn(c: Contract, sid: string, region: string, account: string): iam.PolicyStatement[] {
+  const tag = c.names.managed_snapshot_tag;
   return [
     new iam.PolicyStatement({
       sid: `${sid}Describe`,
@@ -235,13 +237,13 @@ function snapshotsIn(sid: string, region: string, account: string): iam.PolicySt
       sid: `${sid}DeleteManaged`,
       actions: ['rds:DeleteDBSnapshot'],
       resources: [rds(region, account, 'snapshot:*')],
-      conditions: managed('snapshot'),
+      conditions: managed(tag, 'snapshot'),
     }),
     new iam.PolicyStatement({
       sid: `${sid}DeleteManagedCluster`,
       actions: ['rds:DeleteDBClusterSnapshot'],
       resources: [rds(region, account, 'cluster-snapshot:*')],
-      conditions: managed('cluster-snapshot'),
+      conditions: managed(tag, 'cluster-snapshot'),
     }),
   ];
 }
@@ -249,44 +251,45 @@ function snapshotsIn(sid: string, region: string, account: string): iam.PolicySt
 const KEY_USE = ['kms:DescribeKey', 'kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'];
 const GRANT_FOR_RDS = { Bool: { 'kms:GrantIsForAWSResource': 'true' } };
 
-function snapshotControllerPrimary(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
+function snapshotControllerPrimary(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
+  const t = c.topology;
   const p = t.primary;
-  const dbs = t.snapshots.databases;
-  const instances = dbs.filter((d) => d.kind === 'instance').map((d) => rds(p.region, p.accountId, `db:${d.identifier}`));
-  const clusters = dbs.filter((d) => d.kind === 'cluster').map((d) => rds(p.region, p.accountId, `cluster:${d.identifier}`));
+  const dbs = c.snapshot_policies;
+  const instances = dbs.filter((d) => d.kind === 'instance').map((d) => rds(p.region, p.account_id, `db:${d.database}`));
+  const clusters = dbs.filter((d) => d.kind === 'cluster').map((d) => rds(p.region, p.account_id, `cluster:${d.database}`));
   const statements = [
-    ...snapshotsIn('SourceSnapshots', p.region, p.accountId),
-    ...snapshotsIn('RegionalSnapshots', t.dr.region, p.accountId),
+    ...snapshotsIn(c, 'SourceSnapshots', p.region, p.account_id),
+    ...snapshotsIn(c, 'RegionalSnapshots', t.dr.region, p.account_id),
     new iam.PolicyStatement({
       sid: 'CopyToTheDrRegion',
       actions: ['rds:CopyDBSnapshot', 'rds:CopyDBClusterSnapshot'],
       resources: [
-        rds(p.region, p.accountId, 'snapshot:*'), rds(p.region, p.accountId, 'cluster-snapshot:*'),
-        rds(t.dr.region, p.accountId, 'snapshot:*'), rds(t.dr.region, p.accountId, 'cluster-snapshot:*'),
+        rds(p.region, p.account_id, 'snapshot:*'), rds(p.region, p.account_id, 'cluster-snapshot:*'),
+        rds(t.dr.region, p.account_id, 'snapshot:*'), rds(t.dr.region, p.account_id, 'cluster-snapshot:*'),
       ],
     }),
     new iam.PolicyStatement({
       sid: 'ShareManagedWithDr',
       actions: ['rds:ModifyDBSnapshotAttribute'],
-      resources: [rds(t.dr.region, p.accountId, 'snapshot:*')],
-      conditions: managed('snapshot'),
+      resources: [rds(t.dr.region, p.account_id, 'snapshot:*')],
+      conditions: managed(c.names.managed_snapshot_tag, 'snapshot'),
     }),
     new iam.PolicyStatement({
       sid: 'ShareManagedClusterWithDr',
       actions: ['rds:ModifyDBClusterSnapshotAttribute'],
-      resources: [rds(t.dr.region, p.accountId, 'cluster-snapshot:*')],
-      conditions: managed('cluster-snapshot'),
+      resources: [rds(t.dr.region, p.account_id, 'cluster-snapshot:*')],
+      conditions: managed(c.names.managed_snapshot_tag, 'cluster-snapshot'),
     }),
     // The regional copy is re-encrypted with primary's key in the DR region.
     keyStatement(refs, 'regionalSnapshotKeyArn', 'RegionalKeyUse', KEY_USE),
     keyStatement(refs, 'regionalSnapshotKeyArn', 'RegionalKeyGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
     // The source snapshot's key is the database's own (not in the topology): DescribeKey to
     // refuse aws/rds early (rds.rs `aws_managed`), and what RDS needs to read it for the copy.
-    new iam.PolicyStatement({ sid: 'SourceKeysDescribe', actions: ['kms:DescribeKey'], resources: [names.keysIn(p.accountId, p.region)] }),
+    new iam.PolicyStatement({ sid: 'SourceKeysDescribe', actions: ['kms:DescribeKey'], resources: [names.keysIn(p.account_id, p.region)] }),
     new iam.PolicyStatement({
       sid: 'SourceKeysViaRds',
       actions: ['kms:Decrypt', 'kms:CreateGrant'],
-      resources: [names.keysIn(p.accountId, p.region)],
+      resources: [names.keysIn(p.account_id, p.region)],
       conditions: { StringEquals: { 'kms:ViaService': `rds.${p.region}.amazonaws.com` } },
     }),
   ];
@@ -295,7 +298,7 @@ function snapshotControllerPrimary(t: Topology, refs: LocalRefs): iam.PolicyStat
       new iam.PolicyStatement({
         sid: 'SnapshotProtectedInstances',
         actions: ['rds:CreateDBSnapshot'],
-        resources: [...instances, rds(p.region, p.accountId, 'snapshot:*')],
+        resources: [...instances, rds(p.region, p.account_id, 'snapshot:*')],
       }),
     );
   }
@@ -304,24 +307,25 @@ function snapshotControllerPrimary(t: Topology, refs: LocalRefs): iam.PolicyStat
       new iam.PolicyStatement({
         sid: 'SnapshotProtectedClusters',
         actions: ['rds:CreateDBClusterSnapshot'],
-        resources: [...clusters, rds(p.region, p.accountId, 'cluster-snapshot:*')],
+        resources: [...clusters, rds(p.region, p.account_id, 'cluster-snapshot:*')],
       }),
     );
   }
-  statements.push(...keepBackupsReplicated(t));
+  statements.push(...keepBackupsReplicated(c));
   return statements;
 }
 
-function snapshotControllerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
+function snapshotControllerDr(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
+  const t = c.topology;
   const d = t.dr;
   return [
-    ...snapshotsIn('DrSnapshots', d.region, d.accountId),
+    ...snapshotsIn(c, 'DrSnapshots', d.region, d.account_id),
     new iam.PolicyStatement({
       sid: 'CopySharedIntoDr',
       actions: ['rds:CopyDBSnapshot', 'rds:CopyDBClusterSnapshot'],
       resources: [
-        rds(d.region, t.primary.accountId, 'snapshot:*'), rds(d.region, t.primary.accountId, 'cluster-snapshot:*'),
-        rds(d.region, d.accountId, 'snapshot:*'), rds(d.region, d.accountId, 'cluster-snapshot:*'),
+        rds(d.region, t.primary.account_id, 'snapshot:*'), rds(d.region, t.primary.account_id, 'cluster-snapshot:*'),
+        rds(d.region, d.account_id, 'snapshot:*'), rds(d.region, d.account_id, 'cluster-snapshot:*'),
       ],
     }),
     keyStatement(refs, 'drSnapshotKeyArn', 'DrKeyUse', KEY_USE),
@@ -338,56 +342,59 @@ function snapshotControllerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement
  * RDS's replicated automated backups (backups.rs): in primary's account, in the DR region.
  * Reading them (snapshot controller, health checker); the controller keeps replication on.
  */
-function replicatedBackupsRead(t: Topology): iam.PolicyStatement[] {
-  const dbs = t.snapshots.databases.filter((d) => d.backupReplication);
+function replicatedBackupsRead(c: Contract): iam.PolicyStatement[] {
+  const t = c.topology;
+  const dbs = c.snapshot_policies.filter((d) => d.backup_replication !== null);
   if (dbs.length === 0) return [];
-  const inDr = (r: string) => rds(t.dr.region, t.primary.accountId, r);
+  const inDr = (r: string) => rds(t.dr.region, t.primary.account_id, r);
   return [
     new iam.PolicyStatement({
       sid: 'ReadReplicatedBackups',
       actions: ['rds:DescribeDBInstanceAutomatedBackups'],
-      resources: [inDr('auto-backup:*'), ...dbs.map((d) => inDr(`db:${d.identifier}`))],
+      resources: [inDr('auto-backup:*'), ...dbs.map((d) => inDr(`db:${d.database}`))],
     }),
   ];
 }
 
-function keepBackupsReplicated(t: Topology): iam.PolicyStatement[] {
-  const dbs = t.snapshots.databases.filter((d) => d.backupReplication);
+function keepBackupsReplicated(c: Contract): iam.PolicyStatement[] {
+  const t = c.topology;
+  const dbs = c.snapshot_policies.filter((d) => d.backup_replication !== null);
   if (dbs.length === 0) return [];
   return [
-    ...replicatedBackupsRead(t),
+    ...replicatedBackupsRead(c),
     new iam.PolicyStatement({
       sid: 'ReplicateAutomatedBackups',
       actions: ['rds:StartDBInstanceAutomatedBackupsReplication'],
-      resources: dbs.map((d) => rds(t.primary.region, t.primary.accountId, `db:${d.identifier}`)),
+      resources: dbs.map((d) => rds(t.primary.region, t.primary.account_id, `db:${d.database}`)),
     }),
   ];
 }
 
 /** Failover's restore from replicated backups: the database under its own name, there. */
-function restoreFromReplicatedBackups(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
-  const dbs = t.snapshots.databases.filter((d) => d.backupReplication);
+function restoreFromReplicatedBackups(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
+  const t = c.topology;
+  const dbs = c.snapshot_policies.filter((d) => d.backup_replication !== null);
   if (dbs.length === 0) return [];
-  const inDr = (r: string) => rds(t.dr.region, t.primary.accountId, r);
-  const group = (kind: string, names: Array<string | undefined>) =>
-    names.some((n) => n === undefined) ? [inDr(`${kind}:*`)] : [...new Set(names)].map((n) => inDr(`${kind}:${n}`));
+  const inDr = (r: string) => rds(t.dr.region, t.primary.account_id, r);
+  const group = (kind: string, names: Array<string | null | undefined>) =>
+    names.some((n) => n === null || n === undefined) ? [inDr(`${kind}:*`)] : [...new Set(names)].map((n) => inDr(`${kind}:${n}`));
   return [
-    ...replicatedBackupsRead(t),
+    ...replicatedBackupsRead(c),
     new iam.PolicyStatement({
       sid: 'RestoreReplicatedBackups',
       actions: ['rds:RestoreDBInstanceToPointInTime', 'rds:AddTagsToResource'],
       resources: [
         inDr('auto-backup:*'),
-        ...dbs.map((d) => inDr(`db:${d.identifier}`)),
-        ...group('subgrp', dbs.map((d) => d.backupReplication?.subnetGroup)),
-        ...group('pg', dbs.map((d) => d.backupReplication?.parameterGroup)),
-        ...group('og', dbs.map((d) => d.backupReplication?.optionGroup)),
+        ...dbs.map((d) => inDr(`db:${d.database}`)),
+        ...group('subgrp', dbs.map((d) => d.backup_replication?.restore.subnet_group)),
+        ...group('pg', dbs.map((d) => d.backup_replication?.restore.parameter_group)),
+        ...group('og', dbs.map((d) => d.backup_replication?.restore.option_group)),
       ],
     }),
     new iam.PolicyStatement({
       sid: 'DescribeRestoredFromBackups',
       actions: ['rds:DescribeDBInstances'],
-      resources: dbs.map((d) => inDr(`db:${d.identifier}`)),
+      resources: dbs.map((d) => inDr(`db:${d.database}`)),
     }),
     // The replicated backups are encrypted with primary's key in the DR region.
     keyStatement(refs, 'regionalSnapshotKeyArn', 'ReplicatedBackupsKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
@@ -395,42 +402,44 @@ function restoreFromReplicatedBackups(t: Topology, refs: LocalRefs): iam.PolicyS
   ];
 }
 
-function healthCheckerPrimary(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
-  const alarms = [...new Set(t.failover.probes.flatMap((p) => p.alarmNames))];
-  const statements = restoreFromReplicatedBackups(t, refs);
+function healthCheckerPrimary(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
+  const t = c.topology;
+  const alarms = [...new Set(t.failover.probes.flatMap((p) => (p.kind === 'alarm' ? p.alarm_names : [])))];
+  const statements = restoreFromReplicatedBackups(c, refs);
   // No `alarm` probe and no replicated backups: the checker never calls primary's account.
   if (alarms.length > 0) {
     statements.push(
       new iam.PolicyStatement({
         sid: 'ReadProbedAlarms',
         actions: ['cloudwatch:DescribeAlarms'],
-        resources: alarms.map((a) => `arn:aws:cloudwatch:${t.primary.region}:${t.primary.accountId}:alarm:${a}`),
+        resources: alarms.map((a) => `arn:aws:cloudwatch:${t.primary.region}:${t.primary.account_id}:alarm:${a}`),
       }),
     );
   }
   return statements;
 }
 
-function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
+function healthCheckerDr(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
+  const t = c.topology;
   const d = t.dr;
-  const alarmArn = `arn:aws:cloudwatch:${d.region}:${d.accountId}:alarm:${names.servingAlarmName(t)}`;
-  const dbs = t.snapshots.databases;
-  const instances = dbs.filter((x) => x.kind === 'instance').map((x) => rds(d.region, d.accountId, `db:${x.identifier}`));
-  const clusters = dbs.filter((x) => x.kind === 'cluster').map((x) => rds(d.region, d.accountId, `cluster:${x.identifier}`));
+  const alarmArn = `arn:aws:cloudwatch:${d.region}:${d.account_id}:alarm:${c.serving_alarm.alarm_name}`;
+  const dbs = c.snapshot_policies;
+  const instances = dbs.filter((x) => x.kind === 'instance').map((x) => rds(d.region, d.account_id, `db:${x.database}`));
+  const clusters = dbs.filter((x) => x.kind === 'cluster').map((x) => rds(d.region, d.account_id, `cluster:${x.database}`));
   const zone = refs.hostedZoneId ? `arn:aws:route53:::hostedzone/${refs.hostedZoneId}` : 'arn:aws:route53:::hostedzone/*';
   const statements = [
     new iam.PolicyStatement({
       sid: 'FailoverState',
       actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
-      resources: [table(t, t.failover.stateTable)],
+      resources: [table(t, t.failover.state_table)],
     }),
-    new iam.PolicyStatement({ sid: 'NotifyOperators', actions: ['sns:Publish'], resources: [names.operatorTopicArn(t)] }),
+    new iam.PolicyStatement({ sid: 'NotifyOperators', actions: ['sns:Publish'], resources: [c.names.operator_topic_arn] }),
     keyStatement(refs, 'operatorsKeyArn', 'OperatorTopicKey', ['kms:GenerateDataKey', 'kms:Decrypt']),
     new iam.PolicyStatement({
       sid: 'PublishServingMetric',
       actions: ['cloudwatch:PutMetricData'],
       resources: ['*'],
-      conditions: { StringEquals: { 'cloudwatch:namespace': names.METRICS_NAMESPACE } },
+      conditions: { StringEquals: { 'cloudwatch:namespace': c.names.metrics_namespace } },
     }),
     // PutMetricAlarm: the checker's setup check (off the failover path, while primary is
     // healthy) rewrites the alarm's definition, the same one this stack deploys. No
@@ -461,15 +470,15 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
     new iam.PolicyStatement({
       sid: 'FindRestorableSnapshots',
       actions: ['rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
-      resources: [rds(d.region, d.accountId, 'snapshot:*'), rds(d.region, d.accountId, 'cluster-snapshot:*'), rds(d.region, d.accountId, 'db:*'), rds(d.region, d.accountId, 'cluster:*')],
+      resources: [rds(d.region, d.account_id, 'snapshot:*'), rds(d.region, d.account_id, 'cluster-snapshot:*'), rds(d.region, d.account_id, 'db:*'), rds(d.region, d.account_id, 'cluster:*')],
     }),
     keyStatement(refs, 'drSnapshotKeyArn', 'RestoreWithDrKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
     keyStatement(refs, 'drSnapshotKeyArn', 'RestoreGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
   ];
   // The network pieces a restore names (the application's, in DR), exactly when the config
   // names them; RDS's defaults otherwise.
-  const group = (kind: string, names: Array<string | undefined>) =>
-    names.some((n) => n === undefined) ? [rds(d.region, d.accountId, `${kind}:*`)] : [...new Set(names)].map((n) => rds(d.region, d.accountId, `${kind}:${n}`));
+  const group = (kind: string, names: Array<string | null | undefined>) =>
+    names.some((n) => n === null || n === undefined) ? [rds(d.region, d.account_id, `${kind}:*`)] : [...new Set(names)].map((n) => rds(d.region, d.account_id, `${kind}:${n}`));
   const of = (kind: 'instance' | 'cluster') => dbs.filter((x) => x.kind === kind);
   if (instances.length > 0) {
     statements.push(
@@ -478,10 +487,10 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
         actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:DescribeDBInstances', 'rds:AddTagsToResource'],
         resources: [
           ...instances,
-          rds(d.region, d.accountId, 'snapshot:*'),
-          ...group('og', of('instance').map((x) => x.optionGroup)),
-          ...group('pg', of('instance').map((x) => x.parameterGroup)),
-          ...group('subgrp', of('instance').map((x) => x.subnetGroup)),
+          rds(d.region, d.account_id, 'snapshot:*'),
+          ...group('og', of('instance').map((x) => x.restore.option_group)),
+          ...group('pg', of('instance').map((x) => x.restore.parameter_group)),
+          ...group('subgrp', of('instance').map((x) => x.restore.subnet_group)),
         ],
       }),
     );
@@ -493,9 +502,9 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
         actions: ['rds:RestoreDBClusterFromSnapshot', 'rds:DescribeDBClusters', 'rds:AddTagsToResource'],
         resources: [
           ...clusters,
-          rds(d.region, d.accountId, 'cluster-snapshot:*'),
-          ...group('cluster-pg', of('cluster').map((x) => x.clusterParameterGroup)),
-          ...group('subgrp', of('cluster').map((x) => x.subnetGroup)),
+          rds(d.region, d.account_id, 'cluster-snapshot:*'),
+          ...group('cluster-pg', of('cluster').map((x) => x.restore.cluster_parameter_group)),
+          ...group('subgrp', of('cluster').map((x) => x.restore.subnet_group)),
         ],
       }),
       // A restored cluster serves nothing until it has an instance: <cluster>-1, -2, …
@@ -503,10 +512,10 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
         sid: 'CreateRestoredClusterInstances',
         actions: ['rds:CreateDBInstance', 'rds:AddTagsToResource'],
         resources: [
-          ...of('cluster').map((x) => rds(d.region, d.accountId, `db:${x.identifier}-*`)),
+          ...of('cluster').map((x) => rds(d.region, d.account_id, `db:${x.database}-*`)),
           ...clusters,
-          ...group('pg', of('cluster').map((x) => x.parameterGroup)),
-          ...group('subgrp', of('cluster').map((x) => x.subnetGroup)),
+          ...group('pg', of('cluster').map((x) => x.restore.parameter_group)),
+          ...group('subgrp', of('cluster').map((x) => x.restore.subnet_group)),
         ],
       }),
     );
@@ -519,19 +528,20 @@ function healthCheckerDr(t: Topology, refs: LocalRefs): iam.PolicyStatement[] {
  * delete `<identifier>-drill-<ms>` scratch databases (drill.rs); `drctl snapshot restore`
  * creates `<identifier>-restore-<…>` ones and may never delete them (nor anything else).
  */
-function drillScratchDatabases(t: Topology): iam.PolicyStatement[] {
+function drillScratchDatabases(c: Contract): iam.PolicyStatement[] {
+  const t = c.topology;
   const d = t.dr;
-  const dbs = t.snapshots.databases;
+  const dbs = c.snapshot_policies;
   const named = (kind: 'instance' | 'cluster', suffix: string) =>
-    dbs.filter((x) => x.kind === kind).map((x) => rds(d.region, d.accountId, `${kind === 'instance' ? 'db' : 'cluster'}:${x.identifier}-${suffix}-*`));
+    dbs.filter((x) => x.kind === kind).map((x) => rds(d.region, d.account_id, `${kind === 'instance' ? 'db' : 'cluster'}:${x.database}-${suffix}-*`));
   const statements = [
     new iam.PolicyStatement({
       sid: 'DrillDescribeDatabases',
       actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
-      resources: [rds(d.region, d.accountId, 'db:*'), rds(d.region, d.accountId, 'cluster:*')],
+      resources: [rds(d.region, d.account_id, 'db:*'), rds(d.region, d.account_id, 'cluster:*')],
     }),
   ];
-  const groups = ['og:*', 'pg:*', 'cluster-pg:*', 'subgrp:*'].map((g) => rds(d.region, d.accountId, g));
+  const groups = ['og:*', 'pg:*', 'cluster-pg:*', 'subgrp:*'].map((g) => rds(d.region, d.account_id, g));
   for (const [kind, restore, remove, snapshots, sid] of [
     ['instance', 'rds:RestoreDBInstanceFromDBSnapshot', 'rds:DeleteDBInstance', 'snapshot:*', 'Instances'],
     ['cluster', 'rds:RestoreDBClusterFromSnapshot', 'rds:DeleteDBCluster', 'cluster-snapshot:*', 'Clusters'],
@@ -541,19 +551,19 @@ function drillScratchDatabases(t: Topology): iam.PolicyStatement[] {
       new iam.PolicyStatement({
         sid: `DrillScratch${sid}`,
         actions: [restore, remove, 'rds:AddTagsToResource'],
-        resources: [...named(kind, 'drill'), rds(d.region, d.accountId, snapshots), ...groups],
+        resources: [...named(kind, 'drill'), rds(d.region, d.account_id, snapshots), ...groups],
       }),
       new iam.PolicyStatement({
         sid: `OperatorRestore${sid}`,
         actions: [restore, 'rds:AddTagsToResource'],
-        resources: [...named(kind, 'restore'), rds(d.region, d.accountId, snapshots), ...groups],
+        resources: [...named(kind, 'restore'), rds(d.region, d.account_id, snapshots), ...groups],
       }),
     );
   }
   // A restored cluster serves through its instances `<cluster>-1`, …; a drill deletes them
   // before its cluster (RDS refuses a cluster with live members).
   const clusterMembers = (suffix: string) =>
-    dbs.filter((x) => x.kind === 'cluster').map((x) => rds(d.region, d.accountId, `db:${x.identifier}-${suffix}-*`));
+    dbs.filter((x) => x.kind === 'cluster').map((x) => rds(d.region, d.account_id, `db:${x.database}-${suffix}-*`));
   if (clusterMembers('drill').length > 0) {
     statements.push(
       new iam.PolicyStatement({
@@ -574,14 +584,15 @@ function drillScratchDatabases(t: Topology): iam.PolicyStatement[] {
 // ---- The table of functions × sides ----
 
 /** The statements of `fn`'s role on `side` (empty for a side it never calls). */
-export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, refs: LocalRefs = {}): iam.PolicyStatement[] {
-  const ledger = table(t, t.replication.ledgerTable);
+export function sideStatements(c: Contract, fn: names.FunctionName, side: Side, refs: LocalRefs = {}): iam.PolicyStatement[] {
+  const t = c.topology;
+  const ledger = table(t, t.replication.ledger_table);
   switch (`${fn}/${side}`) {
     case 'cert-capture/primary':
       return [
         ...iotRead(t, 'primary', 'IotRead', false),
         // Published with primary's credentials to DR's topic (bus.rs `for_replication`).
-        new iam.PolicyStatement({ sid: 'PublishToDrTopic', actions: ['sns:Publish'], resources: [names.replicationTopicArn(t)] }),
+        new iam.PolicyStatement({ sid: 'PublishToDrTopic', actions: ['sns:Publish'], resources: [c.names.replication_topic_arn] }),
         keyStatement(refs, 'replicationKeyArn', 'DrTopicKey', ['kms:GenerateDataKey', 'kms:Decrypt'], {
           StringEquals: { 'kms:ViaService': `sns.${t.dr.region}.amazonaws.com` },
         }),
@@ -596,7 +607,7 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
         new iam.PolicyStatement({
           sid: 'ParkPoisonInDlq',
           actions: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
-          resources: [names.drQueueArn(t, names.deadLetterQueueName(t))],
+          resources: [c.names.dead_letter_queue_arn],
         }),
         keyStatement(refs, 'replicationKeyArn', 'DlqKey', ['kms:GenerateDataKey', 'kms:Decrypt'], {
           StringEquals: { 'kms:ViaService': `sqs.${t.dr.region}.amazonaws.com` },
@@ -613,16 +624,16 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
         // The ledger, and the pass cursor kept in it (checkpoint.rs: a fenced PutItem).
         new iam.PolicyStatement({ sid: 'LedgerAndCursor', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], resources: [ledger] }),
         // Repairs pause while DR serves (reconciler `repairs_allowed`).
-        new iam.PolicyStatement({ sid: 'ReadFailoverState', actions: ['dynamodb:GetItem'], resources: [table(t, t.failover.stateTable)] }),
+        new iam.PolicyStatement({ sid: 'ReadFailoverState', actions: ['dynamodb:GetItem'], resources: [table(t, t.failover.state_table)] }),
       ];
     case 'snapshot-controller/primary':
-      return snapshotControllerPrimary(t, refs);
+      return snapshotControllerPrimary(c, refs);
     case 'snapshot-controller/dr':
-      return snapshotControllerDr(t, refs);
+      return snapshotControllerDr(c, refs);
     case 'health-checker/primary':
-      return healthCheckerPrimary(t, refs);
+      return healthCheckerPrimary(c, refs);
     case 'health-checker/dr':
-      return healthCheckerDr(t, refs);
+      return healthCheckerDr(c, refs);
     default:
       return [];
   }
@@ -632,21 +643,22 @@ export function sideStatements(t: Topology, fn: names.FunctionName, side: Side, 
  * What `drctl` adds to the functions' permissions on a side (status, readiness, DLQ
  * replay, drills): the operators' `dr-control-plane` role gets the union.
  */
-export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}): Record<string, iam.PolicyStatement[]> {
+export function operatorStatements(c: Contract, side: Side, refs: LocalRefs = {}): Record<string, iam.PolicyStatement[]> {
+  const t = c.topology;
   const groups: Record<string, iam.PolicyStatement[]> = {};
-  for (const fn of names.FUNCTIONS) groups[fn] = sideStatements(t, fn, side, refs);
+  for (const fn of names.FUNCTIONS) groups[fn] = sideStatements(c, fn, side, refs);
   const extras: iam.PolicyStatement[] = [
     // Failback's `drctl reconcile --direction dr-to-primary --apply` repairs primary's
     // registry from DR's (the functions only read primary's).
     ...(side === 'primary' ? iotApply(t, 'primary', 'FailbackIotApply') : []),
     // drctl readiness: the subnet group restores of replicated backups land in (primary's
     // account, DR region).
-    ...(side === 'primary' && t.snapshots.databases.some((d) => d.backupReplication)
+    ...(side === 'primary' && c.snapshot_policies.some((d) => d.backup_replication !== null)
       ? [
           new iam.PolicyStatement({
             sid: 'ReadinessReplicatedRestoreNetwork',
             actions: ['rds:DescribeDBSubnetGroups'],
-            resources: [rds(t.dr.region, t.primary.accountId, 'subgrp:*')],
+            resources: [rds(t.dr.region, t.primary.account_id, 'subgrp:*')],
           }),
         ]
       : []),
@@ -658,11 +670,11 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
     new iam.PolicyStatement({
       sid: 'ReadinessIotDomain',
       actions: ['iot:DescribeDomainConfiguration'],
-      resources: [`arn:aws:iot:${t[side].region}:${t[side].accountId}:domainconfiguration/*`],
+      resources: [`arn:aws:iot:${t[side].region}:${t[side].account_id}:domainconfiguration/*`],
     }),
   ];
   if (side === 'dr') {
-    const queues = [names.replicationQueueName(t), names.deadLetterQueueName(t)].map((q) => names.drQueueArn(t, q));
+    const queues = [c.names.replication_queue_arn, c.names.dead_letter_queue_arn];
     extras.push(
       new iam.PolicyStatement({
         sid: 'ReplicationQueues',
@@ -670,17 +682,17 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
         resources: queues,
       }),
       keyStatement(refs, 'replicationKeyArn', 'ReplicationQueuesKey', ['kms:Decrypt', 'kms:GenerateDataKey']),
-      new iam.PolicyStatement({ sid: 'Topics', actions: ['sns:GetTopicAttributes'], resources: [names.replicationTopicArn(t), names.operatorTopicArn(t)] }),
+      new iam.PolicyStatement({ sid: 'Topics', actions: ['sns:GetTopicAttributes'], resources: [c.names.replication_topic_arn, c.names.operator_topic_arn] }),
       new iam.PolicyStatement({
         sid: 'Tables',
         actions: ['dynamodb:DescribeTable', 'dynamodb:Scan'],
-        resources: [table(t, t.replication.ledgerTable), table(t, t.failover.stateTable)],
+        resources: [table(t, t.replication.ledger_table), table(t, t.failover.state_table)],
       }),
       // drctl readiness: the network pieces restores land in exist.
       new iam.PolicyStatement({
         sid: 'ReadinessRestoreNetwork',
         actions: ['rds:DescribeDBSubnetGroups', 'rds:DescribeDBParameterGroups', 'rds:DescribeOptionGroups'],
-        resources: ['subgrp:*', 'pg:*', 'og:*'].map((r) => `arn:aws:rds:${t.dr.region}:${t.dr.accountId}:${r}`),
+        resources: ['subgrp:*', 'pg:*', 'og:*'].map((r) => `arn:aws:rds:${t.dr.region}:${t.dr.account_id}:${r}`),
       }),
       // drctl status: what Route 53 sees of PRIMARY's health check (not on the failover path).
       new iam.PolicyStatement({
@@ -692,10 +704,10 @@ export function operatorStatements(t: Topology, side: Side, refs: LocalRefs = {}
         sid: 'DrillRecord',
         actions: ['route53:ChangeResourceRecordSets'],
         resources: [refs.hostedZoneId ? `arn:aws:route53:::hostedzone/${refs.hostedZoneId}` : 'arn:aws:route53:::hostedzone/*'],
-        conditions: { 'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [t.dns.drillRecord] } },
+        conditions: { 'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [t.dns.drill_record] } },
       }),
       // Drills restore into `<identifier>-drill-<ms>` (drill.rs) and delete only those.
-      ...drillScratchDatabases(t),
+      ...drillScratchDatabases(c),
     );
   }
   groups.drctl = extras;

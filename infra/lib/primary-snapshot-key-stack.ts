@@ -8,7 +8,6 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import { isAlias } from './config';
 import { outputKeyArn } from './keys';
 import * as names from './names';
 import type { IotDrStackProps } from './primary-stack';
@@ -18,27 +17,29 @@ export class PrimarySnapshotKeyStack extends Stack {
   readonly key?: kms.Key;
 
   constructor(scope: Construct, id: string, props: IotDrStackProps) {
-    const t = props.topology;
+    const c = props.contract;
+    const t = c.topology;
     super(scope, id, {
       ...props,
-      env: { account: t.primary.accountId, region: t.dr.region },
-      description: `IoT DR control plane, primary account in the DR region: the snapshot key ${t.snapshots.regionalKmsKey} shared with DR`,
+      env: { account: t.primary.account_id, region: t.dr.region },
+      description: `IoT DR control plane, primary account in the DR region: the snapshot key ${t.snapshots.regional_kms_key} shared with DR`,
     });
-    if (!isAlias(t.snapshots.regionalKmsKey)) return; // an existing key, by ARN: its policy is its owner's
+    const alias = c.names.regional_snapshot_key_alias;
+    if (alias === null) return; // an existing key, by ARN: its policy is its owner's
 
     this.key = new kms.Key(this, 'RegionalSnapshotKey', {
-      alias: t.snapshots.regionalKmsKey,
+      alias,
       description: 'Re-encrypts fleet database snapshot copies in the DR region; DR copies them with its own key (customer-managed: aws/rds cannot be shared)',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     // DR's snapshot controller copies the shared snapshot (and operators' drctl may); RDS
     // creates grants on their behalf. Named by aws:PrincipalArn: see roles.ts.
-    const drPrincipals = [names.sideRoleArn(t, 'snapshot-controller', 'dr'), t.dr.roleArn];
+    const drPrincipals = [names.sideRoleArn(c, 'snapshot-controller', 'dr'), t.dr.role_arn];
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'DrCopiesSnapshotsEncryptedWithIt',
-        principals: [crossAccountPrincipal(t.dr.accountId, drPrincipals)],
+        principals: [crossAccountPrincipal(t.dr.account_id, drPrincipals)],
         actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:ReEncryptFrom'],
         resources: ['*'],
       }),
@@ -46,7 +47,7 @@ export class PrimarySnapshotKeyStack extends Stack {
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'DrGrantsRdsTheKey',
-        principals: [crossAccountPrincipal(t.dr.accountId, drPrincipals)],
+        principals: [crossAccountPrincipal(t.dr.account_id, drPrincipals)],
         actions: ['kms:CreateGrant'],
         resources: ['*'],
         conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },

@@ -22,9 +22,8 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
-import type { Topology } from './config';
+import type { Contract } from './config';
 import { configLayer, RustFunction } from './lambda';
-import * as names from './names';
 import { foreignKeyArn, regionalSnapshotKeyArn } from './keys';
 import { admitAlarms } from './topics';
 import { createOperatorRole, createSideRoles, operatorRoleSides } from './roles';
@@ -84,8 +83,8 @@ export const SHADOW_TOPICS: Array<[string, string]> = [
 ];
 
 export interface IotDrStackProps extends StackProps {
-  readonly topology: Topology;
-  readonly configText: string;
+  /** The deployment contract (`drctl config export --json`). */
+  readonly contract: Contract;
   readonly settings: Settings;
 }
 
@@ -96,15 +95,16 @@ export class PrimaryStack extends Stack {
   constructor(scope: Construct, id: string, props: IotDrStackProps) {
     super(scope, id, {
       ...props,
-      env: { account: props.topology.primary.accountId, region: props.topology.primary.region },
+      env: { account: props.contract.topology.primary.account_id, region: props.contract.topology.primary.region },
       description: 'IoT DR control plane, primary account and region: capture, cross-account roles, IoT custom domain',
     });
-    const { topology: t, settings } = props;
+    const { contract: c, settings } = props;
+    const t = c.topology;
     const architecture = settings.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
 
     // ---- Operators (primary side): capture's failures are primary's to report. ----
     const operatorsKey = new kms.Key(this, 'OperatorsKey', {
-      alias: names.OPERATORS_KEY_ALIAS,
+      alias: c.names.operators_key_alias,
       description: 'Encrypts the IoT DR operators topic and capture failure queue in primary',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -117,17 +117,17 @@ export class PrimaryStack extends Stack {
           principals: [new iam.ServicePrincipal(service)],
           actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
           resources: ['*'],
-          conditions: { StringEquals: { 'aws:SourceAccount': t.primary.accountId } },
+          conditions: { StringEquals: { 'aws:SourceAccount': t.primary.account_id } },
         }),
       );
     }
     const operatorTopic = new sns.Topic(this, 'OperatorTopic', {
-      topicName: t.failover.operatorTopic,
+      topicName: t.failover.operator_topic,
       displayName: 'IoT DR operators (primary)',
       masterKey: operatorsKey,
       enforceSSL: true,
     });
-    admitAlarms(operatorTopic, t.primary.accountId, t.primary.region);
+    admitAlarms(operatorTopic, t.primary.account_id, t.primary.region);
     if (settings.operatorEmail) operatorTopic.addSubscription(new subs.EmailSubscription(settings.operatorEmail));
     const alarmAction = new cwActions.SnsAction(operatorTopic);
 
@@ -144,10 +144,10 @@ export class PrimaryStack extends Stack {
     });
 
     // ---- The capture Lambda ----
-    const layer = configLayer(this, t, props.configText, architecture);
+    const layer = configLayer(this, c, architecture);
     this.capture = new RustFunction(this, 'CertCapture', {
       fn: 'cert-capture',
-      topology: t,
+      contract: c,
       settings,
       layer,
       timeout: Duration.seconds(60),
@@ -160,7 +160,7 @@ export class PrimaryStack extends Stack {
     // Topic rules: JITR registrations and registry thing events, straight to capture.
     const ruleErrorsRole = new iam.Role(this, 'TopicRuleErrorRole', {
       assumedBy: new iam.ServicePrincipal('iot.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': t.primary.accountId } },
+        conditions: { StringEquals: { 'aws:SourceAccount': t.primary.account_id } },
       }),
       description: 'Lets the IoT DR topic rules keep what they could not deliver to capture',
     });
@@ -183,7 +183,7 @@ export class PrimaryStack extends Stack {
       captureFn.addPermission(`${id}Invoke`, {
         principal: new iam.ServicePrincipal('iot.amazonaws.com'),
         sourceArn: rule.attrArn,
-        sourceAccount: t.primary.accountId,
+        sourceAccount: t.primary.account_id,
       });
     }
 
@@ -193,7 +193,7 @@ export class PrimaryStack extends Stack {
       service: 'Iot',
       action: 'updateEventConfigurations',
       parameters: { eventConfigurations: { THING: { Enabled: true } } },
-      physicalResourceId: cr.PhysicalResourceId.of(`iot-registry-thing-events-${t.primary.accountId}-${t.primary.region}`),
+      physicalResourceId: cr.PhysicalResourceId.of(`iot-registry-thing-events-${t.primary.account_id}-${t.primary.region}`),
     };
     new cr.AwsCustomResource(this, 'RegistryThingEvents', {
       onCreate: thingEvents,
@@ -237,7 +237,7 @@ export class PrimaryStack extends Stack {
       });
       // CloudTrail encrypts log files with it, for this trail only.
       const trailName = 'iot-dr-management-events';
-      const trailArn = `arn:aws:cloudtrail:${t.primary.region}:${t.primary.accountId}:trail/${trailName}`;
+      const trailArn = `arn:aws:cloudtrail:${t.primary.region}:${t.primary.account_id}:trail/${trailName}`;
       trailKey.addToResourcePolicy(
         new iam.PolicyStatement({
           sid: 'CloudTrailEncryptsLogs',
@@ -246,7 +246,7 @@ export class PrimaryStack extends Stack {
           resources: ['*'],
           conditions: {
             StringEquals: { 'aws:SourceArn': trailArn },
-            StringLike: { 'kms:EncryptionContext:aws:cloudtrail:arn': `arn:aws:cloudtrail:*:${t.primary.accountId}:trail/*` },
+            StringLike: { 'kms:EncryptionContext:aws:cloudtrail:arn': `arn:aws:cloudtrail:*:${t.primary.account_id}:trail/*` },
           },
         }),
       );
@@ -292,17 +292,17 @@ export class PrimaryStack extends Stack {
 
     // ---- Roles the DR functions (and capture) assume here ----
     const refs = {
-      replicationKeyArn: foreignKeyArn(this, settings.replicationKeyArn, 'replicationKeyArn', 'IotDr-Dr', t.dr.accountId, t.dr.region),
-      regionalSnapshotKeyArn: regionalSnapshotKeyArn(this, t, settings),
+      replicationKeyArn: foreignKeyArn(this, settings.replicationKeyArn, 'replicationKeyArn', 'IotDr-Dr', t.dr.account_id, t.dr.region),
+      regionalSnapshotKeyArn: regionalSnapshotKeyArn(this, c, settings),
     };
-    this.sideRoles = createSideRoles(this, t, 'primary', { 'cert-capture': this.capture.executionRole }, refs);
+    this.sideRoles = createSideRoles(this, c, 'primary', { 'cert-capture': this.capture.executionRole }, refs);
     const operatorSides = operatorRoleSides(t, 'primary');
-    if (settings.operatorPrincipal && operatorSides.length > 0) createOperatorRole(this, t, operatorSides, settings.operatorPrincipal, refs);
+    if (settings.operatorPrincipal && operatorSides.length > 0) createOperatorRole(this, c, operatorSides, settings.operatorPrincipal, refs);
 
     // ---- The custom domain devices connect to, served by IoT Core here ----
     if (settings.primaryCertificateArn) {
       new iot.CfnDomainConfiguration(this, 'DomainConfiguration', {
-        domainConfigurationName: names.domainConfigurationName(t),
+        domainConfigurationName: c.names.domain_configuration_name,
         domainName: t.dns.record,
         serverCertificateArns: [settings.primaryCertificateArn],
         serviceType: 'DATA',

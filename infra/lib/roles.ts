@@ -12,7 +12,7 @@
 
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import type { Topology } from './config';
+import type { Contract, Topology } from './config';
 import * as names from './names';
 import { operatorStatements, sideStatements, type LocalRefs } from './permissions';
 
@@ -29,27 +29,28 @@ export function crossAccountPrincipal(account: string, arns: string[]): iam.IPri
  */
 export function createSideRoles(
   scope: Construct,
-  t: Topology,
+  c: Contract,
   side: Side,
   localExecutionRoles: Partial<Record<names.FunctionName, iam.IRole>>,
   refs: LocalRefs = {},
 ): Record<string, iam.Role> {
+  const t = c.topology;
   const roles: Record<string, iam.Role> = {};
   for (const fn of names.FUNCTIONS) {
-    if (!names.SIDES_USED[fn].includes(side)) continue;
-    const home = names.HOME[fn];
+    if (!names.usesSide(c, fn, side)) continue;
+    const home = names.fn(c, fn).home;
     const local = localExecutionRoles[fn];
     let trusted: iam.IPrincipal;
     if (home === side) {
       if (!local) throw new Error(`${fn} runs in ${side} but its execution role was not given`);
       trusted = new iam.ArnPrincipal(local.roleArn);
     } else {
-      trusted = crossAccountPrincipal(t[home].accountId, [names.executionRoleArn(t, fn)]);
+      trusted = crossAccountPrincipal(t[home].account_id, [names.executionRoleArn(c, fn)]);
     }
-    const statements = sideStatements(t, fn, side, refs);
+    const statements = sideStatements(c, fn, side, refs);
     const role = new iam.Role(scope, `${camel(fn)}${side === 'primary' ? 'Primary' : 'Dr'}Role`, {
-      roleName: names.sideRoleName(fn, side),
-      description: `Assumed by ${names.functionName(fn)} (${home}) to act in ${side}; DRCTL__${side.toUpperCase()}__ROLE_ARN`,
+      roleName: names.sideRole(c, fn, side).name,
+      description: `Assumed by ${names.fn(c, fn).function_name} (${home}) to act in ${side}; DRCTL__${side.toUpperCase()}__ROLE_ARN`,
       assumedBy: trusted,
       maxSessionDuration: undefined,
       inlinePolicies:
@@ -66,7 +67,7 @@ export function createSideRoles(
  * the same role (one IAM name per account), and the DR stack creates it for both.
  */
 export function operatorRoleSides(t: Topology, stackSide: Side): Side[] {
-  if (t.primary.roleArn !== t.dr.roleArn) return [stackSide];
+  if (t.primary.role_arn !== t.dr.role_arn) return [stackSide];
   return stackSide === 'dr' ? ['primary', 'dr'] : [];
 }
 
@@ -75,8 +76,8 @@ export function operatorRoleSides(t: Topology, stackSide: Side): Side[] {
  * permissions there plus drctl's own reads. Created only when the deployer names who may
  * assume it.
  */
-export function createOperatorRole(scope: Construct, t: Topology, sides: Side[], operatorPrincipal: string, refs: LocalRefs = {}): iam.Role {
-  const arn = t[sides[0]].roleArn;
+export function createOperatorRole(scope: Construct, c: Contract, sides: Side[], operatorPrincipal: string, refs: LocalRefs = {}): iam.Role {
+  const arn = c.topology[sides[0]].role_arn;
   const resource = arn.split(':').slice(5).join(':'); // role/<path/>name
   const parts = resource.replace(/^role\//, '').split('/');
   const roleName = parts.pop() as string;
@@ -90,7 +91,7 @@ export function createOperatorRole(scope: Construct, t: Topology, sides: Side[],
   // One customer-managed policy per function's share (inline policies of a role may total
   // only 10,240 characters; a managed policy 6,144 each).
   for (const side of sides) {
-    const groups = operatorStatements(t, side, refs);
+    const groups = operatorStatements(c, side, refs);
     for (const [group, statements] of Object.entries(groups)) {
       if (statements.length === 0) continue;
       const prefix = sides.length > 1 ? `Operator${side === 'primary' ? 'Primary' : 'Dr'}` : 'Operator';

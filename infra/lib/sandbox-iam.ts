@@ -3,21 +3,19 @@
 // every Lambda and drctl command under these roles and refuses what they do not allow.
 //
 // Read from the stacks' CloudFormation (each resource rendered and resolved as synth
-// renders it, without staging assets), so what the sandbox enforces is what a deploy
-// creates; infra/test/sandbox-iam.test.ts compares it with a real synth. References the
+// renders it, without staging assets), built from the topology's deployment contract (which
+// the sandbox's provisioning builds with the code `drctl config export` runs and pipes in),
+// so what the sandbox enforces is what a deploy creates; infra/test/sandbox-iam.test.ts
+// compares it with a real synth. References the
 // sandbox can only know after it provisions are left as placeholders it fills in:
 //   {{kms-key-id:<alias>}}   the id of the key with that alias (in the ARN's account/region)
 //   {{hosted-zone-id}}       the id of the `[dns] zone` hosted zone in the DR account
 
-import { App, CfnResource, Stack } from 'aws-cdk-lib';
-import { loadTopology, type Topology } from './config';
-import { cdkJsonContext } from './app';
-import { DrStack } from './dr-stack';
-import * as names from './names';
-import { PrimarySnapshotKeyStack } from './primary-snapshot-key-stack';
-import { PrimaryStack } from './primary-stack';
-import { readSettings } from './settings';
 import * as fs from 'node:fs';
+import { App, CfnResource, Stack } from 'aws-cdk-lib';
+import { addStacks, cdkJsonContext } from './app';
+import type { Contract } from './config';
+import { readSettings } from './settings';
 
 /** One role, as crates/sandbox/src/iam/roles.rs `RoleExport` reads it. */
 export interface RoleExport {
@@ -36,32 +34,23 @@ export interface WorldExport {
 /** A CloudFormation template's `Resources`, as synth writes them. */
 export type Resources = Record<string, { Type: string; Properties?: Record<string, any> }>;
 
-/** The context that makes a synth of `config` exportable to the sandbox. */
-export function sandboxContext(configPath: string, operatorPrincipal: string): Record<string, string> {
-  const t = loadTopology(configPath);
+/** The context that makes a synth of `c` exportable to the sandbox. */
+export function sandboxContext(c: Contract, operatorPrincipal: string): Record<string, string> {
+  const t = c.topology;
   const keyArn = (account: string, region: string, alias: string) => `arn:aws:kms:${region}:${account}:key/{{kms-key-id:${alias}}}`;
   return {
-    config: configPath,
     allowPlaceholderAssets: 'true',
     operatorPrincipal,
     hostedZoneId: '{{hosted-zone-id}}',
-    replicationKeyArn: keyArn(t.dr.accountId, t.dr.region, names.REPLICATION_KEY_ALIAS),
-    regionalSnapshotKeyArn: keyArn(t.primary.accountId, t.dr.region, t.snapshots.regionalKmsKey),
+    replicationKeyArn: keyArn(t.dr.account_id, t.dr.region, c.names.replication_key_alias),
+    regionalSnapshotKeyArn: keyArn(t.primary.account_id, t.dr.region, t.snapshots.regional_kms_key),
   };
 }
 
-/** Every template of an app built with `context`, without asset staging or cdk-nag. */
-export function renderTemplates(context: Record<string, string>): { topology: Topology; templates: Map<Stack, Resources> } {
+/** Every template of `c`'s app built with `context`, without asset staging or cdk-nag. */
+export function renderTemplates(c: Contract, context: Record<string, string>): Map<Stack, Resources> {
   const app = new App({ context: { ...cdkJsonContext(), ...context }, outdir: fs.mkdtempSync('/tmp/iot-dr-sandbox-iam-') });
-  const settings = readSettings(app.node);
-  const configText = fs.readFileSync(settings.configPath, 'utf8');
-  const topology = loadTopology(settings.configPath);
-  const props = { topology, configText, settings };
-  const stacks: Stack[] = [
-    new PrimaryStack(app, names.STACKS.primary, props),
-    new PrimarySnapshotKeyStack(app, names.STACKS.primarySnapshotKey, props),
-    new DrStack(app, names.STACKS.dr, props),
-  ];
+  const { stacks } = addStacks(app, c, readSettings(app.node));
   const templates = new Map<Stack, Resources>();
   for (const stack of stacks) {
     const resources: Resources = {};
@@ -72,11 +61,11 @@ export function renderTemplates(context: Record<string, string>): { topology: To
     }
     templates.set(stack, resources);
   }
-  return { topology, templates };
+  return templates;
 }
 
 /** The named roles of each template, with their policies, intrinsics resolved. */
-export function exportRoles(topology: Topology, templates: Iterable<[{ account: string; region: string }, Resources]>, operatorPrincipal?: string): WorldExport {
+export function exportRoles(c: Contract, templates: Iterable<[{ account: string; region: string }, Resources]>, operatorPrincipal?: string): WorldExport {
   const roles: RoleExport[] = [];
   for (const [env, resources] of templates) {
     const resolve = resolver(env.account, env.region, resources);
@@ -92,7 +81,7 @@ export function exportRoles(topology: Topology, templates: Iterable<[{ account: 
       const arn = `arn:aws:iam::${env.account}:role${p.Path ?? '/'}${p.RoleName}`;
       roles.push({
         arn,
-        ...classify(topology, arn, p.RoleName),
+        ...classify(c, arn, p.RoleName),
         trust: resolve(p.AssumeRolePolicyDocument),
         policies: [
           ...(p.Policies ?? []).map((inline: any) => resolve(inline.PolicyDocument)),
@@ -106,12 +95,12 @@ export function exportRoles(topology: Topology, templates: Iterable<[{ account: 
   return { roles, operatorPrincipal };
 }
 
-function classify(t: Topology, arn: string, name: string): Pick<RoleExport, 'kind' | 'function'> {
-  for (const fn of names.FUNCTIONS) {
-    if (name === names.executionRoleName(fn)) return { kind: 'execution', function: fn };
-    if (name === names.sideRoleName(fn, 'primary') || name === names.sideRoleName(fn, 'dr')) return { kind: 'side', function: fn };
+function classify(c: Contract, arn: string, name: string): Pick<RoleExport, 'kind' | 'function'> {
+  for (const f of c.functions) {
+    if (name === f.execution_role_name) return { kind: 'execution', function: f.name };
+    if (f.side_roles.some((r) => r.name === name)) return { kind: 'side', function: f.name };
   }
-  if (arn === t.primary.roleArn || arn === t.dr.roleArn) return { kind: 'operator' };
+  if (arn === c.topology.primary.role_arn || arn === c.topology.dr.role_arn) return { kind: 'operator' };
   throw new Error(`role ${arn} is neither a function's nor the operators': the sandbox would not know who assumes it`);
 }
 
@@ -185,12 +174,12 @@ function resolver(account: string, region: string, resources: Resources): (value
   return resolve;
 }
 
-/** The whole export for a topology file and the operators' principal. */
-export function exportWorld(configPath: string, operatorPrincipal: string): WorldExport {
-  const { topology, templates } = renderTemplates(sandboxContext(configPath, operatorPrincipal));
+/** The whole export for a deployment contract and the operators' principal. */
+export function exportWorld(c: Contract, operatorPrincipal: string): WorldExport {
+  const templates = renderTemplates(c, sandboxContext(c, operatorPrincipal));
   const envs: Array<[{ account: string; region: string }, Resources]> = [...templates].map(([stack, resources]) => [
     { account: stack.account, region: stack.region },
     resources,
   ]);
-  return exportRoles(topology, envs, operatorPrincipal);
+  return exportRoles(c, envs, operatorPrincipal);
 }

@@ -1,6 +1,6 @@
-// What the stacks need beyond the topology file: deployment choices that the Rust code
-// never reads, given as CDK context (`-c key=value`, or `cdk.json`), each with a default
-// that works for a synth without AWS.
+// What the stacks need beyond the deployment contract: deployment choices that the Rust
+// code never reads, given as CDK context (`-c key=value`, or `cdk.json`), each with a
+// default that works for a synth without AWS.
 
 import * as path from 'node:path';
 import type { Node } from 'constructs';
@@ -8,8 +8,12 @@ import type { Node } from 'constructs';
 export type Architecture = 'arm64' | 'x86_64';
 
 export interface Settings {
-  /** The topology file (context `config`, else `DRCTL_CONFIG`, else the sandbox one). */
-  readonly configPath: string;
+  /**
+   * The deployment contract (context `contract`, else `DRCTL_CONTRACT`): what `drctl
+   * --config <topology.toml> config export --json` prints. No default: a deploy must name
+   * its topology (lib/app.ts says how when it is missing).
+   */
+  readonly contractPath?: string;
   /** Lambda CPU architecture (context `lambdaArchitecture`); arm64 for real deploys. */
   readonly architecture: Architecture;
   /** Where `scripts/build-lambdas.sh` put `<fn>/bootstrap.zip` (context `lambdaAssetsDir`). */
@@ -79,12 +83,15 @@ export function readSettings(node: Node): Settings {
   if (cloudTrail !== 'create' && cloudTrail !== 'existing') {
     throw new Error(`context cloudTrail: expected create or existing, got ${JSON.stringify(cloudTrail)}`);
   }
-  const configPath = path.resolve(
-    ctx('config') ?? process.env.DRCTL_CONFIG ?? path.join(INFRA_DIR, '..', 'config', 'sandbox.toml'),
-  );
+  if (ctx('config') !== undefined) {
+    throw new Error(
+      'context config: the CDK app reads no TOML; pass the deployment contract instead: drctl --config <topology.toml> config export --json > contract.json, then -c contract=contract.json',
+    );
+  }
+  const contract = ctx('contract') ?? process.env.DRCTL_CONTRACT;
   const rpo = ctx('rpoTargetMinutes');
   return {
-    configPath,
+    contractPath: contract === undefined || contract === '-' ? contract : path.resolve(contract),
     architecture,
     lambdaAssetsDir: path.resolve(INFRA_DIR, ctx('lambdaAssetsDir') ?? path.join('lambda-assets', architecture)),
     allowPlaceholderAssets: ctx('allowPlaceholderAssets') === 'true',

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { productionConfig, REPO_DIR, synth } from './helpers';
+import { CONTRACTS, REPO_DIR, synth } from './helpers';
 
 const CFN_LINT = path.join(REPO_DIR, '.venv', 'bin', 'cfn-lint');
 
@@ -35,7 +35,7 @@ describe('cfn-lint', () => {
   });
 
   it('passes the production templates', () => {
-    const { status, output } = lint(templates(synth({ config: productionConfig(), operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' }).outdir));
+    const { status, output } = lint(templates(synth({ contract: CONTRACTS.production, operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' }).outdir));
     assert.equal(status, 0, output);
   });
 

@@ -1,5 +1,7 @@
 // Synthesizes the app once per context for the tests: placeholder Lambda code (no release
-// build needed), certificates for the custom domain, output in a temporary directory.
+// build needed), certificates for the custom domain, output in a temporary directory, and
+// a deployment contract the Rust code exported (test/fixtures, `make contract-fixtures`; a
+// dr-aws test fails when one differs from what the code exports now).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -7,13 +9,25 @@ import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { buildApp, type IotDrApp } from '../lib/app';
-import { stripSandbox } from '../lib/config';
 import { INFRA_DIR } from '../lib/settings';
 
 export const REPO_DIR = path.resolve(INFRA_DIR, '..');
-export const SANDBOX_CONFIG = path.join(REPO_DIR, 'config', 'sandbox.toml');
+
+const FIXTURES_DIR = path.join(INFRA_DIR, 'test', 'fixtures');
+
+/** The contracts of the committed configs: config/sandbox.toml's, and test/fixtures/<name>.toml's. */
+export const CONTRACTS = {
+  sandbox: path.join(FIXTURES_DIR, 'contract.json'),
+  /** The sandbox topology without [sandbox], with probes of primary and an Aurora cluster. */
+  production: path.join(FIXTURES_DIR, 'contract-production.json'),
+  /** production with flip = "dns-api". */
+  dnsApi: path.join(FIXTURES_DIR, 'contract-dns-api.json'),
+  /** production in one account and two regions. */
+  oneAccount: path.join(FIXTURES_DIR, 'contract-one-account.json'),
+} as const;
 
 export const TEST_CONTEXT = {
+  contract: CONTRACTS.sandbox,
   allowPlaceholderAssets: 'true',
   primaryCertificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/00000000-0000-0000-0000-000000000001',
   drCertificateArn: 'arn:aws:acm:us-west-2:222222222222:certificate/00000000-0000-0000-0000-000000000002',
@@ -23,32 +37,6 @@ export const TEST_CONTEXT = {
   // The existing public zone (the default looks it up: not offline).
   hostedZoneId: 'Z0000000000000000000T',
 };
-
-/** A production-shaped config: the sandbox one without [sandbox], plus probes and a cluster. */
-export function productionConfig(): string {
-  const text = stripSandbox(fs.readFileSync(SANDBOX_CONFIG, 'utf8'));
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iot-dr-config-')), 'production.toml');
-  fs.writeFileSync(
-    file,
-    `${text}
-[[failover.probes]]
-kind = "tls"
-host = "a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com"
-port = 8883
-server_name = "iot.example.com"
-
-[[failover.probes]]
-kind = "alarm"
-alarm_names = ["iot-connect-errors", "fleet-api-5xx"]
-
-[[snapshots.databases]]
-identifier = "fleet-aurora"
-kind = "cluster"
-interval_minutes = 60
-`,
-  );
-  return file;
-}
 
 export interface Synthesized {
   readonly built: IotDrApp;

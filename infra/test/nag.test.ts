@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { buildApp } from '../lib/app';
-import { productionConfig, quietly, synth, TEST_CONTEXT } from './helpers';
+import { CONTRACTS, quietly, synth, TEST_CONTEXT } from './helpers';
 
 interface Report {
   pluginReports: Array<{ pluginName: string; violations: Array<{ ruleName: string; severity: string; violatingConstructs: Array<{ constructPath: string }> }> }>;
@@ -32,7 +32,7 @@ describe('cdk-nag (AwsSolutions) and CDK validation', () => {
   });
 
   it('finds nothing unacknowledged in a production topology with an operators role', () => {
-    const { outdir } = synth({ config: productionConfig(), operatorPrincipal: 'arn:aws:iam::333333333333:role/sre', operatorEmail: 'sre@example.com' });
+    const { outdir } = synth({ contract: CONTRACTS.production, operatorPrincipal: 'arn:aws:iam::333333333333:role/sre', operatorEmail: 'sre@example.com' });
     assert.deepEqual(findings(outdir), []);
   });
 

@@ -3,30 +3,35 @@
 // real synth, role by role; and a drift between the two fails this test.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { loadContract } from '../lib/config';
 import * as names from '../lib/names';
 import { exportRoles, exportWorld, sandboxContext } from '../lib/sandbox-iam';
-import { productionConfig, resources, SANDBOX_CONFIG, synth } from './helpers';
+import { INFRA_DIR } from '../lib/settings';
+import { CONTRACTS, resources, synth } from './helpers';
 
 const OPERATOR = 'arn:aws:iam::222222222222:role/sandbox-operator';
 
-function fromSynth(config: string) {
-  const s = synth(sandboxContext(config, OPERATOR));
+function fromSynth(contractFile: string) {
+  const contract = loadContract(contractFile);
+  const s = synth({ ...sandboxContext(contract, OPERATOR), contract: contractFile });
   const envs = s.built.stacks.map((stack) => [{ account: stack.account, region: stack.region }, s.templates[stack.stackName].Resources] as const);
-  return { s, exported: exportRoles(s.built.topology, envs.map(([e, r]) => [e, r]), OPERATOR) };
+  return { s, contract, exported: exportRoles(contract, envs.map(([e, r]) => [e, r]), OPERATOR) };
 }
 
 describe('sandbox IAM', () => {
-  for (const [label, config] of [['sandbox', SANDBOX_CONFIG], ['production', undefined]] as const) {
+  for (const [label, file] of [['sandbox', CONTRACTS.sandbox], ['production', CONTRACTS.production]] as const) {
     it(`exports exactly the roles and policies synth writes (${label})`, () => {
-      const file = config ?? productionConfig();
-      const { exported } = fromSynth(file);
-      assert.deepEqual(exportWorld(file, OPERATOR), exported);
+      const { contract, exported } = fromSynth(file);
+      assert.deepEqual(exportWorld(contract, OPERATOR), exported);
     });
   }
 
   it('holds every role a function assumes, and each function\'s execution role', () => {
-    const { s, exported } = fromSynth(SANDBOX_CONFIG);
+    const { s, contract: c, exported } = fromSynth(CONTRACTS.sandbox);
     const arns = new Set(exported.roles.map((r) => r.arn));
     let functions = 0;
     for (const template of Object.values(s.templates)) {
@@ -34,22 +39,20 @@ describe('sandbox IAM', () => {
         const env = f.Properties.Environment?.Variables ?? {};
         if (!env.DRCTL__DR__ROLE_ARN) continue;
         functions++;
-        const fn = names.FUNCTIONS.find((n) => names.functionName(n) === f.Properties.FunctionName)!;
-        for (const side of names.SIDES_USED[fn]) {
-          assert.ok(arns.has(names.sideRoleArn(s.built.topology, fn, side)), `${fn} assumes a role the sandbox does not know (${side})`);
-        }
-        assert.ok(arns.has(names.executionRoleArn(s.built.topology, fn)), `${fn}'s execution role`);
+        const fn = c.functions.find((x) => x.function_name === f.Properties.FunctionName)!;
+        for (const role of fn.side_roles) assert.ok(arns.has(role.arn), `${fn.name} assumes a role the sandbox does not know (${role.side})`);
+        assert.ok(arns.has(fn.execution_role_arn), `${fn.name}'s execution role`);
       }
     }
     assert.equal(functions, names.FUNCTIONS.length);
     const operators = exported.roles.filter((r) => r.kind === 'operator').map((r) => r.arn);
-    assert.deepEqual(operators.sort(), [s.built.topology.primary.roleArn, s.built.topology.dr.roleArn].sort());
+    assert.deepEqual(operators.sort(), [c.topology.primary.role_arn, c.topology.dr.role_arn].sort());
     // No intrinsic left unresolved: the sandbox reads strings only.
     assert.doesNotMatch(JSON.stringify(exported), /"(Ref|Fn::[A-Za-z]+)"/);
   });
 
   it('fails when a role\'s policy in the template drifts from what the sandbox enforces', () => {
-    const { s } = fromSynth(SANDBOX_CONFIG);
+    const { s, contract } = fromSynth(CONTRACTS.sandbox);
     const drifted = structuredClone(s.templates['IotDr-Dr'].Resources) as Record<string, any>;
     const [, role] = Object.entries(drifted).find(([, r]) => r.Properties?.RoleName === 'iot-dr-cert-replicator-dr')!;
     role.Properties.Policies[0].PolicyDocument.Statement.push({ Effect: 'Allow', Action: 'iot:DeleteThing', Resource: '*' });
@@ -57,6 +60,13 @@ describe('sandbox IAM', () => {
       { account: stack.account, region: stack.region },
       stack.stackName === 'IotDr-Dr' ? drifted : s.templates[stack.stackName].Resources,
     ] as [{ account: string; region: string }, any]);
-    assert.notDeepEqual(exportRoles(s.built.topology, envs, OPERATOR), exportWorld(SANDBOX_CONFIG, OPERATOR));
+    assert.notDeepEqual(exportRoles(contract, envs, OPERATOR), exportWorld(contract, OPERATOR));
+  });
+
+  it('reads the contract from stdin, as sandbox provisioning pipes it', () => {
+    const script = path.join(INFRA_DIR, 'dist', 'bin', 'sandbox-iam.js');
+    const run = spawnSync(process.execPath, [script, '-', OPERATOR], { input: fs.readFileSync(CONTRACTS.sandbox), encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), JSON.parse(JSON.stringify(exportWorld(loadContract(CONTRACTS.sandbox), OPERATOR))));
   });
 });

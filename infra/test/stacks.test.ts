@@ -7,17 +7,13 @@ import { describe, it } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { foreignKeyArn } from '../lib/keys';
-import { loadTopology } from '../lib/config';
 import * as names from '../lib/names';
 import { STAR_RESOURCE_ACTIONS } from '../lib/permissions';
 import { CAPTURED_API_CALLS, JITR_TOPIC, SHADOW_TOPICS, THING_EVENTS_TOPIC } from '../lib/primary-stack';
-import { array, productionConfig, REPO_DIR, resources, SANDBOX_CONFIG, statements, synth } from './helpers';
+import { array, CONTRACTS, REPO_DIR, resources, statements, synth } from './helpers';
 
 const sandbox = () => synth();
-const production = (() => {
-  let file: string | undefined;
-  return (extra: Record<string, string> = {}) => synth({ config: (file ??= productionConfig()), ...extra });
-})();
+const production = (extra: Record<string, string> = {}) => synth({ contract: CONTRACTS.production, ...extra });
 
 describe('stacks', () => {
   it('puts each stack in its account and region', () => {
@@ -35,7 +31,8 @@ describe('stacks', () => {
 describe('replication path (DR)', () => {
   it('lets only the primary capture role publish to the topic', () => {
     const { templates, built } = sandbox();
-    const t = built.topology;
+    const c = built.contract;
+    const t = c.topology;
     const policies = resources(templates[built.dr.stackName], 'AWS::SNS::TopicPolicy').filter(([, r]) =>
       array(r.Properties.Topics).some((ref: any) => ref.Ref?.startsWith('ReplicationTopic')),
     );
@@ -44,14 +41,14 @@ describe('replication path (DR)', () => {
     assert.equal(allows.length, 1, 'exactly one Allow statement');
     const [allow] = allows;
     assert.deepEqual(array(allow.Action), ['sns:Publish']);
-    assert.deepEqual(allow.Principal, { AWS: `arn:aws:iam::${t.primary.accountId}:root` });
-    assert.deepEqual(allow.Condition, { ArnEquals: { 'aws:PrincipalArn': names.captureRoleArn(t) } });
-    assert.equal(names.captureRoleArn(t), 'arn:aws:iam::111111111111:role/iot-dr-cert-capture-primary');
+    assert.deepEqual(allow.Principal, { AWS: `arn:aws:iam::${t.primary.account_id}:root` });
+    assert.deepEqual(allow.Condition, { ArnEquals: { 'aws:PrincipalArn': names.captureRoleArn(c) } });
+    assert.equal(names.captureRoleArn(c), 'arn:aws:iam::111111111111:role/iot-dr-cert-capture-primary');
     // …and that is the role the capture Lambda assumes, in the primary stack.
     const env = resources(templates[built.primary.stackName], 'AWS::Lambda::Function').find(
       ([, r]) => r.Properties.FunctionName === 'iot-dr-cert-capture',
     )![1].Properties.Environment.Variables;
-    assert.equal(env.DRCTL__PRIMARY__ROLE_ARN, names.captureRoleArn(t));
+    assert.equal(env.DRCTL__PRIMARY__ROLE_ARN, names.captureRoleArn(c));
     sandbox().primary.hasResourceProperties('AWS::IAM::Role', { RoleName: 'iot-dr-cert-capture-primary' });
   });
 
@@ -70,13 +67,13 @@ describe('replication path (DR)', () => {
 
   it('is a FIFO topic into a FIFO queue with a DLQ after 5 receives, raw delivery and SNS redrive', () => {
     const { dr, built } = sandbox();
-    const t = built.topology;
-    dr.hasResourceProperties('AWS::SNS::Topic', { TopicName: names.replicationTopicName(t), FifoTopic: true, ContentBasedDeduplication: false });
-    dr.hasResourceProperties('AWS::SQS::Queue', { QueueName: names.deadLetterQueueName(t), FifoQueue: true, MessageRetentionPeriod: 1209600 });
+    const c = built.contract;
+    dr.hasResourceProperties('AWS::SNS::Topic', { TopicName: c.names.replication_topic_name, FifoTopic: true, ContentBasedDeduplication: false });
+    dr.hasResourceProperties('AWS::SQS::Queue', { QueueName: c.names.dead_letter_queue_name, FifoQueue: true, MessageRetentionPeriod: 1209600 });
     dr.hasResourceProperties('AWS::SQS::Queue', {
-      QueueName: names.replicationQueueName(t),
+      QueueName: c.names.replication_queue_name,
       FifoQueue: true,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLetterQueue'), 'Arn'] }, maxReceiveCount: 5 },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLetterQueue'), 'Arn'] }, maxReceiveCount: c.names.max_receive_count },
     });
     dr.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'sqs',
@@ -99,8 +96,9 @@ describe('replication path (DR)', () => {
 
   it('keeps the ledger and the failover state in tables with PITR and KMS encryption', () => {
     const { dr, built } = sandbox();
-    const t = built.topology;
-    for (const [table, key] of [[t.replication.ledgerTable, 'subject'], [t.failover.stateTable, 'id']]) {
+    const c = built.contract;
+    const t = c.topology;
+    for (const [table, key] of [[t.replication.ledger_table, c.names.ledger_table_key], [t.failover.state_table, c.names.state_table_key]]) {
       dr.hasResourceProperties('AWS::DynamoDB::Table', {
         TableName: table,
         KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
@@ -189,38 +187,48 @@ describe('health and failover (DR)', () => {
 
   it('has the serving alarm exactly as the checker puts it, with no actions', () => {
     const { dr, built } = sandbox();
+    // The definition DataPlaneSwitch::ensure puts (crates/aws/src/failover/data_plane.rs
+    // `ServingAlarm`), as the contract carries it…
+    const a = built.contract.serving_alarm;
     dr.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: names.servingAlarmName(built.topology),
-      Namespace: 'IotDr',
-      MetricName: 'PrimaryServing',
-      Dimensions: [{ Name: 'Record', Value: 'iot.example.com' }],
-      Statistic: 'Minimum',
-      Period: 60,
-      EvaluationPeriods: 1,
-      DatapointsToAlarm: 1,
-      Threshold: 1,
-      ComparisonOperator: 'LessThanThreshold',
-      TreatMissingData: 'ignore',
+      AlarmName: a.alarm_name,
+      Namespace: a.namespace,
+      MetricName: a.metric_name,
+      Dimensions: [{ Name: a.dimension_name, Value: a.dimension_value }],
+      Statistic: a.statistic,
+      Period: a.period_seconds,
+      EvaluationPeriods: a.evaluation_periods,
+      DatapointsToAlarm: a.datapoints_to_alarm,
+      Threshold: a.threshold,
+      ComparisonOperator: a.comparison_operator,
+      TreatMissingData: a.treat_missing_data,
       AlarmActions: Match.absent(),
     });
+    // …which is one Route 53 can follow: standard resolution (60 s), any 0 (DR serves) alarms,
+    // and no data keeps the last state.
+    assert.deepEqual(
+      [a.dimension_value, a.statistic, a.period_seconds, a.comparison_operator, a.threshold, a.treat_missing_data],
+      ['iot.example.com', 'Minimum', 60, 'LessThanThreshold', 1, 'ignore'],
+    );
   });
 
   it('has failover records, PRIMARY behind a health check on that alarm in the DR region', () => {
     const { dr, built } = sandbox();
-    const t = built.topology;
+    const c = built.contract;
+    const t = c.topology;
     dr.hasResourceProperties('AWS::Route53::HealthCheck', {
       HealthCheckConfig: {
         Type: 'CLOUDWATCH_METRIC',
-        AlarmIdentifier: { Name: names.servingAlarmName(t), Region: t.dr.region },
+        AlarmIdentifier: { Name: c.serving_alarm.alarm_name, Region: t.dr.region },
         InsufficientDataHealthStatus: 'LastKnownStatus',
       },
     });
     dr.hasResourceProperties('AWS::Route53::RecordSet', {
       Name: `${t.dns.record}.`, Type: 'CNAME', Failover: 'PRIMARY', SetIdentifier: 'primary',
-      ResourceRecords: [t.dns.primaryTarget], HealthCheckId: { 'Fn::GetAtt': ['PrimaryHealthCheck', 'HealthCheckId'] }, TTL: '30',
+      ResourceRecords: [t.dns.primary_target], HealthCheckId: { 'Fn::GetAtt': ['PrimaryHealthCheck', 'HealthCheckId'] }, TTL: '30',
     });
     dr.hasResourceProperties('AWS::Route53::RecordSet', {
-      Name: `${t.dns.record}.`, Type: 'CNAME', Failover: 'SECONDARY', SetIdentifier: 'dr', ResourceRecords: [t.dns.drTarget], HealthCheckId: Match.absent(),
+      Name: `${t.dns.record}.`, Type: 'CNAME', Failover: 'SECONDARY', SetIdentifier: 'dr', ResourceRecords: [t.dns.dr_target], HealthCheckId: Match.absent(),
     });
     // In the existing zone the deployer named, never a new undelegated one.
     dr.resourceCountIs('AWS::Route53::HostedZone', 0);
@@ -228,9 +236,8 @@ describe('health and failover (DR)', () => {
   });
 
   it('leaves the record to the checker with flip = "dns-api"', () => {
-    const file = path.join(path.dirname(productionConfig()), 'dns-api.toml');
-    fs.writeFileSync(file, fs.readFileSync(SANDBOX_CONFIG, 'utf8').replace('flip = "data-plane"', 'flip = "dns-api"'));
-    const { dr } = synth({ config: file });
+    const { dr, built } = synth({ contract: CONTRACTS.dnsApi });
+    assert.equal(built.contract.topology.failover.flip, 'dns-api');
     dr.resourceCountIs('AWS::Route53::RecordSet', 0);
     dr.resourceCountIs('AWS::Route53::HealthCheck', 0);
   });
@@ -240,7 +247,7 @@ describe('health and failover (DR)', () => {
     for (const template of [primary, dr]) {
       template.hasResourceProperties('AWS::IoT::DomainConfiguration', {
         DomainConfigurationName: 'iot-dr-iot-example-com',
-        DomainName: built.topology.dns.record,
+        DomainName: built.contract.topology.dns.record,
         ServiceType: 'DATA',
       });
     }
@@ -283,10 +290,11 @@ describe('health and failover (DR)', () => {
 describe('functions', () => {
   it('give each function its config layer and its own role per side, assumable only by it', () => {
     const { templates, built } = production();
-    const t = loadTopology(built.settings.configPath);
+    const c = built.contract;
+    const t = c.topology;
     const all = Object.values(templates).flatMap((tpl) => resources(tpl, 'AWS::Lambda::Function'));
     for (const fn of names.FUNCTIONS) {
-      const found = all.find(([, r]) => r.Properties.FunctionName === names.functionName(fn));
+      const found = all.find(([, r]) => r.Properties.FunctionName === names.fn(c, fn).function_name);
       assert.ok(found, `missing ${fn}`);
       const p = found[1].Properties;
       assert.equal(p.Runtime, 'provided.al2023');
@@ -296,29 +304,29 @@ describe('functions', () => {
       assert.equal(env.DRCTL_CONFIG, '/opt/config.toml');
       for (const side of ['primary', 'dr'] as const) {
         const arn = env[`DRCTL__${side.toUpperCase()}__ROLE_ARN`];
-        assert.ok(arn.startsWith(`arn:aws:iam::${t[side].accountId}:role/`), `${fn} ${side} role in the ${side} account (topology check)`);
-        assert.equal(arn, names.SIDES_USED[fn].includes(side) ? names.sideRoleArn(t, fn, side) : t[side].roleArn);
+        assert.ok(arn.startsWith(`arn:aws:iam::${t[side].account_id}:role/`), `${fn} ${side} role in the ${side} account (topology check)`);
+        assert.equal(arn, names.usesSide(c, fn, side) ? names.sideRoleArn(c, fn, side) : t[side].role_arn);
       }
       // The execution role may assume exactly the function's own side roles.
-      const home = templates[names.HOME[fn] === 'primary' ? built.primary.stackName : built.dr.stackName];
+      const home = templates[names.fn(c, fn).home === 'primary' ? built.primary.stackName : built.dr.stackName];
       const assume = statements(home).filter(
         (x) => x.kind === 'identity' && array(x.s.Action).includes('sts:AssumeRole') && x.where.includes(fn.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('')),
       );
       assert.equal(assume.length, 1, `${fn}: one AssumeRole statement`);
-      assert.deepEqual(array(assume[0].s.Resource).sort(), names.SIDES_USED[fn].map((side) => names.sideRoleArn(t, fn, side)).sort());
+      assert.deepEqual(array(assume[0].s.Resource).sort(), names.fn(c, fn).sides_used.map((side) => names.sideRoleArn(c, fn, side)).sort());
       // Each side role trusts that execution role and nobody else.
-      for (const side of names.SIDES_USED[fn]) {
+      for (const side of names.fn(c, fn).sides_used) {
         const roleTemplate = templates[side === 'primary' ? built.primary.stackName : built.dr.stackName];
-        const role = resources(roleTemplate, 'AWS::IAM::Role').find(([, r]) => r.Properties.RoleName === names.sideRoleName(fn, side));
+        const role = resources(roleTemplate, 'AWS::IAM::Role').find(([, r]) => r.Properties.RoleName === names.sideRole(c, fn, side).name);
         assert.ok(role, `${fn} has a role in ${side}`);
         const trust = role[1].Properties.AssumeRolePolicyDocument.Statement;
         assert.equal(trust.length, 1);
-        if (names.HOME[fn] === side) {
+        if (names.fn(c, fn).home === side) {
           assert.match(JSON.stringify(trust[0].Principal), /^\{"AWS":\{"Fn::GetAtt":\["[A-Za-z]+ExecutionRole[A-Z0-9]+","Arn"\]\}\}$/);
           assert.equal(trust[0].Condition, undefined);
         } else {
-          assert.deepEqual(trust[0].Condition, { ArnEquals: { 'aws:PrincipalArn': names.executionRoleArn(t, fn) } });
-          assert.deepEqual(trust[0].Principal, { AWS: `arn:aws:iam::${t[names.HOME[fn]].accountId}:root` });
+          assert.deepEqual(trust[0].Condition, { ArnEquals: { 'aws:PrincipalArn': names.executionRoleArn(c, fn) } });
+          assert.deepEqual(trust[0].Principal, { AWS: `arn:aws:iam::${t[names.fn(c, fn).home].account_id}:root` });
         }
       }
     }
@@ -335,27 +343,28 @@ describe('functions', () => {
     // holds there is the restore from replicated backups, which lives in the DR region.
     const checker = primary.filter((x) => x.where.startsWith('HealthCheckerPrimaryRole'));
     const inRegion = (region: string) => (x: (typeof checker)[number]) => array<unknown>(x.s.Resource).every((r) => JSON.stringify(r).includes(`:${region}:`));
-    const primaryRegion = checker.filter((x) => !inRegion(built.topology.dr.region)(x));
+    const primaryRegion = checker.filter((x) => !inRegion(built.contract.topology.dr.region)(x));
     assert.deepEqual(primaryRegion.flatMap((x) => array<string>(x.s.Action)), ['cloudwatch:DescribeAlarms']);
-    assert.ok(primaryRegion.every(inRegion(built.topology.primary.region)));
-    for (const x of checker.filter(inRegion(built.topology.dr.region))) {
+    assert.ok(primaryRegion.every(inRegion(built.contract.topology.primary.region)));
+    for (const x of checker.filter(inRegion(built.contract.topology.dr.region))) {
       for (const a of array<string>(x.s.Action)) assert.match(a, /^(rds:(Describe|RestoreDBInstanceToPointInTime$|AddTagsToResource$)|kms:)/, `checker in DR region: ${a}`);
     }
     const capture = actionsOf('CertCapturePrimaryRole');
     for (const a of capture) assert.match(a, /^(iot:(Describe|List|Get)|sns:Publish$|kms:(GenerateDataKey|Decrypt)$)/, `capture: ${a}`);
     const publish = primary.filter((x) => x.where.startsWith('CertCapturePrimaryRole') && array(x.s.Action).includes('sns:Publish'));
-    assert.deepEqual(publish.map((x) => x.s.Resource), [names.replicationTopicArn(built.topology)]);
+    assert.deepEqual(publish.map((x) => x.s.Resource), [built.contract.names.replication_topic_arn]);
   });
 
   it('lets capture read thing groups in primary and the replicator write them in DR, on group and thing ARNs only', () => {
     const { templates, built } = production();
-    const t = built.topology;
+    const c = built.contract;
+    const t = c.topology;
     const grants = (template: string, roleId: string) => statements(templates[template])
       .filter((x) => x.kind === 'identity' && x.where.startsWith(roleId))
       .flatMap((x) => array<string>(x.s.Action).map((action) => [action, array<string>(x.s.Resource).sort()] as const));
     const on = (found: ReturnType<typeof grants>, action: string) => found.filter(([a]) => a === action).map(([, r]) => r);
-    const group = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:thinggroup/*`;
-    const thing = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:thing/*`;
+    const group = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].account_id}:thinggroup/*`;
+    const thing = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].account_id}:thing/*`;
     const capture = grants(built.primary.stackName, 'CertCapturePrimaryRole');
     assert.deepEqual(on(capture, 'iot:DescribeThingGroup'), [[group('primary')]]);
     assert.deepEqual(on(capture, 'iot:ListThingGroupsForThing'), [[thing('primary')]]);
@@ -365,12 +374,12 @@ describe('functions', () => {
       assert.deepEqual(on(replicator, action), [[group('dr')]], action);
     }
     // Group policies: AttachPolicy on groups as well as certificates, in DR only.
-    assert.deepEqual(on(replicator, 'iot:AttachPolicy').flat().sort(), [`arn:aws:iot:${t.dr.region}:${t.dr.accountId}:cert/*`, group('dr')].sort());
+    assert.deepEqual(on(replicator, 'iot:AttachPolicy').flat().sort(), [`arn:aws:iot:${t.dr.region}:${t.dr.account_id}:cert/*`, group('dr')].sort());
     assert.deepEqual(on(replicator, 'iot:AddThingToThingGroup'), [[group('dr'), thing('dr')].sort()]);
     assert.deepEqual(on(replicator, 'iot:RemoveThingFromThingGroup'), [[group('dr'), thing('dr')].sort()]);
     // Role aliases: read in primary, written in DR, their roles passed only to IoT's
     // credentials provider and only DR's own.
-    const alias = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:rolealias/*`;
+    const alias = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].account_id}:rolealias/*`;
     assert.deepEqual(on(capture, 'iot:DescribeRoleAlias'), [[alias('primary')]]);
     // Shadows: capture reads none (the documents carry them); the replicator writes DR's.
     assert.deepEqual(on(capture, 'iot:GetThingShadow'), []);
@@ -381,8 +390,8 @@ describe('functions', () => {
     const passRole = statements(templates[built.dr.stackName])
       .filter((x) => x.kind === 'identity' && x.where.startsWith('CertReplicatorDrRole') && array(x.s.Action).includes('iam:PassRole'));
     assert.deepEqual(passRole.map((x) => [x.s.Resource, x.s.Condition]), [
-      [`arn:aws:iam::${t.dr.accountId}:role/*`, { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } }],
-      [`arn:aws:iam::${t.dr.accountId}:role/*`, { StringEquals: { 'iam:PassedToService': 'iot.amazonaws.com' } }],
+      [`arn:aws:iam::${t.dr.account_id}:role/*`, { StringEquals: { 'iam:PassedToService': 'credentials.iot.amazonaws.com' } }],
+      [`arn:aws:iam::${t.dr.account_id}:role/*`, { StringEquals: { 'iam:PassedToService': 'iot.amazonaws.com' } }],
     ]);
     // Shadows compared by the reconciler: read on both sides, written in DR only.
     const reconcilerPrimary = grants(built.primary.stackName, 'ReconcilerPrimaryRole');
@@ -391,7 +400,7 @@ describe('functions', () => {
     assert.deepEqual(on(reconcilerPrimary, 'iot:UpdateThingShadow'), []);
     assert.deepEqual(on(grants(built.dr.stackName, 'ReconcilerDrRole'), 'iot:ListNamedShadowsForThing'), [[thing('dr')]]);
     // Provisioning templates: read in primary, written (with their versions) in DR only.
-    const template = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].accountId}:provisioningtemplate/*`;
+    const template = (side: 'primary' | 'dr') => `arn:aws:iot:${t[side].region}:${t[side].account_id}:provisioningtemplate/*`;
     assert.deepEqual(on(capture, 'iot:DescribeProvisioningTemplate'), [[template('primary')]]);
     assert.ok(!capture.some(([a]) => /ProvisioningTemplate/.test(a) && a !== 'iot:DescribeProvisioningTemplate'), 'capture writes no templates');
     for (const action of ['iot:CreateProvisioningTemplate', 'iot:UpdateProvisioningTemplate', 'iot:DeleteProvisioningTemplate', 'iot:CreateProvisioningTemplateVersion', 'iot:DeleteProvisioningTemplateVersion']) {
@@ -411,13 +420,14 @@ describe('functions', () => {
     const sqs = dr.filter((x) => array<string>(x.s.Action).some((a) => a.startsWith('sqs:')));
     assert.deepEqual(
       sqs.map((x) => [array<string>(x.s.Action).sort(), x.s.Resource]),
-      [[['sqs:GetQueueUrl', 'sqs:SendMessage'], names.drQueueArn(built.topology, names.deadLetterQueueName(built.topology))]],
+      [[['sqs:GetQueueUrl', 'sqs:SendMessage'], built.contract.names.dead_letter_queue_arn]],
     );
   });
 
   it('shares the regional snapshot key with DR snapshot copies only', () => {
     const { primarySnapshotKey, built } = sandbox();
-    const t = built.topology;
+    const c = built.contract;
+    const t = c.topology;
     primarySnapshotKey.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/dr-snapshots' });
     primarySnapshotKey.hasResourceProperties('AWS::KMS::Key', {
       EnableKeyRotation: true,
@@ -425,8 +435,8 @@ describe('functions', () => {
         Statement: Match.arrayWith([
           Match.objectLike({
             Sid: 'DrCopiesSnapshotsEncryptedWithIt',
-            Principal: { AWS: `arn:aws:iam::${t.dr.accountId}:root` },
-            Condition: { ArnEquals: { 'aws:PrincipalArn': [names.sideRoleArn(t, 'snapshot-controller', 'dr'), t.dr.roleArn] } },
+            Principal: { AWS: `arn:aws:iam::${t.dr.account_id}:root` },
+            Condition: { ArnEquals: { 'aws:PrincipalArn': [names.sideRoleArn(c, 'snapshot-controller', 'dr'), t.dr.role_arn] } },
           }),
         ]),
       },
@@ -444,9 +454,9 @@ describe('IAM', () => {
     it(`has no "*" action and "*" resources only where AWS requires them (${label})`, () => {
       const { templates, built } = context ? synth(context) : production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
       const accounts: Record<string, string> = {
-        [built.primary.stackName]: built.topology.primary.accountId,
-        [built.primarySnapshotKey.stackName]: built.topology.primary.accountId,
-        [built.dr.stackName]: built.topology.dr.accountId,
+        [built.primary.stackName]: built.contract.topology.primary.account_id,
+        [built.primarySnapshotKey.stackName]: built.contract.topology.primary.account_id,
+        [built.dr.stackName]: built.contract.topology.dr.account_id,
       };
       for (const [stackName, template] of Object.entries(templates)) {
         for (const x of statements(template)) {
@@ -614,15 +624,8 @@ describe('deploy risks', () => {
   });
 
   it('synthesizes both sides in one account and two regions: one operators\' role, no colliding aliases', () => {
-    const file = path.join(path.dirname(productionConfig()), 'one-account.toml');
-    fs.writeFileSync(
-      file,
-      fs.readFileSync(SANDBOX_CONFIG, 'utf8')
-        .replaceAll('222222222222', '111111111111')
-        .replace('dr_kms_key = "alias/dr-snapshots"', 'dr_kms_key = "alias/dr-snapshots-dr"'),
-    );
     const { templates } = synth({
-      config: file,
+      contract: CONTRACTS.oneAccount,
       operatorPrincipal: 'arn:aws:iam::333333333333:role/sre',
       replicationKeyArn: 'arn:aws:kms:us-west-2:111111111111:key/00000000-0000-4000-8000-00000000000a',
     });

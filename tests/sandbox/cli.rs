@@ -838,3 +838,56 @@ async fn reconcile_s_status_tier_finds_drift_from_the_listings_and_repairs_it_re
     );
     server.stop().await.unwrap();
 }
+
+/// `drctl config export --json`, the real binary with only the environment given: no AWS
+/// call, so no sandbox.
+async fn config_export(env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut command = tokio::process::Command::new(binary("drctl"));
+    command
+        .current_dir(repo_root())
+        .env_clear()
+        .env("DRCTL_CONFIG", repo_root().join("config/sandbox.toml"))
+        .args(["config", "export", "--json"]);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().await.unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn config_export_prints_the_contract_as_drctl_reads_the_topology() {
+    // Given the sandbox config and an override, as every binary applies it
+    let (code, stdout, stderr) =
+        config_export(&[("DRCTL__REPLICATION__TOPIC", "drill-topic")]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    // Then the contract carries the override into every name derived from it
+    let contract: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(contract["schema_version"], dr_aws::contract::SCHEMA_VERSION);
+    assert_eq!(
+        contract["names"]["replication_topic_arn"],
+        "arn:aws:sns:us-west-2:222222222222:drill-topic.fifo"
+    );
+    // And without overrides it is the committed fixture the CDK app's tests read
+    let (code, stdout, stderr) = config_export(&[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let fixture =
+        std::fs::read_to_string(repo_root().join("infra/test/fixtures/contract.json")).unwrap();
+    assert_eq!(stdout, fixture, "make contract-fixtures");
+}
+
+#[tokio::test]
+async fn config_export_refuses_a_bad_config_with_exit_3_naming_the_field() {
+    let (code, stdout, stderr) =
+        config_export(&[("DRCTL__DNS__DRILL_RECORD", "iot.example.com")]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stdout.is_empty(), "no half a contract: {stdout}");
+    assert!(
+        stderr.contains("dns.drill_record: must differ from dns.record"),
+        "{stderr}"
+    );
+}

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use dr_core::port::PortError;
 use dr_core::reconcile::{Checkpoint, CheckpointStore, PassCursor};
 
+use crate::names::LEDGER_TABLE_KEY;
 use crate::versioned::VersionedItem;
 
 /// The checkpoint of one reconcile direction.
@@ -21,7 +22,7 @@ impl DynamoCheckpoint {
         Self(VersionedItem {
             client,
             table: table.into(),
-            key: ("subject", format!("reconcile-cursor#{direction}")),
+            key: (LEDGER_TABLE_KEY, format!("reconcile-cursor#{direction}")),
             document: "cursor",
             version: "checkpoint_version",
         })

@@ -13,6 +13,7 @@ use dr_core::replication::ports::{ApplyLedger, LedgerEntry, Recorded};
 use dr_core::replication::Version;
 
 use crate::error::{code, port_error};
+use crate::names::LEDGER_TABLE_KEY;
 
 /// The ledger table.
 #[derive(Debug)]
@@ -49,7 +50,7 @@ impl ApplyLedger for DynamoLedger {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("subject", AttributeValue::S(key.to_owned()))
+            .key(LEDGER_TABLE_KEY, AttributeValue::S(key.to_owned()))
             // The FIFO order only helps if we read what the previous message wrote.
             .consistent_read(true)
             .send()
@@ -103,7 +104,7 @@ impl ApplyLedger for DynamoLedger {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("subject", AttributeValue::S(key.to_owned()))
+            .key(LEDGER_TABLE_KEY, AttributeValue::S(key.to_owned()))
             .update_expression(format!(
                 "SET version = :v, deleted = :deleted, updated_at = :now, {revoked_update}"
             ))

@@ -8,6 +8,7 @@
 //! * [`rds`] — the snapshot store on RDS, across both accounts and regions.
 //! * [`bus`] — the replication topic on SNS FIFO.
 //! * [`names`] — ARNs and URLs of our resources, derived from the topology.
+//! * [`contract`] — everything the CDK app needs of a topology, as one JSON document.
 //! * [`runtime`] — what every Lambda does at cold start: JSON logs, typed config.
 //! * [`dlq`] — the replication DLQ for operators: list with reasons, replay.
 //! * [`checkpoint`] — the reconciler's fenced cursor on DynamoDB.
@@ -22,6 +23,7 @@ pub mod backups;
 pub mod bus;
 mod call;
 pub mod checkpoint;
+pub mod contract;
 pub mod dlq;
 pub mod error;
 pub mod failover;

@@ -18,10 +18,13 @@ pub fn init_json_tracing() {
         .init();
 }
 
+/// The variable naming a Lambda's config file (the CDK app points it at the config layer).
+pub const CONFIG_VARIABLE: &str = "DRCTL_CONFIG";
+
 /// The topology from `DRCTL__…` environment variables (a Lambda has no config file), or
-/// from the file named by `DRCTL_CONFIG` with the variables as overrides.
+/// from the file named by [`CONFIG_VARIABLE`] with the variables as overrides.
 pub fn topology_from_env() -> Result<Topology, ConfigError> {
-    match std::env::var_os("DRCTL_CONFIG") {
+    match std::env::var_os(CONFIG_VARIABLE) {
         Some(path) => Topology::load(std::path::Path::new(&path)),
         None => Topology::parse("", "environment", std::env::vars()),
     }

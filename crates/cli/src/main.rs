@@ -81,6 +81,10 @@ enum Command {
     /// Fail back to primary, once it has been healthy long enough and a DR → primary
     /// reconcile has run.
     Failback(commands::failover::FailbackArgs),
+    /// The topology as drctl reads it: `export --json` prints the contract the CDK app
+    /// deploys from (no AWS call).
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
 }
 
 fn main() -> ExitCode {
@@ -135,6 +139,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Hold(args) => commands::failover::hold(args, &topology).await,
         Command::Release => commands::failover::release(&topology).await,
         Command::Failback(args) => commands::failover::failback(args, &topology).await,
+        Command::Config(command) => commands::config::run(command, &topology),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

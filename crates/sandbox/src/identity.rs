@@ -4,30 +4,11 @@
 //! the operator, assuming the topology's `role_arn`s; provisioning and the harness are the
 //! administrator, whom the sandbox does not evaluate.
 //!
-//! The function tables mirror `infra/lib/names.ts` (`SIDES_USED`, `sideRoleName`); a test
-//! there reads this file to keep the two in step.
+//! Which function calls which side, and the roles it holds there, are `dr_aws::names`'s:
+//! the CDK app reads the same through the deployment contract (`dr_aws::contract`).
 
-use dr_core::{RoleArn, SandboxPrincipal, Side, Topology};
-
-/// The sides a function calls (names.ts `SIDES_USED`); it never assumes its role on another.
-pub fn sides_used(function: &str) -> &'static [Side] {
-    match function {
-        "cert-capture" => &[Side::Primary],
-        "cert-replicator" => &[Side::Dr],
-        "reconciler" | "snapshot-controller" | "health-checker" => &[Side::Primary, Side::Dr],
-        _ => &[],
-    }
-}
-
-/// The role `function` assumes on `side` (names.ts `sideRoleArn`).
-pub fn side_role_arn(topology: &Topology, function: &str, side: Side) -> RoleArn {
-    format!(
-        "arn:aws:iam::{}:role/iot-dr-{function}-{side}",
-        topology.side(side).account_id
-    )
-    .parse()
-    .expect("a role ARN made of an account id and a role name")
-}
+use dr_aws::names::{role_overrides, side_role_arn, sides_used};
+use dr_core::{SandboxPrincipal, Side, Topology};
 
 /// The operators' principal the sandbox plays (`-c operatorPrincipal`): a role in DR's
 /// account that may assume both sides' `role_arn`.
@@ -74,21 +55,14 @@ pub fn as_operator(topology: &Topology) -> Topology {
 /// The environment a Lambda of `function` gets in the sandbox: its roles (as the CDK app
 /// sets them), its principal and its world.
 pub fn function_env(topology: &Topology, function: &str) -> Vec<(String, String)> {
-    let holds = as_function(topology, function);
-    let mut env = vec![
-        (
-            "DRCTL__PRIMARY__ROLE_ARN".to_owned(),
-            holds.primary.role_arn.to_string(),
-        ),
-        (
-            "DRCTL__DR__ROLE_ARN".to_owned(),
-            holds.dr.role_arn.to_string(),
-        ),
-        (
-            "DRCTL__SANDBOX__PRINCIPAL".to_owned(),
-            format!("function:{function}"),
-        ),
-    ];
+    let mut env: Vec<(String, String)> = role_overrides(topology, function)
+        .into_iter()
+        .map(|(variable, role)| (variable, role.to_string()))
+        .collect();
+    env.push((
+        "DRCTL__SANDBOX__PRINCIPAL".to_owned(),
+        format!("function:{function}"),
+    ));
     if let Some(sandbox) = &topology.sandbox {
         env.push((
             "DRCTL__SANDBOX__WORLD".to_owned(),

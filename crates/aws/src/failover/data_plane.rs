@@ -19,12 +19,70 @@ use crate::error::port_error;
 use crate::AwsSession;
 
 /// The metric the data-plane switch publishes: 1 while primary should serve, 0 after
-/// failover. Namespace `IotDr`, dimension `Record` (the switched DNS name).
+/// failover. Namespace `IotDr`, dimension [`SERVING_METRIC_DIMENSION`].
 pub const SERVING_METRIC: &str = "PrimaryServing";
+
+/// The serving metric's one dimension; its value is the switched DNS name.
+pub const SERVING_METRIC_DIMENSION: &str = "Record";
 
 /// The alarm PRIMARY's health check follows.
 pub fn serving_alarm_name(topology: &Topology) -> String {
     format!("iot-dr-primary-serving-{}", topology.dns.record)
+}
+
+/// The serving alarm and the health check that follows it, as [`DataPlaneSwitch::ensure`]
+/// puts them at every cold start and the CDK app deploys them (it reads this through
+/// [`crate::contract`]): one definition, so a deploy and a cold start never disagree.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServingAlarm {
+    /// The alarm's name ([`serving_alarm_name`]).
+    pub alarm_name: String,
+    /// The metric's namespace.
+    pub namespace: &'static str,
+    /// [`SERVING_METRIC`].
+    pub metric_name: &'static str,
+    /// [`SERVING_METRIC_DIMENSION`].
+    pub dimension_name: &'static str,
+    /// The switched record.
+    pub dimension_value: String,
+    /// Any 0 in the period means DR serves.
+    pub statistic: &'static str,
+    /// The shortest period of a standard-resolution metric, which Route 53 requires.
+    pub period_seconds: i32,
+    /// Periods evaluated.
+    pub evaluation_periods: i32,
+    /// Breaching datapoints that set ALARM.
+    pub datapoints_to_alarm: i32,
+    /// Below 1 (a 0: DR serves) is ALARM.
+    pub threshold: f64,
+    /// How the datapoint is compared with the threshold.
+    pub comparison_operator: &'static str,
+    /// Missing data keeps the last state: a dead checker neither fails over nor back.
+    pub treat_missing_data: &'static str,
+    /// What PRIMARY's health check reports while the alarm has no data: the last status, so
+    /// a silent checker (its Lambda broken) does not move traffic either way.
+    pub health_check_insufficient_data: &'static str,
+}
+
+impl ServingAlarm {
+    /// The serving alarm of `topology`.
+    pub fn of(topology: &Topology) -> Self {
+        Self {
+            alarm_name: serving_alarm_name(topology),
+            namespace: NAMESPACE,
+            metric_name: SERVING_METRIC,
+            dimension_name: SERVING_METRIC_DIMENSION,
+            dimension_value: topology.dns.record.to_string(),
+            statistic: "Minimum",
+            period_seconds: SERVING_ALARM_PERIOD_SECONDS,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            threshold: 1.0,
+            comparison_operator: "LessThanThreshold",
+            treat_missing_data: "ignore",
+            health_check_insufficient_data: "LastKnownStatus",
+        }
+    }
 }
 
 /// The default switch: Route 53 failover records whose PRIMARY carries a health check that
@@ -42,7 +100,8 @@ pub struct DataPlaneSwitch {
     /// The metric's dimension: one metric and alarm per switched record.
     dimension: aws_sdk_cloudwatch::types::Dimension,
     cloudwatch: aws_sdk_cloudwatch::Client,
-    alarm: String,
+    /// Boxed: a definition of a dozen fields would make every `Switch` as large.
+    alarm: Box<ServingAlarm>,
     dr_region: String,
     failback_settle: Duration,
     /// Found once: our health check's id never changes.
@@ -71,11 +130,11 @@ impl DataPlaneSwitch {
         Self {
             zone: Zone::new(session, topology),
             dimension: aws_sdk_cloudwatch::types::Dimension::builder()
-                .name("Record")
+                .name(SERVING_METRIC_DIMENSION)
                 .value(topology.dns.record.as_str())
                 .build(),
             cloudwatch: session.cloudwatch(Side::Dr),
-            alarm: serving_alarm_name(topology),
+            alarm: Box::new(ServingAlarm::of(topology)),
             dr_region: topology.dr.region.to_string(),
             failback_settle: Duration::from_secs(topology.failover.failback_settle_seconds),
             health_check: tokio::sync::OnceCell::new(),
@@ -87,7 +146,7 @@ impl DataPlaneSwitch {
         let output = self
             .cloudwatch
             .describe_alarms()
-            .alarm_names(&self.alarm)
+            .alarm_names(&self.alarm.alarm_name)
             .send()
             .await
             .map_err(|e| port_error("DescribeAlarms", e))?;
@@ -136,7 +195,7 @@ impl DataPlaneSwitch {
                 "ListHealthChecks",
                 format!(
                     "no Route 53 health check follows {}: deploy the DR stack",
-                    self.alarm
+                    self.alarm.alarm_name
                 ),
             )
         })
@@ -190,7 +249,8 @@ impl DataPlaneSwitch {
                 h.health_check_config().is_some_and(|c| {
                     c.r#type() == &HealthCheckType::CloudwatchMetric
                         && c.alarm_identifier().is_some_and(|a| {
-                            a.region().as_str() == self.dr_region && a.name() == self.alarm
+                            a.region().as_str() == self.dr_region
+                                && a.name() == self.alarm.alarm_name
                         })
                 })
             });
@@ -210,12 +270,13 @@ impl DataPlaneSwitch {
             .alarm_identifier(
                 AlarmIdentifier::builder()
                     .region(CloudWatchRegion::from(self.dr_region.as_str()))
-                    .name(&self.alarm)
+                    .name(&self.alarm.alarm_name)
                     .build()
                     .map_err(|e| PortError::permanent("AlarmIdentifier", e.to_string()))?,
             )
-            // The checker silent (e.g. its Lambda broken) must not move traffic either way.
-            .insufficient_data_health_status(InsufficientDataHealthStatus::LastKnownStatus)
+            .insufficient_data_health_status(InsufficientDataHealthStatus::from(
+                self.alarm.health_check_insufficient_data,
+            ))
             .build()
             .map_err(|e| PortError::permanent("HealthCheckConfig", e.to_string()))?;
         let created = self
@@ -261,21 +322,21 @@ impl DataPlaneSwitch {
 
 impl TrafficSwitch for DataPlaneSwitch {
     async fn ensure(&self) -> Result<(), PortError> {
-        // Missing data keeps the last state: a dead checker neither fails over nor back.
+        let alarm = &self.alarm;
         self.cloudwatch
             .put_metric_alarm()
-            .alarm_name(&self.alarm)
+            .alarm_name(&alarm.alarm_name)
             .alarm_description("Route 53 sends IoT traffic to DR while this is in ALARM (driven by the DR health checker)")
-            .namespace(NAMESPACE)
-            .metric_name(SERVING_METRIC)
+            .namespace(alarm.namespace)
+            .metric_name(alarm.metric_name)
             .dimensions(self.dimension.clone())
-            .statistic(Statistic::Minimum)
-            .period(SERVING_ALARM_PERIOD_SECONDS)
-            .evaluation_periods(1)
-            .datapoints_to_alarm(1)
-            .threshold(1.0)
-            .comparison_operator(ComparisonOperator::LessThanThreshold)
-            .treat_missing_data("ignore")
+            .statistic(Statistic::from(alarm.statistic))
+            .period(alarm.period_seconds)
+            .evaluation_periods(alarm.evaluation_periods)
+            .datapoints_to_alarm(alarm.datapoints_to_alarm)
+            .threshold(alarm.threshold)
+            .comparison_operator(ComparisonOperator::from(alarm.comparison_operator))
+            .treat_missing_data(alarm.treat_missing_data)
             .send()
             .await
             .map_err(|e| port_error("PutMetricAlarm", e))?;
@@ -331,5 +392,35 @@ impl TrafficSwitch for DataPlaneSwitch {
         } else {
             Side::Dr
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_serving_alarm_names_only_values_the_sdk_knows() {
+        // Given the alarm's definition as text (what the CDK app deploys)
+        let t = dr_core::Topology::parse(
+            include_str!("../../../../config/sandbox.toml"),
+            "config/sandbox.toml",
+            std::iter::empty(),
+        )
+        .unwrap();
+        let alarm = ServingAlarm::of(&t);
+        // Then each text is a known value of the SDK's enums (what ensure puts), not an
+        // `Unknown` that CloudWatch would refuse only at run time
+        assert_eq!(Statistic::from(alarm.statistic), Statistic::Minimum);
+        assert_eq!(
+            ComparisonOperator::from(alarm.comparison_operator),
+            ComparisonOperator::LessThanThreshold
+        );
+        assert_eq!(
+            InsufficientDataHealthStatus::from(alarm.health_check_insufficient_data),
+            InsufficientDataHealthStatus::LastKnownStatus
+        );
+        assert_eq!(alarm.period_seconds, 60);
+        assert_eq!(alarm.alarm_name, "iot-dr-primary-serving-iot.example.com");
     }
 }

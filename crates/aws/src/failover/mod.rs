@@ -13,7 +13,8 @@ mod state;
 mod zone;
 
 pub use data_plane::{
-    serving_alarm_name, DataPlaneSwitch, Route53View, SERVING_ALARM_PERIOD_SECONDS, SERVING_METRIC,
+    serving_alarm_name, DataPlaneSwitch, Route53View, ServingAlarm, SERVING_ALARM_PERIOD_SECONDS,
+    SERVING_METRIC, SERVING_METRIC_DIMENSION,
 };
 pub use dns_api::DnsApiSwitch;
 pub use notifier::{operator_topic_arn, SnsNotifier};

@@ -7,6 +7,7 @@ use dr_core::port::PortError;
 use dr_core::{Side, Topology};
 
 use crate::error::port_error;
+use crate::names::STATE_TABLE_KEY;
 use crate::versioned::VersionedItem;
 use crate::AwsSession;
 
@@ -31,7 +32,7 @@ impl DynamoStateStore {
             state: VersionedItem {
                 client: client.clone(),
                 table: table.clone(),
-                key: ("id", STATE_KEY.to_owned()),
+                key: (STATE_TABLE_KEY, STATE_KEY.to_owned()),
                 document: "record",
                 version: "version",
             },
@@ -98,7 +99,7 @@ impl StateStore for DynamoStateStore {
             .put_item()
             .table_name(&self.table)
             .item(
-                "id",
+                STATE_TABLE_KEY,
                 AttributeValue::S(format!("audit#{}", entry.runbook.id)),
             )
             .item("entry", AttributeValue::S(json))

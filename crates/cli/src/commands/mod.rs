@@ -1,5 +1,6 @@
 //! One module per `drctl` subcommand.
 
+pub(crate) mod config;
 pub(crate) mod dlq;
 pub(crate) mod drill;
 pub(crate) mod failover;

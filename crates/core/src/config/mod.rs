@@ -42,8 +42,9 @@ use overrides::apply_override;
 /// The prefix of environment variables that override the config file.
 pub const ENV_PREFIX: &str = "DRCTL__";
 
-/// The Lambdas of the control plane, by crate name (`lambdas/<name>`); the CDK app's
-/// `FUNCTIONS` (infra/lib/names.ts) lists the same.
+/// The Lambdas of the control plane, by crate name (`lambdas/<name>`). The CDK app reads
+/// them from the deployment contract (`dr_aws::contract`) and refuses a contract that lists
+/// one it does not deploy.
 pub const FUNCTIONS: &[&str] = &[
     "cert-capture",
     "cert-replicator",
@@ -227,8 +228,11 @@ impl Topology {
         self.replication.check()?;
         self.reconcile.check()?;
         self.failover.check()?;
-        self.snapshots
-            .check(one_account.then_some((&self.dr.account_id, &self.dr.region)))?;
+        self.snapshots.check(
+            &self.primary.account_id,
+            &self.dr.account_id,
+            &self.dr.region,
+        )?;
         self.check_timeouts()?;
         self.drill.check()
     }

@@ -214,16 +214,29 @@ impl SnapshotConfig {
             .collect()
     }
 
-    /// `one_place`: primary and DR are the same account (in two regions), where one alias
-    /// names one key.
+    /// Each key lives in the DR region: the regional key in `primary_account`, DR's key in
+    /// `dr_account`. When the two accounts are one, one alias there names one key.
     pub(super) fn check(
         &self,
-        one_account: Option<(&AccountId, &Region)>,
+        primary_account: &AccountId,
+        dr_account: &AccountId,
+        dr_region: &Region,
     ) -> Result<(), FieldError> {
         for (i, db) in self.databases.iter().enumerate() {
             db.check(i)?;
         }
-        if let Some((account, region)) = one_account {
+        for (field, key, account) in [
+            (
+                "snapshots.regional_kms_key",
+                &self.regional_kms_key,
+                primary_account,
+            ),
+            ("snapshots.dr_kms_key", &self.dr_kms_key, dr_account),
+        ] {
+            check_key(field, key, account, dr_region)?;
+        }
+        if primary_account == dr_account {
+            let (account, region) = (dr_account, dr_region);
             if self.regional_kms_key.starts_with("alias/")
                 && self.regional_kms_key == self.dr_kms_key
             {
@@ -240,6 +253,50 @@ impl SnapshotConfig {
         }
         Ok(())
     }
+}
+
+/// A snapshot key is a customer-managed key we can share: `alias/<name>` (the deployment
+/// creates it), or the ARN of an existing key in `account` and the DR region, where the
+/// copies are made. The AWS-managed `alias/aws/rds` cannot be shared across accounts.
+fn check_key(
+    field: &str,
+    key: &str,
+    account: &AccountId,
+    region: &Region,
+) -> Result<(), FieldError> {
+    let alias = key.strip_prefix("alias/").filter(|name| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+    });
+    if let Some(name) = alias {
+        if name.starts_with("aws/") {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "{key} is AWS-managed and cannot be shared with another account: \
+                     name a customer-managed key (alias/<name> or its ARN)"
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let arn_middle = format!(":kms:{region}:{account}:key/");
+    let is_key_arn = key.split_once(&arn_middle).is_some_and(|(partition, id)| {
+        matches!(partition, "arn:aws" | "arn:aws-cn" | "arn:aws-us-gov")
+            && !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if is_key_arn {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        field,
+        format!(
+            "{key:?}: expected alias/<name>, or a key ARN in account {account}, region {region}"
+        ),
+    ))
 }
 
 impl DatabaseConfig {

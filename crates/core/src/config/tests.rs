@@ -272,3 +272,36 @@ fn a_drill_canary_must_connect_as_a_device() {
     assert_eq!(field, "drill.canary", "{message}");
     assert_eq!(parse_with_env(SANDBOX, &[]).unwrap().drill.canary, None);
 }
+
+#[test]
+fn a_snapshot_key_is_a_customer_key_in_the_dr_region() {
+    // An AWS-managed key cannot be shared with DR: said so, with the fix.
+    let managed = SANDBOX.replace(
+        "regional_kms_key = \"alias/dr-snapshots\"",
+        "regional_kms_key = \"alias/aws/rds\"",
+    );
+    let (field, message) = error_of(parse(&managed));
+    assert_eq!(field, "snapshots.regional_kms_key");
+    assert!(message.contains("AWS-managed"), "{message}");
+    // A key ARN must name the side's own account and the DR region, where copies are made.
+    let arn = |account: &str, region: &str| {
+        SANDBOX.replace(
+            "dr_kms_key = \"alias/dr-snapshots\"",
+            &format!(
+                "dr_kms_key = \"arn:aws:kms:{region}:{account}:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\""
+            ),
+        )
+    };
+    parse(&arn("222222222222", "us-west-2")).unwrap();
+    for wrong in [
+        arn("111111111111", "us-west-2"),
+        arn("222222222222", "us-east-1"),
+    ] {
+        let (field, message) = error_of(parse(&wrong));
+        assert_eq!(field, "snapshots.dr_kms_key");
+        assert!(
+            message.contains("account 222222222222, region us-west-2"),
+            "{message}"
+        );
+    }
+}

@@ -8,11 +8,14 @@ use super::{Report, Section};
 /// The namespace of every metric the control plane publishes.
 pub const NAMESPACE: &str = "IotDr";
 
+/// The dimension every line carries: the publishing function's crate name.
+pub const FUNCTION_DIMENSION: &str = "Function";
+
 /// The EMF lines of `report`, as `function` publishes them (dimension `Function`), one per
 /// section that carries figures, each with its ancestors' dimensions and its own.
 pub fn lines(function: &str, report: &impl Report, timestamp_ms: i64) -> Vec<String> {
     let mut lines = Vec::new();
-    let base = vec![("Function", function.to_owned())];
+    let base = vec![(FUNCTION_DIMENSION, function.to_owned())];
     for section in report.sections() {
         walk(&section, &base, timestamp_ms, &mut lines);
     }

@@ -129,7 +129,7 @@ impl Snapshot {
 }
 
 /// How one database is protected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotPolicy {
     /// The database (instance or cluster identifier).
     pub database: String,
@@ -154,7 +154,7 @@ pub struct SnapshotPolicy {
 }
 
 /// A database's automated backups replicated into the DR region (primary's account).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BackupReplicationPolicy {
     /// Days RDS keeps them there.
     pub retention_days: u32,

@@ -4,7 +4,7 @@
 
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use dr_aws::failover::{operator_topic_arn, Switch};
-use dr_aws::AwsSession;
+use dr_aws::{names, AwsSession};
 use dr_core::failover::TrafficSwitch;
 use dr_core::{Side, Topology};
 use serde_json::json;
@@ -12,15 +12,18 @@ use serde_json::json;
 use super::replication::{ensure_table, provisioned};
 use super::{Outcome, ProvisionError, Provisioned};
 
-/// The key alias the operators' topic is encrypted with.
-pub const KEY_ALIAS: &str = "alias/dr-operators";
-
 pub(super) async fn provision(
     session: &AwsSession,
     topology: &Topology,
 ) -> Result<Vec<Provisioned>, ProvisionError> {
-    let mut report =
-        vec![ensure_table(session, topology.failover.state_table.as_str(), "id").await?];
+    let mut report = vec![
+        ensure_table(
+            session,
+            topology.failover.state_table.as_str(),
+            names::STATE_TABLE_KEY,
+        )
+        .await?,
+    ];
     report.push(ensure_topic(session, topology).await?);
     report.push(ensure_zone(session, topology).await?);
     for side in [Side::Primary, Side::Dr] {
@@ -57,7 +60,7 @@ async fn ensure_topic(
     let (key_arn, _) = super::kms::ensure_key(
         &session.kms(Side::Dr),
         Side::Dr,
-        KEY_ALIAS,
+        names::OPERATORS_KEY_ALIAS,
         "Encrypts the IoT DR operators' notification topic at rest",
         policy.to_string(),
     )
@@ -128,7 +131,7 @@ async fn ensure_domain_configuration(
     side: Side,
 ) -> Result<Provisioned, ProvisionError> {
     let iot = session.iot(side);
-    let name = format!("iot-dr-{}", topology.dns.record.as_str().replace('.', "-"));
+    let name = names::domain_configuration_name(topology);
     let error = |e: String| ProvisionError::new(side, format!("domain configuration {name}"), e);
     let outcome = if iot
         .describe_domain_configuration()

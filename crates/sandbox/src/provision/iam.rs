@@ -1,6 +1,7 @@
 //! The roles the CDK app creates for this topology, registered with the sandbox's IAM under
 //! the topology's world: what a deploy would create, with the same statements
-//! (`infra/bin/sandbox-iam.ts` reads them from the stacks; one source of truth).
+//! (`infra/bin/sandbox-iam.ts` reads them from the stacks, built from the topology's
+//! deployment contract; one source of truth).
 //!
 //! The export names keys and the hosted zone by placeholders the sandbox fills in from what
 //! provisioning created: `{{kms-key-id:<alias>}}` in a key ARN, `{{hosted-zone-id}}`. A key
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use dr_aws::AwsSession;
 use dr_core::{Side, Topology};
+use tokio::io::AsyncWriteExt;
 
 use super::{Outcome, ProvisionError, Provisioned};
 use crate::fault_proxy::control::ProxyClient;
@@ -55,7 +57,9 @@ pub(super) async fn provision(
     })
 }
 
-/// The CDK app's export (`node infra/dist/bin/sandbox-iam.js <config> <operator>`).
+/// The CDK app's export: `node infra/dist/bin/sandbox-iam.js - <operator>`, with the
+/// topology's deployment contract on its stdin, built by the code `drctl config export`
+/// runs ([`dr_aws::contract`]): what the CDK app reads for a deploy, no drctl needed.
 pub async fn export(topology: &Topology) -> Result<WorldExport, ProvisionError> {
     let failed = |why: String| ProvisionError::new(Side::Dr, "sandbox IAM export", why);
     let script = exporter_script();
@@ -65,21 +69,24 @@ pub async fn export(topology: &Topology) -> Result<WorldExport, ProvisionError> 
             script.display()
         )));
     }
-    let text =
-        toml::to_string(topology).map_err(|e| failed(format!("the topology as TOML: {e}")))?;
-    let dir = std::env::temp_dir().join(format!("drctl-sandbox-iam-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| failed(e.to_string()))?;
-    let file = dir.join(format!("{}.toml", sha_hex(text.as_bytes())));
-    std::fs::write(&file, &text).map_err(|e| failed(e.to_string()))?;
-    let run = tokio::process::Command::new("node")
+    let contract = dr_aws::contract::render(topology).map_err(|e| failed(e.to_string()))?;
+    let mut child = tokio::process::Command::new("node")
         .arg(&script)
-        .arg(&file)
+        .arg("-")
         .arg(operator_principal_arn(topology))
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .output();
+        .spawn()
+        .map_err(|e| failed(format!("cannot run node: {e} (the CDK app needs Node.js)")))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let run = async {
+        // Written whole, then closed: the exporter reads to the end before it parses.
+        stdin.write_all(contract.as_bytes()).await?;
+        drop(stdin);
+        child.wait_with_output().await
+    };
     let output = tokio::time::timeout(EXPORT_TIMEOUT, run)
         .await
         .map_err(|_| {
@@ -88,8 +95,7 @@ pub async fn export(topology: &Topology) -> Result<WorldExport, ProvisionError> 
                 EXPORT_TIMEOUT.as_secs()
             ))
         })?
-        .map_err(|e| failed(format!("cannot run node: {e} (the CDK app needs Node.js)")))?;
-    let _ = std::fs::remove_file(&file);
+        .map_err(|e| failed(format!("node: {e}")))?;
     if !output.status.success() {
         return Err(failed(
             String::from_utf8_lossy(&output.stderr).trim().to_owned(),
@@ -100,11 +106,6 @@ pub async fn export(topology: &Topology) -> Result<WorldExport, ProvisionError> 
 
 fn exporter_script() -> PathBuf {
     LauncherPaths::repo_root().join("infra/dist/bin/sandbox-iam.js")
-}
-
-fn sha_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(bytes)[..8])
 }
 
 /// The sandbox's stand-in for the operators' own principal (their SSO role in AWS, which

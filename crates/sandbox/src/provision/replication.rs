@@ -14,12 +14,8 @@ use serde_json::json;
 
 use super::{Outcome, ProvisionError, Provisioned};
 
-/// Redeliveries before a message is dead-lettered: enough to ride out throttling.
-pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// Longer than the replicator's timeout, as AWS requires for an event source mapping.
 pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 120;
-/// The key alias the topic and queues are encrypted with.
-pub const KEY_ALIAS: &str = "alias/dr-replication";
 
 pub(super) async fn provision(
     session: &AwsSession,
@@ -47,7 +43,8 @@ pub(super) async fn provision(
     let mut attributes = base_queue_attributes(&key_arn);
     attributes.push((
         QueueAttributeName::RedrivePolicy,
-        json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}).to_string(),
+        json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": names::MAX_RECEIVE_COUNT})
+            .to_string(),
     ));
     attributes.push((
         QueueAttributeName::VisibilityTimeout,
@@ -133,7 +130,7 @@ async fn ensure_key(
     let (arn, outcome) = super::kms::ensure_key(
         &session.kms(Side::Dr),
         Side::Dr,
-        KEY_ALIAS,
+        names::REPLICATION_KEY_ALIAS,
         "Encrypts the DR certificate-replication topic and queues at rest",
         key_policy(topology),
     )
@@ -245,7 +242,7 @@ async fn ensure_ledger(
     ensure_table(
         session,
         topology.replication.ledger_table.as_str(),
-        "subject",
+        names::LEDGER_TABLE_KEY,
     )
     .await
 }
