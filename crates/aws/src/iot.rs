@@ -3,6 +3,9 @@
 //! Idempotency lives here: "already exists" on a create and "not found" on a delete or
 //! detach are success. Every request goes through [`Calls::send`]: paced, counted (so
 //! benchmarks can report calls per certificate) and its error classified.
+//!
+//! Long because it is one trait implementation ([`CertificateRegistry`]) kept whole: thing
+//! groups, shadows, role aliases and provisioning templates already live in submodules.
 
 use dr_core::port::PortError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -23,6 +23,9 @@
 //! are counted and found again by the next pass, so memory stays bounded on a first
 //! deploy too. Repairs go through the replicator's capture-and-apply path, which reads the
 //! source afresh: a certificate changed since it was listed is repaired to its new state.
+//!
+//! Long because of its unit tests (~370 lines of code): the merge walk of the two listings
+//! and its ordering cases are read together.
 
 use std::collections::HashMap;
 use std::future::Future;

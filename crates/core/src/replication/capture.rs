@@ -7,6 +7,9 @@
 //! and group-membership calls). Events only say *what* to look at: capture then reads
 //! the subject's current state in primary, so a late, duplicated or reordered event still
 //! yields a correct message.
+//!
+//! Long because of its unit tests (~480 lines of code): each event family's parser beside
+//! the real event shapes that pin it.
 
 use crate::port::PortError;
 use std::collections::BTreeSet;

@@ -12,6 +12,9 @@
 //! group* messages change a group's properties and the policies attached to it, and only
 //! *policy* messages change a policy's document. Otherwise an old certificate message could
 //! overwrite a newer thing.
+//!
+//! Long because of its unit tests (~540 lines of code): every boundary check of the
+//! message sits beside the rejection it produces; the records it carries are in `records.rs`.
 
 use std::fmt;
 

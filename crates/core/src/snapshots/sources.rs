@@ -10,6 +10,9 @@
 //!
 //! Both are read and restored in the DR region only: neither needs primary's region. A
 //! failover picks the one with the newest data; if starting that restore fails, the other.
+//!
+//! Long because of its unit tests (~360 lines of code): the source rules and the cases that
+//! pin them are read together.
 
 use crate::port::PortError;
 use std::future::Future;

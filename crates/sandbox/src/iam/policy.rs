@@ -9,6 +9,9 @@
 //! not carry is false (true for `IfExists`, `ForAllValues:` and `Null: true`), exactly as in
 //! AWS — except the keys in [`UNEVALUATED_KEYS`], whose values the sandbox cannot know (the
 //! tags of a snapshot, say): those conditions are taken to hold and the evaluation says so.
+//!
+//! Long because of its unit tests (the evaluator itself is ~490 lines): one evaluation
+//! order, read top to bottom as AWS's page describes it.
 
 use std::collections::BTreeMap;
 

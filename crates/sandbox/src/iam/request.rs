@@ -4,6 +4,9 @@
 //!
 //! An operation not modelled here is refused (`no IAM model`), so a new call in the code
 //! fails its sandbox test until it is modelled, instead of passing unchecked.
+//!
+//! Long because its unit tests live beside the table they check (the model itself ends
+//! at line ~515); one table, so that an operation missing from it is easy to see.
 
 use std::collections::BTreeMap;
 
