@@ -15,7 +15,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows;
   ListCACertificates answers; an encrypted database reports its key by ARN; a health check
   that follows an alarm reports what the alarm's data stream says; IoT fleet-provisioning
-  templates and their versions exist; a DB subnet group's name is taken once.
+  templates and their versions exist; a DB subnet group's name is taken once; a thing sits
+  in one group per hierarchy and ten groups at most.
 """
 
 from __future__ import annotations
@@ -746,6 +747,60 @@ def patch_rds_subnet_group_exists() -> None:
     rds_models.RDSBackend.create_subnet_group = create_subnet_group
 
 
+def patch_iot_one_group_per_hierarchy() -> None:
+    """Refuse a thing a second group of one hierarchy, or an eleventh group, as AWS does.
+
+    AWS IoT (Static thing groups): "You can add a thing to a maximum of 10 groups. But you
+    can't add a thing to more than one group in the same hierarchy." moto 5.2.5 checks
+    neither, so a replicator that added a wearable to its new ward before removing it from
+    its old one passed here and is refused by AWS (AddThingToThingGroup's documented error
+    for a request it will not carry out is InvalidRequestException). One hierarchy is one
+    root group and everything under it; adding a thing to a group it is already in stays a
+    no-op. UpdateThingGroupsForThing is made to remove before it adds (AWS documents no order;
+    the replicator never relies on one: it removes in one call, then adds).
+    """
+    from moto.iot import models as iot_models
+    from moto.iot.exceptions import InvalidRequestException
+
+    limit = 10
+    original_add = iot_models.IoTBackend.add_thing_to_thing_group
+
+    def root_of(group):  # type: ignore[no-untyped-def]
+        ancestors = group.metadata.get("rootToParentThingGroups") or []
+        return ancestors[0]["groupName"] if ancestors else group.thing_group_name
+
+    def add_thing_to_thing_group(self, thing_group_name, thing_group_arn, thing_name, thing_arn):  # type: ignore[no-untyped-def]
+        group = self._identify_thing_group(thing_group_name, thing_group_arn)
+        thing = self._identify_thing(thing_name, thing_arn)
+        if thing.arn not in group.things:
+            memberships = [g for g in self.thing_groups.values() if thing.arn in g.things]
+            root = root_of(group)
+            for other in memberships:
+                if root_of(other) == root:
+                    raise InvalidRequestException(
+                        f"Thing {thing.thing_name} cannot be added to {group.thing_group_name}:"
+                        f" it is already in {other.thing_group_name}, in the same hierarchy"
+                        f" (root {root})"
+                    )
+            if len(memberships) >= limit:
+                raise InvalidRequestException(
+                    f"Thing {thing.thing_name} is already in {limit} thing groups"
+                )
+        return original_add(self, thing_group_name, thing_group_arn, thing_name, thing_arn)
+
+    def update_thing_groups_for_thing(self, thing_name, thing_groups_to_add, thing_groups_to_remove):  # type: ignore[no-untyped-def]
+        thing = self.describe_thing(thing_name)
+        for name in thing_groups_to_remove:
+            group = self.describe_thing_group(name)
+            self.remove_thing_from_thing_group(group.thing_group_name, None, thing.thing_name, None)
+        for name in thing_groups_to_add:
+            group = self.describe_thing_group(name)
+            self.add_thing_to_thing_group(group.thing_group_name, None, thing.thing_name, None)
+
+    iot_models.IoTBackend.add_thing_to_thing_group = add_thing_to_thing_group
+    iot_models.IoTBackend.update_thing_groups_for_thing = update_thing_groups_for_thing
+
+
 def patch_rds_automated_backup_replication() -> None:
     """Cross-Region automated backup replication, which moto 5.2.5 does not have.
 
@@ -952,6 +1007,7 @@ def main() -> int:
     patch_route53_alarm_health_check_status()
     patch_iot_list_ca_certificates()
     patch_iot_provisioning_templates()
+    patch_iot_one_group_per_hierarchy()
 
     from moto.server import ThreadedMotoServer
 

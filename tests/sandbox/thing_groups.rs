@@ -306,3 +306,186 @@ async fn a_device_whose_only_policy_comes_from_its_thing_group_connects_in_dr() 
         .await;
     assert!(p.dead_letters().await.is_empty(), "nothing dead-lettered");
 }
+
+/// The launcher's patch bites: moto alone lets a thing into two wards of one hospital and
+/// into any number of groups; AWS refuses both ("you can't add a thing to more than one group
+/// in the same hierarchy", ten groups at most).
+#[tokio::test]
+async fn the_sandbox_refuses_a_thing_a_second_group_of_one_hierarchy_and_an_eleventh_group() {
+    let p = Pipeline::new().await;
+    let iot = p.session.iot(Side::Primary);
+    let (hospital, ward_7, ward_8) = (unique("hospital"), unique("ward-7"), unique("ward-8"));
+    iot.create_thing_group()
+        .thing_group_name(&hospital)
+        .send()
+        .await
+        .unwrap();
+    for ward in [&ward_7, &ward_8] {
+        iot.create_thing_group()
+            .thing_group_name(ward)
+            .parent_group_name(&hospital)
+            .send()
+            .await
+            .unwrap();
+    }
+    let thing = unique("wearable");
+    iot.create_thing().thing_name(&thing).send().await.unwrap();
+    let add = |group: &str| {
+        iot.add_thing_to_thing_group()
+            .thing_group_name(group)
+            .thing_name(&thing)
+            .send()
+    };
+    add(&ward_7).await.unwrap();
+    add(&ward_7).await.expect("adding again is a no-op");
+    let sibling = add(&ward_8).await.unwrap_err();
+    assert_eq!(
+        sibling.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidRequestException"),
+        "{sibling:?}"
+    );
+    let parent = add(&hospital).await.unwrap_err();
+    assert!(parent.as_service_error().is_some(), "{parent:?}");
+
+    // A move in one UpdateThingGroupsForThing call is legal.
+    iot.update_thing_groups_for_thing()
+        .thing_name(&thing)
+        .thing_groups_to_remove(&ward_7)
+        .thing_groups_to_add(&ward_8)
+        .send()
+        .await
+        .unwrap();
+    let groups = iot
+        .list_thing_groups_for_thing()
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = groups
+        .thing_groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .collect();
+    assert_eq!(names, [ward_8.as_str()]);
+
+    // Nine more hierarchies make ten groups; an eleventh is refused.
+    for n in 0..10 {
+        let root = unique(&format!("programme-{n}"));
+        iot.create_thing_group()
+            .thing_group_name(&root)
+            .send()
+            .await
+            .unwrap();
+        let added = add(&root).await;
+        if n < 9 {
+            added.unwrap();
+        } else {
+            let eleventh = added.unwrap_err();
+            assert_eq!(
+                eleventh.as_service_error().and_then(|e| e.meta().code()),
+                Some("InvalidRequestException"),
+                "{eleventh:?}"
+            );
+        }
+    }
+}
+
+/// A ward transfer between sibling wards (AWS refuses the thing both at once) replicates
+/// through the real binaries in one delivery each, nothing failed or dead-lettered.
+#[tokio::test]
+async fn a_ward_transfer_between_sibling_wards_reaches_dr_with_nothing_dead_lettered() {
+    let p = Pipeline::new().await;
+    let wiring = Wiring::start(&p).await;
+    let iot = p.session.iot(Side::Primary);
+    let (hospital, ward_7, ward_8) = (unique("hospital"), unique("ward-7"), unique("ward-8"));
+    iot.create_thing_group()
+        .thing_group_name(&hospital)
+        .send()
+        .await
+        .unwrap();
+    wiring
+        .called(
+            "CreateThingGroup",
+            json!({"thingGroupName": hospital}),
+            Value::Null,
+        )
+        .await;
+    for ward in [&ward_7, &ward_8] {
+        iot.create_thing_group()
+            .thing_group_name(ward)
+            .parent_group_name(&hospital)
+            .send()
+            .await
+            .unwrap();
+        wiring
+            .called(
+                "CreateThingGroup",
+                json!({"thingGroupName": ward, "parentGroupName": hospital}),
+                Value::Null,
+            )
+            .await;
+    }
+    let thing = unique("wearable");
+    iot.create_thing().thing_name(&thing).send().await.unwrap();
+    iot.add_thing_to_thing_group()
+        .thing_group_name(&ward_7)
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap();
+    wiring
+        .called(
+            "AddThingToThingGroup",
+            json!({"thingGroupName": ward_7, "thingName": thing}),
+            Value::Null,
+        )
+        .await;
+    let thing_name: dr_core::ThingName = thing.parse().unwrap();
+    let in_dr = async || {
+        let mut names: Vec<String> =
+            p.dr.thing_group_names(&thing_name)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| g.to_string())
+                .collect();
+        names.sort_unstable();
+        names
+    };
+    wiring
+        .deliver_until(async || in_dr().await == std::slice::from_ref(&ward_7))
+        .await;
+
+    // The transfer, as primary must do it: out of ward 7, into ward 8.
+    iot.remove_thing_from_thing_group()
+        .thing_group_name(&ward_7)
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap();
+    iot.add_thing_to_thing_group()
+        .thing_group_name(&ward_8)
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap();
+    // Capture runs for each call, in either order (the rule invokes it asynchronously).
+    wiring
+        .called(
+            "AddThingToThingGroup",
+            json!({"thingGroupName": ward_8, "thingName": thing}),
+            Value::Null,
+        )
+        .await;
+    wiring
+        .called(
+            "RemoveThingFromThingGroup",
+            json!({"thingGroupName": ward_7, "thingName": thing}),
+            Value::Null,
+        )
+        .await;
+    let delivered = wiring.binaries.drain().await.unwrap();
+    assert_eq!(delivered.failed, 0, "{delivered:?}");
+    assert_eq!(in_dr().await, std::slice::from_ref(&ward_8));
+    assert!(p.dead_letters().await.is_empty(), "nothing dead-lettered");
+}

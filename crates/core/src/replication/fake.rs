@@ -453,7 +453,29 @@ impl ThingGroupRegistry for FakeRegistry {
                 "AddThingToThingGroup",
                 "cannot add to a dynamic group",
             )),
-            Some(_) if w.things.contains_key(thing) => {
+            Some(_) if w.memberships.contains(&(thing.clone(), group.clone())) => Ok(()),
+            Some(g) if w.things.contains_key(thing) => {
+                // As AWS: one group per hierarchy (one root), ten groups at most.
+                let root =
+                    |g: &ThingGroupRecord| g.ancestors.first().unwrap_or(&g.group_name).clone();
+                let current: Vec<&ThingGroupRecord> = w
+                    .memberships
+                    .iter()
+                    .filter(|(t, _)| t == thing)
+                    .filter_map(|(_, name)| w.groups.get(name))
+                    .collect();
+                if current.iter().any(|other| root(other) == root(g)) {
+                    return Err(PortError::permanent(
+                        "AddThingToThingGroup",
+                        "InvalidRequestException: already in a group of the same hierarchy",
+                    ));
+                }
+                if current.len() >= 10 {
+                    return Err(PortError::permanent(
+                        "AddThingToThingGroup",
+                        "InvalidRequestException: already in 10 thing groups",
+                    ));
+                }
                 w.memberships.insert((thing.clone(), group.clone()));
                 Ok(())
             }

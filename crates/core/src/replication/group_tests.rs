@@ -182,6 +182,56 @@ fn a_device_s_group_its_parents_and_the_group_policy_reach_dr_whichever_message_
 }
 
 #[test]
+fn a_wearable_moved_to_a_sibling_ward_leaves_the_old_ward_in_dr_before_joining_the_new_one() {
+    block_on(async {
+        // Given hospital > ward-7, ward-8 in primary and DR, the wearable in ward-7 on both.
+        let primary = Primary::new();
+        let p = &primary.registry;
+        p.ensure_thing_group(&group("hospital"), None)
+            .await
+            .unwrap();
+        for ward in ["ward-7", "ward-8"] {
+            p.ensure_thing_group(&group(ward), Some(&group("hospital")))
+                .await
+                .unwrap();
+        }
+        primary.create_thing("wearable-3").await;
+        p.add_to_group(&thing("wearable-3"), &group("ward-7"))
+            .await
+            .unwrap();
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        let mut before = primary.capture(Trigger::Thing(thing("wearable-3"))).await;
+        for g in ["hospital", "ward-7", "ward-8"] {
+            before.extend(primary.capture(Trigger::ThingGroup(group(g))).await);
+        }
+        deliver_all(before, &dr, &ledger).await;
+        assert_groups_match(&p.snapshot(), &dr.snapshot());
+
+        // When primary moves it to the sibling ward (AWS refuses it a second group of one
+        // hierarchy, so out of ward-7 first there too) and DR applies the thing's message,
+        p.remove_from_group(&thing("wearable-3"), &group("ward-7"))
+            .await
+            .unwrap();
+        p.add_to_group(&thing("wearable-3"), &group("ward-8"))
+            .await
+            .unwrap();
+        let moved = primary.capture(Trigger::Thing(thing("wearable-3"))).await;
+        let outcome = apply(&moved[0], &rewrite(), &dr, &ledger).await.unwrap();
+
+        // then DR did the same, in that order, in one delivery.
+        assert!(
+            matches!(&outcome, Outcome::Applied { changes }
+            if changes.ends_with(&[
+                Change::RemovedFromGroup("ward-7".to_owned()),
+                Change::AddedToGroup("ward-8".to_owned()),
+            ])),
+            "{outcome:?}"
+        );
+        assert_groups_match(&p.snapshot(), &dr.snapshot());
+    });
+}
+
+#[test]
 fn a_group_deleted_in_dr_is_not_recreated_by_an_older_membership() {
     block_on(async {
         let primary = Primary::new();
@@ -366,8 +416,20 @@ async fn perform(primary: &Primary, op: &GroupOp, created: &mut usize) -> Vec<Tr
             let groups = p.thing_group_names(&member).await.unwrap();
             if groups.contains(&name) {
                 p.remove_from_group(&member, &name).await.unwrap();
-            } else if groups.len() < records::MAX_GROUPS_PER_THING {
-                p.add_to_group(&member, &name).await.unwrap();
+            } else {
+                // A move within one hierarchy (a ward transfer), as AWS requires it: out of
+                // the old group first.
+                let world = p.snapshot();
+                let root =
+                    |g: &ThingGroupName| world.groups[g].ancestors.first().unwrap_or(g).clone();
+                let mut left = groups.len();
+                for old in groups.iter().filter(|old| root(old) == root(&name)) {
+                    p.remove_from_group(&member, old).await.unwrap();
+                    left -= 1;
+                }
+                if left < records::MAX_GROUPS_PER_THING {
+                    p.add_to_group(&member, &name).await.unwrap();
+                }
             }
             vec![Trigger::Thing(member)]
         }

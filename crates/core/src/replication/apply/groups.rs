@@ -108,6 +108,12 @@ pub(super) async fn delete_group<R: ThingGroupRegistry + Sync>(
 /// Make a thing's static memberships exactly `groups` (creating groups DR has not seen yet
 /// in their place), except groups deleted in DR after the message was read. Dynamic groups
 /// are DR's fleet index's business: never added to, never removed from.
+///
+/// Removals come first: AWS refuses a thing a second group of one hierarchy ("you can't add
+/// a thing to more than one group in the same hierarchy") and an eleventh group, so a
+/// wearable moving from ward-7 to its sibling ward-8 must leave ward-7 before it can join
+/// ward-8. Primary's memberships obey both rules, so once the old ones are gone the new ones
+/// can be added. The reconciler repairs memberships through this same function.
 pub(super) async fn sync_memberships<R: ThingGroupRegistry + Sync, L: ApplyLedger + Sync>(
     thing: &ThingName,
     groups: &[GroupRef],
@@ -117,6 +123,19 @@ pub(super) async fn sync_memberships<R: ThingGroupRegistry + Sync, L: ApplyLedge
 ) -> Result<(), ApplyError> {
     let registry = ApplyError::Registry;
     let current = dr.thing_group_names(thing).await.map_err(registry)?;
+    let wanted: BTreeSet<_> = groups.iter().map(|g| &g.group_name).collect();
+    for name in current.iter().filter(|name| !wanted.contains(name)) {
+        let dynamic = dr
+            .thing_group(name)
+            .await
+            .map_err(registry)?
+            .is_some_and(|g| g.query.is_some());
+        if dynamic {
+            continue;
+        }
+        dr.remove_from_group(thing, name).await.map_err(registry)?;
+        changes.push(Change::RemovedFromGroup(name.to_string()));
+    }
     for group in groups.iter().filter(|g| !g.dynamic) {
         let name = &group.group_name;
         if current.contains(name) {
@@ -134,19 +153,6 @@ pub(super) async fn sync_memberships<R: ThingGroupRegistry + Sync, L: ApplyLedge
             .map_err(registry)?;
         dr.add_to_group(thing, name).await.map_err(registry)?;
         changes.push(Change::AddedToGroup(name.to_string()));
-    }
-    let wanted: BTreeSet<_> = groups.iter().map(|g| &g.group_name).collect();
-    for name in current.iter().filter(|name| !wanted.contains(name)) {
-        let dynamic = dr
-            .thing_group(name)
-            .await
-            .map_err(registry)?
-            .is_some_and(|g| g.query.is_some());
-        if dynamic {
-            continue;
-        }
-        dr.remove_from_group(thing, name).await.map_err(registry)?;
-        changes.push(Change::RemovedFromGroup(name.to_string()));
     }
     Ok(())
 }
