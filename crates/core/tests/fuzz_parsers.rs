@@ -345,7 +345,7 @@ proptest! {
     #[test]
     fn shadow_documents_events_parse_and_their_messages_round_trip(
         thing in "[a-zA-Z0-9:_-]{1,128}",
-        name in prop::option::of("[a-zA-Z0-9:_-]{1,64}"),
+        name in prop::option::of("[$a-zA-Z0-9:_-]{1,64}"),
         desired in prop::collection::btree_map("[a-z_]{1,12}", any::<i32>(), 0..6),
         version in 1u64..1_000_000,
         timestamp in 1i64..4_000_000_000,

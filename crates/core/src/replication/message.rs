@@ -433,7 +433,7 @@ fn check_shadow_name(shadow_name: Option<&str>) -> Result<(), Rejection> {
     match shadow_name {
         Some(name) if !crate::replication::shadow::valid_shadow_name(name) => {
             Err(Rejection::Malformed(format!(
-                "shadow name {name:?}: expected 1-64 characters of letters, digits, ':', '_' and '-'"
+                "shadow name {name:?}: expected 1-64 characters of letters, digits, '$', ':', '_' and '-'"
             )))
         }
         _ => Ok(()),
@@ -586,6 +586,33 @@ mod tests {
         let decoded = ReplicationMessage::decode(&message.encode().unwrap()).unwrap();
         assert_eq!(decoded, message);
         assert!(decoded.subject.key().starts_with("cert#"));
+    }
+
+    #[test]
+    fn a_named_shadow_may_start_with_a_dollar_as_the_data_plane_allows() {
+        let deleted = |name: &str| ReplicationMessage {
+            subject: Subject::ShadowDeleted {
+                thing_name: "wearable-1".parse().unwrap(),
+                shadow_name: Some(name.to_owned()),
+                version: 3,
+                timestamp: 1_763_787_600,
+            },
+            ..certificate_message(&generated_pem(), CertificateStatus::Active)
+        };
+        // `[$a-zA-Z0-9:_-]+`, 1 to 64 characters.
+        for good in ["$alerts", "a$b", &"$".repeat(64)] {
+            let message = deleted(good);
+            let decoded = ReplicationMessage::decode(&message.encode().unwrap()).unwrap();
+            assert_eq!(decoded, message, "{good}");
+        }
+        for bad in ["", "alerts/x", "alerts+", &"a".repeat(65)] {
+            let raw = serde_json::to_string(&deleted(bad)).unwrap();
+            let refused = ReplicationMessage::decode(&raw).unwrap_err();
+            assert!(
+                refused.to_string().contains("shadow name"),
+                "{bad:?}: {refused}"
+            );
+        }
     }
 
     #[test]

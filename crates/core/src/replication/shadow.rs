@@ -14,10 +14,14 @@ use serde_json::{Map, Value};
 
 use crate::ids::ThingName;
 
-/// A named shadow's name: 1–64 of letters, digits, `:`, `_` and `-`. `None` is the classic
-/// (unnamed) shadow.
+/// A named shadow's name: 1–64 of letters, digits, `$`, `:`, `_` and `-` (the data plane's
+/// `shadowName` pattern is `[$a-zA-Z0-9:_-]+`; unlike thing names it admits `$`). `None` is
+/// the classic (unnamed) shadow.
 pub fn valid_shadow_name(name: &str) -> bool {
-    crate::ids::is_iot_name(name, 64)
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"$:_-".contains(&b))
 }
 
 /// Which shadow: a thing's classic shadow, or one of its named shadows.
