@@ -39,6 +39,12 @@ impl CallError {
         self.code.as_deref().is_some_and(|c| codes.contains(&c))
     }
 
+    /// Whether the service's message says `text` (for codes that mean several things, such
+    /// as IoT's InvalidRequestException).
+    pub(crate) fn says(&self, text: &str) -> bool {
+        self.error.message.contains(text)
+    }
+
     /// The operation that failed, as [`port_error`] named it.
     pub(crate) fn operation(&self) -> &str {
         &self.error.operation

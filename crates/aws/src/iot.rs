@@ -10,6 +10,7 @@
 use dr_core::port::PortError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
 use aws_sdk_iot::Client;
@@ -21,7 +22,10 @@ use dr_core::replication::ports::{CertificateView, Registration};
 use dr_core::replication::records::{PolicyRecord, ThingRecord};
 use dr_core::replication::CertificateRegistry;
 
-use crate::call::{Calls, Tolerate};
+use crate::call::{CallError, Calls, Tolerate};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 mod provisioning_templates;
 mod role_aliases;
@@ -37,6 +41,20 @@ const MAX_POLICY_VERSIONS: usize = 5;
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 /// IoT's answer for a create that finds the resource there.
 const ALREADY_EXISTS: &[&str] = &["ResourceAlreadyExistsException"];
+
+/// AWS detaches a thing's principals asynchronously: "it might take several seconds for the
+/// detachment to propagate" (DetachThingPrincipal). Until it has, DeleteThing answers
+/// InvalidRequestException ("Cannot delete. Thing … is still attached to one or more
+/// principals") and DeleteCertificate DeleteConflictException ("Things must be detached
+/// before deletion"). A delete that meets either waits these pauses between tries (3.75 s in
+/// all, well inside an invocation); past them its failure is retryable, so the message comes
+/// again later, and never a refusal sent to the DLQ.
+const DETACH_PROPAGATION_PAUSES: &[Duration] = &[
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1_000),
+    Duration::from_millis(2_000),
+];
 
 /// The IoT registry of one account in one region.
 #[derive(Debug)]
@@ -57,6 +75,8 @@ pub struct IotRegistry {
     known_cas: Mutex<HashMap<CertificateId, String>>,
     /// Paces certificate registrations only (the replicator in DR).
     register_limiter: Option<Arc<TokenBucket>>,
+    /// How long a delete waits for a detachment to propagate (tests shorten it).
+    detach_pauses: &'static [Duration],
 }
 
 impl IotRegistry {
@@ -71,6 +91,7 @@ impl IotRegistry {
             known_policies: Mutex::new(HashSet::new()),
             known_cas: Mutex::new(HashMap::new()),
             register_limiter: None,
+            detach_pauses: DETACH_PROPAGATION_PAUSES,
         }
     }
 
@@ -256,6 +277,50 @@ impl IotRegistry {
     }
 }
 
+impl IotRegistry {
+    /// Delete with `request`, done if the resource is gone; while `still_attached` reads the
+    /// answer as a detachment not yet propagated, try again after each of
+    /// [`DETACH_PROPAGATION_PAUSES`], then give up retryably.
+    async fn delete_once_detached<T, E, F, Fut>(
+        &self,
+        operation: &str,
+        still_attached: impl Fn(&CallError) -> bool,
+        request: F,
+    ) -> Result<(), PortError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        let mut pauses = self.detach_pauses.iter();
+        loop {
+            let error = match self.calls.send(operation, &request).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is(NOT_FOUND) => return Ok(()),
+                Err(e) => e,
+            };
+            if !still_attached(&error) {
+                return Err(error.into());
+            }
+            match pauses.next() {
+                Some(pause) => tokio::time::sleep(*pause).await,
+                None => {
+                    let mut error = PortError::from(error);
+                    error.retryable = true;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Shorter pauses for a delete waiting on a detachment (tests).
+    #[cfg(test)]
+    fn with_detach_pauses(mut self, pauses: &'static [Duration]) -> Self {
+        self.detach_pauses = pauses;
+        self
+    }
+}
+
 fn attribute_payload(attributes: &BTreeMap<String, String>) -> AttributePayload {
     AttributePayload::builder()
         .set_attributes(Some(attributes.clone().into_iter().collect()))
@@ -395,15 +460,17 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn delete_certificate(&self, id: &CertificateId) -> Result<(), PortError> {
-        self.calls
-            .send("DeleteCertificate", || {
+        self.delete_once_detached(
+            "DeleteCertificate",
+            |e| e.is(&["DeleteConflictException"]),
+            || {
                 self.client
                     .delete_certificate()
                     .certificate_id(id.as_str())
                     .send()
-            })
-            .await
-            .done_on(NOT_FOUND)
+            },
+        )
+        .await
     }
 
     async fn certificate_policies(
@@ -570,12 +637,12 @@ impl CertificateRegistry for IotRegistry {
     }
 
     async fn delete_thing(&self, name: &ThingName) -> Result<(), PortError> {
-        self.calls
-            .send("DeleteThing", || {
-                self.client.delete_thing().thing_name(name.as_str()).send()
-            })
-            .await
-            .done_on(NOT_FOUND)
+        self.delete_once_detached(
+            "DeleteThing",
+            |e| e.is(&["InvalidRequestException"]) && e.says("attached"),
+            || self.client.delete_thing().thing_name(name.as_str()).send(),
+        )
+        .await
     }
 
     async fn certificate_things(

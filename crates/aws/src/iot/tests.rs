@@ -252,3 +252,90 @@ async fn given_a_policy_deleted_behind_our_back_when_attaching_then_a_retryable_
     assert!(error.retryable, "{error:?}");
     assert_eq!(create.num_calls(), 2, "forgotten, so ensured again");
 }
+
+/// Pauses short enough for a unit test; as many as production's.
+const QUICK: &[std::time::Duration] = &[std::time::Duration::from_millis(1); 4];
+
+fn still_attached() -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    json_error(
+        400,
+        "InvalidRequestException",
+        "Cannot delete. Thing wearable-1 is still attached to one or more principals",
+    )
+}
+
+fn thing(name: &str) -> ThingName {
+    name.parse().expect("a thing name")
+}
+
+#[tokio::test]
+async fn given_a_detachment_still_propagating_when_deleting_the_thing_then_it_is_tried_again_until_it_goes(
+) {
+    let delete = mock!(Client::delete_thing)
+        .sequence()
+        .http_response(still_attached)
+        .times(2)
+        .output(|| aws_sdk_iot::operation::delete_thing::DeleteThingOutput::builder().build())
+        .build();
+    let registry = registry(&[&delete]).with_detach_pauses(QUICK);
+
+    registry.delete_thing(&thing("wearable-1")).await.unwrap();
+
+    assert_eq!(delete.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn given_a_detachment_that_never_propagates_when_deleting_the_thing_then_a_retryable_error_after_every_pause(
+) {
+    let delete = mock!(Client::delete_thing).then_http_response(still_attached);
+    let registry = registry(&[&delete]).with_detach_pauses(QUICK);
+
+    let error = registry
+        .delete_thing(&thing("wearable-1"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        error.retryable,
+        "the message comes again, never the DLQ: {error:?}"
+    );
+    assert!(error.message.contains("still attached"), "{error:?}");
+    assert_eq!(delete.num_calls(), QUICK.len() + 1);
+}
+
+#[tokio::test]
+async fn given_any_other_invalid_request_when_deleting_the_thing_then_it_fails_at_once() {
+    let delete = mock!(Client::delete_thing)
+        .then_http_response(|| json_error(400, "InvalidRequestException", "bad version"));
+    let registry = registry(&[&delete]).with_detach_pauses(QUICK);
+
+    let error = registry
+        .delete_thing(&thing("wearable-1"))
+        .await
+        .unwrap_err();
+
+    assert!(!error.retryable, "{error:?}");
+    assert_eq!(delete.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn given_things_still_detaching_when_deleting_the_certificate_then_it_is_tried_again() {
+    let delete = mock!(Client::delete_certificate)
+        .sequence()
+        .http_response(|| {
+            json_error(
+                409,
+                "DeleteConflictException",
+                "Things must be detached before deletion",
+            )
+        })
+        .output(|| {
+            aws_sdk_iot::operation::delete_certificate::DeleteCertificateOutput::builder().build()
+        })
+        .build();
+    let registry = registry(&[&delete]).with_detach_pauses(QUICK);
+
+    registry.delete_certificate(&id()).await.unwrap();
+
+    assert_eq!(delete.num_calls(), 2);
+}
