@@ -16,7 +16,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   ListCACertificates answers; an encrypted database reports its key by ARN; a health check
   that follows an alarm reports what the alarm's data stream says; IoT fleet-provisioning
   templates and their versions exist; a DB subnet group's name is taken once; a thing sits
-  in one group per hierarchy and ten groups at most.
+  in one group per hierarchy and ten groups at most; a principal detached from a thing
+  stays attached for a moment.
 """
 
 from __future__ import annotations
@@ -801,6 +802,63 @@ def patch_iot_one_group_per_hierarchy() -> None:
     iot_models.IoTBackend.update_thing_groups_for_thing = update_thing_groups_for_thing
 
 
+# How long a detached principal stays attached (AWS: "several seconds"; short here so the
+# suite stays fast, long enough that a delete right after a detach meets it).
+DETACH_PROPAGATION_SECONDS = 0.5
+
+
+def patch_iot_detach_thing_principal_asynchronous() -> None:
+    """DetachThingPrincipal takes effect a moment later, as on AWS.
+
+    AWS (the DetachThingPrincipal API reference): "This call is asynchronous. It might take
+    several seconds for the detachment to propagate." Meanwhile the principal is still listed
+    (ListThingPrincipals, ListPrincipalThings), DeleteThing answers InvalidRequestException
+    ("still attached to one or more principals") and DeleteCertificate
+    DeleteConflictException. moto 5.2.5 detaches at once, so a delete right after a detach,
+    or a read that trusts it, passed here and fails on AWS. An attach while a detachment is
+    pending cancels it. Detaching again while pending answers as the first did.
+    """
+    from moto.iot import models as iot_models
+
+    original_attach = iot_models.IoTBackend.attach_thing_principal
+    original_detach = iot_models.IoTBackend.detach_thing_principal
+    lock = threading.Lock()
+    # (backend id, principal, thing) -> the token of the pending detachment
+    pending: dict = {}
+
+    def attach_thing_principal(self, thing_name, principal_arn):  # type: ignore[no-untyped-def]
+        with lock:
+            pending.pop((id(self), principal_arn, thing_name), None)
+        return original_attach(self, thing_name, principal_arn)
+
+    def detach_thing_principal(self, thing_name, principal_arn):  # type: ignore[no-untyped-def]
+        self._get_principal(principal_arn)
+        self.describe_thing(thing_name)
+        key = (id(self), principal_arn, thing_name)
+        if (principal_arn, thing_name) not in self.principal_things:
+            return original_detach(self, thing_name, principal_arn)  # its ResourceNotFound
+        token = object()
+        with lock:
+            if key in pending:
+                return None
+            pending[key] = token
+
+        def propagate() -> None:
+            with lock:
+                if pending.get(key) is not token:
+                    return  # attached again meanwhile
+                del pending[key]
+                self.principal_things.pop((principal_arn, thing_name), None)
+
+        timer = threading.Timer(DETACH_PROPAGATION_SECONDS, propagate)
+        timer.daemon = True
+        timer.start()
+        return None
+
+    iot_models.IoTBackend.attach_thing_principal = attach_thing_principal
+    iot_models.IoTBackend.detach_thing_principal = detach_thing_principal
+
+
 def patch_rds_automated_backup_replication() -> None:
     """Cross-Region automated backup replication, which moto 5.2.5 does not have.
 
@@ -1008,6 +1066,7 @@ def main() -> int:
     patch_iot_list_ca_certificates()
     patch_iot_provisioning_templates()
     patch_iot_one_group_per_hierarchy()
+    patch_iot_detach_thing_principal_asynchronous()
 
     from moto.server import ThreadedMotoServer
 

@@ -295,11 +295,20 @@ async fn a_certificate_deleted_in_primary_is_gone_from_dr() {
         .send()
         .await
         .unwrap();
-    iot.delete_certificate()
+    // AWS detaches asynchronously: the delete waits until it has propagated.
+    let mut tries = 0;
+    while let Err(e) = iot
+        .delete_certificate()
         .certificate_id(device.id.as_str())
         .send()
         .await
-        .unwrap();
+    {
+        let code = e.as_service_error().and_then(|e| e.meta().code());
+        assert_eq!(code, Some("DeleteConflictException"), "{e:?}");
+        tries += 1;
+        assert!(tries < 40, "the detachment never propagated");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     let messages = p
         .capture(&cloudtrail(
             "DeleteCertificate",
@@ -318,6 +327,135 @@ async fn a_certificate_deleted_in_primary_is_gone_from_dr() {
     assert!(p
         .dr
         .thing_certificates(&thing.parse().unwrap())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Capture runs as soon as CloudTrail reports the detach, often before AWS has propagated it:
+/// it waits until primary no longer lists the thing, so DR loses the link too, in one pass.
+#[tokio::test]
+async fn a_thing_detached_in_primary_is_detached_in_dr_though_primary_still_listed_it_at_first() {
+    let p = Pipeline::new().await;
+    let device = Device::self_signed(&unique("moved-device"));
+    let (thing, _) = provision_device(&p, &device, SdkStatus::Active).await;
+    p.capture(&cloudtrail(
+        "RegisterCertificateWithoutCA",
+        json!({"status": "ACTIVE"}),
+        json!({"certificateId": device.id.as_str()}),
+    ))
+    .await;
+    p.drain().await;
+    let thing_name: dr_core::ThingName = thing.parse().unwrap();
+    assert!(p
+        .dr
+        .certificate_things(&device.id)
+        .await
+        .unwrap()
+        .contains(&thing_name));
+
+    let arn = p.primary.certificate_arn(&device.id);
+    p.session
+        .iot(Side::Primary)
+        .detach_thing_principal()
+        .thing_name(&thing)
+        .principal(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        p.primary
+            .certificate_things(&device.id)
+            .await
+            .unwrap()
+            .contains(&thing_name),
+        "primary still lists it: the propagation this test is about"
+    );
+    let messages = p
+        .capture(&cloudtrail(
+            "DetachThingPrincipal",
+            json!({"thingName": thing, "principal": arn}),
+            Value::Null,
+        ))
+        .await;
+    let Subject::Certificate(record) = &messages[0].subject else {
+        panic!("{messages:?}");
+    };
+    assert!(
+        record.things.is_empty(),
+        "captured once the detachment showed"
+    );
+    let report = p.drain().await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    // DR detaches asynchronously too.
+    let mut tries = 0;
+    while p
+        .dr
+        .certificate_things(&device.id)
+        .await
+        .unwrap()
+        .contains(&thing_name)
+    {
+        tries += 1;
+        assert!(tries < 40, "never detached in DR");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// The launcher's patch bites: moto alone detaches at once; AWS "might take several seconds
+/// for the detachment to propagate", listing the principal and refusing the deletes meanwhile.
+#[tokio::test]
+async fn the_sandbox_detaches_a_thing_s_principal_a_moment_after_it_is_asked_as_aws_does() {
+    let p = Pipeline::new().await;
+    let device = Device::self_signed(&unique("detached-device"));
+    let (thing, _) = provision_device(&p, &device, SdkStatus::Inactive).await;
+    let iot = p.session.iot(Side::Primary);
+    let arn = p.primary.certificate_arn(&device.id);
+    iot.detach_thing_principal()
+        .thing_name(&thing)
+        .principal(&arn)
+        .send()
+        .await
+        .unwrap();
+
+    let listed = iot
+        .list_thing_principals()
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.principals(),
+        std::slice::from_ref(&arn),
+        "still listed at first"
+    );
+    let refused = iot
+        .delete_thing()
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap_err();
+    let error = refused.as_service_error().unwrap();
+    assert_eq!(error.meta().code(), Some("InvalidRequestException"));
+    assert!(
+        error
+            .meta()
+            .message()
+            .unwrap_or_default()
+            .contains("still attached"),
+        "{error:?}"
+    );
+
+    // A moment later it is gone, and the thing can go.
+    let mut tries = 0;
+    while iot.delete_thing().thing_name(&thing).send().await.is_err() {
+        tries += 1;
+        assert!(tries < 40, "the detachment never propagated");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(p
+        .primary
+        .certificate_things(&device.id)
         .await
         .unwrap()
         .is_empty());

@@ -458,6 +458,7 @@ where
             event_time_ms: now(),
             triggers,
             subjects: Vec::new(),
+            detached: Vec::new(),
         };
         for message in capture(&event, self.source, &self.source_ref, now).await? {
             apply(&message, &self.rewrite, self.target, self.ledger)

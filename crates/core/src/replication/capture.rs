@@ -13,6 +13,7 @@
 
 use crate::port::PortError;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -53,6 +54,9 @@ pub struct CaptureEvent {
     pub triggers: Vec<Trigger>,
     /// State the event carries whole (a shadow's documents): published as it is, no read.
     pub subjects: Vec<Subject>,
+    /// Principals the call detached from things (DetachThingPrincipal): AWS detaches
+    /// asynchronously, so capture waits for primary to show it before reading.
+    pub detached: Vec<(ThingName, CertificateId)>,
 }
 
 /// Why an event was refused.
@@ -127,6 +131,7 @@ fn parse_jitr(event: &Value) -> Result<CaptureEvent, EventError> {
         event_time_ms: millis(event, "timestamp", FAMILY)?,
         triggers: vec![Trigger::Certificate(id)],
         subjects: Vec::new(),
+        detached: Vec::new(),
     })
 }
 
@@ -200,6 +205,7 @@ fn parse_shadow(event: &Value, topic: &str) -> Result<CaptureEvent, EventError> 
         event_time_ms: timestamp.saturating_mul(1000),
         triggers: Vec::new(),
         subjects: vec![subject],
+        detached: Vec::new(),
     })
 }
 
@@ -220,6 +226,7 @@ fn parse_thing_event(event: &Value) -> Result<CaptureEvent, EventError> {
         event_time_ms: millis(event, "timestamp", FAMILY)?,
         triggers: vec![Trigger::Thing(name)],
         subjects: Vec::new(),
+        detached: Vec::new(),
     })
 }
 
@@ -342,11 +349,26 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
             other => return Err(EventError::UnsupportedApiCall(other.to_owned())),
         }
     };
+    let detached = match (name, failed) {
+        ("DetachThingPrincipal", false) => {
+            let thing = request.get("thingName").and_then(Value::as_str);
+            let principal = request.get("principal").and_then(Value::as_str);
+            match (
+                thing.and_then(|t| t.parse().ok()),
+                principal.and_then(CertificateId::from_arn),
+            ) {
+                (Some(thing), Some(id)) => vec![(thing, id)],
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    };
     Ok(CaptureEvent {
         cause: name.to_owned(),
         event_time_ms,
         triggers,
         subjects: Vec::new(),
+        detached,
     })
 }
 
@@ -359,6 +381,7 @@ pub async fn capture<S: DeviceRegistry + Sync>(
     now: impl Fn() -> EpochMillis,
 ) -> Result<Vec<ReplicationMessage>, PortError> {
     let mut messages = Vec::new();
+    await_detachments(event, primary, tokio::time::sleep).await?;
     let mut triggers: BTreeSet<Trigger> = event.triggers.iter().cloned().collect();
     // Fleet provisioning's RegisterThing (and its CreateKeysAndCertificate) are device-side
     // MQTT calls, which CloudTrail does not record; the registry's thing-created event is
@@ -444,6 +467,44 @@ pub async fn capture<S: DeviceRegistry + Sync>(
         });
     }
     Ok(messages)
+}
+
+/// How long capture waits for a detachment to show in primary before reading: AWS's
+/// DetachThingPrincipal "is asynchronous. It might take several seconds for the detachment to
+/// propagate", and a read before that would publish the certificate still attached (DR would
+/// keep the link until the reconciler's next pass). 5.75 s in all, inside capture's 60 s.
+pub const DETACH_SETTLE_PAUSES: [Duration; 5] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1_000),
+    Duration::from_millis(2_000),
+    Duration::from_millis(2_000),
+];
+
+/// Wait, pause by pause, until none of `event`'s detached pairs is still listed in primary.
+/// After the last pause capture reads what is there: the thing attached again meanwhile (a
+/// later event's state, which this message then carries too) or a slow propagation the
+/// reconciler mends.
+pub async fn await_detachments<S, F>(
+    event: &CaptureEvent,
+    primary: &S,
+    sleep: impl Fn(Duration) -> F,
+) -> Result<(), PortError>
+where
+    S: CertificateRegistry + Sync,
+    F: std::future::Future<Output = ()>,
+{
+    for (thing, id) in &event.detached {
+        let mut pauses = DETACH_SETTLE_PAUSES.iter();
+        while primary.certificate_things(id).await?.contains(thing) {
+            let Some(pause) = pauses.next() else {
+                tracing::warn!(%thing, certificate = %id, "detachment not yet visible in primary; reading as it is");
+                break;
+            };
+            sleep(*pause).await;
+        }
+    }
+    Ok(())
 }
 
 async fn certificate_subject<S: CertificateRegistry + Sync>(
@@ -739,5 +800,77 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("timestamp"));
+    }
+
+    #[test]
+    fn a_detachment_is_waited_for_until_primary_shows_it_and_no_longer() {
+        use crate::replication::fake::FakeRegistry;
+        use std::cell::Cell;
+
+        let event = parse_event(&fixture!("cloudtrail-DetachThingPrincipal")).unwrap();
+        let thing: ThingName = "wearable-0042".parse().unwrap();
+        let id = CertificateId::from_arn(
+            event_request_principal(&fixture!("cloudtrail-DetachThingPrincipal")).as_str(),
+        )
+        .unwrap();
+        assert_eq!(event.detached, vec![(thing.clone(), id.clone())]);
+        fn run<F: std::future::Future>(future: F) -> F::Output {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(future)
+        }
+
+        // Still listed at first (AWS propagates a detachment in seconds): capture pauses,
+        // and reads once it has gone.
+        let primary = FakeRegistry::default();
+        let link = (id.clone(), thing.clone());
+        primary
+            .world
+            .lock()
+            .unwrap()
+            .thing_links
+            .insert(link.clone());
+        let pauses = Cell::new(0);
+        run(await_detachments(&event, &primary, |_| {
+            pauses.set(pauses.get() + 1);
+            if pauses.get() == 2 {
+                primary.world.lock().unwrap().thing_links.remove(&link);
+            }
+            std::future::ready(())
+        }))
+        .unwrap();
+        assert_eq!(pauses.get(), 2);
+
+        // Never gone (attached again meanwhile): every pause, then read as it is.
+        primary
+            .world
+            .lock()
+            .unwrap()
+            .thing_links
+            .insert(link.clone());
+        pauses.set(0);
+        run(await_detachments(&event, &primary, |_| {
+            pauses.set(pauses.get() + 1);
+            std::future::ready(())
+        }))
+        .unwrap();
+        assert_eq!(pauses.get(), DETACH_SETTLE_PAUSES.len());
+
+        // Any other event waits for nothing; a failed detach neither.
+        let mut failed = fixture!("cloudtrail-DetachThingPrincipal");
+        failed["detail"]["errorCode"] = "ResourceNotFoundException".into();
+        assert!(parse_event(&failed).unwrap().detached.is_empty());
+        assert!(parse_event(&fixture!("cloudtrail-AttachThingPrincipal"))
+            .unwrap()
+            .detached
+            .is_empty());
+    }
+
+    fn event_request_principal(event: &Value) -> String {
+        event["detail"]["requestParameters"]["principal"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 }

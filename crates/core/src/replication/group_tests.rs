@@ -64,6 +64,7 @@ impl Primary {
             event_time_ms: self.clock.load(Ordering::SeqCst),
             triggers: vec![trigger],
             subjects: Vec::new(),
+            detached: Vec::new(),
         };
         capture(&event, &self.registry, &source_ref(), || {
             self.clock.fetch_add(1, Ordering::SeqCst)

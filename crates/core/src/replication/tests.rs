@@ -76,6 +76,7 @@ impl Primary {
             event_time_ms: self.clock.load(Ordering::SeqCst),
             triggers: vec![Trigger::Certificate(id.clone())],
             subjects: Vec::new(),
+            detached: Vec::new(),
         };
         let mut messages = capture(&event, &self.registry, &source(), || {
             self.clock.fetch_add(1, Ordering::SeqCst)
@@ -217,6 +218,7 @@ fn a_fleet_provisioned_device_is_captured_from_its_thing_created_event_alone() {
             event_time_ms: 1_000,
             triggers: vec![Trigger::Thing(thing.clone())],
             subjects: Vec::new(),
+            detached: Vec::new(),
         };
         let messages = capture(&event, &primary.registry, &source(), || 2_000)
             .await
