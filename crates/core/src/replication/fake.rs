@@ -559,10 +559,19 @@ impl ShadowStore for FakeRegistry {
         let key = (thing.clone(), name.map(str::to_owned));
         self.with(|w| {
             let current = w.shadows.get(&key).cloned().unwrap_or_default();
+            // As the shadow service: a `version` that is not the latest is refused.
+            if let Some(expected) = update.get("version").and_then(serde_json::Value::as_u64) {
+                if w.shadows.contains_key(&key) && expected != current.version {
+                    return Err(PortError::permanent(
+                        "UpdateThingShadow",
+                        "ConflictException: Version conflict",
+                    ));
+                }
+            }
             let at = w.shadow_clock;
             w.shadows.insert(key, apply_patch(&current, update, at));
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     async fn shadow_names(&self, thing: &ThingName) -> Result<Vec<String>, PortError> {

@@ -663,3 +663,110 @@ fn shadow_updates_reach_dr_in_any_order_and_never_undo_a_newer_write_made_in_dr(
         assert_eq!(desired(&dr), 100);
     });
 }
+
+/// DR's shadow service with someone (a clinician in DR) writing between the replicator's read
+/// and its write, once; every update the replicator sends is kept.
+struct WrittenMeanwhile<'a> {
+    dr: &'a FakeRegistry,
+    meanwhile: std::sync::Mutex<Option<serde_json::Value>>,
+    sent: std::sync::Mutex<Vec<serde_json::Value>>,
+}
+
+impl ShadowStore for WrittenMeanwhile<'_> {
+    async fn shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+    ) -> Result<Option<shadow::ShadowDocument>, crate::port::PortError> {
+        self.dr.shadow(thing, name).await
+    }
+
+    async fn update_shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+        update: &serde_json::Value,
+    ) -> Result<(), crate::port::PortError> {
+        let meanwhile = self.meanwhile.lock().unwrap().take();
+        if let Some(write) = meanwhile {
+            self.dr.world.lock().unwrap().shadow_clock = 300;
+            self.dr.update_shadow(thing, name, &write).await?;
+        }
+        self.sent.lock().unwrap().push(update.clone());
+        self.dr.update_shadow(thing, name, update).await
+    }
+
+    async fn shadow_names(&self, thing: &ThingName) -> Result<Vec<String>, crate::port::PortError> {
+        self.dr.shadow_names(thing).await
+    }
+
+    async fn delete_shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+    ) -> Result<(), crate::port::PortError> {
+        self.dr.delete_shadow(thing, name).await
+    }
+}
+
+#[test]
+fn a_clinician_s_write_in_dr_between_the_replicator_s_read_and_write_is_not_overwritten() {
+    block_on(async {
+        // DR's shadow: hr_high 120, as replicated (DR time 100).
+        let dr = FakeRegistry::default();
+        let wearable = thing("wearable-7");
+        dr.world.lock().unwrap().shadow_clock = 100;
+        dr.update_shadow(
+            &wearable,
+            None,
+            &serde_json::json!({"state": {"desired": {"hr_high": 120}}}),
+        )
+        .await
+        .unwrap();
+        let read = dr.shadow(&wearable, None).await.unwrap().unwrap();
+
+        // Primary moved it 120 -> 110 at its time 200; a clinician sets 130 in DR (time 300)
+        // after the replicator read DR and before it writes.
+        let document = |value: i64, at: i64| -> shadow::ShadowDocument {
+            serde_json::from_value(serde_json::json!({
+                "state": {"desired": {"hr_high": value}},
+                "metadata": {"desired": {"hr_high": {"timestamp": at}}},
+                "version": 1, "timestamp": at,
+            }))
+            .unwrap()
+        };
+        let store = WrittenMeanwhile {
+            dr: &dr,
+            meanwhile: std::sync::Mutex::new(Some(
+                serde_json::json!({"state": {"desired": {"hr_high": 130}}}),
+            )),
+            sent: std::sync::Mutex::new(Vec::new()),
+        };
+        apply::bring_shadow(
+            &store,
+            &wearable,
+            None,
+            Some(&document(120, 100)),
+            &document(110, 200),
+            Some(&read),
+        )
+        .await
+        .unwrap();
+
+        // The write named the version it merged against, lost the race, read again, and the
+        // clinician's later value stands.
+        let sent = store.sent.lock().unwrap().clone();
+        assert_eq!(sent[0]["version"], read.version, "{sent:?}");
+        assert!(
+            sent.iter()
+                .all(|u| u["clientToken"] == apply::REPLICATED_CLIENT_TOKEN),
+            "{sent:?}"
+        );
+        let now = dr.shadow(&wearable, None).await.unwrap().unwrap();
+        assert_eq!(
+            now.state.desired.unwrap()["hr_high"],
+            130,
+            "the clinician's write in DR stands"
+        );
+    });
+}

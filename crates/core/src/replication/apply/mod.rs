@@ -242,10 +242,27 @@ where
     Ok(Outcome::Applied { changes })
 }
 
+/// The `clientToken` every shadow write of the replicator and the reconciler carries. AWS
+/// echoes it in the update's answers, so DR's own rules, its operators and failback's
+/// capture can tell a replicated write from a device's or a clinician's.
+pub const REPLICATED_CLIENT_TOKEN: &str = "iot-dr-replicated";
+
+/// How the shadow service refuses an update whose `version` is no longer the latest.
+pub const VERSION_CONFLICT: &str = "ConflictException";
+
+/// How often a shadow write reads and merges again after losing a version race.
+const SHADOW_WRITE_TRIES: usize = 3;
+
 /// Bring the target's shadow, `in_target` as just read, to `current` by the per-leaf merge
 /// ([`shadow::merge`]): `previous` is what the source's shadow was before (`None`: unknown,
 /// as for a reconcile repair, so every differing leaf goes by its metadata timestamps).
 /// Whether an update was sent.
+///
+/// The write names the version it merged against ("the Device Shadow service processes the
+/// update only if the specified version matches the latest version it has"), so a device or
+/// clinician writing DR between our read and our write is never overwritten by a merge that
+/// did not see them: on a conflict the shadow is read and merged again, a few times, then
+/// the failure is retryable.
 ///
 /// [`shadow::merge`]: crate::replication::shadow::merge
 pub async fn bring_shadow<R: ShadowStore + Sync>(
@@ -256,11 +273,29 @@ pub async fn bring_shadow<R: ShadowStore + Sync>(
     current: &ShadowDocument,
     in_target: Option<&ShadowDocument>,
 ) -> Result<bool, PortError> {
-    match crate::replication::shadow::merge(previous, current, in_target) {
-        Some(patch) => {
-            target.update_shadow(thing, name, &patch).await?;
-            Ok(true)
+    let mut in_target = in_target.cloned();
+    for _ in 0..SHADOW_WRITE_TRIES {
+        let Some(mut patch) =
+            crate::replication::shadow::merge(previous, current, in_target.as_ref())
+        else {
+            return Ok(false);
+        };
+        patch["clientToken"] = REPLICATED_CLIENT_TOKEN.into();
+        if let Some(read) = &in_target {
+            patch["version"] = read.version.into();
         }
-        None => Ok(false),
+        match target.update_shadow(thing, name, &patch).await {
+            Ok(()) => return Ok(true),
+            Err(e) if e.message.starts_with(VERSION_CONFLICT) => {
+                in_target = target.shadow(thing, name).await?;
+            }
+            Err(e) => return Err(e),
+        }
     }
+    Err(PortError::transient(
+        "UpdateThingShadow",
+        format!(
+            "shadow of {thing}: {VERSION_CONFLICT} {SHADOW_WRITE_TRIES} times in a row (it keeps changing); trying again later"
+        ),
+    ))
 }
