@@ -70,6 +70,20 @@ async fn provision_device(p: &Pipeline, device: &Device, status: SdkStatus) -> (
     (thing, policy)
 }
 
+/// An ACTIVE device provisioned in primary (thing, policy) and replicated to DR; its thing
+/// and policy names.
+async fn replicated_device(p: &Pipeline, device: &Device) -> (String, String) {
+    let provisioned = provision_device(p, device, SdkStatus::Active).await;
+    p.capture(&cloudtrail(
+        "RegisterCertificateWithoutCA",
+        json!({"status": "ACTIVE"}),
+        json!({"certificateId": device.id.as_str()}),
+    ))
+    .await;
+    p.drain().await;
+    provisioned
+}
+
 async fn attach_thing_and_policy(p: &Pipeline, device: &Device, thing: &str, policy: &str) {
     let iot = p.session.iot(Side::Primary);
     let arn = p.primary.certificate_arn(&device.id);
@@ -264,14 +278,7 @@ async fn a_revocation_reaches_dr_and_an_older_active_message_does_not_undo_it() 
 async fn a_certificate_deleted_in_primary_is_gone_from_dr() {
     let p = Pipeline::new().await;
     let device = Device::self_signed(&unique("deleted-device"));
-    let (thing, policy) = provision_device(&p, &device, SdkStatus::Active).await;
-    p.capture(&cloudtrail(
-        "RegisterCertificateWithoutCA",
-        json!({"status": "ACTIVE"}),
-        json!({"certificateId": device.id.as_str()}),
-    ))
-    .await;
-    p.drain().await;
+    let (thing, policy) = replicated_device(&p, &device).await;
     assert!(status_in(&p, Side::Dr, &device.id).await.is_some());
 
     // Decommissioning in primary: detach, deactivate, delete — as AWS requires.
@@ -338,14 +345,7 @@ async fn a_certificate_deleted_in_primary_is_gone_from_dr() {
 async fn a_thing_detached_in_primary_is_detached_in_dr_though_primary_still_listed_it_at_first() {
     let p = Pipeline::new().await;
     let device = Device::self_signed(&unique("moved-device"));
-    let (thing, _) = provision_device(&p, &device, SdkStatus::Active).await;
-    p.capture(&cloudtrail(
-        "RegisterCertificateWithoutCA",
-        json!({"status": "ACTIVE"}),
-        json!({"certificateId": device.id.as_str()}),
-    ))
-    .await;
-    p.drain().await;
+    let (thing, _) = replicated_device(&p, &device).await;
     let thing_name: dr_core::ThingName = thing.parse().unwrap();
     assert!(p
         .dr

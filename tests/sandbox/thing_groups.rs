@@ -61,6 +61,47 @@ impl Wiring {
         self.capture_raw(&event).await
     }
 
+    /// Primary creates the group (under `parent`), and capture hears of it: what it published.
+    pub(crate) async fn create_group(
+        &self,
+        iot: &aws_sdk_iot::Client,
+        name: &str,
+        parent: Option<&str>,
+    ) -> Vec<String> {
+        iot.create_thing_group()
+            .thing_group_name(name)
+            .set_parent_group_name(parent.map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+        let mut request = json!({"thingGroupName": name});
+        if let Some(parent) = parent {
+            request["parentGroupName"] = parent.into();
+        }
+        self.called("CreateThingGroup", request, Value::Null).await
+    }
+
+    /// Primary adds the thing to the group, and capture hears of it: what it published.
+    pub(crate) async fn add_member(
+        &self,
+        iot: &aws_sdk_iot::Client,
+        group: &str,
+        thing: &str,
+    ) -> Vec<String> {
+        iot.add_thing_to_thing_group()
+            .thing_group_name(group)
+            .thing_name(thing)
+            .send()
+            .await
+            .unwrap();
+        self.called(
+            "AddThingToThingGroup",
+            json!({"thingGroupName": group, "thingName": thing}),
+            Value::Null,
+        )
+        .await
+    }
+
     /// The event source mapping, until `done` or 30 polls.
     pub(crate) async fn deliver_until(&self, mut done: impl AsyncFnMut() -> bool) {
         for _ in 0..30 {
@@ -93,34 +134,11 @@ async fn a_device_whose_only_policy_comes_from_its_thing_group_connects_in_dr() 
         .send()
         .await
         .unwrap();
-    iot.create_thing_group()
-        .thing_group_name(&hospital)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        wiring
-            .called(
-                "CreateThingGroup",
-                json!({"thingGroupName": hospital}),
-                Value::Null
-            )
-            .await,
+        wiring.create_group(&iot, &hospital, None).await,
         vec![format!("group#{hospital}")]
     );
-    iot.create_thing_group()
-        .thing_group_name(&ward)
-        .parent_group_name(&hospital)
-        .send()
-        .await
-        .unwrap();
-    wiring
-        .called(
-            "CreateThingGroup",
-            json!({"thingGroupName": ward, "parentGroupName": hospital}),
-            Value::Null,
-        )
-        .await;
+    wiring.create_group(&iot, &ward, Some(&hospital)).await;
     iot.attach_policy()
         .policy_name(&policy)
         .target(group_arn(&hospital))
@@ -163,20 +181,8 @@ async fn a_device_whose_only_policy_comes_from_its_thing_group_connects_in_dr() 
             Value::Null,
         )
         .await;
-    iot.add_thing_to_thing_group()
-        .thing_group_name(&ward)
-        .thing_name(&thing)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        wiring
-            .called(
-                "AddThingToThingGroup",
-                json!({"thingGroupName": ward, "thingName": thing}),
-                Value::Null,
-            )
-            .await,
+        wiring.add_member(&iot, &ward, &thing).await,
         vec![format!("thing#{thing}")]
     );
 
@@ -398,48 +404,13 @@ async fn a_ward_transfer_between_sibling_wards_reaches_dr_with_nothing_dead_lett
     let wiring = Wiring::start(&p).await;
     let iot = p.session.iot(Side::Primary);
     let (hospital, ward_7, ward_8) = (unique("hospital"), unique("ward-7"), unique("ward-8"));
-    iot.create_thing_group()
-        .thing_group_name(&hospital)
-        .send()
-        .await
-        .unwrap();
-    wiring
-        .called(
-            "CreateThingGroup",
-            json!({"thingGroupName": hospital}),
-            Value::Null,
-        )
-        .await;
+    wiring.create_group(&iot, &hospital, None).await;
     for ward in [&ward_7, &ward_8] {
-        iot.create_thing_group()
-            .thing_group_name(ward)
-            .parent_group_name(&hospital)
-            .send()
-            .await
-            .unwrap();
-        wiring
-            .called(
-                "CreateThingGroup",
-                json!({"thingGroupName": ward, "parentGroupName": hospital}),
-                Value::Null,
-            )
-            .await;
+        wiring.create_group(&iot, ward, Some(&hospital)).await;
     }
     let thing = unique("wearable");
     iot.create_thing().thing_name(&thing).send().await.unwrap();
-    iot.add_thing_to_thing_group()
-        .thing_group_name(&ward_7)
-        .thing_name(&thing)
-        .send()
-        .await
-        .unwrap();
-    wiring
-        .called(
-            "AddThingToThingGroup",
-            json!({"thingGroupName": ward_7, "thingName": thing}),
-            Value::Null,
-        )
-        .await;
+    wiring.add_member(&iot, &ward_7, &thing).await;
     let thing_name: dr_core::ThingName = thing.parse().unwrap();
     let in_dr = async || {
         let mut names: Vec<String> =
