@@ -40,7 +40,10 @@ where
     B: ReplicationBus + Sync,
 {
     let event = parse_event(event)?;
-    let messages = capture(&event, primary, source, &now).await?;
+    // Boxed: capture's future nests many awaits deep (the reads of every subject kind and the
+    // wait for a detachment); unboxed, the Lambda's main future is too deep for rustc to lay
+    // out ("queries overflow the depth limit").
+    let messages = Box::pin(capture(&event, primary, source, &now)).await?;
     for message in &messages {
         bus.publish(message).await?;
         tracing::info!(
