@@ -68,9 +68,14 @@ export const CAPTURED_API_CALLS = [
   'DeleteProvisioningTemplateVersion',
 ];
 
-/** IoT topics capture listens on (capture.rs: JITR and registry thing events). */
+/** IoT topics capture listens on (capture.rs: JITR, registry thing and membership events). */
 export const JITR_TOPIC = '$aws/events/certificates/registered/#';
 export const THING_EVENTS_TOPIC = '$aws/events/thing/+/+';
+/**
+ * A thing added to or removed from a group: the only trace of the memberships fleet
+ * provisioning's RegisterThing sets (a device-side call CloudTrail does not record).
+ */
+export const MEMBERSHIP_EVENTS_TOPIC = '$aws/events/thingGroupMembership/thingGroup/+/thing/+/+';
 /**
  * Shadow topics capture listens on (capture.rs `parse_shadow`): each update's documents and
  * each deletion, classic and named. `topic()` tells capture which shadow it was.
@@ -168,6 +173,7 @@ export class PrimaryStack extends Stack {
     for (const [id, description, sql] of [
       ['JitrRule', 'Just-in-time registrations to the IoT DR capture Lambda', `SELECT * FROM '${JITR_TOPIC}'`],
       ['ThingEventsRule', 'Registry thing events to the IoT DR capture Lambda', `SELECT * FROM '${THING_EVENTS_TOPIC}'`],
+      ['MembershipEventsRule', 'Registry thing-group membership events to the IoT DR capture Lambda', `SELECT * FROM '${MEMBERSHIP_EVENTS_TOPIC}'`],
       ...SHADOW_TOPICS.map(([id, topic]) => [id, 'Device shadow documents and deletions to the IoT DR capture Lambda', `SELECT *, topic() AS topic FROM '${topic}'`]),
     ]) {
       const rule = new iot.CfnTopicRule(this, id, {
@@ -192,7 +198,7 @@ export class PrimaryStack extends Stack {
     const thingEvents = {
       service: 'Iot',
       action: 'updateEventConfigurations',
-      parameters: { eventConfigurations: { THING: { Enabled: true } } },
+      parameters: { eventConfigurations: { THING: { Enabled: true }, THING_GROUP_MEMBERSHIP: { Enabled: true } } },
       physicalResourceId: cr.PhysicalResourceId.of(`iot-registry-thing-events-${t.primary.account_id}-${t.primary.region}`),
     };
     new cr.AwsCustomResource(this, 'RegistryThingEvents', {

@@ -9,7 +9,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { foreignKeyArn } from '../lib/keys';
 import * as names from '../lib/names';
 import { STAR_RESOURCE_ACTIONS } from '../lib/permissions';
-import { CAPTURED_API_CALLS, JITR_TOPIC, SHADOW_TOPICS, THING_EVENTS_TOPIC } from '../lib/primary-stack';
+import { CAPTURED_API_CALLS, JITR_TOPIC, MEMBERSHIP_EVENTS_TOPIC, SHADOW_TOPICS, THING_EVENTS_TOPIC } from '../lib/primary-stack';
 import { array, CONTRACTS, REPO_DIR, resources, statements, synth } from './helpers';
 
 const sandbox = () => synth();
@@ -130,9 +130,9 @@ describe('capture (primary)', () => {
     });
   });
 
-  it('has topic rules for JITR and registry thing events, and turns registry events on narrowly', () => {
+  it('has topic rules for JITR, registry thing and membership events, and turns registry events on narrowly', () => {
     const { primary, templates, built } = sandbox();
-    for (const topic of [JITR_TOPIC, THING_EVENTS_TOPIC]) {
+    for (const topic of [JITR_TOPIC, THING_EVENTS_TOPIC, MEMBERSHIP_EVENTS_TOPIC]) {
       primary.hasResourceProperties('AWS::IoT::TopicRule', {
         TopicRulePayload: Match.objectLike({ Sql: `SELECT * FROM '${topic}'`, Actions: [{ Lambda: Match.anyValue() }], ErrorAction: { Sqs: Match.anyValue() } }),
       });
@@ -155,7 +155,9 @@ describe('capture (primary)', () => {
     assert.equal(custom.length, 1);
     const create = JSON.stringify(custom[0][1].Properties.Create);
     assert.match(create, /updateEventConfigurations/);
-    assert.match(create, /THING.*Enabled.*true/);
+    assert.match(create, /\bTHING\b[^_].*Enabled.*true/);
+    // Memberships fleet provisioning sets have no CloudTrail event: capture needs these.
+    assert.match(create, /THING_GROUP_MEMBERSHIP.*Enabled.*true/);
     primary.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: { Statement: [{ Action: 'iot:UpdateEventConfigurations', Effect: 'Allow', Resource: '*' }], Version: '2012-10-17' },
     });

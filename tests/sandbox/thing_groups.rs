@@ -61,6 +61,20 @@ impl Wiring {
         self.capture_raw(&event).await
     }
 
+    /// The registry's membership event for `thing` and `group` (`ADDED` or `REMOVED`), as the
+    /// topic rule hands it to capture: what capture published.
+    pub(crate) async fn membership(
+        &self,
+        operation: &str,
+        group: &str,
+        thing: &str,
+    ) -> Vec<String> {
+        let event =
+            self.events
+                .membership_event(operation, group, thing, dr_core::time::now_millis());
+        self.capture_raw(&event).await
+    }
+
     /// Primary creates the group (under `parent`), and capture hears of it: what it published.
     pub(crate) async fn create_group(
         &self,
@@ -458,5 +472,53 @@ async fn a_ward_transfer_between_sibling_wards_reaches_dr_with_nothing_dead_lett
     let delivered = wiring.binaries.drain().await.unwrap();
     assert_eq!(delivered.failed, 0, "{delivered:?}");
     assert_eq!(in_dr().await, std::slice::from_ref(&ward_8));
+    assert!(p.dead_letters().await.is_empty(), "nothing dead-lettered");
+}
+
+/// Fleet provisioning's RegisterThing adds the new thing to its template's groups by a
+/// device-side call CloudTrail does not record, often after the thing-created event was
+/// captured: the registry's membership event brings the membership to DR without waiting for
+/// the reconciler.
+#[tokio::test]
+async fn a_membership_only_the_registry_s_event_reports_reaches_dr() {
+    let p = Pipeline::new().await;
+    let wiring = Wiring::start(&p).await;
+    let iot = p.session.iot(Side::Primary);
+    let ward = unique("provisioned-ward");
+    wiring.create_group(&iot, &ward, None).await;
+    let thing = unique("provisioned");
+    iot.create_thing().thing_name(&thing).send().await.unwrap();
+    wiring.registry("CREATED", &thing).await;
+    let thing_name: dr_core::ThingName = thing.parse().unwrap();
+    wiring
+        .deliver_until(async || p.dr.thing(&thing_name).await.unwrap().is_some())
+        .await;
+    assert!(p
+        .dr
+        .thing_group_names(&thing_name)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The membership, with no CloudTrail event for capture: only the registry's.
+    iot.add_thing_to_thing_group()
+        .thing_group_name(&ward)
+        .thing_name(&thing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wiring.membership("ADDED", &ward, &thing).await,
+        vec![format!("thing#{thing}")]
+    );
+    let ward_name: ThingGroupName = ward.parse().unwrap();
+    wiring
+        .deliver_until(async || {
+            p.dr.thing_group_names(&thing_name)
+                .await
+                .unwrap()
+                .contains(&ward_name)
+        })
+        .await;
     assert!(p.dead_letters().await.is_empty(), "nothing dead-lettered");
 }

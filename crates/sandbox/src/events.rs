@@ -93,6 +93,29 @@ impl EventSource {
             "attributes": attributes,
         })
     }
+
+    /// The registry's membership event (`$aws/events/thingGroupMembership/…/added|removed`)
+    /// for `thing` joining (`ADDED`) or leaving (`REMOVED`) `group`.
+    pub fn membership_event(
+        &self,
+        operation: &str,
+        group: &str,
+        thing: &str,
+        at: EpochMillis,
+    ) -> Value {
+        json!({
+            "eventType": "THING_GROUP_MEMBERSHIP_EVENT",
+            "eventId": uuid_like(at, thing),
+            "timestamp": at,
+            "operation": operation,
+            "accountId": self.account,
+            "groupArn": format!("arn:aws:iot:{}:{}:thinggroup/{group}", self.region, self.account),
+            "groupId": uuid_like(at ^ 0x3c3c, group),
+            "thingArn": format!("arn:aws:iot:{}:{}:thing/{thing}", self.region, self.account),
+            "thingId": uuid_like(at ^ 0x5a5a, thing),
+            "membershipId": uuid_like(at ^ 0x6969, thing),
+        })
+    }
 }
 
 /// RFC 3339 UTC with seconds, as CloudTrail writes `eventTime`, or with milliseconds.

@@ -83,8 +83,10 @@ pub fn parse_event(event: &Value) -> Result<CaptureEvent, EventError> {
     if event.get("detail-type").and_then(Value::as_str) == Some("AWS API Call via CloudTrail") {
         return parse_cloudtrail(event);
     }
-    if event.get("eventType").and_then(Value::as_str) == Some("THING_EVENT") {
-        return parse_thing_event(event);
+    match event.get("eventType").and_then(Value::as_str) {
+        Some("THING_EVENT") => return parse_thing_event(event),
+        Some("THING_GROUP_MEMBERSHIP_EVENT") => return parse_membership_event(event),
+        _ => {}
     }
     if event.get("certificateStatus").is_some() && event.get("caCertificateId").is_some() {
         return parse_jitr(event);
@@ -223,6 +225,34 @@ fn parse_thing_event(event: &Value) -> Result<CaptureEvent, EventError> {
         .map_err(|e| malformed(FAMILY, format!("thingName: {e}")))?;
     Ok(CaptureEvent {
         cause: format!("thing-{}", operation.to_ascii_lowercase()),
+        event_time_ms: millis(event, "timestamp", FAMILY)?,
+        triggers: vec![Trigger::Thing(name)],
+        subjects: Vec::new(),
+        detached: Vec::new(),
+    })
+}
+
+/// A registry membership event (`$aws/events/thingGroupMembership/thingGroup/<group>/thing/
+/// <thing>/added|removed`): the only trace of the memberships fleet provisioning's
+/// RegisterThing sets, which CloudTrail does not record (a device-side MQTT call). The thing
+/// is read again, memberships and all.
+fn parse_membership_event(event: &Value) -> Result<CaptureEvent, EventError> {
+    const FAMILY: &str = "registry membership";
+    let operation = text(event, "operation", FAMILY)?;
+    if !matches!(operation, "ADDED" | "REMOVED") {
+        return Err(malformed(
+            FAMILY,
+            format!("unknown operation {operation:?}"),
+        ));
+    }
+    let name: ThingName = text(event, "thingArn", FAMILY)?
+        .rsplit_once(":thing/")
+        .map(|(_, name)| name)
+        .ok_or_else(|| malformed(FAMILY, "`thingArn` is not a thing ARN"))?
+        .parse()
+        .map_err(|e| malformed(FAMILY, format!("thingArn: {e}")))?;
+    Ok(CaptureEvent {
+        cause: format!("membership-{}", operation.to_ascii_lowercase()),
         event_time_ms: millis(event, "timestamp", FAMILY)?,
         triggers: vec![Trigger::Thing(name)],
         subjects: Vec::new(),
@@ -577,6 +607,11 @@ mod tests {
             (fixture!("thing-created"), "thing-created", thing()),
             (fixture!("thing-updated"), "thing-updated", thing()),
             (fixture!("thing-deleted"), "thing-deleted", thing()),
+            (
+                fixture!("thing-group-membership-added"),
+                "membership-added",
+                thing(),
+            ),
             (
                 fixture!("cloudtrail-RegisterCertificate"),
                 "RegisterCertificate",
