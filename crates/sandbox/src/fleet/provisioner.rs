@@ -350,6 +350,12 @@ impl Provisioner {
             Value::Null,
             now_millis(),
         ));
+        // The registry reports the same membership too (the primary stack turns its
+        // membership events on): capture hears of it twice, as on AWS.
+        events.push(
+            self.events
+                .membership_event("ADDED", FLEET_WARD_GROUP, thing, now_millis()),
+        );
         Ok(events)
     }
 
