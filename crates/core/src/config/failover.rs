@@ -166,7 +166,44 @@ fn default_probe_timeout() -> u64 {
     3_000
 }
 
+impl ProbeConfig {
+    /// The name the probe connects to (not its SNI, which resolves nothing), if any.
+    fn connects_to(&self) -> Option<&str> {
+        match self {
+            ProbeConfig::Tls { host, .. } | ProbeConfig::Mqtt { host, .. } => Some(host),
+            ProbeConfig::Https { url, .. } => {
+                let rest = url.strip_prefix("https://").unwrap_or(url);
+                rest.split(['/', ':', '?']).next()
+            }
+            ProbeConfig::Alarm { .. } => None,
+        }
+    }
+}
+
 impl FailoverConfig {
+    /// No probe may reach primary through `flipped`, the name the switch points at DR: after
+    /// a failover such a probe would be probing DR, and DR answering would read as "primary
+    /// is healthy again" and approve failback. Probes go to primary's own endpoint.
+    pub(super) fn check_probes_bypass(&self, flipped: &str) -> Result<(), FieldError> {
+        let same = |a: &str, b: &str| {
+            a.trim_end_matches('.')
+                .eq_ignore_ascii_case(b.trim_end_matches('.'))
+        };
+        for (n, probe) in self.probes.iter().enumerate() {
+            if let Some(host) = probe.connects_to().filter(|host| same(host, flipped)) {
+                return Err(FieldError::new(
+                    format!("failover.probes[{n}]"),
+                    format!(
+                        "connects to {host}, the name the failover switch flips: after a \
+                         failover it leads to DR, and DR answering would read as primary \
+                         healthy; probe primary's own endpoint (its ATS data endpoint) instead"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn check(&self) -> Result<(), FieldError> {
         for (field, value) in [
             ("failover.failure_threshold", self.failure_threshold),

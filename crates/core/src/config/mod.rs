@@ -228,6 +228,8 @@ impl Topology {
         self.replication.check()?;
         self.reconcile.check()?;
         self.failover.check()?;
+        self.failover
+            .check_probes_bypass(self.dns.record.as_str())?;
         self.snapshots.check(
             &self.primary.account_id,
             &self.dr.account_id,

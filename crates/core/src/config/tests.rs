@@ -253,6 +253,39 @@ alarm_names = ["iot-connect-errors"]
 }
 
 #[test]
+fn a_probe_may_not_reach_primary_through_the_name_the_switch_flips() {
+    // SNI with the custom domain is fine (it resolves nothing); connecting to it is not.
+    let probe = |lines: &str| format!("{SANDBOX}\n[[failover.probes]]\n{lines}\n");
+    assert!(parse(&probe(
+        "kind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8883\nserver_name = \"iot.example.com\""
+    ))
+    .is_ok());
+    for (lines, host) in [
+        (
+            "kind = \"tls\"\nhost = \"iot.example.com\"\nport = 8883",
+            "iot.example.com",
+        ),
+        (
+            "kind = \"tls\"\nhost = \"IOT.Example.com.\"\nport = 443",
+            "IOT.Example.com.",
+        ),
+        (
+            "kind = \"https\"\nurl = \"https://iot.example.com:443/health\"",
+            "iot.example.com",
+        ),
+    ] {
+        let (field, message) = error_of(parse(&probe(lines)));
+        assert_eq!(field, "failover.probes[0]", "{lines}");
+        assert!(
+            message.contains(&format!(
+                "connects to {host}, the name the failover switch flips"
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn a_drill_canary_must_connect_as_a_device() {
     let canary = |kind: &str, extra: &str| {
         format!(
