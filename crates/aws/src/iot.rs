@@ -663,7 +663,12 @@ impl CertificateRegistry for IotRegistry {
                 },
                 |page| (page.things.unwrap_or_default(), page.next_token),
             )
-            .await?;
+            .await
+            // A certificate that is gone has no things. Capture asks this of a detach event
+            // that can arrive after the certificate's deletion (decommissioning is detach,
+            // deactivate, delete; the events reach capture in any order).
+            .none_on(NOT_FOUND)?
+            .unwrap_or_default();
         Ok(things.iter().filter_map(|t| t.parse().ok()).collect())
     }
 

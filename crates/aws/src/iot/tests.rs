@@ -339,3 +339,12 @@ async fn given_things_still_detaching_when_deleting_the_certificate_then_it_is_t
 
     assert_eq!(delete.num_calls(), 2);
 }
+
+#[tokio::test]
+async fn given_a_certificate_that_is_gone_when_listing_its_things_then_none() {
+    let gone = mock!(Client::list_principal_things)
+        .then_http_response(|| json_error(404, "ResourceNotFoundException", "no such principal"));
+    let registry = registry(&[&gone]);
+
+    assert!(registry.certificate_things(&id()).await.unwrap().is_empty());
+}
