@@ -305,7 +305,6 @@ async fn shadows_and_memberships_the_replicator_missed_are_repaired_and_failback
 ) {
     use aws_sdk_iotdataplane::primitives::Blob;
     use dr_core::replication::ShadowStore;
-    use std::time::Duration;
 
     let log = std::env::temp_dir().join(format!("{}.log", unique("reconcile-shadows")));
     let server = SandboxServer::start(&LauncherPaths::from_build(), &log)
@@ -432,10 +431,9 @@ async fn shadows_and_memberships_the_replicator_missed_are_repaired_and_failback
         );
     }
 
-    // DR serves: a clinician raises the alert threshold there, after primary last wrote it
-    // (shadow timestamps are whole seconds). The forward pass sees the difference and keeps
-    // DR's value; failback's reverse pass carries it to primary.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // DR serves: a clinician raises the alert threshold there (within the second: no clock
+    // decides). The forward pass sees the difference and keeps DR's value, which differs
+    // from the base the ledger holds; failback's reverse pass carries it to primary.
     write(Side::Dr, None, json!({"hr_high": 140})).await;
     let again = forward(&reconciler, &p, true)
         .run_to_end(dr_core::time::now_millis)

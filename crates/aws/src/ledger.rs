@@ -2,7 +2,9 @@
 //!
 //! Item: `subject` (partition key, S), `version` (S, [`Version::encode`], whose string order
 //! is version order), `revoked` (BOOL, sticky), `deleted` (BOOL, the newest version is a
-//! deletion), `updated_at` (N, epoch ms).
+//! deletion), `updated_at` (N, epoch ms), and for a shadow `shadow_base` (S, the JSON of the
+//! source's state DR last applied: the base of the next three-way merge; a shadow's state is
+//! at most 8 KB, well inside an item's 400 KB).
 
 use dr_core::port::PortError;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,10 +86,25 @@ impl ApplyLedger for DynamoLedger {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false);
+        let shadow_base = match item.get("shadow_base") {
+            None => None,
+            Some(base) => Some(
+                base.as_s()
+                    .ok()
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .ok_or_else(|| {
+                        PortError::permanent(
+                            "GetItem",
+                            format!("ledger item {key} has an unreadable shadow_base"),
+                        )
+                    })?,
+            ),
+        };
         Ok(Some(LedgerEntry {
             version,
             revoked,
             deleted,
+            shadow_base,
         }))
     }
 
@@ -99,6 +116,18 @@ impl ApplyLedger for DynamoLedger {
         } else {
             ("revoked = if_not_exists(revoked, :false)", ":false", false)
         };
+        // The base goes with the version it belongs to, in the same conditional write.
+        let base = match &entry.shadow_base {
+            Some(state) => Some(serde_json::to_string(state).map_err(|e| {
+                PortError::permanent("UpdateItem", format!("shadow base of {key}: {e}"))
+            })?),
+            None => None,
+        };
+        let base_update = if base.is_some() {
+            ", shadow_base = :base"
+        } else {
+            " REMOVE shadow_base"
+        };
         self.count();
         let result = self
             .client
@@ -106,8 +135,11 @@ impl ApplyLedger for DynamoLedger {
             .table_name(&self.table)
             .key(LEDGER_TABLE_KEY, AttributeValue::S(key.to_owned()))
             .update_expression(format!(
-                "SET version = :v, deleted = :deleted, updated_at = :now, {revoked_update}"
+                "SET version = :v, deleted = :deleted, updated_at = :now, {revoked_update}{base_update}"
             ))
+            .set_expression_attribute_values(base.map(|json| {
+                std::collections::HashMap::from([(":base".to_owned(), AttributeValue::S(json))])
+            }))
             .condition_expression("attribute_not_exists(version) OR version < :v")
             .expression_attribute_values(":v", AttributeValue::S(entry.version.encode()))
             .expression_attribute_values(

@@ -24,11 +24,12 @@ use super::status_pass::{ReportOnly, StatusDrift, StatusPass, StatusPassReport, 
 use crate::certificate::CertificateId;
 use crate::ids::ThingName;
 use crate::port::PortError;
-use crate::replication::apply::{apply, bring_shadow};
+use crate::replication::apply::{apply, Change, Outcome, RECONCILE_CAUSE};
 use crate::replication::capture::{capture, CaptureEvent, Trigger};
-use crate::replication::message::SourceRef;
+use crate::replication::message::{ReplicationMessage, SourceRef, Subject, SCHEMA_VERSION};
 use crate::replication::ports::{ApplyLedger, DeviceRegistry};
-use crate::replication::shadow::same_state;
+use crate::replication::records::ShadowUpdate;
+use crate::replication::shadow::{same_state, ShadowDocument};
 use crate::replication::ArnRewrite;
 use crate::time::EpochMillis;
 use crate::{Side, Topology};
@@ -370,21 +371,47 @@ where
             }
             report.counts.shadows += 1;
             if self.apply_repairs
-                && bring_shadow(
-                    self.target,
-                    thing,
-                    name,
-                    None,
-                    &in_source,
-                    in_target.as_ref(),
-                )
-                .await
-                .map_err(target)?
+                && self
+                    .repair_shadow(thing, name, in_source)
+                    .await
+                    .map_err(ThingFailure::Thing)?
             {
                 report.repaired += 1;
             }
         }
         Ok(())
+    }
+
+    /// Repair one shadow through the replicator's own path: the source's document as read is
+    /// applied as an update with no `previous`, ordered by its own version and timestamp
+    /// (the time it was current), merged against the ledger's base. A ledger that applied
+    /// this version or a newer one makes it stale: DR differs by its own writes, which stay.
+    /// Whether DR's shadow was written.
+    async fn repair_shadow(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+        in_source: ShadowDocument,
+    ) -> Result<bool, PortError> {
+        let observed_at_ms = in_source.timestamp.saturating_mul(1000);
+        let message = ReplicationMessage {
+            schema_version: SCHEMA_VERSION,
+            source: self.source_ref.clone(),
+            cause: RECONCILE_CAUSE.to_owned(),
+            event_time_ms: observed_at_ms,
+            observed_at_ms,
+            subject: Subject::Shadow(Box::new(ShadowUpdate {
+                thing_name: thing.clone(),
+                shadow_name: name.map(str::to_owned),
+                previous: None,
+                current: in_source,
+            })),
+        };
+        let outcome = apply(&message, &self.rewrite, self.target, self.ledger)
+            .await
+            .map_err(|e| PortError::permanent("apply", e.to_string()))?;
+        Ok(matches!(outcome, Outcome::Applied { changes }
+            if changes.iter().any(|c| matches!(c, Change::Shadow(_)))))
     }
 
     /// Report the certificates on one page of the target's listing that the source lacks.
@@ -454,7 +481,7 @@ where
         now: &(impl Fn() -> EpochMillis + ?Sized),
     ) -> Result<(), PortError> {
         let event = CaptureEvent {
-            cause: "reconcile".to_owned(),
+            cause: RECONCILE_CAUSE.to_owned(),
             event_time_ms: now(),
             triggers,
             subjects: Vec::new(),

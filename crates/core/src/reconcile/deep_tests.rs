@@ -273,16 +273,52 @@ fn shadows_of_the_certificates_things_are_compared_and_repaired_without_undoing_
             "never backwards"
         );
 
-        // Primary writes later still: the next pass brings DR to it.
+        // Primary writes another leaf, later by both clocks: DR takes it and still keeps its
+        // own threshold (no clock decides; DR's value differs from what it last applied).
         primary.world.lock().unwrap().shadow_clock = 300;
-        primary
-            .update_shadow(
-                &thing,
-                None,
-                &desired(serde_json::json!({"threshold": 150})),
-            )
+        let write_primary = |state: serde_json::Value| {
+            let primary = &primary;
+            let thing = &thing;
+            async move {
+                primary
+                    .update_shadow(thing, None, &desired(state))
+                    .await
+                    .unwrap()
+            }
+        };
+        write_primary(serde_json::json!({"rate_hz": 20})).await;
+        reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+            .run_to_end(now)
             .await
             .unwrap();
+        let merged = dr.shadow(&thing, None).await.unwrap().unwrap();
+        let merged = merged.state.desired.unwrap();
+        assert_eq!(
+            (merged["rate_hz"].clone(), merged["threshold"].clone()),
+            (20.into(), 140.into())
+        );
+
+        // Failback's catch-up gives primary DR's value, and primary's shadow service
+        // publishes that update as any other: its message is applied in DR (nothing to
+        // write) and moves the base. Primary's next write then reaches DR.
+        let before = primary.shadow(&thing, None).await.unwrap();
+        write_primary(serde_json::json!({"threshold": 140})).await;
+        let after = primary.shadow(&thing, None).await.unwrap().unwrap();
+        let caught_up = ReplicationMessage {
+            schema_version: SCHEMA_VERSION,
+            source: source_ref(),
+            cause: "shadow".to_owned(),
+            event_time_ms: after.timestamp * 1000,
+            observed_at_ms: after.timestamp * 1000,
+            subject: Subject::Shadow(Box::new(ShadowUpdate {
+                thing_name: thing.clone(),
+                shadow_name: None,
+                previous: before,
+                current: after,
+            })),
+        };
+        apply(&caught_up, &rewrite(), &dr, &ledger).await.unwrap();
+        write_primary(serde_json::json!({"threshold": 150})).await;
         reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
             .run_to_end(now)
             .await
@@ -451,5 +487,48 @@ fn a_policy_document_edited_in_the_target_is_put_back() {
             .await
             .unwrap();
         assert_eq!(after.counts.mismatched, 0, "{:?}", after.first);
+    });
+}
+
+/// Issue 28's inversion through the reconciler: DR applied primary's version 41 (120) minutes
+/// after primary moved on to 110 (42, 43), and the messages since are still queued. DR's
+/// write time is newer than primary's, and still its 120 is no write of DR's: the repair,
+/// merging against the ledger's base, brings DR to 110.
+#[test]
+fn the_reconciler_brings_a_lagging_shadow_to_primary_s_state_by_the_ledger_s_base() {
+    block_on(async {
+        use crate::replication::ShadowStore;
+        let (primary, dr, thing) = fleet_with_a_thing().await;
+        let ledger = FakeLedger::default();
+        let v41 = primary
+            .shadow_write_message(&thing, None, serde_json::json!({"hr_high": 120}), 100)
+            .await;
+        for (desired, at) in [
+            (serde_json::json!({"hr_high": 110}), 101),
+            (serde_json::json!({"rate_hz": 2}), 102),
+        ] {
+            primary
+                .shadow_write_message(&thing, None, desired, at)
+                .await;
+        }
+        dr.world.lock().unwrap().shadow_clock = 200;
+        apply(&v41, &rewrite(), &dr, &ledger).await.unwrap();
+
+        let report = reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+            .run_to_end(|| 1_000)
+            .await
+            .unwrap();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let desired = dr
+            .shadow(&thing, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .desired;
+        assert_eq!(
+            desired,
+            Some(serde_json::json!({"hr_high": 110, "rate_hz": 2}))
+        );
     });
 }

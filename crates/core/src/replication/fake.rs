@@ -547,7 +547,13 @@ impl ShadowStore for FakeRegistry {
         name: Option<&str>,
     ) -> Result<Option<ShadowDocument>, PortError> {
         let key = (thing.clone(), name.map(str::to_owned));
-        Ok(self.with(|w| w.shadows.get(&key).cloned()))
+        // As the shadow service: a GET's `timestamp` is when the response was generated.
+        Ok(self.with(|w| {
+            w.shadows.get(&key).cloned().map(|mut document| {
+                document.timestamp = w.shadow_clock;
+                document
+            })
+        }))
     }
 
     async fn update_shadow(
@@ -598,7 +604,7 @@ pub(crate) struct FakeLedger {
 
 impl ApplyLedger for FakeLedger {
     async fn entry(&self, key: &str) -> Result<Option<LedgerEntry>, PortError> {
-        Ok(self.entries.lock().unwrap().get(key).copied())
+        Ok(self.entries.lock().unwrap().get(key).cloned())
     }
 
     async fn record(&self, key: &str, entry: LedgerEntry) -> Result<Recorded, PortError> {
@@ -676,4 +682,48 @@ pub(crate) fn rewrite() -> ArnRewrite {
         "222222222222".parse().expect("valid"),
         "us-west-2".parse().expect("valid"),
     )
+}
+
+impl FakeRegistry {
+    /// Write `desired` to a shadow at shadow-service time `at`, and return the documents
+    /// message primary's shadow service publishes for it (`previous`, `current`, the
+    /// update's time), as capture would publish it.
+    pub(crate) async fn shadow_write_message(
+        &self,
+        thing: &ThingName,
+        name: Option<&str>,
+        desired: serde_json::Value,
+        at: i64,
+    ) -> crate::replication::ReplicationMessage {
+        use crate::replication::ShadowStore;
+        self.world.lock().unwrap().shadow_clock = at;
+        let previous = self.shadow(thing, name).await.expect("fake");
+        self.update_shadow(
+            thing,
+            name,
+            &serde_json::json!({"state": {"desired": desired}}),
+        )
+        .await
+        .expect("fake");
+        let current = self
+            .shadow(thing, name)
+            .await
+            .expect("fake")
+            .expect("written");
+        crate::replication::ReplicationMessage {
+            schema_version: crate::replication::message::SCHEMA_VERSION,
+            source: source_ref(),
+            cause: "shadow".to_owned(),
+            event_time_ms: at * 1000,
+            observed_at_ms: at * 1000,
+            subject: crate::replication::Subject::Shadow(Box::new(
+                crate::replication::records::ShadowUpdate {
+                    thing_name: thing.clone(),
+                    shadow_name: name.map(str::to_owned),
+                    previous,
+                    current,
+                },
+            )),
+        }
+    }
 }

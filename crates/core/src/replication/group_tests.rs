@@ -746,7 +746,7 @@ fn a_clinician_s_write_in_dr_between_the_replicator_s_read_and_write_is_not_over
             &store,
             &wearable,
             None,
-            Some(&document(120, 100)),
+            shadow::Base::Known(&document(120, 100).state),
             &document(110, 200),
             Some(&read),
         )

@@ -26,6 +26,8 @@ pub(crate) mod fake;
 #[cfg(test)]
 mod group_tests;
 #[cfg(test)]
+mod shadow_tests;
+#[cfg(test)]
 mod tests;
 
 pub use apply::{apply, ApplyError, Change, Outcome};

@@ -313,7 +313,7 @@ impl<T> DeviceRegistry for T where
 }
 
 /// What DR has applied for one subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
     /// The newest version applied.
     pub version: Version,
@@ -322,6 +322,10 @@ pub struct LedgerEntry {
     /// The newest version is a deletion (a tombstone): an older message about another
     /// subject must not bring this one back.
     pub deleted: bool,
+    /// For a shadow: the source's state DR last applied, the base of the next merge
+    /// ([`Base`](crate::replication::shadow::Base)); `None` for other subjects and after a
+    /// deletion.
+    pub shadow_base: Option<crate::replication::shadow::ShadowState>,
 }
 
 /// Whether a ledger write went through.

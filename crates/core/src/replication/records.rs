@@ -11,7 +11,8 @@ use crate::ids::{PolicyName, RoleAliasName, ThingGroupName, ThingName};
 use crate::time::EpochMillis;
 
 /// A shadow update: what the shadow was and became in primary (`…/update/documents`). Carried
-/// whole, so capture reads nothing in primary, and DR can merge without a base of its own.
+/// whole, so capture reads nothing in primary; `previous` is the merge's base only until DR
+/// has applied one (the ledger keeps the base after that).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShadowUpdate {

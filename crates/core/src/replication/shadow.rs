@@ -1,12 +1,13 @@
 //! Device shadows (classic and named): the documents primary's shadow service publishes on
-//! each update, and the merge that brings DR's shadow to primary's without ever making a
-//! state DR wrote itself (after a failover, devices and apps write DR's shadows) go back.
+//! each update, and the merge that brings DR's shadow to primary's without ever undoing a
+//! state DR wrote itself (after a failover, devices and apps write DR's shadows).
 //!
-//! Shadow versions are per region, so they cannot say which side is newer. The rule is
-//! per leaf, a three-way merge: primary's update says what the shadow was (`previous`)
-//! and what it became (`current`). A leaf DR still holds at `previous`'s value was not
-//! touched in DR: it takes `current`'s. A leaf DR changed on its own takes `current`'s only
-//! if primary's metadata timestamp for it is newer than DR's (and keeps DR's otherwise).
+//! Shadow versions and timestamps are per region: DR's metadata timestamps are the
+//! replicator's write times (primary's time plus the lag), so no clock says which side is
+//! newer. The merge is three-way on values against a *base*: the last primary state DR
+//! applied, kept in the ledger beside the applied version. A leaf DR still holds at the
+//! base's value was not touched in DR: it follows primary. A leaf that differs from the base
+//! was written in DR: it stays until primary's value meets it (a failback's catch-up).
 //! Applying the same update twice is harmless: the second time DR already holds `current`.
 
 use serde::{Deserialize, Serialize};
@@ -63,15 +64,25 @@ pub struct ShadowState {
     pub reported: Option<Value>,
 }
 
+/// What DR knows of the source's shadow as DR last applied it: the merge's base.
+#[derive(Debug, Clone, Copy)]
+pub enum Base<'a> {
+    /// Nothing is known (no ledger, as for failback; or a shadow the replicator never
+    /// wrote): the source is the truth, every differing leaf follows it.
+    Unknown,
+    /// The source's state DR last applied (empty: the shadow did not exist, or primary
+    /// deleted it).
+    Known(&'a ShadowState),
+}
+
 /// The update to send DR's shadow service (`{"state": {...}}`, nulls delete leaves), or
 /// `None` when DR already holds the merged state.
 pub fn merge(
-    previous: Option<&ShadowDocument>,
+    base: Base<'_>,
     current: &ShadowDocument,
     dr: Option<&ShadowDocument>,
 ) -> Option<Value> {
     let empty = ShadowDocument::default();
-    let previous = previous.unwrap_or(&empty);
     let dr = dr.unwrap_or(&empty);
     let mut state = Map::new();
     for (section, pick) in [
@@ -82,12 +93,12 @@ pub fn merge(
         ("reported", |s: &ShadowState| s.reported.as_ref()),
     ] {
         let side = Sides {
-            previous: pick(&previous.state),
+            base: match base {
+                Base::Unknown => Part::Unknown,
+                Base::Known(state) => Part::Known(pick(state)),
+            },
             current: pick(&current.state),
-            current_meta: pick(&current.metadata),
-            current_time: current.timestamp,
             dr: pick(&dr.state),
-            dr_meta: pick(&dr.metadata),
         };
         if let Some(patch) = merge_object(&side) {
             state.insert(section.to_owned(), patch);
@@ -96,37 +107,32 @@ pub fn merge(
     (!state.is_empty()).then(|| serde_json::json!({ "state": Value::Object(state) }))
 }
 
-/// One section (desired or reported) on the three sides, with the metadata to decide by.
+/// The base's part of one section or object: unknown, or known (`None`: no such key).
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Unknown,
+    Known(Option<&'a Value>),
+}
+
+/// One section (desired or reported), or one object within it, on the three sides.
 struct Sides<'a> {
-    previous: Option<&'a Value>,
+    base: Part<'a>,
     current: Option<&'a Value>,
-    current_meta: Option<&'a Value>,
-    current_time: i64,
     dr: Option<&'a Value>,
-    dr_meta: Option<&'a Value>,
 }
 
 fn field<'a>(value: Option<&'a Value>, key: &str) -> Option<&'a Value> {
     value.and_then(|v| v.get(key)).filter(|v| !v.is_null())
 }
 
-/// The newest timestamp in a metadata subtree (a leaf's `{"timestamp": n}`, or the newest
-/// of an object's or array's members).
-fn newest(meta: Option<&Value>) -> Option<i64> {
-    match meta? {
-        Value::Object(map) => match map.get("timestamp").and_then(Value::as_i64) {
-            Some(t) if map.len() == 1 => Some(t),
-            _ => map.values().filter_map(|v| newest(Some(v))).max(),
-        },
-        Value::Array(items) => items.iter().filter_map(|v| newest(Some(v))).max(),
-        _ => None,
-    }
-}
-
 /// The patch for one object (`None`: nothing to change), recursing into objects.
 fn merge_object(s: &Sides<'_>) -> Option<Value> {
     let mut keys: Vec<&String> = Vec::new();
-    for v in [s.previous, s.current, s.dr].into_iter().flatten() {
+    let base = match s.base {
+        Part::Known(value) => value,
+        Part::Unknown => None,
+    };
+    for v in [base, s.current, s.dr].into_iter().flatten() {
         if let Value::Object(map) = v {
             keys.extend(map.keys());
         }
@@ -135,27 +141,24 @@ fn merge_object(s: &Sides<'_>) -> Option<Value> {
     keys.dedup();
     let mut patch = Map::new();
     for key in keys {
-        let (prev, cur, dr) = (
-            field(s.previous, key),
-            field(s.current, key),
-            field(s.dr, key),
-        );
         let child = Sides {
-            previous: prev,
-            current: cur,
-            current_meta: field(s.current_meta, key),
-            current_time: s.current_time,
-            dr,
-            dr_meta: field(s.dr_meta, key),
+            base: match s.base {
+                Part::Known(base) => Part::Known(field(base, key)),
+                Part::Unknown => Part::Unknown,
+            },
+            current: field(s.current, key),
+            dr: field(s.dr, key),
         };
-        let both_objects = matches!((cur, dr), (Some(Value::Object(_)), Some(Value::Object(_))));
-        if both_objects {
-            if let Some(sub) = merge_object(&child) {
-                patch.insert(key.clone(), sub);
-            }
-            continue;
-        }
-        if let Some(value) = merge_leaf(&child) {
+        let both_objects = matches!(
+            (child.current, child.dr),
+            (Some(Value::Object(_)), Some(Value::Object(_)))
+        );
+        let merged = if both_objects {
+            merge_object(&child)
+        } else {
+            merge_leaf(&child)
+        };
+        if let Some(value) = merged {
             patch.insert(key.clone(), value);
         }
     }
@@ -167,17 +170,11 @@ fn merge_leaf(s: &Sides<'_>) -> Option<Value> {
     if s.dr == s.current {
         return None;
     }
-    let untouched_in_dr = s.dr == s.previous;
-    let primary_newer = || {
-        // A deleted leaf has no metadata left: the update's own time stands for it.
-        let primary = newest(s.current_meta).unwrap_or(s.current_time);
-        newest(s.dr_meta).is_none_or(|dr| primary > dr)
+    let untouched_in_dr = match s.base {
+        Part::Known(base) => s.dr == base,
+        Part::Unknown => true,
     };
-    if untouched_in_dr || primary_newer() {
-        Some(s.current.cloned().unwrap_or(Value::Null))
-    } else {
-        None
-    }
+    untouched_in_dr.then(|| s.current.cloned().unwrap_or(Value::Null))
 }
 
 /// The same update applied to `dr` (as DR's shadow service would: nulls delete), with the
@@ -236,6 +233,17 @@ pub fn apply_patch(dr: &ShadowDocument, patch: &Value, at: i64) -> ShadowDocumen
     next
 }
 
+impl ShadowDocument {
+    /// Whether this shadow holds `state` (as [`same_state`] compares).
+    pub fn holds(&self, state: &ShadowState) -> bool {
+        let other = ShadowDocument {
+            state: state.clone(),
+            ..ShadowDocument::default()
+        };
+        same_state(Some(self), Some(&other))
+    }
+}
+
 /// Whether two shadows hold the same desired and reported state; an empty section, and a
 /// shadow with nothing in it, equal an absent one (the shadow service keeps no empty
 /// leaves, so no update could make them differ).
@@ -260,134 +268,108 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn doc(desired: Value, meta: Value, at: i64) -> ShadowDocument {
+    fn doc(desired: Value, at: i64) -> ShadowDocument {
         ShadowDocument {
             state: ShadowState {
                 desired: Some(desired),
                 reported: None,
             },
-            metadata: ShadowState {
-                desired: Some(meta),
-                reported: None,
-            },
             version: 1,
             timestamp: at,
+            ..Default::default()
         }
+    }
+
+    /// DR's shadow after the replicator (or someone in DR) wrote `desired` at DR time `at`.
+    fn in_dr(desired: Value, at: i64) -> ShadowDocument {
+        apply_patch(
+            &ShadowDocument::default(),
+            &json!({"state": {"desired": desired}}),
+            at,
+        )
     }
 
     #[test]
     fn an_update_dr_has_not_seen_is_taken_and_taken_again_changes_nothing() {
-        let previous = doc(
-            json!({"hr_high": 120}),
-            json!({"hr_high": {"timestamp": 10}}),
-            10,
-        );
-        let current = doc(
-            json!({"hr_high": 110}),
-            json!({"hr_high": {"timestamp": 20}}),
-            20,
-        );
-        // DR replicated `previous` at 15 (after primary's 10, before primary's 20).
-        let dr = apply_patch(
-            &ShadowDocument::default(),
-            &json!({"state": {"desired": {"hr_high": 120}}}),
-            15,
-        );
-        let patch = merge(Some(&previous), &current, Some(&dr)).unwrap();
+        let base = doc(json!({"hr_high": 120}), 10);
+        let current = doc(json!({"hr_high": 110}), 20);
+        let dr = in_dr(json!({"hr_high": 120}), 15);
+        let patch = merge(Base::Known(&base.state), &current, Some(&dr)).unwrap();
         assert_eq!(patch, json!({"state": {"desired": {"hr_high": 110}}}));
         let after = apply_patch(&dr, &patch, 25);
-        assert_eq!(merge(Some(&previous), &current, Some(&after)), None);
-    }
-
-    #[test]
-    fn a_second_update_within_the_replication_lag_still_lands() {
-        // DR applied primary's t=10 update at t=30, after primary's next update at t=20.
-        let previous = doc(json!({"rate": 1}), json!({"rate": {"timestamp": 10}}), 10);
-        let current = doc(json!({"rate": 2}), json!({"rate": {"timestamp": 20}}), 20);
-        let dr = apply_patch(
-            &ShadowDocument::default(),
-            &json!({"state": {"desired": {"rate": 1}}}),
-            30,
-        );
         assert_eq!(
-            merge(Some(&previous), &current, Some(&dr)),
-            Some(json!({"state": {"desired": {"rate": 2}}}))
+            merge(Base::Known(&base.state), &current, Some(&after)),
+            None
         );
     }
 
     #[test]
-    fn a_newer_write_made_in_dr_is_never_undone_by_an_older_primary_update() {
-        let previous = doc(
-            json!({"hr_high": 120}),
-            json!({"hr_high": {"timestamp": 10}}),
-            10,
-        );
-        let current = doc(
-            json!({"hr_high": 110}),
-            json!({"hr_high": {"timestamp": 20}}),
-            20,
-        );
-        // After failover a clinician set 100 in DR at 40; primary's t=20 update arrives late.
-        let dr = apply_patch(
-            &ShadowDocument::default(),
-            &json!({"state": {"desired": {"hr_high": 100}}}),
-            40,
-        );
-        assert_eq!(merge(Some(&previous), &current, Some(&dr)), None);
-        // But a primary update newer than DR's own write wins.
-        let later = doc(
-            json!({"hr_high": 90}),
-            json!({"hr_high": {"timestamp": 50}}),
-            50,
-        );
+    fn dr_s_clock_never_decides_a_leaf_dr_did_not_change_follows_primary() {
+        // DR applied primary's 120 (set at primary time 10) at DR time 30, after primary's
+        // 110 at 20: DR's timestamp is newer, and still DR did not change the leaf.
+        let base = doc(json!({"hr_high": 120}), 10);
+        let current = doc(json!({"hr_high": 110}), 20);
+        let dr = in_dr(json!({"hr_high": 120}), 30);
         assert_eq!(
-            merge(Some(&current), &later, Some(&dr)),
+            merge(Base::Known(&base.state), &current, Some(&dr)),
+            Some(json!({"state": {"desired": {"hr_high": 110}}}))
+        );
+    }
+
+    #[test]
+    fn a_write_made_in_dr_stays_until_primary_s_value_meets_it() {
+        let base = doc(json!({"hr_high": 120}), 10);
+        let current = doc(json!({"hr_high": 110}), 20);
+        // After a failover a clinician set 100 in DR; primary's update arrives late.
+        let dr = in_dr(json!({"hr_high": 100}), 40);
+        assert_eq!(merge(Base::Known(&base.state), &current, Some(&dr)), None);
+        // Failback's catch-up gives primary DR's value; from then on DR follows again.
+        let caught_up = doc(json!({"hr_high": 100}), 50);
+        assert_eq!(
+            merge(Base::Known(&current.state), &caught_up, Some(&dr)),
+            None
+        );
+        let later = doc(json!({"hr_high": 90}), 60);
+        assert_eq!(
+            merge(Base::Known(&caught_up.state), &later, Some(&dr)),
             Some(json!({"state": {"desired": {"hr_high": 90}}}))
         );
     }
 
     #[test]
-    fn a_leaf_primary_deleted_goes_unless_dr_rewrote_it_later() {
-        let previous = doc(
-            json!({"a": 1, "b": 2}),
-            json!({"a": {"timestamp": 10}, "b": {"timestamp": 10}}),
-            10,
-        );
-        let current = doc(json!({"a": 1}), json!({"a": {"timestamp": 10}}), 20);
-        let dr = apply_patch(
-            &ShadowDocument::default(),
-            &json!({"state": {"desired": {"a": 1, "b": 2}}}),
-            12,
-        );
+    fn without_a_base_the_source_is_the_truth() {
+        let current = doc(json!({"hr_high": 110}), 20);
+        let dr = in_dr(json!({"hr_high": 100, "extra": 1}), 40);
         assert_eq!(
-            merge(Some(&previous), &current, Some(&dr)),
+            merge(Base::Unknown, &current, Some(&dr)),
+            Some(json!({"state": {"desired": {"extra": null, "hr_high": 110}}}))
+        );
+    }
+
+    #[test]
+    fn a_leaf_primary_deleted_goes_unless_dr_rewrote_it() {
+        let base = doc(json!({"a": 1, "b": 2}), 10);
+        let current = doc(json!({"a": 1}), 20);
+        let dr = in_dr(json!({"a": 1, "b": 2}), 12);
+        assert_eq!(
+            merge(Base::Known(&base.state), &current, Some(&dr)),
             Some(json!({"state": {"desired": {"b": null}}}))
         );
         let rewritten = apply_patch(&dr, &json!({"state": {"desired": {"b": 3}}}), 30);
-        assert_eq!(merge(Some(&previous), &current, Some(&rewritten)), None);
+        assert_eq!(
+            merge(Base::Known(&base.state), &current, Some(&rewritten)),
+            None
+        );
     }
 
     #[test]
     fn nested_objects_merge_leaf_by_leaf() {
-        let previous = doc(
-            json!({"alarm": {"hr": 120, "spo2": 90}}),
-            json!({"alarm": {"hr": {"timestamp": 10}, "spo2": {"timestamp": 10}}}),
-            10,
-        );
-        let current = doc(
-            json!({"alarm": {"hr": 110, "spo2": 90}}),
-            json!({"alarm": {"hr": {"timestamp": 20}, "spo2": {"timestamp": 10}}}),
-            20,
-        );
-        let dr = apply_patch(
-            &ShadowDocument::default(),
-            &json!({"state": {"desired": {"alarm": {"hr": 120, "spo2": 92}}}}),
-            40,
-        );
-        // spo2 was changed in DR (at 40, newer than primary's 10): kept. hr still holds
-        // `previous`'s value in DR, so it follows primary, whatever DR's timestamp says.
+        let base = doc(json!({"alarm": {"hr": 120, "spo2": 90}}), 10);
+        let current = doc(json!({"alarm": {"hr": 110, "spo2": 90}}), 20);
+        let dr = in_dr(json!({"alarm": {"hr": 120, "spo2": 92}}), 40);
+        // spo2 was changed in DR: kept. hr still holds the base's value: follows primary.
         assert_eq!(
-            merge(Some(&previous), &current, Some(&dr)),
+            merge(Base::Known(&base.state), &current, Some(&dr)),
             Some(json!({"state": {"desired": {"alarm": {"hr": 110}}}}))
         );
     }
@@ -397,35 +379,35 @@ mod tests {
     }
 
     proptest! {
-        /// For any three values of one leaf: a DR write newer than primary's is kept, a DR
-        /// still at `previous` takes `current`, and merging again changes nothing.
+        /// For any base, primary and DR value of one leaf, whatever the clocks: a DR value
+        /// other than the base's is kept, a DR still at the base's follows primary, and
+        /// merging again changes nothing.
         #[test]
-        fn desired_never_goes_back_and_merging_twice_is_a_no_op(
-            prev in leaf(), cur in leaf(), dr_local in leaf(),
-            t_prev in 0i64..100, dt in 1i64..100, t_dr in 0i64..300,
+        fn a_dr_write_is_never_undone_and_merging_twice_is_a_no_op(
+            base in leaf(), cur in leaf(), dr_local in leaf(),
+            t_primary in 0i64..300, t_dr in 0i64..300,
         ) {
             let as_doc = |v: Option<i64>, t: i64| match v {
-                Some(v) => doc(json!({"x": v}), json!({"x": {"timestamp": t}}), t),
+                Some(v) => doc(json!({"x": v}), t),
                 None => ShadowDocument { timestamp: t, ..Default::default() },
             };
-            let t_cur = t_prev + dt;
-            let (previous, current) = (as_doc(prev, t_prev), as_doc(cur, t_cur));
+            let (base, current) = (as_doc(base, 0), as_doc(cur, t_primary));
             let dr = match dr_local {
-                Some(v) => apply_patch(&ShadowDocument::default(), &json!({"state": {"desired": {"x": v}}}), t_dr),
+                Some(v) => in_dr(json!({"x": v}), t_dr),
                 None => ShadowDocument::default(),
             };
-            let merged = match merge(Some(&previous), &current, Some(&dr)) {
-                Some(patch) => apply_patch(&dr, &patch, t_dr.max(t_cur) + 1),
+            let base_value = base.state.desired.as_ref().and_then(|s| s.get("x")).and_then(Value::as_i64);
+            let merged = match merge(Base::Known(&base.state), &current, Some(&dr)) {
+                Some(patch) => apply_patch(&dr, &patch, t_dr + 1),
                 None => dr.clone(),
             };
             let value = |d: &ShadowDocument| d.state.desired.as_ref().and_then(|s| s.get("x")).and_then(Value::as_i64);
-            if dr_local.is_some() && dr_local != prev && dr_local != cur && t_dr >= t_cur {
-                prop_assert_eq!(value(&merged), dr_local, "a newer DR write was undone");
-            }
-            if dr_local == prev {
+            if dr_local == base_value {
                 prop_assert_eq!(value(&merged), cur, "an untouched DR leaf did not follow primary");
+            } else {
+                prop_assert_eq!(value(&merged), dr_local, "a DR write was undone");
             }
-            prop_assert_eq!(merge(Some(&previous), &current, Some(&merged)), None);
+            prop_assert_eq!(merge(Base::Known(&base.state), &current, Some(&merged)), None);
         }
     }
 }

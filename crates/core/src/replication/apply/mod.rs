@@ -29,14 +29,10 @@ use crate::port::PortError;
 use crate::replication::arn::ArnRewrite;
 use crate::replication::message::{ReplicationMessage, Subject};
 use crate::replication::ports::{ApplyLedger, DeviceRegistry, LedgerEntry, Recorded, ShadowStore};
-use crate::replication::shadow::ShadowDocument;
+use crate::replication::shadow::{Base, ShadowDocument, ShadowState};
 use certificate::{apply_certificate, delete_certificate, CertificateContext};
 use groups::{apply_group, delete_group, sync_memberships};
 use tombstones::Tombstones;
-
-/// A shadow DR wrote this long after primary deleted it was written in DR, not replicated
-/// from before the deletion (replication lags seconds, not minutes): it is kept.
-pub const SHADOW_DELETE_MARGIN_SECONDS: i64 = 300;
 
 /// Apply one decoded message to DR.
 pub async fn apply<R, L>(
@@ -52,10 +48,14 @@ where
     let key = message.subject.key();
     let version = message.version();
     let previous = ledger.entry(&key).await.map_err(ApplyError::Ledger)?;
-    if previous.is_some_and(|entry| entry.version >= version) {
+    if previous
+        .as_ref()
+        .is_some_and(|entry| entry.version >= version)
+    {
         return Ok(Outcome::Stale);
     }
-    let was_revoked = previous.is_some_and(|entry| entry.revoked);
+    let was_revoked = previous.as_ref().is_some_and(|entry| entry.revoked);
+    let mut shadow_base = None;
 
     let mut changes = Vec::new();
     let revoked = match &message.subject {
@@ -175,11 +175,25 @@ where
                 .shadow(&update.thing_name, name)
                 .await
                 .map_err(ApplyError::Registry)?;
+            let empty = ShadowState::default();
+            let base = match &previous {
+                Some(entry) => Base::Known(entry.shadow_base.as_ref().unwrap_or(&empty)),
+                // Never applied here. With nothing in DR, or for a reconcile read (no
+                // `previous`; primary is the truth), every leaf follows primary; otherwise
+                // the update's own `previous` is the last state DR could have had from it.
+                None if in_dr.is_none() || message.cause == RECONCILE_CAUSE => Base::Unknown,
+                None => Base::Known(
+                    update
+                        .previous
+                        .as_ref()
+                        .map_or(&empty, |document| &document.state),
+                ),
+            };
             let sent = bring_shadow(
                 dr,
                 &update.thing_name,
                 name,
-                update.previous.as_ref(),
+                base,
                 &update.current,
                 in_dr.as_ref(),
             )
@@ -190,21 +204,27 @@ where
             } else {
                 Change::ShadowUnchanged(key.clone())
             });
+            shadow_base = Some(update.current.state.clone());
             false
         }
         Subject::ShadowDeleted {
             thing_name,
             shadow_name,
-            timestamp,
             ..
         } => {
             let name = shadow_name.as_deref();
-            match dr
+            let in_dr = dr
                 .shadow(thing_name, name)
                 .await
-                .map_err(ApplyError::Registry)?
-            {
-                Some(doc) if doc.timestamp > timestamp + SHADOW_DELETE_MARGIN_SECONDS => {
+                .map_err(ApplyError::Registry)?;
+            // DR's shadow goes when it still holds what DR last applied from primary (by
+            // value: never by a timestamp, DR's clock is not primary's); one DR wrote since
+            // is DR's own (after a failover, a device's or a clinician's) and stays.
+            let base = previous
+                .as_ref()
+                .and_then(|entry| entry.shadow_base.as_ref());
+            match in_dr {
+                Some(doc) if !base.is_some_and(|base| doc.holds(base)) => {
                     changes.push(Change::KeptShadow(key.clone()));
                 }
                 Some(_) => {
@@ -232,6 +252,7 @@ where
         version,
         revoked,
         deleted,
+        shadow_base,
     };
     // `NewerExists` means a writer outside the FIFO order (the reconciler) recorded a newer
     // state meanwhile; ours was applied all the same and the ledger keeps the newer version.
@@ -253,10 +274,12 @@ pub const VERSION_CONFLICT: &str = "ConflictException";
 /// How often a shadow write reads and merges again after losing a version race.
 const SHADOW_WRITE_TRIES: usize = 3;
 
-/// Bring the target's shadow, `in_target` as just read, to `current` by the per-leaf merge
-/// ([`shadow::merge`]): `previous` is what the source's shadow was before (`None`: unknown,
-/// as for a reconcile repair, so every differing leaf goes by its metadata timestamps).
-/// Whether an update was sent.
+/// The cause of the messages the reconciler builds from what it reads: a shadow read has no
+/// `previous`, and with no ledger entry either the source is the truth.
+pub const RECONCILE_CAUSE: &str = "reconcile";
+
+/// Bring the target's shadow, `in_target` as just read, to `current` by the three-way merge
+/// against `base` ([`shadow::merge`]). Whether an update was sent.
 ///
 /// The write names the version it merged against ("the Device Shadow service processes the
 /// update only if the specified version matches the latest version it has"), so a device or
@@ -269,14 +292,13 @@ pub async fn bring_shadow<R: ShadowStore + Sync>(
     target: &R,
     thing: &ThingName,
     name: Option<&str>,
-    previous: Option<&ShadowDocument>,
+    base: Base<'_>,
     current: &ShadowDocument,
     in_target: Option<&ShadowDocument>,
 ) -> Result<bool, PortError> {
     let mut in_target = in_target.cloned();
     for _ in 0..SHADOW_WRITE_TRIES {
-        let Some(mut patch) =
-            crate::replication::shadow::merge(previous, current, in_target.as_ref())
+        let Some(mut patch) = crate::replication::shadow::merge(base, current, in_target.as_ref())
         else {
             return Ok(false);
         };
