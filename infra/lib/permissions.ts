@@ -128,7 +128,11 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
       actions: ['iot:AttachThingPrincipal', 'iot:DetachThingPrincipal'],
       resources: [iot(t, side, 'cert/*'), iot(t, side, 'thing/*')],
     }),
-    new iam.PolicyStatement({ sid: `${sid}CaCertificates`, actions: ['iot:DescribeCACertificate'], resources: [iot(t, side, 'cacert/*')] }),
+    new iam.PolicyStatement({
+      sid: `${sid}CaCertificates`,
+      actions: ['iot:DescribeCACertificate', 'iot:UpdateCACertificate'],
+      resources: [iot(t, side, 'cacert/*')],
+    }),
     new iam.PolicyStatement({
       sid: `${sid}Policies`,
       actions: ['iot:GetPolicy', 'iot:CreatePolicy', 'iot:CreatePolicyVersion', 'iot:DeletePolicyVersion', 'iot:ListPolicyVersions'],

@@ -9,16 +9,16 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
 * with --exit-with-parent, exits when its stdin reaches end-of-file, i.e. when the process
   that started it has gone away (a crashed or killed test run leaves no server behind);
 * exits cleanly on SIGTERM/SIGINT;
-* applies narrow patches to moto (below), each making it behave as AWS does: the DR account
-  can copy an RDS snapshot the primary account shared with it; IoT certificate ids are
-  SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered with;
-  ListCertificates pages; a CloudWatch-metric health check keeps the alarm it follows;
-  ListCACertificates answers; an encrypted database reports its key by ARN; a health check
-  that follows an alarm reports what the alarm's data stream says; IoT fleet-provisioning
-  templates and their versions exist; a DB subnet group's name is taken once; a thing sits
-  in one group per hierarchy and ten groups at most; a principal detached from a thing
-  stays attached for a moment; a shadow GET answers with its response time, and an update
-  stamps only the leaves it sets.
+* applies narrow patches to moto (below), each making it behave as AWS does: the DR
+  account can copy an RDS snapshot the primary account shared with it; IoT certificate ids
+  are SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered
+  with; ListCertificates pages; a CloudWatch-metric health check keeps the alarm it
+  follows; ListCACertificates answers; a CA keeps its auto-registration status; an
+  encrypted database reports its key by ARN; a health check that follows an alarm reports
+  what the alarm's data stream says; IoT fleet-provisioning templates and their versions
+  exist; a DB subnet group's name is taken once; a thing sits in one group per hierarchy
+  and ten groups at most; a principal detached from a thing stays attached for a moment; a
+  shadow GET answers with its response time, and an update stamps only the leaves it sets.
 """
 
 from __future__ import annotations
@@ -266,6 +266,51 @@ def patch_iot_list_ca_certificates() -> None:
         return ActionResult({"certificates": certificates})
 
     iot_responses.IoTResponse.list_ca_certificates = list_ca_certificates
+
+
+def patch_iot_ca_auto_registration() -> None:
+    """A CA certificate keeps its auto-registration status, as AWS does.
+
+    AWS: RegisterCACertificate's `allowAutoRegistration` and UpdateCACertificate's
+    `newAutoRegistrationStatus` (ENABLE | DISABLE) set it, DescribeCACertificate reports it as
+    `autoRegistrationStatus`. moto 5.2.5 ignores both parameters and reports nothing, so a CA
+    whose just-in-time registration primary turned off looked the same in DR whatever DR did.
+    """
+    from moto.iot import models as iot_models
+    from moto.iot import responses as iot_responses
+
+    original_register = iot_responses.IoTResponse.register_ca_certificate
+    original_update = iot_responses.IoTResponse.update_ca_certificate
+    original_description = iot_models.FakeCaCertificate.to_description_dict
+
+    def register_ca_certificate(self):  # type: ignore[no-untyped-def]
+        result = original_register(self)
+        allow = self._get_bool_param("allowAutoRegistration") or False
+        for ca in self.iot_backend.ca_certificates.values():
+            if ca.certificate_pem == self._get_param("caCertificate"):
+                ca.auto_registration_status = "ENABLE" if allow else "DISABLE"
+        return result
+
+    def update_ca_certificate(self):  # type: ignore[no-untyped-def]
+        wanted = self._get_param("newAutoRegistrationStatus")
+        if wanted not in (None, "ENABLE", "DISABLE"):
+            from moto.iot.exceptions import InvalidRequestException
+
+            raise InvalidRequestException("newAutoRegistrationStatus must be ENABLE or DISABLE")
+        result = original_update(self)
+        if wanted is not None:
+            ca = self.iot_backend.describe_ca_certificate(self.path.split("/")[-1])
+            ca.auto_registration_status = wanted
+        return result
+
+    def to_description_dict(self):  # type: ignore[no-untyped-def]
+        description = original_description(self)
+        description["autoRegistrationStatus"] = getattr(self, "auto_registration_status", "DISABLE")
+        return description
+
+    iot_responses.IoTResponse.register_ca_certificate = register_ca_certificate
+    iot_responses.IoTResponse.update_ca_certificate = update_ca_certificate
+    iot_models.FakeCaCertificate.to_description_dict = to_description_dict
 
 
 def patch_iot_provisioning_templates() -> None:
@@ -1137,6 +1182,7 @@ def main() -> int:
     patch_route53_cloudwatch_health_checks()
     patch_route53_alarm_health_check_status()
     patch_iot_list_ca_certificates()
+    patch_iot_ca_auto_registration()
     patch_iot_provisioning_templates()
     patch_iot_one_group_per_hierarchy()
     patch_iot_detach_thing_principal_asynchronous()

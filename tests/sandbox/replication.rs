@@ -746,3 +746,58 @@ async fn a_ledger_item_without_a_version_records_none_and_a_garbled_version_is_a
     let error = p.ledger.entry("thing#garbled").await.unwrap_err();
     assert!(error.to_string().contains("no valid version"), "{error}");
 }
+
+/// A fleet CA deactivated in primary (its key compromised) stops vouching in DR within the
+/// replication lag: DR's copy, registered by operators, goes INACTIVE with auto-registration
+/// off, as primary's.
+#[tokio::test]
+async fn a_ca_deactivated_in_primary_is_inactive_in_dr() {
+    use aws_sdk_iot::types::{AutoRegistrationStatus, CaCertificateStatus};
+    let p = Pipeline::new().await;
+    let ca = FleetCa::new(&unique("compromised-ca"));
+    for side in [Side::Primary, Side::Dr] {
+        p.session
+            .iot(side)
+            .register_ca_certificate()
+            .ca_certificate(&ca.pem)
+            .set_as_active(true)
+            .allow_auto_registration(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    p.session
+        .iot(Side::Primary)
+        .update_ca_certificate()
+        .certificate_id(ca.id.as_str())
+        .new_status(CaCertificateStatus::Inactive)
+        .new_auto_registration_status(AutoRegistrationStatus::Disable)
+        .send()
+        .await
+        .unwrap();
+    let published = p
+        .capture(&cloudtrail(
+            "UpdateCACertificate",
+            json!({"certificateId": ca.id.as_str(), "newStatus": "INACTIVE",
+                   "newAutoRegistrationStatus": "DISABLE"}),
+            Value::Null,
+        ))
+        .await;
+    assert_eq!(published.len(), 1);
+    let report = p.drain().await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    let in_dr = p
+        .session
+        .iot(Side::Dr)
+        .describe_ca_certificate()
+        .certificate_id(ca.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    let description = in_dr.certificate_description().unwrap();
+    assert_eq!(description.status(), Some(&CaCertificateStatus::Inactive));
+    assert_eq!(
+        description.auto_registration_status(),
+        Some(&AutoRegistrationStatus::Disable)
+    );
+}

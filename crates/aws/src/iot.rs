@@ -19,7 +19,7 @@ use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
 use dr_core::ratelimit::TokenBucket;
 use dr_core::reconcile::{CertificateLister, CertificatePage, ListOrder, MAX_PAGE_SIZE};
 use dr_core::replication::ports::{CertificateView, Registration};
-use dr_core::replication::records::{PolicyRecord, ThingRecord};
+use dr_core::replication::records::{CaCertificateRecord, PolicyRecord, ThingRecord};
 use dr_core::replication::CertificateRegistry;
 
 use crate::call::{CallError, Calls, Tolerate};
@@ -27,6 +27,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+mod ca_certificates;
 mod provisioning_templates;
 mod role_aliases;
 mod shadows;
@@ -397,6 +398,17 @@ impl CertificateRegistry for IotRegistry {
                 .insert(ca_id.clone(), pem.clone());
         }
         Ok(pem)
+    }
+
+    async fn ca_certificate(
+        &self,
+        ca_id: &CertificateId,
+    ) -> Result<Option<CaCertificateRecord>, PortError> {
+        self.describe_ca(ca_id).await
+    }
+
+    async fn set_ca_certificate(&self, ca: &CaCertificateRecord) -> Result<bool, PortError> {
+        self.update_ca(ca).await
     }
 
     async fn register_certificate(

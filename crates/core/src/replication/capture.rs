@@ -41,6 +41,8 @@ pub enum Trigger {
     RoleAlias(RoleAliasName),
     /// A provisioning template, or one of its versions, was created, updated or deleted.
     ProvisioningTemplate(TemplateName),
+    /// A CA certificate was registered, (de)activated, or deleted.
+    CaCertificate(CertificateId),
 }
 
 /// A parsed capture event.
@@ -291,6 +293,18 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
                 )
             })
     };
+    let ca = |value: &Value, field: &str| -> Result<Trigger, EventError> {
+        let raw = text(value, field, FAMILY)?;
+        let id = raw.rsplit_once(":cacert/").map_or(raw, |(_, id)| id);
+        id.parse::<CertificateId>()
+            .map(Trigger::CaCertificate)
+            .map_err(|_| {
+                malformed(
+                    FAMILY,
+                    format!("{name}: `{field}` is not a CA certificate id or ARN"),
+                )
+            })
+    };
     // A principal or target may be a certificate, a thing group (policy targets), or
     // something we do not replicate (a Cognito identity): that yields no trigger.
     let principal = |value: &Value, field: &str| -> Result<Vec<Trigger>, EventError> {
@@ -342,8 +356,22 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
                 let from_id = certificate(response, "certificateId");
                 vec![from_id.or_else(|_| certificate(response, "certificateArn"))?]
             }
-            "UpdateCertificate" | "DeleteCertificate" => {
+            // A certificate leaving primary's account is PENDING_TRANSFER there (INACTIVE in
+            // DR) until accepted, and gone after; a cancelled or rejected transfer leaves it
+            // INACTIVE. Each is a status change like UpdateCertificate's.
+            "UpdateCertificate"
+            | "DeleteCertificate"
+            | "TransferCertificate"
+            | "CancelCertificateTransfer"
+            | "RejectCertificateTransfer"
+            | "AcceptCertificateTransfer" => {
                 vec![certificate(request, "certificateId")?]
+            }
+            "RegisterCACertificate" => {
+                vec![ca(response, "certificateId").or_else(|_| ca(response, "certificateArn"))?]
+            }
+            "UpdateCACertificate" | "DeleteCACertificate" => {
+                vec![ca(request, "certificateId")?]
             }
             "AttachPolicy" | "DetachPolicy" => principal(request, "target")?,
             "AttachPrincipalPolicy"
@@ -481,6 +509,12 @@ pub async fn capture<S: DeviceRegistry + Sync>(
                     },
                 }
             }
+            Trigger::CaCertificate(id) => match primary.ca_certificate(id).await? {
+                Some(record) => Subject::CaCertificate(record),
+                None => Subject::CaCertificateDeleted {
+                    ca_certificate_id: id.clone(),
+                },
+            },
             Trigger::Policy(name) => match primary.policy(name).await? {
                 Some(policy) => Subject::Policy(policy),
                 // Deleted policies are detached everywhere first; nothing left to carry.
@@ -641,6 +675,20 @@ mod tests {
                 fixture!("cloudtrail-DeleteCertificate"),
                 "DeleteCertificate",
                 certificate(),
+            ),
+            (
+                fixture!("cloudtrail-TransferCertificate"),
+                "TransferCertificate",
+                certificate(),
+            ),
+            (
+                fixture!("cloudtrail-UpdateCACertificate"),
+                "UpdateCACertificate",
+                vec![Trigger::CaCertificate(
+                    "9a1c6b5e3d2f4a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d"
+                        .parse()
+                        .unwrap(),
+                )],
             ),
             (
                 fixture!("cloudtrail-AttachPolicy"),

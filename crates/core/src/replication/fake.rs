@@ -15,7 +15,8 @@ use crate::replication::ports::{
     ThingGroupRegistry,
 };
 use crate::replication::records::{
-    GroupRef, PolicyRecord, RoleAliasRecord, ThingGroupRecord, ThingRecord,
+    CaCertificateRecord, CaCertificateStatus, GroupRef, PolicyRecord, RoleAliasRecord,
+    ThingGroupRecord, ThingRecord,
 };
 use crate::replication::shadow::{apply_patch, ShadowDocument};
 use crate::replication::template::ProvisioningTemplateRecord;
@@ -24,6 +25,9 @@ use crate::replication::template::ProvisioningTemplateRecord;
 pub(crate) struct World {
     pub(crate) certificates: BTreeMap<CertificateId, (String, CertificateStatus)>,
     pub(crate) cas: BTreeMap<CertificateId, String>,
+    /// CA statuses set since registration (a CA registered in `cas` and absent here is
+    /// ACTIVE, auto-registration off).
+    pub(crate) ca_settings: BTreeMap<CertificateId, CaCertificateRecord>,
     pub(crate) policies: BTreeMap<PolicyName, String>,
     pub(crate) things: BTreeMap<ThingName, ThingRecord>,
     pub(crate) policy_links: BTreeSet<(CertificateId, PolicyName)>,
@@ -73,6 +77,35 @@ impl CertificateRegistry for FakeRegistry {
 
     async fn ca_certificate_pem(&self, ca_id: &CertificateId) -> Result<Option<String>, PortError> {
         Ok(self.with(|w| w.cas.get(ca_id).cloned()))
+    }
+
+    async fn ca_certificate(
+        &self,
+        ca_id: &CertificateId,
+    ) -> Result<Option<CaCertificateRecord>, PortError> {
+        Ok(self.with(|w| {
+            w.cas.contains_key(ca_id).then(|| {
+                w.ca_settings
+                    .get(ca_id)
+                    .cloned()
+                    .unwrap_or(CaCertificateRecord {
+                        ca_certificate_id: ca_id.clone(),
+                        status: CaCertificateStatus::Active,
+                        auto_registration: false,
+                    })
+            })
+        }))
+    }
+
+    async fn set_ca_certificate(&self, ca: &CaCertificateRecord) -> Result<bool, PortError> {
+        Ok(self.with(|w| {
+            let registered = w.cas.contains_key(&ca.ca_certificate_id);
+            if registered {
+                w.ca_settings
+                    .insert(ca.ca_certificate_id.clone(), ca.clone());
+            }
+            registered
+        }))
     }
 
     async fn register_certificate(

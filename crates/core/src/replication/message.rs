@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::records::{
-    CaRecord, CertificateRecord, PolicyRecord, RoleAliasRecord, ShadowUpdate, ThingGroupRecord,
-    ThingRecord, MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH,
+    CaCertificateRecord, CaRecord, CertificateRecord, PolicyRecord, RoleAliasRecord, ShadowUpdate,
+    ThingGroupRecord, ThingRecord, MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH,
 };
 use crate::certificate::{contains_private_key, CertificateId, CertificatePem, PemError};
 use crate::ids::{AccountId, Region, RoleAliasName, TemplateName, ThingGroupName, ThingName};
@@ -117,6 +117,13 @@ pub enum Subject {
     ProvisioningTemplateDeleted {
         /// Its name.
         template_name: TemplateName,
+    },
+    /// A CA certificate's status and auto-registration as primary has them.
+    CaCertificate(CaCertificateRecord),
+    /// A CA certificate primary no longer has.
+    CaCertificateDeleted {
+        /// Its id.
+        ca_certificate_id: CertificateId,
     },
     /// A device shadow update, as primary's shadow service published it.
     Shadow(Box<ShadowUpdate>),
@@ -219,6 +226,10 @@ impl Subject {
             Subject::ProvisioningTemplateDeleted { template_name } => {
                 format!("template#{template_name}")
             }
+            Subject::CaCertificate(record) => format!("ca#{}", record.ca_certificate_id),
+            Subject::CaCertificateDeleted { ca_certificate_id } => {
+                format!("ca#{ca_certificate_id}")
+            }
             Subject::Shadow(update) => {
                 shadow_key(&update.thing_name, update.shadow_name.as_deref())
             }
@@ -268,6 +279,8 @@ impl Subject {
             Subject::RoleAliasDeleted { .. } => "role_alias_deleted",
             Subject::ProvisioningTemplate(_) => "provisioning_template",
             Subject::ProvisioningTemplateDeleted { .. } => "provisioning_template_deleted",
+            Subject::CaCertificate(_) => "ca_certificate",
+            Subject::CaCertificateDeleted { .. } => "ca_certificate_deleted",
             Subject::Shadow(_) => "shadow",
             Subject::ShadowDeleted { .. } => "shadow_deleted",
         }
@@ -415,7 +428,9 @@ impl ReplicationMessage {
             | Subject::CertificateDeleted { .. }
             | Subject::ThingGroupDeleted { .. }
             | Subject::RoleAliasDeleted { .. }
-            | Subject::ProvisioningTemplateDeleted { .. } => {}
+            | Subject::ProvisioningTemplateDeleted { .. }
+            | Subject::CaCertificate(_)
+            | Subject::CaCertificateDeleted { .. } => {}
         }
         Ok(())
     }

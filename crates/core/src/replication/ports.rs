@@ -9,7 +9,7 @@ use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingN
 use crate::port::PortError;
 use crate::replication::message::{ReplicationMessage, Version};
 use crate::replication::records::{
-    GroupRef, PolicyRecord, RoleAliasRecord, ThingGroupRecord, ThingRecord,
+    CaCertificateRecord, GroupRef, PolicyRecord, RoleAliasRecord, ThingGroupRecord, ThingRecord,
 };
 use crate::replication::shadow::ShadowDocument;
 use crate::replication::template::ProvisioningTemplateRecord;
@@ -50,6 +50,18 @@ pub trait CertificateRegistry {
         &self,
         ca_id: &CertificateId,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+    /// A CA certificate's status and auto-registration, or `None` if it is not registered
+    /// here.
+    fn ca_certificate(
+        &self,
+        ca_id: &CertificateId,
+    ) -> impl Future<Output = Result<Option<CaCertificateRecord>, PortError>> + Send;
+    /// Set a registered CA certificate's status and auto-registration (UpdateCACertificate);
+    /// `Ok(false)` when it is not registered here.
+    fn set_ca_certificate(
+        &self,
+        ca: &CaCertificateRecord,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Register a certificate with the given status, against `ca_pem` when given.
     fn register_certificate(
         &self,

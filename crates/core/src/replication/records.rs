@@ -74,6 +74,42 @@ pub struct CaRecord {
     pub ca_certificate_pem: Option<String>,
 }
 
+/// A CA certificate's settings as primary has them. The CA itself is registered in each
+/// region by its operators (registration proves possession of the CA's key); what travels
+/// is whether it is trusted: a CA deactivated in primary (compromised, retired) must stop
+/// vouching for devices in DR within the replication lag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaCertificateRecord {
+    /// The CA certificate's id (the SHA-256 of its DER: the same in both regions).
+    pub ca_certificate_id: CertificateId,
+    /// ACTIVE or INACTIVE.
+    pub status: CaCertificateStatus,
+    /// Whether devices' certificates it signed register themselves on first connection
+    /// (just-in-time registration).
+    pub auto_registration: bool,
+}
+
+/// A CA certificate's status (AWS's `CACertificateStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CaCertificateStatus {
+    /// It vouches for the certificates it signed.
+    Active,
+    /// It does not: its certificates cannot connect or register.
+    Inactive,
+}
+
+impl CaCertificateStatus {
+    /// The status as AWS spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Inactive => "INACTIVE",
+        }
+    }
+}
+
 /// A thing as primary has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

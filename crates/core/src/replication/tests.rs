@@ -757,3 +757,94 @@ pub(super) fn shuffle<T>(items: &mut [T], seed: u64) {
         items.swap(i, (state % (i as u64 + 1)) as usize);
     }
 }
+
+/// A CA deactivated in primary (compromised) stops vouching in DR; one DR lacks is applied
+/// all the same (its operators register it there), and a CA primary deleted is retired in DR.
+#[test]
+fn a_ca_deactivated_in_primary_is_inactive_in_dr() {
+    use crate::replication::records::{CaCertificateRecord, CaCertificateStatus};
+    block_on(async {
+        let ca: CertificateId = CertificatePem::parse(&pems()[0]).unwrap().id().clone();
+        let (primary, dr, ledger) = (
+            FakeRegistry::default(),
+            FakeRegistry::default(),
+            FakeLedger::default(),
+        );
+        for registry in [&primary, &dr] {
+            registry
+                .world
+                .lock()
+                .unwrap()
+                .cas
+                .insert(ca.clone(), pems()[0].clone());
+        }
+        primary
+            .set_ca_certificate(&CaCertificateRecord {
+                ca_certificate_id: ca.clone(),
+                status: CaCertificateStatus::Inactive,
+                auto_registration: false,
+            })
+            .await
+            .unwrap();
+        let capture_now = |at: i64| {
+            let event = CaptureEvent {
+                cause: "UpdateCACertificate".to_owned(),
+                event_time_ms: at,
+                triggers: vec![Trigger::CaCertificate(ca.clone())],
+                subjects: Vec::new(),
+                detached: Vec::new(),
+            };
+            let primary = &primary;
+            async move {
+                let mut messages = capture(&event, primary, &source(), || at).await.unwrap();
+                ReplicationMessage::decode(&messages.remove(0).encode().unwrap()).unwrap()
+            }
+        };
+        let deactivated = capture_now(1_000).await;
+        assert_eq!(deactivated.subject.key(), format!("ca#{ca}"));
+        apply(&deactivated, &rewrite(), &dr, &ledger).await.unwrap();
+        let in_dr = dr.ca_certificate(&ca).await.unwrap().unwrap();
+        assert_eq!(in_dr.status, CaCertificateStatus::Inactive);
+
+        // DR without the CA: applied, and said.
+        let bare = FakeRegistry::default();
+        let outcome = apply(&deactivated, &rewrite(), &bare, &FakeLedger::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Applied {
+                changes: vec![Change::CaMissingInDr(ca.clone())]
+            }
+        );
+
+        // Re-activated with auto-registration in primary, then deleted there.
+        primary
+            .set_ca_certificate(&CaCertificateRecord {
+                ca_certificate_id: ca.clone(),
+                status: CaCertificateStatus::Active,
+                auto_registration: true,
+            })
+            .await
+            .unwrap();
+        apply(&capture_now(2_000).await, &rewrite(), &dr, &ledger)
+            .await
+            .unwrap();
+        assert!(
+            dr.ca_certificate(&ca)
+                .await
+                .unwrap()
+                .unwrap()
+                .auto_registration
+        );
+        primary.world.lock().unwrap().cas.clear();
+        let deleted = capture_now(3_000).await;
+        assert_eq!(deleted.subject.kind(), "ca_certificate_deleted");
+        apply(&deleted, &rewrite(), &dr, &ledger).await.unwrap();
+        let retired = dr.ca_certificate(&ca).await.unwrap().unwrap();
+        assert_eq!(
+            (retired.status, retired.auto_registration),
+            (CaCertificateStatus::Inactive, false)
+        );
+    });
+}

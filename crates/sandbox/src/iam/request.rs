@@ -521,6 +521,7 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:UpdateCertificate", &["cert"]),
     ("iot:DeleteCertificate", &["cert"]),
     ("iot:DescribeCACertificate", &["cacert"]),
+    ("iot:UpdateCACertificate", &["cacert"]),
     ("iot:ListPrincipalThings", &["cert"]),
     ("iot:AttachThingPrincipal", &["cert"]),
     ("iot:DetachThingPrincipal", &["cert"]),

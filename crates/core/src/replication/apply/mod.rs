@@ -29,6 +29,7 @@ use crate::port::PortError;
 use crate::replication::arn::ArnRewrite;
 use crate::replication::message::{ReplicationMessage, Subject};
 use crate::replication::ports::{ApplyLedger, DeviceRegistry, LedgerEntry, Recorded, ShadowStore};
+use crate::replication::records::{CaCertificateRecord, CaCertificateStatus};
 use crate::replication::shadow::{Base, ShadowDocument, ShadowState};
 use certificate::{apply_certificate, delete_certificate, CertificateContext};
 use groups::{apply_group, delete_group, sync_memberships};
@@ -169,6 +170,21 @@ where
             ));
             false
         }
+        Subject::CaCertificate(ca) => {
+            set_ca(ca, dr, &mut changes).await?;
+            false
+        }
+        // Deleting a CA in DR needs every certificate it registered gone first: operators'
+        // work. Until then it must vouch for nothing, as in primary.
+        Subject::CaCertificateDeleted { ca_certificate_id } => {
+            let retired = CaCertificateRecord {
+                ca_certificate_id: ca_certificate_id.clone(),
+                status: CaCertificateStatus::Inactive,
+                auto_registration: false,
+            };
+            set_ca(&retired, dr, &mut changes).await?;
+            false
+        }
         Subject::Shadow(update) => {
             let name = update.shadow_name.as_deref();
             let in_dr = dr
@@ -247,6 +263,7 @@ where
             | Subject::RoleAliasDeleted { .. }
             | Subject::ProvisioningTemplateDeleted { .. }
             | Subject::ShadowDeleted { .. }
+            | Subject::CaCertificateDeleted { .. }
     );
     let entry = LedgerEntry {
         version,
@@ -273,6 +290,31 @@ pub const VERSION_CONFLICT: &str = "ConflictException";
 
 /// How often a shadow write reads and merges again after losing a version race.
 const SHADOW_WRITE_TRIES: usize = 3;
+
+/// Bring a CA registered in DR to primary's status and auto-registration. A CA DR lacks is
+/// registered there by its operators (readiness names it); the message is applied all the
+/// same, so it is not retried for ever.
+async fn set_ca<R: DeviceRegistry + Sync>(
+    ca: &CaCertificateRecord,
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<(), ApplyError> {
+    let registered = dr
+        .set_ca_certificate(ca)
+        .await
+        .map_err(ApplyError::Registry)?;
+    changes.push(if registered {
+        Change::CaCertificate(format!(
+            "{} {} auto-registration {}",
+            ca.ca_certificate_id,
+            ca.status.as_str(),
+            if ca.auto_registration { "on" } else { "off" }
+        ))
+    } else {
+        Change::CaMissingInDr(ca.ca_certificate_id.clone())
+    });
+    Ok(())
+}
 
 /// The cause of the messages the reconciler builds from what it reads: a shadow read has no
 /// `previous`, and with no ledger entry either the source is the truth.

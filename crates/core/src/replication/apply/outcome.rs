@@ -74,6 +74,11 @@ pub enum Change {
     ProvisioningTemplate(String),
     /// A provisioning template deleted.
     DeletedProvisioningTemplate(String),
+    /// A CA certificate's status and auto-registration set as primary's.
+    CaCertificate(String),
+    /// A CA certificate primary has and DR does not: nothing to set (its operators register
+    /// it in DR; readiness names it).
+    CaMissingInDr(CertificateId),
     /// A shadow brought to primary's update (leaves DR wrote later kept).
     Shadow(String),
     /// A shadow update DR already held, or whose every leaf DR rewrote later: nothing sent.
