@@ -72,6 +72,7 @@ function iotRead(t: Topology, side: Side, sid: string, list: boolean): iam.Polic
       resources: [iot(t, side, 'cert/*')],
     }),
     new iam.PolicyStatement({ sid: `${sid}CaCertificates`, actions: ['iot:DescribeCACertificate'], resources: [iot(t, side, 'cacert/*')] }),
+    new iam.PolicyStatement({ sid: `${sid}ThingTypes`, actions: ['iot:DescribeThingType'], resources: [iot(t, side, 'thingtype/*')] }),
     new iam.PolicyStatement({ sid: `${sid}Policies`, actions: ['iot:GetPolicy'], resources: [iot(t, side, 'policy/*')] }),
     new iam.PolicyStatement({
       sid: `${sid}Things`,
@@ -143,7 +144,11 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
       actions: ['iot:DescribeThing', 'iot:CreateThing', 'iot:UpdateThing', 'iot:DeleteThing', 'iot:ListThingPrincipals'],
       resources: [iot(t, side, 'thing/*')],
     }),
-    new iam.PolicyStatement({ sid: `${sid}ThingTypes`, actions: ['iot:CreateThingType'], resources: [iot(t, side, 'thingtype/*')] }),
+    new iam.PolicyStatement({
+      sid: `${sid}ThingTypes`,
+      actions: ['iot:CreateThingType', 'iot:DescribeThingType', 'iot:UpdateThingType', 'iot:DeprecateThingType'],
+      resources: [iot(t, side, 'thingtype/*')],
+    }),
     // crates/aws/src/iot/thing_groups.rs: groups (static and dynamic share the thinggroup/
     // ARN), their policies, memberships.
     new iam.PolicyStatement({

@@ -13,12 +13,13 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   account can copy an RDS snapshot the primary account shared with it; IoT certificate ids
   are SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered
   with; ListCertificates pages; a CloudWatch-metric health check keeps the alarm it
-  follows; ListCACertificates answers; a CA keeps its auto-registration status; an
-  encrypted database reports its key by ARN; a health check that follows an alarm reports
-  what the alarm's data stream says; IoT fleet-provisioning templates and their versions
-  exist; a DB subnet group's name is taken once; a thing sits in one group per hierarchy
-  and ten groups at most; a principal detached from a thing stays attached for a moment; a
-  shadow GET answers with its response time, and an update stamps only the leaves it sets.
+  follows; ListCACertificates answers; a CA keeps its auto-registration status; a thing
+  type is created once and updated in place; an encrypted database reports its key by ARN;
+  a health check that follows an alarm reports what the alarm's data stream says; IoT
+  fleet-provisioning templates and their versions exist; a DB subnet group's name is taken
+  once; a thing sits in one group per hierarchy and ten groups at most; a principal
+  detached from a thing stays attached for a moment; a shadow GET answers with its
+  response time, and an update stamps only the leaves it sets.
 """
 
 from __future__ import annotations
@@ -311,6 +312,45 @@ def patch_iot_ca_auto_registration() -> None:
     iot_responses.IoTResponse.register_ca_certificate = register_ca_certificate
     iot_responses.IoTResponse.update_ca_certificate = update_ca_certificate
     iot_models.FakeCaCertificate.to_description_dict = to_description_dict
+
+
+def patch_iot_thing_types() -> None:
+    """Thing types are updated in place and created once, as on AWS.
+
+    AWS: UpdateThingType (PATCH /thing-types/{thingTypeName}) replaces a type's
+    `thingTypeProperties` (description, searchable attributes, MQTT 5 propagating
+    attributes); CreateThingType for a name that exists answers ResourceAlreadyExistsException
+    unless the request is the same. moto 5.2.5 has no UpdateThingType and lets a second
+    CreateThingType replace the type (its properties and its deprecation gone), so a thing
+    creating its bare type in DR wiped what the type's own message had set.
+    """
+    from moto.core.responses import EmptyResult
+    from moto.iot import models as iot_models
+    from moto.iot import responses as iot_responses
+    from moto.iot.exceptions import ResourceAlreadyExistsException
+
+    original_create = iot_models.IoTBackend.create_thing_type
+
+    def create_thing_type(self, thing_type_name, thing_type_properties):  # type: ignore[no-untyped-def]
+        for existing in self.thing_types.values():
+            if existing.thing_type_name == thing_type_name:
+                if (thing_type_properties or {}) == (existing.thing_type_properties or {}):
+                    return existing.thing_type_name, existing.arn
+                raise ResourceAlreadyExistsException(
+                    f"Thing type {thing_type_name} already exists with different properties",
+                    thing_type_name,
+                    existing.arn,
+                )
+        return original_create(self, thing_type_name, thing_type_properties)
+
+    def update_thing_type(self):  # type: ignore[no-untyped-def]
+        name = self.path.rstrip("/").split("/")[-1]
+        thing_type = self.iot_backend.describe_thing_type(name)  # ResourceNotFound, as AWS
+        thing_type.thing_type_properties = self._get_param("thingTypeProperties") or {}
+        return EmptyResult()
+
+    iot_models.IoTBackend.create_thing_type = create_thing_type
+    iot_responses.IoTResponse.update_thing_type = update_thing_type
 
 
 def patch_iot_provisioning_templates() -> None:
@@ -1183,6 +1223,7 @@ def main() -> int:
     patch_route53_alarm_health_check_status()
     patch_iot_list_ca_certificates()
     patch_iot_ca_auto_registration()
+    patch_iot_thing_types()
     patch_iot_provisioning_templates()
     patch_iot_one_group_per_hierarchy()
     patch_iot_detach_thing_principal_asynchronous()

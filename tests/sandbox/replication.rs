@@ -801,3 +801,93 @@ async fn a_ca_deactivated_in_primary_is_inactive_in_dr() {
         Some(&AutoRegistrationStatus::Disable)
     );
 }
+
+/// A thing type created with its properties (MQTT 5 propagating attributes, searchable
+/// attributes) reaches DR with them, though the thing's message would create it bare; an
+/// UpdateThingType in primary follows. Plain moto has no UpdateThingType and lets a second
+/// CreateThingType replace the type: the launcher's patch makes it as AWS is.
+#[tokio::test]
+async fn a_thing_type_reaches_dr_with_its_properties_and_follows_updates() {
+    use aws_sdk_iot::types::{Mqtt5Configuration, PropagatingAttribute, ThingTypeProperties};
+    use dr_core::replication::ThingTypeRegistry;
+    let p = Pipeline::new().await;
+    let (type_name, thing) = (unique("wearable-type"), unique("typed-wearable"));
+    let properties = |key: &str| {
+        ThingTypeProperties::builder()
+            .thing_type_description("wrist-worn monitor")
+            .searchable_attributes("ward")
+            .mqtt5_configuration(
+                Mqtt5Configuration::builder()
+                    .propagating_attributes(
+                        PropagatingAttribute::builder()
+                            .user_property_key(key)
+                            .thing_attribute("ward")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    };
+    let primary = p.session.iot(Side::Primary);
+    primary
+        .create_thing_type()
+        .thing_type_name(&type_name)
+        .thing_type_properties(properties("ward"))
+        .send()
+        .await
+        .unwrap();
+    primary
+        .create_thing()
+        .thing_name(&thing)
+        .thing_type_name(&type_name)
+        .send()
+        .await
+        .unwrap();
+    let mut created = fixture("thing-created");
+    created["thingName"] = thing.as_str().into();
+    created["thingTypeName"] = type_name.as_str().into();
+    let published = p.capture(&created).await;
+    assert_eq!(
+        published.len(),
+        2,
+        "the type beside the thing: {published:?}"
+    );
+    let report = p.drain().await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    let in_dr = p.dr.thing_type(&type_name).await.unwrap().unwrap();
+    assert_eq!(
+        in_dr,
+        p.primary.thing_type(&type_name).await.unwrap().unwrap()
+    );
+    assert_eq!(in_dr.propagating_attributes[0].user_property_key, "ward");
+
+    // A second create with other properties is refused, as on AWS (plain moto replaces).
+    let again = primary
+        .create_thing_type()
+        .thing_type_name(&type_name)
+        .thing_type_properties(properties("unit"))
+        .send()
+        .await;
+    assert!(again.is_err(), "CreateThingType replaced an existing type");
+
+    primary
+        .update_thing_type()
+        .thing_type_name(&type_name)
+        .thing_type_properties(properties("ward-id"))
+        .send()
+        .await
+        .unwrap();
+    p.capture(&cloudtrail(
+        "UpdateThingType",
+        json!({"thingTypeName": type_name}),
+        Value::Null,
+    ))
+    .await;
+    let report = p.drain().await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    let updated = p.dr.thing_type(&type_name).await.unwrap().unwrap();
+    assert_eq!(
+        updated.propagating_attributes[0].user_property_key,
+        "ward-id"
+    );
+}

@@ -34,6 +34,7 @@ mod shadows;
 #[cfg(test)]
 mod tests;
 mod thing_groups;
+mod thing_types;
 
 /// AWS keeps at most five versions of a policy.
 const MAX_POLICY_VERSIONS: usize = 5;

@@ -248,6 +248,8 @@ pub fn rest_operation(method: &str, path: &str) -> String {
         ("GET", ["thing-types"]) => "ListThingTypes",
         ("GET", ["thing-types", _]) => "DescribeThingType",
         ("POST", ["thing-types", _]) => "CreateThingType",
+        ("PATCH", ["thing-types", _]) => "UpdateThingType",
+        ("POST", ["thing-types", _, "deprecate"]) => "DeprecateThingType",
         ("GET", ["domainConfigurations"]) => "ListDomainConfigurations",
         ("GET", ["domainConfigurations", _]) => "DescribeDomainConfiguration",
         ("POST", ["domainConfigurations", _]) => "CreateDomainConfiguration",

@@ -43,6 +43,8 @@ pub enum Trigger {
     ProvisioningTemplate(TemplateName),
     /// A CA certificate was registered, (de)activated, or deleted.
     CaCertificate(CertificateId),
+    /// A thing type was created, updated, (un)deprecated or deleted.
+    ThingType(String),
 }
 
 /// A parsed capture event.
@@ -373,6 +375,16 @@ fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
             "UpdateCACertificate" | "DeleteCACertificate" => {
                 vec![ca(request, "certificateId")?]
             }
+            "CreateThingType" | "UpdateThingType" | "DeprecateThingType" | "DeleteThingType" => {
+                let thing_type = text(request, "thingTypeName", FAMILY)?;
+                if !crate::replication::records::valid_thing_type_name(thing_type) {
+                    return Err(malformed(
+                        FAMILY,
+                        format!("{name}: {thing_type:?} is not a valid thing type name"),
+                    ));
+                }
+                vec![Trigger::ThingType(thing_type.to_owned())]
+            }
             "AttachPolicy" | "DetachPolicy" => principal(request, "target")?,
             "AttachPrincipalPolicy"
             | "DetachPrincipalPolicy"
@@ -471,6 +483,21 @@ pub async fn capture<S: DeviceRegistry + Sync>(
             Trigger::Thing(name) => match primary.thing(name).await? {
                 Some(mut thing) => {
                     thing.groups = Some(primary.thing_memberships(name).await?);
+                    // Its type's properties travel beside it: DR creates a type the thing
+                    // needs bare when the thing arrives first.
+                    let untold = |t: &String| !triggers.contains(&Trigger::ThingType(t.clone()));
+                    if let Some(thing_type) = thing.thing_type.as_ref().filter(|t| untold(t)) {
+                        if let Some(record) = primary.thing_type(thing_type).await? {
+                            messages.push(ReplicationMessage {
+                                schema_version: SCHEMA_VERSION,
+                                source: source.clone(),
+                                cause: event.cause.clone(),
+                                event_time_ms: event.event_time_ms,
+                                observed_at_ms,
+                                subject: Subject::ThingType(record),
+                            });
+                        }
+                    }
                     Subject::Thing(thing)
                 }
                 None => Subject::ThingDeleted {
@@ -509,6 +536,12 @@ pub async fn capture<S: DeviceRegistry + Sync>(
                     },
                 }
             }
+            Trigger::ThingType(name) => match primary.thing_type(name).await? {
+                Some(record) => Subject::ThingType(record),
+                None => Subject::ThingTypeDeleted {
+                    thing_type_name: name.clone(),
+                },
+            },
             Trigger::CaCertificate(id) => match primary.ca_certificate(id).await? {
                 Some(record) => Subject::CaCertificate(record),
                 None => Subject::CaCertificateDeleted {
@@ -680,6 +713,11 @@ mod tests {
                 fixture!("cloudtrail-TransferCertificate"),
                 "TransferCertificate",
                 certificate(),
+            ),
+            (
+                fixture!("cloudtrail-UpdateThingType"),
+                "UpdateThingType",
+                vec![Trigger::ThingType("wearable-v2".to_owned())],
             ),
             (
                 fixture!("cloudtrail-UpdateCACertificate"),

@@ -12,11 +12,11 @@ use crate::replication::message::SourceRef;
 use crate::replication::ports::{
     ApplyLedger, CertificateRegistry, CertificateView, GroupWrite, LedgerEntry,
     ProvisioningTemplateRegistry, Recorded, Registration, RoleAliasRegistry, ShadowStore,
-    ThingGroupRegistry,
+    ThingGroupRegistry, ThingTypeRegistry,
 };
 use crate::replication::records::{
     CaCertificateRecord, CaCertificateStatus, GroupRef, PolicyRecord, RoleAliasRecord,
-    ThingGroupRecord, ThingRecord,
+    ThingGroupRecord, ThingRecord, ThingTypeRecord,
 };
 use crate::replication::shadow::{apply_patch, ShadowDocument};
 use crate::replication::template::ProvisioningTemplateRecord;
@@ -37,6 +37,7 @@ pub(crate) struct World {
     pub(crate) group_policies: BTreeSet<(ThingGroupName, PolicyName)>,
     pub(crate) memberships: BTreeSet<(ThingName, ThingGroupName)>,
     pub(crate) role_aliases: BTreeMap<RoleAliasName, RoleAliasRecord>,
+    pub(crate) thing_types: BTreeMap<String, ThingTypeRecord>,
     /// Templates as stored (their `policies` always empty).
     pub(crate) templates: BTreeMap<TemplateName, ProvisioningTemplateRecord>,
     pub(crate) shadows: BTreeMap<(ThingName, Option<String>), ShadowDocument>,
@@ -525,6 +526,20 @@ impl ThingGroupRegistry for FakeRegistry {
         group: &ThingGroupName,
     ) -> Result<(), PortError> {
         self.with(|w| w.memberships.remove(&(thing.clone(), group.clone())));
+        Ok(())
+    }
+}
+
+impl ThingTypeRegistry for FakeRegistry {
+    async fn thing_type(&self, name: &str) -> Result<Option<ThingTypeRecord>, PortError> {
+        Ok(self.with(|w| w.thing_types.get(name).cloned()))
+    }
+
+    async fn put_thing_type(&self, thing_type: &ThingTypeRecord) -> Result<(), PortError> {
+        self.with(|w| {
+            w.thing_types
+                .insert(thing_type.thing_type_name.clone(), thing_type.clone())
+        });
         Ok(())
     }
 }

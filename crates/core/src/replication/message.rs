@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::records::{
-    CaCertificateRecord, CaRecord, CertificateRecord, PolicyRecord, RoleAliasRecord, ShadowUpdate,
-    ThingGroupRecord, ThingRecord, MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH,
+    valid_thing_type_name, CaCertificateRecord, CaRecord, CertificateRecord, PolicyRecord,
+    RoleAliasRecord, ShadowUpdate, ThingGroupRecord, ThingRecord, ThingTypeRecord,
+    MAX_GROUPS_PER_THING, MAX_GROUP_DEPTH,
 };
 use crate::certificate::{contains_private_key, CertificateId, CertificatePem, PemError};
 use crate::ids::{AccountId, Region, RoleAliasName, TemplateName, ThingGroupName, ThingName};
@@ -117,6 +118,13 @@ pub enum Subject {
     ProvisioningTemplateDeleted {
         /// Its name.
         template_name: TemplateName,
+    },
+    /// A thing type with its properties, as primary has it.
+    ThingType(ThingTypeRecord),
+    /// A thing type primary no longer has.
+    ThingTypeDeleted {
+        /// Its name.
+        thing_type_name: String,
     },
     /// A CA certificate's status and auto-registration as primary has them.
     CaCertificate(CaCertificateRecord),
@@ -226,6 +234,8 @@ impl Subject {
             Subject::ProvisioningTemplateDeleted { template_name } => {
                 format!("template#{template_name}")
             }
+            Subject::ThingType(record) => format!("thingtype#{}", record.thing_type_name),
+            Subject::ThingTypeDeleted { thing_type_name } => format!("thingtype#{thing_type_name}"),
             Subject::CaCertificate(record) => format!("ca#{}", record.ca_certificate_id),
             Subject::CaCertificateDeleted { ca_certificate_id } => {
                 format!("ca#{ca_certificate_id}")
@@ -279,6 +289,8 @@ impl Subject {
             Subject::RoleAliasDeleted { .. } => "role_alias_deleted",
             Subject::ProvisioningTemplate(_) => "provisioning_template",
             Subject::ProvisioningTemplateDeleted { .. } => "provisioning_template_deleted",
+            Subject::ThingType(_) => "thing_type",
+            Subject::ThingTypeDeleted { .. } => "thing_type_deleted",
             Subject::CaCertificate(_) => "ca_certificate",
             Subject::CaCertificateDeleted { .. } => "ca_certificate_deleted",
             Subject::Shadow(_) => "shadow",
@@ -431,6 +443,16 @@ impl ReplicationMessage {
             | Subject::ProvisioningTemplateDeleted { .. }
             | Subject::CaCertificate(_)
             | Subject::CaCertificateDeleted { .. } => {}
+            Subject::ThingType(ThingTypeRecord {
+                thing_type_name, ..
+            })
+            | Subject::ThingTypeDeleted { thing_type_name } => {
+                if !valid_thing_type_name(thing_type_name) {
+                    return Err(Rejection::Malformed(format!(
+                        "{thing_type_name:?} is not a valid thing type name"
+                    )));
+                }
+            }
         }
         Ok(())
     }

@@ -37,5 +37,5 @@ pub use message::{Rejection, ReplicationMessage, Subject, Version};
 pub use ports::{
     ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry,
     ProvisioningTemplateRegistry, ReplicationBus, RoleAliasRegistry, ShadowStore,
-    ThingGroupRegistry,
+    ThingGroupRegistry, ThingTypeRegistry,
 };

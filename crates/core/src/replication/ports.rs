@@ -10,6 +10,7 @@ use crate::port::PortError;
 use crate::replication::message::{ReplicationMessage, Version};
 use crate::replication::records::{
     CaCertificateRecord, GroupRef, PolicyRecord, RoleAliasRecord, ThingGroupRecord, ThingRecord,
+    ThingTypeRecord,
 };
 use crate::replication::shadow::ShadowDocument;
 use crate::replication::template::ProvisioningTemplateRecord;
@@ -165,6 +166,21 @@ pub enum GroupWrite {
     Misplaced,
 }
 
+/// The thing types of an AWS IoT registry.
+pub trait ThingTypeRegistry {
+    /// A thing type with its properties, or `None`.
+    fn thing_type(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ThingTypeRecord>, PortError>> + Send;
+    /// Create the type with these properties, or bring an existing one to them (its
+    /// properties, and its deprecation either way).
+    fn put_thing_type(
+        &self,
+        thing_type: &ThingTypeRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// The thing-group side of an AWS IoT registry. Like [`CertificateRegistry`], "already
 /// exists" and "not found" on idempotent writes are success.
 pub trait ThingGroupRegistry {
@@ -305,9 +321,10 @@ pub trait ShadowStore {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// Everything replication reads in primary and writes in DR: one registry, five faces.
+/// Everything replication reads in primary and writes in DR: one registry, six faces.
 pub trait DeviceRegistry:
     CertificateRegistry
+    + ThingTypeRegistry
     + ThingGroupRegistry
     + RoleAliasRegistry
     + ProvisioningTemplateRegistry
@@ -317,6 +334,7 @@ pub trait DeviceRegistry:
 
 impl<T> DeviceRegistry for T where
     T: CertificateRegistry
+        + ThingTypeRegistry
         + ThingGroupRegistry
         + RoleAliasRegistry
         + ProvisioningTemplateRegistry

@@ -110,6 +110,52 @@ impl CaCertificateStatus {
     }
 }
 
+/// A thing type as primary has it. Its properties shape what DR's broker does with a
+/// device's messages (MQTT 5 user properties propagated from thing attributes, which the
+/// application's rules may read) and what fleet indexing can search; a deprecated type takes
+/// no new things.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThingTypeRecord {
+    /// Its name (`[a-zA-Z0-9:_-]`, 1–128).
+    pub thing_type_name: String,
+    /// Its description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Thing attributes searchable by this type (at most three).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub searchable_attributes: Vec<String>,
+    /// MQTT 5 user properties the broker adds to a device's messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub propagating_attributes: Vec<PropagatingAttribute>,
+    /// Deprecated: no new thing may take it.
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+/// One MQTT 5 user property a thing type adds: from a thing attribute or a connection
+/// attribute (AWS's `PropagatingAttribute`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropagatingAttribute {
+    /// The user property's key.
+    pub user_property_key: String,
+    /// The thing attribute it carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thing_attribute: Option<String>,
+    /// The connection attribute it carries (e.g. `iot:ClientId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_attribute: Option<String>,
+}
+
+/// Whether `name` is a valid thing type name (`[a-zA-Z0-9:_-]`, 1–128 characters).
+pub fn valid_thing_type_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":_-".contains(&b))
+}
+
 /// A thing as primary has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -848,3 +848,70 @@ fn a_ca_deactivated_in_primary_is_inactive_in_dr() {
         );
     });
 }
+
+/// A thing's type travels beside it with its properties (DR would otherwise create it bare),
+/// an update of the type alone reaches DR, and a type primary deleted is deprecated in DR.
+#[test]
+fn a_thing_type_reaches_dr_with_its_properties_and_a_deleted_one_is_deprecated() {
+    use crate::replication::records::{PropagatingAttribute, ThingTypeRecord};
+    use crate::replication::ThingTypeRegistry;
+    block_on(async {
+        let (primary, dr, ledger) = (
+            FakeRegistry::default(),
+            FakeRegistry::default(),
+            FakeLedger::default(),
+        );
+        let wearable_type = ThingTypeRecord {
+            thing_type_name: "wearable-v2".to_owned(),
+            description: Some("wrist-worn monitor".to_owned()),
+            searchable_attributes: vec!["ward".to_owned()],
+            propagating_attributes: vec![PropagatingAttribute {
+                user_property_key: "ward".to_owned(),
+                thing_attribute: Some("ward".to_owned()),
+                connection_attribute: None,
+            }],
+            deprecated: false,
+        };
+        primary.put_thing_type(&wearable_type).await.unwrap();
+        let thing: ThingName = "wearable-77".parse().unwrap();
+        primary
+            .put_thing(&ThingRecord {
+                thing_name: thing.clone(),
+                thing_type: Some("wearable-v2".to_owned()),
+                attributes: BTreeMap::from([("ward".to_owned(), "7".to_owned())]),
+                groups: None,
+            })
+            .await
+            .unwrap();
+        let capture_of = |trigger: Trigger, at: i64| {
+            let event = CaptureEvent {
+                cause: "test".to_owned(),
+                event_time_ms: at,
+                triggers: vec![trigger],
+                subjects: Vec::new(),
+                detached: Vec::new(),
+            };
+            let primary = &primary;
+            async move { capture(&event, primary, &source(), || at).await.unwrap() }
+        };
+        let messages = capture_of(Trigger::Thing(thing.clone()), 1_000).await;
+        let kinds: Vec<_> = messages.iter().map(|m| m.subject.kind()).collect();
+        assert_eq!(kinds, ["thing_type", "thing"]);
+        for message in &messages {
+            let message = ReplicationMessage::decode(&message.encode().unwrap()).unwrap();
+            apply(&message, &rewrite(), &dr, &ledger).await.unwrap();
+        }
+        assert_eq!(
+            dr.thing_type("wearable-v2").await.unwrap(),
+            Some(wearable_type.clone())
+        );
+
+        primary.world.lock().unwrap().thing_types.clear();
+        for message in capture_of(Trigger::ThingType("wearable-v2".to_owned()), 2_000).await {
+            assert_eq!(message.subject.kind(), "thing_type_deleted");
+            apply(&message, &rewrite(), &dr, &ledger).await.unwrap();
+        }
+        let deprecated = dr.thing_type("wearable-v2").await.unwrap().unwrap();
+        assert!(deprecated.deprecated, "{deprecated:?}");
+    });
+}

@@ -122,7 +122,8 @@ pub fn authorization(
                     };
                     vec![thing, group]
                 }
-                "CreateThingType" | "DescribeThingType" => {
+                "CreateThingType" | "DescribeThingType" | "UpdateThingType"
+                | "DeprecateThingType" => {
                     vec![arn("iot", &format!("thingtype/{}", nth(1)?))]
                 }
                 "DescribeDomainConfiguration" => {
@@ -538,6 +539,9 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:DeletePolicyVersion", &["policy"]),
     ("iot:ListPolicyVersions", &["policy"]),
     ("iot:CreateThingType", &["thingtype"]),
+    ("iot:DescribeThingType", &["thingtype"]),
+    ("iot:UpdateThingType", &["thingtype"]),
+    ("iot:DeprecateThingType", &["thingtype"]),
     ("iot:DescribeThingGroup", &["thinggroup"]),
     ("iot:CreateThingGroup", &["thinggroup"]),
     ("iot:UpdateThingGroup", &["thinggroup"]),

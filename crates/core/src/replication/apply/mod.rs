@@ -29,7 +29,7 @@ use crate::port::PortError;
 use crate::replication::arn::ArnRewrite;
 use crate::replication::message::{ReplicationMessage, Subject};
 use crate::replication::ports::{ApplyLedger, DeviceRegistry, LedgerEntry, Recorded, ShadowStore};
-use crate::replication::records::{CaCertificateRecord, CaCertificateStatus};
+use crate::replication::records::{CaCertificateRecord, CaCertificateStatus, ThingTypeRecord};
 use crate::replication::shadow::{Base, ShadowDocument, ShadowState};
 use certificate::{apply_certificate, delete_certificate, CertificateContext};
 use groups::{apply_group, delete_group, sync_memberships};
@@ -170,6 +170,32 @@ where
             ));
             false
         }
+        Subject::ThingType(thing_type) => {
+            dr.put_thing_type(thing_type)
+                .await
+                .map_err(ApplyError::Registry)?;
+            changes.push(Change::ThingType(thing_type.thing_type_name.clone()));
+            false
+        }
+        // DeleteThingType needs the type deprecated for five minutes and no thing using it;
+        // DR's things follow their own messages, so DR deprecates the type (no new thing may
+        // take it, as in primary) and leaves the deletion to its operators.
+        Subject::ThingTypeDeleted { thing_type_name } => {
+            let in_dr = dr
+                .thing_type(thing_type_name)
+                .await
+                .map_err(ApplyError::Registry)?;
+            if let Some(thing_type) = in_dr.filter(|t| !t.deprecated) {
+                dr.put_thing_type(&ThingTypeRecord {
+                    deprecated: true,
+                    ..thing_type
+                })
+                .await
+                .map_err(ApplyError::Registry)?;
+                changes.push(Change::DeprecatedThingType(thing_type_name.clone()));
+            }
+            false
+        }
         Subject::CaCertificate(ca) => {
             set_ca(ca, dr, &mut changes).await?;
             false
@@ -264,6 +290,7 @@ where
             | Subject::ProvisioningTemplateDeleted { .. }
             | Subject::ShadowDeleted { .. }
             | Subject::CaCertificateDeleted { .. }
+            | Subject::ThingTypeDeleted { .. }
     );
     let entry = LedgerEntry {
         version,

@@ -74,6 +74,10 @@ pub enum Change {
     ProvisioningTemplate(String),
     /// A provisioning template deleted.
     DeletedProvisioningTemplate(String),
+    /// A thing type created or brought to primary's properties.
+    ThingType(String),
+    /// A thing type primary deleted, deprecated in DR.
+    DeprecatedThingType(String),
     /// A CA certificate's status and auto-registration set as primary's.
     CaCertificate(String),
     /// A CA certificate primary has and DR does not: nothing to set (its operators register
