@@ -157,6 +157,11 @@ export interface Names {
   readonly replication_topic_arn: string;
   readonly replication_queue_name: string;
   readonly replication_queue_arn: string;
+  /** The shadow lane: its own topic and queue, so a shadow storm never delays a revocation. */
+  readonly shadow_topic_name: string;
+  readonly shadow_topic_arn: string;
+  readonly shadow_queue_name: string;
+  readonly shadow_queue_arn: string;
   readonly dead_letter_queue_name: string;
   readonly dead_letter_queue_arn: string;
   readonly max_receive_count: number;

@@ -63,8 +63,10 @@ export const probeFiles = (p: ProbeConfig): string[] =>
 export class DrStack extends Stack {
   readonly functions: Record<string, RustFunction> = {};
   readonly queue: sqs.Queue;
+  readonly shadowQueue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
   readonly topic: sns.Topic;
+  readonly shadowTopic: sns.Topic;
 
   constructor(scope: Construct, id: string, props: IotDrStackProps) {
     const c = props.contract;
@@ -133,83 +135,105 @@ export class DrStack extends Stack {
       // not take them.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.queue = new sqs.Queue(this, 'ReplicationQueue', {
-      queueName: c.names.replication_queue_name,
-      fifo: true,
-      contentBasedDeduplication: false,
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: replicationKey,
-      retentionPeriod: Duration.days(14),
-      visibilityTimeout: TIMING.queueVisibility,
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: c.names.max_receive_count },
-      enforceSSL: true,
-      // Messages not yet applied are certificate changes DR does not have yet.
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.topic = new sns.Topic(this, 'ReplicationTopic', {
-      topicName: c.names.replication_topic_name,
-      fifo: true,
-      contentBasedDeduplication: false,
-      masterKey: replicationKey,
-      displayName: 'IoT DR certificate replication',
-    });
+    // Two lanes, each a FIFO topic and queue of its own (crates/core message.rs `Lane`):
+    // shadows change whenever a device reports and can publish at the FIFO limit; on their
+    // own lane they never queue a revocation, or any registry change, behind them.
+    const lane = (queueId: string, queueName: string, topicId: string, topicName: string, displayName: string) => {
+      const queue = new sqs.Queue(this, queueId, {
+        queueName,
+        fifo: true,
+        contentBasedDeduplication: false,
+        encryption: sqs.QueueEncryption.KMS,
+        encryptionMasterKey: replicationKey,
+        retentionPeriod: Duration.days(14),
+        visibilityTimeout: TIMING.queueVisibility,
+        deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: c.names.max_receive_count },
+        enforceSSL: true,
+        // Messages not yet applied are changes DR does not have yet.
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      const topic = new sns.Topic(this, topicId, {
+        topicName,
+        fifo: true,
+        contentBasedDeduplication: false,
+        masterKey: replicationKey,
+        displayName,
+      });
+      return { queue, topic };
+    };
+    const registry = lane('ReplicationQueue', c.names.replication_queue_name, 'ReplicationTopic', c.names.replication_topic_name, 'IoT DR certificate replication');
+    const shadows = lane('ShadowReplicationQueue', c.names.shadow_queue_name, 'ShadowReplicationTopic', c.names.shadow_topic_name, 'IoT DR shadow replication');
+    this.queue = registry.queue;
+    this.topic = registry.topic;
+    this.shadowQueue = shadows.queue;
+    this.shadowTopic = shadows.topic;
     // The one publisher: primary's capture role. Not the DR account, not anyone else; the
     // stack replaces SNS's default policy (which grants the owner account) with this one.
+    const topicArns = [c.names.replication_topic_arn, c.names.shadow_topic_arn];
     new sns.TopicPolicy(this, 'ReplicationTopicPolicy', {
-      topics: [this.topic],
+      topics: [this.topic, this.shadowTopic],
       policyDocument: new iam.PolicyDocument({
         statements: [
           new iam.PolicyStatement({
             sid: 'OnlyPrimaryCapturePublishes',
             principals: [crossAccountPrincipal(t.primary.account_id, [names.captureRoleArn(c)])],
             actions: ['sns:Publish'],
-            resources: [this.topic.topicArn],
+            resources: topicArns,
           }),
           new iam.PolicyStatement({
             sid: 'EnforceTls',
             effect: iam.Effect.DENY,
             principals: [new iam.AnyPrincipal()],
             actions: ['sns:Publish'],
-            resources: [this.topic.topicArn],
+            resources: topicArns,
             conditions: { Bool: { 'aws:SecureTransport': 'false' } },
           }),
         ],
       }),
     });
-    // The subscription by hand rather than SqsSubscription: that one names the topic's ARN
-    // (a token) in the key policy, and the topic is encrypted with the same key: a cycle.
-    // The ARN is known from the topology anyway (names.rs), so the policies name it.
-    const topicArn = c.names.replication_topic_arn;
+    // The subscriptions by hand rather than SqsSubscription: that one names the topic's ARN
+    // (a token) in the key policy, and the topics are encrypted with the same key: a cycle.
+    // The ARNs are known from the topology anyway (names.rs), so the policies name them.
     replicationKey.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'SnsEncryptsIntoTheQueues',
         principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: ['*'],
-        conditions: { ArnEquals: { 'aws:SourceArn': topicArn } },
+        conditions: { ArnEquals: { 'aws:SourceArn': topicArns } },
       }),
     );
-    for (const queue of [this.queue, this.deadLetterQueue]) {
-      // The topic delivers to the queue, and dead-letters what it cannot deliver to the DLQ.
+    const senders: [sqs.Queue, string[]][] = [
+      [this.queue, [c.names.replication_topic_arn]],
+      [this.shadowQueue, [c.names.shadow_topic_arn]],
+      [this.deadLetterQueue, topicArns],
+    ];
+    for (const [queue, arns] of senders) {
+      // Each topic delivers to its queue, and dead-letters what it cannot deliver to the DLQ.
       queue.addToResourcePolicy(
         new iam.PolicyStatement({
           sid: 'OnlyTheReplicationTopicSends',
           principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
           actions: ['sqs:SendMessage'],
           resources: [queue.queueArn],
-          conditions: { ArnEquals: { 'aws:SourceArn': topicArn } },
+          conditions: { ArnEquals: { 'aws:SourceArn': arns } },
         }),
       );
     }
-    new sns.Subscription(this, 'ReplicationSubscription', {
-      topic: this.topic,
-      protocol: sns.SubscriptionProtocol.SQS,
-      endpoint: this.queue.queueArn,
-      // The queue receives our message itself, not an SNS envelope around it.
-      rawMessageDelivery: true,
-      // What SNS cannot deliver to the queue (a KMS or policy mistake) is kept too.
-      deadLetterQueue: this.deadLetterQueue,
-    });
+    for (const [id, topic, queue] of [
+      ['ReplicationSubscription', this.topic, this.queue],
+      ['ShadowReplicationSubscription', this.shadowTopic, this.shadowQueue],
+    ] as const) {
+      new sns.Subscription(this, id, {
+        topic,
+        protocol: sns.SubscriptionProtocol.SQS,
+        endpoint: queue.queueArn,
+        // The queue receives our message itself, not an SNS envelope around it.
+        rawMessageDelivery: true,
+        // What SNS cannot deliver to the queue (a KMS or policy mistake) is kept too.
+        deadLetterQueue: this.deadLetterQueue,
+      });
+    }
 
     // ---- Tables ----
     const tableProps = (partitionKey: string): dynamodb.TableProps => ({
@@ -322,6 +346,15 @@ export class DrStack extends Stack {
         maxConcurrency: 5,
       }),
     );
+    // The shadow lane's own mapping, with concurrency of its own: a shadow storm scales
+    // these pollers, never the registry lane's five.
+    replicator.function.addEventSource(
+      new sources.SqsEventSource(this.shadowQueue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        maxConcurrency: 5,
+      }),
+    );
     // Scheduled functions: a failed run is retried by the next tick, never by piling up
     // asynchronous retries; one at a time (their loops are fenced, but their API budgets
     // are per process).
@@ -407,6 +440,16 @@ export class DrStack extends Stack {
       alarmName: 'iot-dr-replication-lagging',
       alarmDescription: `The oldest replication message is older than ${settings.oldestMessageAlarmSeconds} s: the replicator is failing or throttled`,
       metric: this.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: settings.oldestMessageAlarmSeconds,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('ShadowOldestMessageAlarm', {
+      alarmName: 'iot-dr-shadow-replication-lagging',
+      alarmDescription: `The oldest shadow replication message is older than ${settings.oldestMessageAlarmSeconds} s: shadows lag (the registry lane is unaffected)`,
+      metric: this.shadowQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: settings.oldestMessageAlarmSeconds,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 5,
@@ -523,9 +566,11 @@ export class DrStack extends Stack {
             metric('cert-replicator', 'Retried', 'Sum', m5),
           ]),
           graph('Replication lag (ms)', [metric('cert-replicator', 'LagMax', 'Maximum', m5)]),
-          graph('Queue and DLQ', [
+          graph('Queues (registry, shadows) and DLQ', [
             this.queue.metricApproximateNumberOfMessagesVisible({ period: m5 }),
             this.queue.metricApproximateAgeOfOldestMessage({ period: m5 }),
+            this.shadowQueue.metricApproximateNumberOfMessagesVisible({ period: m5 }),
+            this.shadowQueue.metricApproximateAgeOfOldestMessage({ period: m5 }),
             this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: m5 }),
           ]),
         ],

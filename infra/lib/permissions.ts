@@ -601,7 +601,11 @@ export function sideStatements(c: Contract, fn: names.FunctionName, side: Side, 
       return [
         ...iotRead(t, 'primary', 'IotRead', false),
         // Published with primary's credentials to DR's topic (bus.rs `for_replication`).
-        new iam.PolicyStatement({ sid: 'PublishToDrTopic', actions: ['sns:Publish'], resources: [c.names.replication_topic_arn] }),
+        new iam.PolicyStatement({
+          sid: 'PublishToDrTopic',
+          actions: ['sns:Publish'],
+          resources: [c.names.replication_topic_arn, c.names.shadow_topic_arn],
+        }),
         keyStatement(refs, 'replicationKeyArn', 'DrTopicKey', ['kms:GenerateDataKey', 'kms:Decrypt'], {
           StringEquals: { 'kms:ViaService': `sns.${t.dr.region}.amazonaws.com` },
         }),
@@ -683,7 +687,7 @@ export function operatorStatements(c: Contract, side: Side, refs: LocalRefs = {}
     }),
   ];
   if (side === 'dr') {
-    const queues = [c.names.replication_queue_arn, c.names.dead_letter_queue_arn];
+    const queues = [c.names.replication_queue_arn, c.names.shadow_queue_arn, c.names.dead_letter_queue_arn];
     extras.push(
       new iam.PolicyStatement({
         sid: 'ReplicationQueues',
@@ -691,7 +695,11 @@ export function operatorStatements(c: Contract, side: Side, refs: LocalRefs = {}
         resources: queues,
       }),
       keyStatement(refs, 'replicationKeyArn', 'ReplicationQueuesKey', ['kms:Decrypt', 'kms:GenerateDataKey']),
-      new iam.PolicyStatement({ sid: 'Topics', actions: ['sns:GetTopicAttributes'], resources: [c.names.replication_topic_arn, c.names.operator_topic_arn] }),
+      new iam.PolicyStatement({
+        sid: 'Topics',
+        actions: ['sns:GetTopicAttributes'],
+        resources: [c.names.replication_topic_arn, c.names.shadow_topic_arn, c.names.operator_topic_arn],
+      }),
       new iam.PolicyStatement({
         sid: 'Tables',
         actions: ['dynamodb:DescribeTable', 'dynamodb:Scan'],

@@ -71,8 +71,14 @@ describe('deployment contract', () => {
     const c: Contract = built.contract;
     const all = Object.values(templates);
     const named = (type: string, property: string) => all.flatMap((t) => resources(t, type).map(([, r]) => r.Properties[property]));
-    assert.deepEqual(named('AWS::SNS::Topic', 'TopicName').sort(), [c.names.replication_topic_name, c.topology.failover.operator_topic, c.topology.failover.operator_topic].sort());
-    assert.deepEqual(named('AWS::SQS::Queue', 'QueueName').filter((n) => n !== 'iot-dr-capture-failures').sort(), [c.names.dead_letter_queue_name, c.names.replication_queue_name].sort());
+    assert.deepEqual(
+      named('AWS::SNS::Topic', 'TopicName').sort(),
+      [c.names.replication_topic_name, c.names.shadow_topic_name, c.topology.failover.operator_topic, c.topology.failover.operator_topic].sort(),
+    );
+    assert.deepEqual(
+      named('AWS::SQS::Queue', 'QueueName').filter((n) => n !== 'iot-dr-capture-failures').sort(),
+      [c.names.dead_letter_queue_name, c.names.replication_queue_name, c.names.shadow_queue_name].sort(),
+    );
     assert.deepEqual(named('AWS::CloudWatch::Alarm', 'AlarmName').filter((n) => n === c.serving_alarm.alarm_name).length, 1);
     assert.deepEqual(named('AWS::IoT::DomainConfiguration', 'DomainConfigurationName'), [c.names.domain_configuration_name, c.names.domain_configuration_name]);
     const aliases = named('AWS::KMS::Alias', 'AliasName');

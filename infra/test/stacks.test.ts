@@ -82,6 +82,27 @@ describe('replication path (DR)', () => {
     });
   });
 
+  it('gives shadows a lane of their own: topic, queue, subscription and event source mapping', () => {
+    const { dr, built } = sandbox();
+    const c = built.contract;
+    dr.hasResourceProperties('AWS::SNS::Topic', { TopicName: c.names.shadow_topic_name, FifoTopic: true, ContentBasedDeduplication: false });
+    dr.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: c.names.shadow_queue_name,
+      FifoQueue: true,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLetterQueue'), 'Arn'] }, maxReceiveCount: c.names.max_receive_count },
+    });
+    dr.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'sqs',
+      RawMessageDelivery: true,
+      TopicArn: { Ref: Match.stringLikeRegexp('^ShadowReplicationTopic') },
+      Endpoint: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ShadowReplicationQueue'), 'Arn'] },
+    });
+    dr.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ShadowReplicationQueue'), 'Arn'] },
+    });
+  });
+
   it('feeds the replicator with partial batch failures, within the queue visibility', () => {
     const { dr, templates, built } = sandbox();
     dr.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
@@ -354,7 +375,8 @@ describe('functions', () => {
     const capture = actionsOf('CertCapturePrimaryRole');
     for (const a of capture) assert.match(a, /^(iot:(Describe|List|Get)|sns:Publish$|kms:(GenerateDataKey|Decrypt)$)/, `capture: ${a}`);
     const publish = primary.filter((x) => x.where.startsWith('CertCapturePrimaryRole') && array(x.s.Action).includes('sns:Publish'));
-    assert.deepEqual(publish.map((x) => x.s.Resource), [built.contract.names.replication_topic_arn]);
+    // Both lanes' topics (registry, shadows), nothing else.
+    assert.deepEqual(publish.map((x) => x.s.Resource), [[built.contract.names.replication_topic_arn, built.contract.names.shadow_topic_arn]]);
   });
 
   it('lets capture read thing groups in primary and the replicator write them in DR, on group and thing ARNs only', () => {

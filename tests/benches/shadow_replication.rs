@@ -52,7 +52,7 @@ async fn main() {
     ));
     let rewrite = Arc::new(ArnRewrite::primary_to_dr(&t));
     let sqs = admin.sqs(Side::Dr);
-    let queue_url = sandbox_tests::queue_url(&sqs, &names::replication_queue_name(&t)).await;
+    let queue_url = sandbox_tests::queue_url(&sqs, &names::shadow_queue_name(&t)).await;
     let source = SourceRef::of(&t, Side::Primary);
     // The things, in both registries (a shadow's thing replicates first; not timed).
     let things: Vec<String> = (0..updates)

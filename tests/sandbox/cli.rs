@@ -89,6 +89,14 @@ pub(crate) fn command_for(
         .env("DRCTL__REPLICATION__TOPIC", t.replication.topic.as_str())
         .env("DRCTL__REPLICATION__QUEUE", t.replication.queue.as_str())
         .env(
+            "DRCTL__REPLICATION__SHADOW_TOPIC",
+            t.replication.shadow_topic.as_str(),
+        )
+        .env(
+            "DRCTL__REPLICATION__SHADOW_QUEUE",
+            t.replication.shadow_queue.as_str(),
+        )
+        .env(
             "DRCTL__REPLICATION__DEAD_LETTER_QUEUE",
             t.replication.dead_letter_queue.as_str(),
         )
@@ -703,7 +711,7 @@ async fn status_answers_in_seconds_with_primary_s_region_hung_or_refusing() {
         );
         assert!(stdout.contains(says), "{mode}:\n{stdout}");
         // DR's sections are read all the same.
-        assert!(stdout.contains("queue waiting 0"), "{stdout}");
+        assert!(stdout.contains("registry lane waiting 0"), "{stdout}");
         assert!(
             !stdout.contains("DispatchFailure") && !stdout.contains("ConnectorError"),
             "one line a person reads, not a Debug chain:\n{stdout}"

@@ -74,6 +74,14 @@ pub(crate) fn lambda_env(p: &Pipeline) -> Vec<(String, String)> {
             t.replication.queue.to_string(),
         ),
         (
+            "DRCTL__REPLICATION__SHADOW_TOPIC".into(),
+            t.replication.shadow_topic.to_string(),
+        ),
+        (
+            "DRCTL__REPLICATION__SHADOW_QUEUE".into(),
+            t.replication.shadow_queue.to_string(),
+        ),
+        (
             "DRCTL__REPLICATION__DEAD_LETTER_QUEUE".into(),
             t.replication.dead_letter_queue.to_string(),
         ),

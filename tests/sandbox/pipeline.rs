@@ -35,6 +35,8 @@ pub(crate) struct Pipeline {
     pub(crate) rewrite: ArnRewrite,
     pub(crate) sqs: aws_sdk_sqs::Client,
     pub(crate) queue_url: String,
+    /// The shadow lane's queue.
+    pub(crate) shadow_queue_url: String,
     pub(crate) dlq_url: String,
 }
 
@@ -50,6 +52,8 @@ impl Pipeline {
         let mut topology = topology_for(&endpoint);
         topology.replication.topic = format!("{prefix}-topic").parse().unwrap();
         topology.replication.queue = format!("{prefix}-queue").parse().unwrap();
+        topology.replication.shadow_topic = format!("{prefix}-shadow-topic").parse().unwrap();
+        topology.replication.shadow_queue = format!("{prefix}-shadow-queue").parse().unwrap();
         topology.replication.dead_letter_queue = format!("{prefix}-dlq").parse().unwrap();
         topology.replication.ledger_table = format!("{prefix}-ledger").parse().unwrap();
         dr_sandbox::provision(&topology)
@@ -74,6 +78,7 @@ impl Pipeline {
             }
         };
         let queue_url = url(names::replication_queue_name(&topology)).await;
+        let shadow_queue_url = url(names::shadow_queue_name(&topology)).await;
         let dlq_url = url(names::dead_letter_queue_name(&topology)).await;
         Self {
             primary: IotRegistry::for_side(&capture_session, &topology, Side::Primary),
@@ -86,6 +91,7 @@ impl Pipeline {
             rewrite: ArnRewrite::primary_to_dr(&topology),
             sqs,
             queue_url,
+            shadow_queue_url,
             dlq_url,
             session,
             replicator_session,
@@ -129,42 +135,48 @@ impl Pipeline {
         let mut total = BatchReport::default();
         let mut empty_polls = 0;
         while empty_polls < 2 {
-            match deliver_batch(
-                &self.sqs,
-                &self.queue_url,
-                &self.rewrite,
-                &self.dr,
-                &self.ledger,
-            )
-            .await
-            {
-                Some(report) => {
-                    empty_polls = 0;
+            let mut delivered = false;
+            // Both lanes, as their two event source mappings would.
+            for queue_url in [&self.queue_url, &self.shadow_queue_url] {
+                if let Some(report) =
+                    deliver_batch(&self.sqs, queue_url, &self.rewrite, &self.dr, &self.ledger).await
+                {
+                    delivered = true;
                     merge(&mut total, report);
                 }
-                None => empty_polls += 1,
+            }
+            if delivered {
+                empty_polls = 0;
+            } else {
+                empty_polls += 1;
             }
         }
         total
     }
 
-    /// Whether the replication queue holds nothing, visible or in flight.
+    /// Whether both lanes' queues hold nothing, visible or in flight.
     pub(crate) async fn queue_is_empty(&self) -> bool {
         use aws_sdk_sqs::types::QueueAttributeName as Name;
-        let counts = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(Name::ApproximateNumberOfMessages)
-            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .unwrap();
-        counts
-            .attributes()
-            .into_iter()
-            .flat_map(|a| a.values())
-            .all(|v| v == "0")
+        for queue_url in [&self.queue_url, &self.shadow_queue_url] {
+            let counts = self
+                .sqs
+                .get_queue_attributes()
+                .queue_url(queue_url)
+                .attribute_names(Name::ApproximateNumberOfMessages)
+                .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+                .send()
+                .await
+                .unwrap();
+            let empty = counts
+                .attributes()
+                .into_iter()
+                .flat_map(|a| a.values())
+                .all(|v| v == "0");
+            if !empty {
+                return false;
+            }
+        }
+        true
     }
 
     /// Bodies waiting in the DLQ.

@@ -24,6 +24,7 @@
 //! Bump [`SCHEMA_VERSION`] when a key is renamed or removed or changes meaning (adding one
 //! does not break a reader), and regenerate `infra/test/fixtures/contract*.json`.
 
+use dr_core::replication::Lane;
 use std::collections::BTreeMap;
 
 use dr_core::report::emf;
@@ -108,6 +109,11 @@ struct Names {
     replication_topic_arn: String,
     replication_queue_name: String,
     replication_queue_arn: String,
+    /// The shadow lane (`[replication] shadow_topic`, `shadow_queue`).
+    shadow_topic_name: String,
+    shadow_topic_arn: String,
+    shadow_queue_name: String,
+    shadow_queue_arn: String,
     dead_letter_queue_name: String,
     dead_letter_queue_arn: String,
     /// Redeliveries before SQS dead-letters a replication message.
@@ -138,6 +144,10 @@ impl Names {
             replication_topic_arn: names::replication_topic_arn(topology),
             replication_queue_arn: names::dr_queue_arn(topology, &queue),
             replication_queue_name: queue,
+            shadow_topic_name: names::shadow_topic_name(topology),
+            shadow_topic_arn: names::lane_topic_arn(topology, Lane::Shadows),
+            shadow_queue_arn: names::dr_queue_arn(topology, &names::shadow_queue_name(topology)),
+            shadow_queue_name: names::shadow_queue_name(topology),
             dead_letter_queue_arn: names::dr_queue_arn(topology, &dead_letters),
             dead_letter_queue_name: dead_letters,
             max_receive_count: names::MAX_RECEIVE_COUNT,

@@ -7,6 +7,7 @@
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use dr_core::port::PortError;
 use dr_core::replication::service::{decode_delivery, DeadLetterSink, Delivery};
+use dr_core::replication::{Lane, ReplicationMessage};
 use dr_core::{Side, Topology};
 
 use crate::error::port_error;
@@ -107,12 +108,24 @@ pub struct QueueCounts {
     pub in_flight: u64,
 }
 
-/// The replication queue and its DLQ.
+/// The replication queues (one per lane) and their shared DLQ.
 #[derive(Debug, Clone)]
 pub struct ReplicationDlq {
     sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    registry_queue_url: String,
+    shadow_queue_url: String,
     dlq_url: String,
+}
+
+/// Messages waiting and in flight on each lane and in the DLQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicationCounts {
+    /// The registry lane's queue (certificates, revocations, things…).
+    pub registry: QueueCounts,
+    /// The shadow lane's queue.
+    pub shadows: QueueCounts,
+    /// The dead-letter queue both lanes share.
+    pub dead_letters: QueueCounts,
 }
 
 impl ReplicationDlq {
@@ -131,7 +144,8 @@ impl ReplicationDlq {
             }
         };
         Ok(Self {
-            queue_url: url(names::replication_queue_name(topology)).await?,
+            registry_queue_url: url(names::lane_queue_name(topology, Lane::Registry)).await?,
+            shadow_queue_url: url(names::lane_queue_name(topology, Lane::Shadows)).await?,
             dlq_url: url(names::dead_letter_queue_name(topology)).await?,
             sqs,
         })
@@ -165,8 +179,10 @@ impl ReplicationDlq {
         Ok(seen)
     }
 
-    /// Move up to `max` messages back into the replication queue, in their group's order;
-    /// returns how many moved. A message is deleted from the DLQ only once it is sent.
+    /// Move up to `max` messages back into their lane's queue, in their group's order;
+    /// returns how many moved. A message is deleted from the DLQ only once it is sent. One
+    /// that does not decode (it was dead-lettered for that) goes to the registry lane, whose
+    /// replicator refuses it again with its reason.
     pub async fn replay(&self, max: usize) -> Result<usize, PortError> {
         let mut moved = 0;
         while moved < max {
@@ -177,9 +193,15 @@ impl ReplicationDlq {
             for message in batch {
                 let group = group_of(&message);
                 let id = message.message_id().unwrap_or_default();
+                let lane = ReplicationMessage::decode(message.body().unwrap_or_default())
+                    .map_or(Lane::Registry, |decoded| decoded.subject.lane());
+                let queue_url = match lane {
+                    Lane::Registry => &self.registry_queue_url,
+                    Lane::Shadows => &self.shadow_queue_url,
+                };
                 self.sqs
                     .send_message()
-                    .queue_url(&self.queue_url)
+                    .queue_url(queue_url)
                     .message_body(message.body().unwrap_or_default())
                     .message_group_id(group)
                     // Replaying the same message twice within five minutes sends it once.
@@ -205,12 +227,13 @@ impl ReplicationDlq {
         Ok(Self::counts(&self.sqs, &self.dlq_url).await?.waiting)
     }
 
-    /// Messages waiting and in flight, in the replication queue and in its DLQ.
-    pub async fn queue_and_dlq_counts(&self) -> Result<(QueueCounts, QueueCounts), PortError> {
-        Ok((
-            Self::counts(&self.sqs, &self.queue_url).await?,
-            Self::counts(&self.sqs, &self.dlq_url).await?,
-        ))
+    /// Messages waiting and in flight on each lane and in the DLQ.
+    pub async fn counts_by_lane(&self) -> Result<ReplicationCounts, PortError> {
+        Ok(ReplicationCounts {
+            registry: Self::counts(&self.sqs, &self.registry_queue_url).await?,
+            shadows: Self::counts(&self.sqs, &self.shadow_queue_url).await?,
+            dead_letters: Self::counts(&self.sqs, &self.dlq_url).await?,
+        })
     }
 
     async fn counts(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<QueueCounts, PortError> {

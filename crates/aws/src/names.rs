@@ -3,6 +3,7 @@
 //! disagree.
 
 use dr_core::config::ENV_PREFIX;
+use dr_core::replication::Lane;
 use dr_core::{RoleArn, Side, Topology, FUNCTIONS};
 
 /// The replication topic and queues are FIFO (per-certificate order); AWS requires the suffix.
@@ -45,7 +46,43 @@ pub fn replication_queue_name(topology: &Topology) -> String {
     format!("{}{FIFO_SUFFIX}", topology.replication.queue)
 }
 
-/// The replication dead-letter queue's name.
+/// The shadow lane's topic name.
+pub fn shadow_topic_name(topology: &Topology) -> String {
+    format!("{}{FIFO_SUFFIX}", topology.replication.shadow_topic)
+}
+
+/// The shadow lane's queue name.
+pub fn shadow_queue_name(topology: &Topology) -> String {
+    format!("{}{FIFO_SUFFIX}", topology.replication.shadow_queue)
+}
+
+/// A lane's topic name.
+pub fn lane_topic_name(topology: &Topology, lane: Lane) -> String {
+    match lane {
+        Lane::Registry => replication_topic_name(topology),
+        Lane::Shadows => shadow_topic_name(topology),
+    }
+}
+
+/// A lane's topic ARN (DR-owned).
+pub fn lane_topic_arn(topology: &Topology, lane: Lane) -> String {
+    format!(
+        "arn:aws:sns:{}:{}:{}",
+        topology.dr.region,
+        topology.dr.account_id,
+        lane_topic_name(topology, lane)
+    )
+}
+
+/// A lane's queue name.
+pub fn lane_queue_name(topology: &Topology, lane: Lane) -> String {
+    match lane {
+        Lane::Registry => replication_queue_name(topology),
+        Lane::Shadows => shadow_queue_name(topology),
+    }
+}
+
+/// The replication dead-letter queue's name (both lanes dead-letter into it).
 pub fn dead_letter_queue_name(topology: &Topology) -> String {
     format!("{}{FIFO_SUFFIX}", topology.replication.dead_letter_queue)
 }

@@ -11,6 +11,10 @@ pub(super) async fn replication_resources(session: &AwsSession, topology: &Topol
     let mut checks = Vec::new();
     for (name, arn) in [
         ("replication topic", names::replication_topic_arn(topology)),
+        (
+            "shadow replication topic",
+            names::lane_topic_arn(topology, dr_core::replication::Lane::Shadows),
+        ),
         ("operator topic", operator_topic_arn(topology)),
     ] {
         checks.push(
@@ -44,6 +48,10 @@ pub(super) async fn replication_resources(session: &AwsSession, topology: &Topol
     let sqs = session.sqs(Side::Dr);
     for (name, queue) in [
         ("replication queue", names::replication_queue_name(topology)),
+        (
+            "shadow replication queue",
+            names::shadow_queue_name(topology),
+        ),
         ("replication DLQ", names::dead_letter_queue_name(topology)),
     ] {
         checks.push(match sqs.get_queue_url().queue_name(&queue).send().await {

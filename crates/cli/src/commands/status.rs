@@ -273,13 +273,15 @@ fn drift_line(pass: &Value) -> String {
 }
 
 async fn replication(session: &AwsSession, topology: &Topology) -> anyhow::Result<Value> {
-    let (queue, dlq) = ReplicationDlq::connect(session, topology)
+    let counts = ReplicationDlq::connect(session, topology)
         .await?
-        .queue_and_dlq_counts()
+        .counts_by_lane()
         .await?;
+    let queue = |name: String, counts: dr_aws::dlq::QueueCounts| json!({"name": name, "waiting": counts.waiting, "in_flight": counts.in_flight});
     Ok(json!({
-        "queue": {"name": names::replication_queue_name(topology), "waiting": queue.waiting, "in_flight": queue.in_flight},
-        "dead_letter_queue": {"name": names::dead_letter_queue_name(topology), "waiting": dlq.waiting, "in_flight": dlq.in_flight},
+        "queue": queue(names::replication_queue_name(topology), counts.registry),
+        "shadow_queue": queue(names::shadow_queue_name(topology), counts.shadows),
+        "dead_letter_queue": queue(names::dead_letter_queue_name(topology), counts.dead_letters),
     }))
 }
 
@@ -497,9 +499,11 @@ fn print_table(d: &Value) {
         None => {
             let q = &d["replication"];
             println!(
-                "  queue waiting {}  in flight {}   DLQ {}",
+                "  registry lane waiting {}  in flight {}   shadow lane waiting {}  in flight {}   DLQ {}",
                 text(&q["queue"]["waiting"]),
                 text(&q["queue"]["in_flight"]),
+                text(&q["shadow_queue"]["waiting"]),
+                text(&q["shadow_queue"]["in_flight"]),
                 text(&q["dead_letter_queue"]["waiting"])
             );
         }

@@ -13,6 +13,11 @@ pub struct ReplicationNames {
     pub topic: ResourceName,
     /// The SQS queue subscribed to the topic, feeding the replicator.
     pub queue: ResourceName,
+    /// The shadows' own lane: their SNS FIFO topic (a shadow storm cannot delay a
+    /// revocation queued on the registry lane).
+    pub shadow_topic: ResourceName,
+    /// The SQS FIFO queue subscribed to the shadow topic, feeding the replicator.
+    pub shadow_queue: ResourceName,
     /// Where messages go after the maximum receive count, with their reason logged.
     pub dead_letter_queue: ResourceName,
     /// The DynamoDB table of applied versions per certificate (stale and duplicate filter).
@@ -31,6 +36,8 @@ impl Default for ReplicationNames {
         Self {
             topic: name("dr-cert-replication"),
             queue: name("dr-cert-replication"),
+            shadow_topic: name("dr-shadow-replication"),
+            shadow_queue: name("dr-shadow-replication"),
             dead_letter_queue: name("dr-cert-replication-dlq"),
             ledger_table: name("dr-cert-ledger"),
             register_per_second: None,
@@ -40,6 +47,19 @@ impl Default for ReplicationNames {
 
 impl ReplicationNames {
     pub(super) fn check(&self) -> Result<(), FieldError> {
+        if self.shadow_topic == self.topic {
+            return Err(FieldError::new(
+                "replication.shadow_topic",
+                "must differ from replication.topic: shadows travel their own lane",
+            ));
+        }
+        let queues = [&self.queue, &self.shadow_queue, &self.dead_letter_queue];
+        if queues[0] == queues[1] || queues[0] == queues[2] || queues[1] == queues[2] {
+            return Err(FieldError::new(
+                "replication.shadow_queue",
+                "queue, shadow_queue and dead_letter_queue must be three queues",
+            ));
+        }
         // NaN is no rate either: only a finite positive number passes.
         if self
             .register_per_second

@@ -217,7 +217,42 @@ impl Rejection {
     }
 }
 
+/// Which replication lane a subject travels: each lane is its own SNS FIFO topic and SQS
+/// FIFO queue, with its own throughput. Shadows change whenever a device reports (a fleet
+/// can publish at the FIFO limit); on their own lane a shadow storm never queues a
+/// revocation, or any registry change, behind it. A subject always takes the same lane, so
+/// its own order holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Lane {
+    /// Certificates (revocations first among them), things, types, groups, policies, role
+    /// aliases, templates, CAs.
+    Registry,
+    /// Device shadows, classic and named.
+    Shadows,
+}
+
+impl Lane {
+    /// Both lanes, registry first.
+    pub const ALL: [Lane; 2] = [Lane::Registry, Lane::Shadows];
+
+    /// A short name, for logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Registry => "registry",
+            Lane::Shadows => "shadows",
+        }
+    }
+}
+
 impl Subject {
+    /// The lane this subject travels.
+    pub fn lane(&self) -> Lane {
+        match self {
+            Subject::Shadow(_) | Subject::ShadowDeleted { .. } => Lane::Shadows,
+            _ => Lane::Registry,
+        }
+    }
+
     /// The key of the subject: its FIFO message group and its ledger entry.
     pub fn key(&self) -> String {
         match self {

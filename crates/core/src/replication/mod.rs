@@ -33,7 +33,7 @@ mod tests;
 pub use apply::{apply, ApplyError, Change, Outcome};
 pub use arn::ArnRewrite;
 pub use capture::{capture, parse_event, CaptureEvent, EventError, Trigger};
-pub use message::{Rejection, ReplicationMessage, Subject, Version};
+pub use message::{Lane, Rejection, ReplicationMessage, Subject, Version};
 pub use ports::{
     ApplyLedger, CertificateRegistry, DeviceRegistry, GroupWrite, LedgerEntry,
     ProvisioningTemplateRegistry, ReplicationBus, RoleAliasRegistry, ShadowStore,

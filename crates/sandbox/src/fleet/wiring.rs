@@ -1,11 +1,12 @@
 //! The capture and replicator binaries, started as local Lambdas with the roles the CDK app
-//! gives them, and the replication queue between them polled as the SQS event source
-//! mapping would.
+//! gives them, and the replication queues between them (one per lane) polled as the SQS
+//! event source mappings would.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dr_aws::{names, AwsSession};
+use dr_core::replication::Lane;
 use dr_core::{Side, Topology};
 use serde_json::Value;
 
@@ -16,7 +17,8 @@ use crate::local_lambda::{LocalFunction, LocalLambdaError, Poll, SqsEventSource}
 pub struct ReplicationWiring {
     capture: LocalFunction,
     replicator: LocalFunction,
-    queue: SqsEventSource,
+    /// One event source mapping per lane (registry, shadows), as the DR stack wires them.
+    queues: Vec<SqsEventSource>,
 }
 
 /// Where the built Lambda binaries and the Runtime API emulator are.
@@ -60,31 +62,35 @@ impl ReplicationWiring {
         topology: &Topology,
     ) -> Result<Self, FleetError> {
         let sqs = session.sqs(Side::Dr);
-        let queue_name = names::replication_queue_name(topology);
-        let queue_url = sqs
-            .get_queue_url()
-            .queue_name(&queue_name)
-            .send()
-            .await
-            .map_err(|e| {
-                call_failed("GetQueueUrl")(format!(
-                    "{} (is the sandbox provisioned? `drctl-sandbox up`)",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                ))
-            })?
-            .queue_url()
-            .unwrap_or_default()
-            .to_owned();
-        Ok(Self {
-            capture: paths.start("cert-capture", topology, env).await?,
-            replicator: paths.start("cert-replicator", topology, env).await?,
-            queue: SqsEventSource {
-                sqs,
+        let mut queues = Vec::new();
+        for lane in Lane::ALL {
+            let queue_name = names::lane_queue_name(topology, lane);
+            let queue_url = sqs
+                .get_queue_url()
+                .queue_name(&queue_name)
+                .send()
+                .await
+                .map_err(|e| {
+                    call_failed("GetQueueUrl")(format!(
+                        "{} (is the sandbox provisioned? `drctl-sandbox up`)",
+                        aws_sdk_sqs::error::DisplayErrorContext(e)
+                    ))
+                })?
+                .queue_url()
+                .unwrap_or_default()
+                .to_owned();
+            queues.push(SqsEventSource {
+                sqs: sqs.clone(),
                 queue_url,
                 queue_arn: names::dr_queue_arn(topology, &queue_name),
                 region: topology.dr.region.as_str().to_owned(),
                 retry_failures_at_once: true,
-            },
+            });
+        }
+        Ok(Self {
+            capture: paths.start("cert-capture", topology, env).await?,
+            replicator: paths.start("cert-replicator", topology, env).await?,
+            queues,
         })
     }
 
@@ -107,9 +113,15 @@ impl ReplicationWiring {
             .ok_or_else(|| call_failed("cert-capture")(answer.to_string()))
     }
 
-    /// One poll of the event source mapping.
+    /// One poll of each lane's event source mapping.
     pub async fn deliver(&self) -> Result<Poll, FleetError> {
-        Ok(self.queue.poll(&self.replicator).await?)
+        let mut total = Poll::default();
+        for queue in &self.queues {
+            let poll = queue.poll(&self.replicator).await?;
+            total.delivered += poll.delivered;
+            total.failed += poll.failed;
+        }
+        Ok(total)
     }
 
     /// Poll until the queue has been empty twice in a row.

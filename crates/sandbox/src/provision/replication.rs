@@ -1,6 +1,7 @@
 //! Flow A's resources, all in the DR account and region (the CDK DR stack's twins):
-//! a customer-managed KMS key, the SNS FIFO topic primary publishes to, the SQS FIFO queue
-//! and its DLQ, the subscription between them, and the applied-version ledger table.
+//! a customer-managed KMS key, per lane (registry, shadows) the SNS FIFO topic primary
+//! publishes to, the SQS FIFO queue and the subscription between them, the DLQ both lanes
+//! share, and the applied-version ledger table.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
@@ -9,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::QueueAttributeName;
 use dr_aws::{names, AwsSession};
+use dr_core::replication::Lane;
 use dr_core::{Side, Topology};
 use serde_json::json;
 
@@ -28,42 +30,47 @@ pub(super) async fn provision(
     let sqs = session.sqs(Side::Dr);
     let dlq_name = names::dead_letter_queue_name(topology);
     let dlq_arn = names::dr_queue_arn(topology, &dlq_name);
-    let topic_arn = names::replication_topic_arn(topology);
+    let topic_arns: Vec<String> = Lane::ALL
+        .iter()
+        .map(|lane| names::lane_topic_arn(topology, *lane))
+        .collect();
     let mut dlq_attributes = base_queue_attributes(&key_arn);
-    // The topic dead-letters what it cannot deliver to the queue into the same DLQ.
+    // Each lane's topic dead-letters what it cannot deliver to its queue into the DLQ.
     dlq_attributes.push((
         QueueAttributeName::Policy,
-        only_topic_sends(&dlq_arn, &topic_arn),
+        only_topics_send(&dlq_arn, &topic_arns),
     ));
     let (_, dlq) = ensure_queue(&sqs, &dlq_name, dlq_attributes).await?;
     report.push(dlq);
 
-    let queue_name = names::replication_queue_name(topology);
-    let queue_arn = names::dr_queue_arn(topology, &queue_name);
-    let mut attributes = base_queue_attributes(&key_arn);
-    attributes.push((
-        QueueAttributeName::RedrivePolicy,
-        json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": names::MAX_RECEIVE_COUNT})
-            .to_string(),
-    ));
-    attributes.push((
-        QueueAttributeName::VisibilityTimeout,
-        VISIBILITY_TIMEOUT_SECONDS.to_string(),
-    ));
-    attributes.push((
-        QueueAttributeName::Policy,
-        only_topic_sends(&queue_arn, &topic_arn),
-    ));
-    let (_, queue) = ensure_queue(&sqs, &queue_name, attributes).await?;
-    report.push(queue);
-
-    report.push(ensure_topic(session, topology, &key_arn, &queue_arn, &dlq_arn).await?);
+    for lane in Lane::ALL {
+        let queue_name = names::lane_queue_name(topology, lane);
+        let queue_arn = names::dr_queue_arn(topology, &queue_name);
+        let topic_arn = names::lane_topic_arn(topology, lane);
+        let mut attributes = base_queue_attributes(&key_arn);
+        attributes.push((
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": names::MAX_RECEIVE_COUNT})
+                .to_string(),
+        ));
+        attributes.push((
+            QueueAttributeName::VisibilityTimeout,
+            VISIBILITY_TIMEOUT_SECONDS.to_string(),
+        ));
+        attributes.push((
+            QueueAttributeName::Policy,
+            only_topics_send(&queue_arn, std::slice::from_ref(&topic_arn)),
+        ));
+        let (_, queue) = ensure_queue(&sqs, &queue_name, attributes).await?;
+        report.push(queue);
+        report.push(ensure_topic(session, topology, lane, &key_arn, &queue_arn, &dlq_arn).await?);
+    }
     report.push(ensure_ledger(session, topology).await?);
     Ok(report)
 }
 
-/// A queue policy letting only the replication topic send.
-fn only_topic_sends(queue_arn: &str, topic_arn: &str) -> String {
+/// A queue policy letting only the replication topics send.
+fn only_topics_send(queue_arn: &str, topic_arns: &[String]) -> String {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -72,7 +79,7 @@ fn only_topic_sends(queue_arn: &str, topic_arn: &str) -> String {
             "Principal": {"Service": "sns.amazonaws.com"},
             "Action": "sqs:SendMessage",
             "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}}
         }]
     })
     .to_string()
@@ -164,12 +171,13 @@ async fn ensure_queue(
 async fn ensure_topic(
     session: &AwsSession,
     topology: &Topology,
+    lane: Lane,
     key_arn: &str,
     queue_arn: &str,
     dlq_arn: &str,
 ) -> Result<Provisioned, ProvisionError> {
     let sns = session.sns(Side::Dr);
-    let topic_arn = names::replication_topic_arn(topology);
+    let topic_arn = names::lane_topic_arn(topology, lane);
     let error = |e: String| ProvisionError::new(Side::Dr, format!("topic {topic_arn}"), e);
     let existed = sns
         .get_topic_attributes()
@@ -189,11 +197,7 @@ async fn ensure_topic(
         }]
     });
     sns.create_topic()
-        .name(format!(
-            "{}{}",
-            topology.replication.topic,
-            names::FIFO_SUFFIX
-        ))
+        .name(names::lane_topic_name(topology, lane))
         .attributes("FifoTopic", "true")
         .attributes("ContentBasedDeduplication", "false")
         .attributes("KmsMasterKeyId", key_arn)
