@@ -400,3 +400,51 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The thing-type and CA-certificate messages (new with issue 28): valid ones round-trip,
+    /// and any mutation of them either decodes to something that round-trips or is refused,
+    /// never a panic.
+    #[test]
+    fn valid_thing_type_and_ca_messages_round_trip_and_their_mutations_never_panic(
+        name in "[a-zA-Z0-9:_-]{1,128}",
+        searchable in prop::collection::vec("[a-zA-Z0-9_.,@/:#-]{1,16}", 0..3),
+        key in "[a-zA-Z0-9-]{1,16}",
+        deprecated in any::<bool>(),
+        ca_id in "[0-9a-f]{64}",
+        active in any::<bool>(),
+        auto_registration in any::<bool>(),
+        pick in any::<usize>(),
+        replacement in json_value(),
+    ) {
+        let message = |subject: Value| json!({
+            "schema_version": 1,
+            "source": {"account_id": "111111111111", "region": "us-east-1"},
+            "cause": "UpdateThingType",
+            "event_time_ms": 1,
+            "observed_at_ms": 2,
+            "subject": subject,
+        });
+        let thing_type = message(json!({
+            "kind": "thing_type", "thing_type_name": name, "description": "wrist-worn",
+            "searchable_attributes": searchable,
+            "propagating_attributes": [{"user_property_key": key, "thing_attribute": "ward"}],
+            "deprecated": deprecated,
+        }));
+        let ca = message(json!({
+            "kind": "ca_certificate", "ca_certificate_id": ca_id,
+            "status": if active { "ACTIVE" } else { "INACTIVE" },
+            "auto_registration": auto_registration,
+        }));
+        for mut value in [thing_type, ca] {
+            let decoded = ReplicationMessage::decode(&value.to_string());
+            prop_assert!(decoded.is_ok(), "{:?}", decoded);
+            let decoded = decoded.unwrap();
+            prop_assert_eq!(ReplicationMessage::decode(&decoded.encode().unwrap()).unwrap(), decoded);
+            mutate(&mut value, pick, replacement.clone());
+            if let Ok(mutated) = ReplicationMessage::decode(&value.to_string()) {
+                prop_assert_eq!(ReplicationMessage::decode(&mutated.encode().unwrap()).unwrap(), mutated);
+            }
+        }
+    }
+}
