@@ -66,9 +66,11 @@ function keyStatement(refs: LocalRefs, key: KeyRef, sid: string, actions: string
 /** Capture's reads of one subject's current state (crates/aws/src/iot.rs, read half). */
 function iotRead(t: Topology, side: Side, sid: string, list: boolean): iam.PolicyStatement[] {
   const statements = [
+    // A certificate's things are read with ListPrincipalThingsV2 (it says how each is
+    // attached); v1 stays granted for a deploy's overlap, while the old code still runs.
     new iam.PolicyStatement({
       sid: `${sid}Certificates`,
-      actions: ['iot:DescribeCertificate', 'iot:ListPrincipalThings'],
+      actions: ['iot:DescribeCertificate', 'iot:ListPrincipalThings', 'iot:ListPrincipalThingsV2'],
       resources: [iot(t, side, 'cert/*')],
     }),
     new iam.PolicyStatement({ sid: `${sid}CaCertificates`, actions: ['iot:DescribeCACertificate'], resources: [iot(t, side, 'cacert/*')] }),
@@ -120,7 +122,7 @@ function iotApply(t: Topology, side: Side = 'dr', sid = 'IotApply'): iam.PolicyS
       sid: `${sid}Certificates`,
       actions: [
         'iot:DescribeCertificate', 'iot:UpdateCertificate', 'iot:DeleteCertificate',
-        'iot:AttachPolicy', 'iot:DetachPolicy', 'iot:ListPrincipalThings',
+        'iot:AttachPolicy', 'iot:DetachPolicy', 'iot:ListPrincipalThings', 'iot:ListPrincipalThingsV2',
       ],
       resources: [iot(t, side, 'cert/*')],
     }),

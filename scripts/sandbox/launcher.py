@@ -18,8 +18,9 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   a health check that follows an alarm reports what the alarm's data stream says; IoT
   fleet-provisioning templates and their versions exist; a DB subnet group's name is taken
   once; a thing sits in one group per hierarchy and ten groups at most; a principal
-  detached from a thing stays attached for a moment; a shadow GET answers with its
-  response time, and an update stamps only the leaves it sets.
+  detached from a thing stays attached for a moment; a principal attached to a thing keeps
+  how (exclusively or not), and the v2 listings report, filter and page it; a shadow GET
+  answers with its response time, and an update stamps only the leaves it sets.
 """
 
 from __future__ import annotations
@@ -945,6 +946,130 @@ def patch_iot_detach_thing_principal_asynchronous() -> None:
     iot_models.IoTBackend.detach_thing_principal = detach_thing_principal
 
 
+# AWS documents no default page size for the registry's v2 listings (maxResults 1-250):
+# small here, so a caller that ignores nextToken misses things in the sandbox too.
+THING_PRINCIPAL_PAGE_SIZE = 25
+
+
+def patch_iot_thing_principal_types() -> None:
+    """A principal attached to a thing keeps how it was attached, as on AWS.
+
+    AWS (AttachThingPrincipal): the `thingPrincipalType` query parameter is EXCLUSIVE_THING
+    ("Attaches the specified principal to the specified thing, exclusively. The thing will
+    be the only thing that's attached to the principal.") or NON_EXCLUSIVE_THING ("Multiple
+    things can be attached to the principal"), the default. ListPrincipalThingsV2
+    (`principalThingObjects`) and ListThingPrincipalsV2 (`thingPrincipalObjects`) report
+    each link's `thingPrincipalType`, filter by it, and page with `maxResults` (1-250) and
+    `nextToken`. moto 5.2.5 drops the parameter, and its v2 listings report no type and
+    neither filter nor page, so a replicator that attached every certificate non-exclusively
+    in DR passed here, and on AWS a device whose client id is not its thing name loses its
+    thing (its policy variables and its groups' policies) after a failover.
+
+    Inferred, not documented: an exclusive attach is refused (InvalidRequestException, the
+    registry's answer to a request it will not carry out) while the principal has another
+    thing, and any attach to another thing while a thing holds the principal exclusively;
+    attaching a linked pair again sets its type. A detachment still propagating (the
+    asynchronous-detach patch, which this one wraps) still counts as attached. Unknown
+    principals and things answer ResourceNotFoundException.
+    """
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.iot import models as iot_models
+    from moto.iot import responses as iot_responses
+    from moto.iot.exceptions import InvalidRequestException
+
+    exclusive, non_exclusive = "EXCLUSIVE_THING", "NON_EXCLUSIVE_THING"
+    original_attach = iot_models.IoTBackend.attach_thing_principal
+
+    def types_of(backend):  # type: ignore[no-untyped-def]
+        # (principal, thing) -> type; read only for pairs moto still links, so an entry a
+        # detachment left behind is never seen, and an attach overwrites it.
+        return backend.__dict__.setdefault("thing_principal_types", {})
+
+    def type_of(backend, principal_arn, thing_name):  # type: ignore[no-untyped-def]
+        return types_of(backend).get((principal_arn, thing_name), non_exclusive)
+
+    def checked_type(value):  # type: ignore[no-untyped-def]
+        if value not in (None, exclusive, non_exclusive):
+            raise InvalidRequestException(
+                f"thingPrincipalType must be {exclusive} or {non_exclusive}, not {value}"
+            )
+        return value
+
+    def attach_thing_principal(self, thing_name, principal_arn, thing_principal_type=None):  # type: ignore[no-untyped-def]
+        wanted = checked_type(thing_principal_type) or non_exclusive
+        self._get_principal(principal_arn)
+        self.describe_thing(thing_name)
+        others = [t for (p, t) in self.principal_things if p == principal_arn and t != thing_name]
+        if wanted == exclusive and others:
+            raise InvalidRequestException(
+                f"Principal {principal_arn} cannot be attached to {thing_name} as"
+                f" {exclusive}: it is attached to {others[0]}"
+            )
+        held = [t for t in others if type_of(self, principal_arn, t) == exclusive]
+        if held:
+            raise InvalidRequestException(
+                f"Principal {principal_arn} cannot be attached to {thing_name}: it is"
+                f" attached to {held[0]} as {exclusive}"
+            )
+        original_attach(self, thing_name, principal_arn)
+        types_of(self)[(principal_arn, thing_name)] = wanted
+
+    def attach_thing_principal_response(self):  # type: ignore[no-untyped-def]
+        self.iot_backend.attach_thing_principal(
+            thing_name=self._get_param("thingName"),
+            principal_arn=self.headers.get("x-amzn-principal"),
+            thing_principal_type=self._get_param("thingPrincipalType"),
+        )
+        return EmptyResult()
+
+    def page(self, objects, key, result_key):  # type: ignore[no-untyped-def]
+        """Filter by `thingPrincipalType`, order by `key`, one page after `nextToken`."""
+        wanted = checked_type(self._get_param("thingPrincipalType"))
+        size = self._get_int_param("maxResults") or THING_PRINCIPAL_PAGE_SIZE
+        if not 1 <= size <= 250:
+            raise InvalidRequestException("maxResults must be between 1 and 250")
+        ordered = sorted(
+            (o for o in objects if wanted is None or o["thingPrincipalType"] == wanted),
+            key=lambda o: o[key],
+        )
+        # The token names the last object of the previous page, so a link removed
+        # mid-listing skips nothing.
+        token = self._get_param("nextToken")
+        if token:
+            ordered = [o for o in ordered if o[key] > token]
+        result = {result_key: ordered[:size]}
+        if len(ordered) > size:
+            result["nextToken"] = ordered[size - 1][key]
+        return ActionResult(result)
+
+    def list_principal_things_v2(self):  # type: ignore[no-untyped-def]
+        principal = self.headers.get("x-amzn-principal")
+        backend = self.iot_backend
+        backend._get_principal(principal)  # ResourceNotFoundException when unknown
+        objects = [
+            {"thingName": t, "thingPrincipalType": type_of(backend, p, t)}
+            for (p, t) in list(backend.principal_things)
+            if p == principal
+        ]
+        return page(self, objects, "thingName", "principalThingObjects")
+
+    def list_thing_principals_v2(self):  # type: ignore[no-untyped-def]
+        thing_name = self._get_param("thingName")
+        backend = self.iot_backend
+        backend.describe_thing(thing_name)  # ResourceNotFoundException when unknown
+        objects = [
+            {"principal": p, "thingPrincipalType": type_of(backend, p, t)}
+            for (p, t) in list(backend.principal_things)
+            if t == thing_name
+        ]
+        return page(self, objects, "principal", "thingPrincipalObjects")
+
+    iot_models.IoTBackend.attach_thing_principal = attach_thing_principal
+    iot_responses.IoTResponse.attach_thing_principal = attach_thing_principal_response
+    iot_responses.IoTResponse.list_principal_things_v2 = list_principal_things_v2
+    iot_responses.IoTResponse.list_thing_principals_v2 = list_thing_principals_v2
+
+
 def patch_iot_shadow_timestamps() -> None:
     """A shadow GET answers with its response time, and an update stamps only its own leaves.
 
@@ -1227,6 +1352,9 @@ def main() -> int:
     patch_iot_provisioning_templates()
     patch_iot_one_group_per_hierarchy()
     patch_iot_detach_thing_principal_asynchronous()
+    # After the asynchronous detach: it wraps that attach, and a detachment still
+    # propagating holds a principal as AWS's does.
+    patch_iot_thing_principal_types()
     patch_iot_shadow_timestamps()
 
     from moto.server import ThreadedMotoServer

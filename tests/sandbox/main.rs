@@ -9,6 +9,7 @@ mod chaos;
 mod cli;
 mod e2e;
 mod enrolment;
+mod exclusive_thing;
 mod failover;
 mod game_day;
 mod launcher;

@@ -8,7 +8,7 @@ use dr_aws::iot::IotRegistry;
 use dr_core::config::ProbeConfig;
 use dr_core::replication::{CertificateRegistry, ThingGroupRegistry};
 use dr_core::{Side, ThingGroupName};
-use dr_sandbox::devices::FleetCa;
+use dr_sandbox::devices::{Canary, FleetCa};
 use dr_sandbox::events::EventSource;
 use dr_sandbox::fleet::ReplicationWiring;
 use dr_sandbox::iot_endpoint::{DeviceAuth, LocalIotEndpoint, SERVER_NAME};
@@ -128,6 +128,70 @@ impl Wiring {
     }
 }
 
+/// DR's endpoint stand-in, authorizing as AWS IoT does with DR's registry, and one
+/// device's certificate to connect to it with.
+pub(crate) struct DrEndpoint {
+    endpoint: LocalIotEndpoint,
+    topology: dr_core::Topology,
+    session: dr_aws::AwsSession,
+    cert_file: std::path::PathBuf,
+    key_file: std::path::PathBuf,
+    _work: tempfile::TempDir,
+}
+
+impl DrEndpoint {
+    pub(crate) async fn start(p: &Pipeline, ca: &FleetCa, device: &Canary) -> Self {
+        let work = tempfile::tempdir().unwrap();
+        let session = admin(&p.topology).await;
+        let endpoint = LocalIotEndpoint::start(
+            work.path(),
+            0,
+            Some(DeviceAuth {
+                device_ca_pem: ca.pem.clone(),
+                registry: IotRegistry::for_side(&session, &p.topology, Side::Dr),
+                arn_prefix: format!(
+                    "arn:aws:iot:{}:{}",
+                    p.topology.dr.region, p.topology.dr.account_id
+                ),
+            }),
+        )
+        .await
+        .unwrap();
+        let (cert_file, key_file) = (work.path().join("cert.pem"), work.path().join("key.pem"));
+        std::fs::write(&cert_file, &device.device.pem).unwrap();
+        std::fs::write(&key_file, &device.key_pem).unwrap();
+        Self {
+            endpoint,
+            topology: p.topology.clone(),
+            session,
+            cert_file,
+            key_file,
+            _work: work,
+        }
+    }
+
+    /// The drill canary's MQTT connect with `client_id`: healthy when DR accepted it.
+    pub(crate) async fn connect(&self, client_id: &str) -> dr_core::failover::ProbeOutcome {
+        let mut topology = self.topology.clone();
+        topology.drill.canary = Some(ProbeConfig::Mqtt {
+            host: "127.0.0.1".to_owned(),
+            port: self.endpoint.port,
+            server_name: Some(SERVER_NAME.to_owned()),
+            alpn: Some("x-amzn-mqtt-ca".to_owned()),
+            ca_file: Some(self.endpoint.ca_file.clone()),
+            client_cert_file: self.cert_file.clone(),
+            client_key_file: self.key_file.clone(),
+            client_id: client_id.to_owned(),
+            timeout_ms: 5_000,
+        });
+        dr_aws::probes::Probe::drill_canary(&topology, &self.session)
+            .unwrap()
+            .unwrap()
+            .check()
+            .await
+    }
+}
+
 #[tokio::test]
 async fn a_device_whose_only_policy_comes_from_its_thing_group_connects_in_dr() {
     let p = Pipeline::new().await;
@@ -233,51 +297,11 @@ async fn a_device_whose_only_policy_comes_from_its_thing_group_connects_in_dr() 
         .is_empty());
 
     // DR's endpoint stand-in, authorizing as AWS IoT does.
-    let work = tempfile::tempdir().unwrap();
-    let session = admin(&p.topology).await;
-    let endpoint = LocalIotEndpoint::start(
-        work.path(),
-        0,
-        Some(DeviceAuth {
-            device_ca_pem: ca.pem.clone(),
-            registry: IotRegistry::for_side(&session, &p.topology, Side::Dr),
-            arn_prefix: format!(
-                "arn:aws:iot:{}:{}",
-                p.topology.dr.region, p.topology.dr.account_id
-            ),
-        }),
-    )
-    .await
-    .unwrap();
-    let (cert_file, key_file) = (work.path().join("cert.pem"), work.path().join("key.pem"));
-    std::fs::write(&cert_file, &device.device.pem).unwrap();
-    std::fs::write(&key_file, &device.key_pem).unwrap();
-    let connect = |client_id: &str| {
-        let mut topology = p.topology.clone();
-        topology.drill.canary = Some(ProbeConfig::Mqtt {
-            host: "127.0.0.1".to_owned(),
-            port: endpoint.port,
-            server_name: Some(SERVER_NAME.to_owned()),
-            alpn: Some("x-amzn-mqtt-ca".to_owned()),
-            ca_file: Some(endpoint.ca_file.clone()),
-            client_cert_file: cert_file.clone(),
-            client_key_file: key_file.clone(),
-            client_id: client_id.to_owned(),
-            timeout_ms: 5_000,
-        });
-        let session = &session;
-        async move {
-            dr_aws::probes::Probe::drill_canary(&topology, session)
-                .unwrap()
-                .unwrap()
-                .check()
-                .await
-        }
-    };
-    let allowed = connect(&thing).await;
+    let dr_endpoint = DrEndpoint::start(&p, &ca, &device).await;
+    let allowed = dr_endpoint.connect(&thing).await;
     assert!(allowed.healthy, "{allowed:?}");
     // Group policies apply only when the client id is the thing's name.
-    let other = connect("someone-else").await;
+    let other = dr_endpoint.connect("someone-else").await;
     assert!(!other.healthy, "{other:?}");
 
     // Primary takes the wearable out of the ward: DR follows, and the device is refused.
@@ -302,7 +326,7 @@ async fn a_device_whose_only_policy_comes_from_its_thing_group_connects_in_dr() 
                 .is_empty()
         })
         .await;
-    let refused = connect(&thing).await;
+    let refused = dr_endpoint.connect(&thing).await;
     assert!(!refused.healthy, "{refused:?}");
 
     // And deleting the ward in primary deletes it in DR.

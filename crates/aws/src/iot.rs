@@ -12,14 +12,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus};
+use aws_sdk_iot::types::{AttributePayload, CertificateStatus as SdkStatus, ThingPrincipalType};
 use aws_sdk_iot::Client;
 use dr_core::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use dr_core::ids::{AccountId, PolicyName, Region, ThingName};
 use dr_core::ratelimit::TokenBucket;
 use dr_core::reconcile::{CertificateLister, CertificatePage, ListOrder, MAX_PAGE_SIZE};
 use dr_core::replication::ports::{CertificateView, Registration};
-use dr_core::replication::records::{CaCertificateRecord, PolicyRecord, ThingRecord};
+use dr_core::replication::records::{
+    CaCertificateRecord, PolicyRecord, ThingAssociation, ThingRecord,
+};
 use dr_core::replication::CertificateRegistry;
 
 use crate::call::{CallError, Calls, Tolerate};
@@ -294,11 +296,30 @@ impl IotRegistry {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     {
+        self.send_once_detached(operation, NOT_FOUND, still_attached, request)
+            .await
+    }
+
+    /// Send `request`, done on success or an answer in `done_on`; while `still_attached`
+    /// reads the answer as a detachment not yet propagated, try again after each of
+    /// [`DETACH_PROPAGATION_PAUSES`], then give up retryably.
+    async fn send_once_detached<T, E, F, Fut>(
+        &self,
+        operation: &str,
+        done_on: &[&str],
+        still_attached: impl Fn(&CallError) -> bool,
+        request: F,
+    ) -> Result<(), PortError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
         let mut pauses = self.detach_pauses.iter();
         loop {
             let error = match self.calls.send(operation, &request).await {
                 Ok(_) => return Ok(()),
-                Err(e) if e.is(NOT_FOUND) => return Ok(()),
+                Err(e) if e.is(done_on) => return Ok(()),
                 Err(e) => e,
             };
             if !still_attached(&error) {
@@ -328,6 +349,21 @@ fn attribute_payload(attributes: &BTreeMap<String, String>) -> AttributePayload 
         .set_attributes(Some(attributes.clone().into_iter().collect()))
         .merge(false)
         .build()
+}
+
+fn sdk_association(association: ThingAssociation) -> ThingPrincipalType {
+    match association {
+        ThingAssociation::NonExclusive => ThingPrincipalType::NonExclusiveThing,
+        ThingAssociation::Exclusive => ThingPrincipalType::ExclusiveThing,
+    }
+}
+
+/// AWS's type of a link: absent, or one this SDK does not know, is read as the default.
+fn domain_association(association: Option<&ThingPrincipalType>) -> ThingAssociation {
+    match association {
+        Some(ThingPrincipalType::ExclusiveThing) => ThingAssociation::Exclusive,
+        _ => ThingAssociation::NonExclusive,
+    }
 }
 
 fn sdk_status(status: CertificateStatus) -> SdkStatus {
@@ -625,6 +661,7 @@ impl CertificateRegistry for IotRegistry {
                 .map(|a| a.clone().into_iter().collect())
                 .unwrap_or_default(),
             groups: None,
+            association: ThingAssociation::NonExclusive,
         }))
     }
 
@@ -658,23 +695,27 @@ impl CertificateRegistry for IotRegistry {
         .await
     }
 
-    async fn certificate_things(
+    async fn certificate_thing_associations(
         &self,
         id: &CertificateId,
-    ) -> Result<BTreeSet<ThingName>, PortError> {
+    ) -> Result<BTreeMap<ThingName, ThingAssociation>, PortError> {
         let principal = self.certificate_arn(id);
+        // The v2 listing: the v1 one names the things but not how they are attached.
         let things = self
             .calls
             .pages(
-                "ListPrincipalThings",
+                "ListPrincipalThingsV2",
                 |token| {
                     self.client
-                        .list_principal_things()
+                        .list_principal_things_v2()
                         .principal(&principal)
                         .set_next_token(token)
                         .send()
                 },
-                |page| (page.things.unwrap_or_default(), page.next_token),
+                |page| {
+                    let next = page.next_token().map(str::to_owned);
+                    (page.principal_thing_objects.unwrap_or_default(), next)
+                },
             )
             .await
             // A certificate that is gone has no things. Capture asks this of a detach event
@@ -682,7 +723,13 @@ impl CertificateRegistry for IotRegistry {
             // deactivate, delete; the events reach capture in any order).
             .none_on(NOT_FOUND)?
             .unwrap_or_default();
-        Ok(things.iter().filter_map(|t| t.parse().ok()).collect())
+        Ok(things
+            .iter()
+            .filter_map(|t| {
+                let name = t.thing_name().parse().ok()?;
+                Some((name, domain_association(t.thing_principal_type())))
+            })
+            .collect())
     }
 
     async fn thing_certificates(&self, name: &ThingName) -> Result<Vec<CertificateId>, PortError> {
@@ -708,16 +755,31 @@ impl CertificateRegistry for IotRegistry {
             .collect())
     }
 
-    async fn attach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
+    /// AWS refuses an exclusive attach while the certificate has another thing, and any
+    /// attach while another thing holds it exclusively (InvalidRequestException). Right
+    /// after the replicator detached that other thing, the detachment may not have
+    /// propagated yet: tried again over the same pauses as a delete, then retryable. Any
+    /// other InvalidRequestException waits as long before it fails: the answer's text is
+    /// not documented, so the two cannot be told apart.
+    async fn attach_thing(
+        &self,
+        name: &ThingName,
+        id: &CertificateId,
+        association: ThingAssociation,
+    ) -> Result<(), PortError> {
         let request = self
             .client
             .attach_thing_principal()
             .thing_name(name.as_str())
-            .principal(self.certificate_arn(id));
-        self.calls
-            .send("AttachThingPrincipal", || request.send())
-            .await?;
-        Ok(())
+            .principal(self.certificate_arn(id))
+            .thing_principal_type(sdk_association(association));
+        self.send_once_detached(
+            "AttachThingPrincipal",
+            &[],
+            |e| e.is(&["InvalidRequestException"]),
+            || request.clone().send(),
+        )
+        .await
     }
 
     async fn detach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {

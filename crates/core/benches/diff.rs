@@ -37,7 +37,10 @@ fn with_suffix(
             .parse::<CertificateId>()
             .expect("64 hex digits"),
         status: CertificateStatus::Active,
-        things: vec![thing.clone()],
+        things: vec![(
+            thing.clone(),
+            dr_core::replication::records::ThingAssociation::NonExclusive,
+        )],
         policies: vec![(policy.clone(), digest)],
     }
 }

@@ -101,6 +101,22 @@ fn every_kept_bad_message_is_refused_for_its_reason() {
     }
 }
 
+/// One generated device certificate's PEM and id (SHA-256 of its DER), made once.
+fn device_certificate() -> &'static (String, String) {
+    static CERTIFICATE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    CERTIFICATE.get_or_init(|| {
+        let pem = rcgen::generate_simple_self_signed(vec!["wearable.example.com".to_owned()])
+            .unwrap()
+            .cert
+            .pem();
+        let id = dr_core::certificate::CertificatePem::parse(&pem)
+            .unwrap()
+            .id()
+            .to_string();
+        (pem, id)
+    })
+}
+
 /// Any JSON value, nested a few levels.
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -380,6 +396,46 @@ proptest! {
         prop_assert_eq!(ReplicationMessage::decode(&message.encode().unwrap()).unwrap(), message);
         mutate(&mut event, pick, replacement);
         let _ = parse_event(&event);
+    }
+
+    #[test]
+    fn certificate_messages_keep_their_things_associations_and_their_mutations_never_panic(
+        things in prop::collection::btree_set("[a-zA-Z0-9:_-]{1,128}", 0..4),
+        exclusive in any::<bool>(),
+        pick in any::<usize>(),
+        replacement in json_value(),
+    ) {
+        let (pem, id) = device_certificate();
+        let association = if exclusive { "EXCLUSIVE_THING" } else { "NON_EXCLUSIVE_THING" };
+        let mut value = json!({
+            "schema_version": 1,
+            "source": {"account_id": "111111111111", "region": "us-east-1"},
+            "cause": "AttachThingPrincipal", "event_time_ms": 1, "observed_at_ms": 2,
+            "subject": {
+                "kind": "certificate", "certificate_id": id, "certificate_pem": pem,
+                "status": "ACTIVE", "last_modified_ms": 1,
+                "things": things.iter().map(|name| json!({
+                    "thing_name": name, "attributes": {}, "association": association,
+                })).collect::<Vec<_>>(),
+            },
+        });
+        let decoded = ReplicationMessage::decode(&value.to_string());
+        // AWS attaches an exclusive thing only as the certificate's only thing.
+        if exclusive && things.len() > 1 {
+            prop_assert!(decoded.is_err(), "{:?}", decoded);
+        } else {
+            prop_assert!(decoded.is_ok(), "{:?}", decoded);
+            let decoded = decoded.unwrap();
+            let encoded = decoded.encode().unwrap();
+            // The default stays out of the message, so older replicators read it too.
+            prop_assert_eq!(encoded.contains("NON_EXCLUSIVE_THING"), false);
+            prop_assert_eq!(encoded.contains("EXCLUSIVE_THING"), exclusive && !things.is_empty());
+            prop_assert_eq!(ReplicationMessage::decode(&encoded).unwrap(), decoded);
+        }
+        mutate(&mut value, pick, replacement);
+        if let Ok(mutated) = ReplicationMessage::decode(&value.to_string()) {
+            prop_assert_eq!(ReplicationMessage::decode(&mutated.encode().unwrap()).unwrap(), mutated);
+        }
     }
 
     #[test]

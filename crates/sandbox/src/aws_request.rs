@@ -192,7 +192,9 @@ pub fn rest_operation(method: &str, path: &str) -> String {
         ("PUT", ["things", _, "principals"]) => "AttachThingPrincipal",
         ("DELETE", ["things", _, "principals"]) => "DetachThingPrincipal",
         ("GET", ["principals", "things"]) => "ListPrincipalThings",
+        ("GET", ["principals", "things-v2"]) => "ListPrincipalThingsV2",
         ("GET", ["things", _, "principals"]) => "ListThingPrincipals",
+        ("GET", ["things", _, "principals-v2"]) => "ListThingPrincipalsV2",
         ("GET", ["things"]) => "ListThings",
         ("GET", ["things", _]) => "DescribeThing",
         ("POST", ["things", _]) => "CreateThing",
@@ -347,6 +349,14 @@ mod tests {
             "AttachThingPrincipal"
         );
         assert_eq!(rest_operation("GET", "/things/w-1"), "DescribeThing");
+        assert_eq!(
+            rest_operation("GET", "/principals/things-v2"),
+            "ListPrincipalThingsV2"
+        );
+        assert_eq!(
+            rest_operation("GET", "/things/w-1/principals-v2"),
+            "ListThingPrincipalsV2"
+        );
         assert_eq!(
             rest_operation("DELETE", "/policies/p/version/2"),
             "DeletePolicyVersion"

@@ -6,8 +6,9 @@
 //! With [`DeviceAuth`] it also does what AWS IoT does with a device: the TLS handshake
 //! requires a client certificate signed by a registered CA, and CONNECT is accepted only
 //! when that certificate is ACTIVE in the account's registry and the policies in effect —
-//! the certificate's own, and its thing's groups' when the client id is the thing's name —
-//! allow `iot:Connect` for the client id ([`crate::iot_policy`]); CONNACK return code 5,
+//! the certificate's own, and its thing's groups' (the thing attached exclusively, whatever
+//! the client id; otherwise the attached thing the client id names) — allow `iot:Connect`
+//! for the client id ([`crate::iot_policy`]); CONNACK return code 5,
 //! "not authorized", otherwise. A canary connecting to the DR stand-in therefore proves its
 //! certificate and its permissions reached DR and are usable there.
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dr_aws::iot::IotRegistry;
+use dr_core::replication::records::ThingAssociation;
 use dr_core::replication::{CertificateRegistry, ThingGroupRegistry};
 use dr_core::{CertificateId, CertificateStatus};
 use rustls::pki_types::pem::PemObject;
@@ -257,8 +259,17 @@ async fn authorized(
     )
 }
 
-/// The documents of the certificate's policies and, when the client id names a thing
-/// attached to it, of that thing's groups and their ancestors; and that thing's name.
+/// The documents of the certificate's policies and, when the connection has a thing, of
+/// that thing's groups and their ancestors; and that thing's name.
+///
+/// The connection's thing is the one the certificate is attached to exclusively, whatever
+/// the client id; failing that, the attached thing the client id names. AWS (developer
+/// guide, exclusive-thing.html): "If your client ID doesn't match the thing's name in the
+/// registry, you can establish this association by attaching an X.509 certificate to your
+/// IoT thing, exclusively"; and (thing-policy-variables.html) "If non-exclusive thing
+/// association is in place ... the value of clientId ... must exactly match the thing
+/// name". That the thing's groups' policies follow the same association is inferred: AWS
+/// applies them to the connection's thing.
 async fn policies_in_effect(
     registry: &IotRegistry,
     id: &CertificateId,
@@ -270,11 +281,12 @@ async fn policies_in_effect(
         .into_iter()
         .map(|p| p.document)
         .collect();
-    let thing = registry
-        .certificate_things(id)
-        .await?
-        .into_iter()
-        .find(|t| t.as_str() == client_id);
+    let things = registry.certificate_thing_associations(id).await?;
+    let exclusive = things
+        .iter()
+        .find(|(_, association)| **association == ThingAssociation::Exclusive)
+        .map(|(thing, _)| thing.clone());
+    let thing = exclusive.or_else(|| things.into_keys().find(|t| t.as_str() == client_id));
     if let Some(thing) = &thing {
         let mut groups = std::collections::BTreeSet::new();
         for membership in registry.thing_memberships(thing).await? {

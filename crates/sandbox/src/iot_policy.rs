@@ -3,9 +3,12 @@
 //! What AWS documents and this follows: a connection is allowed when some policy in effect
 //! allows `iot:Connect` on `arn:aws:iot:<region>:<account>:client/<clientId>` and none
 //! denies it (an explicit Deny wins). The policies in effect are the certificate's own and,
-//! when the MQTT client id is the name of a thing attached to the certificate, the policies
-//! of that thing's groups and of their parent groups (thing policy variables and group
-//! policies need the client id to match the thing name). `${iot:ClientId}`,
+//! when the connection has a thing, the policies of that thing's groups and of their parent
+//! groups. The connection's thing is the one attached to the certificate exclusively
+//! (EXCLUSIVE_THING), whatever the client id; otherwise the attached thing whose name is the
+//! MQTT client id (thing policy variables need the client id to match the thing name under
+//! a non-exclusive association; that group policies follow the same rule is inferred).
+//! `${iot:ClientId}`,
 //! `${iot:CertificateId}` and `${iot:Connection.Thing.ThingName}` are substituted; a
 //! variable that does not resolve leaves its statement unmatched. Of conditions only
 //! `Bool: iot:Connection.Thing.IsAttached` is understood; a statement with any other
@@ -22,7 +25,8 @@ pub struct Connection<'a> {
     pub client_id: &'a str,
     /// The certificate's id.
     pub certificate_id: &'a str,
-    /// The attached thing whose name is the client id, if any.
+    /// The connection's thing, if any: the one attached exclusively, or else the attached
+    /// thing whose name is the client id.
     pub thing_name: Option<&'a str>,
 }
 

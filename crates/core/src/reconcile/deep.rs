@@ -278,7 +278,7 @@ where
             .flat_map(|e| {
                 e.things
                     .iter()
-                    .map(|t| (e.certificate_id.clone(), t.clone()))
+                    .map(|(t, _)| (e.certificate_id.clone(), t.clone()))
             })
             .collect();
         for drift in diff(source_window, target_window) {

@@ -10,6 +10,7 @@ use crate::reconcile::cursor::PassTotals;
 use crate::reconcile::ports::MAX_PAGE_SIZE;
 use crate::replication::fake::{rewrite, source_ref, FakeLedger, FakeRegistry};
 use crate::replication::ports::CertificateRegistry;
+use crate::replication::records::ThingAssociation;
 use crate::replication::shadow::same_state;
 
 fn pem() -> CertificatePem {
@@ -46,10 +47,14 @@ async fn fleet_with_a_thing() -> (FakeRegistry, FakeRegistry, crate::ids::ThingN
             thing_type: None,
             attributes: Default::default(),
             groups: None,
+            association: Default::default(),
         })
         .await
         .unwrap();
-    primary.attach_thing(&thing, pems[0].id()).await.unwrap();
+    primary
+        .attach_thing(&thing, pems[0].id(), ThingAssociation::NonExclusive)
+        .await
+        .unwrap();
     (primary, dr, thing)
 }
 
@@ -530,5 +535,62 @@ fn the_reconciler_brings_a_lagging_shadow_to_primary_s_state_by_the_ledger_s_bas
             desired,
             Some(serde_json::json!({"hr_high": 110, "rate_hz": 2}))
         );
+    });
+}
+
+#[test]
+fn a_dr_link_attached_again_non_exclusive_is_counted_and_repaired() {
+    block_on(async {
+        let (primary, dr, thing) = fleet_with_a_thing().await;
+        let id = primary
+            .snapshot()
+            .certificates
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        primary.detach_thing(&thing, &id).await.unwrap();
+        primary
+            .attach_thing(&thing, &id, ThingAssociation::Exclusive)
+            .await
+            .unwrap();
+        let ledger = FakeLedger::default();
+        let clock = std::sync::atomic::AtomicI64::new(1_000);
+        let now = || clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+            .run_to_end(now)
+            .await
+            .unwrap();
+        assert_eq!(
+            dr.certificate_thing_associations(&id).await.unwrap()[&thing],
+            ThingAssociation::Exclusive
+        );
+        // Attached again the default way in DR, behind the replicator's back.
+        dr.detach_thing(&thing, &id).await.unwrap();
+        dr.attach_thing(&thing, &id, ThingAssociation::NonExclusive)
+            .await
+            .unwrap();
+
+        let repaired = reconciler(&primary, &dr, &ledger, true, MAX_PAGE_SIZE)
+            .run_to_end(now)
+            .await
+            .unwrap();
+
+        assert_eq!(
+            (repaired.counts.mismatched, repaired.counts.thing_links),
+            (1, 1),
+            "{:?}",
+            repaired.counts
+        );
+        assert!(repaired.failed.is_empty(), "{:?}", repaired.failed);
+        assert_eq!(
+            dr.certificate_thing_associations(&id).await.unwrap()[&thing],
+            ThingAssociation::Exclusive
+        );
+        let settled = reconciler(&primary, &dr, &ledger, false, MAX_PAGE_SIZE)
+            .run_to_end(now)
+            .await
+            .unwrap();
+        assert_eq!(settled.counts.mismatched, 0);
     });
 }

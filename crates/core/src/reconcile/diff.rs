@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::certificate::{CertificateId, CertificateStatus};
 use crate::ids::{AccountId, PolicyName, Region, ThingName};
+use crate::replication::records::ThingAssociation;
 use crate::replication::ArnRewrite;
 
 /// SHA-256 of a policy document with its own account and region taken out of its ARNs, so
@@ -53,8 +54,8 @@ pub struct InventoryEntry {
     pub certificate_id: CertificateId,
     /// Its status.
     pub status: CertificateStatus,
-    /// Things it is attached to, sorted.
-    pub things: Vec<ThingName>,
+    /// Things it is attached to with how (exclusively or not), sorted by name.
+    pub things: Vec<(ThingName, ThingAssociation)>,
     /// Policies attached to it with their digests, sorted by name.
     pub policies: Vec<(PolicyName, PolicyDigest)>,
 }
@@ -270,7 +271,10 @@ mod tests {
         InventoryEntry {
             certificate_id: id(n),
             status,
-            things: vec![format!("thing-{n}").parse().unwrap()],
+            things: vec![(
+                format!("thing-{n}").parse().unwrap(),
+                ThingAssociation::NonExclusive,
+            )],
             policies: vec![("fleet".parse().unwrap(), digest("{}"))],
         }
     }
@@ -284,6 +288,25 @@ mod tests {
     }
 
     use CertificateStatus::{Active, Inactive, PendingActivation, Revoked};
+
+    #[test]
+    fn a_thing_attached_the_other_way_is_a_thing_mismatch() {
+        let source = entry(1, Active);
+        let mut retyped = entry(1, Active);
+        retyped.things[0].1 = ThingAssociation::Exclusive;
+
+        let drifts: Vec<Drift> = diff(vec![source.clone()], vec![retyped]).collect();
+
+        assert_eq!(
+            drifts,
+            vec![Drift::Mismatch {
+                source,
+                status: None,
+                things: true,
+                policies: false,
+            }]
+        );
+    }
 
     #[test]
     fn each_kind_of_drift_is_found_once() {
@@ -395,7 +418,9 @@ mod tests {
         }
     }
 
-    fn arbitrary_entry() -> impl Strategy<Value = (u32, CertificateStatus, u8, u8)> {
+    /// A certificate: its number, status, how many things, which policy document, and
+    /// whether a lone thing is attached exclusively.
+    fn arbitrary_entry() -> impl Strategy<Value = (u32, CertificateStatus, u8, u8, bool)> {
         (
             0u32..400,
             prop_oneof![
@@ -406,19 +431,25 @@ mod tests {
             ],
             0u8..3,
             0u8..3,
+            any::<bool>(),
         )
     }
 
     fn inventory(
-        raw: Vec<(u32, CertificateStatus, u8, u8)>,
+        raw: Vec<(u32, CertificateStatus, u8, u8, bool)>,
     ) -> BTreeMap<CertificateId, InventoryEntry> {
         raw.into_iter()
-            .map(|(n, status, things, policy)| {
+            .map(|(n, status, things, policy, exclusive)| {
+                // AWS allows an exclusive thing only as the certificate's only thing.
+                let association = |_| match exclusive && things == 1 {
+                    true => ThingAssociation::Exclusive,
+                    false => ThingAssociation::NonExclusive,
+                };
                 let entry = InventoryEntry {
                     certificate_id: id(n),
                     status,
                     things: (0..things)
-                        .map(|t| format!("thing-{n}-{t}").parse().unwrap())
+                        .map(|t| (format!("thing-{n}-{t}").parse().unwrap(), association(t)))
                         .collect(),
                     policies: vec![(
                         "fleet".parse().unwrap(),

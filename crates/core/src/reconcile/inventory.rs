@@ -1,5 +1,5 @@
 //! A certificate as one registry has it, reduced to what the deep tier's diff compares:
-//! status, things, and each attached policy with a digest of its document.
+//! status, things (with how they are attached), and each attached policy with a digest of its document.
 
 use std::collections::HashMap;
 
@@ -35,8 +35,10 @@ pub(super) async fn entry_of<R: CertificateRegistry + Sync>(
             None => return Ok(None),
         },
     };
+    // With their associations: a device whose client id is not its thing name reaches its
+    // thing in DR only through an exclusive association.
     let things = registry
-        .certificate_things(&id)
+        .certificate_thing_associations(&id)
         .await?
         .into_iter()
         .collect();

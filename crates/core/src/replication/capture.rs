@@ -21,7 +21,7 @@ use crate::certificate::CertificateId;
 use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingName};
 use crate::replication::message::{ReplicationMessage, SourceRef, Subject, SCHEMA_VERSION};
 use crate::replication::ports::{CertificateRegistry, DeviceRegistry};
-use crate::replication::records::{CaRecord, CertificateRecord, ShadowUpdate};
+use crate::replication::records::{CaRecord, CertificateRecord, ShadowUpdate, ThingRecord};
 use crate::replication::shadow::ShadowDocument;
 use crate::time::{parse_rfc3339, EpochMillis};
 
@@ -621,9 +621,12 @@ async fn certificate_subject<S: CertificateRegistry + Sync>(
         None => None,
     };
     let mut things = Vec::new();
-    for name in primary.certificate_things(id).await? {
+    for (name, association) in primary.certificate_thing_associations(id).await? {
         if let Some(thing) = primary.thing(&name).await? {
-            things.push(thing);
+            things.push(ThingRecord {
+                association,
+                ..thing
+            });
         }
     }
     Ok(Subject::Certificate(CertificateRecord {
@@ -946,12 +949,10 @@ mod tests {
         // and reads once it has gone.
         let primary = FakeRegistry::default();
         let link = (id.clone(), thing.clone());
-        primary
-            .world
-            .lock()
-            .unwrap()
-            .thing_links
-            .insert(link.clone());
+        primary.world.lock().unwrap().thing_links.insert(
+            link.clone(),
+            crate::replication::records::ThingAssociation::NonExclusive,
+        );
         let pauses = Cell::new(0);
         run(await_detachments(&event, &primary, |_| {
             pauses.set(pauses.get() + 1);
@@ -964,12 +965,10 @@ mod tests {
         assert_eq!(pauses.get(), 2);
 
         // Never gone (attached again meanwhile): every pause, then read as it is.
-        primary
-            .world
-            .lock()
-            .unwrap()
-            .thing_links
-            .insert(link.clone());
+        primary.world.lock().unwrap().thing_links.insert(
+            link.clone(),
+            crate::replication::records::ThingAssociation::NonExclusive,
+        );
         pauses.set(0);
         run(await_detachments(&event, &primary, |_| {
             pauses.set(pauses.get() + 1);

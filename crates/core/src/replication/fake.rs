@@ -16,7 +16,7 @@ use crate::replication::ports::{
 };
 use crate::replication::records::{
     CaCertificateRecord, CaCertificateStatus, GroupRef, PolicyRecord, RoleAliasRecord,
-    ThingGroupRecord, ThingRecord, ThingTypeRecord,
+    ThingAssociation, ThingGroupRecord, ThingRecord, ThingTypeRecord,
 };
 use crate::replication::shadow::{apply_patch, ShadowDocument};
 use crate::replication::template::ProvisioningTemplateRecord;
@@ -31,7 +31,7 @@ pub(crate) struct World {
     pub(crate) policies: BTreeMap<PolicyName, String>,
     pub(crate) things: BTreeMap<ThingName, ThingRecord>,
     pub(crate) policy_links: BTreeSet<(CertificateId, PolicyName)>,
-    pub(crate) thing_links: BTreeSet<(CertificateId, ThingName)>,
+    pub(crate) thing_links: BTreeMap<(CertificateId, ThingName), ThingAssociation>,
     /// Groups as stored (their `policies` always empty: attachments live below).
     pub(crate) groups: BTreeMap<ThingGroupName, ThingGroupRecord>,
     pub(crate) group_policies: BTreeSet<(ThingGroupName, PolicyName)>,
@@ -157,7 +157,7 @@ impl CertificateRegistry for FakeRegistry {
                     "certificate is ACTIVE",
                 ));
             }
-            if w.thing_links.iter().any(|(c, _)| c == id)
+            if w.thing_links.keys().any(|(c, _)| c == id)
                 || w.policy_links.iter().any(|(c, _)| c == id)
             {
                 return Err(PortError::permanent(
@@ -248,14 +248,19 @@ impl CertificateRegistry for FakeRegistry {
         self.with(|w| {
             w.things
                 .entry(thing.thing_name.clone())
-                .or_insert_with(|| thing.clone());
+                .or_insert_with(|| ThingRecord {
+                    association: ThingAssociation::NonExclusive,
+                    ..thing.clone()
+                });
         });
         Ok(())
     }
 
     async fn put_thing(&self, thing: &ThingRecord) -> Result<(), PortError> {
+        // Memberships and associations live beside the thing, not in it.
         let stored = ThingRecord {
             groups: None,
+            association: ThingAssociation::NonExclusive,
             ..thing.clone()
         };
         self.with(|w| w.things.insert(thing.thing_name.clone(), stored));
@@ -264,7 +269,7 @@ impl CertificateRegistry for FakeRegistry {
 
     async fn delete_thing(&self, name: &ThingName) -> Result<(), PortError> {
         self.with(|w| {
-            if w.thing_links.iter().any(|(_, t)| t == name) {
+            if w.thing_links.keys().any(|(_, t)| t == name) {
                 return Err(PortError::permanent("DeleteThing", "thing has principals"));
             }
             w.things.remove(name);
@@ -273,15 +278,15 @@ impl CertificateRegistry for FakeRegistry {
         })
     }
 
-    async fn certificate_things(
+    async fn certificate_thing_associations(
         &self,
         id: &CertificateId,
-    ) -> Result<BTreeSet<ThingName>, PortError> {
+    ) -> Result<BTreeMap<ThingName, ThingAssociation>, PortError> {
         Ok(self.with(|w| {
             w.thing_links
                 .iter()
-                .filter(|(c, _)| c == id)
-                .map(|(_, t)| t.clone())
+                .filter(|((c, _), _)| c == id)
+                .map(|((_, t), association)| (t.clone(), *association))
                 .collect()
         }))
     }
@@ -289,14 +294,22 @@ impl CertificateRegistry for FakeRegistry {
     async fn thing_certificates(&self, name: &ThingName) -> Result<Vec<CertificateId>, PortError> {
         Ok(self.with(|w| {
             w.thing_links
-                .iter()
+                .keys()
                 .filter(|(_, t)| t == name)
                 .map(|(c, _)| c.clone())
                 .collect()
         }))
     }
 
-    async fn attach_thing(&self, name: &ThingName, id: &CertificateId) -> Result<(), PortError> {
+    /// As strict as AWS (and the sandbox launcher's patch): an exclusive attach is refused
+    /// while the certificate has another thing, any attach while it is exclusively another
+    /// thing's; attaching a linked pair again sets its association.
+    async fn attach_thing(
+        &self,
+        name: &ThingName,
+        id: &CertificateId,
+        association: ThingAssociation,
+    ) -> Result<(), PortError> {
         self.with(|w| {
             if !w.things.contains_key(name) {
                 return Err(PortError::permanent(
@@ -304,7 +317,23 @@ impl CertificateRegistry for FakeRegistry {
                     "no such thing",
                 ));
             }
-            w.thing_links.insert((id.clone(), name.clone()));
+            let others: Vec<ThingAssociation> = w
+                .thing_links
+                .iter()
+                .filter(|((c, t), _)| c == id && t != name)
+                .map(|(_, held)| *held)
+                .collect();
+            let exclusive = ThingAssociation::Exclusive;
+            if (association == exclusive && !others.is_empty()) || others.contains(&exclusive) {
+                // Retryable, as DR's adapter reports it once its pauses for a pending
+                // detachment have passed.
+                return Err(PortError::transient(
+                    "AttachThingPrincipal",
+                    "InvalidRequestException: the certificate has another thing",
+                ));
+            }
+            w.thing_links
+                .insert((id.clone(), name.clone()), association);
             Ok(())
         })
     }

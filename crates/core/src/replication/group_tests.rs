@@ -83,6 +83,7 @@ impl Primary {
             thing_type: None,
             attributes: BTreeMap::new(),
             groups: None,
+            association: Default::default(),
         };
         self.registry.put_thing(&record).await.unwrap();
     }

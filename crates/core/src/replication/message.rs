@@ -430,9 +430,18 @@ impl ReplicationMessage {
                 for policy in &record.policies {
                     check_policy_document(policy)?;
                 }
+                check_associations(record)?;
             }
             Subject::Policy(policy) => check_policy_document(policy)?,
-            Subject::Thing(thing) => check_groups(thing)?,
+            Subject::Thing(thing) => {
+                check_groups(thing)?;
+                if !thing.association.is_non_exclusive() {
+                    return Err(Rejection::Malformed(format!(
+                        "thing {} carries an association; only a certificate's things do",
+                        thing.thing_name
+                    )));
+                }
+            }
             Subject::ThingGroup(group) => check_group(group)?,
             Subject::RoleAlias(alias) => check_role_alias(alias)?,
             Subject::ProvisioningTemplate(template) => {
@@ -548,6 +557,32 @@ fn check_role_alias(alias: &RoleAliasRecord) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// An exclusive thing is its certificate's only thing (AWS refuses anything else), and a
+/// thing is named once: DR could not attach the record as it stands.
+fn check_associations(record: &CertificateRecord) -> Result<(), Rejection> {
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(repeated) = record.things.iter().find(|t| !seen.insert(&t.thing_name)) {
+        return Err(Rejection::Malformed(format!(
+            "certificate {} names thing {} twice",
+            record.certificate_id, repeated.thing_name
+        )));
+    }
+    let exclusive = record
+        .things
+        .iter()
+        .find(|t| !t.association.is_non_exclusive());
+    match exclusive {
+        Some(thing) if record.things.len() > 1 => Err(Rejection::Malformed(format!(
+            "certificate {} is attached to {} exclusively and to {} other things; AWS allows an \
+             exclusive thing only as a certificate's only thing",
+            record.certificate_id,
+            thing.thing_name,
+            record.things.len() - 1
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn check_groups(thing: &ThingRecord) -> Result<(), Rejection> {
     let Some(groups) = &thing.groups else {
         return Ok(());
@@ -620,6 +655,7 @@ mod tests {
     use super::*;
     use crate::certificate::tests::generated_pem;
     use crate::certificate::CertificateStatus;
+    use crate::replication::records::ThingAssociation;
 
     pub(crate) fn certificate_message(pem: &str, status: CertificateStatus) -> ReplicationMessage {
         let id = CertificatePem::parse(pem).unwrap().id().clone();
@@ -643,6 +679,7 @@ mod tests {
                     thing_type: None,
                     attributes: BTreeMap::from([("model".to_owned(), "w2".to_owned())]),
                     groups: None,
+                    association: Default::default(),
                 }],
                 policies: vec![PolicyRecord {
                     policy_name: "wearable".parse().unwrap(),
@@ -658,6 +695,30 @@ mod tests {
         let decoded = ReplicationMessage::decode(&message.encode().unwrap()).unwrap();
         assert_eq!(decoded, message);
         assert!(decoded.subject.key().starts_with("cert#"));
+    }
+
+    #[test]
+    fn a_thing_s_association_travels_only_when_exclusive_and_old_messages_read_as_non_exclusive() {
+        let plain = certificate_message(&generated_pem(), CertificateStatus::Active);
+        let encoded = plain.encode().unwrap();
+        assert!(!encoded.contains("association"), "{encoded}");
+
+        let mut exclusive = plain.clone();
+        if let Subject::Certificate(record) = &mut exclusive.subject {
+            record.things[0].association = ThingAssociation::Exclusive;
+        }
+        let encoded = exclusive.encode().unwrap();
+        assert!(
+            encoded.contains(r#""association":"EXCLUSIVE_THING""#),
+            "{encoded}"
+        );
+        let decoded = ReplicationMessage::decode(&encoded).unwrap();
+        assert_eq!(decoded, exclusive);
+        // What a replicator of this version reads from a capture of the last one.
+        let mut old: serde_json::Value = serde_json::from_str(&encoded).unwrap();
+        let thing = old["subject"]["things"][0].as_object_mut().unwrap();
+        assert!(thing.remove("association").is_some());
+        assert_eq!(ReplicationMessage::decode(&old.to_string()).unwrap(), plain);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The narrow interfaces flow A needs from the outside world, in the domain's words.
 //! `dr-aws` implements them on the IoT, DynamoDB and SNS clients; the tests on fakes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
@@ -9,8 +9,8 @@ use crate::ids::{PolicyName, RoleAliasName, TemplateName, ThingGroupName, ThingN
 use crate::port::PortError;
 use crate::replication::message::{ReplicationMessage, Version};
 use crate::replication::records::{
-    CaCertificateRecord, GroupRef, PolicyRecord, RoleAliasRecord, ThingGroupRecord, ThingRecord,
-    ThingTypeRecord,
+    CaCertificateRecord, GroupRef, PolicyRecord, RoleAliasRecord, ThingAssociation,
+    ThingGroupRecord, ThingRecord, ThingTypeRecord,
 };
 use crate::replication::shadow::ShadowDocument;
 use crate::replication::template::ProvisioningTemplateRecord;
@@ -132,21 +132,41 @@ pub trait CertificateRegistry {
     fn put_thing(&self, thing: &ThingRecord) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Delete a thing (already detached); missing is success.
     fn delete_thing(&self, name: &ThingName) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// The things a certificate is attached to.
+    /// The things a certificate is attached to, each with how (none for a certificate the
+    /// registry lacks).
+    fn certificate_thing_associations(
+        &self,
+        id: &CertificateId,
+    ) -> impl Future<Output = Result<BTreeMap<ThingName, ThingAssociation>, PortError>> + Send;
+    /// The things a certificate is attached to, however attached.
     fn certificate_things(
         &self,
         id: &CertificateId,
-    ) -> impl Future<Output = Result<BTreeSet<ThingName>, PortError>> + Send;
+    ) -> impl Future<Output = Result<BTreeSet<ThingName>, PortError>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            Ok(self
+                .certificate_thing_associations(id)
+                .await?
+                .into_keys()
+                .collect())
+        }
+    }
     /// The certificates attached to a thing.
     fn thing_certificates(
         &self,
         name: &ThingName,
     ) -> impl Future<Output = Result<Vec<CertificateId>, PortError>> + Send;
-    /// Attach a certificate to a thing (idempotent).
+    /// Attach a certificate to a thing, `association` as given (idempotent). An exclusive
+    /// attach is refused while the certificate has another thing, and any attach while the
+    /// certificate is exclusively another thing's.
     fn attach_thing(
         &self,
         name: &ThingName,
         id: &CertificateId,
+        association: ThingAssociation,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Detach a certificate from a thing (idempotent).
     fn detach_thing(

@@ -172,6 +172,54 @@ pub struct ThingRecord {
     /// messages) leaves DR's memberships alone, `Some` is the whole set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<GroupRef>>,
+    /// How the certificate is attached to it, read only for a certificate's `things`
+    /// (absent, as in messages written before it existed: non-exclusive).
+    #[serde(default, skip_serializing_if = "ThingAssociation::is_non_exclusive")]
+    pub association: ThingAssociation,
+}
+
+/// How a certificate is attached to a thing (AWS's `ThingPrincipalType`).
+///
+/// AWS (AttachThingPrincipal): with EXCLUSIVE_THING "the thing will be the only thing
+/// that's attached to the principal". The developer guide (exclusive-thing.html): "If your
+/// client ID doesn't match the thing's name in the registry, you can establish this
+/// association by attaching an X.509 certificate to your IoT thing, exclusively"; with a
+/// non-exclusive association the connection's client id "must exactly match the thing name"
+/// for thing policy variables to resolve. A device whose client id is not its thing name
+/// therefore reaches its thing (its policy variables, and — inferred, not quoted — its
+/// groups' policies) in DR only if DR keeps the association exclusive.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum ThingAssociation {
+    /// The default: the certificate may be attached to other things too.
+    #[default]
+    #[serde(rename = "NON_EXCLUSIVE_THING")]
+    NonExclusive,
+    /// The certificate's only thing, whatever client id the device connects with.
+    #[serde(rename = "EXCLUSIVE_THING")]
+    Exclusive,
+}
+
+impl ThingAssociation {
+    /// The association as AWS spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NonExclusive => "NON_EXCLUSIVE_THING",
+            Self::Exclusive => "EXCLUSIVE_THING",
+        }
+    }
+
+    /// The default, left out of messages.
+    pub fn is_non_exclusive(&self) -> bool {
+        *self == Self::NonExclusive
+    }
+}
+
+impl std::fmt::Display for ThingAssociation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A thing group a thing belongs to, with what DR needs to create it in the right place

@@ -13,7 +13,7 @@ use super::*;
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
 use crate::ids::{PolicyName, ThingName};
 use crate::replication::ports::{ApplyLedger, CertificateRegistry, LedgerEntry, Recorded};
-use crate::replication::records::{PolicyRecord, ThingRecord};
+use crate::replication::records::{PolicyRecord, ThingAssociation, ThingRecord};
 use crate::replication::service::{
     apply_batch, park_poison, BatchReport, DeadLetterSink, Delivery,
 };
@@ -44,7 +44,8 @@ enum Op {
     SetStatus(CertificateStatus),
     AttachPolicy,
     DetachPolicy,
-    AttachThing,
+    /// Attach the certificate's thing, or attach it again the other way.
+    AttachThing(ThingAssociation),
     DetachThing,
     Delete,
 }
@@ -106,15 +107,16 @@ impl Primary {
             Op::SetStatus(status) => r.set_status(id, status).await.is_ok(),
             Op::AttachPolicy => r.attach_policy(&policy_name(), id).await.is_ok(),
             Op::DetachPolicy => r.detach_policy(&policy_name(), id).await.is_ok(),
-            Op::AttachThing => {
+            Op::AttachThing(association) => {
                 let record = ThingRecord {
                     thing_name: thing.clone(),
                     thing_type: None,
                     attributes: BTreeMap::from([("model".to_owned(), "w2".to_owned())]),
                     groups: None,
+                    association: Default::default(),
                 };
                 r.ensure_thing(&record).await.unwrap();
-                r.attach_thing(thing, id).await.is_ok()
+                r.attach_thing(thing, id, association).await.is_ok()
             }
             Op::DetachThing => r.detach_thing(thing, id).await.is_ok(),
             Op::Delete => {
@@ -181,7 +183,9 @@ fn a_new_certificate_arrives_with_its_policy_and_thing() {
             .register(&pems()[0], CertificateStatus::Active)
             .await;
         primary.perform(&id, &thing, Op::AttachPolicy).await;
-        primary.perform(&id, &thing, Op::AttachThing).await;
+        primary
+            .perform(&id, &thing, Op::AttachThing(ThingAssociation::NonExclusive))
+            .await;
         let message = primary.capture(&id, "AttachThingPrincipal").await;
 
         let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
@@ -212,7 +216,9 @@ fn a_fleet_provisioned_device_is_captured_from_its_thing_created_event_alone() {
             .register(&pems()[1], CertificateStatus::Active)
             .await;
         primary.perform(&id, &thing, Op::AttachPolicy).await;
-        primary.perform(&id, &thing, Op::AttachThing).await;
+        primary
+            .perform(&id, &thing, Op::AttachThing(ThingAssociation::NonExclusive))
+            .await;
         let event = CaptureEvent {
             cause: "thing-created".to_owned(),
             event_time_ms: 1_000,
@@ -342,7 +348,9 @@ fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
         let id = primary
             .register(&pems()[3], CertificateStatus::Active)
             .await;
-        primary.perform(&id, &name, Op::AttachThing).await;
+        primary
+            .perform(&id, &name, Op::AttachThing(ThingAssociation::NonExclusive))
+            .await;
         let with_thing = primary.capture(&id, "AttachThingPrincipal").await;
         let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
         apply(&with_thing, &rewrite(), &dr, &ledger).await.unwrap();
@@ -352,6 +360,7 @@ fn a_thing_message_owns_attributes_and_a_deleted_thing_goes() {
             thing_type: None,
             attributes: BTreeMap::from([("model".to_owned(), "w3".to_owned())]),
             groups: None,
+            association: Default::default(),
         };
         let mut thing_message = with_thing.clone();
         thing_message.subject = Subject::Thing(updated.clone());
@@ -705,7 +714,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         Just(Op::SetStatus(CertificateStatus::Revoked)),
         Just(Op::AttachPolicy),
         Just(Op::DetachPolicy),
-        Just(Op::AttachThing),
+        Just(Op::AttachThing(ThingAssociation::NonExclusive)),
+        Just(Op::AttachThing(ThingAssociation::Exclusive)),
         Just(Op::DetachThing),
         Just(Op::Delete),
     ]
@@ -880,6 +890,7 @@ fn a_thing_type_reaches_dr_with_its_properties_and_a_deleted_one_is_deprecated()
                 thing_type: Some("wearable-v2".to_owned()),
                 attributes: BTreeMap::from([("ward".to_owned(), "7".to_owned())]),
                 groups: None,
+                association: Default::default(),
             })
             .await
             .unwrap();
@@ -913,5 +924,135 @@ fn a_thing_type_reaches_dr_with_its_properties_and_a_deleted_one_is_deprecated()
         }
         let deprecated = dr.thing_type("wearable-v2").await.unwrap().unwrap();
         assert!(deprecated.deprecated, "{deprecated:?}");
+    });
+}
+
+#[test]
+fn an_exclusive_association_is_captured_and_dr_links_are_retyped_to_it() {
+    block_on(async {
+        let primary = Primary::new();
+        let thing: ThingName = "wearable-x1".parse().unwrap();
+        let spare: ThingName = "wearable-x1-spare".parse().unwrap();
+        let id = primary
+            .register(&pems()[5], CertificateStatus::Active)
+            .await;
+        primary
+            .perform(&id, &thing, Op::AttachThing(ThingAssociation::NonExclusive))
+            .await;
+        let (dr, ledger) = (FakeRegistry::default(), FakeLedger::default());
+        apply(
+            &primary.capture(&id, "AttachThingPrincipal").await,
+            &rewrite(),
+            &dr,
+            &ledger,
+        )
+        .await
+        .unwrap();
+        // DR also holds a second thing on the certificate (an operator's, during an outage):
+        // AWS refuses an exclusive attach until it is gone.
+        primary
+            .perform(&id, &spare, Op::AttachThing(ThingAssociation::NonExclusive))
+            .await;
+        apply(
+            &primary.capture(&id, "AttachThingPrincipal").await,
+            &rewrite(),
+            &dr,
+            &ledger,
+        )
+        .await
+        .unwrap();
+        primary.perform(&id, &spare, Op::DetachThing).await;
+        primary
+            .perform(&id, &thing, Op::AttachThing(ThingAssociation::Exclusive))
+            .await;
+
+        let message = primary.capture(&id, "AttachThingPrincipal").await;
+        let Subject::Certificate(record) = &message.subject else {
+            panic!("a certificate message")
+        };
+        assert_eq!(record.things[0].association, ThingAssociation::Exclusive);
+        let Outcome::Applied { changes } = apply(&message, &rewrite(), &dr, &ledger).await.unwrap()
+        else {
+            panic!("applied")
+        };
+
+        assert_eq!(
+            changes,
+            vec![
+                Change::DetachedThing(spare.to_string()),
+                Change::RetypedThing(format!("{thing} -> EXCLUSIVE_THING")),
+            ],
+            "the other thing goes before the exclusive attach"
+        );
+        assert_dr_matches(&primary.registry.snapshot(), &dr.snapshot());
+
+        // And back: non-exclusive again, with a second thing attached after it.
+        primary
+            .perform(&id, &thing, Op::AttachThing(ThingAssociation::NonExclusive))
+            .await;
+        primary
+            .perform(&id, &spare, Op::AttachThing(ThingAssociation::NonExclusive))
+            .await;
+        let message = primary.capture(&id, "AttachThingPrincipal").await;
+        let Outcome::Applied { changes } = apply(&message, &rewrite(), &dr, &ledger).await.unwrap()
+        else {
+            panic!("applied")
+        };
+        assert_eq!(
+            changes,
+            vec![
+                Change::RetypedThing(format!("{thing} -> NON_EXCLUSIVE_THING")),
+                Change::AttachedThing(spare.to_string()),
+            ],
+            "released before the second thing is attached"
+        );
+        assert_dr_matches(&primary.registry.snapshot(), &dr.snapshot());
+    });
+}
+
+#[test]
+fn the_fake_refuses_what_aws_refuses_of_an_exclusive_thing() {
+    block_on(async {
+        let registry = FakeRegistry::default();
+        let id = CertificatePem::parse(&pems()[6]).unwrap().id().clone();
+        let [one, two]: [ThingName; 2] = [
+            "wearable-e1".parse().unwrap(),
+            "wearable-e2".parse().unwrap(),
+        ];
+        for name in [&one, &two] {
+            registry
+                .ensure_thing(&ThingRecord {
+                    thing_name: name.clone(),
+                    thing_type: None,
+                    attributes: BTreeMap::new(),
+                    groups: None,
+                    association: Default::default(),
+                })
+                .await
+                .unwrap();
+        }
+        registry
+            .attach_thing(&one, &id, ThingAssociation::NonExclusive)
+            .await
+            .unwrap();
+
+        let exclusive_beside_another = registry
+            .attach_thing(&two, &id, ThingAssociation::Exclusive)
+            .await;
+        registry.detach_thing(&one, &id).await.unwrap();
+        registry
+            .attach_thing(&two, &id, ThingAssociation::Exclusive)
+            .await
+            .unwrap();
+        let beside_an_exclusive = registry
+            .attach_thing(&one, &id, ThingAssociation::NonExclusive)
+            .await;
+
+        assert!(exclusive_beside_another.is_err());
+        assert!(beside_an_exclusive.is_err());
+        assert_eq!(
+            registry.certificate_thing_associations(&id).await.unwrap(),
+            BTreeMap::from([(two, ThingAssociation::Exclusive)])
+        );
     });
 }

@@ -52,7 +52,10 @@ pub fn authorization(
                 "DescribeCACertificate" | "UpdateCACertificate" => {
                     vec![arn("iot", &format!("cacert/{}", nth(1)?))]
                 }
-                "ListPrincipalThings" | "AttachThingPrincipal" | "DetachThingPrincipal" => {
+                "ListPrincipalThings"
+                | "ListPrincipalThingsV2"
+                | "AttachThingPrincipal"
+                | "DetachThingPrincipal" => {
                     vec![call
                         .headers
                         .get("x-amzn-principal")
@@ -61,6 +64,7 @@ pub fn authorization(
                 }
                 "AttachPolicy" | "DetachPolicy" => vec![need("target")?.to_owned()],
                 "ListThingPrincipals"
+                | "ListThingPrincipalsV2"
                 | "DescribeThing"
                 | "CreateThing"
                 | "UpdateThing"
@@ -524,11 +528,13 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:DescribeCACertificate", &["cacert"]),
     ("iot:UpdateCACertificate", &["cacert"]),
     ("iot:ListPrincipalThings", &["cert"]),
+    ("iot:ListPrincipalThingsV2", &["cert"]),
     ("iot:AttachThingPrincipal", &["cert"]),
     ("iot:DetachThingPrincipal", &["cert"]),
     ("iot:AttachPolicy", &["cert", "thinggroup"]),
     ("iot:DetachPolicy", &["cert", "thinggroup"]),
     ("iot:ListThingPrincipals", &["thing"]),
+    ("iot:ListThingPrincipalsV2", &["thing"]),
     ("iot:DescribeThing", &["thing"]),
     ("iot:CreateThing", &["thing"]),
     ("iot:UpdateThing", &["thing"]),

@@ -2,14 +2,15 @@
 //! its CA where DR has it), its status (revoked wins), exactly its policies and things; or
 //! deleted.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ApplyError, Change};
 use crate::certificate::{CertificateId, CertificatePem, CertificateStatus};
+use crate::ids::ThingName;
 use crate::replication::arn::ArnRewrite;
 use crate::replication::message::Subject;
 use crate::replication::ports::{ApplyLedger, CertificateRegistry, Registration};
-use crate::replication::records::CertificateRecord;
+use crate::replication::records::{CertificateRecord, ThingAssociation};
 use crate::time::EpochMillis;
 
 /// What applying a certificate needs to know beyond the record itself.
@@ -144,9 +145,15 @@ pub(super) async fn sync_policies<R: CertificateRegistry + Sync>(
     Ok(())
 }
 
-/// Attach exactly the record's things (creating any DR lacks), detach the rest — except a
-/// thing whose deletion DR applied after this record was read: the certificate message is
-/// older news, and must not bring the thing back.
+/// Attach exactly the record's things with their associations (creating any DR lacks),
+/// detach the rest — except a thing whose deletion DR applied after this record was read:
+/// the certificate message is older news, and must not bring the thing back.
+///
+/// Attach first, so a device moved between things always has one; but AWS refuses an
+/// exclusive attach while the certificate has another thing, and any attach while another
+/// thing holds it exclusively, so then the unwanted links go first. AWS documents no way to
+/// change a link's association in place: a link attached the other way is detached and
+/// attached again, before any new link (which the old association could refuse).
 pub(super) async fn sync_things<R: CertificateRegistry + Sync, L: ApplyLedger + Sync>(
     record: &CertificateRecord,
     fresh: bool,
@@ -157,15 +164,48 @@ pub(super) async fn sync_things<R: CertificateRegistry + Sync, L: ApplyLedger + 
 ) -> Result<(), ApplyError> {
     let id = &record.certificate_id;
     let attached = if fresh {
-        BTreeSet::new()
+        BTreeMap::new()
     } else {
-        dr.certificate_things(id)
+        dr.certificate_thing_associations(id)
             .await
             .map_err(ApplyError::Registry)?
     };
-    let wanted: BTreeSet<_> = record.things.iter().map(|t| t.thing_name.clone()).collect();
+    let wanted: BTreeMap<_, _> = record
+        .things
+        .iter()
+        .map(|t| (t.thing_name.clone(), t.association))
+        .collect();
+    let unwanted: Vec<ThingName> = attached
+        .keys()
+        .filter(|name| !wanted.contains_key(*name))
+        .cloned()
+        .collect();
+    let exclusive = |association: &ThingAssociation| *association == ThingAssociation::Exclusive;
+    let detach_first =
+        wanted.values().any(exclusive) || unwanted.iter().any(|name| exclusive(&attached[name]));
+    if detach_first {
+        detach_things(id, &unwanted, dr, changes).await?;
+    }
     for thing in &record.things {
-        if attached.contains(&thing.thing_name) {
+        if attached
+            .get(&thing.thing_name)
+            .is_none_or(|association| *association == thing.association)
+        {
+            continue;
+        }
+        dr.detach_thing(&thing.thing_name, id)
+            .await
+            .map_err(ApplyError::Registry)?;
+        dr.attach_thing(&thing.thing_name, id, thing.association)
+            .await
+            .map_err(ApplyError::Registry)?;
+        changes.push(Change::RetypedThing(format!(
+            "{} -> {}",
+            thing.thing_name, thing.association
+        )));
+    }
+    for thing in &record.things {
+        if attached.contains_key(&thing.thing_name) {
             continue;
         }
         let tombstone = ledger
@@ -182,12 +222,24 @@ pub(super) async fn sync_things<R: CertificateRegistry + Sync, L: ApplyLedger + 
             continue;
         }
         dr.ensure_thing(thing).await.map_err(ApplyError::Registry)?;
-        dr.attach_thing(&thing.thing_name, id)
+        dr.attach_thing(&thing.thing_name, id, thing.association)
             .await
             .map_err(ApplyError::Registry)?;
         changes.push(Change::AttachedThing(thing.thing_name.to_string()));
     }
-    for name in attached.difference(&wanted) {
+    if !detach_first {
+        detach_things(id, &unwanted, dr, changes).await?;
+    }
+    Ok(())
+}
+
+async fn detach_things<R: CertificateRegistry + Sync>(
+    id: &CertificateId,
+    things: &[ThingName],
+    dr: &R,
+    changes: &mut Vec<Change>,
+) -> Result<(), ApplyError> {
+    for name in things {
         dr.detach_thing(name, id)
             .await
             .map_err(ApplyError::Registry)?;

@@ -45,6 +45,9 @@ pub enum Change {
     AttachedThing(String),
     /// A thing detached.
     DetachedThing(String),
+    /// A thing attached again with the record's association (`thing -> ASSOCIATION`): DR
+    /// had it attached the other way.
+    RetypedThing(String),
     /// A thing deleted.
     DeletedThing(String),
     /// A thing not recreated: DR applied its deletion after this message was read.
