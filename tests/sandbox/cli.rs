@@ -461,6 +461,7 @@ async fn a_drill_passes_and_reports_then_fails_naming_a_certificate_missing_in_d
             "certificates",
             "drill DNS flip",
             "canary connect",
+            "canary shadow",
             "teardown"
         ]
     );
@@ -468,6 +469,8 @@ async fn a_drill_passes_and_reports_then_fails_naming_a_certificate_missing_in_d
         report["phases"][3]["skipped"], true,
         "no [drill.canary] configured"
     );
+    assert_eq!(report["phases"][4]["skipped"], true, "no canary, no shadow");
+    assert!(report["canary_dr_shadow_version"].is_null(), "{report:#}");
     assert!(report["rto_seconds"].as_f64().unwrap() > 0.0);
     assert!(report["rpo_seconds"].is_i64(), "{report:#}");
     assert!(only_report(reports.path(), "md").contains("| drill DNS flip | pass |"));
@@ -614,6 +617,20 @@ async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_f
     .unwrap();
     let (ok, _, stderr) = drctl(&p.topology, &["snapshot", "now"]).await;
     assert!(ok, "{stderr}");
+    // The canary's shadow in DR, written twice there (DR's version 2, whatever primary's
+    // would be): the canary GETs it after CONNACK and the report shows DR's version.
+    for rate_hz in [25, 50] {
+        p.session
+            .iot_data(dr_core::Side::Dr)
+            .update_thing_shadow()
+            .thing_name(dr_sandbox::fleet::CANARY)
+            .payload(aws_sdk_iotdataplane::primitives::Blob::new(
+                json!({"state": {"desired": {"rate_hz": rate_hz}}}).to_string(),
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
 
     let reports = work.path().join("reports");
     let (ok, stdout, stderr) = drctl_with(
@@ -627,6 +644,12 @@ async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_f
         stdout.contains("pass  canary connect") && stdout.contains("CONNACK accepted"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("pass  canary shadow") && stdout.contains("DR shadow version 2 (dr-canary"),
+        "{stdout}"
+    );
+    let report: Value = serde_json::from_str(&only_report(&reports, "json")).unwrap();
+    assert_eq!(report["canary_dr_shadow_version"], 2, "{report:#}");
 
     // DR broken on purpose: the canary's certificate is not usable in DR.
     let canary = dr_sandbox::devices::Device::from_pem(
@@ -653,6 +676,10 @@ async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_f
         "{stdout}\n{stderr}"
     );
     assert!(stdout.contains("return code 5"), "{stdout}");
+    assert!(
+        stdout.contains("skip  canary shadow") && stdout.contains("the canary did not connect"),
+        "{stdout}"
+    );
     endpoint.kill().await.unwrap();
 
     // A primary outage, watched by the real health-checker binary: DR serves afterwards.

@@ -30,21 +30,31 @@ async fn document(
     serde_json::from_slice(got.payload()?.as_ref()).ok()
 }
 
-/// Update primary's shadow and return the documents event AWS IoT publishes for it.
+/// Update primary's shadow's desired state and return the documents event AWS IoT
+/// publishes for it.
 async fn update(
     iot: &aws_sdk_iotdataplane::Client,
     thing: &str,
     name: Option<&str>,
     desired: Value,
 ) -> Value {
+    update_state(iot, thing, name, json!({ "desired": desired })).await
+}
+
+/// Send `state` (`desired`, `reported` or both) to a shadow and return the documents event
+/// AWS IoT publishes for it.
+pub(crate) async fn update_state(
+    iot: &aws_sdk_iotdataplane::Client,
+    thing: &str,
+    name: Option<&str>,
+    state: Value,
+) -> Value {
     let previous = document(iot, thing, name).await;
     let answer = iot
         .update_thing_shadow()
         .thing_name(thing)
         .set_shadow_name(name.map(str::to_owned))
-        .payload(Blob::new(
-            json!({"state": {"desired": desired}}).to_string(),
-        ))
+        .payload(Blob::new(json!({ "state": state }).to_string()))
         .send()
         .await
         .unwrap();

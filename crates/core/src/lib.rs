@@ -10,6 +10,8 @@
 //! * [`side`] — primary and DR.
 //! * [`port`] — the error every port shares: which call failed, and whether to retry.
 //! * [`certificate`] — certificate ids, PEMs and statuses.
+//! * [`drill`] — what the drill's canary reads in DR after connecting: its shadow, as the
+//!   device contract's device reads it on a new connection.
 //! * [`failover`] — flow D: probe rounds, the failover state machine, fenced runbooks.
 //! * [`replication`] — flow A: capture events, state messages, the idempotent DR apply.
 //! * [`ratelimit`] — a token bucket for bulk API use.
@@ -21,6 +23,7 @@
 
 pub mod certificate;
 pub mod config;
+pub mod drill;
 pub mod failover;
 pub mod ids;
 pub mod port;

@@ -9,6 +9,8 @@
 //! * [`iot_endpoint`] — a local stand-in for an IoT data endpoint (the health checker's
 //!   outage, the drill's canary).
 //! * [`outage`] — a primary outage, watched by the real health-checker binary.
+//! * [`shadow_device`] — a wearable obeying its shadow, by the Embedded C SDK's default
+//!   version rule or by the device contract's (the one that obeys DR after a failover).
 //! * [`fault_proxy`] — regional outages, throttling, 5xx, latency, dropped connections
 //!   and quotas between the code under test and the sandbox, and the IAM it enforces.
 //! * [`iam`] — the CDK app's roles and policies, evaluated on every call.
@@ -28,6 +30,7 @@ pub mod launcher;
 pub mod local_lambda;
 pub mod outage;
 pub mod provision;
+pub mod shadow_device;
 
 pub use launcher::{LauncherPaths, SandboxError, SandboxServer};
 pub use provision::{provision, register_world, Outcome, ProvisionError, Provisioned};

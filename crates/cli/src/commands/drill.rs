@@ -1,7 +1,8 @@
 //! `drctl drill`: the failover runbook in drill mode, never touching production routing.
 //! Restore the newest DR snapshot of every protected database into a scratch database,
 //! compare the certificate registries, flip the separate drill record to DR, connect a
-//! canary device to DR's endpoint (when `[drill.canary]` is configured), time every
+//! canary device to DR's endpoint (when `[drill.canary]` is configured) and have it GET its
+//! shadow there as the device contract asks (the report shows DR's shadow version), time every
 //! phase, tear everything down, and write a JSON and a Markdown report with the measured
 //! RTO and RPO and a verdict per check, and which source (DR's snapshot copy or RDS's
 //! replicated backups) a failover now would restore each database from. Exit 1 when any
@@ -19,13 +20,14 @@ use dr_aws::ledger::DynamoLedger;
 use dr_aws::probes::Probe;
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
+use dr_core::drill::{canary_shadow, CanaryShadow};
 use dr_core::failover::TrafficSwitch;
 use dr_core::reconcile::{Direction, Reconciler, MAX_PAGE_SIZE};
 use dr_core::snapshots::{
     observe_sources, restore_newest, DatabaseRestorer, RestoreRequest, RestoreSource,
 };
 use dr_core::time::now_millis;
-use dr_core::{Side, Topology};
+use dr_core::{CertificatePem, ProbeConfig, Side, Topology};
 use serde_json::{json, Value};
 
 #[derive(Debug, Args)]
@@ -192,7 +194,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
     // 4. A canary device connects to DR's endpoint: its certificate reached DR's registry
     // and DR's endpoint lets a device in (what the fleet will do after the flip).
     let phase_started = Instant::now();
-    phases.push(match Probe::drill_canary(topology, &session) {
+    let canary_connect = match Probe::drill_canary(topology, &session) {
         None => Phase {
             name: "canary connect",
             passed: true,
@@ -218,7 +220,9 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
                 detail: format!("{}: {}", outcome.probe, outcome.reason),
             }
         }
-    });
+    };
+    let canary_connected = canary_connect.passed && !canary_connect.skipped;
+    phases.push(canary_connect);
     // RTO as measured: from the drill's start until traffic could reach DR (the flip done
     // and, when configured, a device connected).
     let rto_seconds = started.elapsed().as_secs_f64();
@@ -227,6 +231,12 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
     } else {
         "DNS on DR"
     };
+    // 4b. Connected, the canary follows the device contract: a new connection trusts no
+    // shadow version from before (DR's versions count DR's writes, not primary's) and GETs
+    // its shadow. Not part of the RTO above, which ends at the connection.
+    let (canary_shadow, canary_dr_shadow_version) =
+        canary_shadow_phase(topology, &session, canary_connected).await;
+    phases.push(canary_shadow);
 
     // 5. Teardown: scratch databases deleted, the drill record back to primary.
     let phase_started = Instant::now();
@@ -263,6 +273,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         "rto_seconds": round(rto_seconds),
         "rto_measured_to": rto_measured_to,
         "rpo_seconds": rpo_seconds,
+        "canary_dr_shadow_version": canary_dr_shadow_version,
         "failover_sources": failover_sources,
         "phases": phases.iter().map(|p| json!({
             "check": p.name, "passed": p.passed, "skipped": p.skipped, "seconds": round(p.seconds), "detail": p.detail,
@@ -296,6 +307,71 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         .collect();
     anyhow::ensure!(failed.is_empty(), "drill failed: {}", failed.join(", "));
     Ok(())
+}
+
+/// The canary's shadow in DR, read as the device contract's device reads it after CONNACK
+/// (README, "What a device must do to work in DR"), within the canary's timeout. Read over
+/// the operators' data-plane access in DR, not over the canary's MQTT connection: it proves
+/// DR's shadow service answers for the canary's thing and at which version, not that the
+/// canary's IoT policy allows the shadow topics. Also the version seen, for the JSON report.
+async fn canary_shadow_phase(
+    topology: &Topology,
+    session: &AwsSession,
+    connected: bool,
+) -> (Phase, Option<u64>) {
+    let skipped = |detail: &str| Phase {
+        name: "canary shadow",
+        passed: true,
+        skipped: true,
+        seconds: 0.0,
+        detail: detail.to_owned(),
+    };
+    let Some(ProbeConfig::Mqtt {
+        client_cert_file,
+        client_id,
+        timeout_ms,
+        ..
+    }) = &topology.drill.canary
+    else {
+        return (skipped("skipped: no [drill.canary] configured"), None);
+    };
+    if !connected {
+        return (skipped("skipped: the canary did not connect"), None);
+    }
+    eprintln!("drill: the canary reads its shadow in DR…");
+    let started = Instant::now();
+    let read = async {
+        let pem = std::fs::read_to_string(client_cert_file)
+            .with_context(|| format!("reading {}", client_cert_file.display()))?;
+        let certificate = CertificatePem::parse(&pem)
+            .with_context(|| format!("{} holds no certificate", client_cert_file.display()))?
+            .id()
+            .clone();
+        let dr = IotRegistry::for_side(session, topology, Side::Dr);
+        tokio::time::timeout(
+            Duration::from_millis(*timeout_ms),
+            canary_shadow(&dr, &certificate, client_id),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {timeout_ms} ms"))?
+        .map_err(anyhow::Error::from)
+    }
+    .await;
+    let phase = Phase {
+        name: "canary shadow",
+        passed: read.is_ok(),
+        skipped: false,
+        seconds: started.elapsed().as_secs_f64(),
+        detail: match &read {
+            Ok(shadow) => shadow.to_string(),
+            Err(error) => format!("{error:#}"),
+        },
+    };
+    let version = match read {
+        Ok(CanaryShadow::Seen { version, .. }) => Some(version),
+        _ => None,
+    };
+    (phase, version)
 }
 
 /// A spinner with elapsed time while RDS works (minutes in AWS), on a terminal only.
