@@ -11,6 +11,7 @@ use std::fmt;
 use crate::certificate::CertificateId;
 use crate::ids::ThingName;
 use crate::port::PortError;
+use crate::replication::records::ThingAssociation;
 use crate::replication::{CertificateRegistry, ShadowStore};
 
 /// What the canary found of its classic shadow in DR.
@@ -61,13 +62,18 @@ pub async fn canary_shadow<R>(
     client_id: &str,
 ) -> Result<CanaryShadow, PortError>
 where
-    R: CertificateRegistry + ShadowStore,
+    R: CertificateRegistry + ShadowStore + Sync,
 {
-    let things = dr.certificate_things(certificate).await?;
-    let Some(thing) = things
+    // The thing AWS associates the connection with: the exclusive one whatever the client
+    // id, else the one the client id names (else, for the report, the first attached).
+    let links = dr.certificate_thing_associations(certificate).await?;
+    let exclusive = links
         .iter()
-        .find(|thing| thing.as_str() == client_id)
-        .or_else(|| things.first())
+        .find(|(_, association)| **association == ThingAssociation::Exclusive)
+        .map(|(thing, _)| thing);
+    let Some(thing) = exclusive
+        .or_else(|| links.keys().find(|thing| thing.as_str() == client_id))
+        .or_else(|| links.keys().next())
         .cloned()
     else {
         return Ok(CanaryShadow::NoThing);
@@ -96,9 +102,10 @@ mod tests {
         {
             let mut world = dr.world.lock().unwrap();
             for (n, thing) in links {
-                world
-                    .thing_links
-                    .insert((certificate(*n), thing.parse().unwrap()));
+                world.thing_links.insert(
+                    (certificate(*n), thing.parse().unwrap()),
+                    ThingAssociation::NonExclusive,
+                );
             }
             for (thing, version) in shadows {
                 let document = ShadowDocument {
@@ -162,5 +169,24 @@ mod tests {
             .unwrap();
         assert_eq!(without_thing, CanaryShadow::NoThing);
         assert!(without_thing.to_string().starts_with("no shadow: "));
+    }
+
+    #[tokio::test]
+    async fn an_exclusively_attached_thing_is_the_canary_s_whatever_its_client_id() {
+        let dr = dr_with(&[], &[("wearable-7", 5)]);
+        dr.world.lock().unwrap().thing_links.insert(
+            (certificate(2), "wearable-7".parse().unwrap()),
+            ThingAssociation::Exclusive,
+        );
+        let seen = canary_shadow(&dr, &certificate(2), "wearable-7-app")
+            .await
+            .unwrap();
+        assert_eq!(
+            seen,
+            CanaryShadow::Seen {
+                thing: "wearable-7".parse().unwrap(),
+                version: 5
+            }
+        );
     }
 }
