@@ -20,7 +20,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   once; a thing sits in one group per hierarchy and ten groups at most; a principal
   detached from a thing stays attached for a moment; a principal attached to a thing keeps
   how (exclusively or not), and the v2 listings report, filter and page it; a shadow GET
-  answers with its response time, and an update stamps only the leaves it sets.
+  answers with its response time, and an update stamps only the leaves it sets; a policy
+  on a thing group does not break DeleteCertificate.
 """
 
 from __future__ import annotations
@@ -1142,6 +1143,36 @@ def patch_iot_shadow_timestamps() -> None:
     shadow_class.to_dict = to_dict
 
 
+def patch_iot_delete_certificate_beside_group_policies() -> None:
+    """DeleteCertificate checks the certificate's own links only, as AWS does.
+
+    moto 5.2.5's check walks every policy target and asks each for a certificate id; a
+    policy attached to a thing group (AttachPolicy with a group target, which AWS allows and
+    the fleet uses for wards) makes every later DeleteCertificate in that account answer 500.
+    AWS refuses a delete only for the certificate's own things or policies
+    (DeleteConflictException) or an ACTIVE status (CertificateStateException).
+    """
+    from moto.iot import models as iot_models
+    from moto.iot.exceptions import CertificateStateException, DeleteConflictException
+
+    def _validation_delete(self, cert, force_delete=False):  # type: ignore[no-untyped-def]
+        if cert.status == "ACTIVE":
+            raise CertificateStateException(
+                "Certificate must be deactivated (not ACTIVE) before deletion.",
+                cert.certificate_id,
+            )
+        things = [p for (p, _) in self.principal_things if p == cert.arn]
+        if things:
+            raise DeleteConflictException(f"Things must be detached before deletion (arn: {things[0]})")
+        policies = [p for (p, _) in self.principal_policies if p == cert.arn]
+        if policies and not force_delete:
+            raise DeleteConflictException(
+                f"Certificate policies must be detached before deletion (arn: {policies[0]})"
+            )
+
+    iot_models.IoTBackend._validation_delete = _validation_delete
+
+
 def patch_rds_automated_backup_replication() -> None:
     """Cross-Region automated backup replication, which moto 5.2.5 does not have.
 
@@ -1356,6 +1387,7 @@ def main() -> int:
     # propagating holds a principal as AWS's does.
     patch_iot_thing_principal_types()
     patch_iot_shadow_timestamps()
+    patch_iot_delete_certificate_beside_group_policies()
 
     from moto.server import ThreadedMotoServer
 

@@ -891,3 +891,51 @@ async fn a_thing_type_reaches_dr_with_its_properties_and_follows_updates() {
         "ward-id"
     );
 }
+
+/// A policy attached to a thing group (a ward's) does not stop another certificate's
+/// deletion, as on AWS. Plain moto asks every policy target for a certificate id and answers
+/// 500 to every DeleteCertificate in the account once a group holds a policy.
+#[tokio::test]
+async fn the_sandbox_deletes_a_certificate_while_a_thing_group_holds_a_policy() {
+    let p = Pipeline::new().await;
+    let iot = p.session.iot(Side::Primary);
+    let (group, policy) = (unique("ward"), unique("ward-policy"));
+    let document = policy_document(
+        p.topology.primary.account_id.as_str(),
+        p.topology.primary.region.as_str(),
+    );
+    iot.create_policy()
+        .policy_name(&policy)
+        .policy_document(document)
+        .send()
+        .await
+        .unwrap();
+    let group_arn = iot
+        .create_thing_group()
+        .thing_group_name(&group)
+        .send()
+        .await
+        .unwrap()
+        .thing_group_arn()
+        .unwrap()
+        .to_owned();
+    iot.attach_policy()
+        .policy_name(&policy)
+        .target(&group_arn)
+        .send()
+        .await
+        .unwrap();
+    let device = Device::self_signed(&unique("retired-device"));
+    iot.register_certificate_without_ca()
+        .certificate_pem(&device.pem)
+        .status(SdkStatus::Inactive)
+        .send()
+        .await
+        .unwrap();
+    iot.delete_certificate()
+        .certificate_id(device.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_in(&p, Side::Primary, &device.id).await, None);
+}
