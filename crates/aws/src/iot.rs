@@ -412,22 +412,10 @@ impl CertificateRegistry for IotRegistry {
         if let Some(pem) = self.known_cas.lock().expect("not poisoned").get(ca_id) {
             return Ok(Some(pem.clone()));
         }
-        let request = self
-            .client
-            .describe_ca_certificate()
-            .certificate_id(ca_id.as_str());
-        let Some(output) = self
-            .calls
-            .send("DescribeCACertificate", || request.send())
-            .await
-            .none_on(NOT_FOUND)?
-        else {
-            return Ok(None);
-        };
-        let pem = output
-            .certificate_description()
-            .and_then(|d| d.certificate_pem())
-            .map(str::to_owned);
+        let pem = self
+            .ca_description(ca_id)
+            .await?
+            .and_then(|d| d.certificate_pem().map(str::to_owned));
         if let Some(pem) = &pem {
             self.known_cas
                 .lock()

@@ -1,7 +1,9 @@
 //! CA certificates' trust settings on the IoT client: what capture reads in primary and the
 //! replicator sets in DR (the CAs themselves are registered in each region by operators).
 
-use aws_sdk_iot::types::{AutoRegistrationStatus, CaCertificateStatus as SdkCaStatus};
+use aws_sdk_iot::types::{
+    AutoRegistrationStatus, CaCertificateDescription, CaCertificateStatus as SdkCaStatus,
+};
 use dr_core::certificate::CertificateId;
 use dr_core::port::PortError;
 use dr_core::replication::records::{CaCertificateRecord, CaCertificateStatus};
@@ -10,24 +12,29 @@ use super::{IotRegistry, NOT_FOUND};
 use crate::call::Tolerate;
 
 impl IotRegistry {
-    /// DescribeCACertificate: its status and auto-registration, or `None`.
-    pub(super) async fn describe_ca(
+    /// DescribeCACertificate's description of a CA, or `None` when it is not registered.
+    pub(super) async fn ca_description(
         &self,
         ca_id: &CertificateId,
-    ) -> Result<Option<CaCertificateRecord>, PortError> {
+    ) -> Result<Option<CaCertificateDescription>, PortError> {
         let request = self
             .client
             .describe_ca_certificate()
             .certificate_id(ca_id.as_str());
-        let Some(output) = self
+        Ok(self
             .calls
             .send("DescribeCACertificate", || request.send())
             .await
             .none_on(NOT_FOUND)?
-        else {
-            return Ok(None);
-        };
-        let Some(description) = output.certificate_description() else {
+            .and_then(|output| output.certificate_description))
+    }
+
+    /// A CA's status and auto-registration, or `None`.
+    pub(super) async fn describe_ca(
+        &self,
+        ca_id: &CertificateId,
+    ) -> Result<Option<CaCertificateRecord>, PortError> {
+        let Some(description) = self.ca_description(ca_id).await? else {
             return Ok(None);
         };
         let status = match description.status() {
