@@ -31,14 +31,9 @@ pub fn replication_topic_name(topology: &Topology) -> String {
     format!("{}{FIFO_SUFFIX}", topology.replication.topic)
 }
 
-/// The DR-owned replication topic's ARN.
+/// The DR-owned replication topic's ARN (the registry lane's).
 pub fn replication_topic_arn(topology: &Topology) -> String {
-    format!(
-        "arn:aws:sns:{}:{}:{}",
-        topology.dr.region,
-        topology.dr.account_id,
-        replication_topic_name(topology)
-    )
+    lane_topic_arn(topology, Lane::Registry)
 }
 
 /// The replication queue's name.

@@ -88,34 +88,43 @@ impl ThingTypeRegistry for IotRegistry {
         }))
     }
 
+    /// Read first: in the steady state (a thing's message carries its unchanged type) that
+    /// is the only call.
     async fn put_thing_type(&self, thing_type: &ThingTypeRecord) -> Result<(), PortError> {
         let name = thing_type.thing_type_name.as_str();
-        let create = self
-            .client
-            .create_thing_type()
-            .thing_type_name(name)
-            .thing_type_properties(properties(thing_type));
-        let created = self
-            .calls
-            .send("CreateThingType", || create.send())
-            .await
-            .none_on(ALREADY_EXISTS)?
-            .is_some();
-        let in_dr = if created {
-            None
-        } else {
-            self.thing_type(name).await?
+        let existing = match self.thing_type(name).await? {
+            Some(existing) => existing,
+            None => {
+                let create = self
+                    .client
+                    .create_thing_type()
+                    .thing_type_name(name)
+                    .thing_type_properties(properties(thing_type));
+                let created = self
+                    .calls
+                    .send("CreateThingType", || create.send())
+                    .await
+                    .none_on(ALREADY_EXISTS)?
+                    .is_some();
+                if created {
+                    if thing_type.deprecated {
+                        self.deprecate_thing_type(name, true).await?;
+                    }
+                    return Ok(());
+                }
+                // Created meanwhile (another replicator's thing message): bring that one.
+                self.thing_type(name).await?.ok_or_else(|| {
+                    PortError::transient(
+                        "DescribeThingType",
+                        format!("thing type {name} exists and then does not; trying again"),
+                    )
+                })?
+            }
         };
-        let (same_properties, same_deprecation) = match &in_dr {
-            None => (true, !thing_type.deprecated),
-            Some(existing) => (
-                ThingTypeRecord {
-                    deprecated: thing_type.deprecated,
-                    ..existing.clone()
-                } == *thing_type,
-                existing.deprecated == thing_type.deprecated,
-            ),
-        };
+        let same_properties = ThingTypeRecord {
+            deprecated: thing_type.deprecated,
+            ..existing.clone()
+        } == *thing_type;
         if !same_properties {
             let update = self
                 .client
@@ -124,7 +133,7 @@ impl ThingTypeRegistry for IotRegistry {
                 .thing_type_properties(properties(thing_type));
             self.calls.send("UpdateThingType", || update.send()).await?;
         }
-        if !same_deprecation {
+        if existing.deprecated != thing_type.deprecated {
             self.deprecate_thing_type(name, thing_type.deprecated)
                 .await?;
         }

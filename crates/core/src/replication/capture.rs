@@ -227,13 +227,22 @@ fn parse_thing_event(event: &Value) -> Result<CaptureEvent, EventError> {
     let name: ThingName = text(event, "thingName", FAMILY)?
         .parse()
         .map_err(|e| malformed(FAMILY, format!("thingName: {e}")))?;
-    Ok(CaptureEvent {
-        cause: format!("thing-{}", operation.to_ascii_lowercase()),
-        event_time_ms: millis(event, "timestamp", FAMILY)?,
-        triggers: vec![Trigger::Thing(name)],
+    Ok(rereads_thing(
+        format!("thing-{}", operation.to_ascii_lowercase()),
+        millis(event, "timestamp", FAMILY)?,
+        name,
+    ))
+}
+
+/// A registry event's capture: read `thing` again, whole.
+fn rereads_thing(cause: String, event_time_ms: EpochMillis, thing: ThingName) -> CaptureEvent {
+    CaptureEvent {
+        cause,
+        event_time_ms,
+        triggers: vec![Trigger::Thing(thing)],
         subjects: Vec::new(),
         detached: Vec::new(),
-    })
+    }
 }
 
 /// A registry membership event (`$aws/events/thingGroupMembership/thingGroup/<group>/thing/
@@ -255,13 +264,11 @@ fn parse_membership_event(event: &Value) -> Result<CaptureEvent, EventError> {
         .ok_or_else(|| malformed(FAMILY, "`thingArn` is not a thing ARN"))?
         .parse()
         .map_err(|e| malformed(FAMILY, format!("thingArn: {e}")))?;
-    Ok(CaptureEvent {
-        cause: format!("membership-{}", operation.to_ascii_lowercase()),
-        event_time_ms: millis(event, "timestamp", FAMILY)?,
-        triggers: vec![Trigger::Thing(name)],
-        subjects: Vec::new(),
-        detached: Vec::new(),
-    })
+    Ok(rereads_thing(
+        format!("membership-{}", operation.to_ascii_lowercase()),
+        millis(event, "timestamp", FAMILY)?,
+        name,
+    ))
 }
 
 fn parse_cloudtrail(event: &Value) -> Result<CaptureEvent, EventError> {
@@ -450,6 +457,14 @@ pub async fn capture<S: DeviceRegistry + Sync>(
     source: &SourceRef,
     now: impl Fn() -> EpochMillis,
 ) -> Result<Vec<ReplicationMessage>, PortError> {
+    let message = |subject: Subject, observed_at_ms: EpochMillis| ReplicationMessage {
+        schema_version: SCHEMA_VERSION,
+        source: source.clone(),
+        cause: event.cause.clone(),
+        event_time_ms: event.event_time_ms,
+        observed_at_ms,
+        subject,
+    };
     let mut messages = Vec::new();
     await_detachments(event, primary, tokio::time::sleep).await?;
     let mut triggers: BTreeSet<Trigger> = event.triggers.iter().cloned().collect();
@@ -467,14 +482,7 @@ pub async fn capture<S: DeviceRegistry + Sync>(
         }
     }
     for subject in &event.subjects {
-        messages.push(ReplicationMessage {
-            schema_version: SCHEMA_VERSION,
-            source: source.clone(),
-            cause: event.cause.clone(),
-            event_time_ms: event.event_time_ms,
-            observed_at_ms: now(),
-            subject: subject.clone(),
-        });
+        messages.push(message(subject.clone(), now()));
     }
     for trigger in &triggers {
         let observed_at_ms = now();
@@ -488,14 +496,7 @@ pub async fn capture<S: DeviceRegistry + Sync>(
                     let untold = |t: &String| !triggers.contains(&Trigger::ThingType(t.clone()));
                     if let Some(thing_type) = thing.thing_type.as_ref().filter(|t| untold(t)) {
                         if let Some(record) = primary.thing_type(thing_type).await? {
-                            messages.push(ReplicationMessage {
-                                schema_version: SCHEMA_VERSION,
-                                source: source.clone(),
-                                cause: event.cause.clone(),
-                                event_time_ms: event.event_time_ms,
-                                observed_at_ms,
-                                subject: Subject::ThingType(record),
-                            });
+                            messages.push(message(Subject::ThingType(record), observed_at_ms));
                         }
                     }
                     Subject::Thing(thing)
@@ -554,14 +555,7 @@ pub async fn capture<S: DeviceRegistry + Sync>(
                 None => continue,
             },
         };
-        messages.push(ReplicationMessage {
-            schema_version: SCHEMA_VERSION,
-            source: source.clone(),
-            cause: event.cause.clone(),
-            event_time_ms: event.event_time_ms,
-            observed_at_ms,
-            subject,
-        });
+        messages.push(message(subject, observed_at_ms));
     }
     Ok(messages)
 }
