@@ -235,6 +235,13 @@ impl DataPlaneSwitch {
     }
 
     async fn existing_health_check(&self) -> Result<Option<String>, PortError> {
+        Ok(self.our_health_check().await?.map(|h| h.id().to_owned()))
+    }
+
+    /// The health check that follows our alarm, as Route 53 holds it (for readiness).
+    pub(crate) async fn our_health_check(
+        &self,
+    ) -> Result<Option<aws_sdk_route53::types::HealthCheck>, PortError> {
         let mut marker = None;
         loop {
             let page = self
@@ -255,7 +262,7 @@ impl DataPlaneSwitch {
                 })
             });
             if let Some(found) = ours {
-                return Ok(Some(found.id().to_owned()));
+                return Ok(Some(found.clone()));
             }
             marker = page.next_marker().map(str::to_owned);
             if !page.is_truncated() || marker.is_none() {
@@ -301,7 +308,19 @@ impl DataPlaneSwitch {
             })
     }
 
-    fn failover_record(
+    /// The alarm's definition (what `ensure` puts and the CDK app deploys).
+    pub(crate) fn definition(&self) -> &ServingAlarm {
+        &self.alarm
+    }
+
+    /// The record sets of the switched name, as Route 53 holds them (for readiness).
+    pub(crate) async fn record_sets(&self) -> Result<Vec<ResourceRecordSet>, PortError> {
+        let zone_id = self.zone.zone_id().await?;
+        self.zone.record_sets(&zone_id).await
+    }
+
+    /// The record `side` must have: PRIMARY with `health_check`, SECONDARY without.
+    pub(crate) fn failover_record(
         &self,
         side: Side,
         health_check: Option<&str>,

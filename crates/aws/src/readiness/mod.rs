@@ -1,8 +1,9 @@
 //! Is DR ready to take over? Checks of what failover depends on, each with a verdict and
 //! what to do: replication resources in place and encrypted, the fleet's CAs registered in
 //! DR, policies equal modulo ARNs, the custom domain configured in both regions, the
-//! failover switch's alarm, whether the reconciler can cover the fleet at its rate, where
-//! each database would be restored and from which source.
+//! failover switch (armed or held; its alarm's definition, the health check that follows
+//! it, both failover records and their targets), whether the reconciler can cover the
+//! fleet at its rate, where each database would be restored and from which source.
 
 mod coverage;
 mod databases;
@@ -21,7 +22,10 @@ use databases::{restore_networks, restore_sources};
 use devices::{provisioning_templates, role_aliases, thing_groups};
 use registry::{certificate_authorities, policies};
 use replication::replication_resources;
-use switch::{domain_configuration, serving_alarm};
+use switch::{
+    automatic_failover, domain_configuration, failover_health_check, failover_records,
+    serving_alarm,
+};
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,10 +164,18 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
         domain_configuration(session, topology, Side::Primary),
         domain_configuration(session, topology, Side::Dr),
         async {
+            let (armed, records) = tokio::join!(
+                automatic_failover(session, topology),
+                failover_records(session, topology)
+            );
             if topology.failover.flip == FlipMode::DataPlane {
-                Some(serving_alarm(session, topology).await)
+                let (alarm, health_check) = tokio::join!(
+                    serving_alarm(session, topology),
+                    failover_health_check(session, topology)
+                );
+                vec![armed, alarm, health_check, records]
             } else {
-                None
+                vec![armed, records]
             }
         },
         reconcile_coverage(session, topology),
