@@ -85,7 +85,8 @@ step "a failover drill that never touches production routing: restore to scratch
 "$DRCTL" drill --report-dir "$demo_dir/drill-reports"
 cat "$(ls -t "$demo_dir"/drill-reports/*.md | head -1)"
 
-step "failover controls: hold automatic failover, then release it (fenced writes to the state table)"
+step "failover controls: a first deploy starts HELD (drctl status says by whom); hold with a reason, then release: automatic failover is armed (fenced writes to the state table)"
+"$DRCTL" status | grep -i "held" || true
 "$DRCTL" hold --reason "demo: planned primary maintenance"
 "$DRCTL" release
 

@@ -525,6 +525,19 @@ export class DrStack extends Stack {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
+    // Primary down past the failover threshold while traffic stays where it is: held (an
+    // operator's hold, or a first deploy not released yet) or within the dwell time after
+    // the last flip. The checker also pages once per outage; this keeps it red until
+    // someone decides (`drctl failover`, or `drctl release`).
+    alarm('FailoverSuppressedAlarm', {
+      alarmName: 'iot-dr-failover-suppressed',
+      alarmDescription: 'Primary is down past the failover threshold but automatic failover is held or within the dwell time: decide with drctl failover, or drctl release',
+      metric: metric('health-checker', 'FailoverSuppressed', 'Maximum', Duration.minutes(1)),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
     alarm('RunbookStepFailuresAlarm', {
       alarmName: 'iot-dr-runbook-step-failures',
       alarmDescription: 'A failover runbook step failed (restore, flip, notify or audit); the checker retries it, look at its logs',
@@ -596,6 +609,7 @@ export class DrStack extends Stack {
             metric('health-checker', 'RoundDown', 'Sum', m5),
             metric('health-checker', 'ProbeFailures', 'Sum', m5),
             metric('health-checker', 'FailoverHeld', 'Sum', m5),
+            metric('health-checker', 'FailoverSuppressed', 'Sum', m5),
           ]),
           graph('Slowest probe (ms)', [metric('health-checker', 'SlowestProbeMs', 'Maximum', m5)]),
           graph('Serving (1 = primary)', [

@@ -276,7 +276,7 @@ describe('health and failover (DR)', () => {
     }
   });
 
-  it('alarms operators on the DLQ, message age, RPO, drift and health-checker errors', () => {
+  it('alarms operators on the DLQ, message age, RPO, drift, health-checker errors and suppressed failovers', () => {
     const { templates, built } = production();
     const alarms = resources(templates[built.dr.stackName], 'AWS::CloudWatch::Alarm').map(([, r]) => r.Properties);
     const byName = new Map(alarms.map((a) => [a.AlarmName, a]));
@@ -289,6 +289,7 @@ describe('health and failover (DR)', () => {
       'iot-dr-reconcile-status-tier-stale',
       'iot-dr-health-checker-errors',
       'iot-dr-health-checker-not-running',
+      'iot-dr-failover-suppressed',
     ]) {
       const alarm = byName.get(name);
       assert.ok(alarm, `missing alarm ${name}`);
@@ -305,6 +306,12 @@ describe('health and failover (DR)', () => {
       ['OldestUnverifiedSeconds', 'Maximum', (2 * 60 + 15) * 60, 'breaching'],
     );
     assert.deepEqual(stale.Dimensions, [{ Name: 'Function', Value: 'reconciler' }, { Name: 'Tier', Value: 'status' }]);
+    const suppressed = byName.get('iot-dr-failover-suppressed');
+    assert.deepEqual(
+      [suppressed.MetricName, suppressed.Statistic, suppressed.Period, suppressed.Threshold, suppressed.TreatMissingData],
+      ['FailoverSuppressed', 'Maximum', 60, 0, 'notBreaching'],
+    );
+    assert.deepEqual(suppressed.Dimensions, [{ Name: 'Function', Value: 'health-checker' }]);
     const drift = JSON.stringify(byName.get('iot-dr-registry-drift').Metrics);
     for (const m of ['"MetricName":"WrongStatus"', '"Name":"Tier","Value":"status"']) assert.ok(drift.includes(m), `drift alarm lacks ${m}`);
   });

@@ -140,7 +140,14 @@ async fn status_shows_a_held_failed_over_fleet_as_a_table_and_as_json() {
     assert_eq!(status["traffic"]["state_says"], "dr", "{status:#}");
     assert_eq!(status["traffic"]["dns_says"], "dr", "{status:#}");
     assert_eq!(status["health"]["mode"], "failed-over");
-    assert_eq!(status["health"]["hold"]["by"], "oncall");
+    // The hold names the caller STS authenticated, not the shell's `$USER` ("oncall").
+    let caller = dr_aws::AwsSession::connect(&world.topology, "test")
+        .await
+        .caller_arn()
+        .await
+        .unwrap();
+    assert!(caller.starts_with("arn:aws:"), "{caller}");
+    assert_eq!(status["health"]["hold"]["by"], caller.as_str());
     assert!(status["certificates"]["primary"].is_object(), "{status:#}");
     assert!(
         status["replication"]["queue"]["waiting"].is_u64(),
@@ -153,7 +160,7 @@ async fn status_shows_a_held_failed_over_fleet_as_a_table_and_as_json() {
         "TRAFFIC",
         "health checker decided: dr",
         "Route 53 answers:       dr  (PRIMARY's health check",
-        "HELD by oncall: investigating",
+        format!("HELD by {caller}: investigating").as_str(),
         "REPLICATION",
         "SNAPSHOTS",
     ] {
@@ -228,6 +235,11 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
     assert!(ok, "{stderr}");
     let (ok, stdout, stderr) = drctl(&p.topology, &["readiness"]).await;
     assert!(ok, "{stdout}\n{stderr}");
+    // A first deploy: DR could take over, but only by an operator's hand until released.
+    assert!(
+        stdout.contains("automatic failover: HELD by first-deploy"),
+        "{stdout}"
+    );
 
     // A thing group with a policy and a role alias in primary that DR has not seen: both
     // named; once replicated, ready again.
@@ -682,7 +694,15 @@ async fn the_demo_commands_replicate_a_fleet_connect_its_canary_in_a_drill_and_f
     );
     endpoint.kill().await.unwrap();
 
-    // A primary outage, watched by the real health-checker binary: DR serves afterwards.
+    // A primary outage, watched by the real health-checker binary: DR serves afterwards,
+    // once the operator has armed automatic failover (a first deploy starts held).
+    let (_, stdout, _) = drctl(&p.topology, &["status"]).await;
+    assert!(stdout.contains("HELD by first-deploy"), "{stdout}");
+    let (ok, stdout, stderr) = drctl(&p.topology, &["release"]).await;
+    assert!(
+        ok && stdout.contains("automatic failover armed"),
+        "{stdout}\n{stderr}"
+    );
     let (ok, stdout, stderr) = drctl_sandbox(
         &p.topology,
         &[
@@ -925,4 +945,114 @@ async fn config_export_refuses_a_bad_config_with_exit_3_naming_the_field() {
         stderr.contains("dns.drill_record: must differ from dns.record"),
         "{stderr}"
     );
+}
+
+/// The verdict and detail of readiness check `name`, from `drctl readiness --output json`.
+async fn readiness_check(t: &dr_core::Topology, name: &str) -> (String, String) {
+    let (_, stdout, stderr) = drctl(t, &["readiness", "--output", "json"]).await;
+    let checks: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    let check = checks["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject"] == name)
+        .unwrap_or_else(|| panic!("{name} in {checks:#}"))
+        .clone();
+    (
+        check["kind"].as_str().unwrap().to_owned(),
+        check["detail"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn readiness_names_a_hand_edited_serving_alarm_and_a_missing_failover_record() {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecordSetFailover};
+
+    let endpoint = PrimaryEndpoint::start().await;
+    let world = World::new(&endpoint, FlipMode::DataPlane).await;
+    let t = &world.topology;
+    // As deployed (and armed): the switch's three parts pass.
+    for name in [
+        "automatic failover",
+        "failover alarm",
+        "failover health check",
+        "failover records",
+    ] {
+        let (kind, detail) = readiness_check(t, name).await;
+        assert_eq!(kind, "ok", "{name}: {detail}");
+    }
+
+    // An alarm edited by hand to Average still exists; readiness names what Route 53 suffers.
+    let alarm = dr_aws::failover::ServingAlarm::of(t);
+    world
+        .session
+        .cloudwatch(dr_core::Side::Dr)
+        .put_metric_alarm()
+        .alarm_name(&alarm.alarm_name)
+        .namespace(alarm.namespace)
+        .metric_name(alarm.metric_name)
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name(alarm.dimension_name)
+                .value(&alarm.dimension_value)
+                .build(),
+        )
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(alarm.period_seconds)
+        .evaluation_periods(alarm.evaluation_periods)
+        .threshold(alarm.threshold)
+        .comparison_operator(alarm.comparison_operator.into())
+        .treat_missing_data(alarm.treat_missing_data)
+        .send()
+        .await
+        .unwrap();
+    let (kind, detail) = readiness_check(t, "failover alarm").await;
+    assert_eq!(kind, "FAIL", "{detail}");
+    assert!(detail.contains("statistic Average, wanted Minimum"), "{detail}");
+
+    // SECONDARY deleted: DNS would have nowhere to fail over to.
+    let route53 = world.session.route53(dr_core::Side::Dr);
+    let zone = route53
+        .list_hosted_zones_by_name()
+        .dns_name(format!("{}.", t.dns.zone))
+        .send()
+        .await
+        .unwrap()
+        .hosted_zones()[0]
+        .id()
+        .to_owned();
+    let secondary = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .start_record_name(t.dns.record.as_str())
+        .send()
+        .await
+        .unwrap()
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.failover() == Some(&ResourceRecordSetFailover::Secondary))
+        .cloned()
+        .expect("provisioning made SECONDARY");
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Delete)
+                        .resource_record_set(secondary)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (kind, detail) = readiness_check(t, "failover records").await;
+    assert_eq!(kind, "FAIL", "{detail}");
+    assert!(detail.contains("no SECONDARY record"), "{detail}");
 }

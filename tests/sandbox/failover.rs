@@ -83,6 +83,12 @@ impl World {
             .map(Arc::new)
             .collect();
         let inbox = subscribe_inbox(&session, &topology).await;
+        // The deploy order's last step: a first deploy is held until the operator arms it.
+        FailoverPorts::new(&operator, &topology)
+            .controller()
+            .release(now())
+            .await
+            .unwrap();
         Self {
             session,
             checker,

@@ -29,6 +29,8 @@ pub struct AwsSession {
     primary_in_dr: SdkConfig,
     dr_region: Region,
     timeouts: CallTimeouts,
+    /// The ambient credentials the roles are assumed with: who is acting.
+    base: SdkConfig,
 }
 
 impl AwsSession {
@@ -77,7 +79,23 @@ impl AwsSession {
             primary_in_dr,
             dr_region: topology.dr.region.clone(),
             timeouts,
+            base,
         }
+    }
+
+    /// Who is acting, as STS knows them: the ARN of the ambient credentials (an operator's
+    /// SSO session, a pipeline's role) that assume the sides' roles, read with
+    /// GetCallerIdentity in the DR region. What an audit record names: `$USER` is whatever
+    /// the shell says, this is what AWS authenticated.
+    pub async fn caller_arn(&self) -> Result<String, dr_core::port::PortError> {
+        let identity = client!(aws_sdk_sts, &self.base)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| crate::error::port_error("GetCallerIdentity", e))?;
+        identity.arn().map(str::to_owned).ok_or_else(|| {
+            dr_core::port::PortError::permanent("GetCallerIdentity", "no ARN in the answer")
+        })
     }
 
     /// The bounds every call of this session has.

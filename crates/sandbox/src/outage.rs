@@ -131,7 +131,7 @@ pub enum OutageError {
     #[error("round {0} was down while primary was healthy: {1}")]
     DownWhileHealthy(usize, Value),
     /// No finished failover within the plan's rounds.
-    #[error("no finished failover after {0} rounds of outage (is automatic failover held? `drctl status`)")]
+    #[error("no finished failover after {0} rounds of outage (is automatic failover held? A first deploy is, until `drctl release`; see `drctl status`)")]
     NoFailover(usize),
     /// Something on the failover path called primary's region while it was down.
     #[error("{} calls reached primary's region ({region}) during the outage: the failover path must call DR only", .counts.attempted)]

@@ -69,9 +69,13 @@ pub(crate) struct FailbackArgs {
     yes: bool,
 }
 
-/// Who is acting, for notifications and the audit trail.
-fn operator() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "operator".to_owned())
+/// Who is acting, for notifications and the audit trail: the caller STS authenticated
+/// (the ambient credentials' ARN), never a name the shell supplies. Without it nothing is
+/// done: an audit record that cannot say who acted is not one.
+async fn operator(session: &AwsSession) -> anyhow::Result<String> {
+    session.caller_arn().await.context(
+        "cannot tell who is acting (STS GetCallerIdentity in DR): nothing done; check the credentials drctl runs with",
+    )
 }
 
 pub(crate) async fn failover(args: FailoverArgs, topology: &Topology) -> anyhow::Result<()> {
@@ -90,7 +94,7 @@ pub(crate) async fn failover(args: FailoverArgs, topology: &Topology) -> anyhow:
     let ports = FailoverPorts::new(&session, topology);
     let outcome = ports
         .controller()
-        .force_failover(&operator(), &args.reason, now_millis())
+        .force_failover(&operator(&session).await?, &args.reason, now_millis())
         .await?;
     report(&outcome);
     Ok(())
@@ -125,7 +129,7 @@ pub(crate) async fn failback(args: FailbackArgs, topology: &Topology) -> anyhow:
     let ports = FailoverPorts::new(&session, topology);
     let outcome = ports
         .controller()
-        .failback(&operator(), now_millis())
+        .failback(&operator(&session).await?, now_millis())
         .await?;
     report(&outcome);
     Ok(())
@@ -138,7 +142,7 @@ pub(crate) async fn hold(args: HoldArgs, topology: &Topology) -> anyhow::Result<
     let until = args.for_.map(|d| now + d.as_millis() as i64);
     let record = ports
         .controller()
-        .hold(&operator(), &args.reason, until, now)
+        .hold(&operator(&session).await?, &args.reason, until, now)
         .await?;
     match args.for_ {
         Some(d) => println!(

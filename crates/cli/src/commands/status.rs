@@ -176,7 +176,13 @@ fn traffic(
 
 fn health(stored: &Option<Stored>) -> Value {
     let Some(stored) = stored else {
-        return json!({"mode": "healthy", "note": "no health-checker round recorded yet"});
+        // What the controller starts from when nothing is stored: held (a first deploy).
+        let first = dr_core::failover::State::first_deployed(now_millis());
+        return json!({
+            "mode": first.mode.to_string(),
+            "note": "no health-checker round recorded yet",
+            "hold": first.hold.as_ref().map(|h| json!({"by": h.by, "reason": h.reason})),
+        });
     };
     let state = &stored.record.state;
     let now = now_millis();
@@ -337,6 +343,11 @@ fn attention(d: &Value) -> Vec<String> {
     }
     if let Some(mode) = d["health"]["mode"].as_str().filter(|m| *m != "healthy") {
         out.push(format!("primary is {mode}"));
+    }
+    if let Some(by) = d["health"]["hold"]["by"].as_str() {
+        out.push(format!(
+            "automatic failover is HELD by {by}: `drctl release` arms it"
+        ));
     }
     if d["traffic"]["dns_says"] == "dr" {
         out.push("DR serves traffic".to_owned());

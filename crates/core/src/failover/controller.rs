@@ -95,7 +95,7 @@ where
             .map_err(FailoverError::Store)?
             .unwrap_or(Stored {
                 record: FailoverRecord {
-                    state: State::initial(now),
+                    state: State::first_deployed(now),
                     runbook: None,
                 },
                 version: 0,
@@ -128,13 +128,15 @@ where
             mut version,
         } = self.load(now).await?;
         let decision = machine::observe(&mut record.state, &round, &self.settings);
-        if decision == Decision::Held && !record.state.held_alerted {
-            // Primary is down past the threshold and nothing will move: operators must know
-            // now, once per outage, not when they next look (best effort, like every notice).
-            record.state.held_alerted = true;
-            let (subject, message) = self.held_message(&record.state, &round);
+        let suppressed = matches!(decision, Decision::Held | Decision::Dwelling);
+        if suppressed && !record.state.suppressed_alerted {
+            // Primary is down past the threshold and nothing will move (held, or too soon
+            // after the last flip): operators must know now, once per outage, not when they
+            // next look (best effort, like every notice).
+            record.state.suppressed_alerted = true;
+            let (subject, message) = self.suppressed_message(&record.state, &round, &decision);
             if let Err(error) = self.notifier.notify(&subject, &message).await {
-                tracing::error!(%error, "operators could not be told that failover is held");
+                tracing::error!(%error, "operators could not be told that failover is suppressed");
             }
         }
         if let Decision::FailOver(reason) = &decision {
@@ -232,7 +234,7 @@ where
                 at_ms: now,
                 until_ms,
             });
-            state.held_alerted = false;
+            state.suppressed_alerted = false;
         })
         .await
     }
@@ -393,18 +395,44 @@ where
         (subject, message)
     }
 
-    fn held_message(&self, state: &State, round: &Round) -> (String, String) {
-        let hold = state.hold.as_ref();
-        let subject = "IoT DR: primary DOWN, failover HELD".to_owned();
+    fn suppressed_message(
+        &self,
+        state: &State,
+        round: &Round,
+        decision: &Decision,
+    ) -> (String, String) {
+        let down = format!(
+            "{} consecutive rounds down (threshold {})",
+            state.down_streak, self.settings.failure_threshold
+        );
+        let (subject, why, release) = match decision {
+            Decision::Dwelling => (
+                "IoT DR: primary DOWN, failover SUPPRESSED (dwell time)".to_owned(),
+                format!(
+                    "{down}, but traffic last moved at {} ms, within the {} s dwell time that keeps a flapping primary from bouncing the fleet",
+                    state.last_flip_ms.unwrap_or_default(),
+                    self.settings.min_dwell_ms / 1000
+                ),
+                "the health checker fails over by itself once the dwell time has passed and primary is still down",
+            ),
+            _ => {
+                let hold = state.hold.as_ref();
+                (
+                    "IoT DR: primary DOWN, failover HELD".to_owned(),
+                    format!(
+                        "{down}, but automatic failover is held by {}: {}{}",
+                        hold.map_or("?", |h| h.by.as_str()),
+                        hold.map_or("", |h| h.reason.as_str()),
+                        hold.and_then(|h| h.until_ms)
+                            .map(|until| format!(" (until {until} ms)"))
+                            .unwrap_or_default(),
+                    ),
+                    "`drctl release` lets the health checker do it",
+                )
+            }
+        };
         let message = format!(
-            "{subject}\n{} consecutive rounds down (threshold {}), but automatic failover is held by {}: {}{}.\nlast round: {}\nNext: `drctl failover --reason …` to move traffic to DR ({}), or `drctl release` to let the health checker do it.",
-            state.down_streak,
-            self.settings.failure_threshold,
-            hold.map_or("?", |h| h.by.as_str()),
-            hold.map_or("", |h| h.reason.as_str()),
-            hold.and_then(|h| h.until_ms)
-                .map(|until| format!(" (until {until} ms)"))
-                .unwrap_or_default(),
+            "{subject}\n{why}.\nlast round: {}\nNext: `drctl failover --reason …` to move traffic to DR ({}) now, or wait: {release}.",
             round.summary(),
             self.dr_region,
         );

@@ -139,7 +139,26 @@ pub(crate) struct World {
 }
 
 impl World {
+    /// A deployed and armed DR: the state stored, no hold.
     pub(crate) fn new() -> Self {
+        let armed = Stored {
+            record: FailoverRecord {
+                state: State::initial(0),
+                runbook: None,
+            },
+            version: 1,
+        };
+        Self {
+            store: FakeStore {
+                stored: Mutex::new(Some(armed)),
+                ..FakeStore::default()
+            },
+            ..Self::first_deploy()
+        }
+    }
+
+    /// A DR stack just deployed: no state stored yet.
+    pub(crate) fn first_deploy() -> Self {
         Self {
             store: FakeStore::default(),
             switch: FakeSwitch::default(),

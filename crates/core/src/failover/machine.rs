@@ -118,10 +118,14 @@ pub struct State {
     pub reverse_reconciled_ms: Option<EpochMillis>,
     /// Rounds observed, ever.
     pub rounds: u64,
-    /// Whether operators were told that failover is held during this run of down rounds.
-    #[serde(default)]
-    pub held_alerted: bool,
+    /// Whether operators were told, during this run of down rounds, that the threshold was
+    /// reached and nothing moved (held, or within the dwell time): once per outage.
+    #[serde(default, alias = "held_alerted")]
+    pub suppressed_alerted: bool,
 }
+
+/// Who holds a state nobody has stored yet: a first deploy (or a state table lost).
+pub const FIRST_DEPLOY: &str = "first-deploy";
 
 impl State {
     /// A primary believed healthy, as first deployed.
@@ -138,7 +142,26 @@ impl State {
             last_flip_ms: None,
             reverse_reconciled_ms: None,
             rounds: 0,
-            held_alerted: false,
+            suppressed_alerted: false,
+        }
+    }
+
+    /// The state when none is stored: a primary believed healthy, with automatic failover
+    /// *held*. The health checker's schedule starts inside the DR stack's deploy, before
+    /// primary's stack (its probes' roles, its capture) exists, so its first rounds see a
+    /// healthy primary as down; armed, three of them would fail the fleet over to an
+    /// empty DR. An operator arms it with `drctl release` once `drctl readiness` passes.
+    /// A state table lost and recreated lands here too, which is the safe side: a held
+    /// checker still pages once when primary goes down, and `drctl failover` still works.
+    pub fn first_deployed(now: EpochMillis) -> Self {
+        Self {
+            hold: Some(Hold {
+                by: FIRST_DEPLOY.to_owned(),
+                reason: "no failover state yet (first deploy): run `drctl readiness`, then `drctl release` to arm automatic failover".to_owned(),
+                at_ms: now,
+                until_ms: None,
+            }),
+            ..Self::initial(now)
         }
     }
 
@@ -181,12 +204,12 @@ pub fn observe(state: &mut State, round: &Round, settings: &Settings) -> Decisio
     } else {
         state.up_streak += 1;
         state.down_streak = 0;
-        state.held_alerted = false;
+        state.suppressed_alerted = false;
     }
     // A hold with an expiry lapses by itself: the maintenance window is over.
     if state.hold.as_ref().is_some_and(|h| !h.holds_at(now)) {
         state.hold = None;
-        state.held_alerted = false;
+        state.suppressed_alerted = false;
     }
     if round.all_healthy() {
         state.primary_up_since_ms.get_or_insert(now);

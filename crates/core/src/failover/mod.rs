@@ -13,7 +13,7 @@ pub mod service;
 pub mod simulation;
 
 pub use controller::{Controller, FailoverError, Outcome};
-pub use machine::{Decision, Hold, Mode, Refused, Settings, State};
+pub use machine::{Decision, Hold, Mode, Refused, Settings, State, FIRST_DEPLOY};
 pub use ports::{DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
 pub use probe::{ProbeOutcome, Round};
 pub use rto::DnsRto;

@@ -219,6 +219,12 @@ fn round_section(report: &RoundReport) -> Section {
                 matches!(outcome.decision, Decision::FailOver(_)),
             ))
             .figure(Figure::flag("FailoverHeld", outcome.decision == Decision::Held))
+            // Primary down past the threshold and traffic left where it is, held or within
+            // the dwell time: the alarm that pages for it reads this.
+            .figure(Figure::flag(
+                "FailoverSuppressed",
+                matches!(outcome.decision, Decision::Held | Decision::Dwelling),
+            ))
             .figure(Figure::flag(
                 "FailedOver",
                 outcome.record.state.serving() == Side::Dr,

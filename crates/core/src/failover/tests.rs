@@ -479,3 +479,75 @@ fn a_notifier_that_never_answers_holds_no_step_of_the_runbook() {
         );
     });
 }
+
+#[test]
+fn a_first_deploy_is_held_until_an_operator_releases_it_and_pages_once_when_primary_is_down() {
+    block_on(async {
+        // Given a DR stack just deployed: no state stored, its checker probing a primary
+        // whose stack (the probes' roles) does not exist yet
+        let world = World::first_deploy();
+        let c = world.controller();
+        for t in 1..=10 {
+            let outcome = c.round(round(t * 10_000, DOWN)).await.unwrap();
+            // Then nothing moves, however many rounds are down
+            assert_eq!(outcome.record.state.mode, Mode::Degraded);
+            assert_eq!(
+                outcome.record.state.hold.as_ref().map(|h| h.by.as_str()),
+                Some(FIRST_DEPLOY)
+            );
+        }
+        assert!(world.switch.flips.lock().unwrap().is_empty());
+        // And operators hear of it once
+        assert_eq!(
+            *world.notifier.0.lock().unwrap(),
+            ["IoT DR: primary DOWN, failover HELD"]
+        );
+        // When the operator arms it (after readiness), the next down round fails over
+        c.release(110_000).await.unwrap();
+        let outcome = c.round(round(120_000, DOWN)).await.unwrap();
+        assert!(matches!(outcome.decision, Decision::FailOver(_)));
+    });
+}
+
+#[test]
+fn an_outage_within_the_dwell_time_pages_once_and_fails_over_once_the_dwell_time_has_passed() {
+    block_on(async {
+        // Given a failback a moment ago
+        let world = World::new();
+        let c = world.controller();
+        c.force_failover("oncall", "region outage", 0)
+            .await
+            .unwrap();
+        c.reverse_reconciled(1_000).await.unwrap();
+        let back = 2_000 + settings().failback_after_healthy_ms;
+        c.round(round(2_000, UP)).await.unwrap();
+        c.round(round(back - 1_000, UP)).await.unwrap();
+        c.failback("oncall", back).await.unwrap();
+        world.notifier.0.lock().unwrap().clear();
+        // When primary goes down again within the dwell time, round after round
+        let mut t = back;
+        let mut decisions = Vec::new();
+        while t < back + settings().min_dwell_ms - 10_000 {
+            t += 10_000;
+            decisions.push(c.round(round(t, DOWN)).await.unwrap().decision);
+        }
+        // Then traffic stays, and operators are paged once for the outage, not every round
+        assert!(decisions.contains(&Decision::Dwelling));
+        assert!(world
+            .switch
+            .flips
+            .lock()
+            .unwrap()
+            .ends_with(&[Side::Primary]));
+        assert_eq!(
+            *world.notifier.0.lock().unwrap(),
+            ["IoT DR: primary DOWN, failover SUPPRESSED (dwell time)"]
+        );
+        // And once the dwell time has passed with primary still down, it fails over
+        let outcome = c
+            .round(round(back + settings().min_dwell_ms + 1, DOWN))
+            .await
+            .unwrap();
+        assert!(matches!(outcome.decision, Decision::FailOver(_)));
+    });
+}
