@@ -68,6 +68,7 @@ export interface DatabaseConfig {
     readonly parameter_group?: string;
     readonly option_group?: string;
   };
+  readonly credentials_secret_arn?: string;
 }
 
 /** The resolved topology (dr_core::Topology). */
@@ -94,6 +95,7 @@ export interface Topology {
     readonly failback_after_healthy_seconds: number;
     readonly failback_settle_seconds: number;
     readonly probes: ProbeConfig[];
+    readonly database_parameter_path: string;
   };
   readonly dns: {
     readonly zone: string;

@@ -50,6 +50,10 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
     /^Resource::arn:aws:iam::\d{12}:role\/\*$/,
     "iam:PassRole for role aliases (replicated from primary, their roles named at run time): this account's roles only, passed only to credentials.iot.amazonaws.com (iam:PassedToService)",
   ],
+  [
+    /^Resource::arn:aws:ssm:[a-z0-9-]+:\d{12}:parameter\/[A-Za-z0-9_.\/-]+\/\*$/,
+    "the failover's database parameters, one per protected database under [failover] database_parameter_path (<path>/<identifier>, and <path>/readiness for drctl readiness): that path only, in DR's account and region",
+  ],
   [/^Resource::arn:aws:route53:::change\/\*$/, 'GetChange on the change ids ChangeResourceRecordSets returns'],
   [/^Resource::arn:aws:route53:::healthcheck\/\*$/, "GetHealthCheckStatus for drctl status (operators only): the health check's id is the DR stack's and the checker finds it by the alarm it follows"],
   [

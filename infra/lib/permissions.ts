@@ -430,6 +430,11 @@ function healthCheckerPrimary(c: Contract, refs: LocalRefs): iam.PolicyStatement
   return statements;
 }
 
+/** The failover's database parameters in DR: `<database_parameter_path>/*`. */
+function databaseParameters(t: Topology): string {
+  return `arn:aws:ssm:${t.dr.region}:${t.dr.account_id}:parameter${t.failover.database_parameter_path}/*`;
+}
+
 function healthCheckerDr(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
   const t = c.topology;
   const d = t.dr;
@@ -482,6 +487,13 @@ function healthCheckerDr(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
       sid: 'FindRestorableSnapshots',
       actions: ['rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
       resources: [rds(d.region, d.account_id, 'snapshot:*'), rds(d.region, d.account_id, 'cluster-snapshot:*'), rds(d.region, d.account_id, 'db:*'), rds(d.region, d.account_id, 'cluster:*')],
+    }),
+    // "Database ready": where each restored database answers, for the application in DR
+    // (a String parameter per database, no key: it holds no secret).
+    new iam.PolicyStatement({
+      sid: 'AnnounceRestoredDatabases',
+      actions: ['ssm:PutParameter', 'ssm:GetParameter'],
+      resources: [databaseParameters(t)],
     }),
     keyStatement(refs, 'drSnapshotKeyArn', 'RestoreWithDrKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
     keyStatement(refs, 'drSnapshotKeyArn', 'RestoreGrantsForRds', ['kms:CreateGrant'], GRANT_FOR_RDS),
@@ -727,7 +739,18 @@ export function operatorStatements(c: Contract, side: Side, refs: LocalRefs = {}
       }),
       // Drills restore into `<identifier>-drill-<ms>` (drill.rs) and delete only those.
       ...drillScratchDatabases(c),
+      // Failback withdraws a retired database's parameter.
+      new iam.PolicyStatement({
+        sid: 'WithdrawDatabaseParameters',
+        actions: ['ssm:DeleteParameter'],
+        resources: [databaseParameters(t)],
+      }),
     );
+    // drctl readiness: the databases' credentials secrets answer in DR (metadata only).
+    const secrets = t.snapshots.databases.flatMap((db) => (db.credentials_secret_arn ? [db.credentials_secret_arn] : []));
+    if (secrets.length > 0) {
+      extras.push(new iam.PolicyStatement({ sid: 'ReadinessCredentialsSecrets', actions: ['secretsmanager:DescribeSecret'], resources: secrets }));
+    }
   }
   groups.drctl = extras;
   return groups;

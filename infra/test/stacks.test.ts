@@ -631,6 +631,22 @@ describe('deploy risks', () => {
     }
   });
 
+  it('lets the checker announce restored databases under the parameter path only, and operators read the configured secrets', () => {
+    const { templates, built } = production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
+    const t = built.contract.topology;
+    const identity = statements(templates[built.dr.stackName]).filter((x) => x.kind === 'identity');
+    const on = (roleId: string, action: string) =>
+      identity.filter((x) => x.where.startsWith(roleId) && array<string>(x.s.Action).includes(action)).flatMap((x) => array<string>(x.s.Resource));
+    const parameters = `arn:aws:ssm:${t.dr.region}:${t.dr.account_id}:parameter${t.failover.database_parameter_path}/*`;
+    assert.deepEqual(on('HealthCheckerDrRole', 'ssm:PutParameter'), [parameters]);
+    assert.deepEqual(on('HealthCheckerDrRole', 'ssm:DeleteParameter'), [], 'the checker never withdraws one');
+    assert.deepEqual(on('OperatorDrctl', 'ssm:DeleteParameter'), [parameters]);
+    assert.deepEqual(on('OperatorDrctl', 'secretsmanager:DescribeSecret'), [
+      'arn:aws:secretsmanager:us-west-2:222222222222:secret:fleet-aurora-creds-AbCdEf',
+    ]);
+    assert.deepEqual(on('OperatorDrctl', 'secretsmanager:GetSecretValue'), [], 'readiness reads no secret value');
+  });
+
   it('lets CloudWatch publish every alarm to its topic (scoped by alarm ARN)', () => {
     const { templates } = sandbox();
     let alarmsWithActions = 0;

@@ -1009,7 +1009,10 @@ async fn readiness_names_a_hand_edited_serving_alarm_and_a_missing_failover_reco
         .unwrap();
     let (kind, detail) = readiness_check(t, "failover alarm").await;
     assert_eq!(kind, "FAIL", "{detail}");
-    assert!(detail.contains("statistic Average, wanted Minimum"), "{detail}");
+    assert!(
+        detail.contains("statistic Average, wanted Minimum"),
+        "{detail}"
+    );
 
     // SECONDARY deleted: DNS would have nowhere to fail over to.
     let route53 = world.session.route53(dr_core::Side::Dr);

@@ -7,6 +7,7 @@ mod pipeline;
 
 mod chaos;
 mod cli;
+mod database_parameter;
 mod device_contract;
 mod e2e;
 mod enrolment;

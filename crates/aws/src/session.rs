@@ -130,6 +130,16 @@ impl AwsSession {
         client!(aws_sdk_sts, self.config(side))
     }
 
+    /// An SSM client of one side (the failover's database parameters).
+    pub fn ssm(&self, side: Side) -> aws_sdk_ssm::Client {
+        client!(aws_sdk_ssm, self.config(side))
+    }
+
+    /// A Secrets Manager client of one side (readiness: the databases' credentials).
+    pub fn secrets_manager(&self, side: Side) -> aws_sdk_secretsmanager::Client {
+        client!(aws_sdk_secretsmanager, self.config(side))
+    }
+
     /// An IoT client of one side.
     pub fn iot(&self, side: Side) -> aws_sdk_iot::Client {
         client!(aws_sdk_iot, self.config(side))

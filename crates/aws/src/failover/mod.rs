@@ -7,6 +7,7 @@
 //! * [`data_plane`] / [`dns_api`] — the two switches, over the shared [`zone`].
 
 mod data_plane;
+mod database_parameter;
 mod dns_api;
 mod notifier;
 mod state;
@@ -16,6 +17,7 @@ pub use data_plane::{
     serving_alarm_name, DataPlaneSwitch, Route53View, ServingAlarm, SERVING_ALARM_PERIOD_SECONDS,
     SERVING_METRIC, SERVING_METRIC_DIMENSION,
 };
+pub use database_parameter::SsmDatabaseDirectory;
 pub use dns_api::DnsApiSwitch;
 pub use notifier::{operator_topic_arn, SnsNotifier};
 pub use state::DynamoStateStore;

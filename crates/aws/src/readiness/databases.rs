@@ -176,3 +176,62 @@ pub(super) async fn restore_networks(session: &AwsSession, topology: &Topology) 
     }
     checks
 }
+
+/// Where the application in DR will find its restored databases: the parameter path takes
+/// writes (a `readiness` parameter is put and read back there), and each configured
+/// credentials secret answers in DR.
+pub(super) async fn database_parameter(session: &AwsSession, topology: &Topology) -> Check {
+    const NAME: &str = "database parameter";
+    let directory = crate::failover::SsmDatabaseDirectory::new(session, topology);
+    let written = match directory.probe_writable(dr_core::time::now_millis()).await {
+        Ok(name) => name,
+        Err(error) => return unreadable(NAME, Side::Dr, topology, &error),
+    };
+    let secrets = session.secrets_manager(Side::Dr);
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    for db in &topology.snapshots.databases {
+        let Some(arn) = &db.credentials_secret_arn else {
+            continue;
+        };
+        match secrets.describe_secret().secret_id(arn).send().await {
+            Ok(described) if described.deleted_date().is_some() => problems.push(format!(
+                "{}'s credentials secret {arn} is scheduled for deletion in DR",
+                db.identifier
+            )),
+            Ok(_) => found.push(db.identifier.to_string()),
+            Err(e) => problems.push(format!(
+                "{}'s credentials secret unreachable in DR: {}",
+                db.identifier,
+                crate::error::port_error("DescribeSecret", e)
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "{}; the application in DR could find its database but not log in",
+                problems.join("; ")
+            ),
+        );
+    }
+    let unnamed = topology.snapshots.databases.len() - found.len();
+    let secrets = match (found.is_empty(), unnamed) {
+        (true, _) => {
+            "no credentials secret configured: the README says how the application gets them"
+                .to_owned()
+        }
+        (false, 0) => format!("credentials secrets reachable for {}", found.join(", ")),
+        (false, n) => format!(
+            "credentials secrets reachable for {} ({n} without one)",
+            found.join(", ")
+        ),
+    };
+    check(
+        NAME,
+        Verdict::Ok,
+        format!("{written} writable in {}; {secrets}", topology.dr.region),
+    )
+}

@@ -18,7 +18,7 @@ use dr_core::{FlipMode, Side, Topology};
 
 use crate::AwsSession;
 use coverage::reconcile_coverage;
-use databases::{restore_networks, restore_sources};
+use databases::{database_parameter, restore_networks, restore_sources};
 use devices::{provisioning_templates, role_aliases, thing_groups};
 use registry::{certificate_authorities, policies};
 use replication::replication_resources;
@@ -180,11 +180,16 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
         },
         reconcile_coverage(session, topology),
         async {
-            let (networks, sources) = tokio::join!(
+            let (networks, sources, parameter) = tokio::join!(
                 restore_networks(session, topology),
-                restore_sources(session, topology)
+                restore_sources(session, topology),
+                database_parameter(session, topology)
             );
-            networks.into_iter().chain(sources).collect::<Vec<_>>()
+            networks
+                .into_iter()
+                .chain(sources)
+                .chain([parameter])
+                .collect::<Vec<_>>()
         },
     );
     let mut checks = replication;

@@ -41,6 +41,10 @@ pub struct FailoverConfig {
     pub failback_settle_seconds: u64,
     /// The probes of primary.
     pub probes: Vec<ProbeConfig>,
+    /// The SSM parameter path in DR under which a failover writes where each restored
+    /// database answers (`<path>/<identifier>`): what the application in DR reads to find
+    /// it. DR's data plane, written when the database is ready.
+    pub database_parameter_path: String,
 }
 
 impl Default for FailoverConfig {
@@ -58,6 +62,7 @@ impl Default for FailoverConfig {
             failback_after_healthy_seconds: 900,
             failback_settle_seconds: 70,
             probes: Vec::new(),
+            database_parameter_path: "/iot-dr/databases".to_owned(),
         }
     }
 }
@@ -214,6 +219,7 @@ impl FailoverConfig {
                 return Err(FieldError::new(field, "must be at least 1"));
             }
         }
+        check_parameter_path(&self.database_parameter_path)?;
         if let Some(quorum) = self.quorum {
             if quorum == 0 || (!self.probes.is_empty() && quorum as usize > self.probes.len()) {
                 return Err(FieldError::new(
@@ -227,4 +233,32 @@ impl FailoverConfig {
         }
         Ok(())
     }
+}
+
+/// An SSM parameter path we may write under: `/seg/seg…`, SSM's characters, not AWS's own
+/// `aws`/`ssm` prefixes, short enough to leave room for a database identifier.
+fn check_parameter_path(path: &str) -> Result<(), FieldError> {
+    const FIELD: &str = "failover.database_parameter_path";
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+    let shaped = path.starts_with('/')
+        && path.len() <= 900
+        && segments.iter().all(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        });
+    if !shaped {
+        return Err(FieldError::new(
+            FIELD,
+            format!("{path:?}: expected a path like /iot-dr/databases (letters, digits, `_.-`, segments separated by `/`, no trailing `/`)"),
+        ));
+    }
+    let first = segments[0].to_ascii_lowercase();
+    if first.starts_with("aws") || first.starts_with("ssm") {
+        return Err(FieldError::new(
+            FIELD,
+            format!("{path:?}: SSM reserves paths beginning with aws or ssm"),
+        ));
+    }
+    Ok(())
 }

@@ -91,6 +91,12 @@ pub struct DatabaseConfig {
     /// copies (which alone survive losing primary's account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_replication: Option<BackupReplicationConfig>,
+    /// The Secrets Manager secret in DR (its ARN, DR's account and region: a replica of
+    /// primary's) holding the database's credentials. Named in the failover's database
+    /// parameter, so the application in DR finds both in one read; readiness checks DR can
+    /// reach it. A snapshot restore keeps the master user and its password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_arn: Option<String>,
 }
 
 /// `[snapshots.databases.backup_replication]`: RDS replicates the instance's automated
@@ -144,6 +150,7 @@ impl DatabaseConfig {
             deletion_protection: true,
             instances: None,
             backup_replication: None,
+            credentials_secret_arn: None,
         }
     }
 
@@ -224,6 +231,7 @@ impl SnapshotConfig {
     ) -> Result<(), FieldError> {
         for (i, db) in self.databases.iter().enumerate() {
             db.check(i)?;
+            db.check_secret(i, dr_account, dr_region)?;
         }
         for (field, key, account) in [
             (
@@ -300,6 +308,34 @@ fn check_key(
 }
 
 impl DatabaseConfig {
+    /// The credentials secret lives where the application in DR reads it: DR's account and
+    /// region (a replica keeps the primary secret's name and suffix).
+    fn check_secret(
+        &self,
+        i: usize,
+        dr_account: &AccountId,
+        dr_region: &Region,
+    ) -> Result<(), FieldError> {
+        let Some(arn) = &self.credentials_secret_arn else {
+            return Ok(());
+        };
+        let middle = format!(":secretsmanager:{dr_region}:{dr_account}:secret:");
+        let ok = arn.split_once(&middle).is_some_and(|(partition, name)| {
+            matches!(partition, "arn:aws" | "arn:aws-cn" | "arn:aws-us-gov")
+                && !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
+        });
+        if ok {
+            return Ok(());
+        }
+        Err(FieldError::new(
+            format!("snapshots.databases[{i}].credentials_secret_arn"),
+            format!("{arn:?}: expected a secret ARN in DR (account {dr_account}, region {dr_region}): the replica the application reads there"),
+        ))
+    }
+
     fn check(&self, i: usize) -> Result<(), FieldError> {
         let field = |key: &str| format!("snapshots.databases[{i}]{key}");
         if self.instances == Some(0) {

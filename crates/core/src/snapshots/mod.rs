@@ -13,12 +13,14 @@
 //! never pruned and never counted towards the RPO.
 
 mod decide;
+mod directory;
 mod restore;
 pub mod service;
 mod sources;
 mod tick;
 
 pub use decide::{decide, Action, Blocked, Plan};
+pub use directory::{parameter_name, DatabaseDirectory, DatabaseLocation};
 pub use restore::{
     restore_newest, start_restore, DatabaseEndpoint, DatabaseRestorer, RestoreError,
     RestoreRequest, Restored,

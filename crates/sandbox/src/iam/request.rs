@@ -290,6 +290,31 @@ pub fn authorization(
             };
             (op.to_owned(), resources)
         }
+        "ssm" => {
+            let resources = match op {
+                // A parameter's ARN drops its name's leading slash.
+                "PutParameter" | "GetParameter" | "DeleteParameter" => vec![arn(
+                    "ssm",
+                    &format!("parameter/{}", need("Name")?.trim_start_matches('/')),
+                )],
+                _ => return Err(no_model(call)),
+            };
+            (op.to_owned(), resources)
+        }
+        "secretsmanager" => {
+            let resources = match op {
+                "DescribeSecret" | "GetSecretValue" => {
+                    let id = need("SecretId")?;
+                    if id.starts_with("arn:") {
+                        vec![id.to_owned()]
+                    } else {
+                        vec![arn("secretsmanager", &format!("secret:{id}"))]
+                    }
+                }
+                _ => return Err(no_model(call)),
+            };
+            (op.to_owned(), resources)
+        }
         "rds" => (op.to_owned(), rds_resources(call, region, account)?),
         "kms" => {
             let resources = match op {
@@ -649,6 +674,11 @@ const MODELLED: &[(&str, &[&str])] = &[
         "rds:RestoreDBInstanceToPointInTime",
         &["auto-backup", "db", "og", "pg", "subgrp"],
     ),
+    ("ssm:PutParameter", &["parameter"]),
+    ("ssm:GetParameter", &["parameter"]),
+    ("ssm:DeleteParameter", &["parameter"]),
+    ("secretsmanager:DescribeSecret", &["Secret"]),
+    ("secretsmanager:GetSecretValue", &["Secret"]),
     ("kms:DescribeKey", &["key"]),
 ];
 
