@@ -12,6 +12,7 @@ mod e2e;
 mod enrolment;
 mod exclusive_thing;
 mod failover;
+mod failover_fencing;
 mod game_day;
 mod launcher;
 mod network;
