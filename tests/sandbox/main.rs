@@ -15,6 +15,7 @@ mod failover;
 mod failover_fencing;
 mod game_day;
 mod launcher;
+mod launcher_route53;
 mod network;
 mod outage;
 mod plain;
