@@ -314,9 +314,8 @@ where
                     // only the one whose claim lands pages; the other stops here, fenced,
                     // having sent nothing.
                     runbook.paging = Some(Paging { step, at_ms: now });
-                    record.runbook = Some(runbook);
+                    record.runbook = Some(runbook.clone());
                     self.save(&record, &mut version).await?;
-                    runbook = record.runbook.take().expect("just put");
                     self.page(&mut runbook, &subject, &message).await;
                     runbook.paging = None;
                     Ok(StepResult::Done)
