@@ -154,7 +154,10 @@ where
         // runbook or not (a failover runbook waits for RDS for tens of minutes, and a silent
         // stream after the flip's single 0 let a late 1 send traffic back to primary).
         // Published right after that save, before any step: a fenced round returned above,
-        // and nothing this round does comes between its save and the datapoint.
+        // and nothing this round does comes between its save and the datapoint. Another
+        // decider may still save in the instant between (a re-read would cost a GetItem a
+        // round and leave the same gap); the stream being level-triggered, such a datapoint
+        // weighs one alarm period at most before the next rounds' outweigh it.
         if let Some(side) = record.switch_shows() {
             if let Err(error) = self.switch.heartbeat(side).await {
                 tracing::warn!(%error, "traffic switch heartbeat failed; retried next round");
