@@ -15,7 +15,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   with; ListCertificates pages; a CloudWatch-metric health check keeps the alarm it
   follows; ListCACertificates answers; a CA keeps its auto-registration status; a thing
   type is created once and updated in place; an encrypted database reports its key by ARN;
-  a health check that follows an alarm reports what the alarm's data stream says; IoT
+  a health check that follows an alarm reports what the alarm's data stream said period
+  after period (evaluated continuously, with its history); IoT
   fleet-provisioning templates and their versions exist; a DB subnet group's name is taken
   once; a thing sits in one group per hierarchy and ten groups at most; a principal
   detached from a thing stays attached for a moment; a principal attached to a thing keeps
@@ -158,23 +159,40 @@ def patch_route53_cloudwatch_health_checks() -> None:
 
 
 def patch_route53_alarm_health_check_status() -> None:
-    """Answer GetHealthCheckStatus of a CLOUDWATCH_METRIC health check from the alarm's data.
+    """Model a CLOUDWATCH_METRIC health check as Route 53 does: from the alarm's data stream,
+    period after period, whether or not anyone reads it.
 
     AWS: "Route 53 monitors the data stream for the corresponding alarm instead of
     monitoring the alarm state" (developer guide, "How Route 53 determines the status of
-    health checks that monitor CloudWatch alarms"); without enough data the health check
-    takes its InsufficientDataHealthStatus (LastKnownStatus: what it last was). moto 5.2.5
-    answers "Success" for every health check, so the sandbox could not show where DNS points.
-    We evaluate the alarm's metric data over its last period × evaluation periods with its
-    statistic, threshold and comparison, on each call (AWS's checkers re-read the stream
-    every few seconds; here there is no lag at all, which the README notes).
+    health checks that monitor CloudWatch alarms"); when CloudWatch has insufficient data the
+    health check takes its InsufficientDataHealthStatus (LastKnownStatus: the status from the
+    last time there was enough data; healthy for a new one). moto 5.2.5 answers "Success"
+    for every health check, so the sandbox could not show where DNS points.
+
+    A ticker evaluates every health check once per elapsed alarm period, in order, on that
+    period's datapoints (periods aligned to the epoch, as CloudWatch's are) with the alarm's
+    statistic, threshold, comparison, evaluation periods, datapoints to alarm and missing-data
+    treatment, and keeps the status history. So the status after a single datapoint and then
+    silence is what Route 53 would have said, not what the last reader happened to see: a
+    failover's one 0 followed by a silent stream stays unhealthy (last known), and a late 1
+    alone in a later period turns it healthy. A read also evaluates the period in progress
+    when it holds data, so a flip is visible at once (AWS lags a minute or two; the README
+    notes there is no lag here).
     """
+    import calendar
+    import collections
+    import threading
+    import time
+
     from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+    from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
+    from moto.route53 import models as route53_models
     from moto.route53 import responses as route53_responses
-    import datetime
 
     original = route53_responses.Route53.get_health_check_status
+    lock = threading.RLock()
+    history_kept = 1440
 
     compare = {
         "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
@@ -190,28 +208,97 @@ def patch_route53_alarm_health_check_status() -> None:
         "Average": lambda values: sum(values) / len(values),
     }
 
-    def stream_status(account, identifier, health_check):  # type: ignore[no-untyped-def]
+    def epoch(moment):  # type: ignore[no-untyped-def]
+        if moment.tzinfo is not None:
+            return moment.timestamp()
+        return calendar.timegm(moment.utctimetuple()) + moment.microsecond / 1e6
+
+    def alarm_of(account, identifier):  # type: ignore[no-untyped-def]
         backend = cloudwatch_backends[account][identifier["Region"]]
-        alarm = backend.alarms.get(identifier["Name"])
-        if alarm is None:
-            return None, f"the alarm {identifier['Name']} does not exist"
-        since = utcnow() - datetime.timedelta(seconds=int(alarm.period) * int(alarm.evaluation_periods))
+        return backend, backend.alarms.get(identifier["Name"])
+
+    def judge(backend, alarm, start, end):  # type: ignore[no-untyped-def]
+        """One period: "breaching", "ok" or "missing" (after the missing-data treatment)."""
         wanted = {(d.name, d.value) for d in alarm.dimensions}
         values = [
             datum.value
-            for datum in backend.metric_data
+            for datum in list(backend.metric_data)
             if isinstance(datum, MetricDatum)
             and datum.namespace == alarm.namespace
             and datum.name == alarm.metric_name
             and {(d.name, d.value) for d in datum.dimensions} == wanted
-            and datum.timestamp.replace(tzinfo=None) >= since.replace(tzinfo=None)
+            and start <= epoch(datum.timestamp) < end
         ]
         if not values:
-            return None, "insufficient data in the alarm's data stream"
+            treat = alarm.treat_missing_data or "missing"
+            verdict = {"breaching": "breaching", "notBreaching": "ok"}.get(treat, "missing")
+            return verdict, f"no data in the {alarm.period} s period (missing data: {treat})"
         value = statistics[alarm.statistic](values)
         breaching = compare[alarm.comparison_operator](value, float(alarm.threshold))
         words = f"{alarm.statistic} {value} over {alarm.period} s, threshold {alarm.threshold}"
-        return (not breaching), words
+        return ("breaching" if breaching else "ok"), words
+
+    def verdict_of(alarm, judgments):  # type: ignore[no-untyped-def]
+        """Healthy, unhealthy or None (insufficient data) over the last evaluation periods."""
+        recent = list(judgments)[-int(alarm.evaluation_periods or 1) :]
+        if all(j == "missing" for j in recent):
+            return None
+        needed = int(alarm.datapoints_to_alarm or alarm.evaluation_periods or 1)
+        return sum(j == "breaching" for j in recent) < needed
+
+    def resolve(health_check, healthy):  # type: ignore[no-untyped-def]
+        if healthy is not None:
+            return healthy
+        setting = getattr(health_check, "insufficient_data_health_status", None) or "LastKnownStatus"
+        if setting == "Healthy":
+            return True
+        if setting == "Unhealthy":
+            return False
+        return health_check.r53_last_known
+
+    def advance(account, health_check, now):  # type: ignore[no-untyped-def]
+        """Evaluate, in order, every period of the alarm that ended since the last time."""
+        identifier = getattr(health_check, "alarm_identifier", None)
+        if health_check.type_ != "CLOUDWATCH_METRIC" or not identifier:
+            return None
+        backend, alarm = alarm_of(account, identifier)
+        if alarm is None:
+            return None
+        if not hasattr(health_check, "r53_last_known"):
+            health_check.r53_last_known = True  # a new health check is healthy
+            health_check.r53_judgments = collections.deque(maxlen=100)
+            health_check.r53_history = collections.deque(maxlen=history_kept)
+            health_check.r53_next_period = None
+            health_check.r53_words = "no data yet"
+        period = int(alarm.period)
+        current = int(now // period)
+        if health_check.r53_next_period is None:
+            health_check.r53_next_period = current
+        # A catch-up after a long pause (the sandbox suspended) needs no more than the
+        # evaluation window.
+        first = max(health_check.r53_next_period, current - max(int(alarm.evaluation_periods or 1), 1) - 1)
+        for index in range(first, current):
+            judgment, words = judge(backend, alarm, index * period, (index + 1) * period)
+            health_check.r53_judgments.append(judgment)
+            healthy = resolve(health_check, verdict_of(alarm, health_check.r53_judgments))
+            health_check.r53_last_known = healthy
+            health_check.r53_words = words
+            health_check.r53_history.append((index * period, healthy, words))
+        health_check.r53_next_period = current
+        return backend, alarm, current, period
+
+    def tick() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                with lock:
+                    now = time.time()
+                    for account, partitions in list(route53_models.route53_backends.items()):
+                        for backend in list(partitions.values()):
+                            for health_check in list(backend.health_checks.values()):
+                                advance(account, health_check, now)
+            except Exception:  # noqa: BLE001 - the ticker must outlive one odd item
+                logging.getLogger(__name__).exception("route53 health check model")
 
     def get_health_check_status(self):  # type: ignore[no-untyped-def]
         health_check_id = self._get_param("HealthCheckId")
@@ -219,23 +306,24 @@ def patch_route53_alarm_health_check_status() -> None:
         identifier = getattr(health_check, "alarm_identifier", None)
         if health_check.type_ != "CLOUDWATCH_METRIC" or not identifier:
             return original(self)
-        healthy, words = stream_status(self.current_account, identifier, health_check)
-        if healthy is None:
-            setting = getattr(health_check, "insufficient_data_health_status", None) or "LastKnownStatus"
-            if setting == "Healthy":
-                healthy = True
-            elif setting == "Unhealthy":
-                healthy = False
+        with lock:
+            evaluated = advance(self.current_account, health_check, time.time())
+            if evaluated is None:
+                healthy = getattr(health_check, "r53_last_known", True)
+                words = f"the alarm {identifier['Name']} does not exist"
             else:
-                healthy = getattr(health_check, "last_known_healthy", True)
-        health_check.last_known_healthy = healthy
+                backend, alarm, current, period = evaluated
+                judgment, now_words = judge(backend, alarm, current * period, (current + 1) * period)
+                if judgment == "missing":
+                    healthy, words = health_check.r53_last_known, health_check.r53_words
+                else:
+                    judgments = list(health_check.r53_judgments) + [judgment]
+                    healthy, words = resolve(health_check, verdict_of(alarm, judgments)), now_words
         status = (
             f"Success: the alarm's data stream is OK ({words})"
             if healthy
             else f"Failure: the alarm's data stream is in ALARM ({words})"
         )
-        from moto.core.responses import ActionResult
-
         return ActionResult(
             {
                 "HealthCheckObservations": [
@@ -249,6 +337,7 @@ def patch_route53_alarm_health_check_status() -> None:
         )
 
     route53_responses.Route53.get_health_check_status = get_health_check_status
+    threading.Thread(target=tick, name="route53-health-checks", daemon=True).start()
 
 
 def patch_iot_list_ca_certificates() -> None:

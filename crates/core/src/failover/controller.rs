@@ -9,6 +9,9 @@
 //! A runbook is a list of idempotent steps kept *in* the state, each marked done with a
 //! fenced save as it finishes, so a runbook cut short (timeout, crash) is continued by the
 //! next invocation from the step it stopped at — level-triggered, like the other flows.
+//! A step's page is claimed with a fenced save before it is sent, so two invocations
+//! continuing one runbook never both page ([`PAGING_LEASE_MS`]); every round whose save won
+//! republishes the side traffic is on ([`FailoverRecord::switch_shows`]).
 //!
 //! Failover puts traffic first: flip → notify operators → start the database restore →
 //! audit record → database ready. Every step calls the DR region's data plane only (the
@@ -21,7 +24,9 @@
 use super::machine::{self, Decision, Hold, Mode, Refused, Settings, State};
 use super::ports::{DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
 use super::probe::Round;
-use super::runbook::{bounded, AuditEntry, FailoverRecord, Runbook, RunbookKind, Step, Stored};
+use super::runbook::{
+    bounded, AuditEntry, FailoverRecord, Paging, Runbook, RunbookKind, Step, Stored,
+};
 use crate::port::PortError;
 use crate::time::EpochMillis;
 
@@ -128,16 +133,14 @@ where
             mut version,
         } = self.load(now).await?;
         let decision = machine::observe(&mut record.state, &round, &self.settings);
+        // Primary is down past the threshold and nothing will move (held, or too soon after
+        // the last flip): operators must know now, once per outage, not when they next look.
+        // Sent only once this round's save has won (a fenced round pages nobody); best
+        // effort, like every notice.
         let suppressed = matches!(decision, Decision::Held | Decision::Dwelling);
-        if suppressed && !record.state.suppressed_alerted {
-            // Primary is down past the threshold and nothing will move (held, or too soon
-            // after the last flip): operators must know now, once per outage, not when they
-            // next look (best effort, like every notice).
+        let alert_suppressed = suppressed && !record.state.suppressed_alerted;
+        if alert_suppressed {
             record.state.suppressed_alerted = true;
-            let (subject, message) = self.suppressed_message(&record.state, &round, &decision);
-            if let Err(error) = self.notifier.notify(&subject, &message).await {
-                tracing::error!(%error, "operators could not be told that failover is suppressed");
-            }
         }
         if let Decision::FailOver(reason) = &decision {
             record.runbook = Some(Runbook::new(
@@ -149,10 +152,23 @@ where
             ));
         }
         self.save(&record, &mut version).await?;
-        if record.runbook.is_none() {
-            // Level-triggered: the switch keeps showing the state's side every round.
-            if let Err(error) = self.switch.heartbeat(record.state.serving()).await {
+        // Level-triggered: every round whose save just won shows the side traffic is on,
+        // runbook or not (a failover runbook waits for RDS for tens of minutes, and a silent
+        // stream after the flip's single 0 let a late 1 send traffic back to primary).
+        // Published right after that save, before any step: a fenced round returned above,
+        // and nothing this round does comes between its save and the datapoint. Another
+        // decider may still save in the instant between (a re-read would cost a GetItem a
+        // round and leave the same gap); the stream being level-triggered, such a datapoint
+        // weighs one alarm period at most before the next rounds' outweigh it.
+        if let Some(side) = record.switch_shows() {
+            if let Err(error) = self.switch.heartbeat(side).await {
                 tracing::warn!(%error, "traffic switch heartbeat failed; retried next round");
+            }
+        }
+        if alert_suppressed {
+            let (subject, message) = self.suppressed_message(&record.state, &round, &decision);
+            if let Err(error) = self.notifier.notify(&subject, &message).await {
+                tracing::error!(%error, "operators could not be told that failover is suppressed");
             }
         }
         self.finish(record, version, decision, now).await
@@ -286,7 +302,31 @@ where
                 self.save(&record, &mut version).await?;
                 break;
             };
+            if runbook
+                .paging
+                .is_some_and(|p| p.step == step && now - p.at_ms < PAGING_LEASE_MS)
+            {
+                // Another invocation claimed this step's page moments ago and is sending
+                // it: it marks the step done; this one leaves the runbook to it.
+                record.runbook = Some(runbook);
+                break;
+            }
             let result = self.run_step(step, &mut runbook, version, now).await;
+            let result = match result {
+                Ok(StepResult::Page(subject, message)) => {
+                    // Claim the page with a fenced save first: of two invocations continuing
+                    // this runbook (a round and `drctl failover --resume` after a crash),
+                    // only the one whose claim lands pages; the other stops here, fenced,
+                    // having sent nothing.
+                    runbook.paging = Some(Paging { step, at_ms: now });
+                    record.runbook = Some(runbook.clone());
+                    self.save(&record, &mut version).await?;
+                    self.page(&mut runbook, &subject, &message).await;
+                    runbook.paging = None;
+                    Ok(StepResult::Done)
+                }
+                other => other,
+            };
             if let Ok(StepResult::Done) = result {
                 runbook.done.push(step);
                 steps.push(step);
@@ -296,7 +336,7 @@ where
             // Saved whatever happened: done steps, and the notes of one that failed.
             self.save(&record, &mut version).await?;
             match result {
-                Ok(StepResult::Done) => {}
+                Ok(StepResult::Done | StepResult::Page(..)) => {}
                 Ok(StepResult::NotYet) => break,
                 Err(error) => {
                     return Err(FailoverError::Step {
@@ -315,6 +355,15 @@ where
         })
     }
 
+    /// Send a step's page, best effort: a broken notification channel must never hold
+    /// traffic where it is. The failure is kept in the notes, the audit record and the logs.
+    async fn page(&self, runbook: &mut Runbook, subject: &str, message: &str) {
+        if let Err(error) = self.notifier.notify(subject, message).await {
+            tracing::error!(%error, runbook = %runbook.id, "operators could not be notified");
+            runbook.note(format!("notification FAILED: {error}"));
+        }
+    }
+
     async fn run_step(
         &self,
         step: Step,
@@ -330,13 +379,8 @@ where
             }
             Step::Flip => self.switch.point_to(runbook.kind.to()).await?,
             Step::Notify => {
-                // Best effort: a broken notification channel must never hold traffic where
-                // it is. The failure is kept in the notes, the audit record and the logs.
                 let (subject, message) = self.message(runbook);
-                if let Err(error) = self.notifier.notify(&subject, &message).await {
-                    tracing::error!(%error, runbook = %runbook.id, "operators could not be notified");
-                    runbook.note(format!("notification FAILED: {error}"));
-                }
+                return Ok(StepResult::Page(subject, message));
             }
             Step::Audit => {
                 let entry = AuditEntry {
@@ -349,18 +393,11 @@ where
             Step::DatabaseReady => match self.database.ready().await {
                 Ok(Some(note)) => {
                     runbook.note(&note);
-                    // Best effort too: the databases are ready whether or not SNS answers.
-                    if let Err(error) = self
-                        .notifier
-                        .notify(
-                            "IoT DR: restored database available in DR",
-                            &format!("{}: {note}", runbook.id),
-                        )
-                        .await
-                    {
-                        tracing::error!(%error, runbook = %runbook.id, "operators could not be notified");
-                        runbook.note(format!("notification FAILED: {error}"));
-                    }
+                    // The databases are ready whether or not SNS answers.
+                    return Ok(StepResult::Page(
+                        "IoT DR: restored database available in DR".to_owned(),
+                        format!("{}: {note}", runbook.id),
+                    ));
                 }
                 Ok(None) => return Ok(StepResult::NotYet),
                 Err(error) => {
@@ -443,4 +480,16 @@ where
 enum StepResult {
     Done,
     NotYet,
+    /// The step's work is done; its page is to be sent by the invocation whose claim lands.
+    Page(String, String),
 }
+
+/// How long a claimed page keeps other invocations from sending it. A page is sent at
+/// least once and, between concurrent invocations, at most once: two deciders racing on
+/// one runbook never both page (the claim's fenced save picks one), but an invocation that
+/// claimed and then died before its page went out (a crash, a Lambda timeout) must not
+/// silence it: for a fleet of medical wearables a lost "FAILED OVER" page is worse than a
+/// duplicate. So a claim older than this is taken over and the page sent again — a
+/// duplicate only when the claimer was slower than this, never a silent runbook. SNS
+/// answers in well under a second; a minute covers the SDK's retries.
+pub const PAGING_LEASE_MS: EpochMillis = 60_000;

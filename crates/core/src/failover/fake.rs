@@ -70,6 +70,8 @@ impl StateStore for FakeStore {
 #[derive(Default)]
 pub(crate) struct FakeSwitch {
     pub(crate) flips: Mutex<Vec<Side>>,
+    /// Every heartbeat, in order.
+    pub(crate) heartbeats: Mutex<Vec<Side>>,
     pub(crate) fail_flips: std::sync::atomic::AtomicU32,
 }
 
@@ -91,7 +93,8 @@ impl TrafficSwitch for FakeSwitch {
         Ok(())
     }
 
-    async fn heartbeat(&self, _side: Side) -> Result<(), PortError> {
+    async fn heartbeat(&self, side: Side) -> Result<(), PortError> {
+        self.heartbeats.lock().unwrap().push(side);
         Ok(())
     }
 

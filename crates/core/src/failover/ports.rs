@@ -12,7 +12,9 @@ pub trait StateStore {
     /// The record, if any.
     fn load(&self) -> impl Future<Output = Result<Option<Stored>, PortError>> + Send;
     /// Save as version `expected + 1` if the stored version is still `expected` (0: none).
-    /// `Ok(false)`: someone else saved first.
+    /// `Ok(false)`: someone else saved first. A save whose answer was lost and whose retry
+    /// then failed its own condition is `Ok(true)`: it landed (the DynamoDB store tells by a
+    /// nonce each save writes).
     fn save(
         &self,
         record: &FailoverRecord,
@@ -28,8 +30,9 @@ pub trait TrafficSwitch {
     fn ensure(&self) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Send traffic to `side`, and return once the change is in effect.
     fn point_to(&self, side: Side) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Each round, outside runbooks: keep the switch showing `side` (the data-plane switch
-    /// republishes its metric so the alarm never starves; the DNS one does nothing).
+    /// Each round whose save won: keep the switch showing `side` (the data-plane switch
+    /// republishes its metric so Route 53 never reads a silent stream; the DNS one does
+    /// nothing). See [`FailoverRecord::switch_shows`].
     fn heartbeat(&self, side: Side) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Which side the switch sends traffic to now, if it can tell.
     fn serving(&self) -> impl Future<Output = Result<Option<Side>, PortError>> + Send;

@@ -28,6 +28,22 @@ impl FailoverRecord {
     pub fn primary_is_source_of_truth(&self) -> bool {
         self.state.serving() == Side::Primary && self.runbook.is_none()
     }
+
+    /// The side the traffic switch must keep showing now, if any: the side traffic went to
+    /// once a runbook's flip is done (its kind's side: a failover runbook still restoring
+    /// for an hour shows DR, a failback whose flip is done shows primary), the state's
+    /// serving side outside runbooks, and `None` while a runbook has not flipped yet. Then
+    /// the flip step owns the switch: a round showing the old side would fight a flip
+    /// another invocation is making (a `0` from a round during a failback's settle would
+    /// keep Route 53 on DR), and showing the new side would move traffic outside the step
+    /// that records it. Route 53 keeps the last status meanwhile (missing data keeps it).
+    pub fn switch_shows(&self) -> Option<Side> {
+        match &self.runbook {
+            None => Some(self.state.serving()),
+            Some(runbook) if runbook.done.contains(&Step::Flip) => Some(runbook.kind.to()),
+            Some(_) => None,
+        }
+    }
 }
 
 /// A stored record and its version (the fencing token).
@@ -112,6 +128,20 @@ pub struct Runbook {
     /// Notes dropped from the middle.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub notes_omitted: u64,
+    /// A step whose page an invocation claimed (with a fenced save) and has not marked
+    /// done yet: see [`Paging`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Paging>,
+}
+
+/// An invocation's claim to send a step's page: saved (fenced) before the page is sent, so
+/// of two invocations continuing the same runbook only the one whose claim landed pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paging {
+    /// The step whose page it is.
+    pub step: Step,
+    /// When it was claimed.
+    pub at_ms: EpochMillis,
 }
 
 /// Notes a runbook keeps: the first half of these and the latest half.
@@ -160,6 +190,7 @@ impl Runbook {
             done: Vec::new(),
             notes: Vec::new(),
             notes_omitted: 0,
+            paging: None,
         }
     }
 

@@ -510,6 +510,37 @@ fn a_first_deploy_is_held_until_an_operator_releases_it_and_pages_once_when_prim
 }
 
 #[test]
+fn while_dr_serves_every_round_publishes_dr_runbook_pending_or_not() {
+    block_on(async {
+        // Given a database that takes three more rounds to be ready.
+        let world = World::new();
+        *world.database.polls.lock().unwrap() = 3;
+        let c = world.controller();
+        // When primary goes down: two rounds below the threshold, the deciding round, then
+        // rounds while the runbook waits for RDS, then after it finished.
+        for t in 1..=8 {
+            c.round(round(t * 10_000, DOWN)).await.unwrap();
+        }
+        // Then primary was shown until the decision, nothing by the deciding round (its
+        // flip step published), DR by every round after, pending runbook or not.
+        assert_eq!(
+            *world.switch.heartbeats.lock().unwrap(),
+            [
+                Side::Primary,
+                Side::Primary,
+                Side::Dr,
+                Side::Dr,
+                Side::Dr,
+                Side::Dr,
+                Side::Dr
+            ]
+        );
+        let stored = world.store.stored.lock().unwrap().clone().unwrap();
+        assert!(stored.record.runbook.is_none(), "the runbook finished");
+    });
+}
+
+#[test]
 fn an_outage_within_the_dwell_time_pages_once_and_fails_over_once_the_dwell_time_has_passed() {
     block_on(async {
         // Given a failback a moment ago
@@ -549,5 +580,192 @@ fn an_outage_within_the_dwell_time_pages_once_and_fails_over_once_the_dwell_time
             .await
             .unwrap();
         assert!(matches!(outcome.decision, Decision::FailOver(_)));
+    });
+}
+
+#[test]
+fn a_runbook_before_its_flip_shows_nothing_and_a_failback_after_its_flip_shows_primary() {
+    let mut record = FailoverRecord {
+        state: State::initial(0),
+        runbook: None,
+    };
+    assert_eq!(record.switch_shows(), Some(Side::Primary));
+    force_failover(&mut record.state, 1).unwrap();
+    record.runbook = Some(Runbook::new(
+        RunbookKind::Failover,
+        "oncall",
+        "x".into(),
+        None,
+        1,
+    ));
+    assert_eq!(record.switch_shows(), None, "the flip step owns the switch");
+    record.runbook.as_mut().unwrap().done.push(Step::Flip);
+    assert_eq!(record.switch_shows(), Some(Side::Dr));
+    record.runbook = None;
+    assert_eq!(record.switch_shows(), Some(Side::Dr));
+    record.state.mode = Mode::FailingBack;
+    let mut failback = Runbook::new(RunbookKind::Failback, "oncall", "y".into(), None, 2);
+    record.runbook = Some(failback.clone());
+    assert_eq!(
+        record.switch_shows(),
+        None,
+        "a 0 during the failback's settle would keep Route 53 on DR"
+    );
+    failback.done.push(Step::Flip);
+    record.runbook = Some(failback);
+    assert_eq!(record.switch_shows(), Some(Side::Primary));
+}
+
+/// A store whose saves are all refused: another decider always saved first.
+struct AlwaysFenced(FakeStore);
+
+impl StateStore for AlwaysFenced {
+    async fn load(&self) -> Result<Option<Stored>, PortError> {
+        self.0.load().await
+    }
+
+    async fn save(&self, _record: &FailoverRecord, _expected: u64) -> Result<bool, PortError> {
+        Ok(false)
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), PortError> {
+        self.0.audit(entry).await
+    }
+}
+
+#[test]
+fn a_fenced_round_publishes_no_heartbeat_and_pages_nobody() {
+    block_on(async {
+        // Given a held outage past the threshold (a round would page "HELD") and DR
+        // serving (a round would publish DR)
+        let world = World::new();
+        let c = world.controller();
+        c.force_failover("oncall", "drill", 0).await.unwrap();
+        c.hold("oncall", "investigating", None, 1).await.unwrap();
+        world.switch.heartbeats.lock().unwrap().clear();
+        world.notifier.0.lock().unwrap().clear();
+        let fenced = AlwaysFenced(FakeStore::default());
+        *fenced.0.stored.lock().unwrap() = world.store.stored.lock().unwrap().clone();
+        let c = Controller {
+            store: &fenced,
+            switch: &world.switch,
+            notifier: &world.notifier,
+            database: &world.database,
+            settings: settings(),
+            dr_region: "us-west-2".into(),
+        };
+        // When its rounds all lose their saves
+        for t in 1..=5 {
+            let result = c.round(round(t * 10_000, DOWN)).await;
+            assert!(
+                matches!(result, Err(FailoverError::Fenced(_))),
+                "{result:?}"
+            );
+        }
+        // Then it published nothing and paged nobody
+        assert!(world.switch.heartbeats.lock().unwrap().is_empty());
+        assert!(world.notifier.0.lock().unwrap().is_empty());
+    });
+}
+
+/// A record as a crash right after the flip left it: DR serves, the page not sent.
+fn crashed_after_the_flip(world: &World) {
+    let mut state = State::initial(0);
+    force_failover(&mut state, 1_000).unwrap();
+    let mut runbook = Runbook::new(
+        RunbookKind::Failover,
+        "health-checker",
+        "3 consecutive rounds down".into(),
+        None,
+        1_000,
+    );
+    runbook.done.push(Step::Flip);
+    *world.store.stored.lock().unwrap() = Some(Stored {
+        record: FailoverRecord {
+            state,
+            runbook: Some(runbook),
+        },
+        version: 7,
+    });
+}
+
+fn failed_over_pages(world: &World) -> usize {
+    world
+        .notifier
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n.contains("FAILED OVER"))
+        .count()
+}
+
+#[test]
+fn a_round_and_a_resume_racing_after_a_crash_page_once_and_the_loser_did_nothing() {
+    block_on(async {
+        // Given a crash after the flip
+        let mut world = World::new();
+        crashed_after_the_flip(&world);
+        world.store.barrier = Some(tokio::sync::Barrier::new(2));
+        let c = world.controller();
+        // When a scheduled round and `drctl failover --resume` continue it at once (both
+        // read the same version; the round, last to read, goes on first and wins)
+        let (b, a) = tokio::join!(c.resume(20_000), c.round(round(20_000, DOWN)));
+        // Then exactly one acted, and "FAILED OVER" was paged once
+        let fenced = [a.is_err(), b.is_err()].iter().filter(|e| **e).count();
+        assert_eq!(fenced, 1, "{a:?}\n{b:?}");
+        assert!(
+            matches!(b, Err(FailoverError::Fenced(_))),
+            "the resume lost its claim: {b:?}"
+        );
+        assert_eq!(failed_over_pages(&world), 1);
+    });
+}
+
+#[test]
+fn two_concurrent_controllers_on_one_store_page_a_runbook_once() {
+    block_on(async {
+        // Given a crash after the flip, and two controllers (two invocations) on the store
+        let mut world = World::new();
+        crashed_after_the_flip(&world);
+        world.store.barrier = Some(tokio::sync::Barrier::new(2));
+        let (one, two) = (world.controller(), world.controller());
+        // When both resume it at once
+        let (a, b) = tokio::join!(one.resume(20_000), two.resume(20_000));
+        // Then one finished the runbook, the other was fenced before paging
+        assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(), 1);
+        assert_eq!(failed_over_pages(&world), 1);
+        world.store.barrier = None;
+        let c = world.controller();
+        let outcome = c.resume(30_000).await.unwrap();
+        assert!(outcome.record.runbook.is_none(), "{outcome:?}");
+        assert_eq!(failed_over_pages(&world), 1, "never again for this runbook");
+    });
+}
+
+#[test]
+fn a_page_claimed_by_an_invocation_that_died_is_sent_after_the_lease() {
+    block_on(async {
+        // Given an invocation that claimed the page and died before sending it
+        let world = World::new();
+        crashed_after_the_flip(&world);
+        {
+            let mut stored = world.store.stored.lock().unwrap();
+            let runbook = stored.as_mut().unwrap().record.runbook.as_mut().unwrap();
+            runbook.paging = Some(Paging {
+                step: Step::Notify,
+                at_ms: 20_000,
+            });
+        }
+        let c = world.controller();
+        // When another continues the runbook within the lease: it leaves the page to the
+        // claimer (who may be sending it now)
+        let outcome = c.resume(20_000 + PAGING_LEASE_MS - 1).await.unwrap();
+        assert!(outcome.steps.is_empty(), "{outcome:?}");
+        assert_eq!(failed_over_pages(&world), 0);
+        // Then after the lease the page is sent: a lost page is worse than a duplicate
+        let outcome = c.resume(20_000 + PAGING_LEASE_MS).await.unwrap();
+        assert_eq!(outcome.steps[0], Step::Notify);
+        assert_eq!(failed_over_pages(&world), 1);
     });
 }

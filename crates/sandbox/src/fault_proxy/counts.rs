@@ -18,6 +18,9 @@ pub struct CallCounts {
     pub dropped: u64,
     /// Refused by IAM.
     pub denied: u64,
+    /// Forwarded (and counted so), then the answer dropped and the connection closed.
+    #[serde(default)]
+    pub replies_dropped: u64,
 }
 
 /// What the proxy did with the calls of one region and service.

@@ -93,6 +93,11 @@ pub(super) async fn handle(
     }
     let answer = match fault {
         Some(Fault::Drop) => return Err(Dropped),
+        Some(Fault::DropReply) => {
+            // The sandbox acts on it; the client hears nothing back.
+            let _ = forward(upstream, Request::from_parts(parts, Full::new(body))).await;
+            return Err(Dropped);
+        }
         Some(Fault::Throttle) => error_answer(&call, &throttling_error(&call)),
         Some(Fault::ServerError) => error_answer(&call, &server_error(&call)),
         None => {

@@ -8,8 +8,9 @@
 //!   counts what it swallowed per region and service, so a test can prove it happened and
 //!   that a DR-only path never tried primary.
 //! * **Chaos rules** per service and operation: throttling errors in each protocol's real
-//!   shape, 5xx, added latency, dropped connections, a per-operation rate quota; or the
-//!   whole endpoint unreachable.
+//!   shape, 5xx, added latency, dropped connections, a per-operation rate quota, a call
+//!   forwarded whose answer is then dropped (it took effect, the client cannot know), each
+//!   for every call or the first N; or the whole endpoint unreachable.
 //! * **IAM** ([`crate::iam`]), when the proxy enforces it (the sandbox's own proxy does):
 //!   a call the caller's policies do not allow is refused with the service's AccessDenied.
 //!
@@ -144,6 +145,7 @@ impl FaultProxy {
         let mut control = self.lock();
         control.rules = rules;
         control.buckets.clear();
+        control.uses.clear();
     }
 
     /// While down, every request is dropped: the endpoint is unreachable.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::aws_request::ApiRequest;
 
 /// Faults for the requests a rule matches. Probabilities are per request, drawn in this
-/// order: drop, throttle, server error.
+/// order: drop, throttle, server error, drop the reply.
 #[derive(Debug, Clone, Default)]
 pub struct FaultRule {
     /// SigV4 service name (`iot`, `sqs`, `sns`, `dynamodb`, `sts`…); `None`: any.
@@ -18,6 +18,13 @@ pub struct FaultRule {
     pub server_error: f64,
     /// Probability of closing the connection without an answer.
     pub drop: f64,
+    /// Probability of forwarding the request to the sandbox, then closing the connection
+    /// without its answer: the call took effect, the client cannot know. The SDK retries
+    /// it, and a conditional write's retry then fails its own condition.
+    pub drop_reply: f64,
+    /// The rule applies to this many matching calls, then matches none (a fault on one
+    /// chosen call); `None`: to every one.
+    pub times: Option<u32>,
     /// Added before the request is forwarded (or failed).
     pub latency: Duration,
     /// A quota: requests beyond this rate get a throttling error, as AWS's own do.
@@ -53,6 +60,7 @@ impl FaultRule {
 /// What a rule did to one call, when it did anything.
 pub(super) enum Fault {
     Drop,
+    DropReply,
     Throttle,
     ServerError,
 }

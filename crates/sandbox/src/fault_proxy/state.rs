@@ -17,6 +17,8 @@ pub(super) struct Control {
     pub(super) rules: Vec<FaultRule>,
     /// One token bucket per rule with a quota: (tokens, last refill).
     pub(super) buckets: BTreeMap<usize, (f64, Instant)>,
+    /// Calls each rule with a `times` limit has applied to.
+    pub(super) uses: BTreeMap<usize, u32>,
     pub(super) down: bool,
     pub(super) rng: u64,
     pub(super) counts: Counts,
@@ -103,8 +105,18 @@ pub(super) fn decide(control: &Mutex<Control>, call: &ApiRequest) -> (Option<Fau
     let rule = control
         .rules
         .iter()
-        .position(|r| r.matches(call))
+        .enumerate()
+        .position(|(i, r)| {
+            r.matches(call)
+                && r.times
+                    .is_none_or(|times| control.uses.get(&i).copied().unwrap_or(0) < times)
+        })
         .map(|i| (i, control.rules[i].clone()));
+    if let Some((index, rule)) = &rule {
+        if rule.times.is_some() {
+            *control.uses.entry(*index).or_default() += 1;
+        }
+    }
     let down = control.down;
     let mut fault = None;
     let mut latency = Duration::ZERO;
@@ -135,6 +147,8 @@ pub(super) fn decide(control: &Mutex<Control>, call: &ApiRequest) -> (Option<Fau
                 Some(Fault::Throttle)
             } else if draw < rule.drop + rule.throttle + rule.server_error {
                 Some(Fault::ServerError)
+            } else if draw < rule.drop + rule.throttle + rule.server_error + rule.drop_reply {
+                Some(Fault::DropReply)
             } else {
                 None
             };
@@ -146,6 +160,10 @@ pub(super) fn decide(control: &Mutex<Control>, call: &ApiRequest) -> (Option<Fau
         Some(Fault::Drop) => counts.dropped += 1,
         Some(Fault::Throttle) => counts.throttled += 1,
         Some(Fault::ServerError) => counts.server_errors += 1,
+        Some(Fault::DropReply) => {
+            counts.forwarded += 1;
+            counts.replies_dropped += 1;
+        }
     }
     (fault, latency)
 }

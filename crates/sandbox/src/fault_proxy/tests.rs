@@ -130,3 +130,34 @@ fn the_control_api_changes_outages_and_reports_counts() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[test]
+fn a_rule_with_times_drops_the_reply_of_its_first_calls_then_forwards_untouched() {
+    // Given a rule that forwards PutItem and drops its reply, once
+    let control = Mutex::new(Control {
+        rules: vec![FaultRule {
+            drop_reply: 1.0,
+            times: Some(1),
+            ..FaultRule::operation("dynamodb", "PutItem")
+        }],
+        ..Control::default()
+    });
+    let put = call("dynamodb", "PutItem", "us-west-2");
+    // When three PutItems pass
+    let faults: Vec<bool> = (0..3)
+        .map(|_| {
+            matches!(
+                decide(&control, &put).0,
+                Some(super::rules::Fault::DropReply)
+            )
+        })
+        .collect();
+    // Then only the first lost its reply, and all three reached the sandbox
+    assert_eq!(faults, [true, false, false]);
+    let counts = lock(&control).counts.calls["dynamodb:PutItem"].clone();
+    assert_eq!(
+        (counts.forwarded, counts.replies_dropped),
+        (3, 1),
+        "{counts:?}"
+    );
+}
