@@ -14,7 +14,7 @@ pub mod simulation;
 
 pub use controller::{Controller, FailoverError, Outcome};
 pub use machine::{Decision, Hold, Mode, Refused, Settings, State};
-pub use ports::{DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
+pub use ports::{DatabaseRecovery, Notifier, Readiness, StateStore, TrafficSwitch};
 pub use probe::{ProbeOutcome, Round};
 pub use rto::DnsRto;
 pub use runbook::{AuditEntry, FailoverRecord, Runbook, RunbookKind, Step, Stored, NOTES_KEPT};

@@ -112,6 +112,14 @@ pub struct Runbook {
     /// Notes dropped from the middle.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub notes_omitted: u64,
+    /// The latest word of a step that waits (the database restores: each one's status and
+    /// the time waited), replaced every round rather than noted, so a long wait neither
+    /// floods the notes nor goes unseen in `drctl status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// The wait passed its bound and operators were told (once per runbook).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overdue: bool,
 }
 
 /// Notes a runbook keeps: the first half of these and the latest half.
@@ -160,6 +168,8 @@ impl Runbook {
             done: Vec::new(),
             notes: Vec::new(),
             notes_omitted: 0,
+            progress: None,
+            overdue: false,
         }
     }
 
