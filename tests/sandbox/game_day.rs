@@ -67,9 +67,11 @@ async fn game_day(mode: OutageMode, route53_down: bool) {
         mode,
         route53_down,
         healthy_rounds: 2,
-        max_outage_rounds: threshold + 4,
+        // The restore takes the sandbox's restore time (seconds, as RDS takes minutes):
+        // rounds half a second apart leave it room to finish within the outage rounds.
+        max_outage_rounds: threshold + 16,
         recovery_rounds: 1,
-        pause: std::time::Duration::ZERO,
+        pause: std::time::Duration::from_millis(500),
         work_dir: work.path().to_owned(),
     };
 
