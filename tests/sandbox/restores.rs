@@ -84,6 +84,25 @@ async fn an_aurora_failover_creates_the_instances_once_the_cluster_is_available_
         .expect("waiting for the database");
     let progress = pending.progress.clone().unwrap_or_default();
     assert!(progress.contains("creating"), "{progress}");
+    // `drctl status` shows where the pending runbook stands: its progress and its notes.
+    let (_, stdout, stderr) =
+        crate::cli::drctl(&world.topology, &["status", "--output", "json"]).await;
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    let shown = &status["health"]["runbook_pending"];
+    assert_eq!(shown["id"], pending.id.as_str(), "{status:#}");
+    assert!(
+        shown["progress"]
+            .as_str()
+            .is_some_and(|p| p.contains("creating")),
+        "{status:#}"
+    );
+    assert!(
+        shown["notes"]
+            .as_str()
+            .is_some_and(|n| n.contains("restoring into")),
+        "{status:#}"
+    );
 
     let runbook: Runbook = finish_runbook(&controller, decided).await;
     let target = failover_target(&cluster, &runbook.id).unwrap();
