@@ -32,7 +32,7 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
   ],
   [
     /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:auto-backup:\*$/,
-    "replicated automated backups are named by RDS (ab-…) when replication starts; reads, and restores into the protected database's own name only",
+    "replicated automated backups are named by RDS (ab-…) when replication starts; reads, and restores into the failover runbook's own database only",
   ],
   [
     /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(og|pg|cluster-pg|subgrp):\*$/,
@@ -57,8 +57,8 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
   [/^Resource::arn:aws:route53:::change\/\*$/, 'GetChange on the change ids ChangeResourceRecordSets returns'],
   [/^Resource::arn:aws:route53:::healthcheck\/\*$/, "GetHealthCheckStatus for drctl status (operators only): the health check's id is the DR stack's and the checker finds it by the alarm it follows"],
   [
-    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:db:[A-Za-z0-9_-]+-\*$/,
-    "a restored Aurora cluster's instances are <cluster>-1, <cluster>-2, …: CreateDBInstance is limited to those names",
+    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(db|cluster):[A-Za-z0-9_-]+-failover-\*$/,
+    "each failover runbook restores into a database of its own, <protected database>-failover-<runbook start ms> (and an Aurora cluster's instances <that>-1, -2, …), named at failover time so a second failover never reuses the first one's: restore, describe and CreateDBInstance are limited to those names",
   ],
   [/^Resource::<[A-Za-z0-9]+Logs[A-Z0-9]+\.Arn>:log-stream:\*$/, "log streams are created by Lambda per execution environment, inside the function's own log group"],
   [

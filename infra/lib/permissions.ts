@@ -381,7 +381,10 @@ function keepBackupsReplicated(c: Contract): iam.PolicyStatement[] {
   ];
 }
 
-/** Failover's restore from replicated backups: the database under its own name, there. */
+/** The databases failover runbooks restore `database` into: `<database>-failover-<ms>` (naming.rs). */
+const failoverTarget = (database: string) => `${database}-failover-*`;
+
+/** Failover's restore from replicated backups: into the runbook's own database, there. */
 function restoreFromReplicatedBackups(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
   const t = c.topology;
   const dbs = c.snapshot_policies.filter((d) => d.backup_replication !== null);
@@ -396,7 +399,7 @@ function restoreFromReplicatedBackups(c: Contract, refs: LocalRefs): iam.PolicyS
       actions: ['rds:RestoreDBInstanceToPointInTime', 'rds:AddTagsToResource'],
       resources: [
         inDr('auto-backup:*'),
-        ...dbs.map((d) => inDr(`db:${d.database}`)),
+        ...dbs.map((d) => inDr(`db:${failoverTarget(d.database)}`)),
         ...group('subgrp', dbs.map((d) => d.backup_replication?.restore.subnet_group)),
         ...group('pg', dbs.map((d) => d.backup_replication?.restore.parameter_group)),
         ...group('og', dbs.map((d) => d.backup_replication?.restore.option_group)),
@@ -405,7 +408,7 @@ function restoreFromReplicatedBackups(c: Contract, refs: LocalRefs): iam.PolicyS
     new iam.PolicyStatement({
       sid: 'DescribeRestoredFromBackups',
       actions: ['rds:DescribeDBInstances'],
-      resources: dbs.map((d) => inDr(`db:${d.database}`)),
+      resources: dbs.map((d) => inDr(`db:${failoverTarget(d.database)}`)),
     }),
     // The replicated backups are encrypted with primary's key in the DR region.
     keyStatement(refs, 'regionalSnapshotKeyArn', 'ReplicatedBackupsKey', ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey']),
@@ -440,8 +443,10 @@ function healthCheckerDr(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
   const d = t.dr;
   const alarmArn = `arn:aws:cloudwatch:${d.region}:${d.account_id}:alarm:${c.serving_alarm.alarm_name}`;
   const dbs = c.snapshot_policies;
-  const instances = dbs.filter((x) => x.kind === 'instance').map((x) => rds(d.region, d.account_id, `db:${x.database}`));
-  const clusters = dbs.filter((x) => x.kind === 'cluster').map((x) => rds(d.region, d.account_id, `cluster:${x.database}`));
+  // Each failover runbook restores into its own `<identifier>-failover-<ms>` (and a
+  // cluster's instances `<identifier>-failover-<ms>-<n>`): core snapshots/naming.rs.
+  const instances = dbs.filter((x) => x.kind === 'instance').map((x) => rds(d.region, d.account_id, `db:${failoverTarget(x.database)}`));
+  const clusters = dbs.filter((x) => x.kind === 'cluster').map((x) => rds(d.region, d.account_id, `cluster:${failoverTarget(x.database)}`));
   const zone = refs.hostedZoneId ? `arn:aws:route53:::hostedzone/${refs.hostedZoneId}` : 'arn:aws:route53:::hostedzone/*';
   const statements = [
     new iam.PolicyStatement({
@@ -530,12 +535,13 @@ function healthCheckerDr(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
           ...group('subgrp', of('cluster').map((x) => x.restore.subnet_group)),
         ],
       }),
-      // A restored cluster serves nothing until it has an instance: <cluster>-1, -2, …
+      // A restored cluster serves nothing until it has an instance: <cluster>-1, -2, …,
+      // created (and read) once the cluster is available.
       new iam.PolicyStatement({
         sid: 'CreateRestoredClusterInstances',
-        actions: ['rds:CreateDBInstance', 'rds:AddTagsToResource'],
+        actions: ['rds:CreateDBInstance', 'rds:DescribeDBInstances', 'rds:AddTagsToResource'],
         resources: [
-          ...of('cluster').map((x) => rds(d.region, d.account_id, `db:${x.database}-*`)),
+          ...of('cluster').map((x) => rds(d.region, d.account_id, `db:${failoverTarget(x.database)}`)),
           ...clusters,
           ...group('pg', of('cluster').map((x) => x.restore.parameter_group)),
           ...group('subgrp', of('cluster').map((x) => x.restore.subnet_group)),

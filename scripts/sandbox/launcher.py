@@ -22,13 +22,15 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   detached from a thing stays attached for a moment; a principal attached to a thing keeps
   how (exclusively or not), and the v2 listings report, filter and page it; a shadow GET
   answers with its response time, and an update stamps only the leaves it sets; a policy
-  on a thing group does not break DeleteCertificate.
+  on a thing group does not break DeleteCertificate; an RDS restore stays `creating` for a
+  while, and a restored cluster takes DB instances only once available.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -897,6 +899,126 @@ def patch_rds_restore_false_settings() -> None:
     rds_models.RDSBackend.restore_db_cluster_from_snapshot = restore_db_cluster_from_snapshot
 
 
+# How long an RDS restore stays `creating` before it is `available`. AWS takes minutes to
+# hours; the sandbox default keeps the test suite quick while still making every caller wait
+# (and poll) as it must on AWS. The game day sets a longer one.
+RESTORE_SECONDS_ENV = "DRCTL_SANDBOX_RESTORE_SECONDS"
+DEFAULT_RESTORE_SECONDS = 2.0
+
+
+def restore_seconds() -> float:
+    value = os.environ.get(RESTORE_SECONDS_ENV, "")
+    try:
+        return max(0.0, float(value)) if value else DEFAULT_RESTORE_SECONDS
+    except ValueError:
+        print(f"{RESTORE_SECONDS_ENV}={value!r} is not a number of seconds", file=sys.stderr)
+        raise
+
+
+def patch_rds_slow_restores() -> None:
+    """RDS restores stay `creating` for a while, and a cluster takes instances only once available.
+
+    AWS restores asynchronously: RestoreDBInstanceFromDBSnapshot,
+    RestoreDBInstanceToPointInTime, RestoreDBClusterFromSnapshot and
+    RestoreDBClusterToPointInTime answer at once with a database in `creating`, which
+    becomes `available` minutes (or hours) later. The RestoreDBClusterFromSnapshot API
+    reference: "This operation only restores the DB cluster, not the DB instances for that
+    DB cluster. [...] You can create DB instances only after the
+    RestoreDBClusterFromSnapshot operation has completed and the DB cluster is available."
+    moto 5.2.5 restores instantly (a cluster reports `creating` once, then `available`), so
+    a caller that created a cluster's instances right after its restore, or trusted a
+    restore to be usable at once, passed here and failed on AWS.
+
+    Here a restored database reports `creating` for DRCTL_SANDBOX_RESTORE_SECONDS (computed
+    from the time elapsed when described: no background thread), then `available`; a
+    restored cluster lists no members until instances are created in it; CreateDBInstance
+    into a cluster that is not `available` answers InvalidDBClusterStateFault.
+    """
+    import time
+    import weakref
+
+    from moto.rds import models as rds_models
+    from moto.rds import responses as rds_responses
+    from moto.rds.exceptions import RDSClientError
+
+    seconds = restore_seconds()
+    # database or cluster -> when it becomes available (time.monotonic())
+    ready_at: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+    def restoring(resource) -> bool:  # type: ignore[no-untyped-def]
+        deadline = ready_at.get(resource)
+        if deadline is None:
+            return False
+        if time.monotonic() < deadline:
+            return True
+        del ready_at[resource]
+        return False
+
+    # An instance's status is a plain attribute in moto: make it a property that answers
+    # `creating` while its restore runs. The stored value lives in the instance's __dict__
+    # under the same name, so moto's restores (which copy __dict__) still see it.
+    def instance_status(self):  # type: ignore[no-untyped-def]
+        if restoring(self):
+            return "creating"
+        return self.__dict__.get("status", "available")
+
+    def set_instance_status(self, value):  # type: ignore[no-untyped-def]
+        self.__dict__["status"] = value
+
+    rds_models.DBInstance.status = property(instance_status, set_instance_status)
+
+    cluster_status = rds_models.DBCluster.status
+
+    def cluster_status_get(self):  # type: ignore[no-untyped-def]
+        if restoring(self):
+            return "creating"
+        return cluster_status.fget(self)
+
+    rds_models.DBCluster.status = property(cluster_status_get, cluster_status.fset)
+
+    class InvalidDBClusterState(RDSClientError):
+        def __init__(self, cluster, status):  # type: ignore[no-untyped-def]
+            super().__init__(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {cluster} is in {status} state; DB instances can be created only "
+                "once it is available.",
+            )
+
+    def slow(method, param, kind):  # type: ignore[no-untyped-def]
+        original = getattr(rds_responses.RDSResponse, method)
+
+        def restore(self):  # type: ignore[no-untyped-def]
+            result = original(self)
+            identifier = self._get_param(param)
+            found = (self.backend.clusters if kind == "cluster" else self.backend.databases).get(identifier)
+            if found is not None:
+                if kind == "cluster":
+                    # moto's own one-time `creating` would otherwise follow ours.
+                    found.status = "available"
+                ready_at[found] = time.monotonic() + seconds
+            return result
+
+        setattr(rds_responses.RDSResponse, method, restore)
+
+    slow("restore_db_instance_from_db_snapshot", "DBInstanceIdentifier", "instance")
+    slow("restore_db_instance_to_point_in_time", "TargetDBInstanceIdentifier", "instance")
+    slow("restore_db_cluster_from_snapshot", "DBClusterIdentifier", "cluster")
+    slow("restore_db_cluster_to_point_in_time", "DBClusterIdentifier", "cluster")
+
+    original_create = rds_models.RDSBackend.create_db_instance
+
+    def create_db_instance(self, db_kwargs):  # type: ignore[no-untyped-def]
+        cluster_id = db_kwargs.get("db_cluster_identifier")
+        cluster = self.clusters.get(cluster_id) if cluster_id else None
+        if cluster is not None and db_kwargs.get("db_instance_identifier") not in self.databases:
+            status = cluster.status
+            if status != "available":
+                raise InvalidDBClusterState(cluster_id, status)
+        return original_create(self, db_kwargs)
+
+    rds_models.RDSBackend.create_db_instance = create_db_instance
+
+
 def patch_rds_subnet_group_exists() -> None:
     """Refuse a second DB subnet group of a name in use, as AWS does.
 
@@ -1461,6 +1583,8 @@ def main() -> int:
     patch_rds_restore_false_settings()
     patch_rds_automated_backup_replication()
     patch_rds_subnet_group_exists()
+    # After the backups' patch: it wraps that RestoreDBInstanceToPointInTime.
+    patch_rds_slow_restores()
     use_real_certificate_ids()
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()

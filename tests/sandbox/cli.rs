@@ -8,7 +8,7 @@ use crate::failover::World;
 use crate::primary_endpoint::PrimaryEndpoint;
 
 /// Run `drctl` on `t`'s resources (a test's own queues, tables and DNS record).
-async fn drctl(t: &dr_core::Topology, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn drctl(t: &dr_core::Topology, args: &[&str]) -> (bool, String, String) {
     drctl_with(&repo_root().join("config/sandbox.toml"), t, args).await
 }
 

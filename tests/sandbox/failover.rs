@@ -11,10 +11,10 @@ use dr_aws::probes::{run_round, Probe};
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
 use dr_core::failover::{
-    AuditEntry, Decision, FailoverError, FailoverRecord, Mode, Refused, RunbookKind, StateStore,
-    Stored, TrafficSwitch,
+    AuditEntry, Controller, DatabaseRecovery, Decision, FailoverError, FailoverRecord, Mode,
+    Notifier, Outcome, Refused, Runbook, RunbookKind, StateStore, Stored, TrafficSwitch,
 };
-use dr_core::snapshots::{tick, DatabaseKind, DatabaseRestorer};
+use dr_core::snapshots::{failover_target, tick, DatabaseKind, DatabaseRestorer};
 use dr_core::{FlipMode, ProbeConfig, Side, Topology};
 
 use crate::helpers::{admin, as_function, as_operator, shared_endpoint, topology_for, unique};
@@ -57,6 +57,23 @@ impl World {
         flip: FlipMode,
         database: Option<&str>,
     ) -> Self {
+        Self::configured(sandbox, endpoint, flip, |topology| {
+            if let Some(database) = database {
+                topology.snapshots.databases.truncate(1);
+                topology.snapshots.databases[0].identifier = database.parse().unwrap();
+            }
+        })
+        .await
+    }
+
+    /// The same, with the topology changed by `configure` before it is provisioned (the
+    /// CDK app's IAM follows the protected databases).
+    pub(crate) async fn configured(
+        sandbox: &dr_core::Endpoint,
+        endpoint: &PrimaryEndpoint,
+        flip: FlipMode,
+        configure: impl FnOnce(&mut Topology),
+    ) -> Self {
         let mut topology = topology_for(sandbox);
         let name = unique("fo");
         topology.failover.state_table = format!("{name}-state").parse().unwrap();
@@ -69,10 +86,7 @@ impl World {
         topology.dns.record = format!("{name}.example.com").parse().unwrap();
         topology.dns.drill_record = format!("drill-{name}.example.com").parse().unwrap();
         topology.failover.probes = probes_of(endpoint);
-        if let Some(database) = database {
-            topology.snapshots.databases.truncate(1);
-            topology.snapshots.databases[0].identifier = database.parse().unwrap();
-        }
+        configure(&mut topology);
         dr_sandbox::provision(&topology).await.unwrap();
         let session = admin(&topology).await;
         let checker = as_function(&topology, "health-checker").await;
@@ -97,6 +111,11 @@ impl World {
             probes,
             inbox,
         }
+    }
+
+    /// Its probes of primary, as the checker runs them.
+    pub(crate) fn probes(&self) -> Vec<Arc<Probe>> {
+        self.probes.clone()
     }
 
     /// The health checker's ports.
@@ -159,6 +178,33 @@ impl World {
             .await
             .unwrap()
     }
+}
+
+/// The runbook `started` began, finished: continued (as the next scheduled rounds would)
+/// until it is, since a restore takes the sandbox's restore time as it takes RDS's on AWS.
+pub(crate) async fn finish_runbook<St, Sw, N, D>(
+    controller: &Controller<'_, St, Sw, N, D>,
+    started: Outcome,
+) -> Runbook
+where
+    St: StateStore + Sync,
+    Sw: TrafficSwitch + Sync,
+    N: Notifier + Sync,
+    D: DatabaseRecovery + Sync,
+{
+    if let Some(finished) = started.finished {
+        return finished;
+    }
+    for _ in 0..240 {
+        let outcome = controller.resume(now()).await.unwrap();
+        if let Some(finished) = outcome.finished {
+            return finished;
+        }
+        let pending = outcome.record.runbook.expect("a runbook to finish");
+        eprintln!("waiting: {:?}", pending.progress);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("the runbook did not finish within a minute");
 }
 
 fn probes_of(endpoint: &PrimaryEndpoint) -> Vec<ProbeConfig> {
@@ -234,7 +280,7 @@ async fn subscribe_inbox(session: &AwsSession, topology: &Topology) -> String {
     url
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     dr_core::time::now_millis()
 }
 
@@ -268,6 +314,7 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
     endpoint.stop().await;
     let threshold = world.topology.failover.failure_threshold as usize;
     let mut decided_after = None;
+    let mut deciding = None;
     for n in 1..=threshold + 1 {
         let round = run_round(&world.probes, now()).await;
         assert!(
@@ -279,6 +326,7 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
         if matches!(outcome.decision, Decision::FailOver(_)) {
             decided_after = Some(n);
             assert_eq!(outcome.record.state.mode, Mode::FailedOver);
+            deciding = Some(outcome);
             break;
         }
     }
@@ -314,14 +362,17 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
         "{datapoints:?}"
     );
 
-    // The database was restored in DR under its own name.
-    let (status, endpoint_address) = RdsSnapshotStore::new(&world.session, &world.topology, kind)
-        .database(DatabaseKind::Instance, &database)
+    // The database is restored in DR into the runbook's own database, on RDS's time.
+    let runbook = finish_runbook(&controller, deciding.unwrap()).await;
+    let target = failover_target(&database, &runbook.id).unwrap();
+    let restored = RdsSnapshotStore::new(&world.session, &world.topology, kind)
+        .database(DatabaseKind::Instance, &target)
         .await
         .unwrap()
         .expect("restored in DR");
-    assert_eq!(status, "available");
-    assert!(endpoint_address.is_some());
+    assert_eq!(restored.status, "available");
+    assert!(restored.endpoint.is_some());
+    assert_eq!(restored.tags["dr:runbook"], runbook.id);
 
     let notifications = world.notifications().await;
     assert!(
@@ -333,12 +384,20 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
     assert!(
         notifications
             .iter()
-            .any(|n| n.contains(&format!("{database} available at"))),
+            .any(|n| n.contains(&format!("{target} available at"))),
         "{notifications:?}"
     );
     let audits = world.audits().await;
     assert_eq!(audits.len(), 1, "{audits:?}");
     let audit = &audits[0].runbook;
+    // The audit says what was restored, from what, with which data time.
+    assert!(
+        audit.notes.iter().any(|n| n
+            .contains(&format!("restoring into {target} from snapshot copy"))
+            && n.contains("data time")),
+        "{:?}",
+        audit.notes
+    );
     assert_eq!(audit.kind, RunbookKind::Failover);
     assert_eq!(audit.by, "health-checker");
     let evidence = audit.evidence.as_ref().expect("probe evidence");
@@ -671,26 +730,22 @@ async fn a_failover_restores_from_replicated_backups_when_they_hold_newer_data()
 
     // No snapshot copy in DR: the replicated backups are the only source.
     let recovery = dr_aws::failover::rds_recovery(&world.checker, t);
-    let notes = recovery.start().await;
+    let runbook = format!("failover-{}", now());
+    let target = failover_target(&database, &runbook).unwrap();
+    let notes = recovery.start(&runbook).await;
     assert!(
-        notes[0].contains("replicated automated backups")
-            && notes[0].contains("into primary's account"),
+        notes[0].contains(&format!(
+            "restoring into {target} from replicated automated backups"
+        )) && notes[0].contains("in primary's account"),
         "{notes:?}"
     );
-    let ready = recovery
-        .ready()
-        .await
-        .unwrap()
-        .expect("available at once in the sandbox");
-    assert!(
-        ready.contains(&format!("{database} available at")),
-        "{ready}"
-    );
+    let ready = wait_ready(&recovery, &runbook).await;
+    assert!(ready.contains(&format!("{target} available at")), "{ready}");
     let restored = world
         .session
         .rds_in(Side::Primary, &t.dr.region)
         .describe_db_instances()
-        .db_instance_identifier(&database)
+        .db_instance_identifier(&target)
         .send()
         .await
         .unwrap();
@@ -714,7 +769,7 @@ async fn a_failover_restores_from_replicated_backups_when_they_hold_newer_data()
     );
     // Not in DR's account: that is where a restore of a snapshot copy would land.
     let in_dr = RdsSnapshotStore::new(&world.session, t, kind)
-        .database(kind, &database)
+        .database(kind, &target)
         .await
         .unwrap();
     assert!(in_dr.is_none());
@@ -733,4 +788,19 @@ async fn a_failover_restores_from_replicated_backups_when_they_hold_newer_data()
         matches!(&report.replicated, Some(Ok(Some(s))) if s.kind_name() == REPLICATED_BACKUPS),
         "{report:?}"
     );
+}
+
+/// `recovery.ready` until the runbook's databases are ready, as the rounds would ask.
+async fn wait_ready(recovery: &impl DatabaseRecovery, runbook: &str) -> String {
+    let started = now();
+    for _ in 0..240 {
+        match recovery.ready(runbook, started).await.unwrap() {
+            dr_core::failover::Readiness::Ready(note) => return note,
+            dr_core::failover::Readiness::Waiting { progress, .. } => {
+                eprintln!("waiting: {progress}")
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("not ready within a minute");
 }

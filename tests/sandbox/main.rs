@@ -23,6 +23,7 @@ mod plain;
 mod primary_endpoint;
 mod reconcile;
 mod replication;
+mod restores;
 mod session;
 mod shadows;
 mod snapshot_pipeline;

@@ -318,6 +318,7 @@ async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() 
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(60),
         settings: f.policy.restore.for_scratch(),
+        tags: Vec::new(),
     };
     let restored = restore_newest(&f.operator_store, &request, now(), tokio::time::sleep)
         .await
@@ -328,13 +329,13 @@ async fn restore_yields_an_available_database_in_dr_and_a_drill_tears_it_down() 
         Some(restored.snapshot_id.as_str()),
         f.at(Location::Dr).await.first().map(|s| s.id.as_str())
     );
-    let (status, _) = f
+    let restored = f
         .operator_store
         .database(DatabaseKind::Instance, &target)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(status, "available");
+    assert_eq!(restored.status, "available");
 
     // The drill's teardown.
     f.operator_store
@@ -360,6 +361,7 @@ async fn restoring_before_any_copy_reached_dr_says_what_to_do() {
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(5),
         settings: f.policy.restore.for_scratch(),
+        tags: Vec::new(),
     };
     let error = restore_newest(&f.operator_store, &request, now(), tokio::time::sleep)
         .await
@@ -424,11 +426,20 @@ async fn an_aurora_cluster_travels_and_restores_the_same_way() {
         poll: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_secs(60),
         settings: policy.restore.for_scratch(),
+        tags: Vec::new(),
     };
     let restored = restore_newest(&operator_store, &request, now(), tokio::time::sleep)
         .await
         .unwrap();
     assert_eq!(restored.snapshot_id, dr[0].id);
+    // Available only with its writer, created once the cluster was (the sandbox refuses
+    // instances into a cluster still restoring, as RDS does).
+    let writer = operator_store
+        .database(DatabaseKind::Instance, &format!("{target}-1"))
+        .await
+        .unwrap()
+        .expect("the restore converged on a writer");
+    assert_eq!(writer.status, "available");
     operator_store
         .delete_database(DatabaseKind::Cluster, &target)
         .await

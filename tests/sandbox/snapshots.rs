@@ -1,5 +1,6 @@
 //! The launcher's RDS patches: DR can copy an RDS snapshot primary shared with it, and
-//! only then, as on AWS; a DB subnet group's name is taken once.
+//! only then, as on AWS; a DB subnet group's name is taken once; a restore stays
+//! `creating` for a while, and a restored cluster takes DB instances only once available.
 
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use dr_core::Side;
@@ -138,4 +139,123 @@ async fn a_second_db_subnet_group_of_one_name_is_refused_as_aws_refuses_it() {
         Some("DBSubnetGroupAlreadyExists"),
         "{again:?}"
     );
+}
+
+/// Plain moto restores instantly (a cluster reports `creating` once) and lets a restored
+/// cluster take instances at once. AWS restores asynchronously and answers CreateDBInstance
+/// into a cluster that is not available yet with InvalidDBClusterStateFault: "You can
+/// create DB instances only after the RestoreDBClusterFromSnapshot operation has completed
+/// and the DB cluster is available."
+#[tokio::test]
+async fn a_restore_stays_creating_and_its_cluster_takes_instances_only_once_available() {
+    let (session, topology) = shared_session().await;
+    let rds = session.rds_in(Side::Dr, &topology.dr.region);
+    let (instance, cluster) = (unique("slowdb"), unique("slowcl"));
+    rds.create_db_instance()
+        .db_instance_identifier(&instance)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("fleet")
+        .master_user_password("not-a-real-password")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_snapshot()
+        .db_instance_identifier(&instance)
+        .db_snapshot_identifier(format!("{instance}-s"))
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_cluster()
+        .db_cluster_identifier(&cluster)
+        .engine("aurora-postgresql")
+        .master_username("fleet")
+        .master_user_password("not-a-real-password")
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_cluster_snapshot()
+        .db_cluster_identifier(&cluster)
+        .db_cluster_snapshot_identifier(format!("{cluster}-s"))
+        .send()
+        .await
+        .unwrap();
+
+    let restored_instance = format!("{instance}-r");
+    rds.restore_db_instance_from_db_snapshot()
+        .db_snapshot_identifier(format!("{instance}-s"))
+        .db_instance_identifier(&restored_instance)
+        .send()
+        .await
+        .unwrap();
+    let restored_cluster = format!("{cluster}-r");
+    rds.restore_db_cluster_from_snapshot()
+        .snapshot_identifier(format!("{cluster}-s"))
+        .db_cluster_identifier(&restored_cluster)
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .unwrap();
+    let instance_status = || async {
+        rds.describe_db_instances()
+            .db_instance_identifier(&restored_instance)
+            .send()
+            .await
+            .unwrap()
+            .db_instances()[0]
+            .db_instance_status()
+            .map(str::to_owned)
+    };
+    let cluster_described = || async {
+        rds.describe_db_clusters()
+            .db_cluster_identifier(&restored_cluster)
+            .send()
+            .await
+            .unwrap()
+            .db_clusters()[0]
+            .clone()
+    };
+    let create_member = || {
+        rds.create_db_instance()
+            .db_instance_identifier(format!("{restored_cluster}-1"))
+            .db_cluster_identifier(&restored_cluster)
+            .engine("aurora-postgresql")
+            .db_instance_class("db.r6g.large")
+            .send()
+    };
+
+    // Described twice: moto's own cluster says `creating` once only.
+    for _ in 0..2 {
+        assert_eq!(instance_status().await.as_deref(), Some("creating"));
+        let described = cluster_described().await;
+        assert_eq!(described.status(), Some("creating"));
+        assert!(described.db_cluster_members().is_empty(), "{described:?}");
+    }
+    let refused = create_member()
+        .await
+        .expect_err("no instance before the cluster is available");
+    assert_eq!(
+        refused.code(),
+        Some("InvalidDBClusterStateFault"),
+        "{refused:?}"
+    );
+
+    // Then both become available (the sandbox's restore time, a few seconds by default),
+    // and the cluster takes its writer.
+    let mut waited = 0;
+    while cluster_described().await.status() != Some("available") {
+        assert!(waited < 120, "the restore never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        waited += 1;
+    }
+    assert_eq!(instance_status().await.as_deref(), Some("available"));
+    create_member().await.unwrap();
+    let members: Vec<_> = cluster_described()
+        .await
+        .db_cluster_members()
+        .iter()
+        .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
+        .collect();
+    assert_eq!(members, [format!("{restored_cluster}-1")]);
 }

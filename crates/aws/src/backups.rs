@@ -6,7 +6,7 @@
 use aws_sdk_rds::Client;
 use dr_core::port::PortError;
 use dr_core::snapshots::{
-    DatabaseEndpoint, ReplicatedBackup, ReplicatedBackupStore, RestoreSettings,
+    DescribedDatabase, ReplicatedBackup, ReplicatedBackupStore, RestoreSettings,
 };
 use dr_core::{Side, Topology};
 
@@ -102,7 +102,12 @@ impl ReplicatedBackupStore for RdsReplicatedBackups {
         arn: &str,
         target: &str,
         settings: &RestoreSettings,
+        tags: &[(String, String)],
     ) -> Result<(), PortError> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
+            .collect();
         let result = self
             .client
             .restore_db_instance_to_point_in_time()
@@ -121,6 +126,7 @@ impl ReplicatedBackupStore for RdsReplicatedBackups {
             .deletion_protection(settings.deletion_protection)
             // A patient database is never reachable from the internet.
             .publicly_accessible(false)
+            .set_tags(Some(tags))
             .send()
             .await;
         match result {
@@ -130,10 +136,7 @@ impl ReplicatedBackupStore for RdsReplicatedBackups {
         }
     }
 
-    async fn database(
-        &self,
-        target: &str,
-    ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+    async fn database(&self, target: &str) -> Result<Option<DescribedDatabase>, PortError> {
         crate::rds::instance_status(&self.client, target).await
     }
 }

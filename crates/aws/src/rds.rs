@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use aws_sdk_rds::Client;
 use dr_core::port::PortError;
 use dr_core::snapshots::{
-    DatabaseEndpoint, DatabaseKind, DatabaseRestorer, Location, RestoreSettings, Snapshot,
-    SnapshotState, SnapshotStore, Stores,
+    DatabaseEndpoint, DatabaseKind, DatabaseRestorer, DescribedDatabase, InstanceCreation,
+    Location, RestoreSettings, Snapshot, SnapshotState, SnapshotStore, Stores,
 };
 use dr_core::{Side, Topology};
 
@@ -25,7 +25,7 @@ mod kinds;
 #[cfg(test)]
 mod tests;
 
-pub use kinds::cluster_instance;
+pub use dr_core::snapshots::cluster_instance;
 use kinds::{Kind, Listed, Rds, INSTANCES};
 
 /// Both kinds' stores, as flow C's use cases take them.
@@ -171,12 +171,13 @@ impl RdsSnapshotStore {
             .await?)
     }
 
-    /// The database `target` of `kind` in DR: its status and, once it has one, its endpoint.
+    /// The database `target` of `kind` in DR: its status, tags and, once it has one, its
+    /// endpoint.
     async fn describe(
         &self,
         api: Kind,
         target: &str,
-    ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+    ) -> Result<Option<DescribedDatabase>, PortError> {
         database_status(api, self.at(Location::Dr), target).await
     }
 
@@ -191,7 +192,7 @@ impl RdsSnapshotStore {
             // state", as it does one that cannot be deleted yet: look which it is.
             Err(e) if e.is(codes.database_busy) => match self.describe(api, target).await? {
                 None => Ok(()),
-                Some((status, _)) if status == "deleting" => Ok(()),
+                Some(db) if db.status == "deleting" => Ok(()),
                 Some(_) => Err(e.into()),
             },
             Err(e) => Err(e.into()),
@@ -214,13 +215,14 @@ fn snapshot(listed: Listed, location: Location) -> Snapshot {
     }
 }
 
-/// A database's status and its endpoint once RDS gives both address and port; `None` if
-/// there is none by that name.
+/// A database's status, tags and its endpoint once RDS gives both address and port; `None`
+/// if there is none by that name. A cluster is reported as RDS reports it: whether its
+/// instances serve is the core's question ([`dr_core::snapshots::converge`]).
 async fn database_status(
     api: Kind,
     rds: Rds<'_>,
     target: &str,
-) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+) -> Result<Option<DescribedDatabase>, PortError> {
     let described = api
         .describe(rds, target)
         .await
@@ -233,21 +235,20 @@ async fn database_status(
                 port: u16::try_from(port).ok()?,
             })
         });
-        // Available with nothing serving (a cluster with no instance yet) is not ready.
-        let status = match db.status.as_str() {
-            "available" if !db.serving => "creating-instances".to_owned(),
-            _ => db.status,
-        };
-        (status, endpoint)
+        DescribedDatabase {
+            status: db.status,
+            endpoint,
+            tags: db.tags,
+        }
     }))
 }
 
-/// A DB instance's status and endpoint, `None` if there is none by that name: what a
+/// A DB instance's status, tags and endpoint, `None` if there is none by that name: what a
 /// restore waits on, whichever source it came from.
 pub(crate) async fn instance_status(
     client: &Client,
     target: &str,
-) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+) -> Result<Option<DescribedDatabase>, PortError> {
     // The caller keeps no count of its calls.
     let calls = Calls::default();
     database_status(
@@ -373,9 +374,16 @@ impl DatabaseRestorer for RdsSnapshotStore {
         snapshot_id: &str,
         target: &str,
         settings: &RestoreSettings,
+        tags: &[(String, String)],
     ) -> Result<(), PortError> {
         Kind(kind)
-            .restore(self.at(Location::Dr), snapshot_id, target, settings)
+            .restore(
+                self.at(Location::Dr),
+                snapshot_id,
+                target,
+                settings,
+                kinds::sdk_tags(tags),
+            )
             .await
     }
 
@@ -383,8 +391,25 @@ impl DatabaseRestorer for RdsSnapshotStore {
         &self,
         kind: DatabaseKind,
         target: &str,
-    ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+    ) -> Result<Option<DescribedDatabase>, PortError> {
         self.describe(Kind(kind), target).await
+    }
+
+    async fn create_cluster_instance(
+        &self,
+        cluster: &str,
+        instance: &str,
+        settings: &RestoreSettings,
+        tags: &[(String, String)],
+    ) -> Result<InstanceCreation, PortError> {
+        kinds::create_cluster_instance(
+            self.at(Location::Dr),
+            cluster,
+            instance,
+            settings,
+            kinds::sdk_tags(tags),
+        )
+        .await
     }
 
     async fn delete_database(&self, kind: DatabaseKind, target: &str) -> Result<(), PortError> {

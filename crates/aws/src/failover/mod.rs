@@ -33,10 +33,10 @@ use crate::rds::RdsStores;
 use crate::AwsSession;
 
 /// Database recovery in DR: flow C's use case on RDS. Every protected database is restored
-/// in the DR region under the identifier it has in primary, from the source holding the
-/// newest data: DR's snapshot copy (into DR's account) or RDS's replicated automated
-/// backups (into primary's account in the DR region). Both are read and restored in the DR
-/// region only.
+/// in the DR region into `<identifier>-<runbook id>`, tagged with the runbook, from the
+/// source holding the newest data: DR's snapshot copy (into DR's account) or RDS's
+/// replicated automated backups (into primary's account in the DR region). Both are read
+/// and restored in the DR region only.
 pub type RdsRecovery = SnapshotRecovery<RdsStores, RdsReplicatedBackups, SystemClock>;
 
 /// The recovery of the topology's `[snapshots]` databases.
@@ -47,6 +47,7 @@ pub fn rds_recovery(session: &AwsSession, topology: &Topology) -> RdsRecovery {
         databases: topology.snapshot_policies(),
         dr_region: topology.dr.region.to_string(),
         clock: SystemClock,
+        ready_timeout_ms: topology.failover.database_ready_timeout_seconds as i64 * 1000,
     }
 }
 

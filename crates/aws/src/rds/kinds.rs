@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use dr_core::port::PortError;
-use dr_core::snapshots::{DatabaseKind, RestoreSettings};
+use dr_core::snapshots::{DatabaseKind, InstanceCreation, RestoreSettings};
 
 use crate::call::{CallError, Calls, Tolerate};
 
@@ -96,9 +96,7 @@ pub(super) struct Described {
     pub(super) status: String,
     pub(super) address: Option<String>,
     pub(super) port: Option<i32>,
-    /// Whether something answers there: an instance does itself; a cluster only through
-    /// its DB instances.
-    pub(super) serving: bool,
+    pub(super) tags: BTreeMap<String, String>,
 }
 
 /// The per-kind SDK calls and field readers of one kind of database.
@@ -350,16 +348,17 @@ impl Kind {
         }
     }
 
-    /// Restore `snapshot_id` into a new database `target`, placed as `settings` say and
-    /// never publicly accessible; a step already done (an earlier, interrupted restore)
-    /// counts as done. The one step whose shape differs by kind: an Aurora cluster
-    /// serves nothing without DB instances, so it gets them too.
+    /// Restore `snapshot_id` into a new database `target`, tagged, placed as `settings` say
+    /// and never publicly accessible; already there (an earlier, interrupted restore, or
+    /// someone else's: the caller reads its tags) counts as done. An Aurora cluster is
+    /// restored alone: RDS takes its DB instances only once it is available.
     pub(super) async fn restore(
         self,
         rds: Rds<'_>,
         snapshot_id: &str,
         target: &str,
         settings: &RestoreSettings,
+        tags: Vec<Tag>,
     ) -> Result<(), PortError> {
         match self.0 {
             DatabaseKind::Instance => {
@@ -376,11 +375,14 @@ impl Kind {
                     .multi_az(settings.multi_az)
                     .deletion_protection(settings.deletion_protection)
                     // A patient database is never reachable from the internet.
-                    .publicly_accessible(false);
+                    .publicly_accessible(false)
+                    .set_tags(Some(tags));
                 let restored = rds.send("RestoreDBInstanceFromDBSnapshot", || request.send());
                 restored.await.done_on(INSTANCE_CODES.database_exists)
             }
-            DatabaseKind::Cluster => restore_cluster(rds, snapshot_id, target, settings).await,
+            DatabaseKind::Cluster => {
+                restore_cluster(rds, snapshot_id, target, settings, tags).await
+            }
         }
     }
 
@@ -401,7 +403,7 @@ impl Kind {
                     status: db.db_instance_status().unwrap_or_default().to_owned(),
                     address: db.endpoint().and_then(|e| e.address()).map(str::to_owned),
                     port: db.endpoint().and_then(|e| e.port()),
-                    serving: true,
+                    tags: tags(db.tag_list()),
                 }))
             }
             DatabaseKind::Cluster => {
@@ -410,7 +412,7 @@ impl Kind {
                     status: db.status().unwrap_or_default().to_owned(),
                     address: db.endpoint().map(str::to_owned),
                     port: db.port(),
-                    serving: !db.db_cluster_members().is_empty(),
+                    tags: tags(db.tag_list()),
                 }))
             }
         }
@@ -474,13 +476,14 @@ async fn describe_cluster(
     rds.send("DescribeDBClusters", || request.send()).await
 }
 
-/// An Aurora restore: the cluster, on the snapshot's engine, then its DB instances (the
-/// writer first, then readers).
+/// An Aurora restore: the cluster alone, on the snapshot's engine. Its DB instances come
+/// later ([`create_cluster_instance`]): RDS refuses them until the cluster is available.
 async fn restore_cluster(
     rds: Rds<'_>,
     snapshot_id: &str,
     target: &str,
     settings: &RestoreSettings,
+    tags: Vec<Tag>,
 ) -> Result<(), PortError> {
     let request = rds
         .client
@@ -506,29 +509,48 @@ async fn restore_cluster(
         .set_db_subnet_group_name(settings.subnet_group.clone())
         .set_vpc_security_group_ids(some(&settings.security_group_ids))
         .set_db_cluster_parameter_group_name(settings.cluster_parameter_group.clone())
-        .deletion_protection(settings.deletion_protection);
+        .deletion_protection(settings.deletion_protection)
+        .set_tags(Some(tags));
     let restored = rds.send("RestoreDBClusterFromSnapshot", || request.send());
-    restored.await.done_on(CLUSTER_CODES.database_exists)?;
-    let class = settings.instance_class.as_deref();
-    for n in 1..=settings.instances.max(1) {
-        let request = rds
-            .client
-            .create_db_instance()
-            .db_instance_identifier(cluster_instance(target, n))
-            .db_cluster_identifier(target)
-            .engine(engine)
-            .db_instance_class(class.unwrap_or(RestoreSettings::DEFAULT_CLUSTER_INSTANCE_CLASS))
-            .set_db_parameter_group_name(settings.parameter_group.clone())
-            .publicly_accessible(false);
-        let created = rds.send("CreateDBInstance", || request.send());
-        created.await.done_on(INSTANCE_CODES.database_exists)?;
-    }
-    Ok(())
+    restored.await.done_on(CLUSTER_CODES.database_exists)
 }
 
-/// The `n`th DB instance of a restored Aurora cluster (1: the writer).
-pub fn cluster_instance(cluster: &str, n: u32) -> String {
-    format!("{cluster}-{n}")
+/// Create the DB instance `instance` in the restored cluster `cluster`, on the cluster's
+/// engine: `Later` while RDS does not take instances into it yet
+/// (`InvalidDBClusterStateFault`); already there is done.
+pub(super) async fn create_cluster_instance(
+    rds: Rds<'_>,
+    cluster: &str,
+    instance: &str,
+    settings: &RestoreSettings,
+    tags: Vec<Tag>,
+) -> Result<InstanceCreation, PortError> {
+    let described = describe_cluster(rds, cluster).await?;
+    let Some(engine) = described.db_clusters().first().and_then(|c| c.engine()) else {
+        return Err(PortError::permanent(
+            "DescribeDBClusters",
+            format!("cluster {cluster} has no engine to create {instance} on"),
+        ));
+    };
+    let class = settings.instance_class.as_deref();
+    let request = rds
+        .client
+        .create_db_instance()
+        .db_instance_identifier(instance)
+        .db_cluster_identifier(cluster)
+        .engine(engine)
+        .db_instance_class(class.unwrap_or(RestoreSettings::DEFAULT_CLUSTER_INSTANCE_CLASS))
+        .set_db_parameter_group_name(settings.parameter_group.clone())
+        .publicly_accessible(false)
+        .set_tags(Some(tags));
+    match rds.send("CreateDBInstance", || request.send()).await {
+        Ok(_) => Ok(InstanceCreation::Started),
+        Err(e) if e.is(INSTANCE_CODES.database_exists) => Ok(InstanceCreation::Started),
+        // "You can create DB instances only after the RestoreDBClusterFromSnapshot
+        // operation has completed and the DB cluster is available": later, not an error.
+        Err(e) if e.is(CLUSTER_CODES.database_busy) => Ok(InstanceCreation::Later),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `None` for an empty list, so the SDK leaves the parameter out (RDS's default applies).

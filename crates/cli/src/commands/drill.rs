@@ -79,6 +79,11 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
             poll: Duration::from_secs(10),
             timeout: Duration::from_secs(args.restore_timeout),
             settings: policy.restore.for_scratch(),
+            // Whose it is, as a failover's restore says: this drill's.
+            tags: vec![(
+                dr_core::snapshots::TAG_RUNBOOK.to_owned(),
+                format!("drill-{started_ms}"),
+            )],
         };
         let phase_started = Instant::now();
         eprintln!("drill: restoring {} into {target}…", policy.database);

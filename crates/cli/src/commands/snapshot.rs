@@ -92,6 +92,7 @@ pub(crate) async fn run(command: SnapshotCommand, topology: &Topology) -> anyhow
                 poll: Duration::from_secs(5),
                 timeout: Duration::from_secs(timeout),
                 settings: policy.restore.clone(),
+                tags: Vec::new(),
             };
             eprintln!("restoring the newest DR snapshot of {database} into {target}…");
             let restored = restore_newest(

@@ -196,7 +196,16 @@ fn health(stored: &Option<Stored>) -> Value {
         "last_probes": state.last_round.as_ref().map(|r| r.outcomes.iter().map(|o| json!({
             "probe": o.probe, "healthy": o.healthy, "latency_ms": o.latency_ms, "reason": o.reason,
         })).collect::<Vec<_>>()),
-        "runbook_pending": stored.record.runbook.as_ref().map(|r| json!({"id": r.id, "done": r.done})),
+        // What the pending runbook found and is waiting on (a database restore's status and
+        // elapsed time): the operator sees where a failover stands without the audit table.
+        "runbook_pending": stored.record.runbook.as_ref().map(|r| json!({
+            "id": r.id,
+            "done": r.done,
+            "elapsed_seconds": (now - r.started_ms) / 1000,
+            "progress": r.progress,
+            "overdue": r.overdue,
+            "notes": r.notes_line(),
+        })),
         "fencing_token": stored.version,
     })
 }
@@ -453,8 +462,18 @@ fn print_table(d: &Value) {
                     text(&probe["reason"])
                 );
             }
-            if let Some(runbook) = h["runbook_pending"].get("id") {
-                println!("  runbook {} in progress", text(runbook));
+            let pending = &h["runbook_pending"];
+            if let Some(runbook) = pending.get("id") {
+                println!(
+                    "  runbook {} in progress for {} s, done: {}",
+                    text(runbook),
+                    text(&pending["elapsed_seconds"]),
+                    pending["done"]
+                );
+                if let Some(progress) = pending["progress"].as_str() {
+                    println!("  waiting: {progress}");
+                }
+                println!("  notes: {}", text(&pending["notes"]));
             }
         }
     }

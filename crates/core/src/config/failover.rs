@@ -45,6 +45,9 @@ pub struct FailoverConfig {
     /// database answers (`<path>/<identifier>`): what the application in DR reads to find
     /// it. DR's data plane, written when the database is ready.
     pub database_parameter_path: String,
+    /// How long a failover waits for its restored databases before its notes, `drctl
+    /// status` and a page say OVERDUE (it keeps waiting: RDS may still deliver).
+    pub database_ready_timeout_seconds: u64,
 }
 
 impl Default for FailoverConfig {
@@ -63,6 +66,9 @@ impl Default for FailoverConfig {
             failback_settle_seconds: 70,
             probes: Vec::new(),
             database_parameter_path: "/iot-dr/databases".to_owned(),
+            // RDS restores take minutes for small databases, an hour or more for large
+            // ones: past an hour, someone should look.
+            database_ready_timeout_seconds: 3600,
         }
     }
 }
@@ -210,6 +216,12 @@ impl FailoverConfig {
     }
 
     pub(super) fn check(&self) -> Result<(), FieldError> {
+        if self.database_ready_timeout_seconds == 0 {
+            return Err(FieldError::new(
+                "failover.database_ready_timeout_seconds",
+                "must be at least 1: every failover would be OVERDUE at once",
+            ));
+        }
         for (field, value) in [
             ("failover.failure_threshold", self.failure_threshold),
             ("failover.recovery_threshold", self.recovery_threshold),

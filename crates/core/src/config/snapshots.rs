@@ -338,6 +338,19 @@ impl DatabaseConfig {
 
     fn check(&self, i: usize) -> Result<(), FieldError> {
         let field = |key: &str| format!("snapshots.databases[{i}]{key}");
+        // Each failover restores into `<identifier>-failover-<ms>` (and a cluster's
+        // instances add `-<n>`): the identifier must leave RDS room for that.
+        if let Err(error) =
+            crate::snapshots::failover_target(self.identifier.as_str(), "failover-0000000000000")
+        {
+            return Err(FieldError::new(
+                field(".identifier"),
+                format!(
+                    "too long or not an RDS identifier for a failover's restore: {error}; \
+                     failover restores into <identifier>-failover-<13 digits>"
+                ),
+            ));
+        }
         if self.instances == Some(0) {
             return Err(FieldError::new(
                 field(".instances"),

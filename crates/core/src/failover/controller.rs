@@ -22,7 +22,7 @@
 //! then primary is Healthy and fenced against flapping by the dwell time.
 
 use super::machine::{self, Decision, Hold, Mode, Refused, Settings, State};
-use super::ports::{DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
+use super::ports::{DatabaseRecovery, Notifier, Readiness, StateStore, TrafficSwitch};
 use super::probe::Round;
 use super::runbook::{
     bounded, AuditEntry, FailoverRecord, Paging, Runbook, RunbookKind, Step, Stored,
@@ -373,7 +373,7 @@ where
     ) -> Result<StepResult, PortError> {
         match step {
             Step::StartRestore => {
-                for note in self.database.start().await {
+                for note in self.database.start(&runbook.id).await {
                     runbook.note(note);
                 }
             }
@@ -390,8 +390,10 @@ where
                 };
                 self.store.audit(&entry).await?;
             }
-            Step::DatabaseReady => match self.database.ready().await {
-                Ok(Some(note)) => {
+            Step::DatabaseReady => match self.database.ready(&runbook.id, runbook.started_ms).await
+            {
+                Ok(Readiness::Ready(note)) => {
+                    runbook.progress = None;
                     runbook.note(&note);
                     // The databases are ready whether or not SNS answers.
                     return Ok(StepResult::Page(
@@ -399,7 +401,29 @@ where
                         format!("{}: {note}", runbook.id),
                     ));
                 }
-                Ok(None) => return Ok(StepResult::NotYet),
+                Ok(Readiness::Waiting { progress, overdue }) => {
+                    // Past the bound the runbook keeps waiting, loudly: finishing would
+                    // announce a database that is not there, and RDS may still deliver it
+                    // (a large restore takes hours). Operators are told once; the notes
+                    // keep it; `drctl status` shows the progress every round.
+                    if overdue && !runbook.overdue {
+                        runbook.overdue = true;
+                        runbook.note(&progress);
+                        if let Err(error) = self
+                            .notifier
+                            .notify(
+                                "IoT DR: restored database OVERDUE in DR",
+                                &format!("{}: {progress}", runbook.id),
+                            )
+                            .await
+                        {
+                            tracing::error!(%error, runbook = %runbook.id, "operators could not be notified");
+                            runbook.note(format!("notification FAILED: {error}"));
+                        }
+                    }
+                    runbook.progress = Some(progress);
+                    return Ok(StepResult::NotYet);
+                }
                 Err(error) => {
                     runbook.note(format!("database not ready: {error}"));
                     return Err(error);

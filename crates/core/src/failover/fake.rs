@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::port::PortError;
+use crate::time::EpochMillis;
 use crate::Side;
 
 /// Production settings: 10 s rounds, threshold 3, recovery 3, all probes must fail.
@@ -113,24 +114,36 @@ impl Notifier for FakeNotifier {
     }
 }
 
-/// Restores that become available after `polls` readiness checks.
+/// Restores that become available after `polls` readiness checks; what each call was
+/// asked for which runbook.
 #[derive(Default)]
 pub(crate) struct FakeDatabase {
     pub(crate) polls: Mutex<u32>,
+    /// `start <runbook>` / `ready <runbook>`, in order.
+    pub(crate) calls: Mutex<Vec<String>>,
+    /// Readiness answers `Waiting { overdue: true }` while polls remain.
+    pub(crate) overdue: bool,
 }
 
 impl DatabaseRecovery for FakeDatabase {
-    async fn start(&self) -> Vec<String> {
+    async fn start(&self, runbook: &str) -> Vec<String> {
+        self.calls.lock().unwrap().push(format!("start {runbook}"));
         vec!["fleetdb: restoring fleetdb-dr-1 (RPO 300 s)".to_owned()]
     }
 
-    async fn ready(&self) -> Result<Option<String>, PortError> {
+    async fn ready(&self, runbook: &str, _: EpochMillis) -> Result<Readiness, PortError> {
+        self.calls.lock().unwrap().push(format!("ready {runbook}"));
         let mut polls = self.polls.lock().unwrap();
         if *polls == 0 {
-            return Ok(Some("fleetdb available at fleetdb.dr:5432".to_owned()));
+            return Ok(Readiness::Ready(
+                "fleetdb available at fleetdb.dr:5432".to_owned(),
+            ));
         }
         *polls -= 1;
-        Ok(None)
+        Ok(Readiness::Waiting {
+            progress: format!("fleetdb: creating, {polls} polls to go"),
+            overdue: self.overdue,
+        })
     }
 }
 

@@ -14,7 +14,7 @@ pub mod simulation;
 
 pub use controller::{Controller, FailoverError, Outcome, PAGING_LEASE_MS};
 pub use machine::{Decision, Hold, Mode, Refused, Settings, State, FIRST_DEPLOY};
-pub use ports::{DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
+pub use ports::{DatabaseRecovery, Notifier, Readiness, StateStore, TrafficSwitch};
 pub use probe::{ProbeOutcome, Round};
 pub use rto::DnsRto;
 pub use runbook::{

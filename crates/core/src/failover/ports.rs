@@ -5,6 +5,7 @@ use std::future::Future;
 
 use super::runbook::{AuditEntry, FailoverRecord, Stored};
 use crate::port::PortError;
+use crate::time::EpochMillis;
 use crate::Side;
 
 /// Where the failover record lives (DynamoDB in DR, conditional writes).
@@ -48,11 +49,33 @@ pub trait Notifier {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// The databases failover restores in DR.
+/// The databases failover restores in DR, one set per runbook: each runbook restores into
+/// databases named and tagged for it, and finds only those.
 pub trait DatabaseRecovery {
-    /// Start restoring every protected database (idempotent); one note per database.
-    fn start(&self) -> impl Future<Output = Vec<String>> + Send;
-    /// Whether all restored databases are available: `Ok(Some(note))` when they are,
-    /// `Ok(None)` while RDS works. Starts any restore not started yet.
-    fn ready(&self) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+    /// Start restoring every protected database for `runbook` (idempotent); one note per
+    /// database: which database it restores into, from which source, with which data time.
+    fn start(&self, runbook: &str) -> impl Future<Output = Vec<String>> + Send;
+    /// Where `runbook`'s restores stand, converging them one step (an Aurora cluster gets
+    /// its instances once available) and starting any not started yet. `started_ms`: when
+    /// the runbook began, for the elapsed time and the bound.
+    fn ready(
+        &self,
+        runbook: &str,
+        started_ms: EpochMillis,
+    ) -> impl Future<Output = Result<Readiness, PortError>> + Send;
+}
+
+/// Where a runbook's restored databases stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Every database is available, or finished loudly (nothing to restore, a dead end):
+    /// the note says which.
+    Ready(String),
+    /// RDS still works on some: what each is doing and how long the runbook has waited.
+    Waiting {
+        /// For `drctl status` and the notes.
+        progress: String,
+        /// The wait has passed `[failover] database_ready_timeout_seconds`.
+        overdue: bool,
+    },
 }

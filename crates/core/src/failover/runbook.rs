@@ -128,6 +128,14 @@ pub struct Runbook {
     /// Notes dropped from the middle.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub notes_omitted: u64,
+    /// The latest word of a step that waits (the database restores: each one's status and
+    /// the time waited), replaced every round rather than noted, so a long wait neither
+    /// floods the notes nor goes unseen in `drctl status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// The wait passed its bound and operators were told (once per runbook).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overdue: bool,
     /// A step whose page an invocation claimed (with a fenced save) and has not marked
     /// done yet: see [`Paging`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +199,8 @@ impl Runbook {
             notes: Vec::new(),
             notes_omitted: 0,
             paging: None,
+            progress: None,
+            overdue: false,
         }
     }
 

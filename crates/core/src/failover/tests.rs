@@ -1,4 +1,5 @@
 use crate::port::PortError;
+use crate::time::EpochMillis;
 
 use super::fake::*;
 use super::machine::{begin_failback, force_failover, observe};
@@ -230,6 +231,54 @@ fn an_outage_runs_the_whole_runbook_flip_notify_restore_audit_then_waits_for_the
 }
 
 #[test]
+fn a_waiting_restore_shows_its_progress_for_its_runbook_and_pages_once_when_overdue() {
+    block_on(async {
+        let mut world = World::new();
+        world.database.overdue = true;
+        *world.database.polls.lock().unwrap() = 3;
+        let c = world.controller();
+        for t in 1..=3 {
+            c.round(round(t * 10_000, DOWN)).await.unwrap();
+        }
+        let pending = c.round(round(40_000, DOWN)).await.unwrap();
+        let runbook = pending.record.runbook.clone().expect("waiting");
+        // The database recovery is asked about this runbook, not the protected name.
+        assert_eq!(
+            *world.database.calls.lock().unwrap(),
+            [
+                format!("start {}", runbook.id),
+                format!("ready {}", runbook.id),
+                format!("ready {}", runbook.id)
+            ]
+        );
+        // The latest progress is kept (for `drctl status`), replaced, not piled up.
+        assert_eq!(
+            runbook.progress.as_deref(),
+            Some("fleetdb: creating, 1 polls to go")
+        );
+        assert!(runbook.overdue);
+        let overdue_notes = runbook
+            .notes
+            .iter()
+            .filter(|n| n.contains("polls to go"))
+            .count();
+        assert_eq!(overdue_notes, 1, "{:?}", runbook.notes);
+        c.round(round(50_000, DOWN)).await.unwrap();
+        let done = c.round(round(60_000, DOWN)).await.unwrap();
+        assert!(done.finished.is_some_and(|r| r.progress.is_none()));
+        assert_eq!(
+            *world.notifier.0.lock().unwrap(),
+            [
+                "IoT DR: FAILED OVER to DR (us-west-2)",
+                "IoT DR: restored database OVERDUE in DR",
+                "IoT DR: restored database available in DR"
+            ],
+            "the overdue page once, not every round"
+        );
+    });
+}
+
+#[test]
 fn a_failed_step_leaves_the_runbook_pending_and_the_next_call_continues_from_it() {
     block_on(async {
         let world = World::new();
@@ -356,11 +405,11 @@ fn hold_and_release_are_recorded_and_a_held_checker_does_not_act() {
 struct BrokenDatabase;
 
 impl DatabaseRecovery for BrokenDatabase {
-    async fn start(&self) -> Vec<String> {
+    async fn start(&self, _: &str) -> Vec<String> {
         vec!["fleetdb: restoring fleetdb-dr-1".to_owned()]
     }
 
-    async fn ready(&self) -> Result<Option<String>, PortError> {
+    async fn ready(&self, _: &str, _: EpochMillis) -> Result<Readiness, PortError> {
         Err(PortError::transient(
             "DescribeDBInstances",
             "no answer in time ".repeat(40),

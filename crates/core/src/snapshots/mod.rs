@@ -14,6 +14,7 @@
 
 mod decide;
 mod directory;
+mod naming;
 mod restore;
 pub mod service;
 mod sources;
@@ -21,13 +22,16 @@ mod tick;
 
 pub use decide::{decide, Action, Blocked, Plan};
 pub use directory::{parameter_name, DatabaseDirectory, DatabaseLocation};
+pub use naming::{
+    check_identifier, failover_target, owned_by, restore_tags, InvalidTarget, RDS_IDENTIFIER_MAX,
+    TAG_DATA_TIME, TAG_RESTORE_SOURCE, TAG_RUNBOOK,
+};
 pub use restore::{
-    restore_newest, start_restore, DatabaseEndpoint, DatabaseRestorer, RestoreError,
-    RestoreRequest, Restored,
+    cluster_instance, converge, restore_newest, start_restore, DatabaseEndpoint, DatabaseRestorer,
+    DescribedDatabase, InstanceCreation, Progress, RestoreError, RestoreRequest, Restored,
+    RESTORE_DEAD_ENDS,
 };
-pub use service::{
-    tick_all, DatabaseTick, SnapshotRecovery, SnapshotTicks, Stores, RESTORE_DEAD_ENDS,
-};
+pub use service::{tick_all, DatabaseTick, SnapshotRecovery, SnapshotTicks, Stores};
 pub use sources::{
     ensure_backup_replication, newest_first, observe_sources, start_failover_restore,
     FailoverRestore, ReplicatedBackup, ReplicatedBackupStore, ReplicationState, RestoreSource,

@@ -5,18 +5,22 @@
 //!   one level-triggered tick of the snapshot pipeline; the RPO a failover now would have,
 //!   from the best source ([`newest_first`], the one rule a failover also follows).
 //! * [`SnapshotRecovery`] — flow D's [`DatabaseRecovery`] port: restore every protected
-//!   database in DR from the source with the newest data, then wait until each is
-//!   available or in a state RDS does not leave by itself.
+//!   database in DR from the source with the newest data into the runbook's own database,
+//!   then converge each (an Aurora cluster gets its instances once available) until it is
+//!   available or in a state RDS does not leave by itself, saying how long it has waited.
 
 use super::sources::{ensure_backup_replication, newest_first, start_failover_restore};
 use super::{
-    Blocked, DatabaseKind, DatabaseRestorer, ReplicatedBackupStore, ReplicationState, RestoreError,
-    RestoreSource, SnapshotPolicy, SnapshotStore, TickReport,
+    converge, failover_target, owned_by, Blocked, DatabaseKind, DatabaseRestorer,
+    DescribedDatabase, Progress, ReplicatedBackupStore, ReplicationState, RestoreError,
+    RestoreSource, SnapshotPolicy, SnapshotStore, TickReport, RESTORE_DEAD_ENDS, TAG_DATA_TIME,
+    TAG_RESTORE_SOURCE, TAG_RUNBOOK,
 };
-use crate::failover::DatabaseRecovery;
+use crate::failover::{DatabaseRecovery, Readiness};
 use crate::port::PortError;
 use crate::report::{Figure, Report, Section};
 use crate::time::{Clock, EpochMillis};
+use std::collections::BTreeMap;
 
 /// The RDS stores, one per kind of database (an instance's snapshots are not a cluster's).
 pub trait Stores {
@@ -210,7 +214,9 @@ fn database_section(db: &DatabaseTick) -> Section {
 }
 
 /// Flow D's database recovery on flow C's stores: every protected database restored in DR
-/// under its own name from the source with the newest data, DR region only.
+/// from the source with the newest data into a database of the runbook's own (named and
+/// tagged for it, see [`failover_target`]), DR region only. A runbook finds only its own
+/// databases: never an earlier failover's, never one it did not make.
 #[derive(Debug)]
 pub struct SnapshotRecovery<K, B, C> {
     /// The RDS stores.
@@ -223,17 +229,27 @@ pub struct SnapshotRecovery<K, B, C> {
     pub dr_region: String,
     /// The clock.
     pub clock: C,
+    /// How long a runbook waits for its databases before it says OVERDUE
+    /// (`[failover] database_ready_timeout_seconds`).
+    pub ready_timeout_ms: EpochMillis,
 }
 
-/// RDS statuses a restore does not recover from on its own.
-pub const RESTORE_DEAD_ENDS: &[&str] = &[
-    "failed",
-    "incompatible-restore",
-    "incompatible-parameters",
-    "incompatible-network",
-    "storage-full",
-    "inaccessible-encryption-credentials",
-];
+/// A runbook's restore of one database, where it was found.
+enum Found {
+    /// DR's account: a snapshot copy's restore.
+    Dr(DescribedDatabase),
+    /// Primary's account in the DR region: a restore of the replicated backups (an
+    /// instance).
+    Backups(DescribedDatabase),
+}
+
+impl Found {
+    fn tags(&self) -> &BTreeMap<String, String> {
+        match self {
+            Found::Dr(db) | Found::Backups(db) => &db.tags,
+        }
+    }
+}
 
 impl<K, B, C> SnapshotRecovery<K, B, C>
 where
@@ -246,23 +262,20 @@ where
         policy.backup_replication.as_ref().map(|_| &self.replicated)
     }
 
-    /// The restored database wherever a restore put it: DR's account, then (when backups
-    /// are replicated) primary's account in the DR region.
-    async fn restored(
+    /// The database named `target` wherever a restore puts it: DR's account, then (when
+    /// backups are replicated) primary's account in the DR region. Only the runbook's own
+    /// name is looked at, so an earlier failover's database is never found.
+    async fn find(
         &self,
         kind: DatabaseKind,
         policy: &SnapshotPolicy,
-    ) -> Result<Option<(String, Option<super::DatabaseEndpoint>)>, PortError> {
-        if let Some(found) = self
-            .stores
-            .of(kind)
-            .database(kind, &policy.database)
-            .await?
-        {
-            return Ok(Some(found));
+        target: &str,
+    ) -> Result<Option<Found>, PortError> {
+        if let Some(found) = self.stores.of(kind).database(kind, target).await? {
+            return Ok(Some(Found::Dr(found)));
         }
         match self.replicated_for(policy) {
-            Some(replicated) => replicated.database(&policy.database).await,
+            Some(replicated) => Ok(replicated.database(target).await?.map(Found::Backups)),
             None => Ok(None),
         }
     }
@@ -271,37 +284,56 @@ where
         &self,
         kind: DatabaseKind,
         policy: &SnapshotPolicy,
+        target: &str,
+        runbook: &str,
     ) -> Result<super::FailoverRestore, RestoreError> {
         start_failover_restore(
             self.stores.of(kind),
             self.replicated_for(policy),
             kind,
             policy,
+            target,
+            runbook,
             self.clock.now_ms(),
         )
         .await
     }
-}
 
-impl<K, B, C> DatabaseRecovery for SnapshotRecovery<K, B, C>
-where
-    K: Stores + Sync,
-    B: ReplicatedBackupStore + Sync,
-    C: Clock,
-{
-    async fn start(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        for (kind, policy) in &self.databases {
-            notes.push(match self.start_one(*kind, policy).await {
+    /// One database's start: its note.
+    async fn start_database(
+        &self,
+        kind: DatabaseKind,
+        policy: &SnapshotPolicy,
+        runbook: &str,
+        now: EpochMillis,
+    ) -> String {
+        let database = &policy.database;
+        let target = match failover_target(database, runbook) {
+            Ok(target) => target,
+            Err(error) => return format!("{database}: restore NOT started: {error}"),
+        };
+        match self.find(kind, policy, &target).await {
+            Err(error) => {
+                format!("{database}: restore not started ({error}); the next round retries")
+            }
+            Ok(Some(found)) => match owned_by(found.tags(), runbook) {
+                // An earlier invocation of this runbook started it and stopped before saving.
+                Ok(()) => format!(
+                    "{database}: {target} already restoring for this runbook, {}",
+                    holds(found.tags(), now)
+                ),
+                Err(owner) => foreign(database, &target, &owner, runbook),
+            },
+            Ok(None) => match self.start_one(kind, policy, &target, runbook).await {
                 Ok(started) => {
                     let mut note = format!(
-                        "{}: restoring from {} (data age {} s){}",
-                        policy.database,
+                        "{database}: restoring into {target} from {}, data time {} ms (age {} s){}",
                         started.source.describe(),
+                        started.source.data_ms(),
                         started.rpo_ms / 1000,
                         match started.source {
                             RestoreSource::ReplicatedBackups { .. } =>
-                                format!(" into primary's account in {}", self.dr_region),
+                                format!(", in primary's account in {}", self.dr_region),
                             RestoreSource::SnapshotCopy { .. } => String::new(),
                         }
                     );
@@ -310,29 +342,74 @@ where
                     }
                     note
                 }
-                Err(error) => format!("{}: restore not started: {error}", policy.database),
-            });
+                Err(error) => format!("{database}: restore not started: {error}"),
+            },
+        }
+    }
+}
+
+/// What a restored database holds, from its tags: the source and the data time.
+fn holds(tags: &BTreeMap<String, String>, now: EpochMillis) -> String {
+    let source = tags
+        .get(TAG_RESTORE_SOURCE)
+        .map_or("an unrecorded source", String::as_str);
+    match tags
+        .get(TAG_DATA_TIME)
+        .and_then(|t| t.parse::<EpochMillis>().ok())
+    {
+        Some(data_ms) => format!(
+            "from {source}, data time {data_ms} ms (age {} s)",
+            (now - data_ms).max(0) / 1000
+        ),
+        None => format!("from {source}, data time unrecorded"),
+    }
+}
+
+/// The loud word on a database under the runbook's name that is not the runbook's.
+fn foreign(database: &str, target: &str, owner: &str, runbook: &str) -> String {
+    format!(
+        "{database}: FOREIGN database {target} exists and is NOT this runbook's ({owner}, \
+         expected {TAG_RUNBOOK}={runbook}); it is not used and nothing is restored over it. \
+         Find out whose it is, then rename or delete it: the runbook then restores anew"
+    )
+}
+
+impl<K, B, C> DatabaseRecovery for SnapshotRecovery<K, B, C>
+where
+    K: Stores + Sync,
+    B: ReplicatedBackupStore + Sync,
+    C: Clock,
+{
+    async fn start(&self, runbook: &str) -> Vec<String> {
+        let now = self.clock.now_ms();
+        let mut notes = Vec::new();
+        for (kind, policy) in &self.databases {
+            notes.push(self.start_database(*kind, policy, runbook, now).await);
         }
         notes
     }
 
-    async fn ready(&self) -> Result<Option<String>, PortError> {
-        let mut notes = Vec::new();
+    async fn ready(&self, runbook: &str, started_ms: EpochMillis) -> Result<Readiness, PortError> {
+        let now = self.clock.now_ms();
+        let mut done = Vec::new();
+        let mut waiting = Vec::new();
         for (kind, policy) in &self.databases {
-            match self.restored(*kind, policy).await? {
-                Some((status, Some(endpoint))) if status == "available" => notes.push(format!(
-                    "{} available at {}:{}",
-                    policy.database, endpoint.address, endpoint.port
-                )),
-                // States RDS does not leave by itself: finish, loudly, rather than wait.
-                Some((status, _)) if RESTORE_DEAD_ENDS.contains(&status.as_str()) => notes.push(
-                    format!("{}: restore FAILED (status {status}); restore it by hand", policy.database),
-                ),
-                Some(_) => return Ok(None),
-                None => match self.start_one(*kind, policy).await {
-                    Ok(_) => return Ok(None),
+            let (kind, database) = (*kind, &policy.database);
+            let target = match failover_target(database, runbook) {
+                Ok(target) => target,
+                Err(error) => {
+                    // No wait fixes a name RDS refuses (the config check prevents it).
+                    done.push(format!(
+                        "{database}: restore FAILED: {error}; restore it by hand"
+                    ));
+                    continue;
+                }
+            };
+            let Some(found) = self.find(kind, policy, &target).await? else {
+                match self.start_one(kind, policy, &target, runbook).await {
+                    Ok(_) => waiting.push(format!("{database}: {target} restore started")),
                     // Nothing will ever appear by waiting: finish, loudly.
-                    Err(RestoreError::NothingToRestore(database)) => notes.push(format!(
+                    Err(RestoreError::NothingToRestore(database)) => done.push(format!(
                         "{database}: NOTHING restorable in DR (no snapshot copy, no replicated backups); restore it by hand"
                     )),
                     Err(RestoreError::Port(error)) => return Err(error),
@@ -342,10 +419,73 @@ where
                             other.to_string(),
                         ))
                     }
+                }
+                continue;
+            };
+            if let Err(owner) = owned_by(found.tags(), runbook) {
+                // Never success, never adopted: the step fails with this word every round
+                // (the runbook stays pending, so failback waits) until a person acts.
+                return Err(PortError::permanent(
+                    "DescribeDBInstances",
+                    foreign(database, &target, &owner, runbook),
+                ));
+            }
+            let holds = holds(found.tags(), now);
+            let progress = match found {
+                Found::Dr(_) => {
+                    // A cluster's instances carry the runbook's tags too.
+                    let tags: Vec<(String, String)> = found
+                        .tags()
+                        .iter()
+                        .filter(|(k, _)| {
+                            [TAG_RUNBOOK, TAG_RESTORE_SOURCE, TAG_DATA_TIME].contains(&k.as_str())
+                        })
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    converge(self.stores.of(kind), kind, &target, &policy.restore, &tags).await?
+                }
+                Found::Backups(db) => match (db.status.as_str(), db.endpoint) {
+                    ("available", Some(endpoint)) => Progress::Ready(endpoint),
+                    (status, _) if RESTORE_DEAD_ENDS.contains(&status) => {
+                        Progress::DeadEnd(format!("{target} {status}"))
+                    }
+                    (status, _) => Progress::Waiting(format!("{target} {status}")),
                 },
+            };
+            match progress {
+                Progress::Ready(endpoint) => done.push(format!(
+                    "{database}: {target} available at {}:{}, restored {holds}",
+                    endpoint.address, endpoint.port
+                )),
+                // States RDS does not leave by itself: finish, loudly, rather than wait.
+                Progress::DeadEnd(what) => done.push(format!(
+                    "{database}: restore FAILED ({what}); restore it by hand"
+                )),
+                Progress::Waiting(what) => waiting.push(format!("{database}: {what}")),
+                Progress::Missing => waiting.push(format!("{database}: {target} not visible yet")),
             }
         }
-        Ok(Some(notes.join("; ")))
+        if waiting.is_empty() {
+            return Ok(Readiness::Ready(done.join("; ")));
+        }
+        let waited_ms = (now - started_ms).max(0);
+        let overdue = waited_ms > self.ready_timeout_ms;
+        let mut progress = format!(
+            "{}databases not ready after {} s: {}",
+            if overdue { "OVERDUE: " } else { "" },
+            waited_ms / 1000,
+            waiting.join("; ")
+        );
+        if overdue {
+            progress.push_str(&format!(
+                " (bound {} s, [failover] database_ready_timeout_seconds; still waiting: look at them in the RDS console of the DR region)",
+                self.ready_timeout_ms / 1000
+            ));
+        }
+        if !done.is_empty() {
+            progress.push_str(&format!("; done: {}", done.join("; ")));
+        }
+        Ok(Readiness::Waiting { progress, overdue })
     }
 }
 

@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use super::*;
-use crate::failover::DatabaseRecovery;
+use crate::failover::{DatabaseRecovery, Readiness};
 use crate::report::{emf, json};
 use crate::snapshots::{
-    BackupReplicationPolicy, DatabaseEndpoint, Location, ReplicatedBackup, RestoreSettings,
-    Snapshot, SnapshotState, TAG_DATABASE, TAG_MANAGED, TAG_SOURCE_SNAPSHOT, TAG_SOURCE_TIME,
+    BackupReplicationPolicy, DatabaseEndpoint, DescribedDatabase, InstanceCreation, Location,
+    ReplicatedBackup, RestoreSettings, Snapshot, SnapshotState, TAG_DATABASE, TAG_MANAGED,
+    TAG_RUNBOOK, TAG_SOURCE_SNAPSHOT, TAG_SOURCE_TIME,
 };
 use crate::snapshots::{REPLICATED_BACKUPS, SNAPSHOT_COPY};
 use crate::time::ManualClock;
@@ -16,19 +17,48 @@ use crate::time::ManualClock;
 const NOW: EpochMillis = 1_800_000_000_000;
 const MINUTE: EpochMillis = 60_000;
 
-/// RDS in DR: copies of each database of the given ages, restores that turn `available`
-/// after `polls` looks.
+/// RDS in DR: copies of each database of the given ages (minutes ago, oldest first: the
+/// last is the newest), and the databases restored from them, each `creating` until the
+/// test [`Rds::finish`]es it, as RDS does on its own time.
 #[derive(Default)]
 struct Rds {
-    ages: HashMap<String, Vec<EpochMillis>>,
+    ages: Mutex<HashMap<String, Vec<EpochMillis>>>,
     unobservable: Vec<String>,
-    restores: Mutex<BTreeMap<String, (String, u32)>>,
-    polls: u32,
+    /// Databases (and clusters' instances) by name.
+    restored: Mutex<BTreeMap<String, Restore>>,
+    /// CreateDBInstance calls into a cluster, answered or not: `<instance>`, or
+    /// `<instance> refused` while the cluster is not available.
+    creates: Mutex<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+struct Restore {
+    kind: DatabaseKind,
+    snapshot_id: String,
+    tags: BTreeMap<String, String>,
+    status: String,
 }
 
 impl Rds {
+    fn with_copies(database: &str, ages: Vec<EpochMillis>) -> Self {
+        let rds = Self::default();
+        rds.ages.lock().unwrap().insert(database.to_owned(), ages);
+        rds
+    }
+
+    /// RDS finishes the restore (or instance) `name`.
+    fn finish(&self, name: &str) {
+        self.restored.lock().unwrap().get_mut(name).unwrap().status = "available".to_owned();
+    }
+
+    fn restore_of(&self, name: &str) -> Option<Restore> {
+        self.restored.lock().unwrap().get(name).cloned()
+    }
+
     fn copies(&self, database: &str) -> Vec<Snapshot> {
         self.ages
+            .lock()
+            .unwrap()
             .get(database)
             .into_iter()
             .flatten()
@@ -92,35 +122,70 @@ impl DatabaseRestorer for Rds {
     }
     async fn restore(
         &self,
-        _: DatabaseKind,
+        kind: DatabaseKind,
         snapshot_id: &str,
         target: &str,
         _: &RestoreSettings,
+        tags: &[(String, String)],
     ) -> Result<(), PortError> {
-        self.restores
+        // "Already exists" is success, as RDS's answer is read by the adapter.
+        self.restored
             .lock()
             .unwrap()
-            .insert(target.to_owned(), (snapshot_id.to_owned(), self.polls));
+            .entry(target.to_owned())
+            .or_insert_with(|| Restore {
+                kind,
+                snapshot_id: snapshot_id.to_owned(),
+                tags: tags.iter().cloned().collect(),
+                status: "creating".to_owned(),
+            });
         Ok(())
     }
     async fn database(
         &self,
-        _: DatabaseKind,
+        kind: DatabaseKind,
         target: &str,
-    ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
-        let mut restores = self.restores.lock().unwrap();
-        Ok(restores.get_mut(target).map(|(_, polls)| {
-            if *polls == 0 {
-                let endpoint = DatabaseEndpoint {
+    ) -> Result<Option<DescribedDatabase>, PortError> {
+        Ok(self
+            .restore_of(target)
+            .filter(|r| r.kind == kind)
+            .map(|r| DescribedDatabase {
+                endpoint: (r.status == "available").then(|| DatabaseEndpoint {
                     address: format!("{target}.dr"),
                     port: 5432,
-                };
-                ("available".to_owned(), Some(endpoint))
-            } else {
-                *polls -= 1;
-                ("creating".to_owned(), None)
-            }
-        }))
+                }),
+                status: r.status,
+                tags: r.tags,
+            }))
+    }
+    async fn create_cluster_instance(
+        &self,
+        cluster: &str,
+        instance: &str,
+        _: &RestoreSettings,
+        tags: &[(String, String)],
+    ) -> Result<InstanceCreation, PortError> {
+        let available = self
+            .restore_of(cluster)
+            .is_some_and(|c| c.status == "available");
+        if !available {
+            self.creates
+                .lock()
+                .unwrap()
+                .push(format!("{instance} refused"));
+            return Ok(InstanceCreation::Later);
+        }
+        self.creates.lock().unwrap().push(instance.to_owned());
+        self.restored.lock().unwrap().insert(
+            instance.to_owned(),
+            Restore {
+                kind: DatabaseKind::Instance,
+                snapshot_id: String::new(),
+                tags: tags.iter().cloned().collect(),
+                status: "creating".to_owned(),
+            },
+        );
+        Ok(InstanceCreation::Started)
     }
     async fn delete_database(&self, _: DatabaseKind, _: &str) -> Result<(), PortError> {
         Ok(())
@@ -148,13 +213,16 @@ impl ReplicatedBackupStore for Backups {
     async fn start_replication(&self, _: &str, _: u32, _: &str) -> Result<(), PortError> {
         Ok(())
     }
-    async fn restore_latest(&self, _: &str, _: &str, _: &RestoreSettings) -> Result<(), PortError> {
-        Ok(())
-    }
-    async fn database(
+    async fn restore_latest(
         &self,
         _: &str,
-    ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+        _: &str,
+        _: &RestoreSettings,
+        _: &[(String, String)],
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn database(&self, _: &str) -> Result<Option<DescribedDatabase>, PortError> {
         Ok(None)
     }
 }
@@ -200,13 +268,11 @@ fn the_newest_data_comes_first_and_a_tie_goes_to_dr_s_own_copy() {
 async fn a_tick_reports_the_rpo_of_the_best_source_and_of_each_source() {
     // Given fleetdb with a 3 h old copy and backups replicated 6 minutes ago, and audit
     // with a 2 h old copy only.
-    let rds = Rds {
-        ages: HashMap::from([
-            ("fleetdb".to_owned(), vec![180 * MINUTE]),
-            ("audit".to_owned(), vec![120 * MINUTE]),
-        ]),
-        ..Rds::default()
-    };
+    let rds = Rds::with_copies("fleetdb", vec![180 * MINUTE]);
+    rds.ages
+        .lock()
+        .unwrap()
+        .insert("audit".to_owned(), vec![120 * MINUTE]);
     let databases = [policy("fleetdb", true), policy("audit", false)];
     // When the controller ticks.
     let report = tick_all(&rds, &Backups(Some(6)), &databases, &ManualClock::at(NOW)).await;
@@ -244,9 +310,8 @@ async fn a_tick_reports_the_rpo_of_the_best_source_and_of_each_source() {
 #[tokio::test]
 async fn a_database_that_cannot_be_observed_fails_the_invocation_and_the_others_still_tick() {
     let rds = Rds {
-        ages: HashMap::from([("audit".to_owned(), vec![120 * MINUTE])]),
         unobservable: vec!["fleetdb".to_owned()],
-        ..Rds::default()
+        ..Rds::with_copies("audit", vec![120 * MINUTE])
     };
     let databases = [policy("fleetdb", false), policy("audit", false)];
     let report = tick_all(&rds, &Backups(None), &databases, &ManualClock::at(NOW)).await;
@@ -273,33 +338,247 @@ fn recovery(
         databases,
         dr_region: "us-west-2".into(),
         clock: ManualClock::at(NOW),
+        ready_timeout_ms: 3_600_000,
+    }
+}
+
+fn waiting(readiness: Readiness) -> String {
+    match readiness {
+        Readiness::Waiting { progress, overdue } => {
+            assert!(!overdue, "{progress}");
+            progress
+        }
+        Readiness::Ready(note) => panic!("ready too early: {note}"),
+    }
+}
+
+fn ready(readiness: Readiness) -> String {
+    match readiness {
+        Readiness::Ready(note) => note,
+        Readiness::Waiting { progress, .. } => panic!("still waiting: {progress}"),
     }
 }
 
 #[tokio::test]
-async fn a_failover_restores_each_database_then_waits_until_all_are_available() {
-    let rds = Rds {
-        ages: HashMap::from([("fleetdb".to_owned(), vec![60 * MINUTE])]),
-        polls: 1,
-        ..Rds::default()
-    };
-    let recovery = recovery(rds, Backups(None), vec![policy("fleetdb", false)]);
-    let notes = recovery.start().await;
+async fn a_failover_restores_each_database_into_its_own_then_waits_until_all_are_available() {
+    let recovery = recovery(
+        Rds::with_copies("fleetdb", vec![60 * MINUTE]),
+        Backups(None),
+        vec![policy("fleetdb", false)],
+    );
+    let notes = recovery.start("failover-1").await;
     assert_eq!(
         notes,
-        ["fleetdb: restoring from snapshot copy fleetdb-dr-0 (data age 3600 s)"]
+        [format!(
+            "fleetdb: restoring into fleetdb-failover-1 from snapshot copy fleetdb-dr-0, data time {} ms (age 3600 s)",
+            NOW - 60 * MINUTE
+        )]
     );
-    assert_eq!(recovery.ready().await.unwrap(), None, "still creating");
+    let progress = waiting(recovery.ready("failover-1", NOW - 30_000).await.unwrap());
     assert_eq!(
-        recovery.ready().await.unwrap().as_deref(),
-        Some("fleetdb available at fleetdb.dr:5432")
+        progress,
+        "databases not ready after 30 s: fleetdb: fleetdb-failover-1 creating"
     );
+    recovery.stores.finish("fleetdb-failover-1");
+    assert_eq!(
+        ready(recovery.ready("failover-1", NOW).await.unwrap()),
+        format!(
+            "fleetdb: fleetdb-failover-1 available at fleetdb-failover-1.dr:5432, restored from fleetdb-dr-0, data time {} ms (age 3600 s)",
+            NOW - 60 * MINUTE
+        )
+    );
+}
+
+#[tokio::test]
+async fn aurora_instances_are_created_once_the_cluster_is_available_and_not_before() {
+    // Given an Aurora cluster protected with two instances, restoring.
+    let (_, mut cluster) = policy("fleetdb", false);
+    cluster.restore.instances = 2;
+    let recovery = recovery(
+        Rds::with_copies("fleetdb", vec![60 * MINUTE]),
+        Backups(None),
+        vec![(DatabaseKind::Cluster, cluster)],
+    );
+    recovery.start("failover-1").await;
+    let rds = &recovery.stores;
+    assert_eq!(
+        rds.restore_of("fleetdb-failover-1").unwrap().kind,
+        DatabaseKind::Cluster
+    );
+
+    // When readiness is checked while the cluster is creating: no instance is asked for,
+    // and the runbook waits.
+    for _ in 0..3 {
+        let progress = waiting(recovery.ready("failover-1", NOW).await.unwrap());
+        assert!(
+            progress.contains("fleetdb-failover-1 creating"),
+            "{progress}"
+        );
+    }
+    assert!(rds.creates.lock().unwrap().is_empty());
+
+    // Then, once RDS has it available, the next look creates the writer and the reader,
+    // tagged for the runbook, and still waits for them.
+    rds.finish("fleetdb-failover-1");
+    let progress = waiting(recovery.ready("failover-1", NOW).await.unwrap());
+    assert!(
+        progress.contains("fleetdb-failover-1-1 requested, fleetdb-failover-1-2 requested"),
+        "{progress}"
+    );
+    assert_eq!(
+        *rds.creates.lock().unwrap(),
+        ["fleetdb-failover-1-1", "fleetdb-failover-1-2"]
+    );
+    assert_eq!(
+        rds.restore_of("fleetdb-failover-1-1").unwrap().tags[TAG_RUNBOOK],
+        "failover-1"
+    );
+    // A look while they create asks for nothing again.
+    rds.finish("fleetdb-failover-1-1");
+    let progress = waiting(recovery.ready("failover-1", NOW).await.unwrap());
+    assert!(
+        progress.contains("fleetdb-failover-1-2 creating"),
+        "{progress}"
+    );
+    assert_eq!(rds.creates.lock().unwrap().len(), 2);
+    // Ready once the cluster and all its instances are available.
+    rds.finish("fleetdb-failover-1-2");
+    let note = ready(recovery.ready("failover-1", NOW).await.unwrap());
+    assert!(
+        note.starts_with("fleetdb: fleetdb-failover-1 available at"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_failover_restores_the_newer_snapshot_into_a_new_database() {
+    // Given a first failover whose restore is available.
+    let recovery = recovery(
+        Rds::with_copies("fleetdb", vec![90 * 24 * 60 * MINUTE]),
+        Backups(None),
+        vec![policy("fleetdb", false)],
+    );
+    recovery.start("failover-1").await;
+    recovery.stores.finish("fleetdb-failover-1");
+    ready(recovery.ready("failover-1", NOW).await.unwrap());
+
+    // When, after a failback, a newer snapshot reaches DR and primary fails again.
+    recovery
+        .stores
+        .ages
+        .lock()
+        .unwrap()
+        .get_mut("fleetdb")
+        .unwrap()
+        .push(10 * MINUTE);
+    let notes = recovery.start("failover-2").await;
+
+    // Then the second runbook restores the newer snapshot into a database of its own, says
+    // so, and waits for it rather than announcing the first one's.
+    assert!(
+        notes[0].starts_with(
+            "fleetdb: restoring into fleetdb-failover-2 from snapshot copy fleetdb-dr-1"
+        ) && notes[0].contains("(age 600 s)"),
+        "{notes:?}"
+    );
+    assert_eq!(
+        recovery
+            .stores
+            .restore_of("fleetdb-failover-2")
+            .unwrap()
+            .snapshot_id,
+        "fleetdb-dr-1"
+    );
+    assert_eq!(
+        recovery
+            .stores
+            .restore_of("fleetdb-failover-1")
+            .unwrap()
+            .snapshot_id,
+        "fleetdb-dr-0",
+        "the first runbook's database is left as it was"
+    );
+    let progress = waiting(recovery.ready("failover-2", NOW).await.unwrap());
+    assert!(
+        progress.contains("fleetdb-failover-2 creating"),
+        "{progress}"
+    );
+    recovery.stores.finish("fleetdb-failover-2");
+    let note = ready(recovery.ready("failover-2", NOW).await.unwrap());
+    assert!(
+        note.contains("fleetdb-failover-2 available at") && note.contains("from fleetdb-dr-1"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_database_under_the_runbook_s_name_is_a_loud_failure_never_success() {
+    // Given a database under the name runbook failover-2 restores into, made by another
+    // runbook (or by hand, untagged), available.
+    for owner in [Some("failover-1"), None] {
+        let rds = Rds::with_copies("fleetdb", vec![60 * MINUTE]);
+        rds.restored.lock().unwrap().insert(
+            "fleetdb-failover-2".to_owned(),
+            Restore {
+                kind: DatabaseKind::Instance,
+                snapshot_id: "someone-else-s".to_owned(),
+                tags: owner
+                    .map(|o| (TAG_RUNBOOK.to_owned(), o.to_owned()))
+                    .into_iter()
+                    .collect(),
+                status: "available".to_owned(),
+            },
+        );
+        let recovery = recovery(rds, Backups(None), vec![policy("fleetdb", false)]);
+
+        // When runbook failover-2 starts and checks readiness.
+        let notes = recovery.start("failover-2").await;
+        let error = recovery.ready("failover-2", NOW).await.unwrap_err();
+
+        // Then the note and the error say so, nothing is restored over it, and the step
+        // never reports success.
+        assert!(
+            notes[0].contains("FOREIGN database fleetdb-failover-2")
+                && notes[0].contains("expected dr:runbook=failover-2"),
+            "{notes:?}"
+        );
+        assert!(error.to_string().contains("NOT this runbook's"), "{error}");
+        assert_eq!(
+            recovery
+                .stores
+                .restore_of("fleetdb-failover-2")
+                .unwrap()
+                .snapshot_id,
+            "someone-else-s"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_restore_past_its_bound_is_overdue_and_says_how_long_and_what_it_waits_for() {
+    let recovery = recovery(
+        Rds::with_copies("fleetdb", vec![60 * MINUTE]),
+        Backups(None),
+        vec![policy("fleetdb", false)],
+    );
+    recovery.start("failover-1").await;
+    match recovery.ready("failover-1", NOW - 3_700_000).await.unwrap() {
+        Readiness::Waiting { progress, overdue } => {
+            assert!(overdue);
+            assert!(
+                progress.starts_with("OVERDUE: databases not ready after 3700 s: fleetdb: fleetdb-failover-1 creating")
+                    && progress.contains("bound 3600 s"),
+                "{progress}"
+            );
+        }
+        other @ Readiness::Ready(_) => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
 async fn nothing_restorable_finishes_loudly_instead_of_waiting_forever() {
     let recovery = recovery(Rds::default(), Backups(None), vec![policy("fleetdb", true)]);
-    assert!(recovery.start().await[0].contains("restore not started"));
-    let ready = recovery.ready().await.unwrap().expect("finished");
-    assert!(ready.contains("NOTHING restorable"), "{ready}");
+    assert!(recovery.start("failover-1").await[0].contains("restore not started"));
+    let note = ready(recovery.ready("failover-1", NOW).await.unwrap());
+    assert!(note.contains("NOTHING restorable"), "{note}");
 }

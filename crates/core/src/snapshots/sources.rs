@@ -17,7 +17,7 @@
 use crate::port::PortError;
 use std::future::Future;
 
-use super::{decide, DatabaseEndpoint, DatabaseRestorer, RestoreError, RestoreSettings};
+use super::{decide, DatabaseRestorer, DescribedDatabase, RestoreError, RestoreSettings};
 use super::{DatabaseKind, SnapshotPolicy};
 use crate::time::EpochMillis;
 
@@ -135,19 +135,20 @@ pub trait ReplicatedBackupStore {
         kms_key: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Start a point-in-time restore of the backups `arn` at their latest restorable time
-    /// into `target`, placed as `settings` say, never publicly accessible. A target that
-    /// already exists is success.
+    /// into `target`, tagged with `tags`, placed as `settings` say, never publicly
+    /// accessible. A target that already exists is success (the caller reads its tags).
     fn restore_latest(
         &self,
         arn: &str,
         target: &str,
         settings: &RestoreSettings,
+        tags: &[(String, String)],
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// The restored database's status and endpoint; `None` if it does not exist.
+    /// The restored DB instance `target` there; `None` if it does not exist.
     fn database(
         &self,
         target: &str,
-    ) -> impl Future<Output = Result<Option<(String, Option<DatabaseEndpoint>)>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<DescribedDatabase>, PortError>> + Send;
 }
 
 /// What each source of one database holds now.
@@ -246,14 +247,17 @@ pub struct FailoverRestore {
     pub notes: Vec<String>,
 }
 
-/// Start restoring `policy`'s database under its own name from the source with the newest
-/// data; when starting that fails, from the other. Without waiting (failover moves traffic
-/// while RDS works).
+/// Start restoring `policy`'s database into `target` (the runbook's own name, see
+/// [`super::failover_target`]) from the source with the newest data, tagged as `runbook`'s
+/// with what it holds; when starting that fails, from the other. Without waiting (failover
+/// moves traffic while RDS works).
 pub async fn start_failover_restore<R, B>(
     copies: &R,
     replicated: Option<&B>,
     kind: DatabaseKind,
     policy: &SnapshotPolicy,
+    target: &str,
+    runbook: &str,
     now: EpochMillis,
 ) -> Result<FailoverRestore, RestoreError>
 where
@@ -264,10 +268,11 @@ where
     let mut notes = report.unreadable();
     let mut last_error = None;
     for source in report.candidates() {
+        let tags = super::restore_tags(runbook, source);
         let started = match source {
             RestoreSource::SnapshotCopy { snapshot_id, .. } => {
                 copies
-                    .restore(kind, snapshot_id, &policy.database, &policy.restore)
+                    .restore(kind, snapshot_id, target, &policy.restore, &tags)
                     .await
             }
             RestoreSource::ReplicatedBackups { arn, .. } => {
@@ -277,7 +282,7 @@ where
                     continue;
                 };
                 store
-                    .restore_latest(arn, &policy.database, &replication.restore)
+                    .restore_latest(arn, target, &replication.restore, &tags)
                     .await
             }
         };
@@ -419,6 +424,7 @@ mod tests {
             snapshot_id: &str,
             _: &str,
             settings: &RestoreSettings,
+            _: &[(String, String)],
         ) -> Result<(), PortError> {
             if self.fail_restore {
                 return Err(PortError::permanent(
@@ -436,8 +442,17 @@ mod tests {
             &self,
             _: DatabaseKind,
             _: &str,
-        ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+        ) -> Result<Option<DescribedDatabase>, PortError> {
             Ok(None)
+        }
+        async fn create_cluster_instance(
+            &self,
+            _: &str,
+            _: &str,
+            _: &RestoreSettings,
+            _: &[(String, String)],
+        ) -> Result<crate::snapshots::InstanceCreation, PortError> {
+            Ok(crate::snapshots::InstanceCreation::Started)
         }
         async fn delete_database(&self, _: DatabaseKind, _: &str) -> Result<(), PortError> {
             Ok(())
@@ -480,6 +495,7 @@ mod tests {
             arn: &str,
             _: &str,
             settings: &RestoreSettings,
+            _: &[(String, String)],
         ) -> Result<(), PortError> {
             self.restored
                 .lock()
@@ -487,10 +503,7 @@ mod tests {
                 .push(format!("{arn} into {:?}", settings.subnet_group));
             Ok(())
         }
-        async fn database(
-            &self,
-            _: &str,
-        ) -> Result<Option<(String, Option<DatabaseEndpoint>)>, PortError> {
+        async fn database(&self, _: &str) -> Result<Option<DescribedDatabase>, PortError> {
             Ok(None)
         }
     }
@@ -544,6 +557,8 @@ mod tests {
             backups,
             DatabaseKind::Instance,
             &policy(true),
+            "fleetdb-failover-1",
+            "failover-1",
             NOW,
         ))
     }

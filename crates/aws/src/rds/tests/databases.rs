@@ -8,19 +8,28 @@ use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
 use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
+use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::types::{DbCluster, DbClusterMember, DbClusterSnapshot, DbInstance, Endpoint};
 use aws_sdk_rds::Client;
 use aws_smithy_mocks::{mock, Rule};
-use dr_core::snapshots::{DatabaseEndpoint, DatabaseKind, DatabaseRestorer, RestoreSettings};
+use dr_core::snapshots::{
+    DatabaseEndpoint, DatabaseKind, DatabaseRestorer, DescribedDatabase, InstanceCreation,
+    RestoreSettings, TAG_RUNBOOK,
+};
 
 use super::{store, DATABASE, SNAPSHOT};
 use crate::testing::query_error;
+
+fn runbook_tag() -> Tag {
+    Tag::builder().key(TAG_RUNBOOK).value("failover-1").build()
+}
 
 fn instance(status: &str, endpoint: Option<Endpoint>) -> DbInstance {
     DbInstance::builder()
         .db_instance_identifier(DATABASE)
         .db_instance_status(status)
         .set_endpoint(endpoint)
+        .tag_list(runbook_tag())
         .build()
 }
 
@@ -39,6 +48,8 @@ fn cluster(status: &str, port: Option<i32>, members: &[&str]) -> DbCluster {
         .endpoint("fleet-db.cluster.example")
         .set_port(port)
         .set_db_cluster_members(Some(members))
+        .engine("aurora-postgresql")
+        .tag_list(runbook_tag())
         .build()
 }
 
@@ -64,13 +75,14 @@ async fn given_either_kind_available_when_read_then_status_and_endpoint_come_fro
     let instance_endpoint = Endpoint::builder().address(address).port(3306).build();
     let as_instance = describes_instance(instance("available", Some(instance_endpoint)));
     let as_cluster = describes_cluster(cluster("available", Some(3306), &["fleet-db-1"]));
-    let expected = Some((
-        "available".to_owned(),
-        Some(DatabaseEndpoint {
+    let expected = Some(DescribedDatabase {
+        status: "available".to_owned(),
+        endpoint: Some(DatabaseEndpoint {
             address: address.to_owned(),
             port: 3306,
         }),
-    ));
+        tags: [(TAG_RUNBOOK.to_owned(), "failover-1".to_owned())].into(),
+    });
 
     for (kind, rule) in [
         (DatabaseKind::Instance, &as_instance),
@@ -93,23 +105,59 @@ async fn given_either_kind_without_a_port_yet_when_read_then_it_has_no_endpoint_
         (DatabaseKind::Cluster, &as_cluster),
     ] {
         let read = store(kind, &[rule]).database(kind, DATABASE).await.unwrap();
-        assert_eq!(read, Some(("available".to_owned(), None)), "{kind:?}");
+        let read = read.unwrap();
+        assert_eq!(
+            (read.status.as_str(), read.endpoint),
+            ("available", None),
+            "{kind:?}"
+        );
     }
 }
 
 #[tokio::test]
-async fn given_a_cluster_available_without_instances_when_read_then_it_is_still_creating_instances()
-{
-    let bare = describes_cluster(cluster("available", Some(5432), &[]));
+async fn given_a_restored_cluster_when_asked_for_an_instance_then_its_engine_is_used_and_not_yet_means_later(
+) {
+    let available = describes_cluster(cluster("available", Some(5432), &[]));
+    let writer = mock!(Client::create_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("restored-1")
+                && r.db_cluster_identifier() == Some("restored")
+                && r.engine() == Some("aurora-postgresql")
+                && r.publicly_accessible() == Some(false)
+                && r.tags().iter().any(|t| t.key() == Some(TAG_RUNBOOK))
+        })
+        .then_output(|| CreateDbInstanceOutput::builder().build());
+    // Made by an earlier look.
+    let reader = mock!(Client::create_db_instance)
+        .match_requests(|r| r.db_instance_identifier() == Some("restored-2"))
+        .then_http_response(|| query_error(400, "DBInstanceAlreadyExists", "exists"));
+    // The cluster not available yet: RDS's answer, a wait rather than an error.
+    let early = mock!(Client::create_db_instance)
+        .match_requests(|r| r.db_instance_identifier() == Some("restored-3"))
+        .then_http_response(|| query_error(400, "InvalidDBClusterStateFault", "creating"));
+    let store = store(
+        DatabaseKind::Cluster,
+        &[&available, &writer, &reader, &early],
+    );
+    let tags = [(TAG_RUNBOOK.to_owned(), "failover-1".to_owned())];
 
-    let read = store(DatabaseKind::Cluster, &[&bare])
-        .database(DatabaseKind::Cluster, DATABASE)
-        .await
-        .unwrap();
+    let mut created = Vec::new();
+    for instance in ["restored-1", "restored-2", "restored-3"] {
+        created.push(
+            store
+                .create_cluster_instance("restored", instance, &settings(), &tags)
+                .await
+                .unwrap(),
+        );
+    }
 
     assert_eq!(
-        read.map(|(status, _)| status).as_deref(),
-        Some("creating-instances")
+        created,
+        [
+            InstanceCreation::Started,
+            InstanceCreation::Started,
+            InstanceCreation::Later
+        ]
     );
 }
 
@@ -275,7 +323,13 @@ async fn given_an_instance_snapshot_when_restored_then_it_lands_in_the_apps_netw
         .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
 
     store(DatabaseKind::Instance, &[&restore])
-        .restore(DatabaseKind::Instance, SNAPSHOT, "restored", &settings())
+        .restore(
+            DatabaseKind::Instance,
+            SNAPSHOT,
+            "restored",
+            &settings(),
+            &[],
+        )
         .await
         .unwrap();
 
@@ -283,8 +337,8 @@ async fn given_an_instance_snapshot_when_restored_then_it_lands_in_the_apps_netw
 }
 
 #[tokio::test]
-async fn given_a_cluster_snapshot_when_restored_then_the_cluster_runs_its_engine_and_gets_its_instances(
-) {
+async fn given_a_cluster_snapshot_when_restored_then_the_cluster_runs_its_engine_tagged_and_alone()
+{
     let snapshot = mock!(Client::describe_db_cluster_snapshots)
         .match_requests(|r| r.db_cluster_snapshot_identifier() == Some(SNAPSHOT))
         .then_output(|| {
@@ -301,33 +355,26 @@ async fn given_a_cluster_snapshot_when_restored_then_the_cluster_runs_its_engine
             r.engine() == Some("aurora-mysql")
                 && r.engine_version() == Some("8.0.mysql_aurora.3.05.2")
                 && r.db_subnet_group_name() == Some("app-subnets")
+                && r.tags().iter().any(|t| t.key() == Some(TAG_RUNBOOK))
         })
         .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
-    let writer = mock!(Client::create_db_instance)
-        .match_requests(|r| {
-            r.db_instance_identifier() == Some("restored-1")
-                && r.db_cluster_identifier() == Some("restored")
-                && r.engine() == Some("aurora-mysql")
-                && r.publicly_accessible() == Some(false)
-        })
-        .then_output(|| CreateDbInstanceOutput::builder().build());
-    // Made by an earlier, interrupted restore.
-    let reader = mock!(Client::create_db_instance)
-        .match_requests(|r| r.db_instance_identifier() == Some("restored-2"))
-        .then_http_response(|| query_error(400, "DBInstanceAlreadyExists", "exists"));
+    // RDS takes no instance before the cluster is available: none is asked for here.
+    let instance =
+        mock!(Client::create_db_instance).then_output(|| CreateDbInstanceOutput::builder().build());
+    let tags = [(TAG_RUNBOOK.to_owned(), "failover-1".to_owned())];
 
-    store(
-        DatabaseKind::Cluster,
-        &[&snapshot, &restore, &writer, &reader],
-    )
-    .restore(DatabaseKind::Cluster, SNAPSHOT, "restored", &settings())
-    .await
-    .unwrap();
+    store(DatabaseKind::Cluster, &[&snapshot, &restore, &instance])
+        .restore(
+            DatabaseKind::Cluster,
+            SNAPSHOT,
+            "restored",
+            &settings(),
+            &tags,
+        )
+        .await
+        .unwrap();
 
-    assert_eq!(
-        [restore.num_calls(), writer.num_calls(), reader.num_calls()],
-        [1, 1, 1]
-    );
+    assert_eq!([restore.num_calls(), instance.num_calls()], [1, 0]);
 }
 
 #[tokio::test]
@@ -346,16 +393,26 @@ async fn given_either_kind_restored_before_when_restored_again_then_done() {
         }),
         mock!(Client::restore_db_cluster_from_snapshot)
             .then_http_response(|| query_error(400, "DBClusterAlreadyExistsFault", "exists")),
-        mock!(Client::create_db_instance)
-            .then_http_response(|| query_error(400, "DBInstanceAlreadyExists", "exists")),
     ];
 
     store(DatabaseKind::Instance, &[&instance])
-        .restore(DatabaseKind::Instance, SNAPSHOT, "restored", &settings())
+        .restore(
+            DatabaseKind::Instance,
+            SNAPSHOT,
+            "restored",
+            &settings(),
+            &[],
+        )
         .await
         .unwrap();
     store(DatabaseKind::Cluster, &cluster.iter().collect::<Vec<_>>())
-        .restore(DatabaseKind::Cluster, SNAPSHOT, "restored", &settings())
+        .restore(
+            DatabaseKind::Cluster,
+            SNAPSHOT,
+            "restored",
+            &settings(),
+            &[],
+        )
         .await
         .unwrap();
 }
