@@ -373,6 +373,21 @@ async fn stopping_primary_fails_over_within_threshold_plus_one_rounds_restores_n
     assert_eq!(restored.status, "available");
     assert!(restored.endpoint.is_some());
     assert_eq!(restored.tags["dr:runbook"], runbook.id);
+    // The application in DR finds it by its parameter: this runbook's database, in DR's
+    // account, with the data time the audit gives.
+    let announced = dr_aws::failover::SsmDatabaseDirectory::new(&world.session, &world.topology)
+        .read(&database)
+        .await
+        .unwrap()
+        .expect("database ready announced the restored database");
+    let endpoint = restored.endpoint.clone().unwrap();
+    assert_eq!(
+        (announced.address.as_str(), announced.port),
+        (endpoint.address.as_str(), endpoint.port)
+    );
+    assert_eq!(announced.restored_as, target);
+    assert_eq!(announced.runbook, runbook.id);
+    assert_eq!(announced.account, world.topology.dr.account_id.as_str());
 
     let notifications = world.notifications().await;
     assert!(
@@ -773,6 +788,22 @@ async fn a_failover_restores_from_replicated_backups_when_they_hold_newer_data()
         .await
         .unwrap();
     assert!(in_dr.is_none());
+    // And the application in DR is told so: primary's account, this source's endpoint.
+    let announced = dr_aws::failover::SsmDatabaseDirectory::new(&world.session, t)
+        .read(&database)
+        .await
+        .unwrap()
+        .expect("database ready announced the restored database");
+    assert_eq!(announced.account, t.primary.account_id.as_str());
+    assert_eq!(
+        Some(announced.address.as_str()),
+        restored.endpoint().and_then(|e| e.address())
+    );
+    assert!(
+        announced.source.contains("auto-backup"),
+        "{}",
+        announced.source
+    );
 
     // A fresh DR copy: newer than the backups' latest restorable time (minutes behind).
     world.with_dr_snapshot(&database).await;

@@ -71,12 +71,19 @@ impl StateStore for RacingStore<'_> {
 struct SlowRestore;
 
 impl DatabaseRecovery for SlowRestore {
-    async fn start(&self) -> Vec<String> {
+    async fn start(&self, _runbook: &str) -> Vec<String> {
         vec!["fleetdb: restoring".to_owned()]
     }
 
-    async fn ready(&self) -> Result<Option<String>, PortError> {
-        Ok(None)
+    async fn ready(
+        &self,
+        _runbook: &str,
+        _started_ms: i64,
+    ) -> Result<dr_core::failover::Readiness, PortError> {
+        Ok(dr_core::failover::Readiness::Waiting {
+            progress: "fleetdb: creating".to_owned(),
+            overdue: false,
+        })
     }
 }
 

@@ -84,6 +84,10 @@ impl DatabaseDirectory for SsmDatabaseDirectory {
             .await
     }
 
+    fn name_of(&self, database: &str) -> String {
+        parameter_name(&self.path, database)
+    }
+
     async fn withdraw(&self, database: &str) -> Result<(), PortError> {
         match self
             .ssm

@@ -37,7 +37,8 @@ use crate::AwsSession;
 /// source holding the newest data: DR's snapshot copy (into DR's account) or RDS's
 /// replicated automated backups (into primary's account in the DR region). Both are read
 /// and restored in the DR region only.
-pub type RdsRecovery = SnapshotRecovery<RdsStores, RdsReplicatedBackups, SystemClock>;
+pub type RdsRecovery =
+    SnapshotRecovery<RdsStores, RdsReplicatedBackups, SystemClock, SsmDatabaseDirectory>;
 
 /// The recovery of the topology's `[snapshots]` databases.
 pub fn rds_recovery(session: &AwsSession, topology: &Topology) -> RdsRecovery {
@@ -48,6 +49,17 @@ pub fn rds_recovery(session: &AwsSession, topology: &Topology) -> RdsRecovery {
         dr_region: topology.dr.region.to_string(),
         clock: SystemClock,
         ready_timeout_ms: topology.failover.database_ready_timeout_seconds as i64 * 1000,
+        directory: SsmDatabaseDirectory::new(session, topology),
+        primary_account: topology.primary.account_id.to_string(),
+        credentials: topology
+            .snapshots
+            .databases
+            .iter()
+            .filter_map(|db| {
+                let arn = db.credentials_secret_arn.clone()?;
+                Some((db.identifier.to_string(), arn))
+            })
+            .collect(),
     }
 }
 

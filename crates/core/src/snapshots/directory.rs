@@ -53,6 +53,8 @@ pub trait DatabaseDirectory {
         &self,
         location: &DatabaseLocation,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Where `database` is announced, for notes (the parameter's name).
+    fn name_of(&self, database: &str) -> String;
     /// Withdraw `database`'s announcement (its restored database is retired); none is done.
     fn withdraw(&self, database: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }

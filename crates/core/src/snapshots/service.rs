@@ -16,6 +16,7 @@ use super::{
     RestoreSource, SnapshotPolicy, SnapshotStore, TickReport, RESTORE_DEAD_ENDS, TAG_DATA_TIME,
     TAG_RESTORE_SOURCE, TAG_RUNBOOK,
 };
+use super::{DatabaseDirectory, DatabaseLocation};
 use crate::failover::{DatabaseRecovery, Readiness};
 use crate::port::PortError;
 use crate::report::{Figure, Report, Section};
@@ -218,7 +219,7 @@ fn database_section(db: &DatabaseTick) -> Section {
 /// tagged for it, see [`failover_target`]), DR region only. A runbook finds only its own
 /// databases: never an earlier failover's, never one it did not make.
 #[derive(Debug)]
-pub struct SnapshotRecovery<K, B, C> {
+pub struct SnapshotRecovery<K, B, C, D> {
     /// The RDS stores.
     pub stores: K,
     /// RDS's replicated automated backups (primary's account, the DR region).
@@ -232,6 +233,13 @@ pub struct SnapshotRecovery<K, B, C> {
     /// How long a runbook waits for its databases before it says OVERDUE
     /// (`[failover] database_ready_timeout_seconds`).
     pub ready_timeout_ms: EpochMillis,
+    /// Where "database ready" announces each restored database to the application in DR
+    /// (SSM parameters there).
+    pub directory: D,
+    /// Primary's account: where a restore of replicated backups lands (in the DR region).
+    pub primary_account: String,
+    /// Each database's credentials secret in DR, by identifier, named in its announcement.
+    pub credentials: BTreeMap<String, String>,
 }
 
 /// A runbook's restore of one database, where it was found.
@@ -251,11 +259,12 @@ impl Found {
     }
 }
 
-impl<K, B, C> SnapshotRecovery<K, B, C>
+impl<K, B, C, D> SnapshotRecovery<K, B, C, D>
 where
     K: Stores + Sync,
     B: ReplicatedBackupStore + Sync,
     C: Clock,
+    D: DatabaseDirectory + Sync,
 {
     /// The replicated backups' store, when `policy` has them configured.
     fn replicated_for(&self, policy: &SnapshotPolicy) -> Option<&B> {
@@ -374,11 +383,12 @@ fn foreign(database: &str, target: &str, owner: &str, runbook: &str) -> String {
     )
 }
 
-impl<K, B, C> DatabaseRecovery for SnapshotRecovery<K, B, C>
+impl<K, B, C, D> DatabaseRecovery for SnapshotRecovery<K, B, C, D>
 where
     K: Stores + Sync,
     B: ReplicatedBackupStore + Sync,
     C: Clock,
+    D: DatabaseDirectory + Sync,
 {
     async fn start(&self, runbook: &str) -> Vec<String> {
         let now = self.clock.now_ms();
@@ -393,6 +403,7 @@ where
         let now = self.clock.now_ms();
         let mut done = Vec::new();
         let mut waiting = Vec::new();
+        let mut ready = Vec::new();
         for (kind, policy) in &self.databases {
             let (kind, database) = (*kind, &policy.database);
             let target = match failover_target(database, runbook) {
@@ -431,6 +442,20 @@ where
                 ));
             }
             let holds = holds(found.tags(), now);
+            let account = match found {
+                Found::Dr(_) => policy.dr_account.as_str(),
+                Found::Backups(_) => self.primary_account.as_str(),
+            };
+            let source = found
+                .tags()
+                .get(TAG_RESTORE_SOURCE)
+                .cloned()
+                .unwrap_or_else(|| "an unrecorded source".to_owned());
+            let data_time_ms = found
+                .tags()
+                .get(TAG_DATA_TIME)
+                .and_then(|t| t.parse::<EpochMillis>().ok())
+                .unwrap_or_default();
             let progress = match found {
                 Found::Dr(_) => {
                     // A cluster's instances carry the runbook's tags too.
@@ -453,10 +478,26 @@ where
                 },
             };
             match progress {
-                Progress::Ready(endpoint) => done.push(format!(
-                    "{database}: {target} available at {}:{}, restored {holds}",
-                    endpoint.address, endpoint.port
-                )),
+                Progress::Ready(endpoint) => {
+                    done.push(format!(
+                        "{database}: {target} available at {}:{}, restored {holds}",
+                        endpoint.address, endpoint.port
+                    ));
+                    ready.push(DatabaseLocation {
+                        database: database.clone(),
+                        restored_as: target.clone(),
+                        kind,
+                        address: endpoint.address,
+                        port: endpoint.port,
+                        account: account.to_owned(),
+                        region: self.dr_region.clone(),
+                        source: source.clone(),
+                        data_time_ms,
+                        runbook: runbook.to_owned(),
+                        credentials_secret_arn: self.credentials.get(database).cloned(),
+                        written_ms: now,
+                    });
+                }
                 // States RDS does not leave by itself: finish, loudly, rather than wait.
                 Progress::DeadEnd(what) => done.push(format!(
                     "{database}: restore FAILED ({what}); restore it by hand"
@@ -466,6 +507,17 @@ where
             }
         }
         if waiting.is_empty() {
+            // "Database ready": the application in DR finds each restored database by its
+            // parameter. Not announced, not ready: a failure keeps the step pending and the
+            // next round writes again (overwriting is idempotent).
+            for location in &ready {
+                self.directory.publish(location).await?;
+                done.push(format!(
+                    "{}: announced as {}",
+                    location.database,
+                    self.directory.name_of(&location.database)
+                ));
+            }
             return Ok(Readiness::Ready(done.join("; ")));
         }
         let waited_ms = (now - started_ms).max(0);

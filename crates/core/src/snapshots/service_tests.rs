@@ -327,11 +327,40 @@ async fn a_database_that_cannot_be_observed_fails_the_invocation_and_the_others_
         .contains("cannot observe"));
 }
 
+/// The application's directory in DR: what "database ready" announced, and whether it
+/// refuses (SSM throttling, a missing grant).
+#[derive(Default)]
+struct Directory {
+    announced: Mutex<Vec<crate::snapshots::DatabaseLocation>>,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+impl crate::snapshots::DatabaseDirectory for Directory {
+    async fn publish(
+        &self,
+        location: &crate::snapshots::DatabaseLocation,
+    ) -> Result<(), PortError> {
+        if self.refuse.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PortError::transient("PutParameter", "ThrottlingException"));
+        }
+        self.announced.lock().unwrap().push(location.clone());
+        Ok(())
+    }
+
+    fn name_of(&self, database: &str) -> String {
+        format!("/iot-dr/databases/{database}")
+    }
+
+    async fn withdraw(&self, _database: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+}
+
 fn recovery(
     rds: Rds,
     backups: Backups,
     databases: Vec<(DatabaseKind, SnapshotPolicy)>,
-) -> SnapshotRecovery<Rds, Backups, ManualClock> {
+) -> SnapshotRecovery<Rds, Backups, ManualClock, Directory> {
     SnapshotRecovery {
         stores: rds,
         replicated: backups,
@@ -339,6 +368,12 @@ fn recovery(
         dr_region: "us-west-2".into(),
         clock: ManualClock::at(NOW),
         ready_timeout_ms: 3_600_000,
+        directory: Directory::default(),
+        primary_account: "111111111111".into(),
+        credentials: BTreeMap::from([(
+            "fleetdb".to_owned(),
+            "arn:aws:secretsmanager:us-west-2:222222222222:secret:fleetdb-AbCdEf".to_owned(),
+        )]),
     }
 }
 
@@ -379,13 +414,47 @@ async fn a_failover_restores_each_database_into_its_own_then_waits_until_all_are
         progress,
         "databases not ready after 30 s: fleetdb: fleetdb-failover-1 creating"
     );
+    // Nothing is announced while RDS works: the application would connect to nothing.
+    assert!(recovery.directory.announced.lock().unwrap().is_empty());
     recovery.stores.finish("fleetdb-failover-1");
+    // A directory that refuses keeps the step pending: not announced, not ready.
+    recovery
+        .directory
+        .refuse
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let refused = recovery.ready("failover-1", NOW).await.unwrap_err();
+    assert_eq!(refused.operation, "PutParameter");
+    recovery
+        .directory
+        .refuse
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(
         ready(recovery.ready("failover-1", NOW).await.unwrap()),
         format!(
-            "fleetdb: fleetdb-failover-1 available at fleetdb-failover-1.dr:5432, restored from fleetdb-dr-0, data time {} ms (age 3600 s)",
+            "fleetdb: fleetdb-failover-1 available at fleetdb-failover-1.dr:5432, restored from fleetdb-dr-0, data time {} ms (age 3600 s); fleetdb: announced as /iot-dr/databases/fleetdb",
             NOW - 60 * MINUTE
         )
+    );
+    // The application reads where it is, in which account, from what, and how old.
+    let announced = recovery.directory.announced.lock().unwrap().clone();
+    assert_eq!(
+        announced,
+        [crate::snapshots::DatabaseLocation {
+            database: "fleetdb".into(),
+            restored_as: "fleetdb-failover-1".into(),
+            kind: DatabaseKind::Instance,
+            address: "fleetdb-failover-1.dr".into(),
+            port: 5432,
+            account: "222222222222".into(),
+            region: "us-west-2".into(),
+            source: "fleetdb-dr-0".into(),
+            data_time_ms: NOW - 60 * MINUTE,
+            runbook: "failover-1".into(),
+            credentials_secret_arn: Some(
+                "arn:aws:secretsmanager:us-west-2:222222222222:secret:fleetdb-AbCdEf".into()
+            ),
+            written_ms: NOW,
+        }]
     );
 }
 
