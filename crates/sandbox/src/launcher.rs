@@ -164,10 +164,21 @@ impl SandboxServer {
     /// Start a server on a free loopback port behind a proxy on another, and wait until it is
     /// healthy. Its stderr (request log, tracebacks) goes to `log`.
     pub async fn start(paths: &LauncherPaths, log: &Path) -> Result<Self, SandboxError> {
+        Self::start_with(paths, log, &[]).await
+    }
+
+    /// The same, with `env` set for the launcher: its patches' settings, e.g.
+    /// `DRCTL_SANDBOX_RESTORE_SECONDS` for restores that take as long as a game day plays.
+    pub async fn start_with(
+        paths: &LauncherPaths,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Self, SandboxError> {
         paths.check()?;
         let log_file = create_log(log)?;
-        let mut child = paths
-            .command(0, true)
+        let mut command = paths.command(0, true);
+        command.envs(env.iter().copied());
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file)
