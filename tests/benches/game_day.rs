@@ -127,7 +127,9 @@ async fn slow_restores(paths: &LambdaPaths, work: &std::path::Path) {
             healthy_rounds: 2,
             // Room for the restores and the cluster's instances after them.
             max_outage_rounds: 120,
-            recovery_rounds: 0,
+            // At least one: the outage ends only with a recovery, and the next world
+            // provisions primary.
+            recovery_rounds: 1,
             pause: PAUSE,
             work_dir: work.join(format!("slow-{run}")),
         };
