@@ -215,18 +215,13 @@ async fn world_of(endpoint: &dr_core::Endpoint, run: usize, kinds: &[DatabaseKin
                 .unwrap();
             }
             DatabaseKind::Cluster => {
-                admin
-                    .rds_in(Side::Primary, &topology.primary.region)
-                    .create_db_cluster()
-                    .db_cluster_identifier(&policy.database)
-                    .engine("aurora-postgresql")
-                    .master_username("fleet")
-                    .master_user_password("sandbox-only-not-a-secret")
-                    .storage_encrypted(true)
-                    .kms_key_id(dr_sandbox::provision::snapshots::DATABASE_KEY_ALIAS)
-                    .send()
-                    .await
-                    .unwrap();
+                dr_sandbox::provision::snapshots::ensure_cluster(
+                    &admin,
+                    &topology,
+                    &policy.database,
+                )
+                .await
+                .unwrap();
             }
         }
         let store = RdsSnapshotStore::new(&controller, &topology, kind);

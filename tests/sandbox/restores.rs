@@ -52,17 +52,7 @@ async fn an_aurora_failover_creates_the_instances_once_the_cluster_is_available_
         db.backup_replication = None;
     })
     .await;
-    world
-        .session
-        .rds_in(dr_core::Side::Primary, &world.topology.primary.region)
-        .create_db_cluster()
-        .db_cluster_identifier(&cluster)
-        .engine("aurora-postgresql")
-        .master_username("fleet")
-        .master_user_password("sandbox-only-not-a-secret")
-        .storage_encrypted(true)
-        .kms_key_id(dr_sandbox::provision::snapshots::DATABASE_KEY_ALIAS)
-        .send()
+    dr_sandbox::provision::snapshots::ensure_cluster(&world.session, &world.topology, &cluster)
         .await
         .unwrap();
     let (kind, policy) = world.topology.snapshot_policies().remove(0);

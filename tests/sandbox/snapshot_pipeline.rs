@@ -377,16 +377,7 @@ async fn restoring_before_any_copy_reached_dr_says_what_to_do() {
 async fn an_aurora_cluster_travels_and_restores_the_same_way() {
     let cluster = unique("fleetcluster");
     let f = Fixture::protecting(&[(&cluster, DatabaseKind::Cluster)]).await;
-    f.session
-        .rds_in(Side::Primary, &f.topology.primary.region)
-        .create_db_cluster()
-        .db_cluster_identifier(&cluster)
-        .engine("aurora-postgresql")
-        .master_username("fleet")
-        .master_user_password("sandbox-only-not-a-secret")
-        .storage_encrypted(true)
-        .kms_key_id(dr_sandbox::provision::snapshots::DATABASE_KEY_ALIAS)
-        .send()
+    dr_sandbox::provision::snapshots::ensure_cluster(&f.session, &f.topology, &cluster)
         .await
         .unwrap();
     let controller = as_function(&f.topology, "snapshot-controller").await;

@@ -92,6 +92,43 @@ async fn ensure_key(
     Ok(provisioned(side, arn, outcome))
 }
 
+/// An Aurora PostgreSQL cluster in primary, encrypted with the fleet database's
+/// customer-managed key (no instances: snapshots and restores need none).
+pub async fn ensure_cluster(
+    session: &AwsSession,
+    topology: &Topology,
+    identifier: &str,
+) -> Result<Provisioned, ProvisionError> {
+    let rds = session.rds_in(Side::Primary, &topology.primary.region);
+    let outcome = match rds
+        .create_db_cluster()
+        .db_cluster_identifier(identifier)
+        .engine("aurora-postgresql")
+        .master_username("fleet")
+        .master_user_password("sandbox-only-not-a-secret")
+        .storage_encrypted(true)
+        .kms_key_id(DATABASE_KEY_ALIAS)
+        .send()
+        .await
+    {
+        Ok(_) => Outcome::Created,
+        Err(e) if e.code() == Some("DBClusterAlreadyExistsFault") => Outcome::Existed,
+        Err(e) => {
+            return Err(ProvisionError::new(
+                Side::Primary,
+                format!("database cluster {identifier}"),
+                DisplayErrorContext(e).to_string(),
+            ))
+        }
+    };
+    Ok(Provisioned {
+        side: Side::Primary,
+        kind: "rds cluster",
+        id: identifier.to_owned(),
+        outcome,
+    })
+}
+
 /// The fleet database in primary: PostgreSQL, encrypted with its customer-managed key.
 pub async fn ensure_instance(
     session: &AwsSession,
