@@ -293,7 +293,8 @@ impl Runbook {
         notes.join("; ")
     }
 
-    pub(crate) fn next_step(&self) -> Option<Step> {
+    /// The first step not done yet.
+    pub fn next_step(&self) -> Option<Step> {
         self.kind
             .steps()
             .iter()
