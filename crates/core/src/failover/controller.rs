@@ -292,7 +292,7 @@ where
             DatabaseChoice::Discard { reason } => DatabaseChoice::Discard {
                 reason: bounded(&reason),
             },
-            other => other,
+            DatabaseChoice::CarryBack => DatabaseChoice::CarryBack,
         });
         Ok(Some(DrDatabases {
             failover_runbook,

@@ -16,12 +16,15 @@ const NOW: EpochMillis = 1_800_000_000_000;
 const FAILOVER: &str = "failover-1700000000000";
 const FAILBACK: &str = "failback-1800000000000";
 
+/// A snapshot: where it was copied or taken from, its key, its state.
+type Taken = (String, String, SnapshotState);
+
 #[derive(Default)]
 struct Rds {
     /// (place, name) → database.
     databases: Mutex<BTreeMap<(Location, String), RetiringDatabase>>,
     /// (place, name) → (source arn, key, state).
-    snapshots: Mutex<BTreeMap<(Location, String), (String, String, SnapshotState)>>,
+    snapshots: Mutex<BTreeMap<(Location, String), Taken>>,
     shared: Mutex<Vec<String>>,
     /// Every call that changed something, in order.
     calls: Mutex<Vec<String>>,
@@ -56,7 +59,7 @@ impl Rds {
         self.calls.lock().unwrap().clone()
     }
 
-    fn snapshot(&self, place: Location, name: &str) -> Option<(String, String, SnapshotState)> {
+    fn snapshot(&self, place: Location, name: &str) -> Option<Taken> {
         self.snapshots
             .lock()
             .unwrap()
