@@ -120,6 +120,28 @@ export class DrStack extends Stack {
         enableKeyRotation: true,
         removalPolicy: RemovalPolicy.RETAIN,
       });
+      // Failback carries DR's database writes back (carry_back.rs): DR shares a final
+      // snapshot under this key with primary's account, whose operators' role copies it in
+      // the DR region. Only that role, only through RDS (the grant is for RDS's copy).
+      const primaryOperators = crossAccountPrincipal(t.primary.account_id, [t.primary.role_arn]);
+      drSnapshotKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'PrimaryCopiesDrWritesBack',
+          principals: [primaryOperators],
+          actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:ReEncryptFrom'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'kms:ViaService': `rds.${t.dr.region}.amazonaws.com` } },
+        }),
+      );
+      drSnapshotKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'PrimaryGrantsRdsTheKeyForCarryBack',
+          principals: [primaryOperators],
+          actions: ['kms:CreateGrant'],
+          resources: ['*'],
+          conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+        }),
+      );
     }
 
     // ---- Replication path (flow A) ----

@@ -60,6 +60,10 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
     /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(db|cluster):[A-Za-z0-9_-]+-failover-\*$/,
     "each failover runbook restores into a database of its own, <protected database>-failover-<runbook start ms> (and an Aurora cluster's instances <that>-1, -2, …), named at failover time so a second failover never reuses the first one's: restore, describe and CreateDBInstance are limited to those names",
   ],
+  [
+    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(snapshot|cluster-snapshot):[A-Za-z0-9_-]+-dr-(writes|final)-\*$/,
+    "failback's snapshots of a failover's restored database are named <protected database>-dr-writes-<failback start ms> (carried back to primary) and <protected database>-dr-final-<ms> (kept when it is retired), so a resumed failback finds its own: snapshot, share, copy and retire are limited to those names",
+  ],
   [/^Resource::<[A-Za-z0-9]+Logs[A-Z0-9]+\.Arn>:log-stream:\*$/, "log streams are created by Lambda per execution environment, inside the function's own log group"],
   [
     /^Action::kms:(GenerateDataKey|ReEncrypt)\*$/,

@@ -553,6 +553,78 @@ function healthCheckerDr(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
 }
 
 /**
+ * Failback with the database (crates/core/src/snapshots/carry_back.rs), `drctl failback`
+ * only: a final snapshot of each database the failover restored (`<db>-failover-*`),
+ * named `<db>-dr-writes-<ms>`, shared by DR with primary's account in the DR region, copied
+ * there by primary's account, then copied into primary's region (the pipeline's own
+ * CopyToTheDrRegion grant covers that same-account hop); then the restored database is
+ * deleted with a final snapshot `<db>-dr-final-<ms>`. Only those names: the protected
+ * databases and the pipeline's snapshots stay out of reach. A restore of replicated
+ * backups lives in primary's account in the DR region, so its snapshot and deletion are
+ * primary's.
+ */
+function failbackDatabases(c: Contract, side: Side): iam.PolicyStatement[] {
+  const t = c.topology;
+  const dbs = side === 'dr' ? c.snapshot_policies : c.snapshot_policies.filter((d) => d.backup_replication !== null);
+  const statements: iam.PolicyStatement[] = [];
+  const at = (account: string) => (r: string) => rds(t.dr.region, account, r);
+  const here = at(t[side].account_id);
+  for (const [kind, db, snap, create, remove, modify, sid] of [
+    ['instance', 'db', 'snapshot', 'rds:CreateDBSnapshot', 'rds:DeleteDBInstance', 'rds:ModifyDBSnapshotAttribute', 'Instances'],
+    ['cluster', 'cluster', 'cluster-snapshot', 'rds:CreateDBClusterSnapshot', 'rds:DeleteDBCluster', 'rds:ModifyDBClusterSnapshotAttribute', 'Clusters'],
+  ] as const) {
+    const of = dbs.filter((d) => d.kind === kind);
+    if (of.length === 0) continue;
+    const restored = of.map((d) => here(`${db}:${failoverTarget(d.database)}`));
+    const writes = of.map((d) => here(`${snap}:${d.database}-dr-writes-*`));
+    const finals = of.map((d) => here(`${snap}:${d.database}-dr-final-*`));
+    statements.push(
+      new iam.PolicyStatement({
+        sid: `FailbackSnapshotRestored${sid}`,
+        actions: [create, 'rds:AddTagsToResource'],
+        resources: [...restored, ...writes, ...finals],
+      }),
+      // A cluster's DB instances (`<cluster>-failover-*-<n>`) go before it, without a
+      // final snapshot (the cluster's holds the data).
+      new iam.PolicyStatement({
+        sid: `FailbackRetireRestored${sid}`,
+        actions: kind === 'cluster' ? [remove, 'rds:DeleteDBInstance'] : [remove],
+        resources: kind === 'cluster' ? [...restored, ...of.map((d) => here(`db:${failoverTarget(d.database)}`)), ...finals] : [...restored, ...finals],
+      }),
+    );
+    if (side === 'dr') {
+      statements.push(
+        new iam.PolicyStatement({ sid: `FailbackShareDrWrites${sid}`, actions: [modify], resources: writes }),
+      );
+    }
+  }
+  if (side === 'primary') {
+    // Primary's account copies DR's shared final snapshot in the DR region (the only
+    // cross-account hop, same region: Aurora copies no snapshot across accounts and
+    // Regions at once), reading it under DR's snapshot key through RDS only; DR's key
+    // policy lets the operators' role of primary in (dr-stack.ts).
+    const all = c.snapshot_policies;
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'FailbackCopyDrWrites',
+        actions: ['rds:CopyDBSnapshot', 'rds:CopyDBClusterSnapshot'],
+        resources: all.flatMap((d) => [
+          at(t.dr.account_id)(`${d.kind === 'cluster' ? 'cluster-snapshot' : 'snapshot'}:${d.database}-dr-writes-*`),
+          at(t.primary.account_id)(`${d.kind === 'cluster' ? 'cluster-snapshot' : 'snapshot'}:${d.database}-dr-writes-*`),
+        ]),
+      }),
+      new iam.PolicyStatement({
+        sid: 'FailbackReadDrKeyViaRds',
+        actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:CreateGrant'],
+        resources: [names.keysIn(t.dr.account_id, t.dr.region)],
+        conditions: { StringEquals: { 'kms:ViaService': `rds.${t.dr.region}.amazonaws.com` } },
+      }),
+    );
+  }
+  return statements;
+}
+
+/**
  * What operators may do with databases in DR beyond failover's restore: drills create and
  * delete `<identifier>-drill-<ms>` scratch databases (drill.rs); `drctl snapshot restore`
  * creates `<identifier>-restore-<…>` ones and may never delete them (nor anything else).
@@ -759,5 +831,8 @@ export function operatorStatements(c: Contract, side: Side, refs: LocalRefs = {}
     }
   }
   groups.drctl = extras;
+  // `drctl failback`: DR's database writes carried back, the restored databases retired
+  // (a policy of its own: the drctl one is near IAM's managed-policy size quota).
+  groups.failback = failbackDatabases(c, side);
   return groups;
 }

@@ -619,7 +619,7 @@ describe('deploy risks', () => {
     assert.deepEqual(rule.Assertions[0].Assert, { 'Fn::Equals': ['missing-replicationKeyArn', 'given'] });
   });
 
-  it('lets drills delete only drill-named scratch databases', () => {
+  it('lets drills delete only drill-named scratch databases, and failback only the failover\'s restored ones', () => {
     const { templates, built } = production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
     const operator = statements(templates[built.dr.stackName]).filter((x) => x.kind === 'identity' && x.where.startsWith('OperatorDrctl'));
     const deletes = operator.filter((x) => array<string>(x.s.Action).some((a) => /^rds:Delete(DBInstance|DBCluster)$/.test(a)));
@@ -627,8 +627,57 @@ describe('deploy risks', () => {
     for (const x of deletes) {
       const databases = array<string>(x.s.Resource).filter((r) => /:(db|cluster):/.test(r));
       assert.ok(databases.length > 0);
-      for (const r of databases) assert.match(r, /:(db|cluster):[A-Za-z0-9-]+-drill-\*$/, `${x.s.Sid} deletes ${r}`);
+      for (const r of databases) {
+        const pattern = x.s.Sid.startsWith('FailbackRetireRestored') ? /:(db|cluster):[A-Za-z0-9-]+-failover-\*$/ : /:(db|cluster):[A-Za-z0-9-]+-drill-\*$/;
+        assert.match(r, pattern, `${x.s.Sid} deletes ${r}`);
+      }
     }
+  });
+
+  it('lets failback carry DR\'s database writes back by name only: DR snapshots and shares, primary copies, DR\'s key admits primary\'s operators via RDS', () => {
+    const { templates, built } = production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
+    const { dr: drTemplate, built: sandboxBuilt } = sandbox();
+    const t = built.contract.topology;
+    const sid = (template: Record<string, any>, prefix: string) =>
+      statements(template).filter((x) => x.kind === 'identity' && typeof x.s.Sid === 'string' && x.s.Sid.startsWith(prefix));
+    const dr = templates[built.dr.stackName];
+    const primary = templates[built.primary.stackName];
+    // DR: the final snapshot of the failover's database, under the carry-back name, shared.
+    const snapshotted = sid(dr, 'FailbackSnapshotRestored');
+    assert.ok(snapshotted.length > 0);
+    for (const x of snapshotted) {
+      for (const r of array<string>(x.s.Resource)) {
+        assert.match(r, new RegExp(`^arn:aws:rds:${t.dr.region}:${t.dr.account_id}:(db:[a-z0-9-]+-failover-\\*|(snapshot|cluster-snapshot):[a-z0-9-]+-dr-(writes|final)-\\*|cluster:[a-z0-9-]+-failover-\\*)$`), `${x.s.Sid}: ${r}`);
+      }
+    }
+    const shares = sid(dr, 'FailbackShareDrWrites');
+    assert.ok(shares.length > 0);
+    for (const x of shares) for (const r of array<string>(x.s.Resource)) assert.match(r, /:(snapshot|cluster-snapshot):[a-z0-9-]+-dr-writes-\*$/, `${x.s.Sid}: ${r}`);
+    // Primary: copies DR's shared snapshot (by its name only) and reads DR's key through RDS.
+    const copies = sid(primary, 'FailbackCopyDrWrites');
+    assert.equal(copies.length, 1);
+    const copied = array<string>(copies[0].s.Resource);
+    assert.ok(copied.some((r) => r.startsWith(`arn:aws:rds:${t.dr.region}:${t.dr.account_id}:snapshot:`)), copied.join(', '));
+    for (const r of copied) assert.match(r, /-dr-writes-\*$/, r);
+    const key = sid(primary, 'FailbackReadDrKeyViaRds');
+    assert.equal(key.length, 1);
+    assert.deepEqual(key[0].s.Condition, { StringEquals: { 'kms:ViaService': `rds.${t.dr.region}.amazonaws.com` } });
+    // DR's snapshot key lets exactly primary's operators' role use it, via RDS.
+    drTemplate.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'PrimaryCopiesDrWritesBack',
+            Principal: { AWS: `arn:aws:iam::${sandboxBuilt.contract.topology.primary.account_id}:root` },
+            Condition: {
+              ArnEquals: { 'aws:PrincipalArn': sandboxBuilt.contract.topology.primary.role_arn },
+              StringEquals: { 'kms:ViaService': `rds.${sandboxBuilt.contract.topology.dr.region}.amazonaws.com` },
+            },
+          }),
+          Match.objectLike({ Sid: 'PrimaryGrantsRdsTheKeyForCarryBack', Action: 'kms:CreateGrant' }),
+        ]),
+      },
+    });
   });
 
   it('lets the checker announce restored databases under the parameter path only, and operators read the configured secrets', () => {

@@ -10,7 +10,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   that started it has gone away (a crashed or killed test run leaves no server behind);
 * exits cleanly on SIGTERM/SIGINT;
 * applies narrow patches to moto (below), each making it behave as AWS does: the DR
-  account can copy an RDS snapshot the primary account shared with it; IoT certificate ids
+  account can copy an RDS snapshot the primary account shared with it, in its own Region
+  only (across Regions and accounts is two steps); IoT certificate ids
   are SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered
   with; ListCertificates pages; a CloudWatch-metric health check keeps the alarm it
   follows; ListCACertificates answers; a CA keeps its auto-registration status; a thing
@@ -69,6 +70,18 @@ def patch_rds_cross_account_snapshot_lookup() -> None:
         if self.account_id not in shared_with and "all" not in shared_with:
             # AWS does not reveal that an unshared snapshot exists.
             raise not_found_exception(identifier)
+        if region != self.region_name:
+            # Aurora's user guide: "You can't copy a DB cluster snapshot across Regions
+            # and accounts in a single step. Perform one step for each of these copy
+            # actions." (RDS's DB snapshots long had the same rule; a shared snapshot is
+            # also restorable only in its own Region.) Strict for both kinds, so code that
+            # passes here works under either rule: copy it within its Region first.
+            from moto.rds.exceptions import InvalidParameterCombination
+
+            raise InvalidParameterCombination(
+                f"{identifier} is shared from another account and lives in {region}, "
+                f"not {self.region_name}: copy it within {region} first, then across Regions"
+            )
         return snapshot
 
     rds_models.RDSBackend.get_snapshot = get_snapshot

@@ -190,7 +190,7 @@ where
     St: StateStore + Sync,
     Sw: TrafficSwitch + Sync,
     N: Notifier + Sync,
-    D: DatabaseRecovery + Sync,
+    D: DatabaseRecovery + dr_core::failover::DatabaseFailback + Sync,
 {
     if let Some(finished) = started.finished {
         return finished;
@@ -540,7 +540,10 @@ async fn a_hold_blocks_automatic_failover_and_failback_waits_for_its_preconditio
     ));
 
     // Failback: refused while primary is down, then until a reverse reconcile has run.
-    let refused = controller.failback("oncall", now()).await.unwrap_err();
+    let refused = controller
+        .failback("oncall", None, now())
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             refused,
@@ -552,13 +555,16 @@ async fn a_hold_blocks_automatic_failover_and_failback_waits_for_its_preconditio
     let round = run_round(&world.probes, now()).await;
     assert!(!round.is_down(None), "{}", round.summary());
     controller.round(round).await.unwrap();
-    let refused = controller.failback("oncall", now()).await.unwrap_err();
+    let refused = controller
+        .failback("oncall", None, now())
+        .await
+        .unwrap_err();
     assert!(
         matches!(refused, FailoverError::Refused(Refused::NotReconciled)),
         "{refused}"
     );
     controller.reverse_reconciled(now()).await.unwrap();
-    let outcome = controller.failback("oncall", now()).await.unwrap();
+    let outcome = controller.failback("oncall", None, now()).await.unwrap();
     assert_eq!(outcome.record.state.mode, Mode::Healthy);
     assert_eq!(world.route53_answer().await, Some(Side::Primary));
     let kinds: Vec<_> = world

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use dr_aws::failover::DynamoStateStore;
 use dr_aws::probes::{run_round, Probe};
 use dr_core::failover::{
-    AuditEntry, Controller, DatabaseRecovery, Decision, FailoverError, FailoverRecord, Runbook,
-    StateStore, Step, Stored, TrafficSwitch,
+    AuditEntry, Controller, DatabaseFailback, DatabaseRecovery, Decision, FailoverError,
+    FailoverRecord, Readiness, Runbook, StateStore, Step, Stored, TrafficSwitch,
 };
 use dr_core::port::PortError;
 use dr_core::{FlipMode, Side};
@@ -71,19 +71,29 @@ impl StateStore for RacingStore<'_> {
 struct SlowRestore;
 
 impl DatabaseRecovery for SlowRestore {
-    async fn start(&self, _runbook: &str) -> Vec<String> {
+    async fn start(&self, _: &str) -> Vec<String> {
         vec!["fleetdb: restoring".to_owned()]
     }
 
-    async fn ready(
-        &self,
-        _runbook: &str,
-        _started_ms: i64,
-    ) -> Result<dr_core::failover::Readiness, PortError> {
-        Ok(dr_core::failover::Readiness::Waiting {
+    async fn ready(&self, _: &str, _: i64) -> Result<Readiness, PortError> {
+        Ok(Readiness::Waiting {
             progress: "fleetdb: creating".to_owned(),
             overdue: false,
         })
+    }
+}
+
+impl DatabaseFailback for SlowRestore {
+    async fn restored(&self, _: &str) -> Result<Vec<String>, PortError> {
+        Ok(Vec::new())
+    }
+
+    async fn carry_back(&self, _: &str, _: &str, _: i64) -> Result<Readiness, PortError> {
+        Ok(Readiness::Ready(String::new()))
+    }
+
+    async fn retire(&self, _: &str, _: &str, _: i64) -> Result<Readiness, PortError> {
+        Ok(Readiness::Ready(String::new()))
     }
 }
 

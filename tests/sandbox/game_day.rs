@@ -166,9 +166,33 @@ async fn game_day(mode: OutageMode, route53_down: bool) {
     )
     .await;
     assert!(reconciled.0, "{reconciled:?}");
+    // DR's restored database took the game day's writes: failback says so and waits for the
+    // operator's word, which goes on record.
+    let undecided = drctl(&config, &["failback", "--yes"]).await;
+    assert!(
+        !undecided.0 && undecided.2.contains("--carry-back-dr-database"),
+        "failback before a choice about DR's database: {undecided:?}"
+    );
     let started = Instant::now();
-    let failback = drctl(&config, &["failback", "--yes"]).await;
+    let failback = drctl(
+        &config,
+        &[
+            "failback",
+            "--yes",
+            "--discard-dr-database-writes",
+            "--reason",
+            "game day: no patient data",
+        ],
+    )
+    .await;
     assert!(failback.0, "{failback:?}");
+    // Restored with deletion protection (as configured): left for a person, loudly.
+    assert!(
+        failback
+            .1
+            .contains("NOT RETIRED: deletion protection is on"),
+        "{failback:?}"
+    );
     eprintln!(
         "game day {mode}: decided {:.1} s after the outage began, runbook finished after {:.1} s; calls to primary's region {:?}, to Route 53's control plane {:?}; failback took {:.1} s (settle {} s)",
         report.to_decision.as_secs_f64(),

@@ -12,6 +12,7 @@ mod device_contract;
 mod e2e;
 mod enrolment;
 mod exclusive_thing;
+mod failback_database;
 mod failover;
 mod failover_fencing;
 mod game_day;

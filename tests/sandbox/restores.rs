@@ -16,7 +16,11 @@ use crate::helpers::{as_function, shared_endpoint, unique};
 use crate::primary_endpoint::PrimaryEndpoint;
 
 /// Run the snapshot controller (as its own role) until DR holds a copy of the newest source.
-async fn copy_to_dr(world: &World, kind: DatabaseKind, policy: &SnapshotPolicy) -> String {
+pub(crate) async fn copy_to_dr(
+    world: &World,
+    kind: DatabaseKind,
+    policy: &SnapshotPolicy,
+) -> String {
     let controller = as_function(&world.topology, "snapshot-controller").await;
     let store = RdsSnapshotStore::new(&controller, &world.topology, kind);
     for _ in 0..8 {
@@ -150,7 +154,15 @@ async fn a_second_failover_after_a_failback_restores_the_newer_snapshot_into_its
     let round = dr_aws::probes::run_round(&world.probes(), now()).await;
     controller.round(round).await.unwrap();
     controller.reverse_reconciled(now()).await.unwrap();
-    let back = controller.failback("oncall", now()).await.unwrap();
+    // DR's database took no writes worth keeping here: discarded, on record (deletion
+    // protection, on by default, keeps it where it is).
+    let discard = dr_core::failover::DatabaseChoice::Discard {
+        reason: "test data".to_owned(),
+    };
+    let back = controller
+        .failback("oncall", Some(discard), now())
+        .await
+        .unwrap();
     assert_eq!(back.record.state.mode, Mode::Healthy);
 
     // Month 3: a newer snapshot reaches DR (taken now, whatever the schedule says), then

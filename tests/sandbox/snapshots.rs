@@ -259,3 +259,79 @@ async fn a_restore_stays_creating_and_its_cluster_takes_instances_only_once_avai
         .collect();
     assert_eq!(members, [format!("{restored_cluster}-1")]);
 }
+
+/// Plain moto (with the lookup of shared snapshots above) copies another account's shared
+/// snapshot straight into another Region; Aurora refuses ("You can't copy a DB cluster
+/// snapshot across Regions and accounts in a single step"), and failback's carry-back
+/// (carry_back.rs) is built on two steps for it: copied in the DR region, then across.
+#[tokio::test]
+async fn a_shared_snapshot_is_copied_across_accounts_in_its_own_region_only() {
+    let (session, topology) = shared_session().await;
+    let dr_rds = session.rds_in(Side::Dr, &topology.dr.region);
+    let primary_in_dr = session.rds_in(Side::Primary, &topology.dr.region);
+    let primary_home = session.rds_in(Side::Primary, &topology.primary.region);
+    let instance = unique("fleetdb");
+    let snapshot = unique("fleetdb-dr-writes");
+    dr_rds
+        .create_db_instance()
+        .db_instance_identifier(&instance)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("fleet")
+        .master_user_password("not-a-real-password")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap();
+    let created = dr_rds
+        .create_db_snapshot()
+        .db_instance_identifier(&instance)
+        .db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    let arn = created
+        .db_snapshot()
+        .unwrap()
+        .db_snapshot_arn()
+        .unwrap()
+        .to_owned();
+    dr_rds
+        .modify_db_snapshot_attribute()
+        .db_snapshot_identifier(&snapshot)
+        .attribute_name("restore")
+        .values_to_add(topology.primary.account_id.as_str())
+        .send()
+        .await
+        .unwrap();
+
+    // Across accounts and Regions at once: refused.
+    let one_step = primary_home
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(&arn)
+        .target_db_snapshot_identifier(unique("carried"))
+        .send()
+        .await
+        .expect_err("a shared snapshot is not copied across accounts and Regions at once");
+    assert_eq!(
+        one_step.code(),
+        Some("InvalidParameterCombination"),
+        "{one_step:?}"
+    );
+    // In its own Region: copied, then across Regions within the account.
+    let regional = primary_in_dr
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(&arn)
+        .target_db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    let regional_arn = regional.db_snapshot().unwrap().db_snapshot_arn().unwrap();
+    primary_home
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(regional_arn)
+        .target_db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+}

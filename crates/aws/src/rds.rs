@@ -13,8 +13,9 @@ use std::collections::HashMap;
 use aws_sdk_rds::Client;
 use dr_core::port::PortError;
 use dr_core::snapshots::{
-    DatabaseEndpoint, DatabaseKind, DatabaseRestorer, DescribedDatabase, InstanceCreation,
-    Location, RestoreSettings, Snapshot, SnapshotState, SnapshotStore, Stores,
+    DatabaseEndpoint, DatabaseKind, DatabaseRestorer, DescribedDatabase, FailbackStore,
+    FoundSnapshot, InstanceCreation, Location, RestoreSettings, Retirement, RetiringDatabase,
+    Snapshot, SnapshotState, SnapshotStore, Stores,
 };
 use dr_core::{Side, Topology};
 
@@ -69,19 +70,24 @@ pub struct RdsSnapshotStore {
     regional: Client,
     dr: Client,
     source_kms: aws_sdk_kms::Client,
+    /// Primary's account: what failback shares DR's final snapshots with.
+    primary_account: String,
     calls: Calls,
 }
 
 impl RdsSnapshotStore {
     /// The store for databases of `kind` in `topology`.
     pub fn new(session: &AwsSession, topology: &Topology, kind: DatabaseKind) -> Self {
-        Self::on(
-            kind,
-            session.rds_in(Side::Primary, &topology.primary.region),
-            session.rds_in(Side::Primary, &topology.dr.region),
-            session.rds_in(Side::Dr, &topology.dr.region),
-            session.kms(Side::Primary),
-        )
+        Self {
+            primary_account: topology.primary.account_id.to_string(),
+            ..Self::on(
+                kind,
+                session.rds_in(Side::Primary, &topology.primary.region),
+                session.rds_in(Side::Primary, &topology.dr.region),
+                session.rds_in(Side::Dr, &topology.dr.region),
+                session.kms(Side::Primary),
+            )
+        }
     }
 
     /// The store on these clients: RDS at the source, the regional copy and DR's copy, and
@@ -99,6 +105,7 @@ impl RdsSnapshotStore {
             regional,
             dr,
             source_kms,
+            primary_account: String::new(),
             calls: Calls::default(),
         }
     }
@@ -424,5 +431,120 @@ impl DatabaseRestorer for RdsSnapshotStore {
             self.delete_one(INSTANCES, &member).await?;
         }
         self.delete_one(api, target).await
+    }
+}
+
+/// Failback's calls: the restored database where it lives (DR's account, or primary's in
+/// the DR region for a restore of replicated backups), its final snapshot's way into
+/// primary's account and region, and its retirement. Written once over [`Kind`], like the
+/// pipeline's.
+impl FailbackStore for RdsSnapshotStore {
+    async fn retiring(
+        &self,
+        at: Location,
+        target: &str,
+    ) -> Result<Option<RetiringDatabase>, PortError> {
+        let api = self.api();
+        let described = api
+            .describe(self.at(at), target)
+            .await
+            .none_on(api.codes().database_gone)?
+            .flatten();
+        Ok(described.map(|db| RetiringDatabase {
+            status: db.status,
+            tags: db.tags,
+            deletion_protection: db.deletion_protection,
+        }))
+    }
+
+    async fn snapshot_named(
+        &self,
+        at: Location,
+        id: &str,
+    ) -> Result<Option<FoundSnapshot>, PortError> {
+        let api = self.api();
+        let listed = api
+            .snapshot(self.at(at), id)
+            .await
+            .none_on(api.codes().snapshot_gone)?
+            .flatten();
+        Ok(listed.map(|s| FoundSnapshot {
+            arn: s.arn,
+            state: SnapshotState::from_rds(&s.status),
+        }))
+    }
+
+    async fn snapshot_database(
+        &self,
+        at: Location,
+        target: &str,
+        id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), PortError> {
+        let api = self.api();
+        api.create_snapshot(self.at(at), target, id, kinds::sdk_tags(tags))
+            .await
+            // An earlier, interrupted look took it.
+            .done_on(api.codes().snapshot_exists)
+    }
+
+    async fn share_with_primary(&self, id: &str) -> Result<(), PortError> {
+        self.api()
+            .add_to_attribute(self.at(Location::Dr), id, "restore", &self.primary_account)
+            .await?;
+        Ok(())
+    }
+
+    async fn copy_into(
+        &self,
+        at: Location,
+        source_arn: &str,
+        id: &str,
+        kms_key: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), PortError> {
+        SnapshotStore::copy(self, at, source_arn, id, kms_key, tags).await
+    }
+
+    async fn source_key(&self, database: &str) -> Result<Option<String>, PortError> {
+        let sources = self.list(Location::Source, database).await?;
+        Ok(sources
+            .into_iter()
+            .filter(|s| s.kms_key_id.is_some())
+            .max_by_key(|s| s.created_ms)
+            .and_then(|s| s.kms_key_id))
+    }
+
+    async fn retire_database(
+        &self,
+        at: Location,
+        target: &str,
+        final_snapshot: &str,
+    ) -> Result<Retirement, PortError> {
+        let api = self.api();
+        let rds = self.at(at);
+        // RDS refuses to delete a cluster whose instances are not already deleting; an
+        // Aurora instance takes no final snapshot (the cluster's holds the data).
+        let members = api
+            .members(rds, target)
+            .await
+            .none_on(api.codes().database_gone)?
+            .unwrap_or_default();
+        for member in members {
+            match INSTANCES.delete(rds, &member).await {
+                Ok(()) => {}
+                Err(e) if e.is(INSTANCES.codes().database_gone) => {}
+                Err(e) if e.is(INSTANCES.codes().database_busy) => return Ok(Retirement::Later),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let codes = api.codes();
+        match api.delete_keeping(rds, target, final_snapshot).await {
+            Ok(()) => Ok(Retirement::Deleting),
+            Err(e) if e.is(codes.database_gone) => Ok(Retirement::Deleting),
+            // Already deleting, or not deletable yet: the next look tells which.
+            Err(e) if e.is(codes.database_busy) => Ok(Retirement::Later),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -97,6 +97,7 @@ pub(super) struct Described {
     pub(super) address: Option<String>,
     pub(super) port: Option<i32>,
     pub(super) tags: BTreeMap<String, String>,
+    pub(super) deletion_protection: bool,
 }
 
 /// The per-kind SDK calls and field readers of one kind of database.
@@ -404,6 +405,7 @@ impl Kind {
                     address: db.endpoint().and_then(|e| e.address()).map(str::to_owned),
                     port: db.endpoint().and_then(|e| e.port()),
                     tags: tags(db.tag_list()),
+                    deletion_protection: db.deletion_protection().unwrap_or(false),
                 }))
             }
             DatabaseKind::Cluster => {
@@ -413,6 +415,7 @@ impl Kind {
                     address: db.endpoint().map(str::to_owned),
                     port: db.port(),
                     tags: tags(db.tag_list()),
+                    deletion_protection: db.deletion_protection().unwrap_or(false),
                 }))
             }
         }
@@ -434,6 +437,86 @@ impl Kind {
                     .flat_map(|c| c.db_cluster_members())
                     .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
                     .collect())
+            }
+        }
+    }
+
+    /// The manual snapshot `snapshot_id` (`None`: RDS listed none; not found is the
+    /// caller's to tolerate).
+    pub(super) async fn snapshot(
+        self,
+        rds: Rds<'_>,
+        snapshot_id: &str,
+    ) -> Result<Option<Listed>, CallError> {
+        match self.0 {
+            DatabaseKind::Instance => {
+                let request = rds
+                    .client
+                    .describe_db_snapshots()
+                    .db_snapshot_identifier(snapshot_id);
+                let output = rds.send("DescribeDBSnapshots", || request.send()).await?;
+                Ok(output.db_snapshots().first().map(|s| Listed {
+                    id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+                    arn: s.db_snapshot_arn().unwrap_or_default().to_owned(),
+                    status: s.status().unwrap_or_default().to_owned(),
+                    created_ms: millis(s.snapshot_create_time()),
+                    tags: tags(s.tag_list()),
+                    kms_key_id: s.kms_key_id().map(str::to_owned),
+                }))
+            }
+            DatabaseKind::Cluster => {
+                let request = rds
+                    .client
+                    .describe_db_cluster_snapshots()
+                    .db_cluster_snapshot_identifier(snapshot_id);
+                let output = rds
+                    .send("DescribeDBClusterSnapshots", || request.send())
+                    .await?;
+                Ok(output.db_cluster_snapshots().first().map(|s| Listed {
+                    id: s
+                        .db_cluster_snapshot_identifier()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_owned(),
+                    status: s.status().unwrap_or_default().to_owned(),
+                    created_ms: millis(s.snapshot_create_time()),
+                    tags: tags(s.tag_list()),
+                    kms_key_id: s.kms_key_id().map(str::to_owned),
+                }))
+            }
+        }
+    }
+
+    /// Delete `target`, RDS taking `final_snapshot` of it first (a cluster's own; its DB
+    /// instances are deleted before it, without one).
+    pub(super) async fn delete_keeping(
+        self,
+        rds: Rds<'_>,
+        target: &str,
+        final_snapshot: &str,
+    ) -> Result<(), CallError> {
+        match self.0 {
+            DatabaseKind::Instance => {
+                let request = rds
+                    .client
+                    .delete_db_instance()
+                    .db_instance_identifier(target)
+                    .skip_final_snapshot(false)
+                    .final_db_snapshot_identifier(final_snapshot);
+                rds.send("DeleteDBInstance", || request.send())
+                    .await
+                    .map(drop)
+            }
+            DatabaseKind::Cluster => {
+                let request = rds
+                    .client
+                    .delete_db_cluster()
+                    .db_cluster_identifier(target)
+                    .skip_final_snapshot(false)
+                    .final_db_snapshot_identifier(final_snapshot);
+                rds.send("DeleteDBCluster", || request.send())
+                    .await
+                    .map(drop)
             }
         }
     }

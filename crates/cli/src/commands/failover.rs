@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use dr_aws::failover::FailoverPorts;
 use dr_aws::AwsSession;
-use dr_core::failover::{FailoverRecord, Outcome};
+use dr_core::failover::{DatabaseChoice, FailoverError, FailoverRecord, Outcome, Refused};
 use dr_core::time::now_millis;
 use dr_core::Topology;
 
@@ -64,9 +64,34 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub(crate) struct FailbackArgs {
+    /// Carry the writes DR's restored database(s) took back: after the flip, a final
+    /// snapshot of each is copied into primary's account and region as
+    /// `<identifier>-dr-writes-<ms>`, for you to merge or restore there.
+    #[arg(long, conflicts_with = "discard_dr_database_writes")]
+    carry_back_dr_database: bool,
+    /// Drop the writes DR's restored database(s) took, on record (needs `--reason`).
+    #[arg(long, requires = "reason")]
+    discard_dr_database_writes: bool,
+    /// Why DR's database writes are discarded (goes into the audit record).
+    #[arg(long, requires = "discard_dr_database_writes")]
+    reason: Option<String>,
     /// Do not ask for confirmation.
     #[arg(long)]
     yes: bool,
+}
+
+impl FailbackArgs {
+    fn choice(&self) -> Option<DatabaseChoice> {
+        if self.carry_back_dr_database {
+            Some(DatabaseChoice::CarryBack)
+        } else if self.discard_dr_database_writes {
+            Some(DatabaseChoice::Discard {
+                reason: self.reason.clone().unwrap_or_default(),
+            })
+        } else {
+            None
+        }
+    }
 }
 
 /// Who is acting, for notifications and the audit trail: the caller STS authenticated
@@ -127,10 +152,32 @@ pub(crate) async fn failback(args: FailbackArgs, topology: &Topology) -> anyhow:
     )?;
     let session = AwsSession::connect(topology, "drctl").await;
     let ports = FailoverPorts::new(&session, topology);
-    let outcome = ports
+    // Run again, it continues the failback in progress (the carry-back waits on RDS across
+    // invocations); the choice recorded when it began stands.
+    let outcome = match ports
         .controller()
-        .failback(&operator(&session).await?, now_millis())
-        .await?;
+        .failback(&operator(&session).await?, args.choice(), now_millis())
+        .await
+    {
+        // The list is the point of this refusal: shown whole (errors print one line).
+        Err(FailoverError::Refused(Refused::DatabaseChoiceNeeded {
+            failover_runbook,
+            restored,
+        })) => {
+            eprintln!("failover {failover_runbook} restored these databases in DR; the application wrote to them while DR served:");
+            for database in &restored {
+                eprintln!("  {database}");
+            }
+            eprintln!("Choose what becomes of those writes, on record:");
+            eprintln!("  drctl failback --carry-back-dr-database      a final snapshot of each, taken after the flip, copied into primary's account and region as <identifier>-dr-writes-<ms>, for you to merge or restore there");
+            eprintln!("  drctl failback --discard-dr-database-writes --reason \"…\"");
+            eprintln!("Either way each is then retired: deleted with a final snapshot kept (one under deletion protection is left for you).");
+            anyhow::bail!(
+                "failback refused until you choose --carry-back-dr-database or --discard-dr-database-writes: nothing done"
+            );
+        }
+        other => other?,
+    };
     report(&outcome);
     Ok(())
 }
@@ -202,10 +249,19 @@ fn report(outcome: &Outcome) {
             println!("  ({} more notes omitted)", runbook.notes_omitted);
         }
     } else if let Some(runbook) = &outcome.record.runbook {
-        println!(
-            "runbook {} continues (next steps run at the health checker's next round)",
-            runbook.id
-        );
+        if let Some(progress) = &runbook.progress {
+            println!("waiting    {progress}");
+        }
+        match runbook.next_step() {
+            Some(step) if step.operator_only() => println!(
+                "runbook {} continues: run `drctl failback` again (step {step:?} waits on RDS; the health checker leaves it to you)",
+                runbook.id
+            ),
+            _ => println!(
+                "runbook {} continues (next steps run at the health checker's next round)",
+                runbook.id
+            ),
+        }
     }
     print_state(&outcome.record);
 }

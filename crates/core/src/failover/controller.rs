@@ -18,14 +18,21 @@
 //! flip is a PutMetricData in DR, the restore lists and restores DR's own copies), so a
 //! primary region that hangs or refuses cannot stop it, and nothing waits for RDS before
 //! devices are steered away: IoT in DR accepts them without the database. A missing
-//! snapshot never blocks anything; it is reported. Failback: flip back → notify → audit,
-//! then primary is Healthy and fenced against flapping by the dwell time.
+//! snapshot never blocks anything; it is reported. Failback: flip back → notify → carry
+//! DR's database writes back (or record that the operator discarded them) → retire the
+//! databases the failover restored → audit, then primary is Healthy and fenced against
+//! flapping by the dwell time. The two database steps are the operator's: they call
+//! primary's region, so the health checker (DR's data plane only) stops before them and
+//! `drctl failback` continues the runbook.
 
 use super::machine::{self, Decision, Hold, Mode, Refused, Settings, State};
-use super::ports::{DatabaseRecovery, Notifier, Readiness, StateStore, TrafficSwitch};
+use super::ports::{
+    DatabaseFailback, DatabaseRecovery, Notifier, Readiness, StateStore, TrafficSwitch,
+};
 use super::probe::Round;
 use super::runbook::{
-    bounded, AuditEntry, FailoverRecord, Paging, Runbook, RunbookKind, Step, Stored,
+    bounded, AuditEntry, DatabaseChoice, DrDatabases, FailoverRecord, Paging, Runbook, RunbookKind,
+    Step, Stored,
 };
 use crate::port::PortError;
 use crate::time::EpochMillis;
@@ -90,7 +97,7 @@ where
     St: StateStore + Sync,
     Sw: TrafficSwitch + Sync,
     N: Notifier + Sync,
-    D: DatabaseRecovery + Sync,
+    D: DatabaseRecovery + DatabaseFailback + Sync,
 {
     async fn load(&self, now: EpochMillis) -> Result<Stored, FailoverError> {
         Ok(self
@@ -143,13 +150,15 @@ where
             record.state.suppressed_alerted = true;
         }
         if let Decision::FailOver(reason) = &decision {
-            record.runbook = Some(Runbook::new(
+            let runbook = Runbook::new(
                 RunbookKind::Failover,
                 "health-checker",
                 reason.clone(),
                 Some(round.clone()),
                 now,
-            ));
+            );
+            record.state.last_failover_runbook = Some(runbook.id.clone());
+            record.runbook = Some(runbook);
         }
         self.save(&record, &mut version).await?;
         // Level-triggered: every round whose save just won shows the side traffic is on,
@@ -171,7 +180,8 @@ where
                 tracing::error!(%error, "operators could not be told that failover is suppressed");
             }
         }
-        self.finish(record, version, decision, now).await
+        self.finish(record, version, decision, now, Caller::HealthChecker)
+            .await
     }
 
     /// The operator fails over now (`drctl failover`), held or not.
@@ -187,21 +197,31 @@ where
         } = self.load(now).await?;
         machine::force_failover(&mut record.state, now)?;
         let reason = format!("forced by {by}: {reason}");
-        record.runbook = Some(Runbook::new(
-            RunbookKind::Failover,
-            by,
-            reason.clone(),
-            None,
-            now,
-        ));
+        let runbook = Runbook::new(RunbookKind::Failover, by, reason.clone(), None, now);
+        record.state.last_failover_runbook = Some(runbook.id.clone());
+        record.runbook = Some(runbook);
         self.save(&record, &mut version).await?;
-        self.finish(record, version, Decision::FailOver(reason), now)
-            .await
+        self.finish(
+            record,
+            version,
+            Decision::FailOver(reason),
+            now,
+            Caller::Operator,
+        )
+        .await
     }
 
     /// The operator fails back (`drctl failback`), if primary has been healthy long
-    /// enough and a reverse reconcile has run since the failover.
-    pub async fn failback(&self, by: &str, now: EpochMillis) -> Result<Outcome, FailoverError> {
+    /// enough, a reverse reconcile has run since the failover, and — when the failover
+    /// restored databases in DR — the operator has chosen what becomes of the writes they
+    /// took (`choice`), which the runbook and so the audit keep. Run again, it continues a
+    /// failback in progress (its recorded choice stands).
+    pub async fn failback(
+        &self,
+        by: &str,
+        choice: Option<DatabaseChoice>,
+        now: EpochMillis,
+    ) -> Result<Outcome, FailoverError> {
         let Stored {
             mut record,
             mut version,
@@ -218,20 +238,74 @@ where
         }
         machine::begin_failback(&mut record.state, &self.settings, now)?;
         if !resuming {
-            let reason = format!(
+            let dr_databases = self.dr_databases(&record.state, choice).await?;
+            let mut reason = format!(
                 "primary up since {} and reverse reconcile done",
                 record.state.primary_up_since_ms.unwrap_or(now)
             );
-            record.runbook = Some(Runbook::new(RunbookKind::Failback, by, reason, None, now));
+            if let Some(choice) = dr_databases.as_ref().and_then(|d| d.choice.as_ref()) {
+                reason.push_str(&format!("; {choice}"));
+            }
+            let mut runbook = Runbook::new(RunbookKind::Failback, by, reason, None, now);
+            runbook.dr_databases = dr_databases;
+            record.runbook = Some(runbook);
             self.save(&record, &mut version).await?;
         }
-        self.finish(record, version, Decision::Stay, now).await
+        self.finish(record, version, Decision::Stay, now, Caller::Operator)
+            .await
+    }
+
+    /// What the failover restored in DR and the operator's choice for it; refused when it
+    /// restored something and no choice was made. Listing fails loudly: a failback that
+    /// cannot see DR's databases cannot say what becomes of their writes.
+    async fn dr_databases(
+        &self,
+        state: &State,
+        choice: Option<DatabaseChoice>,
+    ) -> Result<Option<DrDatabases>, FailoverError> {
+        let Some(failover_runbook) = state.last_failover_runbook.clone() else {
+            // A failover stored before the id was kept: its databases cannot be found by
+            // tag; `drctl status` and the RDS console show them (nothing is retired).
+            return Ok(None);
+        };
+        if let Some(DatabaseChoice::Discard { reason }) = &choice {
+            if reason.trim().is_empty() {
+                return Err(Refused::DiscardWithoutReason.into());
+            }
+        }
+        let restored = self
+            .database
+            .restored(&failover_runbook)
+            .await
+            .map_err(|e| Refused::DatabasesUnknown {
+                failover_runbook: failover_runbook.clone(),
+                error: e.to_string(),
+            })?;
+        if !restored.is_empty() && choice.is_none() {
+            return Err(Refused::DatabaseChoiceNeeded {
+                failover_runbook,
+                restored,
+            }
+            .into());
+        }
+        let choice = choice.map(|c| match c {
+            DatabaseChoice::Discard { reason } => DatabaseChoice::Discard {
+                reason: bounded(&reason),
+            },
+            DatabaseChoice::CarryBack => DatabaseChoice::CarryBack,
+        });
+        Ok(Some(DrDatabases {
+            failover_runbook,
+            restored: restored.iter().map(|r| bounded(r)).collect(),
+            choice,
+        }))
     }
 
     /// Continue a pending runbook without observing a round (`drctl failover --resume`).
     pub async fn resume(&self, now: EpochMillis) -> Result<Outcome, FailoverError> {
         let Stored { record, version } = self.load(now).await?;
-        self.finish(record, version, Decision::Stay, now).await
+        self.finish(record, version, Decision::Stay, now, Caller::Operator)
+            .await
     }
 
     /// Hold automatic failover (`drctl hold`), until released or, with `until_ms`, until
@@ -290,10 +364,20 @@ where
         mut version: u64,
         decision: Decision,
         now: EpochMillis,
+        caller: Caller,
     ) -> Result<Outcome, FailoverError> {
         let mut steps = Vec::new();
         let mut finished = None;
         while let Some(mut runbook) = record.runbook.take() {
+            if runbook
+                .next_step()
+                .is_some_and(|s| s.operator_only() && caller == Caller::HealthChecker)
+            {
+                // The operator's `drctl failback` continues it; the checker's round has
+                // saved and published the side traffic is on, which is all it does here.
+                record.runbook = Some(runbook);
+                break;
+            }
             let Some(step) = runbook.next_step() else {
                 if runbook.kind == RunbookKind::Failback {
                     machine::complete_failback(&mut record.state, now);
@@ -390,6 +474,8 @@ where
                 };
                 self.store.audit(&entry).await?;
             }
+            Step::CarryBack => return self.carry_back(runbook).await,
+            Step::RetireDatabases => return self.retire(runbook).await,
             Step::DatabaseReady => match self.database.ready(&runbook.id, runbook.started_ms).await
             {
                 Ok(Readiness::Ready(note)) => {
@@ -431,6 +517,78 @@ where
             },
         }
         Ok(StepResult::Done)
+    }
+
+    /// Failback's carry-back: nothing to do without restored databases, a note on record
+    /// when the operator discarded their writes, else one look at the snapshots' journey.
+    async fn carry_back(&self, runbook: &mut Runbook) -> Result<StepResult, PortError> {
+        let Some(dr) = runbook.dr_databases.clone() else {
+            runbook.note("no DR database recorded for this failback: nothing carried back");
+            return Ok(StepResult::Done);
+        };
+        match &dr.choice {
+            None => {
+                runbook.note(format!(
+                    "failover {} left no restored database in DR: nothing to carry back",
+                    dr.failover_runbook
+                ));
+                Ok(StepResult::Done)
+            }
+            Some(DatabaseChoice::Discard { reason }) => {
+                runbook.note(format!(
+                    "DR's database writes DISCARDED by {}: {reason} (databases: {})",
+                    runbook.by,
+                    dr.restored.join("; ")
+                ));
+                Ok(StepResult::Done)
+            }
+            Some(DatabaseChoice::CarryBack) => {
+                let look = self
+                    .database
+                    .carry_back(&dr.failover_runbook, &runbook.id, runbook.started_ms)
+                    .await;
+                Self::waited(runbook, look, "carry-back")
+            }
+        }
+    }
+
+    /// Failback's retirement of the failover's databases (whatever the choice: their
+    /// writes are carried back or discarded on record by now).
+    async fn retire(&self, runbook: &mut Runbook) -> Result<StepResult, PortError> {
+        let Some(dr) = runbook.dr_databases.clone().filter(|d| d.choice.is_some()) else {
+            return Ok(StepResult::Done);
+        };
+        let look = self
+            .database
+            .retire(&dr.failover_runbook, &runbook.id, runbook.started_ms)
+            .await;
+        Self::waited(runbook, look, "retirement")
+    }
+
+    /// A waiting step's look into the runbook: done with its note, or its progress shown
+    /// (replaced every look) until RDS is done; a failure is noted and retried.
+    fn waited(
+        runbook: &mut Runbook,
+        look: Result<Readiness, PortError>,
+        what: &str,
+    ) -> Result<StepResult, PortError> {
+        match look {
+            Ok(Readiness::Ready(note)) => {
+                runbook.progress = None;
+                runbook.note(note);
+                Ok(StepResult::Done)
+            }
+            Ok(Readiness::Waiting { progress, .. }) => {
+                runbook.progress = Some(format!(
+                    "{progress} (`drctl failback` again continues the {what})"
+                ));
+                Ok(StepResult::NotYet)
+            }
+            Err(error) => {
+                runbook.note(format!("{what} failed: {error}"));
+                Err(error)
+            }
+        }
     }
 
     fn message(&self, runbook: &Runbook) -> (String, String) {
@@ -499,6 +657,13 @@ where
         );
         (subject, message)
     }
+}
+
+/// Who continues a runbook: the health checker's round stops before the operator's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    HealthChecker,
+    Operator,
 }
 
 enum StepResult {

@@ -123,6 +123,56 @@ pub(crate) struct FakeDatabase {
     pub(crate) calls: Mutex<Vec<String>>,
     /// Readiness answers `Waiting { overdue: true }` while polls remain.
     pub(crate) overdue: bool,
+    /// What the failover left in DR, as failback lists it.
+    pub(crate) restored: Vec<String>,
+    /// Carry-back looks that answer `Waiting` before it is done.
+    pub(crate) carry_polls: Mutex<u32>,
+}
+
+impl DatabaseFailback for FakeDatabase {
+    async fn restored(&self, runbook: &str) -> Result<Vec<String>, PortError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("restored {runbook}"));
+        Ok(self.restored.clone())
+    }
+
+    async fn carry_back(
+        &self,
+        failover: &str,
+        failback: &str,
+        _: EpochMillis,
+    ) -> Result<Readiness, PortError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("carry-back {failover} {failback}"));
+        let mut polls = self.carry_polls.lock().unwrap();
+        if *polls == 0 {
+            return Ok(Readiness::Ready(
+                "fleetdb: CARRIED BACK as fleetdb-dr-writes-1".to_owned(),
+            ));
+        }
+        *polls -= 1;
+        Ok(Readiness::Waiting {
+            progress: format!("fleetdb-dr-writes-1 copying, {polls} looks to go"),
+            overdue: false,
+        })
+    }
+
+    async fn retire(
+        &self,
+        failover: &str,
+        failback: &str,
+        _: EpochMillis,
+    ) -> Result<Readiness, PortError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("retire {failover} {failback}"));
+        Ok(Readiness::Ready("fleetdb: RETIRED".to_owned()))
+    }
 }
 
 impl DatabaseRecovery for FakeDatabase {

@@ -122,6 +122,10 @@ pub struct State {
     /// reached and nothing moved (held, or within the dwell time): once per outage.
     #[serde(default, alias = "held_alerted")]
     pub suppressed_alerted: bool,
+    /// The last failover runbook (its id): failback finds the databases it restored by
+    /// their `dr:runbook` tag once the runbook itself has finished and left the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failover_runbook: Option<String>,
 }
 
 /// Who holds a state nobody has stored yet: a first deploy (or a state table lost).
@@ -143,6 +147,7 @@ impl State {
             reverse_reconciled_ms: None,
             rounds: 0,
             suppressed_alerted: false,
+            last_failover_runbook: None,
         }
     }
 
@@ -284,6 +289,26 @@ pub enum Refused {
     /// No reverse reconcile since the failover.
     #[error("no DR → primary reconcile since the failover: run `drctl reconcile --direction dr-to-primary --apply` first, so registrations made in DR reach primary")]
     NotReconciled,
+    /// The failover restored databases in DR that took writes while DR served, and the
+    /// operator has not said what becomes of them.
+    #[error("failover {failover_runbook} restored {} database(s) in DR that took the application's writes while DR served: {}. Choose what becomes of those writes: `drctl failback --carry-back-dr-database` (a final snapshot of each, taken after the flip, copied into primary's account and region for you to merge or restore), or `drctl failback --discard-dr-database-writes --reason \"…\"` (on record); either way the DR database is then retired with a final snapshot kept", restored.len(), restored.join("; "))]
+    DatabaseChoiceNeeded {
+        /// The failover runbook.
+        failover_runbook: String,
+        /// What it restored, one line each.
+        restored: Vec<String>,
+    },
+    /// The databases the failover restored could not be listed, so no choice can be made.
+    #[error("cannot list the databases failover {failover_runbook} restored in DR ({error}); nothing done: fix the access and run `drctl failback` again")]
+    DatabasesUnknown {
+        /// The failover runbook.
+        failover_runbook: String,
+        /// Why.
+        error: String,
+    },
+    /// Discarding DR's writes needs a reason on record.
+    #[error("discarding DR's database writes needs a reason on record: `--reason \"…\"`")]
+    DiscardWithoutReason,
 }
 
 /// The operator fails over now (`drctl failover`), held or not: an explicit decision.

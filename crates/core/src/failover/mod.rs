@@ -14,11 +14,14 @@ pub mod simulation;
 
 pub use controller::{Controller, FailoverError, Outcome, PAGING_LEASE_MS};
 pub use machine::{Decision, Hold, Mode, Refused, Settings, State, FIRST_DEPLOY};
-pub use ports::{DatabaseRecovery, Notifier, Readiness, StateStore, TrafficSwitch};
+pub use ports::{
+    DatabaseFailback, DatabaseRecovery, Notifier, Readiness, StateStore, TrafficSwitch,
+};
 pub use probe::{ProbeOutcome, Round};
 pub use rto::DnsRto;
 pub use runbook::{
-    AuditEntry, FailoverRecord, Paging, Runbook, RunbookKind, Step, Stored, NOTES_KEPT,
+    AuditEntry, DatabaseChoice, DrDatabases, FailoverRecord, Paging, Runbook, RunbookKind, Step,
+    Stored, NOTES_KEPT,
 };
 pub use service::{run_rounds, verify_switch_when_calm, HealthCheck, Prober, RoundResult, Rounds};
 

@@ -79,3 +79,34 @@ pub enum Readiness {
         overdue: bool,
     },
 }
+
+/// What failback does with the databases a failover restored in DR (found by their
+/// `dr:runbook` tag), each call one level-triggered look: safe to repeat, resumable by the
+/// next `drctl failback`.
+pub trait DatabaseFailback {
+    /// The databases `failover_runbook` restored that still exist, one line each: name,
+    /// account and region, status, source and data time (for the operator's choice and the
+    /// audit). Empty: nothing to choose about.
+    fn restored(
+        &self,
+        failover_runbook: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    /// One step towards a final snapshot of each of them in primary's account and region,
+    /// named for `failback_runbook` (taken only now, after the flip): `Ready` once every one
+    /// is there, `Waiting` while RDS snapshots and copies. `started_ms`: when the failback
+    /// began, for the time waited and the bound.
+    fn carry_back(
+        &self,
+        failover_runbook: &str,
+        failback_runbook: &str,
+        started_ms: EpochMillis,
+    ) -> impl Future<Output = Result<Readiness, PortError>> + Send;
+    /// One step towards retiring them: deleted with a final snapshot kept; one under
+    /// deletion protection is left as it is and said so loudly (`Ready` with that note).
+    fn retire(
+        &self,
+        failover_runbook: &str,
+        failback_runbook: &str,
+        started_ms: EpochMillis,
+    ) -> impl Future<Output = Result<Readiness, PortError>> + Send;
+}

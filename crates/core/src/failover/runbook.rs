@@ -79,6 +79,22 @@ pub enum Step {
     Audit,
     /// Wait until the restored databases are available (may span invocations).
     DatabaseReady,
+    /// Failback: carry the writes DR's restored databases took into primary's account and
+    /// region (a final snapshot, copied there; may span invocations), or record that the
+    /// operator discarded them.
+    CarryBack,
+    /// Failback: retire the databases the failover restored in DR (deleted with a final
+    /// snapshot kept; one under deletion protection is left, loudly, for a person).
+    RetireDatabases,
+}
+
+impl Step {
+    /// Steps only an operator's `drctl` runs: they call primary's region and act on data,
+    /// so the health checker (DR-only, on the data plane) stops before them and leaves the
+    /// runbook to `drctl failback`, which continues it.
+    pub fn operator_only(self) -> bool {
+        matches!(self, Step::CarryBack | Step::RetireDatabases)
+    }
 }
 
 impl RunbookKind {
@@ -92,7 +108,16 @@ impl RunbookKind {
                 Step::Audit,
                 Step::DatabaseReady,
             ],
-            RunbookKind::Failback => &[Step::Flip, Step::Notify, Step::Audit],
+            // Carried back only after the flip (and its settle), so DR's database takes no
+            // more of the fleet's writes; audited last, so the record says what became of
+            // DR's data.
+            RunbookKind::Failback => &[
+                Step::Flip,
+                Step::Notify,
+                Step::CarryBack,
+                Step::RetireDatabases,
+                Step::Audit,
+            ],
         }
     }
 
@@ -140,6 +165,47 @@ pub struct Runbook {
     /// done yet: see [`Paging`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paging: Option<Paging>,
+    /// A failback's word on the databases the failover restored in DR: which failover,
+    /// what it restored, and what the operator chose for the writes they took (absent in
+    /// failover runbooks and in failbacks stored before the choice existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_databases: Option<DrDatabases>,
+}
+
+/// What the operator chose for the writes DR's restored databases took while DR served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "choice")]
+pub enum DatabaseChoice {
+    /// A final snapshot of each, taken after the flip, carried into primary's account and
+    /// region for the operator's merge or restore (`drctl failback --carry-back-dr-database`).
+    CarryBack,
+    /// Dropped, on record (`--discard-dr-database-writes --reason …`).
+    Discard {
+        /// Why, in the operator's words.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for DatabaseChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseChoice::CarryBack => f.write_str("carry DR's database writes back to primary"),
+            DatabaseChoice::Discard { reason } => {
+                write!(f, "DISCARD DR's database writes: {reason}")
+            }
+        }
+    }
+}
+
+/// A failback's record of DR's restored databases and the operator's choice for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrDatabases {
+    /// The failover runbook whose restores they are (`dr:runbook` tag).
+    pub failover_runbook: String,
+    /// Each one as found when the failback began: name, place, source, data time.
+    pub restored: Vec<String>,
+    /// The operator's choice; `None` when the failover restored nothing.
+    pub choice: Option<DatabaseChoice>,
 }
 
 /// An invocation's claim to send a step's page: saved (fenced) before the page is sent, so
@@ -201,6 +267,7 @@ impl Runbook {
             paging: None,
             progress: None,
             overdue: false,
+            dr_databases: None,
         }
     }
 
@@ -226,7 +293,8 @@ impl Runbook {
         notes.join("; ")
     }
 
-    pub(crate) fn next_step(&self) -> Option<Step> {
+    /// The first step not done yet.
+    pub fn next_step(&self) -> Option<Step> {
         self.kind
             .steps()
             .iter()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::controller::{Controller, FailoverError, Outcome};
 use super::machine::{Decision, Mode};
-use super::ports::{DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
+use super::ports::{DatabaseFailback, DatabaseRecovery, Notifier, StateStore, TrafficSwitch};
 use super::probe::Round;
 use super::runbook::FailoverRecord;
 use crate::report::{Figure, Report, Section};
@@ -91,7 +91,7 @@ where
     St: StateStore + Sync,
     Sw: TrafficSwitch + Sync,
     N: Notifier + Sync,
-    D: DatabaseRecovery + Sync,
+    D: DatabaseRecovery + DatabaseFailback + Sync,
     P: Prober + Sync,
 {
     let mut report = HealthCheck::default();

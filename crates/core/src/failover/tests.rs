@@ -353,21 +353,30 @@ fn failback_is_refused_until_its_preconditions_hold_then_flips_back_and_rearms()
             .await
             .unwrap();
         c.round(round(10_000, UP)).await.unwrap();
-        let early = c.failback("oncall", 20_000).await.unwrap_err();
+        let early = c.failback("oncall", None, 20_000).await.unwrap_err();
         assert!(matches!(
             early,
             FailoverError::Refused(Refused::PrimaryNotHealthyLongEnough { .. })
         ));
         let later = 10_000 + settings().failback_after_healthy_ms;
         c.round(round(later - 1_000, UP)).await.unwrap();
-        let unreconciled = c.failback("oncall", later).await.unwrap_err();
+        let unreconciled = c.failback("oncall", None, later).await.unwrap_err();
         assert!(matches!(
             unreconciled,
             FailoverError::Refused(Refused::NotReconciled)
         ));
         c.reverse_reconciled(later).await.unwrap();
-        let outcome = c.failback("oncall", later + 1).await.unwrap();
-        assert_eq!(outcome.steps, [Step::Flip, Step::Notify, Step::Audit]);
+        let outcome = c.failback("oncall", None, later + 1).await.unwrap();
+        assert_eq!(
+            outcome.steps,
+            [
+                Step::Flip,
+                Step::Notify,
+                Step::CarryBack,
+                Step::RetireDatabases,
+                Step::Audit
+            ]
+        );
         assert_eq!(outcome.record.state.mode, Mode::Healthy);
         assert_eq!(
             *world.switch.flips.lock().unwrap(),
@@ -414,6 +423,20 @@ impl DatabaseRecovery for BrokenDatabase {
             "DescribeDBInstances",
             "no answer in time ".repeat(40),
         ))
+    }
+}
+
+impl DatabaseFailback for BrokenDatabase {
+    async fn restored(&self, _: &str) -> Result<Vec<String>, PortError> {
+        Ok(Vec::new())
+    }
+
+    async fn carry_back(&self, _: &str, _: &str, _: EpochMillis) -> Result<Readiness, PortError> {
+        Ok(Readiness::Ready(String::new()))
+    }
+
+    async fn retire(&self, _: &str, _: &str, _: EpochMillis) -> Result<Readiness, PortError> {
+        Ok(Readiness::Ready(String::new()))
     }
 }
 
@@ -602,7 +625,7 @@ fn an_outage_within_the_dwell_time_pages_once_and_fails_over_once_the_dwell_time
         let back = 2_000 + settings().failback_after_healthy_ms;
         c.round(round(2_000, UP)).await.unwrap();
         c.round(round(back - 1_000, UP)).await.unwrap();
-        c.failback("oncall", back).await.unwrap();
+        c.failback("oncall", None, back).await.unwrap();
         world.notifier.0.lock().unwrap().clear();
         // When primary goes down again within the dwell time, round after round
         let mut t = back;
@@ -817,4 +840,206 @@ fn a_page_claimed_by_an_invocation_that_died_is_sent_after_the_lease() {
         assert_eq!(outcome.steps[0], Step::Notify);
         assert_eq!(failed_over_pages(&world), 1);
     });
+}
+
+/// A failover that restored `restored`, finished, primary healthy and reconciled since:
+/// the world, the controller's failback time.
+async fn failed_over_with(restored: &[&str], carry_polls: u32) -> (World, EpochMillis) {
+    let mut world = World::new();
+    world.database.restored = restored.iter().map(|s| (*s).to_owned()).collect();
+    *world.database.carry_polls.lock().unwrap() = carry_polls;
+    {
+        let c = world.controller();
+        c.force_failover("oncall", "region outage", 0)
+            .await
+            .unwrap();
+        c.round(round(10_000, UP)).await.unwrap();
+        let later = 10_000 + settings().failback_after_healthy_ms;
+        c.round(round(later - 1_000, UP)).await.unwrap();
+        c.reverse_reconciled(later).await.unwrap();
+    }
+    let at = 10_000 + settings().failback_after_healthy_ms + 1;
+    (world, at)
+}
+
+#[test]
+fn failback_is_refused_until_the_operator_chooses_what_becomes_of_dr_s_database_writes() {
+    block_on(async {
+        // Given a failover that restored a database DR wrote to
+        let (world, at) =
+            failed_over_with(&["fleetdb restored as fleetdb-failover-0, age 60 s"], 0).await;
+        let c = world.controller();
+        // When the operator fails back without a choice
+        let refused = c.failback("oncall", None, at).await.unwrap_err();
+        // Then nothing moved, and the refusal names the failover's databases and the choices
+        let FailoverError::Refused(Refused::DatabaseChoiceNeeded {
+            failover_runbook,
+            restored,
+        }) = &refused
+        else {
+            panic!("{refused}")
+        };
+        assert_eq!(failover_runbook, "failover-0");
+        assert_eq!(restored.len(), 1);
+        let said = refused.to_string();
+        assert!(
+            said.contains("fleetdb-failover-0")
+                && said.contains("--carry-back-dr-database")
+                && said.contains("--discard-dr-database-writes"),
+            "{said}"
+        );
+        assert_eq!(*world.switch.flips.lock().unwrap(), [Side::Dr]);
+        // A discard needs a reason on record.
+        let no_reason = c
+            .failback(
+                "oncall",
+                Some(DatabaseChoice::Discard { reason: " ".into() }),
+                at,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            no_reason,
+            FailoverError::Refused(Refused::DiscardWithoutReason)
+        ));
+        assert_eq!(*world.switch.flips.lock().unwrap(), [Side::Dr]);
+    });
+}
+
+#[test]
+fn a_discard_is_on_record_with_its_reason_and_the_databases_are_retired() {
+    block_on(async {
+        let (world, at) = failed_over_with(&["fleetdb restored as fleetdb-failover-0"], 0).await;
+        let c = world.controller();
+        let outcome = c
+            .failback(
+                "oncall",
+                Some(DatabaseChoice::Discard {
+                    reason: "test data only".into(),
+                }),
+                at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.record.state.mode, Mode::Healthy);
+        let audits = world.store.audits.lock().unwrap();
+        let audit = audits.last().unwrap();
+        let dr = audit.runbook.dr_databases.as_ref().unwrap();
+        assert_eq!(
+            dr.choice,
+            Some(DatabaseChoice::Discard {
+                reason: "test data only".into()
+            })
+        );
+        assert!(
+            audit
+                .runbook
+                .notes
+                .iter()
+                .any(|n| n.contains("DISCARDED by oncall: test data only")),
+            "{:?}",
+            audit.runbook.notes
+        );
+        assert!(audit.runbook.notes.iter().any(|n| n.contains("RETIRED")));
+        // Nothing carried back; the failover's databases retired.
+        let calls = world.database.calls.lock().unwrap().clone();
+        assert!(
+            !calls.iter().any(|c| c.starts_with("carry-back")),
+            "{calls:?}"
+        );
+        assert!(calls.contains(&format!("retire failover-0 {}", audit.runbook.id)));
+    });
+}
+
+#[test]
+fn carry_back_waits_for_rds_across_invocations_and_a_second_failback_continues_it() {
+    block_on(async {
+        // Given a failover whose database takes two more looks to carry back
+        let (world, at) = failed_over_with(&["fleetdb restored as fleetdb-failover-0"], 2).await;
+        let c = world.controller();
+        // When the operator fails back carrying DR's writes
+        let first = c
+            .failback("oncall", Some(DatabaseChoice::CarryBack), at)
+            .await
+            .unwrap();
+        // Then traffic moved first, and the runbook waits on RDS, saying on what
+        assert_eq!(first.steps, [Step::Flip, Step::Notify]);
+        assert_eq!(
+            *world.switch.flips.lock().unwrap(),
+            [Side::Dr, Side::Primary]
+        );
+        let pending = first.record.runbook.clone().unwrap();
+        assert!(pending
+            .progress
+            .as_deref()
+            .is_some_and(|p| p.contains("copying") && p.contains("drctl failback")));
+        // The health checker's rounds keep primary published but never run the operator's
+        // steps (they call primary's region).
+        let round_outcome = c.round(round(at + 10_000, UP)).await.unwrap();
+        assert!(round_outcome.steps.is_empty());
+        assert_eq!(
+            world.switch.heartbeats.lock().unwrap().last(),
+            Some(&Side::Primary)
+        );
+        // A second `drctl failback` (no flags: the recorded choice stands) looks again
+        let second = c.failback("oncall", None, at + 20_000).await.unwrap();
+        assert!(second.steps.is_empty(), "{:?}", second.steps);
+        // and the third finds it carried back, retires, audits and finishes
+        let third = c.failback("oncall", None, at + 30_000).await.unwrap();
+        assert_eq!(
+            third.steps,
+            [Step::CarryBack, Step::RetireDatabases, Step::Audit]
+        );
+        assert_eq!(third.record.state.mode, Mode::Healthy);
+        let calls = world.database.calls.lock().unwrap().clone();
+        let id = &pending.id;
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|c| c.starts_with("carry-back"))
+                .collect::<Vec<_>>(),
+            [&format!("carry-back failover-0 {id}"); 3],
+            "the same failback's snapshot looked at, never a new one"
+        );
+        assert_eq!(
+            *world.switch.flips.lock().unwrap(),
+            [Side::Dr, Side::Primary],
+            "flipped once"
+        );
+        let audit = world.store.audits.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(
+            audit.runbook.dr_databases.unwrap().choice,
+            Some(DatabaseChoice::CarryBack)
+        );
+        assert!(audit
+            .runbook
+            .notes
+            .iter()
+            .any(|n| n.contains("CARRIED BACK")));
+    });
+}
+
+#[test]
+fn a_failover_that_restored_nothing_needs_no_choice() {
+    block_on(async {
+        let (world, at) = failed_over_with(&[], 0).await;
+        let outcome = world
+            .controller()
+            .failback("oncall", None, at)
+            .await
+            .unwrap();
+        assert_eq!(outcome.record.state.mode, Mode::Healthy);
+        let notes = outcome.finished.unwrap().notes;
+        assert!(
+            notes.iter().any(|n| n.contains("nothing to carry back")),
+            "{notes:?}"
+        );
+    });
+}
+
+#[test]
+fn a_record_stored_before_the_failover_id_was_kept_still_loads() {
+    let old = r#"{"mode":"healthy","since_ms":0,"down_streak":0,"up_streak":0,"primary_up_since_ms":null,"hold":null,"last_flip_ms":null,"reverse_reconciled_ms":null,"rounds":0}"#;
+    let state: State = serde_json::from_str(old).unwrap();
+    assert_eq!(state.last_failover_runbook, None);
 }

@@ -12,6 +12,7 @@
 //! Ours are marked by the [`TAG_MANAGED`] tag; a snapshot without it is never copied,
 //! never pruned and never counted towards the RPO.
 
+mod carry_back;
 mod decide;
 mod directory;
 mod naming;
@@ -20,6 +21,10 @@ pub mod service;
 mod sources;
 mod tick;
 
+pub use carry_back::{
+    carried_name, final_name, FailbackStore, FoundSnapshot, Retirement, RetiringDatabase,
+    TAG_CARRIED_FROM,
+};
 pub use decide::{decide, Action, Blocked, Plan};
 pub use directory::{parameter_name, DatabaseDirectory, DatabaseLocation};
 pub use naming::{
