@@ -16,6 +16,7 @@ use super::{
     RestoreSource, SnapshotPolicy, SnapshotStore, TickReport, RESTORE_DEAD_ENDS, TAG_DATA_TIME,
     TAG_RESTORE_SOURCE, TAG_RUNBOOK,
 };
+use super::{GlobalSecondary, GlobalSecondaryStore};
 use crate::failover::{DatabaseRecovery, Readiness};
 use crate::port::PortError;
 use crate::report::{Figure, Report, Section};
@@ -241,12 +242,16 @@ enum Found {
     /// Primary's account in the DR region: a restore of the replicated backups (an
     /// instance).
     Backups(DescribedDatabase),
+    /// Primary's account in the DR region: the Aurora global database's secondary this
+    /// runbook promoted (it keeps its own name; its tags say whose it is).
+    Global(GlobalSecondary),
 }
 
 impl Found {
     fn tags(&self) -> &BTreeMap<String, String> {
         match self {
             Found::Dr(db) | Found::Backups(db) => &db.tags,
+            Found::Global(secondary) => &secondary.tags,
         }
     }
 }
@@ -254,12 +259,18 @@ impl Found {
 impl<K, B, C> SnapshotRecovery<K, B, C>
 where
     K: Stores + Sync,
-    B: ReplicatedBackupStore + Sync,
+    B: ReplicatedBackupStore + GlobalSecondaryStore + Sync,
     C: Clock,
 {
     /// The replicated backups' store, when `policy` has them configured.
     fn replicated_for(&self, policy: &SnapshotPolicy) -> Option<&B> {
         policy.backup_replication.as_ref().map(|_| &self.replicated)
+    }
+
+    /// The global database's store (the same account and region as the replicated
+    /// backups'), when `policy` has a global secondary configured.
+    fn global_for(&self, policy: &SnapshotPolicy) -> Option<&B> {
+        policy.global_secondary.as_ref().map(|_| &self.replicated)
     }
 
     /// The database named `target` wherever a restore puts it: DR's account, then (when
@@ -270,14 +281,27 @@ where
         kind: DatabaseKind,
         policy: &SnapshotPolicy,
         target: &str,
+        runbook: &str,
     ) -> Result<Option<Found>, PortError> {
         if let Some(found) = self.stores.of(kind).database(kind, target).await? {
             return Ok(Some(Found::Dr(found)));
         }
-        match self.replicated_for(policy) {
-            Some(replicated) => Ok(replicated.database(target).await?.map(Found::Backups)),
-            None => Ok(None),
+        if let Some(replicated) = self.replicated_for(policy) {
+            if let Some(found) = replicated.database(target).await? {
+                return Ok(Some(Found::Backups(found)));
+            }
         }
+        // A secondary is the runbook's once tagged so (before it is detached); another
+        // runbook's is not looked at here: [`start_failover_restore`] refuses it loudly.
+        if let (Some(store), Some(secondary)) = (self.global_for(policy), &policy.global_secondary)
+        {
+            if let Some(found) = store.secondary(&secondary.cluster).await? {
+                if found.tags.get(TAG_RUNBOOK).map(String::as_str) == Some(runbook) {
+                    return Ok(Some(Found::Global(found)));
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn start_one(
@@ -290,6 +314,7 @@ where
         start_failover_restore(
             self.stores.of(kind),
             self.replicated_for(policy),
+            self.global_for(policy),
             kind,
             policy,
             target,
@@ -312,7 +337,7 @@ where
             Ok(target) => target,
             Err(error) => return format!("{database}: restore NOT started: {error}"),
         };
-        match self.find(kind, policy, &target).await {
+        match self.find(kind, policy, &target, runbook).await {
             Err(error) => {
                 format!("{database}: restore not started ({error}); the next round retries")
             }
@@ -334,6 +359,10 @@ where
                         match started.source {
                             RestoreSource::ReplicatedBackups { .. } =>
                                 format!(", in primary's account in {}", self.dr_region),
+                            RestoreSource::GlobalSecondary { ref cluster, lag_ms, .. } => format!(
+                                "; PROMOTING {cluster} in place (detach and promote, primary's account in {}), RPO before promotion {lag_ms} ms",
+                                self.dr_region
+                            ),
                             RestoreSource::SnapshotCopy { .. } => String::new(),
                         }
                     );
@@ -377,7 +406,7 @@ fn foreign(database: &str, target: &str, owner: &str, runbook: &str) -> String {
 impl<K, B, C> DatabaseRecovery for SnapshotRecovery<K, B, C>
 where
     K: Stores + Sync,
-    B: ReplicatedBackupStore + Sync,
+    B: ReplicatedBackupStore + GlobalSecondaryStore + Sync,
     C: Clock,
 {
     async fn start(&self, runbook: &str) -> Vec<String> {
@@ -405,7 +434,7 @@ where
                     continue;
                 }
             };
-            let Some(found) = self.find(kind, policy, &target).await? else {
+            let Some(found) = self.find(kind, policy, &target, runbook).await? else {
                 match self.start_one(kind, policy, &target, runbook).await {
                     Ok(_) => waiting.push(format!("{database}: {target} restore started")),
                     // Nothing will ever appear by waiting: finish, loudly.
@@ -431,6 +460,13 @@ where
                 ));
             }
             let holds = holds(found.tags(), now);
+            let target = match &found {
+                // Promoted in place: its own name.
+                Found::Global(secondary) => policy.global_secondary.as_ref().map_or(target, |g| {
+                    format!("{} (promoted; {})", g.cluster, secondary.arn)
+                }),
+                _ => target,
+            };
             let progress = match found {
                 Found::Dr(_) => {
                     // A cluster's instances carry the runbook's tags too.
@@ -450,6 +486,13 @@ where
                         Progress::DeadEnd(format!("{target} {status}"))
                     }
                     (status, _) => Progress::Waiting(format!("{target} {status}")),
+                },
+                Found::Global(secondary) => match &policy.global_secondary {
+                    Some(config) => {
+                        super::global::converge_promoted(&self.replicated, config, &secondary)
+                            .await?
+                    }
+                    None => Progress::DeadEnd("global_secondary no longer configured".into()),
                 },
             };
             match progress {
