@@ -7,8 +7,8 @@ use std::sync::Arc;
 use dr_aws::failover::DynamoStateStore;
 use dr_aws::probes::{run_round, Probe};
 use dr_core::failover::{
-    AuditEntry, Controller, DatabaseRecovery, Decision, FailoverError, FailoverRecord, Runbook,
-    StateStore, Step, Stored, TrafficSwitch,
+    AuditEntry, Controller, DatabaseRecovery, Decision, FailoverError, FailoverRecord, Readiness,
+    Runbook, StateStore, Step, Stored, TrafficSwitch,
 };
 use dr_core::port::PortError;
 use dr_core::{FlipMode, Side};
@@ -71,12 +71,15 @@ impl StateStore for RacingStore<'_> {
 struct SlowRestore;
 
 impl DatabaseRecovery for SlowRestore {
-    async fn start(&self) -> Vec<String> {
+    async fn start(&self, _runbook: &str) -> Vec<String> {
         vec!["fleetdb: restoring".to_owned()]
     }
 
-    async fn ready(&self) -> Result<Option<String>, PortError> {
-        Ok(None)
+    async fn ready(&self, _runbook: &str, _started_ms: i64) -> Result<Readiness, PortError> {
+        Ok(Readiness::Waiting {
+            progress: "fleetdb: creating".to_owned(),
+            overdue: false,
+        })
     }
 }
 
