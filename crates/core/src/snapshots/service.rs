@@ -351,21 +351,31 @@ where
             },
             Ok(None) => match self.start_one(kind, policy, &target, runbook).await {
                 Ok(started) => {
-                    let mut note = format!(
-                        "{database}: restoring into {target} from {}, data time {} ms (age {} s){}",
-                        started.source.describe(),
-                        started.source.data_ms(),
-                        started.rpo_ms / 1000,
-                        match started.source {
-                            RestoreSource::ReplicatedBackups { .. } =>
-                                format!(", in primary's account in {}", self.dr_region),
-                            RestoreSource::GlobalSecondary { ref cluster, lag_ms, .. } => format!(
-                                "; PROMOTING {cluster} in place (detach and promote, primary's account in {}), RPO before promotion {lag_ms} ms",
-                                self.dr_region
-                            ),
-                            RestoreSource::SnapshotCopy { .. } => String::new(),
-                        }
-                    );
+                    let mut note = match &started.source {
+                        // Not restored into `target`: promoted in place, under its own name.
+                        RestoreSource::GlobalSecondary {
+                            cluster,
+                            global_cluster,
+                            lag_ms,
+                            data_ms,
+                            ..
+                        } => format!(
+                            "{database}: PROMOTING {cluster} in place (global database {global_cluster}, detach and promote in {}, primary's account): RPO before promotion {lag_ms} ms, data time {data_ms} ms (age {} s)",
+                            self.dr_region,
+                            started.rpo_ms / 1000
+                        ),
+                        source => format!(
+                            "{database}: restoring into {target} from {}, data time {} ms (age {} s){}",
+                            source.describe(),
+                            source.data_ms(),
+                            started.rpo_ms / 1000,
+                            match source {
+                                RestoreSource::ReplicatedBackups { .. } =>
+                                    format!(", in primary's account in {}", self.dr_region),
+                                _ => String::new(),
+                            }
+                        ),
+                    };
                     for extra in &started.notes {
                         note.push_str(&format!("; {extra}"));
                     }
@@ -462,9 +472,10 @@ where
             let holds = holds(found.tags(), now);
             let target = match &found {
                 // Promoted in place: its own name.
-                Found::Global(secondary) => policy.global_secondary.as_ref().map_or(target, |g| {
-                    format!("{} (promoted; {})", g.cluster, secondary.arn)
-                }),
+                Found::Global(_) => policy
+                    .global_secondary
+                    .as_ref()
+                    .map_or(target, |g| format!("{} (promoted)", g.cluster)),
                 _ => target,
             };
             let progress = match found {

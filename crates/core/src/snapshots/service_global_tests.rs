@@ -153,11 +153,11 @@ async fn the_secondary_with_the_newest_data_is_promoted_in_place_with_its_rpo_be
     // When the failover starts: the secondary is claimed, then detached (promoted), and no
     // snapshot is restored.
     let notes = recovery.start("failover-1").await;
-    assert!(
-        notes[0].starts_with(&format!(
-            "fleetcl: restoring into fleetcl-failover-1 from Aurora global database fleet-global's secondary fleetcl-dr (replication lag 900 ms), data time {data_ms} ms (age 30 s); PROMOTING fleetcl-dr in place"
-        )) && notes[0].contains("RPO before promotion 900 ms"),
-        "{notes:?}"
+    assert_eq!(
+        notes,
+        [format!(
+            "fleetcl: PROMOTING fleetcl-dr in place (global database fleet-global, detach and promote in us-west-2, primary's account): RPO before promotion 900 ms, data time {data_ms} ms (age 30 s)"
+        )]
     );
     let global = &recovery.replicated;
     assert_eq!(*global.detaches.lock().unwrap(), 1);
@@ -181,7 +181,7 @@ async fn the_secondary_with_the_newest_data_is_promoted_in_place_with_its_rpo_be
     assert_eq!(
         note,
         format!(
-            "fleetcl: fleetcl-dr (promoted; {SECONDARY_ARN}) available at fleetcl-dr.cluster.us-west-2:5432, restored from {SECONDARY_ARN}, data time {data_ms} ms (age 30 s)"
+            "fleetcl: fleetcl-dr (promoted) available at fleetcl-dr.cluster.us-west-2:5432, restored from {SECONDARY_ARN}, data time {data_ms} ms (age 30 s)"
         )
     );
     // Promoted once: every later look leaves it be.
@@ -261,4 +261,29 @@ async fn an_older_secondary_loses_to_a_newer_copy_and_one_without_lag_is_no_cand
 
 fn recovery_with(global: Global) -> SnapshotRecovery<Rds, Global, ManualClock> {
     recovery(60, global)
+}
+
+#[tokio::test]
+async fn a_secondary_that_is_the_only_source_and_not_promotable_fails_the_step_loudly() {
+    // No snapshot copy at all; the secondary was promoted by an earlier runbook.
+    let global = Global::member(30_000, 900);
+    global.with(|s| {
+        s.tags
+            .insert(TAG_RUNBOOK.to_owned(), "failover-1".to_owned());
+        s.global_cluster = None;
+    });
+    let recovery = SnapshotRecovery {
+        stores: Rds::default(),
+        ..recovery(60, global)
+    };
+    let notes = recovery.start("failover-2").await;
+    assert!(
+        notes[0].contains("restore not started")
+            && notes[0].contains("PROMOTED by runbook failover-1"),
+        "{notes:?}"
+    );
+    // Never "nothing restorable" (which finishes the runbook): the step fails every round.
+    let error = recovery.ready("failover-2", NOW).await.unwrap_err();
+    assert!(error.message.contains("NOT reusable"), "{error}");
+    assert!(!error.retryable);
 }

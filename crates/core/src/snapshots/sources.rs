@@ -394,6 +394,17 @@ where
     }
     match (last_error, report.copy) {
         (Some(error), _) => Err(RestoreError::Port(error)),
+        // The only source left is a global secondary that cannot be promoted now (missing,
+        // detached, another runbook's: loudly, every round; its lag unread: retried), not
+        // "nothing to restore", which would finish the runbook.
+        (None, Ok(None))
+            if !matches!(report.replicated, Some(Ok(Some(_))))
+                && matches!(report.global, Some(Err(_))) =>
+        {
+            Err(RestoreError::Port(
+                report.global.and_then(Result::err).expect("matched above"),
+            ))
+        }
         // Nothing restorable was found: say so, unless nothing could even be read.
         (None, Err(error))
             if !matches!(report.replicated, Some(Ok(Some(_))))
