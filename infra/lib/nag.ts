@@ -60,6 +60,14 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
     /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(db|cluster):[A-Za-z0-9_-]+-failover-\*$/,
     "each failover runbook restores into a database of its own, <protected database>-failover-<runbook start ms> (and an Aurora cluster's instances <that>-1, -2, …), named at failover time so a second failover never reuses the first one's: restore, describe and CreateDBInstance are limited to those names",
   ],
+  [
+    /^Resource::arn:aws:rds::\d{12}:global-cluster:\*$/,
+    "the Aurora global database is named by the secondary's membership, which RDS reports (DescribeGlobalClusters lists them); RemoveFromGlobalCluster also names the configured secondary cluster exactly",
+  ],
+  [
+    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:db:[A-Za-z0-9_-]+-\*$/,
+    "a promoted headless global secondary's instances are <secondary cluster>-1, -2, … (created after promotion): CreateDBInstance and describe are limited to those names",
+  ],
   [/^Resource::<[A-Za-z0-9]+Logs[A-Z0-9]+\.Arn>:log-stream:\*$/, "log streams are created by Lambda per execution environment, inside the function's own log group"],
   [
     /^Action::kms:(GenerateDataKey|ReEncrypt)\*$/,
