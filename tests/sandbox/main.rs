@@ -15,6 +15,7 @@ mod exclusive_thing;
 mod failover;
 mod failover_fencing;
 mod game_day;
+mod global_database;
 mod launcher;
 mod launcher_route53;
 mod network;
