@@ -15,8 +15,9 @@ use dr_core::snapshots::{
 use dr_core::{FlipMode, Side, Topology};
 
 use crate::failover::{finish_runbook, now, World};
-use crate::helpers::{admin, shared_endpoint, topology_for, unique};
+use crate::helpers::{admin, as_operator, shared_endpoint, topology_for, unique};
 use crate::primary_endpoint::PrimaryEndpoint;
+use dr_aws::readiness::{readiness, Check, Verdict};
 
 /// The lag the test's secondary reports (its `sandbox:replication-lag-ms` tag).
 const LAG_MS: i64 = 1500;
@@ -64,6 +65,18 @@ async fn global_database(session: &AwsSession, topology: &Topology, name: &str) 
         .await
         .unwrap();
     secondary
+}
+
+/// `drctl readiness`'s restore-source check of `database`, as operators run it.
+async fn restore_source_check(world: &World, database: &str) -> Check {
+    let operator = as_operator(&world.topology).await;
+    // Boxed: every check's future at once is larger than a test thread's stack.
+    Box::pin(readiness(&operator, &world.topology))
+        .await
+        .checks
+        .into_iter()
+        .find(|c| c.name == format!("restore source of {database}"))
+        .expect("a restore-source check")
 }
 
 /// The data time the runbook recorded on the promoted cluster.
@@ -148,6 +161,15 @@ async fn an_aurora_failover_promotes_the_global_secondary_in_the_dr_region_and_r
     })
     .await;
     let secondary = global_database(&world.session, &world.topology, &cluster).await;
+    // Readiness shows the secondary's lag, read in the DR region.
+    let before = restore_source_check(&world, &cluster).await;
+    assert!(
+        before.detail.contains(&format!(
+            "global database {cluster}-global's secondary {secondary} in {}: replication lag {LAG_MS} ms",
+            world.topology.dr.region
+        )),
+        "{before:?}"
+    );
     let ports = world.ports();
     let controller = ports.controller();
 
@@ -199,6 +221,10 @@ async fn an_aurora_failover_promotes_the_global_secondary_in_the_dr_region_and_r
         "{:?}",
         audited.runbook.notes
     );
+    // Promoted, it is no source for another failover: readiness fails and says why.
+    let after = restore_source_check(&world, &cluster).await;
+    assert_eq!(after.verdict, Verdict::Fail, "{after:?}");
+    assert!(after.detail.contains("NOT reusable"), "{after:?}");
     eprintln!(
         "FIGURE aurora-global-promotion: decided → promoted cluster serving {:.1} s (sandbox promotion {} s, restore {} s); RPO before {LAG_MS} ms (replication lag), after {rpo_ms} ms (runbook start − promoted data time)",
         promotion.as_secs_f64(),
