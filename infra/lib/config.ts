@@ -69,6 +69,7 @@ export interface DatabaseConfig {
     readonly option_group?: string;
   };
   readonly credentials_secret_arn?: string;
+  readonly global_secondary?: { readonly cluster: string; readonly instances?: number };
 }
 
 /** The resolved topology (dr_core::Topology). */
@@ -151,6 +152,8 @@ export interface SnapshotPolicy {
   readonly max_copies_in_flight: number;
   readonly restore: RestoreSettings;
   readonly backup_replication: { readonly retention_days: number; readonly restore: RestoreSettings } | null;
+  /** Aurora Global Database's secondary in the DR region (primary's account), promoted in place by a failover. */
+  readonly global_secondary: { readonly cluster: string; readonly instances: number; readonly instance_class: string | null } | null;
 }
 
 /** What the Rust code names at run time (crates/aws/src/names.rs and friends). */

@@ -64,6 +64,14 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
     /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:(snapshot|cluster-snapshot):[A-Za-z0-9_-]+-dr-(writes|final)-\*$/,
     "failback's snapshots of a failover's restored database are named <protected database>-dr-writes-<failback start ms> (carried back to primary) and <protected database>-dr-final-<ms> (kept when it is retired), so a resumed failback finds its own: snapshot, share, copy and retire are limited to those names",
   ],
+  [
+    /^Resource::arn:aws:rds::\d{12}:global-cluster:\*$/,
+    "the Aurora global database is named by the secondary's membership, which RDS reports (DescribeGlobalClusters lists them); RemoveFromGlobalCluster also names the configured secondary cluster exactly",
+  ],
+  [
+    /^Resource::arn:aws:rds:[a-z0-9-]+:\d{12}:db:[A-Za-z0-9_-]+-\*$/,
+    "a promoted headless global secondary's instances are <secondary cluster>-1, -2, … (created after promotion): CreateDBInstance and describe are limited to those names",
+  ],
   [/^Resource::<[A-Za-z0-9]+Logs[A-Z0-9]+\.Arn>:log-stream:\*$/, "log streams are created by Lambda per execution environment, inside the function's own log group"],
   [
     /^Action::kms:(GenerateDataKey|ReEncrypt)\*$/,

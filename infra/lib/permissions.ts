@@ -32,6 +32,7 @@ export const STAR_RESOURCE_ACTIONS: Record<string, string> = {
   'route53:ListHostedZonesByName': 'listing has no resource type',
   'route53:ListHealthChecks': 'listing has no resource type',
   'cloudwatch:PutMetricData': 'scoped by the cloudwatch:namespace condition instead',
+  'cloudwatch:GetMetricData': 'its only resource type is a metric dataset, which RDS\'s lag metric is not (the global secondary\'s replication lag)',
 };
 
 /** The ARNs (or tokens) of the keys and zone a stack's statements name. */
@@ -416,11 +417,58 @@ function restoreFromReplicatedBackups(c: Contract, refs: LocalRefs): iam.PolicyS
   ];
 }
 
+/**
+ * Failover's promotion of an Aurora global database's secondary (global_database.rs): in
+ * primary's account, in the DR region only (detach and promote is called in the secondary's
+ * own region). Reading its membership and lag, claiming it with the runbook's tags, detaching
+ * it, and giving a headless one its `<cluster>-<n>` instances.
+ */
+function promoteGlobalSecondary(c: Contract): iam.PolicyStatement[] {
+  const t = c.topology;
+  const dbs = c.snapshot_policies.filter((d) => d.global_secondary !== null);
+  if (dbs.length === 0) return [];
+  const inDr = (r: string) => rds(t.dr.region, t.primary.account_id, r);
+  const secondaries = dbs.map((d) => inDr(`cluster:${d.global_secondary?.cluster}`));
+  // Global clusters' ARNs have no region; the config names the secondary, not its global
+  // database, which RDS reports (DescribeGlobalClusters lists them all).
+  const globalClusters = `arn:aws:rds::${t.primary.account_id}:global-cluster:*`;
+  return [
+    new iam.PolicyStatement({
+      sid: 'ReadGlobalDatabases',
+      actions: ['rds:DescribeGlobalClusters'],
+      resources: [globalClusters],
+    }),
+    new iam.PolicyStatement({
+      sid: 'PromoteGlobalSecondary',
+      actions: ['rds:DescribeDBClusters', 'rds:AddTagsToResource', 'rds:RemoveFromGlobalCluster'],
+      resources: [...secondaries, globalClusters],
+    }),
+    new iam.PolicyStatement({
+      sid: 'PromotedSecondaryInstances',
+      actions: ['rds:CreateDBInstance', 'rds:DescribeDBInstances', 'rds:AddTagsToResource'],
+      resources: [
+        ...dbs.map((d) => inDr(`db:${d.global_secondary?.cluster}-*`)),
+        ...secondaries,
+        // The cluster's own (or the default) parameter and subnet groups.
+        inDr('pg:*'),
+        inDr('subgrp:*'),
+      ],
+    }),
+    // RDS's AuroraGlobalDBReplicationLag: GetMetricData has no resource-level permissions.
+    new iam.PolicyStatement({
+      sid: 'ReadGlobalSecondaryLag',
+      actions: ['cloudwatch:GetMetricData'],
+      resources: ['*'],
+    }),
+  ];
+}
+
 function healthCheckerPrimary(c: Contract, refs: LocalRefs): iam.PolicyStatement[] {
   const t = c.topology;
   const alarms = [...new Set(t.failover.probes.flatMap((p) => (p.kind === 'alarm' ? p.alarm_names : [])))];
-  const statements = restoreFromReplicatedBackups(c, refs);
-  // No `alarm` probe and no replicated backups: the checker never calls primary's account.
+  const statements = [...restoreFromReplicatedBackups(c, refs), ...promoteGlobalSecondary(c)];
+  // No `alarm` probe, no replicated backups, no global secondary: the checker never calls
+  // primary's account.
   if (alarms.length > 0) {
     statements.push(
       new iam.PolicyStatement({

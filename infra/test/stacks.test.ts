@@ -373,17 +373,50 @@ describe('functions', () => {
     // holds there is the restore from replicated backups, which lives in the DR region.
     const checker = primary.filter((x) => x.where.startsWith('HealthCheckerPrimaryRole'));
     const inRegion = (region: string) => (x: (typeof checker)[number]) => array<unknown>(x.s.Resource).every((r) => JSON.stringify(r).includes(`:${region}:`));
-    const primaryRegion = checker.filter((x) => !inRegion(built.contract.topology.dr.region)(x));
+    // Global clusters' ARNs name no region, and GetMetricData takes only "*" (the global
+    // secondary's lag): neither reaches primary's region by itself (the client is the DR
+    // region's, global_database.rs).
+    const regionless = (x: (typeof checker)[number]) =>
+      array<unknown>(x.s.Resource).every((r) => r === '*' || /^arn:aws:rds::\d{12}:global-cluster:/.test(String(r)) || JSON.stringify(r).includes(`:${built.contract.topology.dr.region}:`));
+    const primaryRegion = checker.filter((x) => !regionless(x));
     assert.deepEqual(primaryRegion.flatMap((x) => array<string>(x.s.Action)), ['cloudwatch:DescribeAlarms']);
     assert.ok(primaryRegion.every(inRegion(built.contract.topology.primary.region)));
-    for (const x of checker.filter(inRegion(built.contract.topology.dr.region))) {
-      for (const a of array<string>(x.s.Action)) assert.match(a, /^(rds:(Describe|RestoreDBInstanceToPointInTime$|AddTagsToResource$)|kms:)/, `checker in DR region: ${a}`);
+    for (const x of checker.filter(regionless)) {
+      for (const a of array<string>(x.s.Action)) {
+        assert.match(
+          a,
+          /^(rds:(Describe|RestoreDBInstanceToPointInTime$|AddTagsToResource$|RemoveFromGlobalCluster$|CreateDBInstance$)|kms:|cloudwatch:GetMetricData$)/,
+          `checker in DR region: ${a}`,
+        );
+      }
     }
     const capture = actionsOf('CertCapturePrimaryRole');
     for (const a of capture) assert.match(a, /^(iot:(Describe|List|Get)|sns:Publish$|kms:(GenerateDataKey|Decrypt)$)/, `capture: ${a}`);
     const publish = primary.filter((x) => x.where.startsWith('CertCapturePrimaryRole') && array(x.s.Action).includes('sns:Publish'));
     // Both lanes' topics (registry, shadows), nothing else.
     assert.deepEqual(publish.map((x) => x.s.Resource), [[built.contract.names.replication_topic_arn, built.contract.names.shadow_topic_arn]]);
+  });
+
+  it('lets the health checker promote the configured global secondary in the DR region, and nothing else global', () => {
+    const { templates, built } = production();
+    const t = built.contract.topology;
+    const checker = statements(templates[built.primary.stackName]).filter((x) => x.kind === 'identity' && x.where.startsWith('HealthCheckerPrimaryRole'));
+    const on = (action: string) => checker.filter((x) => array<string>(x.s.Action).includes(action)).flatMap((x) => array<string>(x.s.Resource)).sort();
+    const secondary = `arn:aws:rds:${t.dr.region}:${t.primary.account_id}:cluster:fleet-aurora-west`;
+    const globals = `arn:aws:rds::${t.primary.account_id}:global-cluster:*`;
+    assert.deepEqual(on('rds:RemoveFromGlobalCluster'), [globals, secondary].sort());
+    assert.deepEqual(on('rds:DescribeGlobalClusters'), [globals]);
+    assert.ok(on('rds:DescribeDBClusters').includes(secondary));
+    assert.ok(on('rds:AddTagsToResource').includes(secondary));
+    assert.deepEqual(on('cloudwatch:GetMetricData'), ['*']);
+    assert.ok(on('rds:CreateDBInstance').includes(`arn:aws:rds:${t.dr.region}:${t.primary.account_id}:db:fleet-aurora-west-*`));
+    // No global database anywhere else, nor on the DR account's side.
+    for (const [name, template] of Object.entries(templates)) {
+      for (const x of statements(template)) {
+        if (name === built.primary.stackName && x.where.startsWith('HealthCheckerPrimaryRole')) continue;
+        for (const a of array<string>(x.s.Action)) assert.ok(!/GlobalCluster/.test(a), `${name} ${x.where}: ${a}`);
+      }
+    }
   });
 
   it('lets capture read thing groups in primary and the replicator write them in DR, on group and thing ARNs only', () => {
@@ -534,6 +567,11 @@ describe('IAM', () => {
       const entry = spec[service]?.Actions?.[name.toLowerCase()];
       assert.ok(entry, `${action} is not an IAM action`);
       if (action === 'cloudwatch:PutMetricData') continue; // scoped by namespace condition instead
+      // Lists only `dataset` (metric datasets, a newer feature): RDS's lag metric has none.
+      if (action === 'cloudwatch:GetMetricData') {
+        assert.deepEqual(entry.Resources ?? [], ['dataset'], action);
+        continue;
+      }
       assert.deepEqual(entry.Resources ?? [], [], `${action} supports resource-level permissions: name its resources`);
     }
     // And every action the app grants exists.

@@ -1032,6 +1032,167 @@ def patch_rds_slow_restores() -> None:
     rds_models.RDSBackend.create_db_instance = create_db_instance
 
 
+# How long a detached global-database secondary stays `modifying` while Aurora promotes it.
+PROMOTE_SECONDS_ENV = "DRCTL_SANDBOX_PROMOTE_SECONDS"
+# The replication lag (ms) a global-database secondary reports; a `sandbox:replication-lag-ms`
+# tag on the secondary cluster overrides it for that cluster.
+GLOBAL_LAG_ENV = "DRCTL_SANDBOX_GLOBAL_LAG_MS"
+DEFAULT_GLOBAL_LAG_MS = 800.0
+GLOBAL_LAG_TAG = "sandbox:replication-lag-ms"
+
+
+def seconds_from_env(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    try:
+        return max(0.0, float(value)) if value else default
+    except ValueError:
+        print(f"{name}={value!r} is not a number", file=sys.stderr)
+        raise
+
+
+def patch_rds_global_database() -> None:
+    """An Aurora global database's secondary that lags, and a detach-and-promote that takes time.
+
+    AWS (RemoveFromGlobalCluster API reference; Aurora user guide, "Recovering an Amazon
+    Aurora global database from an unplanned outage"): in an outage of the primary Region,
+    the secondary cluster is detached in its own Region with RemoveFromGlobalCluster
+    (`DbClusterIdentifier` is the secondary's ARN); "the cluster becomes a standalone cluster
+    with read-write capability". RDS publishes `AuroraGlobalDBReplicationLag` (ms) for the
+    secondary in its Region, every minute, while it replicates.
+
+    moto 5.2.5 keeps global clusters in us-east-1's backend and looks them up in the calling
+    Region's, so a RemoveFromGlobalCluster called in the secondary's Region finds nothing and
+    answers success having done nothing (the secondary stays a member, read-only); a detach
+    that works leaves the cluster promoted at once; and no lag metric exists.
+
+    Modelled: RemoveFromGlobalCluster finds the global cluster in any Region of the account
+    (GlobalClusterNotFoundFault otherwise) and the cluster by ARN (DBClusterNotFoundFault),
+    refuses a cluster that is not a member (InvalidDBClusterStateFault), detaches it (its
+    GlobalClusterIdentifier cleared, a writer now), and the cluster reports `modifying` for
+    DRCTL_SANDBOX_PROMOTE_SECONDS (default: the restore time). GetMetricData for AWS/RDS
+    `AuroraGlobalDBReplicationLag` of a secondary answers one datapoint per minute (on the
+    minute) of DRCTL_SANDBOX_GLOBAL_LAG_MS (default 800, or the cluster's
+    `sandbox:replication-lag-ms` tag) while it is a member, none after it was detached.
+    """
+    import time
+    import weakref
+    from datetime import datetime, timezone
+
+    from moto.cloudwatch import models as cw_models
+    from moto.rds import models as rds_models
+    from moto.rds import responses as rds_responses
+    from moto.rds.exceptions import RDSClientError
+
+    promote_seconds = seconds_from_env(PROMOTE_SECONDS_ENV, restore_seconds())
+    default_lag_ms = seconds_from_env(GLOBAL_LAG_ENV, DEFAULT_GLOBAL_LAG_MS)
+    promoting: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # cluster -> ready at
+    detached_at: dict = {}  # cluster ARN -> wall-clock epoch seconds of its detach
+
+    cluster_status = rds_models.DBCluster.status
+
+    def status_get(self):  # type: ignore[no-untyped-def]
+        deadline = promoting.get(self)
+        if deadline is not None:
+            if time.monotonic() < deadline:
+                return "modifying"
+            del promoting[self]
+        return cluster_status.fget(self)
+
+    rds_models.DBCluster.status = property(status_get, cluster_status.fset)
+
+    def backends_of(account):  # type: ignore[no-untyped-def]
+        regional = rds_models.rds_backends[account]
+        return [regional[r] for r in list(regional.keys())]
+
+    def global_of(account, identifier):  # type: ignore[no-untyped-def]
+        for backend in backends_of(account):
+            found = backend.global_clusters.get(identifier)
+            if found is not None:
+                return found
+        return None
+
+    def remove_from_global_cluster(self):  # type: ignore[no-untyped-def]
+        global_id = self._get_param("GlobalClusterIdentifier")
+        cluster_ref = self._get_param("DbClusterIdentifier")
+        global_cluster = global_of(self.current_account, global_id)
+        if global_cluster is None:
+            raise RDSClientError("GlobalClusterNotFoundFault", f"Global cluster {global_id} not found.")
+        member = next(
+            (c for c in global_cluster.members if cluster_ref in (c.db_cluster_arn, c.db_cluster_identifier)),
+            None,
+        )
+        if member is None:
+            known = any(
+                cluster_ref in (c.db_cluster_arn, c.db_cluster_identifier)
+                for b in backends_of(self.current_account)
+                for c in b.clusters.values()
+            )
+            if not known:
+                raise RDSClientError("DBClusterNotFoundFault", f"DBCluster {cluster_ref} not found.")
+            raise RDSClientError(
+                "InvalidDBClusterStateFault",
+                f"DB cluster {cluster_ref} is not a member of global cluster {global_id}.",
+            )
+        global_cluster.members.remove(member)
+        member.global_cluster_identifier = None
+        member.is_writer = True
+        detached_at[member.db_cluster_arn] = time.time()
+        promoting[member] = time.monotonic() + promote_seconds
+        from moto.core.responses import ActionResult
+
+        return ActionResult({"GlobalCluster": global_cluster})
+
+    rds_responses.RDSResponse.remove_from_global_cluster = remove_from_global_cluster
+
+    def secondary_lag(account, region, cluster_id):  # type: ignore[no-untyped-def]
+        """(lag ms, until epoch seconds or None) of a secondary, or None."""
+        backend = rds_models.rds_backends[account].get(region)
+        cluster = backend.clusters.get(cluster_id) if backend else None
+        if cluster is None:
+            return None
+        tags = {t["Key"]: t["Value"] for t in (cluster.tags or [])}
+        lag = float(tags.get(GLOBAL_LAG_TAG, default_lag_ms))
+        if cluster.db_cluster_arn in detached_at:
+            return lag, detached_at[cluster.db_cluster_arn]
+        for b in backends_of(account):
+            for g in b.global_clusters.values():
+                if any(m is cluster for m in g.members) and not cluster.is_writer:
+                    return lag, None
+        return None
+
+    original_get_metric_data = cw_models.CloudWatchBackend.get_metric_data
+
+    def get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscending"):  # type: ignore[no-untyped-def]
+        results = original_get_metric_data(self, queries, start_time, end_time, scan_by)
+        by_id = {r["id"]: r for r in results}
+        for query in queries:
+            stat = query.get("MetricStat")
+            if not stat or query["Id"] not in by_id:
+                continue
+            metric = stat["Metric"]
+            if metric.get("Namespace") != "AWS/RDS" or metric.get("MetricName") != "AuroraGlobalDBReplicationLag":
+                continue
+            dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            found = secondary_lag(self.account_id, self.region_name, dims.get("DBClusterIdentifier"))
+            if found is None:
+                continue
+            lag, until = found
+            now = time.time() if until is None else until
+            start = max(start_time.timestamp(), now - 600)
+            minute = int(now // 60) * 60
+            stamps = []
+            while minute >= start and minute < end_time.timestamp():
+                stamps.append(datetime.fromtimestamp(minute, tz=timezone.utc))
+                minute -= 60
+            if scan_by != "TimestampDescending":
+                stamps.reverse()
+            by_id[query["Id"]]["timestamps"] = stamps
+            by_id[query["Id"]]["values"] = [lag] * len(stamps)
+        return results
+
+    cw_models.CloudWatchBackend.get_metric_data = get_metric_data
+
+
 def patch_rds_subnet_group_exists() -> None:
     """Refuse a second DB subnet group of a name in use, as AWS does.
 
@@ -1598,6 +1759,8 @@ def main() -> int:
     patch_rds_subnet_group_exists()
     # After the backups' patch: it wraps that RestoreDBInstanceToPointInTime.
     patch_rds_slow_restores()
+    # After the slow restores: it wraps that cluster status.
+    patch_rds_global_database()
     use_real_certificate_ids()
     patch_iot_describe_certificate_ca_id()
     patch_iot_list_certificates_pagination()

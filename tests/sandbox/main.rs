@@ -16,6 +16,7 @@ mod failback_database;
 mod failover;
 mod failover_fencing;
 mod game_day;
+mod global_database;
 mod launcher;
 mod launcher_route53;
 mod network;

@@ -1,7 +1,8 @@
 //! [`ReplicatedBackupStore`] on RDS: an instance's automated backups replicated into the DR
 //! region (cross-Region automated backup replication), in primary's account there. Every
 //! call is signed for the DR region, with primary's role assumed through STS in the DR
-//! region ([`AwsSession::config_in`]): nothing here needs primary's region.
+//! region ([`AwsSession::config_in`]): nothing here needs primary's region. The same store
+//! reaches an Aurora global database's secondary there ([`crate::global_database`]).
 
 use aws_sdk_rds::Client;
 use dr_core::port::PortError;
@@ -16,7 +17,9 @@ use crate::AwsSession;
 /// Replicated automated backups of the topology's primary instances, in the DR region.
 #[derive(Debug, Clone)]
 pub struct RdsReplicatedBackups {
-    client: Client,
+    pub(crate) client: Client,
+    /// CloudWatch there: RDS's global database lag metric.
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
     primary_region: String,
     primary_account: String,
 }
@@ -26,6 +29,7 @@ impl RdsReplicatedBackups {
     pub fn new(session: &AwsSession, topology: &Topology) -> Self {
         Self {
             client: session.rds_in(Side::Primary, &topology.dr.region),
+            cloudwatch: session.cloudwatch_in(Side::Primary, &topology.dr.region),
             primary_region: topology.primary.region.to_string(),
             primary_account: topology.primary.account_id.to_string(),
         }

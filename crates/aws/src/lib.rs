@@ -27,6 +27,7 @@ pub mod contract;
 pub mod dlq;
 pub mod error;
 pub mod failover;
+pub mod global_database;
 pub mod identity;
 pub mod iot;
 pub mod ledger;

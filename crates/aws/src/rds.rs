@@ -269,6 +269,29 @@ pub(crate) async fn instance_status(
     .await
 }
 
+/// Create the DB instance `instance` in the cluster `cluster` on `client` (a promoted global
+/// secondary, in primary's account in the DR region): as a restored cluster's.
+pub(crate) async fn create_cluster_instance_on(
+    client: &Client,
+    cluster: &str,
+    instance: &str,
+    settings: &RestoreSettings,
+    tags: &[(String, String)],
+) -> Result<InstanceCreation, PortError> {
+    let calls = Calls::default();
+    kinds::create_cluster_instance(
+        Rds {
+            client,
+            calls: &calls,
+        },
+        cluster,
+        instance,
+        settings,
+        kinds::sdk_tags(tags),
+    )
+    .await
+}
+
 impl SnapshotStore for RdsSnapshotStore {
     async fn observe(&self, database: &str) -> Result<Vec<Snapshot>, PortError> {
         let mut observed = self.list(Location::Source, database).await?;

@@ -175,6 +175,11 @@ impl AwsSession {
         client!(aws_sdk_cloudwatch, self.config(side))
     }
 
+    /// A CloudWatch client of one side's account in `region`.
+    pub fn cloudwatch_in(&self, side: Side, region: &Region) -> aws_sdk_cloudwatch::Client {
+        client!(aws_sdk_cloudwatch, &self.config_in(side, region))
+    }
+
     /// Route 53 (a global service) as `side`'s account; the hosted zone lives in DR's.
     pub fn route53(&self, side: Side) -> aws_sdk_route53::Client {
         client!(aws_sdk_route53, self.config(side))

@@ -1,6 +1,6 @@
 //! Where and from what a failover would restore each protected database in DR.
 
-use dr_core::snapshots::observe_sources;
+use dr_core::snapshots::{observe_all_sources, RestoreSource};
 use dr_core::{Side, Topology};
 
 use super::{check, unreadable, Check, Verdict};
@@ -9,8 +9,10 @@ use crate::rds::RdsSnapshotStore;
 use crate::AwsSession;
 
 /// What a failover would restore each database from now, and how old its data would be:
-/// DR's snapshot copy or RDS's replicated backups (the newer); a configured replication
-/// that is not replicating, or its restore network missing, is named.
+/// DR's snapshot copy, RDS's replicated backups or the Aurora global database's secondary
+/// (the newest); a configured replication that is not replicating, or its restore network
+/// missing, is named; a configured secondary shows its replication lag, and one that is
+/// missing, detached or already promoted fails the check.
 pub(super) async fn restore_sources(session: &AwsSession, topology: &Topology) -> Vec<Check> {
     let replicated = RdsReplicatedBackups::new(session, topology);
     let now = dr_core::time::now_millis();
@@ -19,7 +21,8 @@ pub(super) async fn restore_sources(session: &AwsSession, topology: &Topology) -
         let name = format!("restore source of {}", policy.database);
         let copies = RdsSnapshotStore::new(session, topology, kind);
         let store = policy.backup_replication.as_ref().map(|_| &replicated);
-        let report = observe_sources(&copies, store, &policy, now).await;
+        let global = policy.global_secondary.as_ref().map(|_| &replicated);
+        let report = observe_all_sources(&copies, store, global, &policy, None, now).await;
         let mut detail = match report.chosen() {
             Some(source) => format!(
                 "a failover now restores from {} (data age {} s)",
@@ -36,6 +39,24 @@ pub(super) async fn restore_sources(session: &AwsSession, topology: &Topology) -
         for unreadable in report.unreadable() {
             detail.push_str(&format!("; could not read {unreadable}"));
             verdict = verdict.max_with(Verdict::Warn);
+        }
+        if let Some(secondary) = &policy.global_secondary {
+            match &report.global {
+                Some(Ok(Some(RestoreSource::GlobalSecondary {
+                    global_cluster,
+                    lag_ms,
+                    data_ms,
+                    ..
+                }))) => detail.push_str(&format!(
+                    "; global database {global_cluster}'s secondary {} in {}: replication lag {lag_ms} ms (data age {} s)",
+                    secondary.cluster,
+                    topology.dr.region,
+                    (now - data_ms).max(0) / 1000
+                )),
+                // Missing, detached or promoted: a failover cannot promote it.
+                Some(Err(e)) if !e.retryable => verdict = Verdict::Fail,
+                _ => {}
+            }
         }
         if let Some(replication) = &policy.backup_replication {
             match &report.replicated {

@@ -24,7 +24,7 @@ use dr_core::drill::{canary_shadow, CanaryShadow};
 use dr_core::failover::TrafficSwitch;
 use dr_core::reconcile::{Direction, Reconciler, MAX_PAGE_SIZE};
 use dr_core::snapshots::{
-    observe_sources, restore_newest, DatabaseRestorer, RestoreRequest, RestoreSource,
+    observe_all_sources, restore_newest, DatabaseRestorer, RestoreRequest, RestoreSource,
 };
 use dr_core::time::now_millis;
 use dr_core::{CertificatePem, ProbeConfig, Side, Topology};
@@ -395,8 +395,9 @@ fn waiting(message: &str) -> Option<indicatif::ProgressBar> {
     Some(spinner)
 }
 
-/// Per database: the source a failover now would restore from (DR's snapshot copy or RDS's
-/// replicated backups, the newer), each source's data age, and what could not be read.
+/// Per database: the source a failover now would restore from (DR's snapshot copy, RDS's
+/// replicated backups or the Aurora global database's secondary: the newest data), each
+/// source's data age, and what could not be read.
 async fn failover_sources(session: &AwsSession, topology: &Topology) -> Vec<Value> {
     let replicated = RdsReplicatedBackups::new(session, topology);
     let now = now_millis();
@@ -404,7 +405,8 @@ async fn failover_sources(session: &AwsSession, topology: &Topology) -> Vec<Valu
     for (kind, policy) in topology.snapshot_policies() {
         let copies = RdsSnapshotStore::new(session, topology, kind);
         let store = policy.backup_replication.as_ref().map(|_| &replicated);
-        let report = observe_sources(&copies, store, &policy, now).await;
+        let global = policy.global_secondary.as_ref().map(|_| &replicated);
+        let report = observe_all_sources(&copies, store, global, &policy, None, now).await;
         let age = |r: &Result<Option<RestoreSource>, _>| {
             r.as_ref()
                 .ok()
@@ -425,6 +427,7 @@ async fn failover_sources(session: &AwsSession, topology: &Topology) -> Vec<Valu
             "rpo_seconds": chosen.map(|s| s.rpo_ms(now) / 1000),
             "snapshot_copy_rpo_seconds": age(&report.copy),
             "replicated_backups_rpo_seconds": report.replicated.as_ref().and_then(age),
+            "global_secondary_rpo_seconds": report.global.as_ref().and_then(age),
             "detail": detail,
         }));
     }

@@ -33,7 +33,9 @@ pub use reconcile::ReconcileConfig;
 pub use replication::ReplicationNames;
 pub use sandbox::{SandboxConfig, SandboxPrincipal, SandboxWorld};
 pub use sides::SideConfig;
-pub use snapshots::{BackupReplicationConfig, DatabaseConfig, SnapshotConfig};
+pub use snapshots::{
+    BackupReplicationConfig, DatabaseConfig, GlobalSecondaryConfig, SnapshotConfig,
+};
 
 use crate::ids::ResourceName;
 use crate::Side;

@@ -97,6 +97,30 @@ pub struct DatabaseConfig {
     /// reach it. A snapshot restore keeps the master user and its password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_arn: Option<String>,
+    /// Aurora Global Database (clusters only): the cluster's secondary in the DR region, a
+    /// third restore source with a replication lag of about a second. A failover that finds
+    /// its data newest detaches and promotes it in place (primary's account, DR region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_secondary: Option<GlobalSecondaryConfig>,
+}
+
+/// `[snapshots.databases.global_secondary]`: the secondary DB cluster of the protected
+/// cluster's Aurora global database in the DR region. Aurora offers no cross-account
+/// secondary, so it lives in primary's account there; a promotion reaches it through STS in
+/// the DR region, never primary's region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalSecondaryConfig {
+    /// The secondary DB cluster's identifier (primary's account, DR region).
+    pub cluster: ResourceName,
+    /// DB instances the promoted cluster must have; a headless secondary gets them created
+    /// after promotion. Unset: the database's `instances` (at least 1).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_count"
+    )]
+    pub instances: Option<u64>,
 }
 
 /// `[snapshots.databases.backup_replication]`: RDS replicates the instance's automated
@@ -151,6 +175,7 @@ impl DatabaseConfig {
             instances: None,
             backup_replication: None,
             credentials_secret_arn: None,
+            global_secondary: None,
         }
     }
 
@@ -215,6 +240,13 @@ impl SnapshotConfig {
                     max_copies_in_flight: crate::snapshots::MAX_COPIES_IN_FLIGHT,
                     restore: db.restore_settings(),
                     backup_replication: db.backup_replication_policy(),
+                    global_secondary: db.global_secondary.as_ref().map(|g| {
+                        crate::snapshots::GlobalSecondaryPolicy {
+                            cluster: g.cluster.to_string(),
+                            instances: g.instances.or(db.instances).map_or(1, |n| n as u32),
+                            instance_class: db.instance_class.clone(),
+                        }
+                    }),
                 };
                 (db.kind, policy)
             })
@@ -366,6 +398,32 @@ impl DatabaseConfig {
                 field(".security_group_ids"),
                 format!("{bad:?} is not a security group id (sg-…)"),
             ));
+        }
+        if let Some(secondary) = &self.global_secondary {
+            if self.kind != crate::snapshots::DatabaseKind::Cluster {
+                return Err(FieldError::new(
+                    field(".global_secondary"),
+                    "Aurora Global Database is for Aurora clusters only; an instance's \
+                     cross-region option is backup_replication",
+                ));
+            }
+            if let Err(error) = crate::snapshots::check_identifier(
+                secondary.cluster.as_str(),
+                crate::snapshots::RDS_IDENTIFIER_MAX - 3,
+            ) {
+                return Err(FieldError::new(
+                    field(".global_secondary.cluster"),
+                    format!(
+                        "not an RDS cluster identifier with room for its instances' -<n>: {error}"
+                    ),
+                ));
+            }
+            if secondary.instances == Some(0) {
+                return Err(FieldError::new(
+                    field(".global_secondary.instances"),
+                    "must be at least 1: a promoted cluster without an instance serves nothing",
+                ));
+            }
         }
         let Some(replication) = &self.backup_replication else {
             return Ok(());

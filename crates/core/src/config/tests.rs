@@ -338,3 +338,37 @@ fn a_snapshot_key_is_a_customer_key_in_the_dr_region() {
         );
     }
 }
+
+#[test]
+fn a_global_secondary_is_for_an_aurora_cluster_named_as_rds_allows() {
+    const REPLICATION: &str = "[snapshots.databases.backup_replication]\nretention_days = 7\n";
+    // The sandbox's database, as a cluster (or not) with a global secondary in place of its
+    // replicated backups (instances only).
+    let with = |kind: &str, secondary: &str| {
+        SANDBOX
+            .replace(
+                "identifier = \"fleetdb\"\nkind = \"instance\"",
+                &format!("identifier = \"fleetcl\"\nkind = \"{kind}\"\ninstances = 2"),
+            )
+            .replace(
+                REPLICATION,
+                &format!("[snapshots.databases.global_secondary]\n{secondary}\n# "),
+            )
+    };
+    assert!(SANDBOX.contains(REPLICATION));
+    let topology = parse(&with("cluster", "cluster = \"fleetcl-dr\"")).unwrap();
+    let (_, policy) = topology.snapshot_policies().remove(0);
+    let secondary = policy.global_secondary.expect("configured");
+    assert_eq!(
+        (secondary.cluster.as_str(), secondary.instances),
+        ("fleetcl-dr", 2)
+    );
+
+    let (field, message) = error_of(parse(&with("cluster", "cluster = \"fleetcl--dr\"")));
+    assert_eq!(field, "snapshots.databases[0].global_secondary.cluster");
+    assert!(message.contains("hyphens"), "{message}");
+
+    let (field, message) = error_of(parse(&with("instance", "cluster = \"fleetcl-dr\"")));
+    assert_eq!(field, "snapshots.databases[0].global_secondary");
+    assert!(message.contains("Aurora clusters only"), "{message}");
+}

@@ -297,6 +297,7 @@ fn recovery(
                     retention_days: 7,
                     restore: RestoreSettings::default(),
                 }),
+                global_secondary: None,
             },
         )],
         dr_region: "us-west-2".to_owned(),

@@ -276,6 +276,7 @@ mod tests {
             max_copies_in_flight: 20,
             restore: crate::snapshots::RestoreSettings::default(),
             backup_replication: None,
+            global_secondary: None,
         }
     }
 

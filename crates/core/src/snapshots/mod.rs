@@ -15,6 +15,7 @@
 mod carry_back;
 mod decide;
 mod directory;
+pub mod global;
 mod naming;
 mod restore;
 pub mod service;
@@ -27,6 +28,10 @@ pub use carry_back::{
 };
 pub use decide::{decide, Action, Blocked, Plan};
 pub use directory::{parameter_name, DatabaseDirectory, DatabaseLocation};
+pub use global::{
+    GlobalSecondary, GlobalSecondaryPolicy, GlobalSecondaryStore, Lag, NoGlobalSecondary,
+    GLOBAL_SECONDARY,
+};
 pub use naming::{
     check_identifier, failover_target, owned_by, restore_tags, InvalidTarget, RDS_IDENTIFIER_MAX,
     TAG_DATA_TIME, TAG_RESTORE_SOURCE, TAG_RUNBOOK,
@@ -38,9 +43,9 @@ pub use restore::{
 };
 pub use service::{tick_all, DatabaseTick, SnapshotRecovery, SnapshotTicks, Stores};
 pub use sources::{
-    ensure_backup_replication, newest_first, observe_sources, start_failover_restore,
-    FailoverRestore, ReplicatedBackup, ReplicatedBackupStore, ReplicationState, RestoreSource,
-    SourceReport, REPLICATED_BACKUPS, SNAPSHOT_COPY,
+    ensure_backup_replication, newest_first, observe_all_sources, observe_sources,
+    start_failover_restore, FailoverRestore, ReplicatedBackup, ReplicatedBackupStore,
+    ReplicationState, RestoreSource, SourceReport, REPLICATED_BACKUPS, SNAPSHOT_COPY,
 };
 pub use tick::{tick, SnapshotStore, TickReport};
 
@@ -162,6 +167,8 @@ pub struct SnapshotPolicy {
     pub restore: RestoreSettings,
     /// RDS's cross-Region replication of its automated backups, if configured.
     pub backup_replication: Option<BackupReplicationPolicy>,
+    /// Its Aurora global database's secondary in the DR region, if configured.
+    pub global_secondary: Option<GlobalSecondaryPolicy>,
 }
 
 /// A database's automated backups replicated into the DR region (primary's account).

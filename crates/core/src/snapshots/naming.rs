@@ -12,7 +12,8 @@ use super::RestoreSource;
 
 /// The runbook a restored database belongs to (its id, e.g. `failover-1800000000000`).
 pub const TAG_RUNBOOK: &str = "dr:runbook";
-/// What it was restored from: the DR snapshot's id or the replicated backups' ARN.
+/// What it was restored from: the DR snapshot's id, the replicated backups' ARN or (a
+/// promoted global secondary) the secondary cluster's own ARN.
 pub const TAG_RESTORE_SOURCE: &str = "dr:restore-source";
 /// When its data was current (epoch ms): the source snapshot's time, or the backups'
 /// latest restorable time.
@@ -87,7 +88,8 @@ pub fn check_identifier(name: &str, max: usize) -> Result<(), InvalidTarget> {
 pub fn restore_tags(runbook: &str, source: &RestoreSource) -> Vec<(String, String)> {
     let from = match source {
         RestoreSource::SnapshotCopy { snapshot_id, .. } => snapshot_id,
-        RestoreSource::ReplicatedBackups { arn, .. } => arn,
+        RestoreSource::ReplicatedBackups { arn, .. }
+        | RestoreSource::GlobalSecondary { arn, .. } => arn,
     };
     vec![
         (TAG_RUNBOOK.to_owned(), runbook.to_owned()),

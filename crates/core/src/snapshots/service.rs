@@ -17,6 +17,7 @@ use super::{
     TAG_RESTORE_SOURCE, TAG_RUNBOOK,
 };
 use super::{DatabaseDirectory, DatabaseLocation};
+use super::{GlobalSecondary, GlobalSecondaryStore};
 use crate::failover::{DatabaseRecovery, Readiness};
 use crate::port::PortError;
 use crate::report::{Figure, Report, Section};
@@ -249,12 +250,16 @@ enum Found {
     /// Primary's account in the DR region: a restore of the replicated backups (an
     /// instance).
     Backups(DescribedDatabase),
+    /// Primary's account in the DR region: the Aurora global database's secondary this
+    /// runbook promoted (it keeps its own name; its tags say whose it is).
+    Global(GlobalSecondary),
 }
 
 impl Found {
     fn tags(&self) -> &BTreeMap<String, String> {
         match self {
             Found::Dr(db) | Found::Backups(db) => &db.tags,
+            Found::Global(secondary) => &secondary.tags,
         }
     }
 }
@@ -262,13 +267,19 @@ impl Found {
 impl<K, B, C, D> SnapshotRecovery<K, B, C, D>
 where
     K: Stores + Sync,
-    B: ReplicatedBackupStore + Sync,
+    B: ReplicatedBackupStore + GlobalSecondaryStore + Sync,
     C: Clock,
     D: DatabaseDirectory + Sync,
 {
     /// The replicated backups' store, when `policy` has them configured.
     fn replicated_for(&self, policy: &SnapshotPolicy) -> Option<&B> {
         policy.backup_replication.as_ref().map(|_| &self.replicated)
+    }
+
+    /// The global database's store (the same account and region as the replicated
+    /// backups'), when `policy` has a global secondary configured.
+    fn global_for(&self, policy: &SnapshotPolicy) -> Option<&B> {
+        policy.global_secondary.as_ref().map(|_| &self.replicated)
     }
 
     /// The database named `target` wherever a restore puts it: DR's account, then (when
@@ -279,14 +290,27 @@ where
         kind: DatabaseKind,
         policy: &SnapshotPolicy,
         target: &str,
+        runbook: &str,
     ) -> Result<Option<Found>, PortError> {
         if let Some(found) = self.stores.of(kind).database(kind, target).await? {
             return Ok(Some(Found::Dr(found)));
         }
-        match self.replicated_for(policy) {
-            Some(replicated) => Ok(replicated.database(target).await?.map(Found::Backups)),
-            None => Ok(None),
+        if let Some(replicated) = self.replicated_for(policy) {
+            if let Some(found) = replicated.database(target).await? {
+                return Ok(Some(Found::Backups(found)));
+            }
         }
+        // A secondary is the runbook's once tagged so (before it is detached); another
+        // runbook's is not looked at here: [`start_failover_restore`] refuses it loudly.
+        if let (Some(store), Some(secondary)) = (self.global_for(policy), &policy.global_secondary)
+        {
+            if let Some(found) = store.secondary(&secondary.cluster).await? {
+                if found.tags.get(TAG_RUNBOOK).map(String::as_str) == Some(runbook) {
+                    return Ok(Some(Found::Global(found)));
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn start_one(
@@ -299,6 +323,7 @@ where
         start_failover_restore(
             self.stores.of(kind),
             self.replicated_for(policy),
+            self.global_for(policy),
             kind,
             policy,
             target,
@@ -321,7 +346,7 @@ where
             Ok(target) => target,
             Err(error) => return format!("{database}: restore NOT started: {error}"),
         };
-        match self.find(kind, policy, &target).await {
+        match self.find(kind, policy, &target, runbook).await {
             Err(error) => {
                 format!("{database}: restore not started ({error}); the next round retries")
             }
@@ -335,17 +360,31 @@ where
             },
             Ok(None) => match self.start_one(kind, policy, &target, runbook).await {
                 Ok(started) => {
-                    let mut note = format!(
-                        "{database}: restoring into {target} from {}, data time {} ms (age {} s){}",
-                        started.source.describe(),
-                        started.source.data_ms(),
-                        started.rpo_ms / 1000,
-                        match started.source {
-                            RestoreSource::ReplicatedBackups { .. } =>
-                                format!(", in primary's account in {}", self.dr_region),
-                            RestoreSource::SnapshotCopy { .. } => String::new(),
-                        }
-                    );
+                    let mut note = match &started.source {
+                        // Not restored into `target`: promoted in place, under its own name.
+                        RestoreSource::GlobalSecondary {
+                            cluster,
+                            global_cluster,
+                            lag_ms,
+                            data_ms,
+                            ..
+                        } => format!(
+                            "{database}: PROMOTING {cluster} in place (global database {global_cluster}, detach and promote in {}, primary's account): RPO before promotion {lag_ms} ms, data time {data_ms} ms (age {} s)",
+                            self.dr_region,
+                            started.rpo_ms / 1000
+                        ),
+                        source => format!(
+                            "{database}: restoring into {target} from {}, data time {} ms (age {} s){}",
+                            source.describe(),
+                            source.data_ms(),
+                            started.rpo_ms / 1000,
+                            match source {
+                                RestoreSource::ReplicatedBackups { .. } =>
+                                    format!(", in primary's account in {}", self.dr_region),
+                                _ => String::new(),
+                            }
+                        ),
+                    };
                     for extra in &started.notes {
                         note.push_str(&format!("; {extra}"));
                     }
@@ -386,7 +425,7 @@ fn foreign(database: &str, target: &str, owner: &str, runbook: &str) -> String {
 impl<K, B, C, D> DatabaseRecovery for SnapshotRecovery<K, B, C, D>
 where
     K: Stores + Sync,
-    B: ReplicatedBackupStore + Sync,
+    B: ReplicatedBackupStore + GlobalSecondaryStore + Sync,
     C: Clock,
     D: DatabaseDirectory + Sync,
 {
@@ -416,7 +455,7 @@ where
                     continue;
                 }
             };
-            let Some(found) = self.find(kind, policy, &target).await? else {
+            let Some(found) = self.find(kind, policy, &target, runbook).await? else {
                 match self.start_one(kind, policy, &target, runbook).await {
                     Ok(_) => waiting.push(format!("{database}: {target} restore started")),
                     // Nothing will ever appear by waiting: finish, loudly.
@@ -444,7 +483,8 @@ where
             let holds = holds(found.tags(), now);
             let account = match found {
                 Found::Dr(_) => policy.dr_account.as_str(),
-                Found::Backups(_) => self.primary_account.as_str(),
+                // Replicated backups and a global secondary: primary's account, DR region.
+                Found::Backups(_) | Found::Global(_) => self.primary_account.as_str(),
             };
             let source = found
                 .tags()
@@ -456,6 +496,22 @@ where
                 .get(TAG_DATA_TIME)
                 .and_then(|t| t.parse::<EpochMillis>().ok())
                 .unwrap_or_default();
+            // The identifier the application connects to: a promoted secondary keeps its own.
+            let restored_as = match &found {
+                Found::Global(_) => policy
+                    .global_secondary
+                    .as_ref()
+                    .map_or_else(|| target.clone(), |g| g.cluster.to_string()),
+                _ => target.clone(),
+            };
+            let target = match &found {
+                // Promoted in place: its own name.
+                Found::Global(_) => policy
+                    .global_secondary
+                    .as_ref()
+                    .map_or(target, |g| format!("{} (promoted)", g.cluster)),
+                _ => target,
+            };
             let progress = match found {
                 Found::Dr(_) => {
                     // A cluster's instances carry the runbook's tags too.
@@ -476,6 +532,13 @@ where
                     }
                     (status, _) => Progress::Waiting(format!("{target} {status}")),
                 },
+                Found::Global(secondary) => match &policy.global_secondary {
+                    Some(config) => {
+                        super::global::converge_promoted(&self.replicated, config, &secondary)
+                            .await?
+                    }
+                    None => Progress::DeadEnd("global_secondary no longer configured".into()),
+                },
             };
             match progress {
                 Progress::Ready(endpoint) => {
@@ -485,7 +548,7 @@ where
                     ));
                     ready.push(DatabaseLocation {
                         database: database.clone(),
-                        restored_as: target.clone(),
+                        restored_as: restored_as.clone(),
                         kind,
                         address: endpoint.address,
                         port: endpoint.port,
@@ -510,13 +573,10 @@ where
             // "Database ready": the application in DR finds each restored database by its
             // parameter. Not announced, not ready: a failure keeps the step pending and the
             // next round writes again (overwriting is idempotent).
+            // (Not in the note: its name follows from the config, and the note must keep
+            // each database's data time within a note's length.)
             for location in &ready {
                 self.directory.publish(location).await?;
-                done.push(format!(
-                    "{}: announced as {}",
-                    location.database,
-                    self.directory.name_of(&location.database)
-                ));
             }
             return Ok(Readiness::Ready(done.join("; ")));
         }

@@ -63,15 +63,29 @@ pub enum RestoreSource {
         /// Their latest restorable time.
         data_ms: EpochMillis,
     },
+    /// An Aurora global database's secondary cluster in the DR region, promoted in place
+    /// (detach and promote; see [`super::global`]).
+    GlobalSecondary {
+        /// The secondary cluster's identifier.
+        cluster: String,
+        /// Its ARN.
+        arn: String,
+        /// The global database it replicates in.
+        global_cluster: String,
+        /// Its replication lag when observed (the RPO before promotion).
+        lag_ms: EpochMillis,
+        /// The newest primary data it held: the lag datapoint's time − the lag.
+        data_ms: EpochMillis,
+    },
 }
 
 impl RestoreSource {
     /// When the data it restores was current.
     pub fn data_ms(&self) -> EpochMillis {
         match self {
-            Self::SnapshotCopy { data_ms, .. } | Self::ReplicatedBackups { data_ms, .. } => {
-                *data_ms
-            }
+            Self::SnapshotCopy { data_ms, .. }
+            | Self::ReplicatedBackups { data_ms, .. }
+            | Self::GlobalSecondary { data_ms, .. } => *data_ms,
         }
     }
 
@@ -80,11 +94,13 @@ impl RestoreSource {
         (now - self.data_ms()).max(0)
     }
 
-    /// Its name in metrics, reports and JSON: `snapshot-copy` or `replicated-backups`.
+    /// Its name in metrics, reports and JSON: `snapshot-copy`, `replicated-backups` or
+    /// `global-secondary`.
     pub fn kind_name(&self) -> &'static str {
         match self {
             Self::SnapshotCopy { .. } => SNAPSHOT_COPY,
             Self::ReplicatedBackups { .. } => REPLICATED_BACKUPS,
+            Self::GlobalSecondary { .. } => super::GLOBAL_SECONDARY,
         }
     }
 
@@ -95,12 +111,21 @@ impl RestoreSource {
             Self::ReplicatedBackups { arn, .. } => {
                 format!("replicated automated backups {arn} (latest restorable time)")
             }
+            Self::GlobalSecondary {
+                cluster,
+                global_cluster,
+                lag_ms,
+                ..
+            } => format!(
+                "Aurora global database {global_cluster}'s secondary {cluster} (replication lag {lag_ms} ms)"
+            ),
         }
     }
 }
 
 /// Restorable sources, the newest data first; a tie goes to the snapshot copy (DR's own
-/// account). The rule both the RPO metric and a failover's choice follow.
+/// account), then the global secondary. The rule both the RPO metric and a failover's
+/// choice follow.
 pub fn newest_first<'a>(
     sources: impl IntoIterator<Item = &'a RestoreSource>,
 ) -> Vec<&'a RestoreSource> {
@@ -108,7 +133,11 @@ pub fn newest_first<'a>(
     found.sort_by_key(|s| {
         (
             std::cmp::Reverse(s.data_ms()),
-            matches!(s, RestoreSource::ReplicatedBackups { .. }),
+            match s {
+                RestoreSource::SnapshotCopy { .. } => 0,
+                RestoreSource::GlobalSecondary { .. } => 1,
+                RestoreSource::ReplicatedBackups { .. } => 2,
+            },
         )
     });
     found
@@ -158,6 +187,9 @@ pub struct SourceReport {
     pub copy: Result<Option<RestoreSource>, PortError>,
     /// The replicated backups: `None` when not configured.
     pub replicated: Option<Result<Option<RestoreSource>, PortError>>,
+    /// The Aurora global database's secondary: `None` when not configured (or not asked);
+    /// an error also when it is not reusable (missing, detached, another runbook's).
+    pub global: Option<Result<Option<RestoreSource>, PortError>>,
 }
 
 impl SourceReport {
@@ -168,6 +200,10 @@ impl SourceReport {
             [
                 self.copy.as_ref().ok().and_then(Option::as_ref),
                 self.replicated
+                    .as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .and_then(Option::as_ref),
+                self.global
                     .as_ref()
                     .and_then(|r| r.as_ref().ok())
                     .and_then(Option::as_ref),
@@ -191,12 +227,15 @@ impl SourceReport {
         if let Some(Err(e)) = &self.replicated {
             out.push(format!("{REPLICATED_BACKUPS}: {e}"));
         }
+        if let Some(Err(e)) = &self.global {
+            out.push(format!("{}: {e}", super::GLOBAL_SECONDARY));
+        }
         out
     }
 }
 
-/// Read both sources of `policy`'s database (the replicated backups only when configured
-/// and a store is given). DR region only.
+/// Read both snapshot-based sources of `policy`'s database (the replicated backups only
+/// when configured and a store is given): what a drill restores from. DR region only.
 pub async fn observe_sources<R, B>(
     copies: &R,
     replicated: Option<&B>,
@@ -206,6 +245,33 @@ pub async fn observe_sources<R, B>(
 where
     R: DatabaseRestorer + Sync,
     B: ReplicatedBackupStore + Sync,
+{
+    observe_all_sources(
+        copies,
+        replicated,
+        None::<&super::NoGlobalSecondary>,
+        policy,
+        None,
+        now,
+    )
+    .await
+}
+
+/// Read every source of `policy`'s database: also its global database's secondary when
+/// configured and a store is given, as a source for `runbook` (`None`: for anyone, as
+/// readiness asks). DR region only.
+pub async fn observe_all_sources<R, B, G>(
+    copies: &R,
+    replicated: Option<&B>,
+    global: Option<&G>,
+    policy: &SnapshotPolicy,
+    runbook: Option<&str>,
+    now: EpochMillis,
+) -> SourceReport
+where
+    R: DatabaseRestorer + Sync,
+    B: ReplicatedBackupStore + Sync,
+    G: super::GlobalSecondaryStore + Sync,
 {
     let copy = async {
         let observed = copies.restorable(&policy.database).await?;
@@ -232,8 +298,23 @@ where
             _ => None,
         }
     };
-    let (copy, replicated) = futures_util::future::join(copy, backups).await;
-    SourceReport { copy, replicated }
+    let secondary = async {
+        match (policy.global_secondary.as_ref(), global) {
+            (Some(secondary), Some(store)) => Some(
+                store
+                    .secondary(&secondary.cluster)
+                    .await
+                    .and_then(|found| super::global::candidate(secondary, found, runbook)),
+            ),
+            _ => None,
+        }
+    };
+    let (copy, replicated, global) = futures_util::future::join3(copy, backups, secondary).await;
+    SourceReport {
+        copy,
+        replicated,
+        global,
+    }
 }
 
 /// A failover's restore, started.
@@ -249,11 +330,14 @@ pub struct FailoverRestore {
 
 /// Start restoring `policy`'s database into `target` (the runbook's own name, see
 /// [`super::failover_target`]) from the source with the newest data, tagged as `runbook`'s
-/// with what it holds; when starting that fails, from the other. Without waiting (failover
-/// moves traffic while RDS works).
-pub async fn start_failover_restore<R, B>(
+/// with what it holds; when starting that fails, from the next. A global secondary is not
+/// restored but promoted in place, under its own name ([`super::global::promote`]).
+/// Without waiting (failover moves traffic while RDS works).
+#[allow(clippy::too_many_arguments)]
+pub async fn start_failover_restore<R, B, G>(
     copies: &R,
     replicated: Option<&B>,
+    global: Option<&G>,
     kind: DatabaseKind,
     policy: &SnapshotPolicy,
     target: &str,
@@ -263,8 +347,9 @@ pub async fn start_failover_restore<R, B>(
 where
     R: DatabaseRestorer + Sync,
     B: ReplicatedBackupStore + Sync,
+    G: super::GlobalSecondaryStore + Sync,
 {
-    let report = observe_sources(copies, replicated, policy, now).await;
+    let report = observe_all_sources(copies, replicated, global, policy, Some(runbook), now).await;
     let mut notes = report.unreadable();
     let mut last_error = None;
     for source in report.candidates() {
@@ -285,6 +370,13 @@ where
                     .restore_latest(arn, target, &replication.restore, &tags)
                     .await
             }
+            RestoreSource::GlobalSecondary { .. } => {
+                let (Some(store), Some(secondary)) = (global, policy.global_secondary.as_ref())
+                else {
+                    continue;
+                };
+                super::global::promote(store, secondary, runbook, &tags).await
+            }
         };
         match started {
             Ok(()) => {
@@ -302,8 +394,22 @@ where
     }
     match (last_error, report.copy) {
         (Some(error), _) => Err(RestoreError::Port(error)),
+        // The only source left is a global secondary that cannot be promoted now (missing,
+        // detached, another runbook's: loudly, every round; its lag unread: retried), not
+        // "nothing to restore", which would finish the runbook.
+        (None, Ok(None))
+            if !matches!(report.replicated, Some(Ok(Some(_))))
+                && matches!(report.global, Some(Err(_))) =>
+        {
+            Err(RestoreError::Port(
+                report.global.and_then(Result::err).expect("matched above"),
+            ))
+        }
         // Nothing restorable was found: say so, unless nothing could even be read.
-        (None, Err(error)) if !matches!(report.replicated, Some(Ok(Some(_)))) => {
+        (None, Err(error))
+            if !matches!(report.replicated, Some(Ok(Some(_))))
+                && !matches!(report.global, Some(Ok(Some(_)))) =>
+        {
             Err(RestoreError::Port(error))
         }
         _ => Err(RestoreError::NothingToRestore(policy.database.clone())),
@@ -529,6 +635,7 @@ mod tests {
                     ..RestoreSettings::default()
                 },
             }),
+            global_secondary: None,
         }
     }
 
@@ -555,6 +662,7 @@ mod tests {
         run(start_failover_restore(
             copies,
             backups,
+            None::<&crate::snapshots::NoGlobalSecondary>,
             DatabaseKind::Instance,
             &policy(true),
             "fleetdb-failover-1",

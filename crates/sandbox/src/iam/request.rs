@@ -479,6 +479,19 @@ fn rds_resources(call: &ApiRequest, region: &str, account: &str) -> Result<Vec<S
             r
         }
         "DeleteDBInstance" => vec![need("DBInstanceIdentifier", "db")?],
+        // A global cluster's ARN names no region (it spans them).
+        "DescribeGlobalClusters" => vec![format!(
+            "arn:aws:rds::{account}:global-cluster:{}",
+            call.param("GlobalClusterIdentifier").unwrap_or("*")
+        )],
+        "RemoveFromGlobalCluster" => vec![
+            format!(
+                "arn:aws:rds::{account}:global-cluster:{}",
+                call.param("GlobalClusterIdentifier")
+                    .ok_or_else(|| format!("rds:{op} without GlobalClusterIdentifier"))?
+            ),
+            need("DbClusterIdentifier", "cluster")?,
+        ],
         "DeleteDBCluster" => vec![need("DBClusterIdentifier", "cluster")?],
         "DescribeDBSubnetGroups" => or_all(vec![opt("DBSubnetGroupName", "subgrp")], "subgrp"),
         "DescribeDBParameterGroups" => or_all(vec![opt("DBParameterGroupName", "pg")], "pg"),
@@ -665,6 +678,11 @@ const MODELLED: &[(&str, &[&str])] = &[
         &["db", "og", "pg", "snapshot", "subgrp"],
     ),
     ("rds:DeleteDBInstance", &["db"]),
+    ("rds:DescribeGlobalClusters", &["global-cluster"]),
+    (
+        "rds:RemoveFromGlobalCluster",
+        &["cluster", "global-cluster"],
+    ),
     (
         "rds:DescribeDBInstanceAutomatedBackups",
         &["auto-backup", "db"],
