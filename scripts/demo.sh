@@ -112,8 +112,15 @@ if "$DRCTL" failback --yes; then echo "unexpected: failback allowed" >&2; exit 1
 step "reverse reconcile: DR -> primary (recorded in the failover state: failback's precondition)"
 "$DRCTL" reconcile --direction dr-to-primary --apply
 
-step "failback: publish 'primary serves' until Route 53 has seen a whole alarm period of it (~70 s), then fence"
-"$DRCTL" failback --yes
+step "failback asks what becomes of what DR's database took during the outage; the operator carries it back (a final snapshot of the failover's database, copied into primary's account and region), then traffic flips back ('primary serves' for a whole alarm period, ~70 s) and DR's database is retired (final snapshot kept, deletion protection honoured). Each run continues it while RDS works"
+finished=""
+for _ in $(seq 40); do
+    out=$("$DRCTL" failback --yes --carry-back-dr-database 2>&1) || true
+    echo "$out"
+    if echo "$out" | grep -q "runbook .* finished"; then finished=yes; break; fi
+    sleep 3
+done
+[ -n "$finished" ] || { echo "failback did not finish" >&2; exit 1; }
 
 step "where the fleet stands now: primary serves again"
 "$DRCTL" status || true
