@@ -395,7 +395,10 @@ where
                 record.runbook = Some(runbook);
                 break;
             }
-            let result = self.run_step(step, &mut runbook, version, now).await;
+            // Boxed: the steps' futures (restores, promotion, carry-back, retirement) nest
+            // deep enough to overflow a 2 MiB worker-thread stack in a debug build when held
+            // inline in every caller's future.
+            let result = Box::pin(self.run_step(step, &mut runbook, version, now)).await;
             let result = match result {
                 Ok(StepResult::Page(subject, message)) => {
                     // Claim the page with a fenced save first: of two invocations continuing
