@@ -15,6 +15,7 @@
 mod dns;
 mod drill;
 mod failover;
+mod fleet;
 mod overrides;
 mod reconcile;
 mod replication;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use dns::DnsConfig;
 pub use drill::DrillConfig;
 pub use failover::{FailoverConfig, FlipMode, ProbeConfig};
+pub use fleet::{BackoffConfig, FleetConfig, Jitter, ObjectivesConfig};
 pub use reconcile::ReconcileConfig;
 pub use replication::ReplicationNames;
 pub use sandbox::{SandboxConfig, SandboxPrincipal, SandboxWorld};
@@ -81,6 +83,12 @@ pub struct Topology {
     /// Failover drills.
     #[serde(default)]
     pub drill: DrillConfig,
+    /// How the devices reconnect (the fleet's part of the RTO).
+    #[serde(default)]
+    pub fleet: FleetConfig,
+    /// The recovery objectives readiness and drills are judged against.
+    #[serde(default)]
+    pub objectives: ObjectivesConfig,
     /// Per-caller bounds on every AWS call (`[timeouts.<caller>]`); unset: the caller's
     /// defaults ([`crate::timeouts::CallTimeouts::defaults_for`]).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -230,6 +238,8 @@ impl Topology {
         self.replication.check()?;
         self.reconcile.check()?;
         self.failover.check()?;
+        self.fleet.check()?;
+        self.objectives.check()?;
         self.failover
             .check_probes_bypass(self.dns.record.as_str())?;
         self.snapshots.check(

@@ -372,3 +372,39 @@ fn a_global_secondary_is_for_an_aurora_cluster_named_as_rds_allows() {
     assert_eq!(field, "snapshots.databases[0].global_secondary");
     assert!(message.contains("Aurora clusters only"), "{message}");
 }
+
+#[test]
+fn the_fleet_s_settings_are_checked_against_what_aws_iot_allows() {
+    let topology = parse(SANDBOX).unwrap();
+    assert_eq!(topology.fleet.keep_alive_seconds, 60);
+    assert_eq!(topology.objectives.rto_seconds, Some(600));
+    // Left out, the fleet is the CRT SDKs' (the slow case) and no objective is judged.
+    assert_eq!(FleetConfig::default().keep_alive_seconds, 1_200);
+    assert_eq!(ObjectivesConfig::default().rto_seconds, None);
+
+    for (env, field) in [
+        (
+            "DRCTL__FLEET__KEEP_ALIVE_SECONDS",
+            "fleet.keep_alive_seconds",
+        ),
+        (
+            "DRCTL__FLEET__PING_TIMEOUT_SECONDS",
+            "fleet.ping_timeout_seconds",
+        ),
+        (
+            "DRCTL__OBJECTIVES__RTO_FLEET_PERCENT",
+            "objectives.rto_fleet_percent",
+        ),
+    ] {
+        let (named, message) = error_of(parse_with_env(SANDBOX, &[(env, "1500")]));
+        assert_eq!(named, field, "{message}");
+    }
+    let (named, _) = error_of(parse_with_env(
+        SANDBOX,
+        &[("DRCTL__FLEET__BACKOFF__CAP_MS", "10")],
+    ));
+    assert_eq!(named, "fleet.backoff");
+    // A declared fleet size arrives from the environment as text.
+    let sized = parse_with_env(SANDBOX, &[("DRCTL__FLEET__DEVICES", "250000")]).unwrap();
+    assert_eq!(sized.fleet.devices, Some(250_000));
+}

@@ -4,6 +4,7 @@
 //! simulation. [`service`] is the health checker's invocation over those ports.
 
 pub mod controller;
+pub mod fleet_rto;
 pub mod machine;
 pub mod ports;
 pub mod probe;
@@ -13,6 +14,7 @@ pub mod service;
 pub mod simulation;
 
 pub use controller::{Controller, FailoverError, Outcome, PAGING_LEASE_MS};
+pub use fleet_rto::{FleetRto, IotQuotaCode, IotQuotas};
 pub use machine::{Decision, Hold, Mode, Refused, Settings, State, FIRST_DEPLOY};
 pub use ports::{
     DatabaseFailback, DatabaseRecovery, Notifier, Readiness, StateStore, TrafficSwitch,
