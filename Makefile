@@ -68,6 +68,7 @@ bench: setup ## Benchmarks; prints tables of measured figures.
 	cargo bench --locked -p dr-core --bench diff
 	cargo bench --locked -p dr-core --bench failover_simulation
 	cargo bench --locked -p dr-core --bench status_pass
+	cargo bench --locked -p dr-core --bench fleet_rto
 
 chaos: setup ## The chaos suite at the issue's size (2,000 certificates; make test runs 100).
 	$(BUILD)
