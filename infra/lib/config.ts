@@ -182,6 +182,9 @@ export interface Names {
   readonly metrics_namespace: string;
   readonly metrics_function_dimension: string;
   readonly managed_snapshot_tag: string;
+  /** The Service Quotas service and codes `drctl readiness` reads (the fleet's RTO). */
+  readonly iot_quota_service: string;
+  readonly iot_quota_codes: readonly string[];
 }
 
 /** The data-plane switch's alarm and health check, as the health checker puts them. */

@@ -29,6 +29,7 @@ export const STAR_RESOURCE_ACTIONS: Record<string, string> = {
   'iot:ListThingGroups': 'listing has no resource type (drctl readiness)',
   'iot:ListRoleAliases': 'listing has no resource type (drctl readiness)',
   'iot:ListProvisioningTemplates': 'listing has no resource type (drctl readiness)',
+  'servicequotas:GetAWSDefaultServiceQuota': 'AWS\'s default values have no resource type (drctl readiness)',
   'route53:ListHostedZonesByName': 'listing has no resource type',
   'route53:ListHealthChecks': 'listing has no resource type',
   'cloudwatch:PutMetricData': 'scoped by the cloudwatch:namespace condition instead',
@@ -879,6 +880,23 @@ export function operatorStatements(c: Contract, side: Side, refs: LocalRefs = {}
     }
   }
   groups.drctl = extras;
+  // `drctl readiness`: the IoT quotas the fleet's RTO rests on, in both accounts (exactly
+  // the applied quotas it names; the defaults have no resource). A policy of its own: the
+  // drctl one is at IAM's managed-policy size quota.
+  groups.readiness = [
+    new iam.PolicyStatement({
+      sid: 'ReadinessIotQuotas',
+      actions: ['servicequotas:GetServiceQuota'],
+      resources: c.names.iot_quota_codes.map(
+        (code) => `arn:aws:servicequotas:${t[side].region}:${t[side].account_id}:${c.names.iot_quota_service}/${code}`,
+      ),
+    }),
+    new iam.PolicyStatement({
+      sid: 'ReadinessDefaultQuotas',
+      actions: ['servicequotas:GetAWSDefaultServiceQuota'],
+      resources: ['*'],
+    }),
+  ];
   // `drctl failback`: DR's database writes carried back, the restored databases retired
   // (a policy of its own: the drctl one is near IAM's managed-policy size quota).
   groups.failback = failbackDatabases(c, side);

@@ -657,6 +657,22 @@ describe('deploy risks', () => {
     assert.deepEqual(rule.Assertions[0].Assert, { 'Fn::Equals': ['missing-replicationKeyArn', 'given'] });
   });
 
+  it('lets readiness read exactly the IoT quotas the fleet\'s RTO rests on, in each account\'s own region', () => {
+    const { templates, built } = production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
+    const t = built.contract.topology;
+    for (const [template, side] of [[templates[built.dr.stackName], t.dr], [templates[built.primary.stackName], t.primary]] as const) {
+      const reads = statements(template).filter((x) => x.kind === 'identity' && x.s.Sid === 'ReadinessIotQuotas');
+      assert.equal(reads.length, 1);
+      assert.deepEqual(array<string>(reads[0].s.Action), ['servicequotas:GetServiceQuota']);
+      assert.deepEqual(
+        [...array<string>(reads[0].s.Resource)].sort(),
+        built.contract.names.iot_quota_codes.map((code) => `arn:aws:servicequotas:${side.region}:${side.account_id}:iotcore/${code}`).sort(),
+      );
+      assert.ok(reads[0].where.startsWith('OperatorReadiness'), reads[0].where);
+    }
+    assert.deepEqual(built.contract.names.iot_quota_codes, ['L-AEA1E176', 'L-589D5E1D', 'L-75CAB723', 'L-8C0011A3']);
+  });
+
   it('lets drills delete only drill-named scratch databases, and failback only the failover\'s restored ones', () => {
     const { templates, built } = production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
     const operator = statements(templates[built.dr.stackName]).filter((x) => x.kind === 'identity' && x.where.startsWith('OperatorDrctl'));

@@ -1735,6 +1735,79 @@ def use_real_certificate_ids() -> None:
     default_user_config.setdefault("iot", {})["use_valid_cert"] = True
 
 
+# Applied Service Quotas values, per account: JSON {"<account>": {"<service>/<code>": value}}.
+SERVICE_QUOTAS_ENV = "DRCTL_SANDBOX_SERVICE_QUOTAS"
+
+# The AWS IoT Core quotas the fleet's RTO rests on (service code `iotcore`), at the lowest
+# values AWS has documented for them: what the sandbox answers when no value is applied.
+IOTCORE_DEFAULT_QUOTAS = {
+    "L-AEA1E176": ("Connect requests per second per account", 500.0),
+    "L-589D5E1D": ("Subscriptions per second per account", 500.0),
+    "L-75CAB723": ("Maximum concurrent client connections per account", 500000.0),
+    "L-8C0011A3": ("RegisterCertificate API TPS", 10.0),
+}
+
+
+def patch_servicequotas_iotcore() -> None:
+    """Answer GetServiceQuota and GetAWSDefaultServiceQuota for IoT Core's quotas, as AWS does.
+
+    moto 5.2.5 knows only `vpc` (NoSuchResourceException for every other service) and has no
+    GetAWSDefaultServiceQuota at all, so readiness could not read DR's connect rate or
+    connection quota. AWS (GetServiceQuota API reference): the applied value where the
+    account has one, NoSuchResourceException where only the default exists, which
+    GetAWSDefaultServiceQuota answers.
+
+    Modelled: defaults for the `iotcore` codes in IOTCORE_DEFAULT_QUOTAS; applied values per
+    account from DRCTL_SANDBOX_SERVICE_QUOTAS (a test's "this account has raised, or been
+    given less of, this quota"). Other services keep moto's behaviour.
+    """
+    import json
+
+    from moto.servicequotas import responses as sq_responses
+    from moto.servicequotas.exceptions import NoSuchResource
+
+    raw = os.environ.get(SERVICE_QUOTAS_ENV, "")
+    applied = json.loads(raw) if raw else {}
+    original_get = sq_responses.ServiceQuotasResponse.get_service_quota
+
+    def quota(self, service_code, quota_code, value):  # type: ignore[no-untyped-def]
+        name = IOTCORE_DEFAULT_QUOTAS[quota_code][0]
+        return {
+            "ServiceCode": service_code,
+            "ServiceName": "AWS IoT Core",
+            "QuotaArn": f"arn:aws:servicequotas:{self.region}:{self.current_account}:{service_code}/{quota_code}",
+            "QuotaCode": quota_code,
+            "QuotaName": name,
+            "Value": value,
+            "Unit": "None",
+            "Adjustable": True,
+            "GlobalQuota": False,
+        }
+
+    def codes(self):  # type: ignore[no-untyped-def]
+        params = json.loads(self.body)
+        return str(params.get("ServiceCode")), str(params.get("QuotaCode"))
+
+    def get_service_quota(self):  # type: ignore[no-untyped-def]
+        service_code, quota_code = codes(self)
+        if service_code != "iotcore":
+            return original_get(self)
+        value = applied.get(self.current_account, {}).get(f"{service_code}/{quota_code}")
+        if quota_code not in IOTCORE_DEFAULT_QUOTAS or value is None:
+            raise NoSuchResource()
+        return json.dumps({"Quota": quota(self, service_code, quota_code, float(value))})
+
+    def get_aws_default_service_quota(self):  # type: ignore[no-untyped-def]
+        service_code, quota_code = codes(self)
+        if service_code != "iotcore" or quota_code not in IOTCORE_DEFAULT_QUOTAS:
+            raise NoSuchResource()
+        default = IOTCORE_DEFAULT_QUOTAS[quota_code][1]
+        return json.dumps({"Quota": quota(self, service_code, quota_code, default)})
+
+    sq_responses.ServiceQuotasResponse.get_service_quota = get_service_quota
+    sq_responses.ServiceQuotasResponse.get_aws_default_service_quota = get_aws_default_service_quota
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -1767,6 +1840,7 @@ def main() -> int:
     patch_route53_cloudwatch_health_checks()
     patch_route53_alarm_health_check_status()
     patch_iot_list_ca_certificates()
+    patch_servicequotas_iotcore()
     patch_iot_ca_auto_registration()
     patch_iot_thing_types()
     patch_iot_provisioning_templates()

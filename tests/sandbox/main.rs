@@ -15,6 +15,7 @@ mod exclusive_thing;
 mod failback_database;
 mod failover;
 mod failover_fencing;
+mod fleet_rto;
 mod game_day;
 mod global_database;
 mod launcher;

@@ -132,6 +132,10 @@ struct Names {
     metrics_function_dimension: &'static str,
     /// The tag marking the snapshots the controller manages (value `true`).
     managed_snapshot_tag: &'static str,
+    /// The Service Quotas service and codes readiness reads in both accounts (the fleet's
+    /// RTO); operators may read exactly these applied quotas.
+    iot_quota_service: &'static str,
+    iot_quota_codes: Vec<&'static str>,
 }
 
 impl Names {
@@ -162,6 +166,11 @@ impl Names {
             metrics_namespace: emf::NAMESPACE,
             metrics_function_dimension: emf::FUNCTION_DIMENSION,
             managed_snapshot_tag: TAG_MANAGED,
+            iot_quota_service: dr_core::failover::IotQuotaCode::SERVICE,
+            iot_quota_codes: dr_core::failover::IotQuotaCode::ALL
+                .iter()
+                .map(|q| q.code())
+                .collect(),
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod iot;
 pub mod ledger;
 pub mod names;
 pub mod probes;
+pub mod quotas;
 pub mod rds;
 pub mod readiness;
 pub mod runtime;

@@ -140,6 +140,11 @@ impl AwsSession {
         client!(aws_sdk_secretsmanager, self.config(side))
     }
 
+    /// A Service Quotas client of one side (readiness: the IoT quotas the fleet's RTO rests on).
+    pub fn service_quotas(&self, side: Side) -> aws_sdk_servicequotas::Client {
+        client!(aws_sdk_servicequotas, self.config(side))
+    }
+
     /// An IoT client of one side.
     pub fn iot(&self, side: Side) -> aws_sdk_iot::Client {
         client!(aws_sdk_iot, self.config(side))

@@ -8,6 +8,7 @@
 mod coverage;
 mod databases;
 mod devices;
+mod fleet;
 mod registry;
 mod replication;
 mod switch;
@@ -20,6 +21,7 @@ use crate::AwsSession;
 use coverage::reconcile_coverage;
 use databases::{database_parameter, restore_networks, restore_sources};
 use devices::{provisioning_templates, role_aliases, thing_groups};
+use fleet::fleet_checks;
 use registry::{certificate_authorities, policies};
 use replication::replication_resources;
 use switch::{
@@ -149,6 +151,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
         alarm,
         coverage,
         network,
+        fleet,
     ) = tokio::join!(
         replication_resources(session, topology),
         certificate_authorities(session, topology),
@@ -191,6 +194,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
                 .chain([parameter])
                 .collect::<Vec<_>>()
         },
+        fleet_checks(session, topology),
     );
     let mut checks = replication;
     checks.extend([cas, policies]);
@@ -198,6 +202,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
     checks.extend([primary_domain, dr_domain]);
     checks.extend(alarm);
     checks.push(coverage);
+    checks.extend(fleet);
     checks.extend(network);
     checks
 }

@@ -301,6 +301,18 @@ pub fn authorization(
             };
             (op.to_owned(), resources)
         }
+        "servicequotas" => {
+            let resources = match op {
+                // An applied quota's ARN: `…:servicequotas:<region>:<account>:<service>/<code>`.
+                "GetServiceQuota" => vec![arn(
+                    "servicequotas",
+                    &format!("{}/{}", need("ServiceCode")?, need("QuotaCode")?),
+                )],
+                "GetAWSDefaultServiceQuota" => star(),
+                _ => return Err(no_model(call)),
+            };
+            (op.to_owned(), resources)
+        }
         "secretsmanager" => {
             let resources = match op {
                 "DescribeSecret" | "GetSecretValue" => {
@@ -695,6 +707,8 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("ssm:PutParameter", &["parameter"]),
     ("ssm:GetParameter", &["parameter"]),
     ("ssm:DeleteParameter", &["parameter"]),
+    ("servicequotas:GetServiceQuota", &["quota"]),
+    ("servicequotas:GetAWSDefaultServiceQuota", &[]),
     ("secretsmanager:DescribeSecret", &["Secret"]),
     ("secretsmanager:GetSecretValue", &["Secret"]),
     ("kms:DescribeKey", &["key"]),
