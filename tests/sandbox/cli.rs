@@ -486,6 +486,46 @@ async fn a_drill_passes_and_reports_then_fails_naming_a_certificate_missing_in_d
     assert!(report["rto_seconds"].as_f64().unwrap() > 0.0);
     assert!(report["rpo_seconds"].is_i64(), "{report:#}");
     assert!(only_report(reports.path(), "md").contains("| drill DNS flip | pass |"));
+    // The record: who ran it (as STS authenticated them), on which configuration, what
+    // happened when, and a verdict per objective (sandbox.toml declares a 600 s RTO only).
+    assert!(
+        report["operator"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:sts::"),
+        "{report:#}"
+    );
+    assert_eq!(report["config_sha256"].as_str().unwrap().len(), 64);
+    let events: Vec<_> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events.first().map(String::as_str), Some("started"));
+    assert!(
+        events.iter().any(|e| e == "registries compared"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.ends_with("answers DR")),
+        "{events:?}"
+    );
+    assert_eq!(events.last().map(String::as_str), Some("torn down"));
+    let verdicts: Vec<_> = report["objectives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["verdict"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(verdicts, ["pass", "pass", "no objective"], "{report:#}");
+    assert!(
+        report["fleet_rto_model"]
+            .as_str()
+            .unwrap()
+            .contains("devices connected in DR"),
+        "{report:#}"
+    );
 
     // DR broken on purpose: a certificate registered in primary never reached DR.
     let device = crate::pipeline::Device::self_signed("never-replicated");
@@ -497,14 +537,25 @@ async fn a_drill_passes_and_reports_then_fails_naming_a_certificate_missing_in_d
         .send()
         .await
         .unwrap();
+    // And an RTO objective no drill can meet: the drill fails naming it too.
     let broken = tempfile::tempdir().unwrap();
-    let (ok, stdout, stderr) = drctl(
+    let output = command_for(
+        "drctl",
+        &repo_root().join("config/sandbox.toml"),
         &p.topology,
-        &["drill", "--report-dir", broken.path().to_str().unwrap()],
     )
-    .await;
+    .args(["drill", "--report-dir", broken.path().to_str().unwrap()])
+    .env("DRCTL__OBJECTIVES__RTO_SECONDS", "1")
+    .output()
+    .await
+    .unwrap();
+    let (ok, stdout, stderr) = (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
     assert!(
-        !ok && stderr.contains("drill failed: certificates"),
+        !ok && stderr.contains("drill failed: certificates, objective RTO measured"),
         "{stdout}\n{stderr}"
     );
     let report: Value = serde_json::from_str(&only_report(broken.path(), "json")).unwrap();

@@ -190,3 +190,87 @@ mod tests {
         );
     }
 }
+
+/// One objective judged by a drill: what was promised, what was measured (or modelled).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectiveVerdict {
+    /// What is judged, e.g. "RPO".
+    pub name: String,
+    /// The objective in seconds; `None`: none declared in `[objectives]`.
+    pub objective_seconds: Option<u64>,
+    /// The figure in seconds; `None`: the drill could not measure it.
+    pub seconds: Option<f64>,
+}
+
+impl ObjectiveVerdict {
+    /// Met, missed, or not judged (no objective): a figure that could not be measured
+    /// misses a declared objective (a drill that cannot show its RPO has not shown it met).
+    pub fn met(&self) -> Option<bool> {
+        let objective = self.objective_seconds? as f64;
+        Some(self.seconds.is_some_and(|s| s <= objective))
+    }
+
+    /// `pass`, `FAIL` or `no objective`, as reports show it.
+    pub fn label(&self) -> &'static str {
+        match self.met() {
+            Some(true) => "pass",
+            Some(false) => "FAIL",
+            None => "no objective",
+        }
+    }
+}
+
+/// The drill's verdicts against `[objectives]`: the RTO it measured (start → DNS on DR and
+/// the canary connected: the control plane's part), the fleet's RTO the model gives for
+/// DR's quotas (the patients' part, which a drill cannot measure on production devices),
+/// and the RPO of the data it restored.
+pub fn judge_objectives(
+    objectives: &crate::config::ObjectivesConfig,
+    drill_rto_seconds: f64,
+    fleet_rto_seconds: Option<f64>,
+    rpo_seconds: Option<f64>,
+) -> Vec<ObjectiveVerdict> {
+    let verdict = |name: String, objective_seconds, seconds| ObjectiveVerdict {
+        name,
+        objective_seconds,
+        seconds,
+    };
+    vec![
+        verdict(
+            "RTO measured (start to DNS on DR and the canary connected)".to_owned(),
+            objectives.rto_seconds,
+            Some(drill_rto_seconds),
+        ),
+        verdict(
+            format!(
+                "RTO of the fleet, modelled ({}% connected in DR)",
+                objectives.rto_fleet_percent
+            ),
+            objectives.rto_seconds,
+            fleet_rto_seconds,
+        ),
+        verdict("RPO".to_owned(), objectives.rpo_seconds, rpo_seconds),
+    ]
+}
+
+#[cfg(test)]
+mod objective_tests {
+    use super::*;
+    use crate::config::ObjectivesConfig;
+
+    #[test]
+    fn each_objective_is_met_missed_or_not_judged_and_an_unmeasured_figure_misses() {
+        let objectives = ObjectivesConfig {
+            rto_seconds: Some(600),
+            rpo_seconds: Some(300),
+            rto_fleet_percent: 99,
+        };
+        let verdicts = judge_objectives(&objectives, 27.5, Some(700.0), None);
+        let labels: Vec<_> = verdicts.iter().map(ObjectiveVerdict::label).collect();
+        assert_eq!(labels, ["pass", "FAIL", "FAIL"]);
+        assert!(verdicts[1].name.contains("99%"));
+
+        let none = judge_objectives(&ObjectivesConfig::default(), 27.5, Some(700.0), Some(5.0));
+        assert!(none.iter().all(|v| v.met().is_none()));
+    }
+}

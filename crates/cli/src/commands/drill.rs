@@ -20,8 +20,8 @@ use dr_aws::ledger::DynamoLedger;
 use dr_aws::probes::Probe;
 use dr_aws::rds::RdsSnapshotStore;
 use dr_aws::AwsSession;
-use dr_core::drill::{canary_shadow, CanaryShadow};
-use dr_core::failover::TrafficSwitch;
+use dr_core::drill::{canary_shadow, judge_objectives, CanaryShadow};
+use dr_core::failover::{DnsRto, FleetRto, TrafficSwitch};
 use dr_core::reconcile::{Direction, Reconciler, MAX_PAGE_SIZE};
 use dr_core::snapshots::{
     observe_all_sources, restore_newest, DatabaseRestorer, RestoreRequest, RestoreSource,
@@ -54,6 +54,12 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
     let session = AwsSession::connect(topology, "drctl").await;
     let started_ms = now_millis();
     let started = Instant::now();
+    // Who ran it, as STS authenticated them (never $USER): the record names a person.
+    let operator = match session.caller_arn().await {
+        Ok(arn) => arn,
+        Err(error) => format!("unknown (STS GetCallerIdentity: {error})"),
+    };
+    let mut timeline = Timeline::new(started);
     let mut phases = Vec::new();
     let mut rpo_seconds = None;
     let mut scratch = Vec::new();
@@ -95,6 +101,7 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         let seconds = phase_started.elapsed().as_secs_f64();
         phases.push(match result {
             Ok(restored) => {
+                timeline.mark(format!("database {} ready as {target}", policy.database));
                 let rpo = restored.rpo_ms / 1000;
                 rpo_seconds = Some(rpo_seconds.map_or(rpo, |r: i64| r.max(rpo)));
                 scratch.push((kind, target.clone()));
@@ -141,8 +148,11 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         .page_size(MAX_PAGE_SIZE)
         .run_to_end(now_millis)
         .await;
+    timeline.mark("registries compared");
+    let mut certificates_checked = None;
     phases.push(match comparison {
         Ok(report) => {
+            certificates_checked = Some(report.checked);
             let c = report.counts;
             let passed = c.missing == 0 && c.mismatched == 0;
             let first = report
@@ -182,6 +192,9 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
     }
     .await;
     let dns_seconds = phase_started.elapsed().as_secs_f64();
+    if matches!(flipped, Ok(Some(Side::Dr))) {
+        timeline.mark(format!("{} answers DR", topology.dns.drill_record));
+    }
     phases.push(Phase {
         name: "drill DNS flip",
         passed: matches!(flipped, Ok(Some(Side::Dr))),
@@ -227,6 +240,9 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         }
     };
     let canary_connected = canary_connect.passed && !canary_connect.skipped;
+    if canary_connected {
+        timeline.mark("canary connected to DR");
+    }
     phases.push(canary_connect);
     // RTO as measured: from the drill's start until traffic could reach DR (the flip done
     // and, when configured, a device connected).
@@ -242,6 +258,9 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
     let (canary_shadow, canary_dr_shadow_version) =
         canary_shadow_phase(topology, &session, canary_connected).await;
     phases.push(canary_shadow);
+    // The patients' part of the RTO, which no drill measures on production devices: the
+    // fleet model over DR's quotas as Service Quotas answers them now.
+    let fleet_rto = fleet_rto(&session, topology, certificates_checked).await;
 
     // 5. Teardown: scratch databases deleted, the drill record back to primary.
     let phase_started = Instant::now();
@@ -271,10 +290,35 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         },
     });
 
-    let passed = phases.iter().all(|p| p.passed);
+    timeline.mark("torn down");
+    let objectives = judge_objectives(
+        &topology.objectives,
+        rto_seconds,
+        fleet_rto
+            .as_ref()
+            .ok()
+            .and_then(|m| m.at_percent(topology.objectives.rto_fleet_percent)),
+        rpo_seconds.map(|s| s as f64),
+    );
+    let passed =
+        phases.iter().all(|p| p.passed) && objectives.iter().all(|o| o.met() != Some(false));
     let report = json!({
         "started_ms": started_ms,
         "passed": passed,
+        "operator": operator,
+        "drctl_version": env!("CARGO_PKG_VERSION"),
+        "config_sha256": topology.digest(),
+        "primary": {"account": topology.primary.account_id.as_str(), "region": topology.primary.region.as_str()},
+        "dr": {"account": topology.dr.account_id.as_str(), "region": topology.dr.region.as_str()},
+        "timeline": timeline.events,
+        "objectives": objectives.iter().map(|o| json!({
+            "objective": o.name, "objective_seconds": o.objective_seconds,
+            "seconds": o.seconds.map(round), "verdict": o.label(),
+        })).collect::<Vec<_>>(),
+        "fleet_rto_model": match &fleet_rto {
+            Ok(model) => json!(model.to_string()),
+            Err(error) => json!(format!("not modelled: {error}")),
+        },
         "rto_seconds": round(rto_seconds),
         "rto_measured_to": rto_measured_to,
         "rpo_seconds": rpo_seconds,
@@ -305,10 +349,27 @@ pub(crate) async fn run(args: DrillArgs, topology: &Topology) -> anyhow::Result<
         json_path.display(),
         markdown_path.display()
     );
+    for o in &objectives {
+        println!(
+            "{:<5} {} {} (objective {})",
+            o.label(),
+            o.name,
+            o.seconds
+                .map_or("unknown".to_owned(), |s| format!("{s:.1} s")),
+            o.objective_seconds
+                .map_or("none".to_owned(), |s| format!("{s} s"))
+        );
+    }
     let failed: Vec<_> = phases
         .iter()
         .filter(|p| !p.passed)
-        .map(|p| p.name)
+        .map(|p| p.name.to_owned())
+        .chain(
+            objectives
+                .iter()
+                .filter(|o| o.met() == Some(false))
+                .map(|o| format!("objective {}", o.name)),
+        )
         .collect();
     anyhow::ensure!(failed.is_empty(), "drill failed: {}", failed.join(", "));
     Ok(())
@@ -434,6 +495,52 @@ async fn failover_sources(session: &AwsSession, topology: &Topology) -> Vec<Valu
     out
 }
 
+/// What happened when, for the record: seconds from the drill's start and the wall clock.
+struct Timeline {
+    started: Instant,
+    events: Vec<Value>,
+}
+
+impl Timeline {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            events: vec![json!({"event": "started", "seconds": 0.0, "at_ms": now_millis()})],
+        }
+    }
+
+    fn mark(&mut self, event: impl Into<String>) {
+        self.events.push(json!({
+            "event": event.into(),
+            "seconds": round(self.started.elapsed().as_secs_f64()),
+            "at_ms": now_millis(),
+        }));
+    }
+}
+
+/// The fleet model for `[fleet] devices`, or the certificates the drill compared, over DR's
+/// IoT quotas.
+async fn fleet_rto(
+    session: &AwsSession,
+    topology: &Topology,
+    certificates: Option<u64>,
+) -> anyhow::Result<FleetRto> {
+    let devices = topology
+        .fleet
+        .devices
+        .or(certificates)
+        .context("no fleet size: set [fleet] devices (the registries could not be compared)")?;
+    let quotas = dr_aws::quotas::iot_quotas(session, Side::Dr)
+        .await
+        .context("DR's IoT quotas (Service Quotas)")?;
+    Ok(FleetRto::model(
+        DnsRto::of(topology),
+        &topology.fleet,
+        dr_aws::quotas::model_quotas(&quotas),
+        devices,
+    ))
+}
+
 fn round(seconds: f64) -> f64 {
     (seconds * 100.0).round() / 100.0
 }
@@ -461,7 +568,34 @@ fn write_reports(
             source["detail"].as_str().unwrap_or_default()
         ));
     }
-    markdown.push_str("| check | result | seconds | detail |\n|---|---|---|---|\n");
+    markdown.push_str(&format!(
+        "Run by `{}` with drctl {}, configuration `{}`.\n\n",
+        report["operator"].as_str().unwrap_or_default(),
+        report["drctl_version"].as_str().unwrap_or_default(),
+        report["config_sha256"].as_str().unwrap_or_default()
+    ));
+    markdown.push_str("| objective | verdict | seconds | objective (s) |\n|---|---|---|---|\n");
+    for o in report["objectives"].as_array().into_iter().flatten() {
+        markdown.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            o["objective"].as_str().unwrap_or_default(),
+            o["verdict"].as_str().unwrap_or_default(),
+            o["seconds"],
+            o["objective_seconds"]
+        ));
+    }
+    markdown.push_str(&format!(
+        "\nFleet model: {}\n\n| at (s) | event |\n|---|---|\n",
+        report["fleet_rto_model"].as_str().unwrap_or_default()
+    ));
+    for e in report["timeline"].as_array().into_iter().flatten() {
+        markdown.push_str(&format!(
+            "| {} | {} |\n",
+            e["seconds"],
+            e["event"].as_str().unwrap_or_default()
+        ));
+    }
+    markdown.push_str("\n| check | result | seconds | detail |\n|---|---|---|---|\n");
     for phase in report["phases"].as_array().into_iter().flatten() {
         markdown.push_str(&format!(
             "| {} | {} | {} | {} |\n",

@@ -129,7 +129,8 @@ impl FleetConfig {
     }
 }
 
-/// What the service promises, checked by `drctl readiness` against the fleet model.
+/// What the service promises: checked by `drctl readiness` against the fleet model, and by
+/// drills against what they measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ObjectivesConfig {
@@ -141,6 +142,14 @@ pub struct ObjectivesConfig {
         deserialize_with = "optional_count"
     )]
     pub rto_seconds: Option<u64>,
+    /// Recovery point objective: the age of the newest data a failover restores. Drills
+    /// judge the RPO they measure against it. Unset: no verdict.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_count"
+    )]
+    pub rpo_seconds: Option<u64>,
     /// The share of the fleet the RTO is about (a medical fleet: 99).
     pub rto_fleet_percent: u8,
 }
@@ -149,6 +158,7 @@ impl Default for ObjectivesConfig {
     fn default() -> Self {
         Self {
             rto_seconds: None,
+            rpo_seconds: None,
             rto_fleet_percent: 99,
         }
     }
@@ -162,11 +172,16 @@ impl ObjectivesConfig {
                 "must be 1 to 100",
             ));
         }
-        if self.rto_seconds == Some(0) {
-            return Err(FieldError::new(
-                "objectives.rto_seconds",
-                "must be at least 1 (or left out for no objective)",
-            ));
+        for (field, value) in [
+            ("objectives.rto_seconds", self.rto_seconds),
+            ("objectives.rpo_seconds", self.rpo_seconds),
+        ] {
+            if value == Some(0) {
+                return Err(FieldError::new(
+                    field,
+                    "must be at least 1 (or left out for no objective)",
+                ));
+            }
         }
         Ok(())
     }

@@ -210,6 +210,14 @@ impl Topology {
         Ok(topology)
     }
 
+    /// SHA-256 (hex) of the resolved topology — file, overrides and defaults — as drills
+    /// record it: two reports with the same digest ran on the same configuration.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let json = serde_json::to_vec(self).expect("a topology serializes to JSON");
+        hex::encode(sha2::Sha256::digest(json))
+    }
+
     /// Rules that span fields, section by section.
     fn check(&self, origin: &str) -> Result<(), ConfigError> {
         self.check_fields().map_err(|e| ConfigError::Field {
