@@ -16,7 +16,8 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   with; ListCertificates pages; a CloudWatch-metric health check keeps the alarm it
   follows; ListCACertificates answers; the IoT listings readiness reads (CAs, policies,
   domain configurations, role aliases, thing groups, topic rules) page by AWS's default
-  of 25; a CA keeps its auto-registration status; a thing
+  of 25; a domain configuration keeps its TLS policy; a CA keeps its auto-registration
+  status; a thing
   type is created once and updated in place; an encrypted database reports its key by ARN;
   a health check that follows an alarm reports what the alarm's data stream said period
   after period (evaluated continuously, with its history); IoT
@@ -467,6 +468,56 @@ def patch_iot_list_pagination() -> None:
         next_key="nextToken",
         max_size=10000,
     )
+
+
+# AWS IoT's guide: "If you create a new domain configuration, the security policy defaults to
+# IoTSecurityPolicy_TLS13_1_2_2022_10."
+IOT_DEFAULT_TLS_POLICY = "IoTSecurityPolicy_TLS13_1_2_2022_10"
+
+
+def patch_iot_domain_configuration_tls_config() -> None:
+    """A domain configuration keeps its TLS policy, as AWS does.
+
+    AWS: CreateDomainConfiguration's and UpdateDomainConfiguration's `tlsConfig` set the
+    security policy (IoTSecurityPolicy_TLS13_1_2_2022_10 when none is given at creation),
+    DescribeDomainConfiguration reports it. moto 5.2.5 drops the parameter and reports none,
+    so a DR domain negotiating other TLS versions than primary's looked the same.
+    """
+    from moto.iot import models as iot_models
+    from moto.iot import responses as iot_responses
+
+    original_create = iot_responses.IoTResponse.create_domain_configuration
+    original_update = iot_responses.IoTResponse.update_domain_configuration
+    original_description = iot_models.FakeDomainConfiguration.to_description_dict
+
+    def policy_asked(self):  # type: ignore[no-untyped-def]
+        return (self._get_param("tlsConfig") or {}).get("securityPolicy")
+
+    def create_domain_configuration(self):  # type: ignore[no-untyped-def]
+        result = original_create(self)
+        name = self._get_param("domainConfigurationName")
+        config = self.iot_backend.domain_configurations[name]
+        config.tls_security_policy = policy_asked(self) or IOT_DEFAULT_TLS_POLICY
+        return result
+
+    def update_domain_configuration(self):  # type: ignore[no-untyped-def]
+        result = original_update(self)
+        policy = policy_asked(self)
+        if policy:
+            name = self._get_param("domainConfigurationName")
+            self.iot_backend.domain_configurations[name].tls_security_policy = policy
+        return result
+
+    def to_description_dict(self):  # type: ignore[no-untyped-def]
+        description = original_description(self)
+        description["tlsConfig"] = {
+            "securityPolicy": getattr(self, "tls_security_policy", IOT_DEFAULT_TLS_POLICY)
+        }
+        return description
+
+    iot_responses.IoTResponse.create_domain_configuration = create_domain_configuration
+    iot_responses.IoTResponse.update_domain_configuration = update_domain_configuration
+    iot_models.FakeDomainConfiguration.to_description_dict = to_description_dict
 
 
 def patch_iot_ca_auto_registration() -> None:
@@ -1864,6 +1915,7 @@ def main() -> int:
     patch_iot_ca_auto_registration()
     # After ListCACertificates' own patch: it pages that listing.
     patch_iot_list_pagination()
+    patch_iot_domain_configuration_tls_config()
     patch_iot_thing_types()
     patch_iot_provisioning_templates()
     patch_iot_one_group_per_hierarchy()

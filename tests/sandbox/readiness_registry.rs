@@ -329,9 +329,12 @@ async fn readiness_reads_every_page_and_compares_cas_both_ways() {
     );
 }
 
-/// A domain configuration DISABLED in DR: devices following the flip would be refused.
+/// A domain configuration DISABLED in DR, or negotiating another TLS policy than primary's:
+/// devices following the flip would be refused, or met otherwise.
 #[tokio::test]
-async fn readiness_fails_a_domain_configuration_disabled_in_dr() {
+async fn readiness_fails_a_domain_configuration_disabled_or_on_another_tls_policy_in_dr() {
+    use aws_sdk_iot::types::{DomainConfigurationStatus, TlsConfig};
+
     let endpoint = PrimaryEndpoint::start().await;
     let world = World::new(&endpoint, FlipMode::DataPlane).await;
     let t = &world.topology;
@@ -341,12 +344,10 @@ async fn readiness_fails_a_domain_configuration_disabled_in_dr() {
         assert!(detail.contains("ENABLED, DATA"), "{detail}");
     }
     let name = dr_aws::names::domain_configuration_name(t);
-    world
-        .session
-        .iot(Side::Dr)
-        .update_domain_configuration()
+    let iot = world.session.iot(Side::Dr);
+    iot.update_domain_configuration()
         .domain_configuration_name(&name)
-        .domain_configuration_status(aws_sdk_iot::types::DomainConfigurationStatus::Disabled)
+        .domain_configuration_status(DomainConfigurationStatus::Disabled)
         .send()
         .await
         .unwrap();
@@ -358,4 +359,25 @@ async fn readiness_fails_a_domain_configuration_disabled_in_dr() {
     );
     let (kind, detail) = readiness_check(t, "domain configuration in primary").await;
     assert_eq!(kind, "ok", "primary's is not DR's: {detail}");
+
+    // Enabled again, but on an older TLS policy than primary's (AWS's default for new ones).
+    iot.update_domain_configuration()
+        .domain_configuration_name(&name)
+        .domain_configuration_status(DomainConfigurationStatus::Enabled)
+        .tls_config(
+            TlsConfig::builder()
+                .security_policy("IoTSecurityPolicy_TLS12_1_0_2015_01")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (kind, detail) = readiness_check(t, "domain configuration in dr").await;
+    assert_eq!(kind, "FAIL", "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "{name}'s TLS policy is IoTSecurityPolicy_TLS12_1_0_2015_01 in DR, IoTSecurityPolicy_TLS13_1_2_2022_10 in primary"
+        )),
+        "{detail}"
+    );
 }
