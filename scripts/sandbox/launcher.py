@@ -14,7 +14,10 @@ Started by `dr-sandbox` (the Rust launcher), never by hand in tests. It:
   only (across Regions and accounts is two steps); IoT certificate ids
   are SHA-256 of the DER; DescribeCertificate reports the CA a certificate was registered
   with; ListCertificates pages; a CloudWatch-metric health check keeps the alarm it
-  follows; ListCACertificates answers; a CA keeps its auto-registration status; a thing
+  follows; ListCACertificates answers; the IoT listings readiness reads (CAs, policies,
+  domain configurations, role aliases, thing groups, topic rules) page by AWS's default
+  of 25; a domain configuration keeps its TLS policy; a CA keeps its auto-registration
+  status; a thing
   type is created once and updated in place; an encrypted database reports its key by ARN;
   a health check that follows an alarm reports what the alarm's data stream said period
   after period (evaluated continuously, with its history); IoT
@@ -373,6 +376,148 @@ def patch_iot_list_ca_certificates() -> None:
         return ActionResult({"certificates": certificates})
 
     iot_responses.IoTResponse.list_ca_certificates = list_ca_certificates
+
+
+# AWS documents a default page size of 25 for ListCACertificates (and ListCertificates); for
+# the other IoT listings it documents only the range. The sandbox pages those by 25 as well,
+# so a reader that stops at the first page fails here before it fails on AWS.
+IOT_DEFAULT_PAGE_SIZE = 25
+
+
+def patch_iot_list_pagination() -> None:
+    """Page the IoT listings readiness reads, as AWS does, by default too.
+
+    moto 5.2.5 ignores the paging parameters of ListCACertificates, ListPolicies,
+    ListDomainConfigurations, ListRoleAliases (`pageSize`/`marker` → `nextMarker`),
+    ListThingGroups and ListTopicRules (`maxResults`/`nextToken` → `nextToken`) and answers
+    everything at once, so code reading only the first page passed here and would miss
+    whatever AWS puts on the second. Each listing now answers at most the page size asked
+    for (1–250; topic rules 1–10,000, the API model's ranges), IOT_DEFAULT_PAGE_SIZE when
+    none is given, and a marker that continues after the last item returned; with
+    `isAscendingOrder=false` (where the API has it) the order is reversed. Items, filters
+    and order are otherwise moto's own (creation order). The marker names the last item
+    returned, so deleting an earlier item mid-listing skips nothing.
+    """
+    import base64
+
+    from moto.core.responses import ActionResult
+    from moto.iot import responses as iot_responses
+    from moto.iot.exceptions import InvalidRequestException
+
+    def paged(  # type: ignore[no-untyped-def]
+        operation: str,
+        items_key: str,
+        name_of,
+        size_param: str = "pageSize",
+        marker_param: str = "marker",
+        next_key: str = "nextMarker",
+        max_size: int = 250,
+        ascending_param: str | None = None,
+    ) -> None:
+        original = getattr(iot_responses.IoTResponse, operation)
+
+        def listing(self):  # type: ignore[no-untyped-def]
+            result = dict(original(self).result)
+            items = list(result.get(items_key) or [])
+            size = self._get_int_param(size_param)
+            if size is None:
+                size = IOT_DEFAULT_PAGE_SIZE
+            if not 1 <= size <= max_size:
+                raise InvalidRequestException(f"{size_param} must be between 1 and {max_size}")
+            if ascending_param and str(self._get_param(ascending_param, "true")).lower() == "false":
+                items.reverse()
+            start = 0
+            marker = self._get_param(marker_param)
+            if marker:
+                try:
+                    offset, last = base64.b64decode(marker).decode().split("|", 1)
+                    offset_value = int(offset)
+                except ValueError as e:
+                    raise InvalidRequestException(f"{marker_param} is not one this listing returned") from e
+                names = [name_of(item) for item in items]
+                # After the last item returned; where it stood, if it was deleted since.
+                start = names.index(last) + 1 if last in names else min(offset_value, len(items))
+            page = items[start : start + size]
+            result[items_key] = page
+            result.pop(next_key, None)
+            if start + size < len(items):
+                last = f"{start + size}|{name_of(page[-1])}"
+                result[next_key] = base64.b64encode(last.encode()).decode()
+            return ActionResult(result)
+
+        setattr(iot_responses.IoTResponse, operation, listing)
+
+    paged("list_ca_certificates", "certificates", lambda c: c["certificateId"], ascending_param="isAscendingOrder")
+    paged("list_policies", "policies", lambda p: p["policyName"], ascending_param="isAscendingOrder")
+    paged("list_domain_configurations", "domainConfigurations", lambda d: d["domainConfigurationName"])
+    paged("list_role_aliases", "roleAliases", lambda name: name, ascending_param="isAscendingOrder")
+    paged(
+        "list_thing_groups",
+        "thingGroups",
+        lambda g: g["groupName"],
+        size_param="maxResults",
+        marker_param="nextToken",
+        next_key="nextToken",
+    )
+    paged(
+        "list_topic_rules",
+        "rules",
+        lambda r: r["ruleName"],
+        size_param="maxResults",
+        marker_param="nextToken",
+        next_key="nextToken",
+        max_size=10000,
+    )
+
+
+# AWS IoT's guide: "If you create a new domain configuration, the security policy defaults to
+# IoTSecurityPolicy_TLS13_1_2_2022_10."
+IOT_DEFAULT_TLS_POLICY = "IoTSecurityPolicy_TLS13_1_2_2022_10"
+
+
+def patch_iot_domain_configuration_tls_config() -> None:
+    """A domain configuration keeps its TLS policy, as AWS does.
+
+    AWS: CreateDomainConfiguration's and UpdateDomainConfiguration's `tlsConfig` set the
+    security policy (IoTSecurityPolicy_TLS13_1_2_2022_10 when none is given at creation),
+    DescribeDomainConfiguration reports it. moto 5.2.5 drops the parameter and reports none,
+    so a DR domain negotiating other TLS versions than primary's looked the same.
+    """
+    from moto.iot import models as iot_models
+    from moto.iot import responses as iot_responses
+
+    original_create = iot_responses.IoTResponse.create_domain_configuration
+    original_update = iot_responses.IoTResponse.update_domain_configuration
+    original_description = iot_models.FakeDomainConfiguration.to_description_dict
+
+    def policy_asked(self):  # type: ignore[no-untyped-def]
+        return (self._get_param("tlsConfig") or {}).get("securityPolicy")
+
+    def create_domain_configuration(self):  # type: ignore[no-untyped-def]
+        result = original_create(self)
+        name = self._get_param("domainConfigurationName")
+        config = self.iot_backend.domain_configurations[name]
+        config.tls_security_policy = policy_asked(self) or IOT_DEFAULT_TLS_POLICY
+        return result
+
+    def update_domain_configuration(self):  # type: ignore[no-untyped-def]
+        result = original_update(self)
+        policy = policy_asked(self)
+        if policy:
+            name = self._get_param("domainConfigurationName")
+            self.iot_backend.domain_configurations[name].tls_security_policy = policy
+        return result
+
+    def to_description_dict(self):  # type: ignore[no-untyped-def]
+        description = original_description(self)
+        description["tlsConfig"] = {
+            "securityPolicy": getattr(self, "tls_security_policy", IOT_DEFAULT_TLS_POLICY)
+        }
+        return description
+
+    iot_responses.IoTResponse.create_domain_configuration = create_domain_configuration
+    iot_responses.IoTResponse.update_domain_configuration = update_domain_configuration
+    iot_models.FakeDomainConfiguration.to_description_dict = to_description_dict
 
 
 def patch_iot_ca_auto_registration() -> None:
@@ -1842,6 +1987,9 @@ def main() -> int:
     patch_iot_list_ca_certificates()
     patch_servicequotas_iotcore()
     patch_iot_ca_auto_registration()
+    # After ListCACertificates' own patch: it pages that listing.
+    patch_iot_list_pagination()
+    patch_iot_domain_configuration_tls_config()
     patch_iot_thing_types()
     patch_iot_provisioning_templates()
     patch_iot_one_group_per_hierarchy()

@@ -24,6 +24,7 @@ mod network;
 mod outage;
 mod plain;
 mod primary_endpoint;
+mod readiness_registry;
 mod reconcile;
 mod replication;
 mod restores;

@@ -8,6 +8,7 @@
 mod coverage;
 mod databases;
 mod devices;
+mod domains;
 mod fleet;
 mod registry;
 mod replication;
@@ -21,13 +22,11 @@ use crate::AwsSession;
 use coverage::reconcile_coverage;
 use databases::{database_parameter, restore_networks, restore_sources};
 use devices::{provisioning_templates, role_aliases, thing_groups};
+use domains::domain_configurations;
 use fleet::fleet_checks;
 use registry::{certificate_authorities, policies};
 use replication::replication_resources;
-use switch::{
-    automatic_failover, domain_configuration, failover_health_check, failover_records,
-    serving_alarm,
-};
+use switch::{automatic_failover, failover_health_check, failover_records, serving_alarm};
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,8 +145,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
         cas,
         policies,
         device_setup,
-        primary_domain,
-        dr_domain,
+        [primary_domain, dr_domain],
         alarm,
         coverage,
         network,
@@ -164,8 +162,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
             );
             [groups, aliases, templates]
         },
-        domain_configuration(session, topology, Side::Primary),
-        domain_configuration(session, topology, Side::Dr),
+        domain_configurations(session, topology),
         async {
             let (armed, records) = tokio::join!(
                 automatic_failover(session, topology),

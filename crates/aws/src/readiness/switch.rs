@@ -1,4 +1,5 @@
-//! What steers devices: the custom domain in both regions, and the alarm Route 53 follows.
+//! What steers devices: the alarm Route 53 follows, its health check and failover records,
+//! and the switch that arms it (the custom domain itself is `domains`).
 
 use aws_sdk_cloudwatch::types::MetricAlarm;
 use aws_sdk_route53::types::ResourceRecordSet;
@@ -8,46 +9,6 @@ use dr_core::{FlipMode, Side, Topology};
 use super::{check, unreadable, Check, Verdict};
 use crate::failover::{DataPlaneSwitch, ServingAlarm};
 use crate::AwsSession;
-
-pub(super) async fn domain_configuration(
-    session: &AwsSession,
-    topology: &Topology,
-    side: Side,
-) -> Check {
-    let name = format!("domain configuration in {side}");
-    let iot = session.iot(side);
-    let listed = match iot.list_domain_configurations().send().await {
-        Ok(listed) => listed,
-        Err(e) => {
-            let error = crate::error::port_error("ListDomainConfigurations", e);
-            return unreadable(&name, side, topology, &error);
-        }
-    };
-    for summary in listed.domain_configurations() {
-        let Some(config_name) = summary.domain_configuration_name() else {
-            continue;
-        };
-        if let Ok(described) = iot
-            .describe_domain_configuration()
-            .domain_configuration_name(config_name)
-            .send()
-            .await
-        {
-            if described.domain_name() == Some(topology.dns.record.as_str()) {
-                return check(
-                    &name,
-                    Verdict::Ok,
-                    format!("{config_name} serves {}", topology.dns.record),
-                );
-            }
-        }
-    }
-    check(
-        &name,
-        Verdict::Fail,
-        format!("no domain configuration for {} in {side}: devices following the DNS flip would be refused", topology.dns.record),
-    )
-}
 
 /// The serving alarm exists with the definition Route 53 needs: a standard-resolution
 /// metric's 60 s period, Minimum, one datapoint, missing data ignored. An alarm edited by
