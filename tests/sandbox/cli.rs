@@ -948,7 +948,7 @@ async fn config_export_refuses_a_bad_config_with_exit_3_naming_the_field() {
 }
 
 /// The verdict and detail of readiness check `name`, from `drctl readiness --output json`.
-async fn readiness_check(t: &dr_core::Topology, name: &str) -> (String, String) {
+pub(crate) async fn readiness_check(t: &dr_core::Topology, name: &str) -> (String, String) {
     let (_, stdout, stderr) = drctl(t, &["readiness", "--output", "json"]).await;
     let checks: Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));

@@ -31,3 +31,4 @@ mod shadows;
 mod snapshot_pipeline;
 mod snapshots;
 mod thing_groups;
+mod topic_rules;

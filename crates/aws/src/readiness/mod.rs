@@ -3,13 +3,15 @@
 //! DR, policies equal modulo ARNs, the custom domain configured in both regions, the
 //! failover switch (armed or held; its alarm's definition, the health check that follows
 //! it, both failover records and their targets), whether the reconciler can cover the
-//! fleet at its rate, where each database would be restored and from which source.
+//! fleet at its rate, where each database would be restored and from which source, and
+//! the application's topic rules that route alerts in DR.
 
 mod coverage;
 mod databases;
 mod devices;
 mod registry;
 mod replication;
+mod rules;
 mod switch;
 
 use dr_core::port::PortError;
@@ -149,6 +151,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
         alarm,
         coverage,
         network,
+        rules,
     ) = tokio::join!(
         replication_resources(session, topology),
         certificate_authorities(session, topology),
@@ -191,6 +194,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
                 .chain([parameter])
                 .collect::<Vec<_>>()
         },
+        rules::topic_rules(session, topology),
     );
     let mut checks = replication;
     checks.extend([cas, policies]);
@@ -199,6 +203,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
     checks.extend(alarm);
     checks.push(coverage);
     checks.extend(network);
+    checks.push(rules);
     checks
 }
 

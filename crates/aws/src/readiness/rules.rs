@@ -1,0 +1,433 @@
+//! The application's alert path in DR: every topic rule of primary in DR, routing as
+//! primary's does (compared by [`dr_core::topic_rules`]), its targets and roles there.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iot::types::Action;
+use dr_core::port::PortError;
+use dr_core::replication::ArnRewrite;
+use dr_core::topic_rules::{ActionKind, Dependency, RuleAction, RuleComparison, TopicRule};
+use dr_core::{Side, Topology};
+
+use super::{check, unreadable, Check, Verdict};
+use crate::{names, AwsSession};
+
+const NAME: &str = "topic rules in DR";
+
+/// AWS's SQL version when a rule names none.
+const DEFAULT_SQL_VERSION: &str = "2015-10-08";
+
+/// Every topic rule of primary in DR with the same SQL, SQL version, state, actions and
+/// error action (targets and roles mapped to DR), and what those actions deliver to
+/// present in DR. The control plane's own capture rules (primary only, by design) are
+/// left out; a rule only DR has is a warning.
+pub(super) async fn topic_rules(session: &AwsSession, topology: &Topology) -> Check {
+    let (primary, dr) = tokio::join!(
+        rules_of(session, Side::Primary),
+        rules_of(session, Side::Dr)
+    );
+    let primary = match primary {
+        Ok(rules) => rules,
+        Err(e) => return unreadable(NAME, Side::Primary, topology, &e),
+    };
+    let dr = match dr {
+        Ok(rules) => rules,
+        Err(e) => return unreadable(NAME, Side::Dr, topology, &e),
+    };
+    let capture = format!(
+        "arn:aws:lambda:{}:{}:function:{}",
+        topology.primary.region,
+        topology.primary.account_id,
+        names::function_name("cert-capture")
+    );
+    let (ours, primary): (Vec<_>, Vec<_>) =
+        primary.into_iter().partition(|r| r.only_invokes(&capture));
+    let rewrite = ArnRewrite::primary_to_dr(topology);
+    let comparison = RuleComparison::of(&primary, &dr, &rewrite);
+
+    // What primary's rules need in DR, each looked up once.
+    let mut needs: BTreeMap<Dependency, Vec<&str>> = BTreeMap::new();
+    for rule in &primary {
+        for need in rule.in_dr(&rewrite).dependencies() {
+            needs.entry(need).or_default().push(&rule.name);
+        }
+    }
+    let mut absent = Vec::new();
+    let mut unverified = Vec::new();
+    for (need, rules) in &needs {
+        let rules = rules.join(", ");
+        match present_in_dr(session, topology, need).await {
+            Lookup::Present => {}
+            Lookup::Absent => absent.push(format!("{need} missing in DR (used by {rules})")),
+            // IAM is global, its control plane in us-east-1: a role unanswered there is
+            // not DR's regional failure (and no call on the failover path needs IAM's).
+            Lookup::Unreadable(e)
+                if matches!(need, Dependency::Role(_)) && e.no_answer.is_some() =>
+            {
+                unverified.push(format!("{need} (IAM did not answer)"))
+            }
+            Lookup::Unreadable(e) => absent.push(format!(
+                "{need} could not be read in DR ({e}; used by {rules})"
+            )),
+            Lookup::NotVerified(why) => unverified.push(format!("{need} ({why})")),
+        }
+    }
+
+    let mut problems: Vec<String> = comparison
+        .missing
+        .iter()
+        .map(|r| format!("rule {r} missing in DR: messages it selects are dropped there"))
+        .collect();
+    problems.extend(
+        comparison
+            .differ
+            .iter()
+            .map(|(rule, differ)| format!("rule {rule}: {}", differ.join(", "))),
+    );
+    problems.extend(absent);
+    let presence = primary.iter().filter(|r| r.on_presence_events()).count();
+    let found = format!(
+        "{} rule(s) of primary ({presence} on lifecycle events)",
+        primary.len()
+    );
+    let mut not_verified = if unverified.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; present in DR not verified by readiness: {}",
+            unverified.join(", ")
+        )
+    };
+    if !ours.is_empty() {
+        not_verified.push_str(&format!(
+            "; {} control-plane capture rule(s) not compared (primary only, by design)",
+            ours.len()
+        ));
+    }
+    let only_in_dr = if comparison.only_in_dr.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; only in DR: {} (routes DR has and primary has not: remove them or add them to primary)",
+            comparison.only_in_dr.join(", ")
+        )
+    };
+    if !problems.is_empty() {
+        let shown: Vec<_> = problems.iter().take(10).cloned().collect();
+        check(
+            NAME,
+            Verdict::Fail,
+            format!(
+                "{}{}; alerts published in DR would not reach their targets — deploy the application's rules, their targets and roles to DR with DR's ARNs ({found}{only_in_dr}{not_verified})",
+                shown.join("; "),
+                if problems.len() > shown.len() { "; …" } else { "" }
+            ),
+        )
+    } else if !comparison.only_in_dr.is_empty() {
+        check(
+            NAME,
+            Verdict::Warn,
+            format!("{found} in DR as in primary{only_in_dr}{not_verified}"),
+        )
+    } else {
+        check(
+            NAME,
+            Verdict::Ok,
+            format!("{found} in DR as in primary, with their targets and roles{not_verified}"),
+        )
+    }
+}
+
+/// Every topic rule of `side`: listed with a paginator, each read in full.
+async fn rules_of(session: &AwsSession, side: Side) -> Result<Vec<TopicRule>, PortError> {
+    let iot = session.iot(side);
+    let listed = iot
+        .list_topic_rules()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| crate::error::port_error("ListTopicRules", e))?;
+    let mut rules = Vec::new();
+    for name in listed.iter().filter_map(|r| r.rule_name()) {
+        let got = iot
+            .get_topic_rule()
+            .rule_name(name)
+            .send()
+            .await
+            .map_err(|e| crate::error::port_error("GetTopicRule", e))?;
+        if let Some(rule) = got.rule() {
+            rules.push(rule_of(name, rule));
+        }
+    }
+    Ok(rules)
+}
+
+/// The SDK's rule in the domain's words.
+fn rule_of(name: &str, rule: &aws_sdk_iot::types::TopicRule) -> TopicRule {
+    TopicRule {
+        name: name.to_owned(),
+        sql: rule.sql().unwrap_or_default().to_owned(),
+        sql_version: rule
+            .aws_iot_sql_version()
+            .unwrap_or(DEFAULT_SQL_VERSION)
+            .to_owned(),
+        disabled: rule.rule_disabled().unwrap_or(false),
+        actions: rule.actions().iter().map(action_of).collect(),
+        error_action: rule.error_action().map(action_of),
+    }
+}
+
+fn action_of(action: &Action) -> RuleAction {
+    let with = |kind: ActionKind, target: &str, role: Option<&str>| RuleAction {
+        kind,
+        target: target.to_owned(),
+        role_arn: role.filter(|r| !r.is_empty()).map(str::to_owned),
+    };
+    if let Some(a) = action.sqs() {
+        with(ActionKind::Sqs, a.queue_url(), Some(a.role_arn()))
+    } else if let Some(a) = action.sns() {
+        with(ActionKind::Sns, a.target_arn(), Some(a.role_arn()))
+    } else if let Some(a) = action.lambda() {
+        with(ActionKind::Lambda, a.function_arn(), None)
+    } else if let Some(a) = action.kinesis() {
+        with(ActionKind::Kinesis, a.stream_name(), Some(a.role_arn()))
+    } else if let Some(a) = action.dynamo_db() {
+        with(ActionKind::DynamoDb, a.table_name(), Some(a.role_arn()))
+    } else if let Some(a) = action.dynamo_dbv2() {
+        let table = a.put_item().map(|p| p.table_name()).unwrap_or_default();
+        with(ActionKind::DynamoDbV2, table, Some(a.role_arn()))
+    } else if let Some(a) = action.republish() {
+        with(ActionKind::Republish, a.topic(), Some(a.role_arn()))
+    } else if let Some(a) = action.http() {
+        // The destination is confirmed for the confirmation URL (the URL when none).
+        with(
+            ActionKind::Http,
+            a.confirmation_url().unwrap_or(a.url()),
+            None,
+        )
+    } else {
+        with(ActionKind::Other(other_kind(action)), "", None)
+    }
+}
+
+/// The API name of an action this check compares by kind only.
+fn other_kind(action: &Action) -> &'static str {
+    [
+        (action.s3().is_some(), "s3"),
+        (action.firehose().is_some(), "firehose"),
+        (action.cloudwatch_metric().is_some(), "cloudwatchMetric"),
+        (action.cloudwatch_alarm().is_some(), "cloudwatchAlarm"),
+        (action.cloudwatch_logs().is_some(), "cloudwatchLogs"),
+        (action.elasticsearch().is_some(), "elasticsearch"),
+        (action.open_search().is_some(), "openSearch"),
+        (action.salesforce().is_some(), "salesforce"),
+        (action.iot_analytics().is_some(), "iotAnalytics"),
+        (action.iot_events().is_some(), "iotEvents"),
+        (action.iot_site_wise().is_some(), "iotSiteWise"),
+        (action.step_functions().is_some(), "stepFunctions"),
+        (action.timestream().is_some(), "timestream"),
+        (action.kafka().is_some(), "kafka"),
+        (action.location().is_some(), "location"),
+        (action.influx_db().is_some(), "influxDb"),
+    ]
+    .into_iter()
+    .find_map(|(is, name)| is.then_some(name))
+    .unwrap_or("unknown")
+}
+
+/// Whether one thing a rule needs exists in DR.
+enum Lookup {
+    Present,
+    Absent,
+    /// Reading it failed (refused by IAM, or no answer).
+    Unreadable(PortError),
+    /// Readiness does not read this kind (yet): why.
+    NotVerified(&'static str),
+}
+
+impl Lookup {
+    /// A look-up's answer: `missing` error codes mean absent.
+    fn of<T, E, R>(
+        operation: &str,
+        result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+        missing: &[&str],
+    ) -> Lookup
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+        R: std::fmt::Debug + crate::error::HttpStatus,
+    {
+        match result {
+            Ok(_) => Lookup::Present,
+            Err(e) if crate::error::code(&e).is_some_and(|c| missing.contains(&c)) => {
+                Lookup::Absent
+            }
+            Err(e) => Lookup::Unreadable(crate::error::port_error(operation, e)),
+        }
+    }
+}
+
+async fn present_in_dr(session: &AwsSession, topology: &Topology, need: &Dependency) -> Lookup {
+    match need {
+        Dependency::Queue { owner, name } => {
+            let mut call = session.sqs(Side::Dr).get_queue_url().queue_name(name);
+            // Another account's queue is asked of its owner; DR's own by name.
+            if let Some(owner) = owner
+                .as_ref()
+                .filter(|o| **o != topology.dr.account_id.as_str())
+            {
+                call = call.queue_owner_aws_account_id(owner);
+            }
+            Lookup::of(
+                "GetQueueUrl",
+                call.send().await,
+                &[
+                    "AWS.SimpleQueueService.NonExistentQueue",
+                    "QueueDoesNotExist",
+                ],
+            )
+        }
+        Dependency::Topic(arn) => Lookup::of(
+            "GetTopicAttributes",
+            session
+                .sns(Side::Dr)
+                .get_topic_attributes()
+                .topic_arn(arn)
+                .send()
+                .await,
+            &["NotFound"],
+        ),
+        Dependency::Table(name) => Lookup::of(
+            "DescribeTable",
+            session
+                .dynamodb(Side::Dr)
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await,
+            &["ResourceNotFoundException"],
+        ),
+        Dependency::Role(arn) => {
+            // A role's name is the ARN's last path segment.
+            let name = arn.rsplit('/').next().unwrap_or_default();
+            Lookup::of(
+                "GetRole",
+                session
+                    .iam(Side::Dr)
+                    .get_role()
+                    .role_name(name)
+                    .send()
+                    .await,
+                &["NoSuchEntity"],
+            )
+        }
+        Dependency::Stream(_) => Lookup::NotVerified("Kinesis streams are not read"),
+        Dependency::Function(_) => {
+            Lookup::NotVerified("the function and its resource policy admitting IoT are not read")
+        }
+        Dependency::HttpDestination(_) => {
+            Lookup::NotVerified("topic rule destinations are not read")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iot::types::{
+        DynamoDBv2Action, FirehoseAction, HttpAction, PutItemInput, SqsAction, TopicRule as SdkRule,
+    };
+
+    use super::*;
+
+    #[test]
+    fn an_sdk_rule_reads_as_the_domains_with_each_actions_target_and_role() {
+        // Given a rule as GetTopicRule returns it, with no SQL version and no state
+        let rule = SdkRule::builder()
+            .sql("SELECT * FROM 'wearables/+/alerts'")
+            .actions(
+                Action::builder()
+                    .sqs(
+                        SqsAction::builder()
+                            .queue_url("https://sqs.us-west-2.amazonaws.com/222222222222/q")
+                            .role_arn("arn:aws:iam::222222222222:role/r")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .actions(
+                Action::builder()
+                    .dynamo_dbv2(
+                        DynamoDBv2Action::builder()
+                            .role_arn("arn:aws:iam::222222222222:role/r")
+                            .put_item(
+                                PutItemInput::builder()
+                                    .table_name("alerts")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .actions(
+                Action::builder()
+                    .http(
+                        HttpAction::builder()
+                            .url("https://alerts.example.com/in/123")
+                            .confirmation_url("https://alerts.example.com/")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .error_action(
+                Action::builder()
+                    .firehose(
+                        FirehoseAction::builder()
+                            .role_arn("arn:aws:iam::222222222222:role/r")
+                            .delivery_stream_name("errors")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build();
+        // When it is read
+        let read = rule_of("alerts_to_queue", &rule);
+        // Then AWS's defaults fill what it leaves out, and each action keeps what it names
+        assert_eq!(read.sql_version, DEFAULT_SQL_VERSION);
+        assert!(!read.disabled);
+        let actions: Vec<(ActionKind, &str, Option<&str>)> = read
+            .actions
+            .iter()
+            .map(|a| (a.kind, a.target.as_str(), a.role_arn.as_deref()))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                (
+                    ActionKind::Sqs,
+                    "https://sqs.us-west-2.amazonaws.com/222222222222/q",
+                    Some("arn:aws:iam::222222222222:role/r")
+                ),
+                (
+                    ActionKind::DynamoDbV2,
+                    "alerts",
+                    Some("arn:aws:iam::222222222222:role/r")
+                ),
+                // The destination is confirmed for the confirmation URL.
+                (ActionKind::Http, "https://alerts.example.com/", None),
+            ]
+        );
+        let error = read.error_action.unwrap();
+        assert_eq!(error.kind, ActionKind::Other("firehose"));
+        assert!(error.target.is_empty(), "compared by kind only");
+    }
+}
