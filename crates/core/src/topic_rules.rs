@@ -220,6 +220,30 @@ impl fmt::Display for Dependency {
     }
 }
 
+/// Whether an HTTP action confirmed for `confirmation_url` can deliver, given a region's
+/// topic rule destinations as (confirmation URL, status): one for that URL must be
+/// `ENABLED` (confirmed, and not disabled since). `Err` says what is wrong.
+pub fn http_destination<'a>(
+    confirmation_url: &str,
+    destinations: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), String> {
+    let statuses: Vec<&str> = destinations
+        .into_iter()
+        .filter(|(url, _)| url.trim_end_matches('/') == confirmation_url.trim_end_matches('/'))
+        .map(|(_, status)| status)
+        .collect();
+    if statuses.contains(&"ENABLED") {
+        Ok(())
+    } else if statuses.is_empty() {
+        Err("no topic rule destination: create one and confirm it in DR".to_owned())
+    } else {
+        Err(format!(
+            "its destination is {} (it must be confirmed and ENABLED)",
+            statuses.join(", ")
+        ))
+    }
+}
+
 /// The owning account (from the path, when it names one) and name of a queue URL
 /// (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
 pub fn queue_of(url: &str) -> (Option<&str>, &str) {

@@ -261,6 +261,7 @@ pub fn rest_operation(method: &str, path: &str) -> String {
         ("GET", ["rules"]) => "ListTopicRules",
         ("GET", ["rules", _]) => "GetTopicRule",
         ("POST", ["rules", _]) => "CreateTopicRule",
+        ("GET", ["destinations"]) => "ListTopicRuleDestinations",
         _ => return format!("{method} /{}", segments.first().unwrap_or(&"")),
     };
     name.to_owned()
@@ -368,6 +369,10 @@ mod tests {
         assert_eq!(
             rest_operation("GET", "/rules/alerts_to_queue"),
             "GetTopicRule"
+        );
+        assert_eq!(
+            rest_operation("GET", "/destinations"),
+            "ListTopicRuleDestinations"
         );
         assert_eq!(rest_operation("GET", "/indices/search"), "GET /indices");
         assert_eq!(

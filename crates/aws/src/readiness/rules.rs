@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use aws_sdk_iot::types::Action;
 use dr_core::port::PortError;
 use dr_core::replication::ArnRewrite;
-use dr_core::topic_rules::{ActionKind, Dependency, RuleAction, RuleComparison, TopicRule};
+use dr_core::topic_rules::{
+    http_destination, ActionKind, Dependency, RuleAction, RuleComparison, TopicRule,
+};
 use dr_core::{Side, Topology};
 
 use super::{check, unreadable, Check, Verdict};
@@ -52,13 +54,33 @@ pub(super) async fn topic_rules(session: &AwsSession, topology: &Topology) -> Ch
             needs.entry(need).or_default().push(&rule.name);
         }
     }
+    // HTTP actions need a destination in DR: listed once, when a rule has one.
+    let destinations = if needs
+        .keys()
+        .any(|n| matches!(n, Dependency::HttpDestination(_)))
+    {
+        Some(http_destinations(&session.iot(Side::Dr)).await)
+    } else {
+        None
+    };
     let mut absent = Vec::new();
     let mut unverified = Vec::new();
     for (need, rules) in &needs {
         let rules = rules.join(", ");
-        match present_in_dr(session, topology, need).await {
+        let lookup = match (need, &destinations) {
+            (Dependency::HttpDestination(url), Some(Ok(found))) => {
+                match http_destination(url, found.iter().map(|(u, s)| (u.as_str(), s.as_str()))) {
+                    Ok(()) => Lookup::Present,
+                    Err(why) => Lookup::Wrong(why),
+                }
+            }
+            (Dependency::HttpDestination(_), Some(Err(e))) => Lookup::Unreadable(e.clone()),
+            _ => present_in_dr(session, topology, need).await,
+        };
+        match lookup {
             Lookup::Present => {}
             Lookup::Absent => absent.push(format!("{need} missing in DR (used by {rules})")),
+            Lookup::Wrong(why) => absent.push(format!("{need} in DR: {why} (used by {rules})")),
             // IAM is global, its control plane in us-east-1: a role unanswered there is
             // not DR's regional failure (and no call on the failover path needs IAM's).
             Lookup::Unreadable(e)
@@ -164,6 +186,25 @@ async fn rules_of(session: &AwsSession, side: Side) -> Result<Vec<TopicRule>, Po
     Ok(rules)
 }
 
+/// A region's topic rule destinations for HTTP actions, as (confirmation URL, status).
+async fn http_destinations(iot: &aws_sdk_iot::Client) -> Result<Vec<(String, String)>, PortError> {
+    let listed = iot
+        .list_topic_rule_destinations()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| crate::error::port_error("ListTopicRuleDestinations", e))?;
+    Ok(listed
+        .iter()
+        .filter_map(|d| {
+            let url = d.http_url_summary()?.confirmation_url()?;
+            Some((url.to_owned(), d.status()?.as_str().to_owned()))
+        })
+        .collect())
+}
+
 /// The SDK's rule in the domain's words.
 fn rule_of(name: &str, rule: &aws_sdk_iot::types::TopicRule) -> TopicRule {
     TopicRule {
@@ -241,6 +282,8 @@ fn other_kind(action: &Action) -> &'static str {
 enum Lookup {
     Present,
     Absent,
+    /// It exists, but cannot serve: why.
+    Wrong(String),
     /// Reading it failed (refused by IAM, or no answer).
     Unreadable(PortError),
     /// Readiness does not read this kind (yet): why.
@@ -330,9 +373,8 @@ async fn present_in_dr(session: &AwsSession, topology: &Topology, need: &Depende
         Dependency::Function(_) => {
             Lookup::NotVerified("the function and its resource policy admitting IoT are not read")
         }
-        Dependency::HttpDestination(_) => {
-            Lookup::NotVerified("topic rule destinations are not read")
-        }
+        // Listed once for all HTTP actions (see `topic_rules`).
+        Dependency::HttpDestination(_) => Lookup::NotVerified("destinations were not listed"),
     }
 }
 
@@ -343,6 +385,66 @@ mod tests {
     };
 
     use super::*;
+
+    #[tokio::test]
+    async fn destinations_are_read_on_every_page_with_their_confirmation_url_and_status() {
+        use aws_sdk_iot::operation::list_topic_rule_destinations::ListTopicRuleDestinationsOutput;
+        use aws_sdk_iot::types::{
+            HttpUrlDestinationSummary, TopicRuleDestinationStatus, TopicRuleDestinationSummary,
+        };
+        use aws_smithy_mocks::mock;
+
+        let summary = |url: &str, status| {
+            TopicRuleDestinationSummary::builder()
+                .http_url_summary(
+                    HttpUrlDestinationSummary::builder()
+                        .confirmation_url(url)
+                        .build(),
+                )
+                .status(status)
+                .build()
+        };
+        // Given two pages
+        let first = mock!(aws_sdk_iot::Client::list_topic_rule_destinations)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(move || {
+                ListTopicRuleDestinationsOutput::builder()
+                    .destination_summaries(summary(
+                        "https://a.example.com/",
+                        TopicRuleDestinationStatus::Enabled,
+                    ))
+                    .next_token("2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_iot::Client::list_topic_rule_destinations)
+            .match_requests(|r| r.next_token() == Some("2"))
+            .then_output(move || {
+                ListTopicRuleDestinationsOutput::builder()
+                    .destination_summaries(summary(
+                        "https://b.example.com/",
+                        TopicRuleDestinationStatus::InProgress,
+                    ))
+                    .build()
+            });
+        let client = crate::testing::iot(&[&first, &second]);
+        // When they are listed, then both pages are read
+        let found = http_destinations(&client).await.unwrap();
+        assert_eq!(
+            found,
+            vec![
+                ("https://a.example.com/".to_owned(), "ENABLED".to_owned()),
+                (
+                    "https://b.example.com/".to_owned(),
+                    "IN_PROGRESS".to_owned()
+                ),
+            ]
+        );
+        // And an HTTP action confirmed for the second cannot deliver yet
+        let pairs = found.iter().map(|(u, s)| (u.as_str(), s.as_str()));
+        assert!(http_destination("https://b.example.com/", pairs)
+            .unwrap_err()
+            .contains("IN_PROGRESS"));
+    }
 
     #[test]
     fn an_sdk_rule_reads_as_the_domains_with_each_actions_target_and_role() {

@@ -166,6 +166,20 @@ fn queue_urls_map_account_and_region_and_keep_the_rest() {
     );
 }
 
+#[test]
+fn an_http_action_needs_an_enabled_destination_for_its_confirmation_url() {
+    let url = "https://alerts.example.com/";
+    assert!(http_destination(url, [("https://alerts.example.com", "ENABLED")]).is_ok());
+    let in_progress = http_destination(url, [(url, "IN_PROGRESS"), ("https://other/", "ENABLED")]);
+    assert_eq!(
+        in_progress.unwrap_err(),
+        "its destination is IN_PROGRESS (it must be confirmed and ENABLED)"
+    );
+    assert!(http_destination(url, [])
+        .unwrap_err()
+        .starts_with("no topic rule destination"));
+}
+
 fn account() -> impl Strategy<Value = String> {
     "[0-9]{12}"
 }

@@ -150,7 +150,8 @@ pub fn authorization(
                 | "DescribeEventConfigurations"
                 | "UpdateEventConfigurations"
                 | "DescribeEndpoint"
-                | "ListTopicRules" => star(),
+                | "ListTopicRules"
+                | "ListTopicRuleDestinations" => star(),
                 _ => return Err(no_model(call)),
             };
             (op.to_owned(), resources)
@@ -647,6 +648,7 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:ListPolicies", &[]),
     ("iot:ListDomainConfigurations", &[]),
     ("iot:ListTopicRules", &[]),
+    ("iot:ListTopicRuleDestinations", &[]),
     ("iot:GetTopicRule", &["rule"]),
     ("iam:GetRole", &["role"]),
     ("iot:ListAttachedPolicies", &[]),
