@@ -30,6 +30,7 @@ export const STAR_RESOURCE_ACTIONS: Record<string, string> = {
   'iot:ListRoleAliases': 'listing has no resource type (drctl readiness)',
   'iot:ListProvisioningTemplates': 'listing has no resource type (drctl readiness)',
   'iot:ListTopicRules': 'listing has no resource type (drctl readiness)',
+  'iot:ListTopicRuleDestinations': 'listing has no resource type (drctl readiness: HTTP actions need an ENABLED destination in DR)',
   'route53:ListHostedZonesByName': 'listing has no resource type',
   'route53:ListHealthChecks': 'listing has no resource type',
   'cloudwatch:PutMetricData': 'scoped by the cloudwatch:namespace condition instead',
@@ -807,6 +808,7 @@ function readinessTopicRules(t: Topology, side: Side): iam.PolicyStatement[] {
   ];
   if (side === 'dr') {
     statements.push(
+      new iam.PolicyStatement({ sid: 'ReadinessRuleDestinations', actions: ['iot:ListTopicRuleDestinations'], resources: ['*'] }),
       new iam.PolicyStatement({ sid: 'ReadinessRuleQueues', actions: ['sqs:GetQueueUrl'], resources: [`arn:aws:sqs:${region}:${account}:*`] }),
       new iam.PolicyStatement({ sid: 'ReadinessRuleTopics', actions: ['sns:GetTopicAttributes'], resources: [`arn:aws:sns:${region}:${account}:*`] }),
       new iam.PolicyStatement({ sid: 'ReadinessRuleTables', actions: ['dynamodb:DescribeTable'], resources: [`arn:aws:dynamodb:${region}:${account}:table/*`] }),

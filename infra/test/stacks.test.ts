@@ -746,14 +746,15 @@ describe('deploy risks', () => {
     assert.deepEqual(on(dr, 'iot:GetTopicRule'), [`arn:aws:iot:${t.dr.region}:${t.dr.account_id}:rule/*`]);
     assert.deepEqual(on(primary, 'iot:ListTopicRules'), ['*']);
     assert.deepEqual(on(primary, 'iot:GetTopicRule'), [`arn:aws:iot:${t.primary.region}:${t.primary.account_id}:rule/*`]);
+    assert.deepEqual(on(dr, 'iot:ListTopicRuleDestinations'), ['*']);
     assert.deepEqual(on(dr, 'sqs:GetQueueUrl'), [`arn:aws:sqs:${t.dr.region}:${t.dr.account_id}:*`]);
     assert.deepEqual(on(dr, 'sns:GetTopicAttributes'), [`arn:aws:sns:${t.dr.region}:${t.dr.account_id}:*`]);
     assert.deepEqual(on(dr, 'dynamodb:DescribeTable'), [`arn:aws:dynamodb:${t.dr.region}:${t.dr.account_id}:table/*`]);
     assert.deepEqual(on(dr, 'iam:GetRole'), [`arn:aws:iam::${t.dr.account_id}:role/*`]);
     // Reads only, and in primary none of the targets' (DR's readiness never needs them).
-    for (const action of ['sqs:GetQueueUrl', 'sns:GetTopicAttributes', 'dynamodb:DescribeTable', 'iam:GetRole']) assert.deepEqual(on(primary, action), [], action);
+    for (const action of ['iot:ListTopicRuleDestinations', 'sqs:GetQueueUrl', 'sns:GetTopicAttributes', 'dynamodb:DescribeTable', 'iam:GetRole']) assert.deepEqual(on(primary, action), [], action);
     const granted = statements(templates[dr]).filter((x) => x.kind === 'identity' && x.where.startsWith('OperatorReadinessRules')).flatMap((x) => array<string>(x.s.Action));
-    for (const action of granted) assert.match(action, /^(iot:(List|Get)TopicRules?|sqs:GetQueueUrl|sns:GetTopicAttributes|dynamodb:DescribeTable|iam:GetRole)$/, action);
+    for (const action of granted) assert.match(action, /^(iot:(List|Get)TopicRules?|iot:ListTopicRuleDestinations|sqs:GetQueueUrl|sns:GetTopicAttributes|dynamodb:DescribeTable|iam:GetRole)$/, action);
   });
 
   it('lets CloudWatch publish every alarm to its topic (scoped by alarm ARN)', () => {
