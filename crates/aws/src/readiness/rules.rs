@@ -10,11 +10,15 @@ use dr_core::topic_rules::{
     http_destination, ActionKind, Dependency, RuleAction, RuleComparison, TopicRule,
 };
 use dr_core::{Side, Topology};
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::{check, unreadable, Check, Verdict};
 use crate::{names, AwsSession};
 
 const NAME: &str = "topic rules in DR";
+
+/// GetTopicRule calls in flight per side.
+const RULES_READ_AT_ONCE: usize = 8;
 
 /// AWS's SQL version when a rule names none.
 const DEFAULT_SQL_VERSION: &str = "2015-10-08";
@@ -171,19 +175,24 @@ async fn rules_of(session: &AwsSession, side: Side) -> Result<Vec<TopicRule>, Po
         .try_collect()
         .await
         .map_err(|e| crate::error::port_error("ListTopicRules", e))?;
-    let mut rules = Vec::new();
-    for name in listed.iter().filter_map(|r| r.rule_name()) {
-        let got = iot
-            .get_topic_rule()
-            .rule_name(name)
-            .send()
-            .await
-            .map_err(|e| crate::error::port_error("GetTopicRule", e))?;
-        if let Some(rule) = got.rule() {
-            rules.push(rule_of(name, rule));
+    let read = listed.iter().filter_map(|r| r.rule_name()).map(|name| {
+        let iot = &iot;
+        async move {
+            let got = iot
+                .get_topic_rule()
+                .rule_name(name)
+                .send()
+                .await
+                .map_err(|e| crate::error::port_error("GetTopicRule", e))?;
+            Ok::<_, PortError>(got.rule().map(|rule| rule_of(name, rule)))
         }
-    }
-    Ok(rules)
+    });
+    // A few at a time: hundreds of rules one by one would outlast drctl's patience.
+    let rules: Vec<Option<TopicRule>> = futures_util::stream::iter(read)
+        .buffered(RULES_READ_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok(rules.into_iter().flatten().collect())
 }
 
 /// A region's topic rule destinations for HTTP actions, as (confirmation URL, status).
