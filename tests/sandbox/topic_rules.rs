@@ -169,6 +169,29 @@ async fn readiness_fails_a_rule_or_its_queue_missing_in_dr_and_warns_of_a_rule_o
     assert_eq!(kind, "warn", "{detail}");
     assert!(detail.contains("only in DR: dr_only"), "{detail}");
 
+    // DR's role no longer trusts IoT (say, edited for Lambda): IoT cannot act with it.
+    p.session
+        .iam(Side::Dr)
+        .update_assume_role_policy()
+        .role_name(ROLE)
+        .policy_document(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (kind, detail) = readiness_check(t, CHECK).await;
+    assert_eq!(kind, "FAIL", "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "role arn:aws:iam::{}:role/{ROLE} in DR: its trust policy does not let iot.amazonaws.com",
+            t.dr.account_id
+        )) && detail.contains("used by alerts_to_queue, wearable_offline"),
+        "{detail}"
+    );
+
     // DR's rule disabled by hand: alerts would be dropped there; named, failed.
     p.session
         .iot(Side::Dr)

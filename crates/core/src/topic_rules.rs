@@ -244,6 +244,84 @@ pub fn http_destination<'a>(
     }
 }
 
+/// IoT's service principal, which a rule action's role must trust.
+pub const IOT_PRINCIPAL: &str = "iot.amazonaws.com";
+
+/// Whether a role's trust policy lets IoT rules of `account` assume it: a statement that
+/// allows `sts:AssumeRole` to [`IOT_PRINCIPAL`] and, when it pins `aws:SourceAccount`
+/// (the confused-deputy guard), pins `account`. `trust_policy` is JSON, or JSON
+/// URL-encoded as IAM's GetRole returns it. Other conditions are not evaluated.
+pub fn trusts_iot(trust_policy: &str, account: &str) -> bool {
+    let text = if trust_policy.trim_start().starts_with('{') {
+        trust_policy.to_owned()
+    } else {
+        percent_decode(trust_policy)
+    };
+    let Ok(policy) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let statements = match &policy["Statement"] {
+        serde_json::Value::Array(items) => items.clone(),
+        one @ serde_json::Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    statements.iter().any(|s| {
+        let allows = s["Effect"] == "Allow"
+            && list(&s["Action"])
+                .iter()
+                .any(|a| matches!(a.as_str(), "sts:AssumeRole" | "sts:*" | "*"));
+        let to_iot = list(&s["Principal"]["Service"])
+            .iter()
+            .any(|p| p == IOT_PRINCIPAL);
+        let source_accounts: Vec<String> = s["Condition"]
+            .as_object()
+            .into_iter()
+            .flat_map(|operators| operators.values())
+            .flat_map(|keys| list(&keys["aws:SourceAccount"]))
+            .collect();
+        allows
+            && to_iot
+            && (source_accounts.is_empty() || source_accounts.iter().any(|a| a == account))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The owning account (from the path, when it names one) and name of a queue URL
 /// (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
 pub fn queue_of(url: &str) -> (Option<&str>, &str) {

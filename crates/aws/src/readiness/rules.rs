@@ -7,7 +7,8 @@ use aws_sdk_iot::types::Action;
 use dr_core::port::PortError;
 use dr_core::replication::ArnRewrite;
 use dr_core::topic_rules::{
-    http_destination, ActionKind, Dependency, RuleAction, RuleComparison, TopicRule,
+    http_destination, trusts_iot, ActionKind, Dependency, RuleAction, RuleComparison, TopicRule,
+    IOT_PRINCIPAL,
 };
 use dr_core::{Side, Topology};
 use futures_util::{StreamExt, TryStreamExt};
@@ -367,16 +368,31 @@ async fn present_in_dr(session: &AwsSession, topology: &Topology, need: &Depende
         Dependency::Role(arn) => {
             // A role's name is the ARN's last path segment.
             let name = arn.rsplit('/').next().unwrap_or_default();
-            Lookup::of(
-                "GetRole",
-                session
-                    .iam(Side::Dr)
-                    .get_role()
-                    .role_name(name)
-                    .send()
-                    .await,
-                &["NoSuchEntity"],
-            )
+            let got = session
+                .iam(Side::Dr)
+                .get_role()
+                .role_name(name)
+                .send()
+                .await;
+            let trust = got
+                .as_ref()
+                .ok()
+                .and_then(|r| r.role())
+                .and_then(|r| r.assume_role_policy_document())
+                .map(str::to_owned);
+            match Lookup::of("GetRole", got, &["NoSuchEntity"]) {
+                Lookup::Present => {
+                    let account = topology.dr.account_id.as_str();
+                    if trust.is_some_and(|t| trusts_iot(&t, account)) {
+                        Lookup::Present
+                    } else {
+                        Lookup::Wrong(format!(
+                            "its trust policy does not let {IOT_PRINCIPAL} of account {account} assume it"
+                        ))
+                    }
+                }
+                other => other,
+            }
         }
         Dependency::Stream(_) => Lookup::NotVerified("Kinesis streams are not read"),
         Dependency::Function(_) => {

@@ -180,6 +180,38 @@ fn an_http_action_needs_an_enabled_destination_for_its_confirmation_url() {
         .starts_with("no topic rule destination"));
 }
 
+#[test]
+fn a_rules_role_must_trust_iot_for_drs_account() {
+    let trust = |principal: &str, condition: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"Service":["{principal}"]}}{condition}}}]}}"#
+        )
+    };
+    assert!(trusts_iot(&trust("iot.amazonaws.com", ""), D_ACCOUNT));
+    // As IAM's GetRole returns it: URL-encoded.
+    let encoded = trust("iot.amazonaws.com", "")
+        .replace('%', "%25")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
+        .replace('"', "%22")
+        .replace(':', "%3A");
+    assert!(trusts_iot(&encoded, D_ACCOUNT));
+    assert!(!trusts_iot(&trust("lambda.amazonaws.com", ""), D_ACCOUNT));
+    // A role copied from primary with its confused-deputy guard still naming primary.
+    let pinned = |account: &str| {
+        format!(r#","Condition":{{"StringEquals":{{"aws:SourceAccount":"{account}"}}}}"#)
+    };
+    assert!(!trusts_iot(
+        &trust("iot.amazonaws.com", &pinned(P_ACCOUNT)),
+        D_ACCOUNT
+    ));
+    assert!(trusts_iot(
+        &trust("iot.amazonaws.com", &pinned(D_ACCOUNT)),
+        D_ACCOUNT
+    ));
+    assert!(!trusts_iot("not json", D_ACCOUNT));
+}
+
 fn account() -> impl Strategy<Value = String> {
     "[0-9]{12}"
 }
