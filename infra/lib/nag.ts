@@ -48,7 +48,15 @@ export const WILDCARD_REASONS: Array<[RegExp, string]> = [
   ],
   [
     /^Resource::arn:aws:iam::\d{12}:role\/\*$/,
-    "iam:PassRole for role aliases (replicated from primary, their roles named at run time): this account's roles only, passed only to credentials.iot.amazonaws.com (iam:PassedToService)",
+    "iam:PassRole for role aliases (replicated from primary, their roles named at run time): this account's roles only, passed only to credentials.iot.amazonaws.com (iam:PassedToService); and iam:GetRole for drctl readiness (operators' role only), which checks that the roles the application's topic rules name exist in DR",
+  ],
+  [
+    /^Resource::arn:aws:iot:[a-z0-9-]+:\d{12}:rule\/\*$/,
+    "drctl readiness reads every topic rule on both sides (GetTopicRule, operators' role only): the rules are the application's, named by it; this account and region",
+  ],
+  [
+    /^Resource::arn:aws:(sqs|sns):[a-z0-9-]+:\d{12}:\*$|^Resource::arn:aws:dynamodb:[a-z0-9-]+:\d{12}:table\/\*$/,
+    "drctl readiness looks up the targets of the application's topic rules in DR (GetQueueUrl, GetTopicAttributes, DescribeTable: metadata only, operators' role only): the application names them in its rules; DR's account and region",
   ],
   [
     /^Resource::arn:aws:ssm:[a-z0-9-]+:\d{12}:parameter\/[A-Za-z0-9_.\/-]+\/\*$/,

@@ -30,6 +30,8 @@ export const STAR_RESOURCE_ACTIONS: Record<string, string> = {
   'iot:ListRoleAliases': 'listing has no resource type (drctl readiness)',
   'iot:ListProvisioningTemplates': 'listing has no resource type (drctl readiness)',
   'servicequotas:GetAWSDefaultServiceQuota': 'AWS\'s default values have no resource type (drctl readiness)',
+  'iot:ListTopicRules': 'listing has no resource type (drctl readiness)',
+  'iot:ListTopicRuleDestinations': 'listing has no resource type (drctl readiness: HTTP actions need an ENABLED destination in DR)',
   'route53:ListHostedZonesByName': 'listing has no resource type',
   'route53:ListHealthChecks': 'listing has no resource type',
   'cloudwatch:PutMetricData': 'scoped by the cloudwatch:namespace condition instead',
@@ -794,6 +796,30 @@ export function sideStatements(c: Contract, fn: names.FunctionName, side: Side, 
 }
 
 /**
+ * `drctl readiness`'s "topic rules in DR": every topic rule read on both sides, and in DR
+ * what their actions deliver to and the roles IoT assumes for them. The rules, targets
+ * and roles are the application's, named by it, not by the topology: each grant is one
+ * action on one kind of resource, in DR's own account and region (metadata reads only).
+ */
+function readinessTopicRules(t: Topology, side: Side): iam.PolicyStatement[] {
+  const { account_id: account, region } = t[side];
+  const statements = [
+    new iam.PolicyStatement({ sid: 'ReadinessListTopicRules', actions: ['iot:ListTopicRules'], resources: ['*'] }),
+    new iam.PolicyStatement({ sid: 'ReadinessTopicRules', actions: ['iot:GetTopicRule'], resources: [iot(t, side, 'rule/*')] }),
+  ];
+  if (side === 'dr') {
+    statements.push(
+      new iam.PolicyStatement({ sid: 'ReadinessRuleDestinations', actions: ['iot:ListTopicRuleDestinations'], resources: ['*'] }),
+      new iam.PolicyStatement({ sid: 'ReadinessRuleQueues', actions: ['sqs:GetQueueUrl'], resources: [`arn:aws:sqs:${region}:${account}:*`] }),
+      new iam.PolicyStatement({ sid: 'ReadinessRuleTopics', actions: ['sns:GetTopicAttributes'], resources: [`arn:aws:sns:${region}:${account}:*`] }),
+      new iam.PolicyStatement({ sid: 'ReadinessRuleTables', actions: ['dynamodb:DescribeTable'], resources: [`arn:aws:dynamodb:${region}:${account}:table/*`] }),
+      new iam.PolicyStatement({ sid: 'ReadinessRuleRoles', actions: ['iam:GetRole'], resources: [`arn:aws:iam::${account}:role/*`] }),
+    );
+  }
+  return statements;
+}
+
+/**
  * What `drctl` adds to the functions' permissions on a side (status, readiness, DLQ
  * replay, drills): the operators' `dr-control-plane` role gets the union.
  */
@@ -897,6 +923,7 @@ export function operatorStatements(c: Contract, side: Side, refs: LocalRefs = {}
       resources: ['*'],
     }),
   ];
+  groups['readiness-rules'] = readinessTopicRules(t, side);
   // `drctl failback`: DR's database writes carried back, the restored databases retired
   // (a policy of its own: the drctl one is near IAM's managed-policy size quota).
   groups.failback = failbackDatabases(c, side);

@@ -750,6 +750,29 @@ describe('deploy risks', () => {
     assert.deepEqual(on('OperatorDrctl', 'secretsmanager:GetSecretValue'), [], 'readiness reads no secret value');
   });
 
+  it('lets operators read topic rules on both sides, and in DR only the metadata of their targets and roles there', () => {
+    const { templates, built } = production({ operatorPrincipal: 'arn:aws:iam::333333333333:role/sre' });
+    const t = built.contract.topology;
+    const on = (stack: string, action: string) =>
+      statements(templates[stack])
+        .filter((x) => x.kind === 'identity' && x.where.startsWith('OperatorReadinessRules') && array<string>(x.s.Action).includes(action))
+        .flatMap((x) => array<string>(x.s.Resource));
+    const [dr, primary] = [built.dr.stackName, built.primary.stackName];
+    assert.deepEqual(on(dr, 'iot:ListTopicRules'), ['*']);
+    assert.deepEqual(on(dr, 'iot:GetTopicRule'), [`arn:aws:iot:${t.dr.region}:${t.dr.account_id}:rule/*`]);
+    assert.deepEqual(on(primary, 'iot:ListTopicRules'), ['*']);
+    assert.deepEqual(on(primary, 'iot:GetTopicRule'), [`arn:aws:iot:${t.primary.region}:${t.primary.account_id}:rule/*`]);
+    assert.deepEqual(on(dr, 'iot:ListTopicRuleDestinations'), ['*']);
+    assert.deepEqual(on(dr, 'sqs:GetQueueUrl'), [`arn:aws:sqs:${t.dr.region}:${t.dr.account_id}:*`]);
+    assert.deepEqual(on(dr, 'sns:GetTopicAttributes'), [`arn:aws:sns:${t.dr.region}:${t.dr.account_id}:*`]);
+    assert.deepEqual(on(dr, 'dynamodb:DescribeTable'), [`arn:aws:dynamodb:${t.dr.region}:${t.dr.account_id}:table/*`]);
+    assert.deepEqual(on(dr, 'iam:GetRole'), [`arn:aws:iam::${t.dr.account_id}:role/*`]);
+    // Reads only, and in primary none of the targets' (DR's readiness never needs them).
+    for (const action of ['iot:ListTopicRuleDestinations', 'sqs:GetQueueUrl', 'sns:GetTopicAttributes', 'dynamodb:DescribeTable', 'iam:GetRole']) assert.deepEqual(on(primary, action), [], action);
+    const granted = statements(templates[dr]).filter((x) => x.kind === 'identity' && x.where.startsWith('OperatorReadinessRules')).flatMap((x) => array<string>(x.s.Action));
+    for (const action of granted) assert.match(action, /^(iot:(List|Get)TopicRules?|iot:ListTopicRuleDestinations|sqs:GetQueueUrl|sns:GetTopicAttributes|dynamodb:DescribeTable|iam:GetRole)$/, action);
+  });
+
   it('lets CloudWatch publish every alarm to its topic (scoped by alarm ARN)', () => {
     const { templates } = sandbox();
     let alarmsWithActions = 0;

@@ -403,6 +403,7 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
             "CAs in DR",
             "policies equal modulo ARNs",
             "thing groups in DR",
+            "topic rules in DR",
         ] {
             assert!(
                 stdout

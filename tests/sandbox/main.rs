@@ -33,3 +33,4 @@ mod shadows;
 mod snapshot_pipeline;
 mod snapshots;
 mod thing_groups;
+mod topic_rules;

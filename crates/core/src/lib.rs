@@ -20,6 +20,7 @@
 //! * [`snapshots`] — flow C: the level-triggered snapshot controller's decisions.
 //! * [`time`] — timestamps as the events carry them.
 //! * [`timeouts`] — per-caller bounds on every AWS call.
+//! * [`topic_rules`] — the application's IoT topic rules as DR must hold them (readiness).
 
 pub mod certificate;
 pub mod config;
@@ -35,6 +36,7 @@ pub mod side;
 pub mod snapshots;
 pub mod time;
 pub mod timeouts;
+pub mod topic_rules;
 
 pub use certificate::{CertificateId, CertificatePem, CertificateStatus};
 pub use config::{

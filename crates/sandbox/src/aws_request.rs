@@ -258,6 +258,10 @@ pub fn rest_operation(method: &str, path: &str) -> String {
         ("PATCH", ["event-configurations"]) => "UpdateEventConfigurations",
         ("GET", ["event-configurations"]) => "DescribeEventConfigurations",
         ("GET", ["endpoint"]) => "DescribeEndpoint",
+        ("GET", ["rules"]) => "ListTopicRules",
+        ("GET", ["rules", _]) => "GetTopicRule",
+        ("POST", ["rules", _]) => "CreateTopicRule",
+        ("GET", ["destinations"]) => "ListTopicRuleDestinations",
         _ => return format!("{method} /{}", segments.first().unwrap_or(&"")),
     };
     name.to_owned()
@@ -360,6 +364,15 @@ mod tests {
         assert_eq!(
             rest_operation("DELETE", "/policies/p/version/2"),
             "DeletePolicyVersion"
+        );
+        assert_eq!(rest_operation("GET", "/rules"), "ListTopicRules");
+        assert_eq!(
+            rest_operation("GET", "/rules/alerts_to_queue"),
+            "GetTopicRule"
+        );
+        assert_eq!(
+            rest_operation("GET", "/destinations"),
+            "ListTopicRuleDestinations"
         );
         assert_eq!(rest_operation("GET", "/indices/search"), "GET /indices");
         assert_eq!(

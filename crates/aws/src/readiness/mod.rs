@@ -3,7 +3,8 @@
 //! DR, policies equal modulo ARNs, the custom domain configured in both regions, the
 //! failover switch (armed or held; its alarm's definition, the health check that follows
 //! it, both failover records and their targets), whether the reconciler can cover the
-//! fleet at its rate, where each database would be restored and from which source.
+//! fleet at its rate, where each database would be restored and from which source, and
+//! the application's topic rules that route alerts in DR.
 
 mod coverage;
 mod databases;
@@ -12,6 +13,7 @@ mod domains;
 mod fleet;
 mod registry;
 mod replication;
+mod rules;
 mod switch;
 
 use dr_core::port::PortError;
@@ -150,6 +152,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
         coverage,
         network,
         fleet,
+        rules,
     ) = tokio::join!(
         replication_resources(session, topology),
         certificate_authorities(session, topology),
@@ -192,6 +195,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
                 .collect::<Vec<_>>()
         },
         fleet_checks(session, topology),
+        rules::topic_rules(session, topology),
     );
     let mut checks = replication;
     checks.extend([cas, policies]);
@@ -201,6 +205,7 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
     checks.push(coverage);
     checks.extend(fleet);
     checks.extend(network);
+    checks.push(rules);
     checks
 }
 

@@ -133,6 +133,7 @@ pub fn authorization(
                 "DescribeDomainConfiguration" => {
                     vec![arn("iot", &format!("domainconfiguration/{}", nth(1)?))]
                 }
+                "GetTopicRule" => vec![arn("iot", &format!("rule/{}", nth(1)?))],
                 // No resource type in the IAM reference: authorized on "*" only.
                 "ListCertificates"
                 | "ListCACertificates"
@@ -148,7 +149,9 @@ pub fn authorization(
                 | "RegisterCertificateWithoutCA"
                 | "DescribeEventConfigurations"
                 | "UpdateEventConfigurations"
-                | "DescribeEndpoint" => star(),
+                | "DescribeEndpoint"
+                | "ListTopicRules"
+                | "ListTopicRuleDestinations" => star(),
                 _ => return Err(no_model(call)),
             };
             (op.to_owned(), resources)
@@ -323,6 +326,14 @@ pub fn authorization(
                         vec![arn("secretsmanager", &format!("secret:{id}"))]
                     }
                 }
+                _ => return Err(no_model(call)),
+            };
+            (op.to_owned(), resources)
+        }
+        // IAM is global: its ARNs name no region.
+        "iam" => {
+            let resources = match op {
+                "GetRole" => vec![format!("arn:aws:iam::{account}:role/{}", need("RoleName")?)],
                 _ => return Err(no_model(call)),
             };
             (op.to_owned(), resources)
@@ -648,6 +659,10 @@ const MODELLED: &[(&str, &[&str])] = &[
     ("iot:ListCACertificates", &[]),
     ("iot:ListPolicies", &[]),
     ("iot:ListDomainConfigurations", &[]),
+    ("iot:ListTopicRules", &[]),
+    ("iot:ListTopicRuleDestinations", &[]),
+    ("iot:GetTopicRule", &["rule"]),
+    ("iam:GetRole", &["role"]),
     ("iot:ListAttachedPolicies", &[]),
     ("iot:RegisterCertificate", &[]),
     ("iot:RegisterCertificateWithoutCA", &[]),
@@ -760,6 +775,26 @@ mod tests {
         assert!(authorization(&unknown, "2", ME)
             .unwrap_err()
             .contains("no IAM model"));
+    }
+
+    #[test]
+    fn readiness_reads_topic_rules_by_rule_and_roles_by_name_without_a_region() {
+        let rule = call("iot", "GET", "/rules/alerts_to_queue", "", false);
+        let r = authorization(&rule, "222222222222", ME).unwrap();
+        assert_eq!(r.action, "iot:GetTopicRule");
+        assert_eq!(
+            r.resources,
+            vec!["arn:aws:iot:us-west-2:222222222222:rule/alerts_to_queue"]
+        );
+        let list = call("iot", "GET", "/rules?maxResults=100", "", false);
+        assert_eq!(
+            authorization(&list, "222222222222", ME).unwrap().resources,
+            vec!["*"]
+        );
+        let role = call("iam", "POST", "/", "Action=GetRole&RoleName=alerts", true);
+        let r = authorization(&role, "222222222222", ME).unwrap();
+        assert_eq!(r.action, "iam:GetRole");
+        assert_eq!(r.resources, vec!["arn:aws:iam::222222222222:role/alerts"]);
     }
 
     #[test]
