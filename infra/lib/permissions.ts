@@ -797,7 +797,8 @@ export function sideStatements(c: Contract, fn: names.FunctionName, side: Side, 
 
 /**
  * `drctl readiness`'s "topic rules in DR": every topic rule read on both sides, and in DR
- * what their actions deliver to and the roles IoT assumes for them. The rules, targets
+ * what their actions deliver to and the roles IoT assumes for them (GetRole also serves
+ * "role aliases in DR": the role behind each alias, its trust and session length). The rules, targets
  * and roles are the application's, named by it, not by the topology: each grant is one
  * action on one kind of resource, in DR's own account and region (metadata reads only).
  */

@@ -366,6 +366,24 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
         p.capture(&event).await;
     }
     assert!(p.drain().await.failed.is_empty());
+    // The alias reached DR, but the role it names is not in DR's IAM: a device asking the
+    // credentials provider for it would be refused there.
+    let (kind, detail) = readiness_check(&p.topology, "role aliases in DR").await;
+    assert_eq!(kind, "FAIL", "{detail}");
+    assert!(
+        detail.contains("uploads: role uploads missing in DR's IAM"),
+        "{detail}"
+    );
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "credentials.iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    p.session
+        .iam(dr_core::Side::Dr)
+        .create_role()
+        .role_name("uploads")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
     let (ok, stdout, stderr) = drctl(&p.topology, &["readiness"]).await;
     assert!(ok, "{stdout}\n{stderr}");
     assert!(

@@ -252,6 +252,13 @@ pub const IOT_PRINCIPAL: &str = "iot.amazonaws.com";
 /// (the confused-deputy guard), pins `account`. `trust_policy` is JSON, or JSON
 /// URL-encoded as IAM's GetRole returns it. Other conditions are not evaluated.
 pub fn trusts_iot(trust_policy: &str, account: &str) -> bool {
+    trusts_service(trust_policy, IOT_PRINCIPAL, account)
+}
+
+/// Whether a role's trust policy lets `service` (a service principal) of `account` assume
+/// it: a statement allowing `sts:AssumeRole` to the principal and, when it pins
+/// `aws:SourceAccount`, pinning `account`. JSON, or URL-encoded JSON as GetRole returns it.
+pub fn trusts_service(trust_policy: &str, service: &str, account: &str) -> bool {
     let text = if trust_policy.trim_start().starts_with('{') {
         trust_policy.to_owned()
     } else {
@@ -282,7 +289,7 @@ pub fn trusts_iot(trust_policy: &str, account: &str) -> bool {
                 .any(|a| matches!(a.as_str(), "sts:AssumeRole" | "sts:*" | "*"));
         let to_iot = list(&s["Principal"]["Service"])
             .iter()
-            .any(|p| p == IOT_PRINCIPAL);
+            .any(|p| p == service);
         let source_accounts: Vec<String> = s["Condition"]
             .as_object()
             .into_iter()

@@ -140,6 +140,18 @@ pub(super) async fn role_aliases(session: &AwsSession, topology: &Topology) -> C
                         d.credential_duration_seconds, p.credential_duration_seconds
                     ));
                 }
+                match alias_role_in_dr(
+                    session,
+                    topology,
+                    &d.role_arn,
+                    d.credential_duration_seconds,
+                )
+                .await
+                {
+                    Ok(None) => {}
+                    Ok(Some(problem)) => problems.push(format!("{alias}: {problem}")),
+                    Err(e) => return unreadable(NAME, Side::Dr, topology, &e),
+                }
             }
             (Ok(Some(_)), Ok(None)) => problems.push(format!("{alias} missing")),
             (Ok(None), _) => {}
@@ -152,7 +164,7 @@ pub(super) async fn role_aliases(session: &AwsSession, topology: &Topology) -> C
             NAME,
             Verdict::Ok,
             format!(
-                "{} role alias(es) in DR naming DR's roles (that those roles exist in DR's IAM is not checked here)",
+                "{} role alias(es) in DR naming DR's roles, each trusting {CREDENTIALS_PRINCIPAL} for at least the alias's duration",
                 aliases.len()
             ),
         )
@@ -166,6 +178,67 @@ pub(super) async fn role_aliases(session: &AwsSession, topology: &Topology) -> C
             ),
         )
     }
+}
+
+/// The service that assumes a role alias's role for a device (the credentials provider).
+const CREDENTIALS_PRINCIPAL: &str = "credentials.iot.amazonaws.com";
+
+/// What is wrong with the role a role alias names in DR, if anything: it must exist in DR's
+/// IAM, trust the credentials provider (AWS: the alias's role "must have a trust
+/// relationship with credentials.iot.amazonaws.com") and allow sessions at least as long as
+/// the alias's `credentialDurationSeconds`. A GetRole with no answer (IAM's control plane
+/// is in us-east-1) says so rather than failing DR.
+async fn alias_role_in_dr(
+    session: &AwsSession,
+    topology: &Topology,
+    role_arn: &str,
+    duration_seconds: u32,
+) -> Result<Option<String>, dr_core::port::PortError> {
+    let name = role_arn.rsplit('/').next().unwrap_or_default();
+    let got = match session
+        .iam(Side::Dr)
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+    {
+        Ok(got) => got,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(Some(format!(
+                "role {name} missing in DR's IAM: devices' credentials requests would fail"
+            )));
+        }
+        Err(e) => {
+            let error = crate::error::port_error("GetRole", e);
+            if error.no_answer.is_some() {
+                return Ok(Some(format!(
+                    "role {name} not verified: IAM did not answer"
+                )));
+            }
+            return Err(error);
+        }
+    };
+    let Some(role) = got.role() else {
+        return Ok(Some(format!("role {name}: GetRole answered no role")));
+    };
+    let account = topology.dr.account_id.as_str();
+    let trust = role.assume_role_policy_document().unwrap_or_default();
+    if !dr_core::topic_rules::trusts_service(trust, CREDENTIALS_PRINCIPAL, account) {
+        return Ok(Some(format!(
+            "role {name} does not let {CREDENTIALS_PRINCIPAL} assume it"
+        )));
+    }
+    // IAM's default maximum session is an hour.
+    let max_session = role.max_session_duration().unwrap_or(3_600);
+    if i64::from(max_session) < i64::from(duration_seconds) {
+        return Ok(Some(format!(
+            "role {name} allows {max_session} s sessions, the alias asks {duration_seconds} s"
+        )));
+    }
+    Ok(None)
 }
 
 /// Every provisioning template of primary in DR, provisioning as primary's would with DR's

@@ -210,6 +210,20 @@ fn a_rules_role_must_trust_iot_for_drs_account() {
         D_ACCOUNT
     ));
     assert!(!trusts_iot("not json", D_ACCOUNT));
+    // A role alias's role trusts the credentials provider, a principal of its own: a role
+    // trusting IoT rules does not serve devices' credentials requests, nor the reverse.
+    let credentials = "credentials.iot.amazonaws.com";
+    assert!(trusts_service(
+        &trust(credentials, ""),
+        credentials,
+        D_ACCOUNT
+    ));
+    assert!(!trusts_service(
+        &trust("iot.amazonaws.com", ""),
+        credentials,
+        D_ACCOUNT
+    ));
+    assert!(!trusts_iot(&trust(credentials, ""), D_ACCOUNT));
 }
 
 fn account() -> impl Strategy<Value = String> {

@@ -41,6 +41,37 @@ impl Provisioner {
         }
     }
 
+    /// The role behind the fleet's role alias, in both accounts, trusting the credentials
+    /// provider: the application's own IAM, which it deploys to DR as to primary (readiness
+    /// fails a role alias whose role DR's IAM lacks).
+    pub(super) async fn ensure_alias_role(&self, session: &AwsSession) -> Result<(), FleetError> {
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Service": "credentials.iot.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]});
+        for side in [Side::Primary, Side::Dr] {
+            match session
+                .iam(side)
+                .create_role()
+                .role_name(ROLE_ALIAS)
+                .assume_role_policy_document(trust.to_string())
+                .max_session_duration(3600)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_entity_already_exists_exception()) => {}
+                Err(e) => {
+                    return Err(call_failed("CreateRole")(
+                        aws_sdk_iam::error::DisplayErrorContext(e).to_string(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The fleet CA in both regions, with auto-registration (JITR) on.
     pub(super) async fn register_ca(
         &self,
