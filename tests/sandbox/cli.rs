@@ -384,6 +384,23 @@ async fn readiness_passes_on_a_provisioned_world_and_names_a_missing_dlq() {
         .send()
         .await
         .unwrap();
+    // So is the role the enrolment template registers devices with, which IoT assumes.
+    let (kind, detail) = readiness_check(&p.topology, "provisioning templates in DR").await;
+    assert_eq!(kind, "FAIL", "{detail}");
+    assert!(
+        detail.contains("enrol-9: role provisioning missing in DR's IAM"),
+        "{detail}"
+    );
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    p.session
+        .iam(dr_core::Side::Dr)
+        .create_role()
+        .role_name("provisioning")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
     let (ok, stdout, stderr) = drctl(&p.topology, &["readiness"]).await;
     assert!(ok, "{stdout}\n{stderr}");
     assert!(

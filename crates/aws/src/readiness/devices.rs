@@ -140,11 +140,12 @@ pub(super) async fn role_aliases(session: &AwsSession, topology: &Topology) -> C
                         d.credential_duration_seconds, p.credential_duration_seconds
                     ));
                 }
-                match alias_role_in_dr(
+                match role_in_dr(
                     session,
                     topology,
                     &d.role_arn,
-                    d.credential_duration_seconds,
+                    CREDENTIALS_PRINCIPAL,
+                    Some(d.credential_duration_seconds),
                 )
                 .await
                 {
@@ -183,16 +184,21 @@ pub(super) async fn role_aliases(session: &AwsSession, topology: &Topology) -> C
 /// The service that assumes a role alias's role for a device (the credentials provider).
 const CREDENTIALS_PRINCIPAL: &str = "credentials.iot.amazonaws.com";
 
-/// What is wrong with the role a role alias names in DR, if anything: it must exist in DR's
-/// IAM, trust the credentials provider (AWS: the alias's role "must have a trust
-/// relationship with credentials.iot.amazonaws.com") and allow sessions at least as long as
-/// the alias's `credentialDurationSeconds`. A GetRole with no answer (IAM's control plane
-/// is in us-east-1) says so rather than failing DR.
-async fn alias_role_in_dr(
+/// The service that assumes a provisioning template's role to register devices.
+const PROVISIONING_PRINCIPAL: &str = "iot.amazonaws.com";
+
+/// What is wrong with a role that DR's IoT assumes (a role alias's, a provisioning
+/// template's), if anything: it must exist in DR's IAM, trust `principal` (AWS: an alias's
+/// role "must have a trust relationship with credentials.iot.amazonaws.com"; a template's,
+/// with iot.amazonaws.com) and, for an alias, allow sessions at least as long as its
+/// `credentialDurationSeconds`. A GetRole with no answer (IAM's control plane is in
+/// us-east-1) says so rather than failing DR.
+async fn role_in_dr(
     session: &AwsSession,
     topology: &Topology,
     role_arn: &str,
-    duration_seconds: u32,
+    principal: &str,
+    session_seconds: Option<u32>,
 ) -> Result<Option<String>, dr_core::port::PortError> {
     let name = role_arn.rsplit('/').next().unwrap_or_default();
     let got = match session
@@ -226,11 +232,14 @@ async fn alias_role_in_dr(
     };
     let account = topology.dr.account_id.as_str();
     let trust = role.assume_role_policy_document().unwrap_or_default();
-    if !dr_core::topic_rules::trusts_service(trust, CREDENTIALS_PRINCIPAL, account) {
+    if !dr_core::topic_rules::trusts_service(trust, principal, account) {
         return Ok(Some(format!(
-            "role {name} does not let {CREDENTIALS_PRINCIPAL} assume it"
+            "role {name} does not let {principal} assume it"
         )));
     }
+    let Some(duration_seconds) = session_seconds else {
+        return Ok(None);
+    };
     // IAM's default maximum session is an hour.
     let max_session = role.max_session_duration().unwrap_or(3_600);
     if i64::from(max_session) < i64::from(duration_seconds) {
@@ -299,6 +308,19 @@ pub(super) async fn provisioning_templates(session: &AwsSession, topology: &Topo
                 Err(e) => return unreadable(NAME, Side::Dr, topology, &e),
             }
         }
+        match role_in_dr(
+            session,
+            topology,
+            &d.provisioning_role_arn,
+            PROVISIONING_PRINCIPAL,
+            None,
+        )
+        .await
+        {
+            Ok(None) => {}
+            Ok(Some(problem)) => problems.push(format!("{name}: {problem}")),
+            Err(e) => return unreadable(NAME, Side::Dr, topology, &e),
+        }
         if let Some(hook) = d.pre_provisioning_hook {
             hooks.push(hook.target_arn);
         }
@@ -316,7 +338,7 @@ pub(super) async fn provisioning_templates(session: &AwsSession, topology: &Topo
             NAME,
             Verdict::Ok,
             format!(
-                "{} template(s) in DR with DR's roles and ARNs{hooks}",
+                "{} template(s) in DR with DR's roles (each trusting {PROVISIONING_PRINCIPAL}) and ARNs{hooks}",
                 templates.len()
             ),
         )

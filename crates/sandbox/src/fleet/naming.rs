@@ -13,6 +13,8 @@ pub const FLEET_WARD_GROUP: &str = "ward-cardiology";
 pub const GROUP_POLICY: &str = "ward-alerts";
 /// The role alias wearables fetch upload credentials through.
 pub const ROLE_ALIAS: &str = "wearable-uploads";
+/// The role [`PROVISIONING_TEMPLATE`] registers devices with (IoT assumes it).
+pub(super) const PROVISIONING_ROLE: &str = "iot-provisioning";
 /// The fleet-provisioning template new wearables enrol with (claim certificate, then
 /// `RegisterThing`): a thing in [`FLEET_WARD_GROUP`], its certificate, [`FLEET_POLICY`].
 pub const PROVISIONING_TEMPLATE: &str = "wearable-enrolment";

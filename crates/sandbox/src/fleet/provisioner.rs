@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::error::{call_failed, FleetError};
 use super::naming::{
-    FLEET_POLICY, FLEET_ROOT_GROUP, FLEET_WARD_GROUP, GROUP_POLICY, PROVISIONING_TEMPLATE,
-    ROLE_ALIAS,
+    FLEET_POLICY, FLEET_ROOT_GROUP, FLEET_WARD_GROUP, GROUP_POLICY, PROVISIONING_ROLE,
+    PROVISIONING_TEMPLATE, ROLE_ALIAS,
 };
 use crate::devices::{Device, FleetCa};
 use crate::events::EventSource;
@@ -41,31 +41,40 @@ impl Provisioner {
         }
     }
 
-    /// The role behind the fleet's role alias, in both accounts, trusting the credentials
-    /// provider: the application's own IAM, which it deploys to DR as to primary (readiness
-    /// fails a role alias whose role DR's IAM lacks).
-    pub(super) async fn ensure_alias_role(&self, session: &AwsSession) -> Result<(), FleetError> {
-        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Principal": {"Service": "credentials.iot.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]});
+    /// The roles DR's IoT assumes for the fleet, in both accounts: the role alias's
+    /// (trusting the credentials provider) and the enrolment template's (trusting IoT). They
+    /// are the application's own IAM, deployed to DR as to primary (readiness fails a role
+    /// alias or template whose role DR's IAM lacks).
+    pub(super) async fn ensure_iot_roles(&self, session: &AwsSession) -> Result<(), FleetError> {
+        let trust = |service: &str| {
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+            .to_string()
+        };
+        let roles = [
+            (ROLE_ALIAS, trust("credentials.iot.amazonaws.com")),
+            (PROVISIONING_ROLE, trust("iot.amazonaws.com")),
+        ];
         for side in [Side::Primary, Side::Dr] {
-            match session
-                .iam(side)
-                .create_role()
-                .role_name(ROLE_ALIAS)
-                .assume_role_policy_document(trust.to_string())
-                .max_session_duration(3600)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_entity_already_exists_exception()) => {}
-                Err(e) => {
-                    return Err(call_failed("CreateRole")(
-                        aws_sdk_iam::error::DisplayErrorContext(e).to_string(),
-                    ))
+            for (name, trust) in &roles {
+                match session
+                    .iam(side)
+                    .create_role()
+                    .role_name(*name)
+                    .assume_role_policy_document(trust)
+                    .max_session_duration(3600)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_entity_already_exists_exception()) => {}
+                    Err(e) => {
+                        return Err(call_failed("CreateRole")(
+                            aws_sdk_iam::error::DisplayErrorContext(e).to_string(),
+                        ))
+                    }
                 }
             }
         }
@@ -224,8 +233,10 @@ impl Provisioner {
                 "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": FLEET_POLICY}}
             }
         });
-        let provisioning_role =
-            format!("arn:aws:iam::{}:role/iot-provisioning", self.events.account);
+        let provisioning_role = format!(
+            "arn:aws:iam::{}:role/{PROVISIONING_ROLE}",
+            self.events.account
+        );
         match self
             .iot
             .create_provisioning_template()

@@ -61,7 +61,7 @@ pub async fn simulate_fleet(
     let ca = FleetCa::new(&format!("wearables fleet CA {}", now_millis()));
     provisioner.register_ca(session, &ca).await?;
     provisioner.ensure_policy().await?;
-    provisioner.ensure_alias_role(session).await?;
+    provisioner.ensure_iot_roles(session).await?;
 
     let mut events = 0;
     let mut published = 0;
