@@ -10,7 +10,11 @@ mkdir -p "$(dirname "$log")"
 make --no-print-directory infra-test 2>&1 | tee "$log.infra"
 # Everything at once, with the tests' features: one build of the SDK crates (see Makefile).
 cargo build --workspace --all-targets --locked
-cargo test --workspace --locked 2>&1 | tee "$log"
+# Test threads get 8 MiB of stack, as drctl's main thread has. A debug build keeps every
+# await point's state on the stack, and the failover, failback and readiness use cases
+# the sandbox tests drive in-process go deeper than the 2 MiB default. Each runbook step and
+# each readiness check is already boxed so that the Lambdas' 2 MiB worker threads hold.
+RUST_MIN_STACK=8388608 cargo test --workspace --locked 2>&1 | tee "$log"
 scripts/check-no-test-sandbox-left.sh
 
 # cargo prints one "test result:" line per test binary, node's runner "ℹ pass N" / "ℹ fail N";

@@ -141,6 +141,8 @@ pub async fn readiness(session: &AwsSession, topology: &Topology) -> Readiness {
     }
 }
 
+/// Each check's future is boxed: held inline, the join's future (every check's state at
+/// once) is built on the stack and overflows a 2 MiB thread's in a debug build.
 async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
     let (
         replication,
@@ -154,19 +156,19 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
         fleet,
         rules,
     ) = tokio::join!(
-        replication_resources(session, topology),
-        certificate_authorities(session, topology),
-        policies(session, topology),
-        async {
+        Box::pin(replication_resources(session, topology)),
+        Box::pin(certificate_authorities(session, topology)),
+        Box::pin(policies(session, topology)),
+        Box::pin(async {
             let (groups, aliases, templates) = tokio::join!(
                 thing_groups(session, topology),
                 role_aliases(session, topology),
                 provisioning_templates(session, topology)
             );
             [groups, aliases, templates]
-        },
-        domain_configurations(session, topology),
-        async {
+        }),
+        Box::pin(domain_configurations(session, topology)),
+        Box::pin(async {
             let (armed, records) = tokio::join!(
                 automatic_failover(session, topology),
                 failover_records(session, topology)
@@ -180,9 +182,9 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
             } else {
                 vec![armed, records]
             }
-        },
-        reconcile_coverage(session, topology),
-        async {
+        }),
+        Box::pin(reconcile_coverage(session, topology)),
+        Box::pin(async {
             let (networks, sources, parameter) = tokio::join!(
                 restore_networks(session, topology),
                 restore_sources(session, topology),
@@ -193,9 +195,9 @@ async fn check_all(session: &AwsSession, topology: &Topology) -> Vec<Check> {
                 .chain(sources)
                 .chain([parameter])
                 .collect::<Vec<_>>()
-        },
-        fleet_checks(session, topology),
-        rules::topic_rules(session, topology),
+        }),
+        Box::pin(fleet_checks(session, topology)),
+        Box::pin(rules::topic_rules(session, topology)),
     );
     let mut checks = replication;
     checks.extend([cas, policies]);
